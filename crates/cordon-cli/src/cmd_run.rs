@@ -1,11 +1,221 @@
-//! Placeholder: filled in by its own issue.
+//! `cordon run`: run a command inside the sandbox.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use cordon_sandbox::env::EnvRequest;
+use cordon_sandbox::spec::{self, Isolation, Limits, Mode, Network, Request};
+use cordon_sandbox::{Probe, SandboxSpec};
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("cordon: this command is not implemented yet");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+use crate::EXIT_CORDON_FAILED;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: the command's own; 128+N if it died of signal N; 124 if --timeout \
+killed it; 125 if cordon itself failed; 126 not executable; 127 not found.\n\n\
+CORDON_NO_USERNS=1 makes cordon skip user namespaces and use its fallback (Landlock + seccomp)."
+)]
+pub struct Args {
+    /// read-only | workspace-write | danger-full-access
+    #[arg(long, default_value = "workspace-write", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// The writable workspace (default: the git top-level of the working directory, else the
+    /// working directory). The command's --cwd never widens it.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// The command's working directory (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// An extra writable root (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub writable: Vec<PathBuf>,
+    /// Let one secret path through on purpose (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub read_secret: Vec<PathBuf>,
+    /// Pass NAME through from the environment, or set NAME=VALUE (repeatable).
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Pass NAME through even though its value looks like a secret (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub secret_env: Vec<String>,
+    /// Wall-clock limit (e.g. 30s, 500ms, 5m); then the whole sandbox is killed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub timeout: Option<u64>,
+    /// Maximum number of processes of the user (RLIMIT_NPROC).
+    #[arg(long, value_name = "N")]
+    pub limit_nproc: Option<u64>,
+    /// Maximum data memory per process (RLIMIT_DATA), e.g. 4G, 512M.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub limit_memory: Option<u64>,
+    /// Maximum open files per process (RLIMIT_NOFILE).
+    #[arg(long, value_name = "N")]
+    pub limit_nofile: Option<u64>,
+    /// Print the resolved sandbox spec as JSON and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run this string with /bin/sh -c.
+    #[arg(short = 'c', value_name = "SHELL STRING", conflicts_with = "argv")]
+    pub shell: Option<String>,
+    /// The command and its arguments (after --).
+    #[arg(last = true, value_name = "CMD")]
+    pub argv: Vec<String>,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+/// "30s", "500ms", "5m", "1h", or plain seconds.
+pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000.0)
+    } else {
+        (s, 1000.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 5m)"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!("'{s}': the duration must be positive"));
+    }
+    Ok((v * mult).round() as u64)
+}
+
+/// "4G", "512M", "100k", or plain bytes.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (try 4G, 512M)"))?;
+    v.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Builds the sandbox request from the flags. Shared with later layers (config, policy).
+pub fn request(a: &Args) -> Result<Request, String> {
+    let argv = match &a.shell {
+        Some(s) => vec!["/bin/sh".to_string(), "-c".to_string(), s.clone()],
+        None => a.argv.clone(),
+    };
+    if argv.is_empty() {
+        return Err("no command given: cordon run [OPTIONS] -- CMD [ARGS...], or cordon run -c 'shell string'".into());
+    }
+    let mut limits = Limits::defaults();
+    if let Some(n) = a.limit_nproc {
+        limits.nproc = n;
+    }
+    if let Some(n) = a.limit_memory {
+        limits.data_bytes = n;
+    }
+    if let Some(n) = a.limit_nofile {
+        limits.nofile = n;
+    }
+    Ok(Request {
+        mode: a.mode,
+        argv,
+        cwd: a.cwd.clone(),
+        workspace: a.workspace.clone(),
+        writable: a.writable.clone(),
+        read_secret: a.read_secret.clone(),
+        env: EnvRequest { extra: a.env.clone(), secret_ok: a.secret_env.clone() },
+        network: Network::None,
+        limits,
+        timeout_ms: a.timeout,
+        force_no_userns: std::env::var_os("CORDON_NO_USERNS").is_some_and(|v| !v.is_empty() && v != "0"),
+    })
+}
+
+pub fn parent_env() -> Vec<(String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cordon: {msg}");
+    ExitCode::from(EXIT_CORDON_FAILED)
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let req = match request(&a) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let probe = Probe::quick();
+    let spec = match spec::build(&req, &parent_env(), &probe) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if a.dry_run {
+        return match serde_json::to_string_pretty(&spec) {
+            Ok(j) => {
+                println!("{j}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    run_spec(&spec, &probe, None)
+}
+
+/// Runs a resolved spec, with cordon's messages on stderr; returns the exit status.
+pub fn run_spec(
+    spec: &SandboxSpec,
+    probe: &Probe,
+    on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
+) -> ExitCode {
+    if let Some(why) = refuse_reason(spec, probe) {
+        return fail(why);
+    }
+    match &spec.isolation {
+        Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
+        Isolation::LandlockOnly { reason } => fallback_notice(reason),
+        Isolation::Namespaces => {}
+    }
+    for n in &spec.notes {
+        eprintln!("cordon: note: {n}");
+    }
+    match cordon_sandbox::run(spec, on_listener) {
+        Ok(o) => {
+            if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
+                fallback_notice(why);
+            }
+            if o.timed_out {
+                eprintln!("cordon: timed out: the sandbox was killed after --timeout");
+            }
+            ExitCode::from(o.code.clamp(0, 255) as u8)
+        }
+        Err(e) => fail(format!("{e}; run 'cordon doctor'")),
+    }
+}
+
+fn fallback_notice(reason: &str) {
+    eprintln!(
+        "cordon: {reason}: running with Landlock + seccomp only (no private /tmp, no network at all, \
+         new entries cannot be created in directories that hold protected or secret paths); see 'cordon doctor'"
+    );
+}
+
+/// Fail closed: without namespaces, Landlock is the only file-system fence.
+fn refuse_reason(spec: &SandboxSpec, probe: &Probe) -> Option<String> {
+    if let Isolation::LandlockOnly { reason } = &spec.isolation {
+        if probe.landlock_abi < 1 {
+            return Some(format!(
+                "cannot sandbox: {reason}, and Landlock is unavailable (kernel {}, or 'landlock' missing from the lsm= boot parameter); \
+                 refusing to run unconfined. Fix one of the two, or pass --mode danger-full-access to run without a sandbox",
+                probe.kernel
+            ));
+        }
+        if !probe.seccomp {
+            return Some("cannot sandbox: seccomp is unavailable in this kernel; refusing to run".into());
+        }
+    }
+    None
 }

@@ -1,0 +1,95 @@
+//! What this kernel supports. `quick` is cheap enough for every run (a few sysctl reads);
+//! `full` (for `cordon doctor`) also tries a user namespace for real.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub kernel: String,
+    pub arch: &'static str,
+    /// Why user namespaces cannot be used, if they cannot.
+    pub userns_error: Option<String>,
+    /// Landlock ABI version (0: unavailable).
+    pub landlock_abi: i32,
+    pub seccomp: bool,
+    /// The new mount API (open_tree, move_mount, mount_setattr: Linux 5.12).
+    pub mount_api: bool,
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn kernel_version() -> (String, (u32, u32)) {
+    let rel = read_trim("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap_or(0));
+    let v = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (rel, v)
+}
+
+impl Probe {
+    pub fn quick() -> Probe {
+        let (kernel, v) = kernel_version();
+        let mut userns_error = None;
+        if read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") && unsafe { libc::geteuid() } != 0 {
+            userns_error = Some(
+                "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); enable with 'sysctl -w kernel.unprivileged_userns_clone=1'".into(),
+            );
+        }
+        if read_trim("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+            userns_error =
+                Some("user namespaces are disabled (user.max_user_namespaces=0); enable with 'sysctl -w user.max_user_namespaces=15000'".into());
+        }
+        if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
+            && unsafe { libc::geteuid() } != 0
+        {
+            userns_error = Some(
+                "unprivileged user namespaces are restricted by AppArmor (kernel.apparmor_restrict_unprivileged_userns=1); allow cordon with an AppArmor profile granting 'userns', or 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0'".into(),
+            );
+        }
+        let mount_api = v >= (5, 12);
+        if userns_error.is_none() && !mount_api {
+            userns_error = Some(format!("kernel {kernel} lacks the mount API cordon's namespaces need (Linux 5.12+)"));
+        }
+        let seccomp = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
+        Probe {
+            kernel,
+            arch: std::env::consts::ARCH,
+            userns_error,
+            landlock_abi: crate::fence::kernel_abi(),
+            seccomp,
+            mount_api,
+        }
+    }
+
+    /// `quick`, plus a real attempt at a user namespace in a child process.
+    pub fn full() -> Probe {
+        let mut p = Probe::quick();
+        if p.userns_error.is_none() {
+            if let Err(e) = try_userns() {
+                p.userns_error = Some(format!("creating a user namespace failed: {e}"));
+            }
+        }
+        p
+    }
+}
+
+fn try_userns() -> std::io::Result<()> {
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if pid == 0 {
+        let ok = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } == 0
+            && std::fs::write("/proc/self/setgroups", "deny").is_ok()
+            && unsafe { libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) } == 0;
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut st = 0;
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("unshare(CLONE_NEWUSER|CLONE_NEWNS) or a mount inside it was refused"))
+    }
+}

@@ -1,0 +1,525 @@
+//! `SandboxSpec`: the whole sandbox as plain data, resolved before any confining system call.
+//! It can be printed (`cordon run --dry-run`), tested and diffed.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::env::{filter_env, DroppedEnv, EnvRequest};
+use crate::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Nothing writable but the private /tmp.
+    ReadOnly,
+    /// The workspace and the extra writable roots are writable.
+    WorkspaceWrite,
+    /// No sandbox at all.
+    DangerFullAccess,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "read-only" => Ok(Mode::ReadOnly),
+            "workspace-write" => Ok(Mode::WorkspaceWrite),
+            "danger-full-access" => Ok(Mode::DangerFullAccess),
+            _ => Err(format!(
+                "unknown mode '{s}' (expected read-only, workspace-write or danger-full-access)"
+            )),
+        }
+    }
+}
+
+/// How the sandbox is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Isolation {
+    /// user + mount + PID + network + IPC + UTS namespaces, Landlock, seccomp.
+    Namespaces,
+    /// No user namespaces: Landlock + seccomp only (network refused by seccomp).
+    LandlockOnly { reason: String },
+    /// `--mode danger-full-access`.
+    None,
+}
+
+/// Network access of the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Network {
+    /// Loopback only.
+    None,
+    /// Loopback plus cordon's egress proxy, reachable inside at 127.0.0.1:`port`.
+    Proxy { port: u16 },
+    /// The host network, unfiltered.
+    Full,
+}
+
+/// Resource limits applied to the command (`setrlimit`, inherited by every descendant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// RLIMIT_NPROC: processes of the user (a fork bomb stops here). Not enforced by the kernel for uid 0.
+    pub nproc: u64,
+    /// RLIMIT_DATA in bytes: a runaway memory hog gets ENOMEM instead of the OOM killer's attention.
+    pub data_bytes: u64,
+    /// RLIMIT_NOFILE.
+    pub nofile: u64,
+    /// RLIMIT_CORE: 0, core dumps would carry memory out of the sandbox.
+    pub core_bytes: u64,
+}
+
+impl Limits {
+    pub fn defaults() -> Limits {
+        // Three quarters of physical memory per process: high enough for any real build, low
+        // enough that one process cannot take the machine down.
+        let mem = {
+            let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            if pages > 0 && page > 0 {
+                (pages as u64).saturating_mul(page as u64)
+            } else {
+                8 << 30
+            }
+        };
+        Limits { nproc: 4096, data_bytes: mem / 4 * 3, nofile: 65536, core_bytes: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// A path that stays read-only even inside a writable root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Protected {
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// false: cordon creates an empty placeholder for the run (and removes it after) so that the
+    /// path can be mounted read-only and cannot be created by the command.
+    pub exists: bool,
+}
+
+/// Everything the sandbox will be, as data.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxSpec {
+    pub mode: Mode,
+    pub isolation: Isolation,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub workspace: PathBuf,
+    pub home: PathBuf,
+    /// Canonical writable roots (the workspace first, in workspace-write mode).
+    pub writable: Vec<PathBuf>,
+    /// Existing secret paths (canonical) that are made unreadable.
+    pub secrets: Vec<PathBuf>,
+    /// Secret paths let through on purpose (`--read-secret`).
+    pub secrets_allowed: Vec<PathBuf>,
+    /// Read-only paths inside writable roots.
+    pub protected: Vec<Protected>,
+    /// Unix sockets outside the sandbox that are hidden (mounted over).
+    pub hidden_sockets: Vec<PathBuf>,
+    /// Directories replaced by an empty one (runtime dirs full of agent sockets).
+    pub hidden_dirs: Vec<PathBuf>,
+    #[serde(serialize_with = "env_names")]
+    pub env: Vec<(String, String)>,
+    pub env_dropped: Vec<DroppedEnv>,
+    pub network: Network,
+    pub limits: Limits,
+    pub timeout_ms: Option<u64>,
+    /// Notes about the workspace scan (limits reached).
+    pub notes: Vec<String>,
+}
+
+/// Only the names of the environment are printed: values stay out of logs and dry runs.
+fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(env.iter().map(|(k, _)| k))
+}
+
+/// Secret paths relative to the home directory (no read, no write).
+pub const HOME_SECRETS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".config/gcloud",
+    ".azure",
+    ".kube",
+    ".docker/config.json",
+    ".netrc",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".codex/auth.json",
+    ".claude/.credentials.json",
+];
+
+/// Protected paths relative to each writable root (read, never write).
+pub const PROTECTED: &[(&str, Kind)] = &[
+    (".git/config", Kind::File),
+    (".git/hooks", Kind::Dir),
+    (".git/info", Kind::Dir),
+    (".gitmodules", Kind::File),
+    (".cordon", Kind::Dir),
+    (".claude", Kind::Dir),
+    (".codex", Kind::Dir),
+    (".agents", Kind::Dir),
+    (".vscode", Kind::Dir),
+    (".idea", Kind::Dir),
+    (".mcp.json", Kind::File),
+    (".envrc", Kind::File),
+];
+
+/// Directories not descended into when looking for secret files in the workspace: large, and
+/// made by tools rather than people.
+const SCAN_SKIP: &[&str] = &[".git", "node_modules", "target", ".venv", "venv", "__pycache__", ".tox"];
+/// How deep below a writable root secret files are looked for.
+pub const SCAN_DEPTH: usize = 4;
+/// How many directory entries the scan reads at most before it stops and says so.
+const SCAN_BUDGET: usize = 20_000;
+
+/// Is `name` a workspace secret file: `.env`, `.env.*` (not `.env.example`/`.sample`/`.template`),
+/// `*.pem`, `*.key`, `id_*` private keys (not `*.pub`).
+pub fn is_secret_file_name(name: &str) -> bool {
+    if name == ".env" {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix(".env.") {
+        return !matches!(rest, "example" | "sample" | "template" | "dist" | "defaults");
+    }
+    if name.ends_with(".pem") || name.ends_with(".key") {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix("id_") {
+        return !rest.is_empty() && !name.ends_with(".pub");
+    }
+    false
+}
+
+/// What the caller asks for; everything is resolved into a `SandboxSpec` by `build`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub mode: Mode,
+    pub argv: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub workspace: Option<PathBuf>,
+    pub writable: Vec<PathBuf>,
+    pub read_secret: Vec<PathBuf>,
+    pub env: EnvRequest,
+    pub network: Network,
+    pub limits: Limits,
+    pub timeout_ms: Option<u64>,
+    /// Skip user namespaces (the fallback path), as if the kernel refused them.
+    pub force_no_userns: bool,
+}
+
+/// Resolves a request against the machine into a spec. Reads the file system (canonical paths,
+/// the workspace scan) but confines nothing.
+pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Probe) -> Result<SandboxSpec, Error> {
+    let cwd_raw = match &req.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?,
+    };
+    let cwd = canonical(&cwd_raw, "--cwd")?;
+    if !cwd.is_dir() {
+        return Err(Error::Usage(format!("--cwd {}: not a directory", cwd.display())));
+    }
+    // The workspace comes from --workspace or from where cordon was started, never from the
+    // command's --cwd alone widening anything: `--cwd $HOME` with no --workspace keeps the
+    // workspace of the directory cordon runs in (CVE-2025-59532 was the opposite).
+    let workspace = match &req.workspace {
+        Some(w) => canonical(w, "--workspace")?,
+        None => {
+            let here = std::env::current_dir()
+                .map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?;
+            let here = canonical(&here, "the working directory")?;
+            git_toplevel(&here).unwrap_or(here)
+        }
+    };
+    let home = parent_env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let home = fs::canonicalize(&home).unwrap_or(home);
+
+    let mut writable = Vec::new();
+    if req.mode == Mode::WorkspaceWrite {
+        writable.push(workspace.clone());
+        for w in &req.writable {
+            let c = canonical(w, "--writable")?;
+            if c == Path::new("/") {
+                return Err(Error::Usage(
+                    "--writable /: the whole machine cannot be a writable root; use --mode danger-full-access if you mean it".into(),
+                ));
+            }
+            if !writable.contains(&c) {
+                writable.push(c);
+            }
+        }
+    } else if !req.writable.is_empty() && req.mode == Mode::ReadOnly {
+        return Err(Error::Usage("--writable has no effect with --mode read-only".into()));
+    }
+
+    let read_secret: Vec<PathBuf> = req
+        .read_secret
+        .iter()
+        .map(|p| fs::canonicalize(p).unwrap_or_else(|_| absolute(p, &cwd)))
+        .collect();
+
+    // Secrets: the home list, then secret files found in the writable roots.
+    let mut secrets = Vec::new();
+    let mut notes = Vec::new();
+    for rel in HOME_SECRETS {
+        let p = home.join(rel);
+        if let Ok(c) = fs::canonicalize(&p) {
+            push_unique(&mut secrets, c);
+        }
+    }
+    let scan_roots: Vec<PathBuf> = if writable.is_empty() { vec![workspace.clone()] } else { writable.clone() };
+    let mut budget = SCAN_BUDGET;
+    for root in &scan_roots {
+        scan_secrets(root, SCAN_DEPTH, &mut budget, &mut secrets);
+        if budget == 0 {
+            notes.push(format!(
+                "secret-file scan of {} stopped after {SCAN_BUDGET} entries: deeper .env/*.pem/*.key files are not hidden",
+                root.display()
+            ));
+            break;
+        }
+    }
+    let secrets_allowed: Vec<PathBuf> = secrets.iter().filter(|s| read_secret.contains(s)).cloned().collect();
+    secrets.retain(|s| !read_secret.contains(s));
+
+    let mut protected = Vec::new();
+    for root in &writable {
+        for (rel, kind) in PROTECTED {
+            let path = root.join(rel);
+            let meta = fs::symlink_metadata(&path);
+            // .git may be a file (worktrees, submodules: "gitdir: ..."); then the file itself is
+            // protected so that it cannot be pointed elsewhere, and nothing below it exists.
+            if rel.starts_with(".git/") {
+                match fs::symlink_metadata(root.join(".git")) {
+                    Ok(m) if m.is_file() => {
+                        let g = root.join(".git");
+                        if !protected.iter().any(|p: &Protected| p.path == g) {
+                            protected.push(Protected { path: g, kind: Kind::File, exists: true });
+                        }
+                        continue;
+                    }
+                    Ok(m) if m.is_dir() => {}
+                    // No repository: protect `.git` as a whole so that none can be planted.
+                    _ => {
+                        let g = root.join(".git");
+                        if !protected.iter().any(|p: &Protected| p.path == g) {
+                            protected.push(Protected { path: g, kind: Kind::Dir, exists: false });
+                        }
+                        continue;
+                    }
+                }
+            }
+            match meta {
+                Ok(m) => {
+                    let k = if m.is_dir() { Kind::Dir } else { Kind::File };
+                    protected.push(Protected { path, kind: k, exists: true });
+                }
+                Err(_) => protected.push(Protected { path, kind: *kind, exists: false }),
+            }
+        }
+    }
+
+    let (hidden_dirs, hidden_sockets) = runtime_hiding(&home, parent_env);
+
+    let (env, env_dropped) = filter_env(parent_env, &req.env);
+
+    let isolation = if req.mode == Mode::DangerFullAccess {
+        Isolation::None
+    } else if req.force_no_userns {
+        Isolation::LandlockOnly { reason: "CORDON_NO_USERNS is set".into() }
+    } else if let Some(why) = &probe.userns_error {
+        Isolation::LandlockOnly { reason: why.clone() }
+    } else {
+        Isolation::Namespaces
+    };
+
+    Ok(SandboxSpec {
+        mode: req.mode,
+        isolation,
+        argv: req.argv.clone(),
+        cwd,
+        workspace,
+        home,
+        writable,
+        secrets,
+        secrets_allowed,
+        protected,
+        hidden_sockets,
+        hidden_dirs,
+        env,
+        env_dropped,
+        network: req.network.clone(),
+        limits: req.limits.clone(),
+        timeout_ms: req.timeout_ms,
+        notes,
+    })
+}
+
+fn push_unique(v: &mut Vec<PathBuf>, p: PathBuf) {
+    if !v.contains(&p) {
+        v.push(p);
+    }
+}
+
+fn canonical(p: &Path, what: &str) -> Result<PathBuf, Error> {
+    fs::canonicalize(p).map_err(|e| Error::Usage(format!("{what} {}: {e}", p.display())))
+}
+
+/// `p` made absolute against `base`, with `.` and `..` removed lexically.
+fn absolute(p: &Path, base: &Path) -> PathBuf {
+    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The top of the git work tree containing `dir` (walks up looking for `.git`; no git process).
+pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
+    let mut d = Some(dir);
+    while let Some(p) = d {
+        if fs::symlink_metadata(p.join(".git")).is_ok() {
+            return Some(p.to_path_buf());
+        }
+        d = p.parent();
+    }
+    None
+}
+
+/// Depth-limited walk of a writable root for secret files. Does not follow symlinks.
+fn scan_secrets(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut subdirs = Vec::new();
+    for ent in rd.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Ok(ft) = ent.file_type() else { continue };
+        if ft.is_file() && is_secret_file_name(name) {
+            push_unique(out, ent.path());
+        } else if ft.is_dir() && depth > 1 && !SCAN_SKIP.contains(&name) {
+            subdirs.push(ent.path());
+        }
+    }
+    for d in subdirs {
+        scan_secrets(&d, depth - 1, budget, out);
+    }
+}
+
+/// Agent and daemon sockets outside the sandbox (ssh-agent, gpg-agent, docker, dbus) are
+/// reachable through the file system even without a network. The kernel's ABI here has no
+/// Landlock right for connecting to a named unix socket (that arrives with Landlock ABI 9), so
+/// cordon mounts over them: the per-user runtime directories are replaced by empty ones, and any
+/// socket found in /run, /var/run (shallow walk) or named by SSH_AUTH_SOCK is covered.
+fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut dirs = Vec::new();
+    for d in ["/run/user", "/var/run/user"] {
+        if let Ok(c) = fs::canonicalize(d) {
+            push_unique(&mut dirs, c);
+        }
+    }
+    let mut socks = Vec::new();
+    let mut budget = 4000usize;
+    for d in ["/run", "/var/run"] {
+        if let Ok(c) = fs::canonicalize(d) {
+            find_sockets(&c, 4, &dirs, &mut budget, &mut socks);
+        }
+    }
+    for key in ["SSH_AUTH_SOCK", "DOCKER_HOST"] {
+        if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
+            let p = PathBuf::from(v.strip_prefix("unix://").unwrap_or(v));
+            if p.is_absolute() {
+                if let Ok(c) = fs::canonicalize(&p) {
+                    if !dirs.iter().any(|d| c.starts_with(d)) && is_socket(&c) {
+                        push_unique(&mut socks, c);
+                    }
+                }
+            }
+        }
+    }
+    // Rootless docker / podman keep their socket under the home directory.
+    for rel in [".docker/run/docker.sock", ".colima/default/docker.sock"] {
+        if let Ok(c) = fs::canonicalize(home.join(rel)) {
+            if is_socket(&c) {
+                push_unique(&mut socks, c);
+            }
+        }
+    }
+    (dirs, socks)
+}
+
+fn is_socket(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
+}
+
+fn find_sockets(dir: &Path, depth: usize, skip: &[PathBuf], budget: &mut usize, out: &mut Vec<PathBuf>) {
+    use std::os::unix::fs::FileTypeExt;
+    if skip.iter().any(|s| s == dir) {
+        return;
+    }
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let dev = fs::metadata(dir).map(|m| m.dev()).ok();
+    for ent in rd.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let Ok(ft) = ent.file_type() else { continue };
+        if ft.is_socket() {
+            push_unique(out, ent.path());
+        } else if ft.is_dir() && depth > 1 {
+            let p = ent.path();
+            // Stay on one file system: /run may hold other mounts (netns bind mounts, ...).
+            if fs::metadata(&p).map(|m| Some(m.dev()) == dev).unwrap_or(false) {
+                find_sockets(&p, depth - 1, skip, budget, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_names() {
+        for n in [".env", ".env.local", ".env.production", "server.pem", "tls.key", "id_rsa", "id_ed25519"] {
+            assert!(is_secret_file_name(n), "{n}");
+        }
+        for n in [".env.example", ".env.sample", "id_rsa.pub", "README.md", "env", "keys.rs", "id_"] {
+            assert!(!is_secret_file_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn absolute_is_lexical() {
+        assert_eq!(absolute(Path::new("a/../b/./c"), Path::new("/x")), PathBuf::from("/x/b/c"));
+        assert_eq!(absolute(Path::new("../../.."), Path::new("/x")), PathBuf::from("/"));
+    }
+}
