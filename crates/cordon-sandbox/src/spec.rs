@@ -2,7 +2,7 @@
 //! It can be printed (`cordon run --dry-run`), tested and diffed.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -294,8 +294,23 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
             break;
         }
     }
-    let secrets_allowed: Vec<PathBuf> = secrets.iter().filter(|s| read_secret.contains(s)).cloned().collect();
-    secrets.retain(|s| !read_secret.contains(s));
+    // --read-secret: an exact secret is dropped from the list; a path inside a secret directory
+    // splits that directory into its entries, so that only the named path comes through.
+    let mut secrets_allowed = Vec::new();
+    for allow in &read_secret {
+        let mut next = Vec::new();
+        for s in secrets.drain(..) {
+            if &s == allow {
+                secrets_allowed.push(s);
+            } else if allow.starts_with(&s) {
+                secrets_allowed.push(allow.clone());
+                split_secret(&s, allow, &mut next);
+            } else {
+                next.push(s);
+            }
+        }
+        secrets = next;
+    }
 
     let mut protected = Vec::new();
     for root in &writable {
@@ -325,6 +340,14 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
                 }
             }
             match meta {
+                Ok(m) if m.file_type().is_symlink() => {
+                    // A mount would land on the link's target and leave the link itself
+                    // replaceable: refuse rather than protect the wrong thing.
+                    return Err(Error::Usage(format!(
+                        "the protected path {} is a symlink; cordon cannot keep it read-only. Replace it with the real directory or file",
+                        path.display()
+                    )));
+                }
                 Ok(m) => {
                     let k = if m.is_dir() { Kind::Dir } else { Kind::File };
                     protected.push(Protected { path, kind: k, exists: true });
@@ -368,6 +391,22 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
         timeout_ms: req.timeout_ms,
         notes,
     })
+}
+
+/// Replaces the secret directory `dir` by its entries, minus the way to `allow` (which lies below it).
+fn split_secret(dir: &Path, allow: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        let p = ent.path();
+        if p.as_path() == allow {
+            continue;
+        }
+        if allow.starts_with(&p) {
+            split_secret(&p, allow, out);
+        } else {
+            push_unique(out, p);
+        }
+    }
 }
 
 fn push_unique(v: &mut Vec<PathBuf>, p: PathBuf) {
@@ -462,24 +501,33 @@ fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<P
             }
         }
     }
-    // Rootless docker / podman keep their socket under the home directory.
-    for rel in [".docker/run/docker.sock", ".colima/default/docker.sock"] {
-        if let Ok(c) = fs::canonicalize(home.join(rel)) {
-            if is_socket(&c) {
-                push_unique(&mut socks, c);
+    // Agents and daemons under the home directory (1Password's and Bitwarden's SSH agents,
+    // rootless docker, editor IPC): a shallow walk of the home's dot-directories.
+    if home != Path::new("/") {
+        let mut budget = 3000usize;
+        if let Ok(rd) = fs::read_dir(home) {
+            for ent in rd.flatten() {
+                let name = ent.file_name();
+                let Ok(ft) = ent.file_type() else { continue };
+                if ft.is_socket() {
+                    push_unique(&mut socks, ent.path());
+                } else if ft.is_dir() && name.as_encoded_bytes().starts_with(b".") && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or("")) {
+                    find_sockets(&ent.path(), 3, &dirs, &mut budget, &mut socks);
+                }
             }
         }
     }
     (dirs, socks)
 }
 
+/// Large dot-directories of tool caches, not walked for sockets.
+const HOME_SCAN_SKIP: &[&str] = &[".cache", ".cargo", ".rustup", ".npm", ".git", ".local", ".pyenv", ".nvm", ".m2", ".gradle"];
+
 fn is_socket(p: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
     fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
 }
 
 fn find_sockets(dir: &Path, depth: usize, skip: &[PathBuf], budget: &mut usize, out: &mut Vec<PathBuf>) {
-    use std::os::unix::fs::FileTypeExt;
     if skip.iter().any(|s| s == dir) {
         return;
     }

@@ -1,0 +1,220 @@
+//! Test harness for sandbox tests: a fake home with secrets, a workspace inside it, a directory
+//! outside the workspace, and a way to run `cordon` as the invoking user (root in CI) or as an
+//! unprivileged user (created when the tests run as root), with or without namespaces.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const TEST_USER: &str = "cordontest";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// Whoever runs the tests (root in CI).
+    Invoker,
+    /// An unprivileged user: `cordontest` when the tests run as root, else the invoker.
+    Unprivileged,
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// (uid, gid) of the unprivileged test user, creating it when needed.
+fn test_user() -> (u32, u32) {
+    static U: OnceLock<(u32, u32)> = OnceLock::new();
+    *U.get_or_init(|| {
+        if !is_root() {
+            return unsafe { (libc::getuid(), libc::getgid()) };
+        }
+        let id = |flag: &str| {
+            Command::new("id").args([flag, TEST_USER]).output().ok().filter(|o| o.status.success()).and_then(|o| {
+                String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok()
+            })
+        };
+        if id("-u").is_none() {
+            let st = Command::new("useradd")
+                .args(["--no-create-home", "--shell", "/bin/sh", "--home-dir", "/nonexistent", TEST_USER])
+                .status()
+                .expect("useradd (package passwd) is needed to run the sandbox tests as an unprivileged user");
+            assert!(st.success() || id("-u").is_some(), "useradd {TEST_USER} failed");
+        }
+        (id("-u").expect("test user uid"), id("-g").expect("test user gid"))
+    })
+}
+
+/// A directory every test user can reach, outside /tmp (which is private inside the sandbox,
+/// so a target under it would be trivially unreachable and prove nothing).
+fn base_root() -> PathBuf {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        let p = if is_root() {
+            PathBuf::from("/var/lib/cordon-tests")
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cordon-tests")
+        };
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    })
+    .clone()
+}
+
+/// The cordon binary, copied where the unprivileged user can execute it.
+pub fn cordon_bin() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let src = PathBuf::from(env!("CARGO_BIN_EXE_cordon"));
+        if !is_root() {
+            return src;
+        }
+        let dir = base_root().join(format!("bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let dst = dir.join("cordon");
+        fs::copy(&src, &dst).unwrap();
+        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).unwrap();
+        dst
+    })
+    .clone()
+}
+
+pub struct Case {
+    pub who: Who,
+    pub fallback: bool,
+    pub base: PathBuf,
+    pub home: PathBuf,
+    pub ws: PathBuf,
+    /// A directory outside the workspace, visible (read-only) inside the sandbox.
+    pub outside: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Case {
+    pub fn new(who: Who, fallback: bool) -> Case {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = base_root().join(format!("case-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let home = base.join("home");
+        let ws = home.join("proj");
+        let outside = home.join("outside");
+        for d in [&base, &home, &ws, &outside] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let (uid, gid) = match who {
+            Who::Invoker => unsafe { (libc::getuid(), libc::getgid()) },
+            Who::Unprivileged => test_user(),
+        };
+        let c = Case { who, fallback, base, home, ws, outside, uid, gid };
+        // Secrets and dotfiles in the fake home.
+        c.write(".ssh/id_rsa", "SECRET-SSH-KEY-MARKER\n");
+        c.write(".aws/credentials", "[default]\naws_secret_access_key=SECRET-AWS-MARKER\n");
+        c.write(".bashrc", "# bashrc\n");
+        c.write("outside/victim.txt", "original\n");
+        c.write("proj/README", "hello\n");
+        c.write("proj/out/.keep", "");
+        c.chown_all();
+        c
+    }
+
+    /// Writes a file under the fake home (path relative to it).
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.home.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> Option<String> {
+        fs::read_to_string(self.home.join(rel)).ok()
+    }
+
+    pub fn chown_all(&self) {
+        if !is_root() {
+            return;
+        }
+        fn walk(p: &Path, uid: u32, gid: u32) {
+            let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
+            if p.is_dir() && !p.is_symlink() {
+                for e in fs::read_dir(p).unwrap().flatten() {
+                    walk(&e.path(), uid, gid);
+                }
+            }
+        }
+        walk(&self.base, self.uid, self.gid);
+        let _ = chown(&self.base, Some(self.uid), Some(self.gid));
+    }
+
+    /// A `cordon` command as this case's user, in the workspace, with the fake home.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(cordon_bin());
+        cmd.args(args)
+            .current_dir(&self.ws)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null());
+        if self.fallback {
+            cmd.env("CORDON_NO_USERNS", "1");
+        }
+        if is_root() && self.who == Who::Unprivileged {
+            cmd.uid(self.uid).gid(self.gid);
+        }
+        cmd
+    }
+
+    pub fn cordon(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run cordon")
+    }
+
+    /// `cordon run -- sh -c SCRIPT`
+    pub fn sh(&self, script: &str) -> Output {
+        self.cordon(&["run", "--", "sh", "-c", script])
+    }
+
+    pub fn label(&self) -> String {
+        format!("{:?}{}", self.who, if self.fallback { "+fallback" } else { "" })
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Runs `f` for every (user, mode) variant. Used by the `variants!` macro.
+pub fn each(f: fn(&Case), who: Who, fallback: bool) {
+    let c = Case::new(who, fallback);
+    f(&c);
+}
+
+/// `variants!(name)` makes four tests for the attack function `name`: as the invoking user and
+/// as an unprivileged user, each with namespaces and with the no-namespace fallback.
+#[macro_export]
+macro_rules! variants {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::harness::{each, Who};
+            #[test] fn invoker() { each(super::$name, Who::Invoker, false) }
+            #[test] fn unprivileged() { each(super::$name, Who::Unprivileged, false) }
+            #[test] fn invoker_fallback() { each(super::$name, Who::Invoker, true) }
+            #[test] fn unprivileged_fallback() { each(super::$name, Who::Unprivileged, true) }
+        }
+    )*};
+}
