@@ -144,15 +144,18 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 pub fn run(a: Args) -> ExitCode {
+    cordon_sandbox::timing("start");
     let req = match request(&a) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
     let probe = Probe::quick();
+    cordon_sandbox::timing("probe");
     let spec = match spec::build(&req, &parent_env(), &probe) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    cordon_sandbox::timing("spec built");
     if a.dry_run {
         return match serde_json::to_string_pretty(&spec) {
             Ok(j) => {

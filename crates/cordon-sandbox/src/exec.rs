@@ -329,6 +329,7 @@ fn exec_command(spec: &SandboxSpec, p: Prepared, err_w: RawFd, old_mask: &libc::
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut());
     }
+    crate::timing("command: execve");
     let mut argv_ptrs: Vec<*const libc::c_char> = p.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = p.envp.iter().map(|a| a.as_ptr()).collect();
@@ -465,7 +466,9 @@ impl Drop for PrivateTmp {
 /// and the caller should fall back.
 fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Result<Outcome, String>, Error> {
     let setup = |e: io::Error| Error::Setup(e.to_string());
+    crate::timing("prepare");
     let prepared = prepare(spec, false)?;
+    crate::timing("placeholders");
     let _placeholders = crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
@@ -477,6 +480,7 @@ fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> 
     let uid = unsafe { libc::geteuid() };
     let gid = unsafe { libc::getegid() };
 
+    crate::timing("clone");
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
@@ -517,6 +521,7 @@ fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> 
         }
     }
     let res = supervise(pid, &sfd, spec.timeout_ms.map(Duration::from_millis));
+    crate::timing("sandbox exited");
     drop(alive_w);
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
     let (status, timed_out) = res.map_err(|e| Error::Setup(format!("waiting for the sandbox: {e}")))?;
@@ -552,6 +557,7 @@ fn init_main(
         die(err, CODE_USERNS_DENIED, &format!("user namespaces are restricted here ({e})"));
     }
 
+    crate::timing("init: maps done");
     let clones = match crate::mounts::take_clones(spec) {
         Ok(c) => c,
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
@@ -562,6 +568,7 @@ fn init_main(
     if let Err(e) = crate::mounts::build_root(spec, clones) {
         die(err, b'E', &format!("cannot set up the file system view: {e}"));
     }
+    crate::timing("init: mounts done");
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         die(err, b'E', &format!("cannot enter {} inside the sandbox: {e}", spec.cwd.display()));
     }
@@ -599,6 +606,7 @@ fn init_main(
         Ok(s) => s,
         Err(e) => die(err, b'E', &format!("signalfd: {e}")),
     };
+    crate::timing("init: fork command");
     let cmd = unsafe { libc::fork() };
     if cmd < 0 {
         die(err, b'E', &format!("fork: {}", io::Error::last_os_error()));

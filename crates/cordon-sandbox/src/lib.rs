@@ -28,3 +28,14 @@ pub enum Error {
     #[error("cannot sandbox: {0}")]
     Setup(String),
 }
+
+/// `CORDON_TIMING=1`: each phase of a run prints a CLOCK_MONOTONIC timestamp (µs) on stderr,
+/// for finding where start-up time goes (bench/startup.sh measures the whole).
+pub fn timing(phase: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some()) {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        eprintln!("cordon-timing: {:>12} {phase}", ts.tv_sec as i64 * 1_000_000 + ts.tv_nsec as i64 / 1000);
+    }
+}

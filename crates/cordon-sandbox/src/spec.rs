@@ -2,7 +2,7 @@
 //! It can be printed (`cordon run --dry-run`), tested and diffed.
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -249,6 +249,7 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
         .unwrap_or_else(|| PathBuf::from("/"));
     let home = fs::canonicalize(&home).unwrap_or(home);
 
+    crate::timing("spec: paths");
     let mut writable = Vec::new();
     if req.mode == Mode::WorkspaceWrite {
         writable.push(workspace.clone());
@@ -312,6 +313,7 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
         secrets = next;
     }
 
+    crate::timing("spec: secrets scanned");
     let mut protected = Vec::new();
     for root in &writable {
         for (rel, kind) in PROTECTED {
@@ -357,7 +359,9 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
         }
     }
 
+    crate::timing("spec: protected");
     let (hidden_dirs, hidden_sockets) = runtime_hiding(&home, parent_env);
+    crate::timing("spec: sockets");
 
     let (env, env_dropped) = filter_env(parent_env, &req.env);
 
@@ -512,8 +516,15 @@ fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<P
                 if ft.is_socket() {
                     push_unique(&mut socks, ent.path());
                 } else if ft.is_dir() && name.as_encoded_bytes().starts_with(b".") && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or("")) {
-                    find_sockets(&ent.path(), 3, &dirs, &mut budget, &mut socks);
+                    find_sockets(&ent.path(), 2, &dirs, &mut budget, &mut socks);
                 }
+            }
+        }
+        // Deeper well-known ones.
+        for rel in [".docker/run/docker.sock", ".colima/default/docker.sock", ".rd/docker.sock"] {
+            let p = home.join(rel);
+            if is_socket(&p) {
+                push_unique(&mut socks, p);
             }
         }
     }
@@ -521,7 +532,8 @@ fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<P
 }
 
 /// Large dot-directories of tool caches, not walked for sockets.
-const HOME_SCAN_SKIP: &[&str] = &[".cache", ".cargo", ".rustup", ".npm", ".git", ".local", ".pyenv", ".nvm", ".m2", ".gradle"];
+const HOME_SCAN_SKIP: &[&str] =
+    &[".cache", ".cargo", ".rustup", ".npm", ".git", ".local", ".pyenv", ".nvm", ".m2", ".gradle", ".debug", ".vscode-server"];
 
 fn is_socket(p: &Path) -> bool {
     fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
@@ -532,7 +544,6 @@ fn find_sockets(dir: &Path, depth: usize, skip: &[PathBuf], budget: &mut usize, 
         return;
     }
     let Ok(rd) = fs::read_dir(dir) else { return };
-    let dev = fs::metadata(dir).map(|m| m.dev()).ok();
     for ent in rd.flatten() {
         if *budget == 0 {
             return;
@@ -541,12 +552,9 @@ fn find_sockets(dir: &Path, depth: usize, skip: &[PathBuf], budget: &mut usize, 
         let Ok(ft) = ent.file_type() else { continue };
         if ft.is_socket() {
             push_unique(out, ent.path());
-        } else if ft.is_dir() && depth > 1 {
-            let p = ent.path();
-            // Stay on one file system: /run may hold other mounts (netns bind mounts, ...).
-            if fs::metadata(&p).map(|m| Some(m.dev()) == dev).unwrap_or(false) {
-                find_sockets(&p, depth - 1, skip, budget, out);
-            }
+        } else if ft.is_dir() && depth > 1 && ent.file_name() != "netns" {
+            // (d_type from the directory entry: no stat per entry; symlinks are not followed.)
+            find_sockets(&ent.path(), depth - 1, skip, budget, out);
         }
     }
 }

@@ -161,17 +161,16 @@ pub fn read_to_end(fd: &OwnedFd) -> Vec<u8> {
 pub fn drop_capabilities() -> io::Result<()> {
     unsafe {
         // The bounding set first: dropping from it needs CAP_SETPCAP, which the capset below removes.
-        let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
-            .unwrap_or(63);
-        for cap in 0..=last {
-            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
+        for cap in 0..64 {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
                 let e = io::Error::last_os_error();
-                // EINVAL: capability unknown to this kernel; EPERM: no CAP_SETPCAP (non-root in
-                // the fallback, where the bounding set cannot matter: execve grants it nothing).
-                if e.raw_os_error() != Some(libc::EINVAL) && e.raw_os_error() != Some(libc::EPERM) {
-                    return Err(io::Error::new(e.kind(), format!("drop capability {cap}: {e}")));
+                match e.raw_os_error() {
+                    // The first capability this kernel does not know: the set is empty now.
+                    Some(libc::EINVAL) => break,
+                    // No CAP_SETPCAP (non-root in the fallback), where the bounding set cannot
+                    // matter: with no_new_privs and no capabilities, execve grants nothing.
+                    Some(libc::EPERM) => break,
+                    _ => return Err(io::Error::new(e.kind(), format!("drop capability {cap}: {e}"))),
                 }
             }
         }

@@ -154,7 +154,13 @@ impl Case {
     /// A `cordon` command as this case's user, in the workspace, with the fake home.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(cordon_bin());
-        cmd.args(args)
+        // Mutation check for the tests themselves: CORDON_TEST_UNSANDBOXED=1 runs every command
+        // unsandboxed, and the attack tests must then fail.
+        let mut args: Vec<&str> = args.to_vec();
+        if std::env::var_os("CORDON_TEST_UNSANDBOXED").is_some() && args.first() == Some(&"run") {
+            args.splice(1..1, ["--mode", "danger-full-access"]);
+        }
+        cmd.args(&args)
             .current_dir(&self.ws)
             .env_clear()
             .env("HOME", &self.home)
