@@ -19,16 +19,18 @@ fn assert_unchanged(c: &Case, rel: &str, want: &str) {
 fn write_outside(c: &Case) {
     let victim = c.outside.join("victim.txt");
     let new = c.outside.join("new.txt");
+    let etc = std::path::PathBuf::from(format!("/etc/cordon-test-{}", c.base.file_name().unwrap().to_string_lossy()));
     let o = c.sh(&format!(
-        "echo pwned > {new}; echo pwned >> {v}; echo pwned > /etc/cordon-test-pwned; \
+        "echo pwned > {new}; echo pwned >> {v}; echo pwned > {etc}; \
          echo pwned > ../outside/dotdot.txt; echo pwned > ./../../home/outside/dotdot2.txt",
         new = new.display(),
-        v = victim.display()
+        v = victim.display(),
+        etc = etc.display()
     ));
     assert_unchanged(c, "outside/victim.txt", "original\n");
     assert!(!new.exists(), "[{}] created a file outside: {}", c.label(), text(&o));
     assert!(!c.outside.join("dotdot.txt").exists() && !c.outside.join("dotdot2.txt").exists());
-    assert!(!std::path::Path::new("/etc/cordon-test-pwned").exists());
+    assert!(!etc.exists(), "[{}] wrote to /etc", c.label());
     // The workspace itself is writable.
     // The workspace itself is writable (in the fallback, not its top level: see the README).
     let o = c.sh("mkdir -p out/sub/dir && echo ok > out/sub/dir/f");
