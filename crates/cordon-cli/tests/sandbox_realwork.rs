@@ -14,7 +14,11 @@ fn ok(c: &Case, o: &std::process::Output, what: &str) {
 }
 
 fn git_workflow(c: &Case) {
-    let st = Command::new("git").args(["init", "-q"]).current_dir(&c.ws).output().unwrap();
+    let st = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&c.ws)
+        .output()
+        .unwrap();
     assert!(st.status.success());
     c.chown_all();
     let o = c.cordon(&[
@@ -33,13 +37,30 @@ fn git_workflow(c: &Case) {
         "git status --short && echo change >> README && git diff --stat && git add -A && git commit -qm first && git log --oneline | wc -l && git branch -q feature && git checkout -q feature && git stash list",
     ]);
     ok(c, &o, "git status/diff/add/commit/branch");
-    let log = Command::new("git").args(["-c", "safe.directory=*", "log", "--oneline"]).current_dir(&c.ws).env("HOME", &c.home).output().unwrap();
-    assert!(String::from_utf8_lossy(&log.stdout).contains("first"), "[{}] commit not visible outside", c.label());
+    let log = Command::new("git")
+        .args(["-c", "safe.directory=*", "log", "--oneline"])
+        .current_dir(&c.ws)
+        .env("HOME", &c.home)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("first"),
+        "[{}] commit not visible outside",
+        c.label()
+    );
 }
 
 fn make_build(c: &Case) {
-    std::fs::write(c.ws.join("Makefile"), "out/app: main.c\n\tcc -o out/app main.c\nclean:\n\trm -f out/app\n").unwrap();
-    std::fs::write(c.ws.join("main.c"), "#include <stdio.h>\nint main(void){puts(\"built in cordon\");return 0;}\n").unwrap();
+    std::fs::write(
+        c.ws.join("Makefile"),
+        "out/app: main.c\n\tcc -o out/app main.c\nclean:\n\trm -f out/app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        c.ws.join("main.c"),
+        "#include <stdio.h>\nint main(void){puts(\"built in cordon\");return 0;}\n",
+    )
+    .unwrap();
     c.chown_all();
     let o = c.sh("make -s && ./out/app");
     ok(c, &o, "make");
@@ -68,7 +89,11 @@ with zipfile.ZipFile('{whl}', 'w') as z:
 "#,
         whl = whl.display()
     );
-    let st = Command::new("/usr/bin/python3").arg("-c").arg(script).status().unwrap();
+    let st = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .unwrap();
     assert!(st.success());
     whl
 }
@@ -95,15 +120,46 @@ fn npm_ci_offline(c: &Case) {
     // A local package, packed outside; a project depending on the tarball, locked outside.
     let dep = c.base.join("dep");
     std::fs::create_dir_all(&dep).unwrap();
-    std::fs::write(dep.join("package.json"), r#"{"name":"cordon-dep","version":"1.0.0","main":"index.js"}"#).unwrap();
-    std::fs::write(dep.join("index.js"), "module.exports = () => 'hello from npm ci';\n").unwrap();
+    std::fs::write(
+        dep.join("package.json"),
+        r#"{"name":"cordon-dep","version":"1.0.0","main":"index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dep.join("index.js"),
+        "module.exports = () => 'hello from npm ci';\n",
+    )
+    .unwrap();
     let npm = |dir: &Path, args: &[&str]| {
-        let o = Command::new("npm").args(args).current_dir(dir).env("HOME", &c.home).env("npm_config_cache", c.base.join("npm-cache")).output().unwrap();
+        let o = Command::new("npm")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", &c.home)
+            .env("npm_config_cache", c.base.join("npm-cache"))
+            .output()
+            .unwrap();
         assert!(o.status.success(), "npm {args:?}: {}", text(&o));
     };
-    npm(&dep, &["pack", "--silent", "--pack-destination", c.ws.to_str().unwrap()]);
+    npm(
+        &dep,
+        &[
+            "pack",
+            "--silent",
+            "--pack-destination",
+            c.ws.to_str().unwrap(),
+        ],
+    );
     std::fs::write(c.ws.join("package.json"), r#"{"name":"proj","version":"1.0.0","dependencies":{"cordon-dep":"file:cordon-dep-1.0.0.tgz"}}"#).unwrap();
-    npm(&c.ws, &["install", "--offline", "--no-audit", "--no-fund", "--silent"]);
+    npm(
+        &c.ws,
+        &[
+            "install",
+            "--offline",
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+        ],
+    );
     std::fs::remove_dir_all(c.ws.join("node_modules")).unwrap();
     c.chown_all();
     let o = c.sh("npm ci --offline --no-audit --no-fund --cache ./.npm-cache && node -e \"console.log(require('cordon-dep')())\"");
@@ -114,8 +170,10 @@ fn npm_ci_offline(c: &Case) {
 fn cargo_build_test(c: &Case) {
     // The toolchain must be readable by the user running the test (rustup keeps it in root's
     // home in CI, which the unprivileged user cannot enter).
-    let rustup_home = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{}/.rustup", std::env::var("HOME").unwrap_or_default()));
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let rustup_home = std::env::var("RUSTUP_HOME")
+        .unwrap_or_else(|_| format!("{}/.rustup", std::env::var("HOME").unwrap_or_default()));
+    let cargo_home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
     let cargo = format!("{cargo_home}/bin/cargo");
     if c.who == Who::Unprivileged && unsafe { libc::geteuid() } == 0 {
         eprintln!("skipping cargo as the unprivileged user: the toolchain is in root's home");
@@ -126,8 +184,16 @@ fn cargo_build_test(c: &Case) {
         return;
     }
     std::fs::create_dir_all(c.ws.join("src")).unwrap();
-    std::fs::write(c.ws.join("Cargo.toml"), "[package]\nname = \"inbox\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
-    std::fs::write(c.ws.join("src/lib.rs"), "pub fn two() -> u32 { 2 }\n#[test]\nfn it_works() { assert_eq!(two(), 2); }\n").unwrap();
+    std::fs::write(
+        c.ws.join("Cargo.toml"),
+        "[package]\nname = \"inbox\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        c.ws.join("src/lib.rs"),
+        "pub fn two() -> u32 { 2 }\n#[test]\nfn it_works() { assert_eq!(two(), 2); }\n",
+    )
+    .unwrap();
     c.chown_all();
     let o = c.cordon(&[
         "run",
@@ -143,7 +209,11 @@ fn cargo_build_test(c: &Case) {
         "cargo build --offline -q && cargo test --offline -q 2>&1",
     ]);
     ok(c, &o, "cargo build + test");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("1 passed"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 passed"),
+        "{}",
+        text(&o)
+    );
     assert!(c.ws.join("target").is_dir());
 }
 
@@ -187,12 +257,23 @@ print('EXIT', os.waitstatus_to_exitcode(st))
 
 fn interactive_bash(c: &Case) {
     let o = Command::new("/usr/bin/python3")
-        .args(["-c", PTY_DRIVER, harness::cordon_bin().to_str().unwrap(), &c.uid.to_string(), &c.gid.to_string(), c.ws.to_str().unwrap()])
+        .args([
+            "-c",
+            PTY_DRIVER,
+            harness::cordon_bin().to_str().unwrap(),
+            &c.uid.to_string(),
+            &c.gid.to_string(),
+            c.ws.to_str().unwrap(),
+        ])
         .env("HOME", &c.home)
         .output()
         .unwrap();
     let out = text(&o);
-    assert!(out.contains("EXIT 7"), "[{}] interactive bash:\n{out}", c.label());
+    assert!(
+        out.contains("EXIT 7"),
+        "[{}] interactive bash:\n{out}",
+        c.label()
+    );
 }
 
 /// Ctrl-C on a non-interactive command: the terminal's SIGINT reaches it (exit 130), once.
@@ -214,7 +295,14 @@ print('EXIT', os.waitstatus_to_exitcode(st), 'after', round(time.time() - t, 1))
 
 fn ctrl_c(c: &Case) {
     let o = Command::new("/usr/bin/python3")
-        .args(["-c", CTRL_C_DRIVER, harness::cordon_bin().to_str().unwrap(), &c.uid.to_string(), &c.gid.to_string(), c.ws.to_str().unwrap()])
+        .args([
+            "-c",
+            CTRL_C_DRIVER,
+            harness::cordon_bin().to_str().unwrap(),
+            &c.uid.to_string(),
+            &c.gid.to_string(),
+            c.ws.to_str().unwrap(),
+        ])
         .env("HOME", &c.home)
         .output()
         .unwrap();
@@ -232,16 +320,38 @@ macro_rules! realwork {
     )*};
 }
 
-realwork!(git_workflow, make_build, python_venv_pip, npm_ci_offline, cargo_build_test, interactive_bash, ctrl_c);
+realwork!(
+    git_workflow,
+    make_build,
+    python_venv_pip,
+    npm_ci_offline,
+    cargo_build_test,
+    interactive_bash,
+    ctrl_c
+);
 
 /// The fallback still does real work below the workspace's top level.
 #[test]
 fn fallback_make_in_subdir() {
     let c = Case::new(Who::Unprivileged, true);
     std::fs::create_dir_all(c.ws.join("app")).unwrap();
-    std::fs::write(c.ws.join("app/Makefile"), "out.txt:\n\techo built > out.txt\n").unwrap();
+    std::fs::write(
+        c.ws.join("app/Makefile"),
+        "out.txt:\n\techo built > out.txt\n",
+    )
+    .unwrap();
     c.chown_all();
-    let o = c.cordon(&["run", "--cwd", c.ws.join("app").to_str().unwrap(), "--", "make", "-s"]);
+    let o = c.cordon(&[
+        "run",
+        "--cwd",
+        c.ws.join("app").to_str().unwrap(),
+        "--",
+        "make",
+        "-s",
+    ]);
     ok(&c, &o, "make in the fallback");
-    assert_eq!(std::fs::read_to_string(c.ws.join("app/out.txt")).unwrap(), "built\n");
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("app/out.txt")).unwrap(),
+        "built\n"
+    );
 }

@@ -7,8 +7,24 @@ use serde::Serialize;
 
 /// Variables passed through by default (when set in the parent).
 const CORE: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "COLORTERM", "TZ",
-    "NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES", "EDITOR", "VISUAL", "PAGER",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TERM",
+    "COLORTERM",
+    "TZ",
+    "NO_COLOR",
+    "CLICOLOR",
+    "CLICOLOR_FORCE",
+    "COLUMNS",
+    "LINES",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
 ];
 
 /// A variable that was not passed into the sandbox, and why. Never carries the value.
@@ -53,7 +69,10 @@ pub fn filter_env(
         }
         if !req.secret_ok.iter().any(|s| s == name) {
             if let Some(why) = looks_secret(name, value) {
-                dropped.push(DroppedEnv { name: name.clone(), reason: why.to_string() });
+                dropped.push(DroppedEnv {
+                    name: name.clone(),
+                    reason: why.to_string(),
+                });
                 continue;
             }
         }
@@ -67,7 +86,10 @@ pub fn filter_env(
     }
     for n in named {
         if !parent.iter().any(|(k, _)| k == n) && !kept.iter().any(|(k, _)| k == n) {
-            dropped.push(DroppedEnv { name: n.to_string(), reason: "not set".into() });
+            dropped.push(DroppedEnv {
+                name: n.to_string(),
+                reason: "not set".into(),
+            });
         }
     }
     (kept, dropped)
@@ -75,14 +97,47 @@ pub fn filter_env(
 
 /// Prefixes of well-known credential formats.
 const TOKEN_PREFIXES: &[&str] = &[
-    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "sk-", "sk_live_", "sk_test_",
-    "rk_live_", "xoxb-", "xoxp-", "xoxa-", "xoxs-", "AKIA", "ASIA", "AIza", "ya29.", "npm_",
-    "pypi-", "hf_", "dop_v1_", "SG.", "shpat_", "-----BEGIN",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "ya29.",
+    "npm_",
+    "pypi-",
+    "hf_",
+    "dop_v1_",
+    "SG.",
+    "shpat_",
+    "-----BEGIN",
 ];
 
 /// Name fragments that mark a variable as holding a credential.
-const SECRET_NAMES: &[&str] =
-    &["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL", "AUTH", "COOKIE", "SESSION"];
+const SECRET_NAMES: &[&str] = &[
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "CREDENTIAL",
+    "AUTH",
+    "COOKIE",
+    "SESSION",
+];
 
 /// Why `value` (under `name`) looks like a secret, or None.
 pub fn looks_secret(name: &str, value: &str) -> Option<&'static str> {
@@ -90,7 +145,10 @@ pub fn looks_secret(name: &str, value: &str) -> Option<&'static str> {
     if v.contains("PRIVATE KEY") {
         return Some("value is a private key");
     }
-    if TOKEN_PREFIXES.iter().any(|p| v.starts_with(p) && v.len() >= p.len() + 8) {
+    if TOKEN_PREFIXES
+        .iter()
+        .any(|p| v.starts_with(p) && v.len() >= p.len() + 8)
+    {
         return Some("value has a known token prefix");
     }
     if is_jwt(v) {
@@ -115,13 +173,17 @@ fn is_jwt(v: &str) -> bool {
     parts.len() == 3
         && v.starts_with("eyJ")
         && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
 /// `scheme://user:password@host...` with a non-empty password.
 fn url_has_password(v: &str) -> bool {
-    let Some((_, rest)) = v.split_once("://") else { return false };
+    let Some((_, rest)) = v.split_once("://") else {
+        return false;
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     match authority.rsplit_once('@') {
         Some((userinfo, _)) => matches!(userinfo.split_once(':'), Some((_, pw)) if !pw.is_empty()),
@@ -151,12 +213,19 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn core_only_by_default() {
-        let parent = env(&[("PATH", "/usr/bin"), ("AWS_SECRET_ACCESS_KEY", "x"), ("FOO", "bar")]);
+        let parent = env(&[
+            ("PATH", "/usr/bin"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("FOO", "bar"),
+        ]);
         let (kept, _) = filter_env(&parent, &EnvRequest::default());
         assert_eq!(kept, env(&[("PATH", "/usr/bin")]));
     }
@@ -171,20 +240,35 @@ mod tests {
             ("SAFE_URL", "https://example.com/x"),
         ]);
         let req = EnvRequest {
-            extra: vec!["FOO".into(), "DATABASE_URL".into(), "API_KEY".into(), "PLAIN".into(), "SAFE_URL".into()],
+            extra: vec![
+                "FOO".into(),
+                "DATABASE_URL".into(),
+                "API_KEY".into(),
+                "PLAIN".into(),
+                "SAFE_URL".into(),
+            ],
             ..Default::default()
         };
         let (kept, dropped) = filter_env(&parent, &req);
-        assert_eq!(kept, env(&[("PLAIN", "hello"), ("SAFE_URL", "https://example.com/x")]));
+        assert_eq!(
+            kept,
+            env(&[("PLAIN", "hello"), ("SAFE_URL", "https://example.com/x")])
+        );
         let names: Vec<_> = dropped.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["FOO", "DATABASE_URL", "API_KEY"]);
-        assert!(!format!("{dropped:?}").contains("hunter2"), "dropped list must not carry values");
+        assert!(
+            !format!("{dropped:?}").contains("hunter2"),
+            "dropped list must not carry values"
+        );
     }
 
     #[test]
     fn explicit_value_and_secret_env_pass() {
         let parent = env(&[("GH_TOKEN", "ghp_abcdefghijklmnopqrstuvwxyz0123456789")]);
-        let req = EnvRequest { extra: vec!["X=1".into()], secret_ok: vec!["GH_TOKEN".into()] };
+        let req = EnvRequest {
+            extra: vec!["X=1".into()],
+            secret_ok: vec!["GH_TOKEN".into()],
+        };
         let (kept, dropped) = filter_env(&parent, &req);
         assert!(dropped.is_empty());
         assert_eq!(kept.len(), 2);
@@ -194,7 +278,10 @@ mod tests {
     fn ordinary_values_are_not_secrets() {
         for (n, v) in [
             ("TERM", "xterm-256color"),
-            ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+            (
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
             ("SSH_AUTH_SOCK_NAME", "agent"),
             ("KEYBOARD", "us"),
             ("LANG", "C.UTF-8"),

@@ -40,8 +40,15 @@ pub const EXIT_TIMEOUT: i32 = 124;
 const CODE_USERNS_DENIED: u8 = b'U';
 
 /// Signals the supervisor and init catch and forward to the command.
-const FORWARDED: &[i32] =
-    &[libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM];
+const FORWARDED: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+];
 
 /// What the caller gets back when the sandbox has a proxy listener to serve.
 pub type ListenerHook<'a> = Box<dyn FnOnce(std::net::TcpListener) + 'a>;
@@ -89,13 +96,21 @@ fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
         socket_families: if fallback {
             // No network namespace: seccomp is the network fence. Unix sockets stay only when
             // Landlock can fence named ones (ABI 9, LANDLOCK_ACCESS_FS_RESOLVE_UNIX).
-            if crate::fence::kernel_abi() >= 9 { Some(&[libc::AF_UNIX]) } else { Some(&[]) }
+            if crate::fence::kernel_abi() >= 9 {
+                Some(&[libc::AF_UNIX])
+            } else {
+                Some(&[])
+            }
         } else {
             None
         },
     })
     .map_err(setup)?;
-    let fence = if spec.isolation == Isolation::None { None } else { Some(build_fence(spec, fallback).map_err(setup)?) };
+    let fence = if spec.isolation == Isolation::None {
+        None
+    } else {
+        Some(build_fence(spec, fallback).map_err(setup)?)
+    };
     let argv = spec
         .argv
         .iter()
@@ -117,28 +132,58 @@ fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let path_dirs = std::env::split_paths(&path).filter(|p| p.is_absolute()).collect();
-    Ok(Prepared { filter, fence, argv, envp, path_dirs })
+    let path_dirs = std::env::split_paths(&path)
+        .filter(|p| p.is_absolute())
+        .collect();
+    Ok(Prepared {
+        filter,
+        fence,
+        argv,
+        envp,
+        path_dirs,
+    })
 }
 
 fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
     let mut f = Fence::new()?;
-    let outside: Vec<PathBuf> =
-        spec.secrets.iter().filter(|s| fallback || !spec.writable.iter().any(|w| s.starts_with(w))).cloned().collect();
+    let outside: Vec<PathBuf> = spec
+        .secrets
+        .iter()
+        .filter(|s| fallback || !spec.writable.iter().any(|w| s.starts_with(w)))
+        .cloned()
+        .collect();
     f.grant_machine_read(&outside)?;
     for w in &spec.writable {
         if fallback {
             // Without mounts, Landlock alone keeps secrets and protected paths closed: the
             // directories holding them get no rule of their own (see README: fallback).
-            let mut holes: Vec<PathBuf> = spec.secrets.iter().filter(|s| s.starts_with(w)).cloned().collect();
-            holes.extend(spec.protected.iter().filter(|p| p.path.starts_with(w)).map(|p| p.path.clone()));
+            let mut holes: Vec<PathBuf> = spec
+                .secrets
+                .iter()
+                .filter(|s| s.starts_with(w))
+                .cloned()
+                .collect();
+            holes.extend(
+                spec.protected
+                    .iter()
+                    .filter(|p| p.path.starts_with(w))
+                    .map(|p| p.path.clone()),
+            );
             f.grant_writable(w, &holes)?;
         } else {
             f.grant_all(w)?;
         }
     }
     if fallback {
-        for d in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts"] {
+        for d in [
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
+            "/dev/pts",
+        ] {
             f.grant_read_write_files(Path::new(d))?;
         }
         f.grant_read_write_files(Path::new("/proc"))?;
@@ -160,7 +205,9 @@ pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<
             Ok(o) => Ok(o),
             Err(reason) => {
                 let mut fb = spec.clone();
-                fb.isolation = Isolation::LandlockOnly { reason: reason.clone() };
+                fb.isolation = Isolation::LandlockOnly {
+                    reason: reason.clone(),
+                };
                 let mut o = run_plain(&fb, None, true)?;
                 o.fell_back = Some(reason);
                 Ok(o)
@@ -186,7 +233,11 @@ fn block_signals(extra: &[i32]) -> io::Result<(OwnedFd, libc::sigset_t)> {
 fn read_siginfo(fd: &OwnedFd) -> Option<libc::signalfd_siginfo> {
     let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let n = unsafe {
-        libc::read(fd.as_raw_fd(), &mut si as *mut _ as *mut libc::c_void, std::mem::size_of::<libc::signalfd_siginfo>())
+        libc::read(
+            fd.as_raw_fd(),
+            &mut si as *mut _ as *mut libc::c_void,
+            std::mem::size_of::<libc::signalfd_siginfo>(),
+        )
     };
     (n == std::mem::size_of::<libc::signalfd_siginfo>() as isize).then_some(si)
 }
@@ -210,7 +261,11 @@ fn status_to_code(status: libc::c_int) -> i32 {
 }
 
 /// Waits for `pid`, forwarding signals to it and enforcing the timeout.
-fn supervise(pid: libc::pid_t, sfd: &OwnedFd, timeout: Option<Duration>) -> io::Result<(libc::c_int, bool)> {
+fn supervise(
+    pid: libc::pid_t,
+    sfd: &OwnedFd,
+    timeout: Option<Duration>,
+) -> io::Result<(libc::c_int, bool)> {
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
         return Err(io::Error::last_os_error());
@@ -227,8 +282,16 @@ fn supervise(pid: libc::pid_t, sfd: &OwnedFd, timeout: Option<Duration>) -> io::
             _ => -1,
         };
         let mut fds = [
-            libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms) };
         if n < 0 {
@@ -267,23 +330,46 @@ fn supervise(pid: libc::pid_t, sfd: &OwnedFd, timeout: Option<Duration>) -> io::
 }
 
 /// Reads the report pipe after the child is gone: empty means the command ran.
-fn report(err_r: &OwnedFd, status: libc::c_int, timed_out: bool, argv0: &str) -> Result<Result<Outcome, String>, Error> {
+fn report(
+    err_r: &OwnedFd,
+    status: libc::c_int,
+    timed_out: bool,
+    argv0: &str,
+) -> Result<Result<Outcome, String>, Error> {
     let msg = sys::read_to_end(err_r);
     if timed_out {
-        return Ok(Ok(Outcome { code: EXIT_TIMEOUT, timed_out: true, fell_back: None }));
+        return Ok(Ok(Outcome {
+            code: EXIT_TIMEOUT,
+            timed_out: true,
+            fell_back: None,
+        }));
     }
     match msg.first() {
-        None => Ok(Ok(Outcome { code: status_to_code(status), timed_out: false, fell_back: None })),
+        None => Ok(Ok(Outcome {
+            code: status_to_code(status),
+            timed_out: false,
+            fell_back: None,
+        })),
         Some(&CODE_USERNS_DENIED) => Ok(Err(String::from_utf8_lossy(&msg[1..]).into_owned())),
         Some(b'N') => {
             eprintln!("cordon: {argv0}: command not found");
-            Ok(Ok(Outcome { code: EXIT_NOTFOUND, timed_out: false, fell_back: None }))
+            Ok(Ok(Outcome {
+                code: EXIT_NOTFOUND,
+                timed_out: false,
+                fell_back: None,
+            }))
         }
         Some(b'X') => {
             eprintln!("cordon: {argv0}: {}", String::from_utf8_lossy(&msg[1..]));
-            Ok(Ok(Outcome { code: EXIT_NOEXEC, timed_out: false, fell_back: None }))
+            Ok(Ok(Outcome {
+                code: EXIT_NOEXEC,
+                timed_out: false,
+                fell_back: None,
+            }))
         }
-        Some(_) => Err(Error::Setup(String::from_utf8_lossy(&msg[1..]).into_owned())),
+        Some(_) => Err(Error::Setup(
+            String::from_utf8_lossy(&msg[1..]).into_owned(),
+        )),
     }
 }
 
@@ -304,15 +390,24 @@ fn exec_command(spec: &SandboxSpec, p: Prepared, err_w: RawFd, old_mask: &libc::
     }
     // Every descriptor but 0, 1, 2 is closed at execve (our report pipe included, which is how
     // the supervisor learns that execve succeeded).
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if let Err(e) = sys::drop_capabilities() {
         die(err_w, b'E', &e.to_string());
     }
     if let Some(fence) = p.fence {
         match fence.restrict_self() {
-            Ok(landlock::RulesetStatus::NotEnforced) => {
-                die(err_w, b'E', "Landlock is not enforced by this kernel; run 'cordon doctor'")
-            }
+            Ok(landlock::RulesetStatus::NotEnforced) => die(
+                err_w,
+                b'E',
+                "Landlock is not enforced by this kernel; run 'cordon doctor'",
+            ),
             Ok(_) => {}
             Err(e) => die(err_w, b'E', &e.to_string()),
         }
@@ -374,14 +469,23 @@ fn exec_command(spec: &SandboxSpec, p: Prepared, err_w: RawFd, old_mask: &libc::
 }
 
 /// Fallback (Landlock + seccomp only) and danger-full-access: one child, no namespaces.
-fn run_plain(spec: &SandboxSpec, _on_listener: Option<ListenerHook<'_>>, fallback: bool) -> Result<Outcome, Error> {
+fn run_plain(
+    spec: &SandboxSpec,
+    _on_listener: Option<ListenerHook<'_>>,
+    fallback: bool,
+) -> Result<Outcome, Error> {
     let mut spec = spec.clone();
     // A private temporary directory stands in for the private /tmp.
-    let tmp = if fallback { Some(PrivateTmp::new().map_err(|e| Error::Setup(e.to_string()))?) } else { None };
+    let tmp = if fallback {
+        Some(PrivateTmp::new().map_err(|e| Error::Setup(e.to_string()))?)
+    } else {
+        None
+    };
     if let Some(t) = &tmp {
         spec.writable.push(t.path.clone());
         spec.env.retain(|(k, _)| k != "TMPDIR");
-        spec.env.push(("TMPDIR".into(), t.path.display().to_string()));
+        spec.env
+            .push(("TMPDIR".into(), t.path.display().to_string()));
     }
     let prepared = prepare(&spec, fallback)?;
     let (err_r, err_w) = sys::pipe().map_err(|e| Error::Setup(e.to_string()))?;
@@ -390,13 +494,20 @@ fn run_plain(spec: &SandboxSpec, _on_listener: Option<ListenerHook<'_>>, fallbac
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(Error::Setup(format!("fork: {}", io::Error::last_os_error())));
+        return Err(Error::Setup(format!(
+            "fork: {}",
+            io::Error::last_os_error()
+        )));
     }
     if pid == 0 {
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
         drop(err_r);
         if let Err(e) = std::env::set_current_dir(&spec.cwd) {
-            die(err_w.as_raw_fd(), b'E', &format!("cannot enter {}: {e}", spec.cwd.display()));
+            die(
+                err_w.as_raw_fd(),
+                b'E',
+                &format!("cannot enter {}: {e}", spec.cwd.display()),
+            );
         }
         let fd = err_w.as_raw_fd();
         std::mem::forget(err_w);
@@ -409,7 +520,13 @@ fn run_plain(spec: &SandboxSpec, _on_listener: Option<ListenerHook<'_>>, fallbac
     kill_descendants();
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
     drop(tmp);
-    report(&err_r, status, timed_out, &spec.argv[0]).map(|r| r.unwrap_or_else(|_| Outcome { code: EXIT_SETUP, timed_out: false, fell_back: None }))
+    report(&err_r, status, timed_out, &spec.argv[0]).map(|r| {
+        r.unwrap_or(Outcome {
+            code: EXIT_SETUP,
+            timed_out: false,
+            fell_back: None,
+        })
+    })
 }
 
 /// Kills every remaining descendant (they were re-parented to us as sub-reaper) and reaps them.
@@ -419,7 +536,10 @@ fn kill_descendants() {
         if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
             for t in tasks.flatten() {
                 if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
-                    for pid in s.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
+                    for pid in s
+                        .split_whitespace()
+                        .filter_map(|p| p.parse::<libc::pid_t>().ok())
+                    {
                         any = true;
                         unsafe { libc::kill(pid, libc::SIGKILL) };
                     }
@@ -450,7 +570,9 @@ impl PrivateTmp {
             return Err(io::Error::last_os_error());
         }
         template.pop();
-        Ok(PrivateTmp { path: PathBuf::from(std::ffi::OsString::from_vec(template)) })
+        Ok(PrivateTmp {
+            path: PathBuf::from(std::ffi::OsString::from_vec(template)),
+        })
     }
 }
 
@@ -464,12 +586,16 @@ impl Drop for PrivateTmp {
 
 /// Namespaces mode. Returns Ok(Err(reason)) when user namespaces turned out to be powerless here
 /// and the caller should fall back.
-fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Result<Outcome, String>, Error> {
+fn run_namespaces(
+    spec: &SandboxSpec,
+    on_listener: Option<ListenerHook<'_>>,
+) -> Result<Result<Outcome, String>, Error> {
     let setup = |e: io::Error| Error::Setup(e.to_string());
     crate::timing("prepare");
     let prepared = prepare(spec, false)?;
     crate::timing("placeholders");
-    let _placeholders = crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
+    let _placeholders =
+        crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
     let proxy_pair = match spec.network {
@@ -486,15 +612,28 @@ fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> 
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
-        | if spec.network == Network::Full { 0 } else { libc::CLONE_NEWNET };
+        | if spec.network == Network::Full {
+            0
+        } else {
+            libc::CLONE_NEWNET
+        };
     // clone() without a new stack behaves like fork(); the child is PID 1 of the new namespace.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) }
-        as libc::pid_t;
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    } as libc::pid_t;
     if pid < 0 {
         let e = io::Error::last_os_error();
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
         return match e.raw_os_error() {
-            Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC) | Some(libc::EUSERS) | Some(libc::ENOSYS) => {
+            Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC) | Some(libc::EUSERS)
+            | Some(libc::ENOSYS) => {
                 Ok(Err(format!("user namespaces are unavailable (clone: {e})")))
             }
             _ => Err(Error::Setup(format!("clone: {e}"))),
@@ -509,7 +648,9 @@ fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> 
             drop(a);
             b
         });
-        init_main(spec, prepared, err_fd, alive_r, child_sock, uid, gid, &old_mask);
+        init_main(
+            spec, prepared, err_fd, alive_r, child_sock, uid, gid, &old_mask,
+        );
     }
     drop(err_w);
     drop(alive_r);
@@ -524,7 +665,8 @@ fn run_namespaces(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> 
     crate::timing("sandbox exited");
     drop(alive_w);
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-    let (status, timed_out) = res.map_err(|e| Error::Setup(format!("waiting for the sandbox: {e}")))?;
+    let (status, timed_out) =
+        res.map_err(|e| Error::Setup(format!("waiting for the sandbox: {e}")))?;
     report(&err_r, status, timed_out, &spec.argv[0])
 }
 
@@ -543,7 +685,11 @@ fn init_main(
     // If the supervisor dies, so does the sandbox. Checked once after setting it, in case the
     // supervisor died before: its end of the "alive" pipe is then closed.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    let mut pfd = libc::pollfd { fd: alive_r.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: alive_r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLHUP != 0 {
         unsafe { libc::_exit(EXIT_SETUP) };
     }
@@ -554,23 +700,44 @@ fn init_main(
         .and_then(|_| sys::write_file("/proc/self/uid_map", format!("{uid} {uid} 1\n").as_bytes()))
         .and_then(|_| sys::write_file("/proc/self/gid_map", format!("{gid} {gid} 1\n").as_bytes()));
     if let Err(e) = maps {
-        die(err, CODE_USERNS_DENIED, &format!("user namespaces are restricted here ({e})"));
+        die(
+            err,
+            CODE_USERNS_DENIED,
+            &format!("user namespaces are restricted here ({e})"),
+        );
     }
 
     crate::timing("init: maps done");
     let clones = match crate::mounts::take_clones(spec) {
         Ok(c) => c,
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            die(err, CODE_USERNS_DENIED, &format!("mounts are not permitted in a user namespace here ({e})"))
-        }
-        Err(e) => die(err, b'E', &format!("cannot set up the file system view: {e}")),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => die(
+            err,
+            CODE_USERNS_DENIED,
+            &format!("mounts are not permitted in a user namespace here ({e})"),
+        ),
+        Err(e) => die(
+            err,
+            b'E',
+            &format!("cannot set up the file system view: {e}"),
+        ),
     };
     if let Err(e) = crate::mounts::build_root(spec, clones) {
-        die(err, b'E', &format!("cannot set up the file system view: {e}"));
+        die(
+            err,
+            b'E',
+            &format!("cannot set up the file system view: {e}"),
+        );
     }
     crate::timing("init: mounts done");
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
-        die(err, b'E', &format!("cannot enter {} inside the sandbox: {e}", spec.cwd.display()));
+        die(
+            err,
+            b'E',
+            &format!(
+                "cannot enter {} inside the sandbox: {e}",
+                spec.cwd.display()
+            ),
+        );
     }
     if spec.network != Network::Full {
         if let Err(e) = loopback_up() {
@@ -584,7 +751,11 @@ fn init_main(
                     die(err, b'E', &format!("cannot hand the proxy socket out: {e}"));
                 }
             }
-            Err(e) => die(err, b'E', &format!("cannot listen on 127.0.0.1:{port} for the proxy: {e}")),
+            Err(e) => die(
+                err,
+                b'E',
+                &format!("cannot listen on 127.0.0.1:{port} for the proxy: {e}"),
+            ),
         }
     }
     let _ = nix_sethostname(b"cordon");
@@ -620,7 +791,9 @@ fn init_main(
     // Reap everything; forward signals to the command; leave with its status. Leaving kills
     // every other process of the namespace.
     loop {
-        let Some(si) = read_siginfo(&sfd) else { continue };
+        let Some(si) = read_siginfo(&sfd) else {
+            continue;
+        };
         let sig = si.ssi_signo as i32;
         if sig == libc::SIGCHLD {
             loop {
@@ -671,7 +844,15 @@ fn loopback_up() -> io::Result<()> {
 
 fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -680,7 +861,10 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
     unsafe {
         let mut byte = [0u8; 1];
-        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr() as *mut libc::c_void, iov_len: 1 };
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+            iov_len: 1,
+        };
         let mut cbuf = [0u8; 64];
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
@@ -702,7 +886,10 @@ fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
 fn recv_fd(sock: &OwnedFd) -> io::Result<std::net::TcpListener> {
     unsafe {
         let mut byte = [0u8; 1];
-        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr() as *mut libc::c_void, iov_len: 1 };
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+            iov_len: 1,
+        };
         let mut cbuf = [0u8; 64];
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
@@ -711,7 +898,9 @@ fn recv_fd(sock: &OwnedFd) -> io::Result<std::net::TcpListener> {
         msg.msg_controllen = cbuf.len() as _;
         let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
         if n <= 0 {
-            return Err(io::Error::other("the sandbox did not hand out the proxy socket"));
+            return Err(io::Error::other(
+                "the sandbox did not hand out the proxy socket",
+            ));
         }
         let c = libc::CMSG_FIRSTHDR(&msg);
         if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {

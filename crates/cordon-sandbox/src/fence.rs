@@ -18,8 +18,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr, RulesetCreated,
-    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr,
+    RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 /// The newest ABI whose rights cordon asks for; older kernels get what they support
@@ -29,7 +29,14 @@ const WANT: ABI = ABI::V9;
 /// The Landlock ABI version of the running kernel (0 = unavailable).
 pub fn kernel_abi() -> i32 {
     // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
-    let r = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
     if r < 0 {
         0
     } else {
@@ -61,9 +68,16 @@ fn ll_err(e: impl std::fmt::Display) -> io::Error {
 /// Opens `name` under `dir` (or an absolute path when `dir` is None) as O_PATH, never following
 /// a symlink: a rule granted through a symlink would land on its target.
 fn open_path(dir: Option<&OwnedFd>, name: &Path) -> io::Result<OwnedFd> {
-    let c = CString::new(name.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c = CString::new(name.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
-    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::openat(
+            dirfd,
+            c.as_ptr(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -99,11 +113,17 @@ impl Fence {
         if kind == Some(libc::S_IFLNK) {
             return Ok(()); // a symlink is resolved at use, and checked on its target
         }
-        let access = if kind == Some(libc::S_IFDIR) { access } else { access & file_rights() };
+        let access = if kind == Some(libc::S_IFDIR) {
+            access
+        } else {
+            access & file_rights()
+        };
         if access.is_empty() {
             return Ok(());
         }
-        (&mut self.rs).add_rule(PathBeneath::new(fd, access)).map_err(ll_err)?;
+        (&mut self.rs)
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(ll_err)?;
         Ok(())
     }
 
@@ -112,13 +132,21 @@ impl Fence {
         match open_path(None, path) {
             Ok(fd) => self.grant_fd(fd, access),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io::Error::new(e.kind(), format!("Landlock rule for {}: {e}", path.display()))),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("Landlock rule for {}: {e}", path.display()),
+            )),
         }
     }
 
     /// Grants `access` on `root` and everything below it, except the hierarchies in `holes`.
     /// Directories on the way from `root` to a hole get no rule of their own: their children do.
-    pub fn grant_carved(&mut self, root: &Path, access: BitFlags<AccessFs>, holes: &[PathBuf]) -> io::Result<()> {
+    pub fn grant_carved(
+        &mut self,
+        root: &Path,
+        access: BitFlags<AccessFs>,
+        holes: &[PathBuf],
+    ) -> io::Result<()> {
         let holes: Vec<&PathBuf> = holes.iter().filter(|h| h.starts_with(root)).collect();
         if holes.iter().any(|h| h.as_path() == root) {
             return Ok(());
@@ -138,7 +166,11 @@ impl Fence {
         };
         for ent in entries.flatten() {
             let child = root.join(ent.file_name());
-            let holes_below: Vec<PathBuf> = holes.iter().filter(|h| h.starts_with(&child)).map(|h| (*h).clone()).collect();
+            let holes_below: Vec<PathBuf> = holes
+                .iter()
+                .filter(|h| h.starts_with(&child))
+                .map(|h| (*h).clone())
+                .collect();
             if holes_below.is_empty() {
                 match open_path(Some(&dir), Path::new(&ent.file_name())) {
                     Ok(fd) => self.grant_fd(fd, access)?,
@@ -170,7 +202,11 @@ impl Fence {
     pub fn grant_read_write_files(&mut self, path: &Path) -> io::Result<()> {
         self.grant(
             path,
-            AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir | AccessFs::Truncate | AccessFs::IoctlDev,
+            AccessFs::ReadFile
+                | AccessFs::WriteFile
+                | AccessFs::ReadDir
+                | AccessFs::Truncate
+                | AccessFs::IoctlDev,
         )
     }
 

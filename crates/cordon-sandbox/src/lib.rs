@@ -17,7 +17,7 @@ mod sys;
 
 pub use exec::{run, Outcome};
 pub use probe::Probe;
-pub use spec::{SandboxSpec, Mode, Network, Isolation};
+pub use spec::{Isolation, Mode, Network, SandboxSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,8 +34,14 @@ pub enum Error {
 pub fn timing(phase: &str) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some()) {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        eprintln!("cordon-timing: {:>12} {phase}", ts.tv_sec as i64 * 1_000_000 + ts.tv_nsec as i64 / 1000);
+        eprintln!(
+            "cordon-timing: {:>12} {phase}",
+            ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
+        );
     }
 }

@@ -36,7 +36,13 @@ pub struct Clones {
 }
 
 pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
-    sys::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, "")?;
+    sys::mount(
+        "none",
+        Path::new("/"),
+        "",
+        libc::MS_REC | libc::MS_PRIVATE,
+        "",
+    )?;
     let mut writable = Vec::new();
     for w in &spec.writable {
         let fd = open_tree_clone(w, true)?;
@@ -48,12 +54,26 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
     for p in &spec.protected {
         // Placeholders were created by the supervisor, so every protected path exists now.
         let fd = open_tree_clone(&p.path, true)?;
-        mount_setattr(Some(&fd), &p.path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)?;
+        mount_setattr(
+            Some(&fd),
+            &p.path,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            true,
+        )?;
         protected.push((p.path.clone(), fd));
     }
     let root = open_tree_clone(Path::new("/"), true)?;
-    mount_setattr(Some(&root), Path::new("/"), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)?;
-    Ok(Clones { writable, protected, root })
+    mount_setattr(
+        Some(&root),
+        Path::new("/"),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        true,
+    )?;
+    Ok(Clones {
+        writable,
+        protected,
+        root,
+    })
 }
 
 /// Attaches `fd` at `target` in the staged tree, creating the mount point when it lies in one of
@@ -89,7 +109,12 @@ fn cover_dir(target: &Path) -> io::Result<()> {
 /// `/dev/null` on a nodev, read-only mount over the file `target`: opening it fails with EACCES.
 fn cover_file(target: &Path) -> io::Result<()> {
     let fd = open_tree_clone(Path::new("/dev/null"), false)?;
-    mount_setattr(Some(&fd), target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOSUID, false)?;
+    mount_setattr(
+        Some(&fd),
+        target,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOSUID,
+        false,
+    )?;
     move_mount(&fd, target)
 }
 
@@ -101,13 +126,25 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     for t in ["/tmp", "/var/tmp"] {
         let target = staged(Path::new(t));
         if target.is_dir() {
-            sys::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, "mode=1777")?;
+            sys::mount(
+                "tmpfs",
+                &target,
+                "tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                "mode=1777",
+            )?;
         }
     }
     for d in &spec.hidden_dirs {
         let target = staged(d);
         if target.is_dir() {
-            sys::mount("tmpfs", &target, "tmpfs", libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, "size=0,mode=755")?;
+            sys::mount(
+                "tmpfs",
+                &target,
+                "tmpfs",
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                "size=0,mode=755",
+            )?;
         }
     }
 
@@ -121,9 +158,15 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     // What must win over the writable roots.
     for s in &spec.secrets {
         let target = staged(s);
-        let is_dir = std::fs::symlink_metadata(s).map(|m| m.is_dir()).unwrap_or(false);
-        if is_dir { cover_dir(&target) } else { cover_file(&target) }
-            .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
+        let is_dir = std::fs::symlink_metadata(s)
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+        if is_dir {
+            cover_dir(&target)
+        } else {
+            cover_file(&target)
+        }
+        .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
     }
     for (p, fd) in &c.protected {
         let kind = spec.protected.iter().find(|x| &x.path == p).map(|x| x.kind);
@@ -144,8 +187,14 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     // the new root. No directory for the old root is needed.
     std::env::set_current_dir(stage)?;
     let dot = c".";
-    check(unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) }, || "pivot_root".into())?;
-    check(unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } as libc::c_long, || "detach the old root".into())?;
+    check(
+        unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) },
+        || "pivot_root".into(),
+    )?;
+    check(
+        unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } as libc::c_long,
+        || "detach the old root".into(),
+    )?;
     std::env::set_current_dir("/")?;
     Ok(())
 }
@@ -153,7 +202,13 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
 /// A minimal /dev: null, zero, full, random, urandom, tty (bind mounts of the host's nodes: a
 /// user namespace cannot mknod), a private devpts, /dev/shm, and the usual symlinks.
 fn build_dev(dev: &Path) -> io::Result<()> {
-    sys::mount("tmpfs", dev, "tmpfs", libc::MS_NOSUID | libc::MS_NOEXEC, "mode=755,size=64k")?;
+    sys::mount(
+        "tmpfs",
+        dev,
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        "mode=755,size=64k",
+    )?;
     for n in ["null", "zero", "full", "random", "urandom", "tty"] {
         let host = Path::new("/dev").join(n);
         let target = dev.join(n);
@@ -170,7 +225,13 @@ fn build_dev(dev: &Path) -> io::Result<()> {
         "newinstance,ptmxmode=0666,mode=620",
     )?;
     std::fs::create_dir(dev.join("shm"))?;
-    sys::mount("tmpfs", &dev.join("shm"), "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, "mode=1777")?;
+    sys::mount(
+        "tmpfs",
+        &dev.join("shm"),
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mode=1777",
+    )?;
     for (name, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -181,5 +242,10 @@ fn build_dev(dev: &Path) -> io::Result<()> {
         std::os::unix::fs::symlink(target, dev.join(name))?;
     }
     // Nothing can be added to /dev afterwards.
-    mount_setattr(None, dev, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false)
+    mount_setattr(
+        None,
+        dev,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+        false,
+    )
 }

@@ -14,8 +14,8 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -37,10 +37,19 @@ pub fn runtime_dir() -> PathBuf {
 
 fn private_dir() -> io::Result<PathBuf> {
     let dir = runtime_dir();
-    match fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+    {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io::Error::new(e.kind(), format!("create {}: {e}", dir.display()))),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("create {}: {e}", dir.display()),
+            ))
+        }
     }
     // A directory in a shared /tmp must be ours, or another user could hold our locks.
     let meta = fs::symlink_metadata(&dir)?;
@@ -124,7 +133,10 @@ impl Placeholders {
                     drop(Placeholders { lock: Some(lock) });
                     return Err(io::Error::new(
                         e.kind(),
-                        format!("cannot create a placeholder for the protected path {}: {e}", p.path.display()),
+                        format!(
+                            "cannot create a placeholder for the protected path {}: {e}",
+                            p.path.display()
+                        ),
                     ));
                 }
             }
@@ -140,7 +152,9 @@ impl Drop for Placeholders {
         if flock(&lock, libc::LOCK_EX | libc::LOCK_NB).is_err() {
             return;
         }
-        let Ok(mut list) = open_private("placeholders.list", false) else { return };
+        let Ok(mut list) = open_private("placeholders.list", false) else {
+            return;
+        };
         let mut text = Vec::new();
         if list.read_to_end(&mut text).is_err() || text.is_empty() {
             return;
@@ -152,7 +166,10 @@ impl Drop for Placeholders {
             };
             if kind == b'd' {
                 let _ = fs::remove_dir(path); // fails, as it should, if something was put in it
-            } else if fs::symlink_metadata(path).map(|m| m.is_file() && m.len() == 0).unwrap_or(false) {
+            } else if fs::symlink_metadata(path)
+                .map(|m| m.is_file() && m.len() == 0)
+                .unwrap_or(false)
+            {
                 let _ = fs::remove_file(path);
             }
         }

@@ -17,12 +17,17 @@ pub struct Probe {
 }
 
 fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn kernel_version() -> (String, (u32, u32)) {
     let rel = read_trim("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap_or(0));
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(0));
     let v = (it.next().unwrap_or(0), it.next().unwrap_or(0));
     (rel, v)
 }
@@ -31,7 +36,9 @@ impl Probe {
     pub fn quick() -> Probe {
         let (kernel, v) = kernel_version();
         let mut userns_error = None;
-        if read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") && unsafe { libc::geteuid() } != 0 {
+        if read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
+            && unsafe { libc::geteuid() } != 0
+        {
             userns_error = Some(
                 "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); enable with 'sysctl -w kernel.unprivileged_userns_clone=1'".into(),
             );
@@ -40,7 +47,8 @@ impl Probe {
             userns_error =
                 Some("user namespaces are disabled (user.max_user_namespaces=0); enable with 'sysctl -w user.max_user_namespaces=15000'".into());
         }
-        if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
+        if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
+            == Some("1")
             && unsafe { libc::geteuid() } != 0
         {
             userns_error = Some(
@@ -49,7 +57,9 @@ impl Probe {
         }
         let mount_api = v >= (5, 12);
         if userns_error.is_none() && !mount_api {
-            userns_error = Some(format!("kernel {kernel} lacks the mount API cordon's namespaces need (Linux 5.12+)"));
+            userns_error = Some(format!(
+                "kernel {kernel} lacks the mount API cordon's namespaces need (Linux 5.12+)"
+            ));
         }
         let seccomp = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
         Probe {
@@ -82,7 +92,15 @@ fn try_userns() -> std::io::Result<()> {
     if pid == 0 {
         let ok = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } == 0
             && std::fs::write("/proc/self/setgroups", "deny").is_ok()
-            && unsafe { libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) } == 0;
+            && unsafe {
+                libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                )
+            } == 0;
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut st = 0;
@@ -90,6 +108,8 @@ fn try_userns() -> std::io::Result<()> {
     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
         Ok(())
     } else {
-        Err(std::io::Error::other("unshare(CLONE_NEWUSER|CLONE_NEWNS) or a mount inside it was refused"))
+        Err(std::io::Error::other(
+            "unshare(CLONE_NEWUSER|CLONE_NEWNS) or a mount inside it was refused",
+        ))
     }
 }

@@ -22,7 +22,7 @@ const fn off_arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
 
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
 const BPF_JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
@@ -52,13 +52,19 @@ const CLONE_NEWTIME: u32 = 0x80;
 pub fn denied_syscalls() -> Vec<(i64, &'static str)> {
     use libc::*;
     let mut v: Vec<(i64, &'static str)> = vec![
-        (SYS_io_uring_setup, "io_uring: a second syscall path that seccomp cannot see"),
+        (
+            SYS_io_uring_setup,
+            "io_uring: a second syscall path that seccomp cannot see",
+        ),
         (SYS_io_uring_enter, "io_uring"),
         (SYS_io_uring_register, "io_uring"),
         (SYS_ptrace, "tracing other processes"),
         (SYS_process_vm_readv, "reading other processes' memory"),
         (SYS_process_vm_writev, "writing other processes' memory"),
-        (SYS_pidfd_getfd, "stealing other processes' file descriptors"),
+        (
+            SYS_pidfd_getfd,
+            "stealing other processes' file descriptors",
+        ),
         (SYS_process_madvise, "acting on other processes' memory"),
         (SYS_bpf, "kernel attack surface"),
         (SYS_perf_event_open, "kernel attack surface, side channels"),
@@ -83,7 +89,10 @@ pub fn denied_syscalls() -> Vec<(i64, &'static str)> {
         (SYS_init_module, "loading kernel modules"),
         (SYS_finit_module, "loading kernel modules"),
         (SYS_delete_module, "unloading kernel modules"),
-        (SYS_open_by_handle_at, "opening files by handle, around path checks"),
+        (
+            SYS_open_by_handle_at,
+            "opening files by handle, around path checks",
+        ),
         (SYS_acct, "host administration"),
         (SYS_swapon, "host administration"),
         (SYS_swapoff, "host administration"),
@@ -134,7 +143,12 @@ enum Label {
 
 impl Asm {
     fn stmt(&mut self, code: u16, k: u32) {
-        self.prog.push(libc::sock_filter { code, jt: 0, jf: 0, k });
+        self.prog.push(libc::sock_filter {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        });
     }
     fn jump(&mut self, code: u16, k: u32, jt: u8, jf: u8) {
         self.prog.push(libc::sock_filter { code, jt, jf, k });
@@ -148,7 +162,10 @@ impl Asm {
 
 impl Filter {
     pub fn compile(opts: Options) -> io::Result<Filter> {
-        let mut a = Asm { prog: Vec::new(), fixups: Vec::new() };
+        let mut a = Asm {
+            prog: Vec::new(),
+            fixups: Vec::new(),
+        };
         // 1. Architecture: anything but the native ABI (i386 `int 0x80` on x86_64, aarch32 on
         //    arm64) is killed before the syscall number is even looked at, since numbers differ
         //    between tables.
@@ -168,42 +185,48 @@ impl Filter {
         a.jump_to(BPF_JEQ_K, libc::SYS_clone3 as u32, Label::Enosys);
         // 5. Syscalls allowed depending on an argument. Each block: if nr matches, load the
         //    argument, check it, and return; otherwise skip the block.
-        let arg_blocks: Vec<(i64, u32, Vec<(u16, u32)>)> = {
-            let mut b = vec![
-                // clone(flags, ...): no new namespaces.
-                (libc::SYS_clone, 0, vec![(BPF_JSET_K, CLONE_NS_FLAGS)]),
-                // unshare(flags): no new namespaces (CLONE_FILES / CLONE_FS stay allowed).
-                (libc::SYS_unshare, 0, vec![(BPF_JSET_K, CLONE_NS_FLAGS | CLONE_NEWTIME)]),
-                // ioctl(fd, cmd): the kernel takes cmd as unsigned int, so comparing the low 32
-                // bits catches every encoding of it.
-                (libc::SYS_ioctl, 1, vec![(BPF_JEQ_K, TIOCSTI), (BPF_JEQ_K, TIOCLINUX)]),
-            ];
-            b.push((libc::SYS_socket, 0, Vec::new())); // filled below
-            b
-        };
+        type Check = (u16, u32);
+        let arg_blocks: [(i64, u32, &[Check]); 3] = [
+            // clone(flags, ...): no new namespaces.
+            (libc::SYS_clone, 0, &[(BPF_JSET_K, CLONE_NS_FLAGS)]),
+            // unshare(flags): no new namespaces (CLONE_FILES / CLONE_FS stay allowed).
+            (
+                libc::SYS_unshare,
+                0,
+                &[(BPF_JSET_K, CLONE_NS_FLAGS | CLONE_NEWTIME)],
+            ),
+            // ioctl(fd, cmd): the kernel takes cmd as unsigned int, so comparing the low 32
+            // bits catches every encoding of it.
+            (
+                libc::SYS_ioctl,
+                1,
+                &[(BPF_JEQ_K, TIOCSTI), (BPF_JEQ_K, TIOCLINUX)],
+            ),
+        ];
         for (nr, arg, checks) in arg_blocks {
-            if nr == libc::SYS_socket {
-                Self::socket_block(&mut a, opts);
-                continue;
-            }
-            // jeq nr ? next : skip(len)
-            let body_len = 1 + checks.len() + 1; // load + checks + ret allow
-            a.jump(BPF_JEQ_K, nr as u32, 0, body_len as u8);
+            // jeq nr ? next : skip(load + checks + ret allow)
+            a.jump(BPF_JEQ_K, nr as u32, 0, (checks.len() + 2) as u8);
             a.stmt(BPF_LD_W_ABS, off_arg_lo(arg));
-            for (code, k) in checks {
+            for &(code, k) in checks {
                 a.jump_to(code, k, Label::Deny);
             }
             a.stmt(BPF_RET_K, RET_ALLOW);
         }
+        Self::socket_block(&mut a, opts);
         a.stmt(BPF_RET_K, RET_ALLOW);
         let deny_at = a.prog.len();
         a.stmt(BPF_RET_K, RET_ERRNO | libc::EPERM as u32);
         let enosys_at = a.prog.len();
         a.stmt(BPF_RET_K, RET_ERRNO | libc::ENOSYS as u32);
         for (i, label) in std::mem::take(&mut a.fixups) {
-            let target = if label == Label::Deny { deny_at } else { enosys_at };
+            let target = if label == Label::Deny {
+                deny_at
+            } else {
+                enosys_at
+            };
             let off = target - i - 1;
-            a.prog[i].jt = u8::try_from(off).map_err(|_| io::Error::other("seccomp filter too long for a BPF jump"))?;
+            a.prog[i].jt = u8::try_from(off)
+                .map_err(|_| io::Error::other("seccomp filter too long for a BPF jump"))?;
         }
         Ok(Filter { prog: a.prog })
     }
@@ -240,10 +263,18 @@ impl Filter {
 
     /// Installs the filter on the calling thread. `no_new_privs` must already be set.
     pub fn install(&self) -> io::Result<()> {
-        let prog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut _ };
+        let prog = libc::sock_fprog {
+            len: self.prog.len() as u16,
+            filter: self.prog.as_ptr() as *mut _,
+        };
         // SAFETY: prog points at our own initialised instructions for the duration of the call.
         let r = unsafe {
-            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u64, &prog as *const libc::sock_fprog)
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0u64,
+                &prog as *const libc::sock_fprog,
+            )
         };
         if r != 0 {
             return Err(io::Error::last_os_error());
@@ -266,9 +297,15 @@ mod tests {
 
     #[test]
     fn compiles_in_both_modes() {
-        let f = Filter::compile(Options { socket_families: None }).unwrap();
+        let f = Filter::compile(Options {
+            socket_families: None,
+        })
+        .unwrap();
         assert!(f.len() > 40);
-        let g = Filter::compile(Options { socket_families: Some(&[libc::AF_UNIX]) }).unwrap();
+        let g = Filter::compile(Options {
+            socket_families: Some(&[libc::AF_UNIX]),
+        })
+        .unwrap();
         assert!(g.len() > f.len() - 2);
         // every jump lands inside the program
         for prog in [&f.prog, &g.prog] {

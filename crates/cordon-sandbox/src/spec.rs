@@ -85,7 +85,12 @@ impl Limits {
                 8 << 30
             }
         };
-        Limits { nproc: 4096, data_bytes: mem / 4 * 3, nofile: 65536, core_bytes: 0 }
+        Limits {
+            nproc: 4096,
+            data_bytes: mem / 4 * 3,
+            nofile: 65536,
+            core_bytes: 0,
+        }
     }
 }
 
@@ -177,7 +182,15 @@ pub const PROTECTED: &[(&str, Kind)] = &[
 
 /// Directories not descended into when looking for secret files in the workspace: large, and
 /// made by tools rather than people.
-const SCAN_SKIP: &[&str] = &[".git", "node_modules", "target", ".venv", "venv", "__pycache__", ".tox"];
+const SCAN_SKIP: &[&str] = &[
+    ".git",
+    "node_modules",
+    "target",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".tox",
+];
 /// How deep below a writable root secret files are looked for.
 pub const SCAN_DEPTH: usize = 4;
 /// How many directory entries the scan reads at most before it stops and says so.
@@ -190,7 +203,10 @@ pub fn is_secret_file_name(name: &str) -> bool {
         return true;
     }
     if let Some(rest) = name.strip_prefix(".env.") {
-        return !matches!(rest, "example" | "sample" | "template" | "dist" | "defaults");
+        return !matches!(
+            rest,
+            "example" | "sample" | "template" | "dist" | "defaults"
+        );
     }
     if name.ends_with(".pem") || name.ends_with(".key") {
         return true;
@@ -220,14 +236,22 @@ pub struct Request {
 
 /// Resolves a request against the machine into a spec. Reads the file system (canonical paths,
 /// the workspace scan) but confines nothing.
-pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Probe) -> Result<SandboxSpec, Error> {
+pub fn build(
+    req: &Request,
+    parent_env: &[(String, String)],
+    probe: &crate::Probe,
+) -> Result<SandboxSpec, Error> {
     let cwd_raw = match &req.cwd {
         Some(c) => c.clone(),
-        None => std::env::current_dir().map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?,
     };
     let cwd = canonical(&cwd_raw, "--cwd")?;
     if !cwd.is_dir() {
-        return Err(Error::Usage(format!("--cwd {}: not a directory", cwd.display())));
+        return Err(Error::Usage(format!(
+            "--cwd {}: not a directory",
+            cwd.display()
+        )));
     }
     // The workspace comes from --workspace or from where cordon was started, never from the
     // command's --cwd alone widening anything: `--cwd $HOME` with no --workspace keeps the
@@ -265,7 +289,9 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
             }
         }
     } else if !req.writable.is_empty() && req.mode == Mode::ReadOnly {
-        return Err(Error::Usage("--writable has no effect with --mode read-only".into()));
+        return Err(Error::Usage(
+            "--writable has no effect with --mode read-only".into(),
+        ));
     }
 
     let read_secret: Vec<PathBuf> = req
@@ -283,7 +309,11 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
             push_unique(&mut secrets, c);
         }
     }
-    let scan_roots: Vec<PathBuf> = if writable.is_empty() { vec![workspace.clone()] } else { writable.clone() };
+    let scan_roots: Vec<PathBuf> = if writable.is_empty() {
+        vec![workspace.clone()]
+    } else {
+        writable.clone()
+    };
     let mut budget = SCAN_BUDGET;
     for root in &scan_roots {
         scan_secrets(root, SCAN_DEPTH, &mut budget, &mut secrets);
@@ -326,7 +356,11 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
                     Ok(m) if m.is_file() => {
                         let g = root.join(".git");
                         if !protected.iter().any(|p: &Protected| p.path == g) {
-                            protected.push(Protected { path: g, kind: Kind::File, exists: true });
+                            protected.push(Protected {
+                                path: g,
+                                kind: Kind::File,
+                                exists: true,
+                            });
                         }
                         continue;
                     }
@@ -335,7 +369,11 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
                     _ => {
                         let g = root.join(".git");
                         if !protected.iter().any(|p: &Protected| p.path == g) {
-                            protected.push(Protected { path: g, kind: Kind::Dir, exists: false });
+                            protected.push(Protected {
+                                path: g,
+                                kind: Kind::Dir,
+                                exists: false,
+                            });
                         }
                         continue;
                     }
@@ -352,9 +390,17 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
                 }
                 Ok(m) => {
                     let k = if m.is_dir() { Kind::Dir } else { Kind::File };
-                    protected.push(Protected { path, kind: k, exists: true });
+                    protected.push(Protected {
+                        path,
+                        kind: k,
+                        exists: true,
+                    });
                 }
-                Err(_) => protected.push(Protected { path, kind: *kind, exists: false }),
+                Err(_) => protected.push(Protected {
+                    path,
+                    kind: *kind,
+                    exists: false,
+                }),
             }
         }
     }
@@ -368,9 +414,13 @@ pub fn build(req: &Request, parent_env: &[(String, String)], probe: &crate::Prob
     let isolation = if req.mode == Mode::DangerFullAccess {
         Isolation::None
     } else if req.force_no_userns {
-        Isolation::LandlockOnly { reason: "CORDON_NO_USERNS is set".into() }
+        Isolation::LandlockOnly {
+            reason: "CORDON_NO_USERNS is set".into(),
+        }
     } else if let Some(why) = &probe.userns_error {
-        Isolation::LandlockOnly { reason: why.clone() }
+        Isolation::LandlockOnly {
+            reason: why.clone(),
+        }
     } else {
         Isolation::Namespaces
     };
@@ -425,7 +475,11 @@ fn canonical(p: &Path, what: &str) -> Result<PathBuf, Error> {
 
 /// `p` made absolute against `base`, with `.` and `..` removed lexically.
 fn absolute(p: &Path, base: &Path) -> PathBuf {
-    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
     let mut out = PathBuf::from("/");
     for c in joined.components() {
         match c {
@@ -515,13 +569,20 @@ fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<P
                 let Ok(ft) = ent.file_type() else { continue };
                 if ft.is_socket() {
                     push_unique(&mut socks, ent.path());
-                } else if ft.is_dir() && name.as_encoded_bytes().starts_with(b".") && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or("")) {
+                } else if ft.is_dir()
+                    && name.as_encoded_bytes().starts_with(b".")
+                    && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or(""))
+                {
                     find_sockets(&ent.path(), 2, &dirs, &mut budget, &mut socks);
                 }
             }
         }
         // Deeper well-known ones.
-        for rel in [".docker/run/docker.sock", ".colima/default/docker.sock", ".rd/docker.sock"] {
+        for rel in [
+            ".docker/run/docker.sock",
+            ".colima/default/docker.sock",
+            ".rd/docker.sock",
+        ] {
             let p = home.join(rel);
             if is_socket(&p) {
                 push_unique(&mut socks, p);
@@ -532,14 +593,34 @@ fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<P
 }
 
 /// Large dot-directories of tool caches, not walked for sockets.
-const HOME_SCAN_SKIP: &[&str] =
-    &[".cache", ".cargo", ".rustup", ".npm", ".git", ".local", ".pyenv", ".nvm", ".m2", ".gradle", ".debug", ".vscode-server"];
+const HOME_SCAN_SKIP: &[&str] = &[
+    ".cache",
+    ".cargo",
+    ".rustup",
+    ".npm",
+    ".git",
+    ".local",
+    ".pyenv",
+    ".nvm",
+    ".m2",
+    ".gradle",
+    ".debug",
+    ".vscode-server",
+];
 
 fn is_socket(p: &Path) -> bool {
-    fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
+    fs::symlink_metadata(p)
+        .map(|m| m.file_type().is_socket())
+        .unwrap_or(false)
 }
 
-fn find_sockets(dir: &Path, depth: usize, skip: &[PathBuf], budget: &mut usize, out: &mut Vec<PathBuf>) {
+fn find_sockets(
+    dir: &Path,
+    depth: usize,
+    skip: &[PathBuf],
+    budget: &mut usize,
+    out: &mut Vec<PathBuf>,
+) {
     if skip.iter().any(|s| s == dir) {
         return;
     }
@@ -565,17 +646,39 @@ mod tests {
 
     #[test]
     fn secret_file_names() {
-        for n in [".env", ".env.local", ".env.production", "server.pem", "tls.key", "id_rsa", "id_ed25519"] {
+        for n in [
+            ".env",
+            ".env.local",
+            ".env.production",
+            "server.pem",
+            "tls.key",
+            "id_rsa",
+            "id_ed25519",
+        ] {
             assert!(is_secret_file_name(n), "{n}");
         }
-        for n in [".env.example", ".env.sample", "id_rsa.pub", "README.md", "env", "keys.rs", "id_"] {
+        for n in [
+            ".env.example",
+            ".env.sample",
+            "id_rsa.pub",
+            "README.md",
+            "env",
+            "keys.rs",
+            "id_",
+        ] {
             assert!(!is_secret_file_name(n), "{n}");
         }
     }
 
     #[test]
     fn absolute_is_lexical() {
-        assert_eq!(absolute(Path::new("a/../b/./c"), Path::new("/x")), PathBuf::from("/x/b/c"));
-        assert_eq!(absolute(Path::new("../../.."), Path::new("/x")), PathBuf::from("/"));
+        assert_eq!(
+            absolute(Path::new("a/../b/./c"), Path::new("/x")),
+            PathBuf::from("/x/b/c")
+        );
+        assert_eq!(
+            absolute(Path::new("../../.."), Path::new("/x")),
+            PathBuf::from("/")
+        );
     }
 }

@@ -8,8 +8,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: path contains a NUL byte", p.display())))
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: path contains a NUL byte", p.display()),
+        )
+    })
 }
 
 pub fn check(r: libc::c_long, what: impl FnOnce() -> String) -> io::Result<libc::c_long> {
@@ -53,10 +57,24 @@ pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
 }
 
 /// Sets mount attributes on the mount(s) at `fd` (a detached tree) or at `path`.
-pub fn mount_setattr(fd: Option<&OwnedFd>, path: &Path, set: u64, recursive: bool) -> io::Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+pub fn mount_setattr(
+    fd: Option<&OwnedFd>,
+    path: &Path,
+    set: u64,
+    recursive: bool,
+) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let (dirfd, c, mut flags) = match fd {
-        Some(f) => (f.as_raw_fd(), CString::default(), libc::AT_EMPTY_PATH as u32),
+        Some(f) => (
+            f.as_raw_fd(),
+            CString::default(),
+            libc::AT_EMPTY_PATH as u32,
+        ),
         None => (libc::AT_FDCWD, cstr(path)?, 0u32),
     };
     if recursive {
@@ -98,7 +116,13 @@ pub fn move_mount(fd: &OwnedFd, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
-pub fn mount(src: &str, target: &Path, fstype: &str, flags: libc::c_ulong, data: &str) -> io::Result<()> {
+pub fn mount(
+    src: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
     let s = CString::new(src).map_err(io::Error::other)?;
     let t = cstr(target)?;
     let f = CString::new(fstype).map_err(io::Error::other)?;
@@ -107,12 +131,22 @@ pub fn mount(src: &str, target: &Path, fstype: &str, flags: libc::c_ulong, data:
         libc::mount(
             s.as_ptr(),
             t.as_ptr(),
-            if fstype.is_empty() { std::ptr::null() } else { f.as_ptr() },
+            if fstype.is_empty() {
+                std::ptr::null()
+            } else {
+                f.as_ptr()
+            },
             flags,
-            if data.is_empty() { std::ptr::null() } else { d.as_ptr() as *const libc::c_void },
+            if data.is_empty() {
+                std::ptr::null()
+            } else {
+                d.as_ptr() as *const libc::c_void
+            },
         )
     };
-    check(r as libc::c_long, || format!("mount {fstype} on {}", target.display()))?;
+    check(r as libc::c_long, || {
+        format!("mount {fstype} on {}", target.display())
+    })?;
     Ok(())
 }
 
@@ -122,7 +156,10 @@ pub fn write_file(path: &str, data: &[u8]) -> io::Result<()> {
 
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long, || "pipe".into())?;
+    check(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long,
+        || "pipe".into(),
+    )?;
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
@@ -130,7 +167,13 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub fn write_all(fd: RawFd, buf: &[u8]) {
     let mut off = 0;
     while off < buf.len() {
-        let r = unsafe { libc::write(fd, buf[off..].as_ptr() as *const libc::c_void, buf.len() - off) };
+        let r = unsafe {
+            libc::write(
+                fd,
+                buf[off..].as_ptr() as *const libc::c_void,
+                buf.len() - off,
+            )
+        };
         if r <= 0 {
             if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -145,7 +188,13 @@ pub fn read_to_end(fd: &OwnedFd) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        let r = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+            )
+        };
         if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
             continue;
         }
@@ -170,11 +219,22 @@ pub fn drop_capabilities() -> io::Result<()> {
                     // No CAP_SETPCAP (non-root in the fallback), where the bounding set cannot
                     // matter: with no_new_privs and no capabilities, execve grants nothing.
                     Some(libc::EPERM) => break,
-                    _ => return Err(io::Error::new(e.kind(), format!("drop capability {cap}: {e}"))),
+                    _ => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("drop capability {cap}: {e}"),
+                        ))
+                    }
                 }
             }
         }
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
         // SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | ..._LOCKED |
         // SECBIT_KEEP_CAPS_LOCKED: uid 0 gets no capabilities from execve.
         let bits: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20;
@@ -195,8 +255,22 @@ pub fn drop_capabilities() -> io::Result<()> {
             permitted: u32,
             inheritable: u32,
         }
-        let hdr = Hdr { version: 0x2008_0522, pid: 0 }; // _LINUX_CAPABILITY_VERSION_3
-        let data = [Data { effective: 0, permitted: 0, inheritable: 0 }, Data { effective: 0, permitted: 0, inheritable: 0 }];
+        let hdr = Hdr {
+            version: 0x2008_0522,
+            pid: 0,
+        }; // _LINUX_CAPABILITY_VERSION_3
+        let data = [
+            Data {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            },
+            Data {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            },
+        ];
         if libc::syscall(libc::SYS_capset, &hdr as *const Hdr, data.as_ptr()) != 0 {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(e.kind(), format!("capset: {e}")));
@@ -206,11 +280,17 @@ pub fn drop_capabilities() -> io::Result<()> {
 }
 
 pub fn set_rlimit(res: libc::__rlimit_resource_t, value: u64) -> io::Result<()> {
-    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     unsafe { libc::getrlimit(res, &mut cur) };
     // Never raise: a limit already lower (set by the user's shell) stays.
     let max = value.min(cur.rlim_max);
-    let lim = libc::rlimit { rlim_cur: cur.rlim_cur.min(max), rlim_max: max };
+    let lim = libc::rlimit {
+        rlim_cur: cur.rlim_cur.min(max),
+        rlim_max: max,
+    };
     if unsafe { libc::setrlimit(res, &lim) } != 0 {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("setrlimit {res}: {e}")));

@@ -111,10 +111,22 @@ impl Case {
             Who::Invoker => unsafe { (libc::getuid(), libc::getgid()) },
             Who::Unprivileged => test_user(),
         };
-        let c = Case { who, fallback, base, home, ws, outside, uid, gid };
+        let c = Case {
+            who,
+            fallback,
+            base,
+            home,
+            ws,
+            outside,
+            uid,
+            gid,
+        };
         // Secrets and dotfiles in the fake home.
         c.write(".ssh/id_rsa", "SECRET-SSH-KEY-MARKER\n");
-        c.write(".aws/credentials", "[default]\naws_secret_access_key=SECRET-AWS-MARKER\n");
+        c.write(
+            ".aws/credentials",
+            "[default]\naws_secret_access_key=SECRET-AWS-MARKER\n",
+        );
         c.write(".bashrc", "# bashrc\n");
         c.write("outside/victim.txt", "original\n");
         c.write("proj/README", "hello\n");
@@ -164,7 +176,10 @@ impl Case {
             .current_dir(&self.ws)
             .env_clear()
             .env("HOME", &self.home)
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("LANG", "C.UTF-8")
             .stdin(Stdio::null());
         if self.fallback {
@@ -186,7 +201,11 @@ impl Case {
     }
 
     pub fn label(&self) -> String {
-        format!("{:?}{}", self.who, if self.fallback { "+fallback" } else { "" })
+        format!(
+            "{:?}{}",
+            self.who,
+            if self.fallback { "+fallback" } else { "" }
+        )
     }
 }
 
@@ -197,7 +216,11 @@ impl Drop for Case {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 pub fn code(o: &Output) -> i32 {
