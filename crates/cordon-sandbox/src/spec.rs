@@ -542,9 +542,14 @@ fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<P
     }
     let mut socks = Vec::new();
     let mut budget = 4000usize;
+    let mut scanned: Vec<PathBuf> = Vec::new();
     for d in ["/run", "/var/run"] {
+        // /var/run is usually a link to /run: walk it once.
         if let Ok(c) = fs::canonicalize(d) {
-            find_sockets(&c, 4, &dirs, &mut budget, &mut socks);
+            if !scanned.contains(&c) {
+                find_sockets(&c, 4, &dirs, &mut budget, &mut socks);
+                scanned.push(c);
+            }
         }
     }
     for key in ["SSH_AUTH_SOCK", "DOCKER_HOST"] {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Start-up cost of a sandboxed command, in one hyperfine run, as an unprivileged user:
+#   bare `true` | `cordon run -- true` | bwrap with a comparable set-up | codex sandbox (if installed)
+# Prints each median and the ratios cordon/true-overhead and cordon/bwrap.
+# Usage: bench/startup.sh [RUNS]   (needs hyperfine and bwrap: apt-get install hyperfine bubblewrap)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-300}
+for t in hyperfine bwrap python3; do
+  command -v "$t" >/dev/null || { echo "bench/startup.sh: $t is missing (apt-get install hyperfine bubblewrap python3)" >&2; exit 1; }
+done
+cargo build --release -q
+work=$(mktemp -d /var/tmp/cordon-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+install -m 755 target/release/cordon "$work/cordon"
+# A typical workspace: a git repository (so .git/hooks etc. exist; agent dirs do not).
+mkdir -p "$work/repo" && git -C "$work/repo" init -q
+as=()
+if [ "$(id -u)" = 0 ]; then
+  id cordonbench >/dev/null 2>&1 || useradd --no-create-home --home-dir /nonexistent --shell /bin/sh cordonbench
+  chown -R cordonbench "$work"
+  as=(setpriv --reuid=cordonbench --regid=cordonbench --clear-groups --reset-env)
+fi
+bw="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die-with-parent --new-session true"
+cmds=(true "$work/cordon run -- true" "$bw")
+names=(true cordon bwrap)
+if command -v codex >/dev/null; then
+  cmds+=("codex sandbox -c sandbox_mode=workspace-write -- true"); names+=(codex)
+fi
+if command -v srt >/dev/null; then
+  cmds+=("srt true"); names+=(srt)
+fi
+args=()
+for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+cd "$work/repo"
+"${as[@]}" env HOME="$work" PATH=/usr/local/bin:/usr/bin:/bin hyperfine -N --warmup 30 --runs "$runs" \
+  --export-json "$work/out.json" "${args[@]}" >&2
+python3 - "$work/out.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+med = {k: v["median"] * 1000 for k, v in r.items()}
+print("median ms: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()))
+c, t, b = med["cordon"], med["true"], med["bwrap"]
+print(f"cordon - true = {c - t:.2f} ms (target <= 2 ms)")
+print(f"cordon / bwrap = {c / b:.2f}x (target <= 0.6x)")
+for k in ("codex", "srt"):
+    if k in med:
+        print(f"cordon / {k} = {c / med[k]:.2f}x")
+PY
