@@ -24,16 +24,18 @@ fi
 bw="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die-with-parent --new-session true"
 cmds=(true "$work/cordon run -- true" "$bw")
 names=(true cordon bwrap)
-if command -v codex >/dev/null; then
+# Peers, when installed and working here (npm i -g @openai/codex @anthropic-ai/sandbox-runtime;
+# srt also needs ripgrep and socat).
+if command -v codex >/dev/null && (cd "$work/repo" && "${as[@]}" env HOME="$work" PATH="$PATH" codex sandbox -c sandbox_mode=workspace-write -- true) >/dev/null 2>&1; then
   cmds+=("codex sandbox -c sandbox_mode=workspace-write -- true"); names+=(codex)
 fi
-if command -v srt >/dev/null; then
+if command -v srt >/dev/null && (cd "$work/repo" && "${as[@]}" env HOME="$work" PATH="$PATH" srt true) >/dev/null 2>&1; then
   cmds+=("srt true"); names+=(srt)
 fi
 args=()
 for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 cd "$work/repo"
-"${as[@]}" env HOME="$work" PATH=/usr/local/bin:/usr/bin:/bin hyperfine -N --warmup 30 --runs "$runs" \
+"${as[@]}" env HOME="$work" PATH="$PATH" hyperfine -N --warmup 30 --runs "$runs" \
   --export-json "$work/out.json" "${args[@]}" >&2
 python3 - "$work/out.json" <<'PY'
 import json, sys
