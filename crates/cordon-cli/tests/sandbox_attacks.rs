@@ -734,7 +734,24 @@ fn read_only_mode(c: &Case) {
     );
 }
 
+fn proc_writes(c: &Case) {
+    // /proc files that act on the whole machine. As root, file modes alone would allow some
+    // (sysrq-trigger has no capability check). A harmless tunable stands in for them: if the
+    // write got through, the host's value changes (and is put back).
+    let knob = "/proc/sys/vm/dirty_background_ratio";
+    let before = std::fs::read_to_string(knob).unwrap();
+    let v: u32 = before.trim().parse().unwrap();
+    let o = c.sh(&format!("echo {} > {knob}; echo h > /proc/sysrq-trigger && echo SYSRQ-WRITTEN", if v > 5 { v - 1 } else { v + 1 }));
+    let after = std::fs::read_to_string(knob).unwrap();
+    if after != before {
+        let _ = std::fs::write(knob, &before);
+    }
+    assert_eq!(after, before, "[{}] a /proc/sys tunable of the host changed: {}", c.label(), text(&o));
+    assert!(!text(&o).contains("SYSRQ-WRITTEN"), "[{}] wrote /proc/sysrq-trigger", c.label());
+}
+
 variants!(
+    proc_writes,
     write_outside,
     write_through_symlink,
     write_through_hardlink,

@@ -186,7 +186,7 @@ fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
         ] {
             f.grant_read_write_files(Path::new(d))?;
         }
-        f.grant_read_write_files(Path::new("/proc"))?;
+        f.grant_proc(Path::new("/proc"))?;
     }
     Ok(f)
 }
@@ -767,7 +767,7 @@ fn init_main(
             .and_then(|_| f.grant_all(Path::new("/var/tmp")))
             .and_then(|_| f.grant_all(Path::new("/dev/shm")))
             .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
-            .and_then(|_| f.grant_read_write_files(Path::new("/proc")));
+            .and_then(|_| f.grant_proc(Path::new("/proc")));
         if let Err(e) = r {
             die(err, b'E', &e.to_string());
         }

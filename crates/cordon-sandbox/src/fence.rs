@@ -199,6 +199,13 @@ impl Fence {
         self.grant(path, all_rights())
     }
 
+    /// /proc: read only. Some /proc files are writable by file mode alone, with no capability
+    /// check (`/proc/sysrq-trigger` is mode 0200 root: uid 0 in the sandbox maps to the host's
+    /// root), so no write right is granted anywhere under /proc.
+    pub fn grant_proc(&mut self, path: &Path) -> io::Result<()> {
+        self.grant(path, AccessFs::ReadFile | AccessFs::ReadDir)
+    }
+
     pub fn grant_read_write_files(&mut self, path: &Path) -> io::Result<()> {
         self.grant(
             path,

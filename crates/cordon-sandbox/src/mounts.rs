@@ -182,6 +182,16 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     // A fresh procfs for the new PID namespace: only the sandbox's processes are visible.
     sys::mount("proc", &staged(Path::new("/proc")), "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, "")
         .map_err(|e| io::Error::new(e.kind(), format!("{e} (a fresh /proc cannot be mounted here: is /proc partly covered, as in some containers?)")))?;
+    // Files of /proc that act on the whole machine and are guarded by file mode only
+    // (sysrq-trigger) or by capabilities (sys): read-only, as a second fence behind Landlock.
+    for p in ["/proc/sys", "/proc/sysrq-trigger"] {
+        let target = staged(Path::new(p));
+        if target.exists() {
+            let fd = open_tree_clone(&target, true)?;
+            mount_setattr(Some(&fd), &target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true)?;
+            move_mount(&fd, &target)?;
+        }
+    }
 
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
     // the new root. No directory for the old root is needed.
