@@ -739,6 +739,9 @@ fn proc_writes(c: &Case) {
     // (sysrq-trigger has no capability check). A harmless tunable stands in for them: if the
     // write got through, the host's value changes (and is put back).
     let knob = "/proc/sys/vm/dirty_background_ratio";
+    // One variant at a time: they would see each other's change otherwise.
+    static KNOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = KNOB.lock().unwrap_or_else(|e| e.into_inner());
     let before = std::fs::read_to_string(knob).unwrap();
     let v: u32 = before.trim().parse().unwrap();
     let o = c.sh(&format!("echo {} > {knob}; echo h > /proc/sysrq-trigger && echo SYSRQ-WRITTEN", if v > 5 { v - 1 } else { v + 1 }));
