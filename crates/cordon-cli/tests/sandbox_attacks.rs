@@ -371,6 +371,26 @@ fn unix_socket(c: &Case) {
     assert!(!text(&o).contains("CONNECTED"));
 }
 
+fn abstract_socket(c: &Case) {
+    // Abstract unix sockets have no file to cover: the network namespace (and Landlock ABI 6's
+    // scope, and in the fallback seccomp) must keep the command away from them.
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("cordon-test-{}", c.base.file_name().unwrap().to_string_lossy());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let l = UnixListener::bind_addr(&addr).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let o = c.cordon(&[
+        "run",
+        "--",
+        "python3",
+        "-c",
+        &format!("import socket\ntry:\n  s=socket.socket(socket.AF_UNIX); s.connect('\\0{name}'); s.send(b'x'); print('CONNECTED')\nexcept Exception as e: print('refused', e)"),
+    ]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(l.accept().is_err(), "[{}] abstract socket outside was reached: {}", c.label(), text(&o));
+    assert!(text(&o).contains("refused"), "[{}] {}", c.label(), text(&o));
+}
+
 fn kernel_surface(c: &Case) {
     // Each line prints the errno of a syscall that must be refused by the filter (EPERM = 1):
     // io_uring_setup, x32 ptrace (bit 30 set), keyctl, bpf, userfaultfd, perf_event_open,
@@ -765,6 +785,7 @@ variants!(
     other_process,
     network,
     unix_socket,
+    abstract_socket,
     kernel_surface,
     int80,
     persistence,
