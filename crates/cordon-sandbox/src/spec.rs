@@ -276,6 +276,15 @@ pub fn build(
     crate::timing("spec: paths");
     let mut writable = Vec::new();
     if req.mode == Mode::WorkspaceWrite {
+        // A workspace that holds the home directory (cordon started in ~ or / outside any git
+        // repository) would make shell rc files and tool configs writable: not by accident.
+        if req.workspace.is_none() && home.starts_with(&workspace) {
+            return Err(Error::Usage(format!(
+                "the workspace would be {} (no git repository above the working directory), which holds your home directory; \
+                 cd into a project, or pass --workspace DIR (or --mode read-only)",
+                workspace.display()
+            )));
+        }
         writable.push(workspace.clone());
         for w in &req.writable {
             let c = canonical(w, "--writable")?;
