@@ -375,7 +375,10 @@ fn abstract_socket(c: &Case) {
     // Abstract unix sockets have no file to cover: the network namespace (and Landlock ABI 6's
     // scope, and in the fallback seccomp) must keep the command away from them.
     use std::os::linux::net::SocketAddrExt;
-    let name = format!("cordon-test-{}", c.base.file_name().unwrap().to_string_lossy());
+    let name = format!(
+        "cordon-test-{}",
+        c.base.file_name().unwrap().to_string_lossy()
+    );
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let l = UnixListener::bind_addr(&addr).unwrap();
     l.set_nonblocking(true).unwrap();
@@ -387,7 +390,12 @@ fn abstract_socket(c: &Case) {
         &format!("import socket\ntry:\n  s=socket.socket(socket.AF_UNIX); s.connect('\\0{name}'); s.send(b'x'); print('CONNECTED')\nexcept Exception as e: print('refused', e)"),
     ]);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(l.accept().is_err(), "[{}] abstract socket outside was reached: {}", c.label(), text(&o));
+    assert!(
+        l.accept().is_err(),
+        "[{}] abstract socket outside was reached: {}",
+        c.label(),
+        text(&o)
+    );
     assert!(text(&o).contains("refused"), "[{}] {}", c.label(), text(&o));
 }
 
@@ -764,13 +772,26 @@ fn proc_writes(c: &Case) {
     let _guard = KNOB.lock().unwrap_or_else(|e| e.into_inner());
     let before = std::fs::read_to_string(knob).unwrap();
     let v: u32 = before.trim().parse().unwrap();
-    let o = c.sh(&format!("echo {} > {knob}; echo h > /proc/sysrq-trigger && echo SYSRQ-WRITTEN", if v > 5 { v - 1 } else { v + 1 }));
+    let o = c.sh(&format!(
+        "echo {} > {knob}; echo h > /proc/sysrq-trigger && echo SYSRQ-WRITTEN",
+        if v > 5 { v - 1 } else { v + 1 }
+    ));
     let after = std::fs::read_to_string(knob).unwrap();
     if after != before {
         let _ = std::fs::write(knob, &before);
     }
-    assert_eq!(after, before, "[{}] a /proc/sys tunable of the host changed: {}", c.label(), text(&o));
-    assert!(!text(&o).contains("SYSRQ-WRITTEN"), "[{}] wrote /proc/sysrq-trigger", c.label());
+    assert_eq!(
+        after,
+        before,
+        "[{}] a /proc/sys tunable of the host changed: {}",
+        c.label(),
+        text(&o)
+    );
+    assert!(
+        !text(&o).contains("SYSRQ-WRITTEN"),
+        "[{}] wrote /proc/sysrq-trigger",
+        c.label()
+    );
 }
 
 variants!(

@@ -1,17 +1,22 @@
 //! The sandbox's file system view, built by its init process inside the new user + mount
-//! namespaces. Nothing here touches the host's mount table: the namespace is private.
+//! namespaces. Nothing here touches the host's mount table: CLONE_NEWNS gave init a private
+//! copy of it, and that copy is reshaped in place (no second tree, no pivot_root: the copy
+//! already is "the machine", and everything in it becomes read-only).
 //!
 //! The order matters, and is:
 //! 1. make every mount private, so nothing we do propagates anywhere;
-//! 2. take detached clones (`open_tree`) of the writable roots and protected paths and of `/`,
-//!    BEFORE anything is mounted over them (a workspace under /tmp must survive the private /tmp);
-//! 3. make the whole clone of `/` read-only, nosuid, nodev in one recursive `mount_setattr`
-//!    (every submount at once, no /proc/self/mountinfo walk);
-//! 4. attach it at a staging point and mount, on top of it: private /tmp and /var/tmp, empty
-//!    runtime dirs, the writable roots, then the things that must win over the writable roots:
-//!    secrets (covered), protected paths (read-only clones of themselves), agent sockets;
-//! 5. fresh /dev and /proc;
-//! 6. `pivot_root` into it and detach the old root, so the host's tree is unreachable.
+//! 2. take detached clones (`open_tree`) of the writable roots, the protected paths and the
+//!    device nodes, BEFORE anything is made read-only or mounted over (a workspace under /tmp
+//!    must survive the private /tmp; device nodes must not inherit nodev);
+//! 3. make the whole tree read-only, nosuid, nodev in one recursive `mount_setattr` (every
+//!    submount at once, no /proc/self/mountinfo walk);
+//! 4. mount on top of it: private /tmp and /var/tmp, empty runtime dirs, the writable roots,
+//!    then what must win over the writable roots: secrets (covered), protected paths
+//!    (read-only clones of themselves), agent sockets;
+//! 5. a fresh /dev and /proc (with /proc/sys and /proc/sysrq-trigger read-only).
+//!
+//! Mounts below a cover cannot be reached from inside: unmounting is refused by seccomp and the
+//! command holds no capability.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -20,19 +25,13 @@ use std::path::{Path, PathBuf};
 use crate::spec::{Kind, SandboxSpec};
 use crate::sys::{self, *};
 
-/// Where the new root is assembled before pivot_root. Inside our mount namespace only.
-const STAGE: &str = "/tmp";
-
-fn staged(p: &Path) -> PathBuf {
-    let rel = p.strip_prefix("/").unwrap_or(p);
-    Path::new(STAGE).join(rel)
-}
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Detached clones taken before anything is covered.
 pub struct Clones {
     writable: Vec<(PathBuf, OwnedFd)>,
     protected: Vec<(PathBuf, OwnedFd)>,
-    root: OwnedFd,
+    dev: Vec<(&'static str, OwnedFd)>,
 }
 
 pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
@@ -62,22 +61,19 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         )?;
         protected.push((p.path.clone(), fd));
     }
-    let root = open_tree_clone(Path::new("/"), true)?;
-    mount_setattr(
-        Some(&root),
-        Path::new("/"),
-        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        true,
-    )?;
+    let mut dev = Vec::new();
+    for n in DEV_NODES {
+        dev.push((n, open_tree_clone(&Path::new("/dev").join(n), false)?));
+    }
     Ok(Clones {
         writable,
         protected,
-        root,
+        dev,
     })
 }
 
-/// Attaches `fd` at `target` in the staged tree, creating the mount point when it lies in one of
-/// our own tmpfs (e.g. a workspace under /tmp, now covered by the private /tmp).
+/// Attaches `fd` at `target`, creating the mount point when it lies in one of our own tmpfs
+/// (e.g. a workspace under /tmp, now covered by the private /tmp).
 fn attach(fd: &OwnedFd, target: &Path, dir: bool) -> io::Result<()> {
     match move_mount(fd, target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -118,17 +114,29 @@ fn cover_file(target: &Path) -> io::Result<()> {
     move_mount(&fd, target)
 }
 
+/// A read-only clone of the mount at `path`, mounted over it.
+fn make_read_only(path: &Path) -> io::Result<()> {
+    let fd = open_tree_clone(path, true)?;
+    mount_setattr(
+        Some(&fd),
+        path,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        true,
+    )?;
+    move_mount(&fd, path)
+}
+
 pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
-    let stage = Path::new(STAGE);
-    move_mount(&c.root, stage)?;
+    let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    mount_setattr(None, Path::new("/"), ro, true)?;
 
     // Private temporary directories.
     for t in ["/tmp", "/var/tmp"] {
-        let target = staged(Path::new(t));
+        let target = Path::new(t);
         if target.is_dir() {
             sys::mount(
                 "tmpfs",
-                &target,
+                target,
                 "tmpfs",
                 libc::MS_NOSUID | libc::MS_NODEV,
                 "mode=1777",
@@ -136,11 +144,10 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
         }
     }
     for d in &spec.hidden_dirs {
-        let target = staged(d);
-        if target.is_dir() {
+        if d.is_dir() {
             sys::mount(
                 "tmpfs",
-                &target,
+                d,
                 "tmpfs",
                 libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 "size=0,mode=755",
@@ -152,66 +159,56 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     let mut writable = c.writable;
     writable.sort_by_key(|(p, _)| p.components().count());
     for (p, fd) in &writable {
-        attach(fd, &staged(p), true)?;
+        attach(fd, p, true)?;
     }
 
     // What must win over the writable roots.
     for s in &spec.secrets {
-        let target = staged(s);
         let is_dir = std::fs::symlink_metadata(s)
             .map(|m| m.is_dir())
             .unwrap_or(false);
-        if is_dir {
-            cover_dir(&target)
-        } else {
-            cover_file(&target)
-        }
-        .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
+        if is_dir { cover_dir(s) } else { cover_file(s) }
+            .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
     }
     for (p, fd) in &c.protected {
         let kind = spec.protected.iter().find(|x| &x.path == p).map(|x| x.kind);
-        attach(fd, &staged(p), kind != Some(Kind::File))
+        attach(fd, p, kind != Some(Kind::File))
             .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;
     }
     for s in &spec.hidden_sockets {
         // Best effort per socket: one that vanished since the scan needs no cover.
-        let _ = cover_file(&staged(s));
+        let _ = cover_file(s);
     }
 
-    build_dev(&staged(Path::new("/dev")))?;
+    build_dev(Path::new("/dev"), c.dev)?;
     // A fresh procfs for the new PID namespace: only the sandbox's processes are visible.
-    sys::mount("proc", &staged(Path::new("/proc")), "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, "")
-        .map_err(|e| io::Error::new(e.kind(), format!("{e} (a fresh /proc cannot be mounted here: is /proc partly covered, as in some containers?)")))?;
+    sys::mount(
+        "proc",
+        Path::new("/proc"),
+        "proc",
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        "",
+    )
+    .map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("{e} (a fresh /proc cannot be mounted here: is /proc partly covered, as in some containers?)"),
+        )
+    })?;
     // Files of /proc that act on the whole machine and are guarded by file mode only
     // (sysrq-trigger) or by capabilities (sys): read-only, as a second fence behind Landlock.
     for p in ["/proc/sys", "/proc/sysrq-trigger"] {
-        let target = staged(Path::new(p));
-        if target.exists() {
-            let fd = open_tree_clone(&target, true)?;
-            mount_setattr(Some(&fd), &target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true)?;
-            move_mount(&fd, &target)?;
+        let p = Path::new(p);
+        if p.exists() {
+            make_read_only(p)?;
         }
     }
-
-    // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
-    // the new root. No directory for the old root is needed.
-    std::env::set_current_dir(stage)?;
-    let dot = c".";
-    check(
-        unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) },
-        || "pivot_root".into(),
-    )?;
-    check(
-        unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } as libc::c_long,
-        || "detach the old root".into(),
-    )?;
-    std::env::set_current_dir("/")?;
     Ok(())
 }
 
 /// A minimal /dev: null, zero, full, random, urandom, tty (bind mounts of the host's nodes: a
 /// user namespace cannot mknod), a private devpts, /dev/shm, and the usual symlinks.
-fn build_dev(dev: &Path) -> io::Result<()> {
+fn build_dev(dev: &Path, nodes: Vec<(&'static str, OwnedFd)>) -> io::Result<()> {
     sys::mount(
         "tmpfs",
         dev,
@@ -219,11 +216,9 @@ fn build_dev(dev: &Path) -> io::Result<()> {
         libc::MS_NOSUID | libc::MS_NOEXEC,
         "mode=755,size=64k",
     )?;
-    for n in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let host = Path::new("/dev").join(n);
+    for (n, fd) in nodes {
         let target = dev.join(n);
         std::fs::File::create(&target)?;
-        let fd = open_tree_clone(&host, false)?;
         move_mount(&fd, &target)?;
     }
     std::fs::create_dir(dev.join("pts"))?;
