@@ -353,6 +353,17 @@ pub fn build(
     }
 
     crate::timing("spec: secrets scanned");
+    // A writable root inside a secret would be covered by it: say so instead of hiding it.
+    for w in &writable {
+        if let Some(s) = secrets.iter().find(|s| w.starts_with(s)) {
+            return Err(Error::Usage(format!(
+                "the writable root {} is inside the secret path {}; add --read-secret {} if you mean it",
+                w.display(),
+                s.display(),
+                s.display()
+            )));
+        }
+    }
     let mut protected = Vec::new();
     for root in &writable {
         for (rel, kind) in PROTECTED {
