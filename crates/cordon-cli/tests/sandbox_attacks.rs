@@ -794,7 +794,48 @@ fn proc_writes(c: &Case) {
     );
 }
 
+fn refuses_without_any_fence(c: &Case) {
+    // No user namespaces and no Landlock: cordon refuses (125) and runs nothing...
+    let marker = c.ws.join("out/ran");
+    let script = format!("echo ran > {}", marker.display());
+    let o = c
+        .command(&["run", "--", "sh", "-c", &script])
+        .env("CORDON_NO_USERNS", "1")
+        .env("CORDON_ASSUME_NO_LANDLOCK", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 125, "[{}] {}", c.label(), text(&o));
+    assert!(
+        text(&o).contains("refusing to run unconfined"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !marker.exists(),
+        "[{}] the command ran unconfined",
+        c.label()
+    );
+    // ...unless told to run without a sandbox.
+    let o = c
+        .command(&[
+            "run",
+            "--mode",
+            "danger-full-access",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("CORDON_NO_USERNS", "1")
+        .env("CORDON_ASSUME_NO_LANDLOCK", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(marker.exists() && text(&o).contains("no sandbox at all"));
+}
+
 variants!(
+    refuses_without_any_fence,
     proc_writes,
     write_outside,
     write_through_symlink,

@@ -1,0 +1,88 @@
+//! The command line itself: doctor's report, --dry-run's spec, usage errors.
+
+use std::process::Command;
+
+fn cordon(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn doctor_json_reports_every_layer() {
+    let o = cordon(&["doctor", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("doctor --json prints JSON");
+    let will = v["will_use"].as_str().unwrap();
+    assert!(["namespaces", "landlock-only", "refuse"].contains(&will));
+    assert_eq!(o.status.code(), Some(if will == "refuse" { 1 } else { 0 }));
+    let names: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("namespaces"))
+            && names.contains(&"landlock")
+            && names.contains(&"seccomp")
+    );
+    assert!(v["probe"]["landlock_abi"].is_i64());
+    // Human output too.
+    let o = cordon(&["doctor"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("will use:"));
+}
+
+#[test]
+fn dry_run_prints_the_spec_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let o = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args([
+            "run",
+            "--dry-run",
+            "--workspace",
+            dir.path().to_str().unwrap(),
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .env("GITHUB_TOKEN", "ghp_abcdefghijklmnopqrstuvwxyz0123456789")
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["mode"], "workspace-write");
+    assert_eq!(v["argv"][0], "touch");
+    assert!(v["writable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str() == dir.path().canonicalize().unwrap().to_str()));
+    assert!(v["protected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["path"].as_str().unwrap().ends_with("/.claude")));
+    assert!(!marker.exists(), "--dry-run ran the command");
+}
+
+#[test]
+fn usage_errors_exit_125() {
+    for args in [
+        &["run"][..],
+        &["run", "--timeout", "soon", "--", "true"],
+        &["run", "--limit-memory", "lots", "--", "true"],
+        &["nonsense"],
+    ] {
+        let o = cordon(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(!o.stderr.is_empty());
+    }
+    assert_eq!(cordon(&["--help"]).status.code(), Some(0));
+    assert_eq!(cordon(&["run", "--help"]).status.code(), Some(0));
+}
