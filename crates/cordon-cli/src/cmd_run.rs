@@ -50,6 +50,26 @@ pub struct Args {
     /// Maximum open files per process (RLIMIT_NOFILE).
     #[arg(long, value_name = "N")]
     pub limit_nofile: Option<u64>,
+    /// Let the command reach this domain through cordon's proxy (repeatable): `example.com`,
+    /// `*.github.com` (subdomains only), `host:PORT`. Without a port: 80 and 443.
+    #[arg(long, value_name = "PATTERN[:PORT]", value_parser = parse_domain)]
+    pub allow_domain: Vec<cordon_net::DomainPattern>,
+    /// Refuse this domain even if an --allow-domain matches it (repeatable; any port without one).
+    #[arg(long, value_name = "PATTERN[:PORT]", value_parser = parse_domain)]
+    pub deny_domain: Vec<cordon_net::DomainPattern>,
+    /// Allow destinations that resolve to loopback, private, link-local, CGNAT or ULA addresses.
+    #[arg(long)]
+    pub allow_local: bool,
+    /// Pin NAME to ADDR for the proxy's resolution (repeatable), like curl's --resolve.
+    #[arg(long, value_name = "NAME:ADDR", value_parser = cordon_net::parse_resolve)]
+    pub resolve: Vec<(String, std::net::IpAddr)>,
+    /// `none` (default: loopback only, or the proxy when --allow-domain is given) or `full`
+    /// (the host network, unfiltered: danger).
+    #[arg(long, value_name = "none|full", value_parser = ["none", "full"])]
+    pub network: Option<String>,
+    /// Write every connection (allowed or refused) as a JSON line to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub net_log: Option<PathBuf>,
     /// Print the resolved sandbox spec as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -60,6 +80,13 @@ pub struct Args {
     #[arg(last = true, value_name = "CMD")]
     pub argv: Vec<String>,
 }
+
+fn parse_domain(s: &str) -> Result<cordon_net::DomainPattern, String> {
+    s.parse()
+}
+
+/// Where the proxy listens inside the sandbox's own network namespace (nothing else is there).
+pub const PROXY_PORT: u16 = 3128;
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
@@ -136,7 +163,13 @@ pub fn request(a: &Args) -> Result<Request, String> {
             extra: a.env.clone(),
             secret_ok: a.secret_env.clone(),
         },
-        network: Network::None,
+        network: if a.network.as_deref() == Some("full") {
+            Network::Full
+        } else if !a.allow_domain.is_empty() {
+            Network::Proxy { port: PROXY_PORT }
+        } else {
+            Network::None
+        },
         limits,
         timeout_ms: a.timeout,
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
@@ -163,11 +196,15 @@ pub fn run(a: Args) -> ExitCode {
     };
     let probe = Probe::quick();
     cordon_sandbox::timing("probe");
-    let spec = match spec::build(&req, &parent_env(), &probe) {
+    let mut spec = match spec::build(&req, &parent_env(), &probe) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
     cordon_sandbox::timing("spec built");
+    if let Network::Proxy { port } = spec.network {
+        spec.env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        spec.env.extend(cordon_net::proxy_env(port));
+    }
     if a.dry_run {
         return match serde_json::to_string_pretty(&spec) {
             Ok(j) => {
@@ -177,7 +214,47 @@ pub fn run(a: Args) -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    run_spec(&spec, &probe, None)
+    if !matches!(spec.network, Network::Proxy { .. }) {
+        if spec.network == Network::Full {
+            eprintln!("cordon: WARNING: --network full: the command has the host network, unfiltered");
+        }
+        return run_spec(&spec, &probe, None);
+    }
+    // The proxy: started in this (supervising) process once the sandbox hands out the socket it
+    // listens on inside its network namespace; stopped when the sandbox is gone.
+    let log = match &a.net_log {
+        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(std::sync::Mutex::new(f)),
+            Err(e) => return fail(format!("--net-log {}: {e}", p.display())),
+        },
+        None => None,
+    };
+    let policy = cordon_net::NetPolicy {
+        allow: a.allow_domain.clone(),
+        deny: a.deny_domain.clone(),
+        allow_local: a.allow_local,
+        resolve: a.resolve.clone(),
+    };
+    let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {
+        if let Some(f) = &log {
+            if let (Ok(mut f), Ok(mut line)) = (f.lock(), serde_json::to_vec(&ev)) {
+                use std::io::Write;
+                line.push(b'\n');
+                let _ = f.write_all(&line);
+            }
+        }
+    });
+    let handle = std::cell::RefCell::new(None);
+    let hook = Box::new(|l: std::net::TcpListener| match cordon_net::start(l, policy, on_event) {
+        Ok(h) => *handle.borrow_mut() = Some(h),
+        // Fail closed: without the proxy the sandbox simply has no way out.
+        Err(e) => eprintln!("cordon: network: the proxy could not start ({e}); the command has no network"),
+    });
+    let code = run_spec(&spec, &probe, Some(hook));
+    if let Some(h) = handle.borrow_mut().take() {
+        h.shutdown();
+    }
+    code
 }
 
 /// Runs a resolved spec, with cordon's messages on stderr; returns the exit status.
@@ -221,6 +298,13 @@ fn fallback_notice(reason: &str) {
 /// Fail closed: without namespaces, Landlock is the only file-system fence.
 fn refuse_reason(spec: &SandboxSpec, probe: &Probe) -> Option<String> {
     if let Isolation::LandlockOnly { reason } = &spec.isolation {
+        if let Network::Proxy { .. } = spec.network {
+            return Some(format!(
+                "cannot sandbox: {reason}, and without a network namespace --allow-domain cannot be enforced \
+                 (the proxy would be reachable only through a socket the command could also use to go anywhere). \
+                 Enable user namespaces ('cordon doctor'), or drop --allow-domain"
+            ));
+        }
         if probe.landlock_abi < 1 {
             return Some(format!(
                 "cannot sandbox: {reason}, and Landlock is unavailable (kernel {}, or 'landlock' missing from the lsm= boot parameter); \

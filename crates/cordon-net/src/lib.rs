@@ -1,1 +1,586 @@
-//! cordon-net
+//! cordon-net: the egress proxy. The sandbox has its own network namespace with only loopback;
+//! a listening socket made inside it is served here, outside, by the supervising cordon process.
+//! One port speaks HTTP CONNECT, plain HTTP with absolute URIs, and SOCKS5 (sniffed from the
+//! first byte). The proxy resolves names itself, checks the address it will connect to (so a
+//! name cannot be re-resolved to somewhere else after the check), and connects to exactly that
+//! address.
+
+pub mod host;
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use host::{canonical_host, is_local, parse_resolve, DomainPattern, Host};
+
+/// How long a client may take to send its request head (slow loris).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_HEAD: usize = 32 * 1024;
+/// Connections served at once; more wait in the listen queue.
+const MAX_CONNS: usize = 4096;
+
+/// What may be reached.
+#[derive(Debug, Clone, Default)]
+pub struct NetPolicy {
+    pub allow: Vec<DomainPattern>,
+    pub deny: Vec<DomainPattern>,
+    pub allow_local: bool,
+    pub resolve: Vec<(String, IpAddr)>,
+}
+
+/// One connection, allowed or refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnEvent {
+    /// Unix time in milliseconds when the request arrived.
+    pub time_ms: u128,
+    pub protocol: &'static str,
+    pub host: String,
+    pub port: u16,
+    pub addr: Option<String>,
+    pub decision: &'static str,
+    /// The matching pattern, or why it was refused.
+    pub rule: String,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration_ms: u128,
+}
+
+type OnEvent = Box<dyn Fn(ConnEvent) + Send + Sync>;
+
+struct Shared {
+    policy: NetPolicy,
+    on_event: OnEvent,
+    said: Mutex<HashSet<String>>,
+}
+
+/// The environment the sandboxed command gets for a proxy at 127.0.0.1:`port`.
+pub fn proxy_env(port: u16) -> Vec<(String, String)> {
+    let http = format!("http://127.0.0.1:{port}");
+    let socks = format!("socks5h://127.0.0.1:{port}");
+    let mut v = Vec::new();
+    for (k, val) in [("HTTP_PROXY", &http), ("HTTPS_PROXY", &http), ("ALL_PROXY", &socks), ("NO_PROXY", &String::new())] {
+        v.push((k.to_string(), val.clone()));
+        v.push((k.to_lowercase(), val.clone()));
+    }
+    v
+}
+
+pub struct ProxyHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProxyHandle {
+    /// Stops accepting, closes every tunnel, joins the thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Serves `listener` on a dedicated thread with its own runtime, until `shutdown`.
+pub fn start(listener: std::net::TcpListener, policy: NetPolicy, on_event: OnEvent) -> io::Result<ProxyHandle> {
+    listener.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shared = Arc::new(Shared { policy, on_event, said: Mutex::new(HashSet::new()) });
+    let thread = std::thread::Builder::new().name("cordon-proxy".into()).spawn(move || {
+        rt.block_on(async move {
+            let Ok(l) = TcpListener::from_std(listener) else { return };
+            let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNS));
+            let accept = async {
+                loop {
+                    let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                    match l.accept().await {
+                        Ok((s, _)) => {
+                            let sh = shared.clone();
+                            tokio::spawn(async move {
+                                let _ = s.set_nodelay(true);
+                                serve(s, sh).await;
+                                drop(permit);
+                            });
+                        }
+                        // EMFILE and friends: back off instead of spinning.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+            };
+            tokio::select! {
+                _ = accept => {}
+                _ = rx => {}
+            }
+        });
+        rt.shutdown_timeout(Duration::from_millis(100));
+    })?;
+    Ok(ProxyHandle { stop: Some(tx), thread: Some(thread) })
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+struct Req {
+    protocol: &'static str,
+    host: String,
+    port: u16,
+    started: Instant,
+    time_ms: u128,
+}
+
+impl Shared {
+    fn event(&self, r: &Req, addr: Option<SocketAddr>, decision: &'static str, rule: String, up: u64, down: u64) {
+        (self.on_event)(ConnEvent {
+            time_ms: r.time_ms,
+            protocol: r.protocol,
+            host: r.host.clone(),
+            port: r.port,
+            addr: addr.map(|a| a.to_string()),
+            decision,
+            rule,
+            bytes_up: up,
+            bytes_down: down,
+            duration_ms: r.started.elapsed().as_millis(),
+        });
+    }
+
+    /// One line on stderr per refused host:port.
+    fn say_refused(&self, line: &str, key: String) {
+        if let Ok(mut s) = self.said.lock() {
+            if s.insert(key) {
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    /// The policy decision for host:port; Ok(rule text) or Err(reason + how to allow).
+    fn decide(&self, h: &Host, port: u16) -> Result<String, String> {
+        if let Some(d) = self.policy.deny.iter().find(|d| d.denies(h, port)) {
+            return Err(format!("denied by --deny-domain {d}"));
+        }
+        match self.policy.allow.iter().find(|a| a.allows(h, port)) {
+            Some(a) => Ok(format!("--allow-domain {a}")),
+            None => {
+                let hint = match h {
+                    Host::Name(n) if port == 80 || port == 443 => format!("--allow-domain {n}"),
+                    _ => format!("--allow-domain {h}:{port}"),
+                };
+                Err(format!("not in the allowed domains (allow with {hint})"))
+            }
+        }
+    }
+
+    /// Resolves and checks; returns the one address to connect to.
+    async fn resolve(&self, h: &Host, port: u16) -> Result<SocketAddr, String> {
+        let addrs: Vec<IpAddr> = match h {
+            Host::Ip(a) => vec![*a],
+            Host::Name(n) => match self.policy.resolve.iter().find(|(k, _)| k == n) {
+                Some((_, a)) => vec![*a],
+                None => match tokio::net::lookup_host((n.as_str(), port)).await {
+                    Ok(it) => it.map(|sa| host::unmap(sa.ip())).collect(),
+                    Err(e) => return Err(format!("cannot resolve {n}: {e}")),
+                },
+            },
+        };
+        let mut refused_local = None;
+        for a in addrs {
+            if is_local(a) && !self.policy.allow_local {
+                refused_local = Some(a);
+                continue;
+            }
+            return Ok(SocketAddr::new(a, port));
+        }
+        match refused_local {
+            Some(a) => Err(format!("{h} resolves to the local address {a} (allow with --allow-local)")),
+            None => Err(format!("{h} has no address")),
+        }
+    }
+
+    /// Decide, resolve, connect. On refusal, records the event and says it once.
+    async fn open(&self, r: &Req, h: &Host) -> Result<(TcpStream, SocketAddr, String), String> {
+        let res = async {
+            let rule = self.decide(h, r.port)?;
+            let addr = self.resolve(h, r.port).await?;
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => Ok((s, addr, rule)),
+                Ok(Err(e)) => Err(format!("connect to {addr}: {e}")),
+                Err(_) => Err(format!("connect to {addr}: timed out")),
+            }
+        }
+        .await;
+        if let Err(why) = &res {
+            self.event(r, None, "deny", why.clone(), 0, 0);
+            self.say_refused(&format!("cordon: network: refused {h}:{}: {why}", r.port), format!("{h}:{}", r.port));
+        }
+        res
+    }
+}
+
+async fn serve(s: TcpStream, sh: Arc<Shared>) {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HEAD_TIMEOUT, s.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    if first[0] == 0x05 {
+        let _ = socks5(s, sh).await;
+    } else {
+        let _ = http(s, sh).await;
+    }
+}
+
+/// Reads the request head (up to the blank line), bounded in size and time.
+async fn read_head(s: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let deadline = Instant::now() + HEAD_TIMEOUT;
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(i + 4);
+            return Ok((buf, rest));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::other("request head too large"));
+        }
+        let mut chunk = [0u8; 4096];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, s.read(&mut chunk)).await.map_err(|_| io::Error::other("request head timed out"))??;
+        if n == 0 {
+            return Err(io::Error::other("closed before the request head"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn reply_403(s: &mut TcpStream, why: &str) {
+    let body = format!("cordon: {why}\n");
+    let resp = format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(resp.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
+    let (head, rest) = match read_head(&mut s).await {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").await;
+            return Err(e);
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&head) else {
+        reply_403(&mut s, "request head is not UTF-8").await;
+        return Ok(());
+    };
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (method, target, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !version.starts_with("HTTP/1.") || parts.next().is_some() {
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").await;
+        return Ok(());
+    }
+    let headers: Vec<(&str, &str)> = lines.filter(|l| !l.is_empty()).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return connect_tunnel(s, sh, target, rest).await;
+    }
+    // Plain HTTP with an absolute URI: http://[userinfo@]host[:port]/path
+    let Some(after) = target.strip_prefix("http://").or_else(|| target.strip_prefix("HTTP://")) else {
+        reply_403(&mut s, &format!("only http:// absolute URIs and CONNECT are proxied, not {target:?}")).await;
+        return Ok(());
+    };
+    let (authority, path) = match after.find(['/', '?', '#']) {
+        Some(i) => (&after[..i], &after[i..]),
+        None => (after, "/"),
+    };
+    // Userinfo never names the host: the host is what follows the last '@'.
+    let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let r0 = Req { protocol: "http", host: hostport.to_string(), port: 80, started: Instant::now(), time_ms: now_ms() };
+    let (h, port) = match parse_target(hostport, 80) {
+        Ok(x) => x,
+        Err(why) => {
+            sh.event(&r0, None, "deny", why.clone(), 0, 0);
+            reply_403(&mut s, &why).await;
+            return Ok(());
+        }
+    };
+    let r = Req { host: h.to_string(), port, ..r0 };
+    // The Host header must name the same host as the URI.
+    if let Some((_, hv)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        let same = parse_target(hv, port).map(|(hh, _)| hh == h).unwrap_or(false);
+        if !same {
+            let why = format!("Host header {hv:?} does not match the URI's host {h}");
+            sh.event(&r, None, "deny", why.clone(), 0, 0);
+            reply_403(&mut s, &why).await;
+            return Ok(());
+        }
+    }
+    let (mut up, addr, rule) = match sh.open(&r, &h).await {
+        Ok(x) => x,
+        Err(why) => {
+            reply_403(&mut s, &format!("refused {h}:{port}: {why}")).await;
+            return Ok(());
+        }
+    };
+    // Origin-form request line; hop-by-hop proxy headers dropped; one request per connection.
+    let mut out = format!("{method} {path} {version}\r\n");
+    for (k, v) in &headers {
+        let kl = k.to_ascii_lowercase();
+        if kl == "proxy-connection" || kl == "proxy-authorization" || kl == "connection" || kl == "keep-alive" {
+            continue;
+        }
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes()).await?;
+    up.write_all(&rest).await?;
+    let (a, b) = pump(&mut s, &mut up).await;
+    sh.event(&r, Some(addr), "allow", rule, a + out.len() as u64 + rest.len() as u64, b);
+    Ok(())
+}
+
+/// `host[:port]` → canonical host and port.
+fn parse_target(s: &str, default_port: u16) -> Result<(Host, u16), String> {
+    let (h, p) = host::split_host_port(s)?;
+    let h = canonical_host(h).map_err(|e| e.to_string())?;
+    Ok((h, p.unwrap_or(default_port)))
+}
+
+async fn connect_tunnel(mut s: TcpStream, sh: Arc<Shared>, target: &str, rest: Vec<u8>) -> io::Result<()> {
+    let r0 = Req { protocol: "connect", host: target.to_string(), port: 0, started: Instant::now(), time_ms: now_ms() };
+    let (h, port) = match host::split_host_port(target) {
+        Ok((_, None)) => Err("CONNECT needs host:port".to_string()),
+        Ok(_) => parse_target(target, 443),
+        Err(e) => Err(e),
+    }
+    .map_or_else(|e| (Err(e), 0), |(h, p)| (Ok(h), p));
+    let h = match h {
+        Ok(h) => h,
+        Err(why) => {
+            sh.event(&r0, None, "deny", why.clone(), 0, 0);
+            reply_403(&mut s, &why).await;
+            return Ok(());
+        }
+    };
+    let r = Req { host: h.to_string(), port, ..r0 };
+    let (mut up, addr, rule) = match sh.open(&r, &h).await {
+        Ok(x) => x,
+        Err(why) => {
+            reply_403(&mut s, &format!("refused {h}:{port}: {why}")).await;
+            return Ok(());
+        }
+    };
+    s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
+    let mut early = rest;
+    // TLS to 443: the ClientHello's server name must be the host that was allowed, or a
+    // tunnel to an allowed front could carry a request for any other name.
+    if port == 443 {
+        if let Host::Name(name) = &h {
+            match read_client_hello_sni(&mut s, &mut early).await {
+                Ok(Some(sni)) if canonical_host(&sni).ok().as_ref() == Some(&h) => {}
+                Ok(other) => {
+                    let why = format!("TLS server name {:?} does not match the CONNECT host {name}", other.unwrap_or_default());
+                    sh.event(&r, Some(addr), "deny", why.clone(), 0, 0);
+                    sh.say_refused(&format!("cordon: network: closed tunnel to {name}:443: {why}"), format!("sni:{name}"));
+                    return Ok(());
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+    up.write_all(&early).await?;
+    let (a, b) = pump(&mut s, &mut up).await;
+    sh.event(&r, Some(addr), "allow", rule, a + early.len() as u64, b);
+    Ok(())
+}
+
+/// Reads (into `buf`) until a whole TLS ClientHello record is there, and returns its SNI.
+/// Ok(None): not TLS, or no server name.
+async fn read_client_hello_sni(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<String>> {
+    let deadline = Instant::now() + HEAD_TIMEOUT;
+    loop {
+        if buf.len() >= 5 {
+            if buf[0] != 0x16 {
+                return Ok(None);
+            }
+            let need = 5 + u16::from_be_bytes([buf[3], buf[4]]) as usize;
+            if buf.len() >= need {
+                return Ok(parse_sni(&buf[5..need]));
+            }
+        }
+        if buf.len() > 64 * 1024 {
+            return Ok(None);
+        }
+        let mut chunk = [0u8; 4096];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, s.read(&mut chunk)).await.map_err(|_| io::Error::other("ClientHello timed out"))??;
+        if n == 0 {
+            return Err(io::Error::other("closed before the ClientHello"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The server_name extension of a ClientHello handshake message (RFC 8446 §4.1.2, RFC 6066 §3).
+pub fn parse_sni(hs: &[u8]) -> Option<String> {
+    let mut p = Parser(hs);
+    if p.u8()? != 1 {
+        return None; // not a ClientHello
+    }
+    let len = p.u24()?;
+    let body = p.take(len)?;
+    let mut b = Parser(body);
+    b.take(2 + 32)?; // version, random
+    let sid = b.u8()? as usize;
+    b.take(sid)?;
+    let cs = b.u16()? as usize;
+    b.take(cs)?;
+    let cm = b.u8()? as usize;
+    b.take(cm)?;
+    let ext_len = b.u16()? as usize;
+    let mut e = Parser(b.take(ext_len)?);
+    while !e.0.is_empty() {
+        let ty = e.u16()?;
+        let len = e.u16()? as usize;
+        let data = e.take(len)?;
+        if ty == 0 {
+            let mut d = Parser(data);
+            let list = d.u16()? as usize;
+            let mut l = Parser(d.take(list)?);
+            while !l.0.is_empty() {
+                let kind = l.u8()?;
+                let n = l.u16()? as usize;
+                let name = l.take(n)?;
+                if kind == 0 {
+                    return std::str::from_utf8(name).ok().map(str::to_string);
+                }
+            }
+        }
+    }
+    None
+}
+
+struct Parser<'a>(&'a [u8]);
+
+impl<'a> Parser<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u24(&mut self) -> Option<usize> {
+        self.take(3).map(|b| ((b[0] as usize) << 16) | ((b[1] as usize) << 8) | b[2] as usize)
+    }
+}
+
+/// Copies both ways until both sides are done (half-closes are passed on); returns bytes
+/// (client→server, server→client).
+async fn pump<A, B>(a: &mut A, b: &mut B) -> (u64, u64)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::io::copy_bidirectional(a, b).await.unwrap_or((0, 0))
+}
+
+async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
+    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+    let handshake = async {
+        let mut hdr = [0u8; 2];
+        s.read_exact(&mut hdr).await?;
+        let mut methods = vec![0u8; hdr[1] as usize];
+        s.read_exact(&mut methods).await?;
+        if !methods.contains(&0) {
+            s.write_all(&[5, 0xff]).await?;
+            return Err(io::Error::other("no acceptable SOCKS5 method"));
+        }
+        s.write_all(&[5, 0]).await?;
+        let mut req = [0u8; 4];
+        s.read_exact(&mut req).await?;
+        let raw_host = match req[3] {
+            1 => {
+                let mut a = [0u8; 4];
+                s.read_exact(&mut a).await?;
+                std::net::Ipv4Addr::from(a).to_string()
+            }
+            4 => {
+                let mut a = [0u8; 16];
+                s.read_exact(&mut a).await?;
+                format!("[{}]", std::net::Ipv6Addr::from(a))
+            }
+            3 => {
+                let mut n = [0u8; 1];
+                s.read_exact(&mut n).await?;
+                let mut name = vec![0u8; n[0] as usize];
+                s.read_exact(&mut name).await?;
+                // Bytes, not text: anything but a clean name is refused by canonical_host.
+                String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+            _ => {
+                s.write_all(&[5, 8, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+                return Err(io::Error::other("bad SOCKS5 address type"));
+            }
+        };
+        let mut p = [0u8; 2];
+        s.read_exact(&mut p).await?;
+        Ok((req[1], raw_host, u16::from_be_bytes(p)))
+    };
+    let (cmd, raw_host, port) = tokio::time::timeout_at(deadline, handshake).await.map_err(|_| io::Error::other("SOCKS5 timed out"))??;
+    let r0 = Req { protocol: "socks5", host: raw_host.clone(), port, started: Instant::now(), time_ms: now_ms() };
+    if cmd != 1 {
+        s.write_all(&[5, 7, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        sh.event(&r0, None, "deny", "only SOCKS5 CONNECT is supported".into(), 0, 0);
+        return Ok(());
+    }
+    let h = match canonical_host(&raw_host) {
+        Ok(h) => h,
+        Err(e) => {
+            sh.event(&r0, None, "deny", e.to_string(), 0, 0);
+            s.write_all(&[5, 2, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+            return Ok(());
+        }
+    };
+    let r = Req { host: h.to_string(), ..r0 };
+    let (mut up, addr, rule) = match sh.open(&r, &h).await {
+        Ok(x) => x,
+        Err(_) => {
+            // 0x02: connection not allowed by ruleset.
+            s.write_all(&[5, 2, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+            return Ok(());
+        }
+    };
+    s.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+    let (a, b) = pump(&mut s, &mut up).await;
+    sh.event(&r, Some(addr), "allow", rule, a, b);
+    Ok(())
+}

@@ -93,7 +93,7 @@ struct Prepared {
 fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
     let setup = |e: io::Error| Error::Setup(e.to_string());
     let filter = Filter::compile(seccomp::Options {
-        socket_families: if fallback {
+        socket_families: if fallback && spec.network != Network::Full {
             // No network namespace: seccomp is the network fence. Unix sockets stay only when
             // Landlock can fence named ones (ABI 9, LANDLOCK_ACCESS_FS_RESOLVE_UNIX).
             if crate::fence::kernel_abi() >= 9 {
