@@ -202,7 +202,8 @@ pub fn run(a: Args) -> ExitCode {
     };
     cordon_sandbox::timing("spec built");
     if let Network::Proxy { port } = spec.network {
-        spec.env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        spec.env
+            .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
         spec.env.extend(cordon_net::proxy_env(port));
     }
     if a.dry_run {
@@ -216,14 +217,20 @@ pub fn run(a: Args) -> ExitCode {
     }
     if !matches!(spec.network, Network::Proxy { .. }) {
         if spec.network == Network::Full {
-            eprintln!("cordon: WARNING: --network full: the command has the host network, unfiltered");
+            eprintln!(
+                "cordon: WARNING: --network full: the command has the host network, unfiltered"
+            );
         }
         return run_spec(&spec, &probe, None);
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
     // listens on inside its network namespace; stopped when the sandbox is gone.
     let log = match &a.net_log {
-        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
             Ok(f) => Some(std::sync::Mutex::new(f)),
             Err(e) => return fail(format!("--net-log {}: {e}", p.display())),
         },
@@ -245,11 +252,15 @@ pub fn run(a: Args) -> ExitCode {
         }
     });
     let handle = std::cell::RefCell::new(None);
-    let hook = Box::new(|l: std::net::TcpListener| match cordon_net::start(l, policy, on_event) {
-        Ok(h) => *handle.borrow_mut() = Some(h),
-        // Fail closed: without the proxy the sandbox simply has no way out.
-        Err(e) => eprintln!("cordon: network: the proxy could not start ({e}); the command has no network"),
-    });
+    let hook = Box::new(
+        |l: std::net::TcpListener| match cordon_net::start(l, policy, on_event) {
+            Ok(h) => *handle.borrow_mut() = Some(h),
+            // Fail closed: without the proxy the sandbox simply has no way out.
+            Err(e) => eprintln!(
+                "cordon: network: the proxy could not start ({e}); the command has no network"
+            ),
+        },
+    );
     let code = run_spec(&spec, &probe, Some(hook));
     if let Some(h) = handle.borrow_mut().take() {
         h.shutdown();

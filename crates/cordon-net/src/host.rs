@@ -86,8 +86,13 @@ pub fn canonical_host(raw: &str) -> Result<Host, BadHost> {
     if raw.is_empty() || raw.len() > 255 {
         return Err(BadHost("empty or over-long host".into()));
     }
-    if raw.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '%' | '/' | '\\' | '@' | '?' | '#')) {
-        return Err(BadHost(format!("host {:?} contains a forbidden character", raw.escape_debug().to_string())));
+    if raw.chars().any(|c| {
+        c.is_control() || c.is_whitespace() || matches!(c, '%' | '/' | '\\' | '@' | '?' | '#')
+    }) {
+        return Err(BadHost(format!(
+            "host {:?} contains a forbidden character",
+            raw.escape_debug().to_string()
+        )));
     }
     if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         return match inner.parse::<Ipv6Addr>() {
@@ -106,17 +111,29 @@ pub fn canonical_host(raw: &str) -> Result<Host, BadHost> {
     if let Some(a) = parse_ipv4_loose(name) {
         return Ok(Host::Ip(IpAddr::V4(a)));
     }
-    let ascii = idna::domain_to_ascii(name).map_err(|_| BadHost(format!("host {raw:?} is not a valid international name")))?;
+    let ascii = idna::domain_to_ascii(name)
+        .map_err(|_| BadHost(format!("host {raw:?} is not a valid international name")))?;
     if ascii.is_empty()
         || ascii.len() > 253
-        || !ascii.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        || !ascii.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
     {
         return Err(BadHost(format!("bad host name {raw:?}")));
     }
     // A name whose last label is all digits (or 0x…) would be read as an address by some
     // resolvers: refuse the ambiguity.
-    if ascii.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()) || l.starts_with("0x")) {
-        return Err(BadHost(format!("host {raw:?} looks like a malformed address")));
+    if ascii
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()) || l.starts_with("0x"))
+    {
+        return Err(BadHost(format!(
+            "host {raw:?} looks like a malformed address"
+        )));
     }
     Ok(Host::Name(ascii))
 }
@@ -188,9 +205,16 @@ impl fmt::Display for DomainPattern {
 
 /// Splits `host[:port]`, `[v6]:port`.
 pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
-    let parse_port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("bad port in {s:?}"));
+    let parse_port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("bad port in {s:?}"))
+    };
     if s.starts_with('[') {
-        let end = s.find(']').ok_or_else(|| format!("unclosed '[' in {s:?}"))?;
+        let end = s
+            .find(']')
+            .ok_or_else(|| format!("unclosed '[' in {s:?}"))?;
         let (h, rest) = s.split_at(end + 1);
         return match rest.strip_prefix(':') {
             Some(p) => Ok((h, Some(parse_port(p)?))),
@@ -216,7 +240,9 @@ impl FromStr for DomainPattern {
                 Err(e) => return Err(format!("{s:?}: {e}")),
             }
         } else if h.contains('*') {
-            return Err(format!("{s:?}: only a leading '*.' wildcard is supported (e.g. '*.github.com')"));
+            return Err(format!(
+                "{s:?}: only a leading '*.' wildcard is supported (e.g. '*.github.com')"
+            ));
         } else {
             match canonical_host(h) {
                 Ok(Host::Name(n)) => HostPat::Exact(n),
@@ -224,7 +250,11 @@ impl FromStr for DomainPattern {
                 Err(e) => return Err(format!("{s:?}: {e}")),
             }
         };
-        Ok(DomainPattern { host, port, text: s.trim().to_string() })
+        Ok(DomainPattern {
+            host,
+            port,
+            text: s.trim().to_string(),
+        })
     }
 }
 
@@ -232,7 +262,11 @@ impl DomainPattern {
     fn host_matches(&self, h: &Host) -> bool {
         match (&self.host, h) {
             (HostPat::Exact(p), Host::Name(n)) => p == n,
-            (HostPat::Suffix(p), Host::Name(n)) => n.len() > p.len() + 1 && n.ends_with(p.as_str()) && n.as_bytes()[n.len() - p.len() - 1] == b'.',
+            (HostPat::Suffix(p), Host::Name(n)) => {
+                n.len() > p.len() + 1
+                    && n.ends_with(p.as_str())
+                    && n.as_bytes()[n.len() - p.len() - 1] == b'.'
+            }
             (HostPat::Ip(p), Host::Ip(a)) => p == a,
             _ => false,
         }
@@ -251,9 +285,13 @@ impl DomainPattern {
 
 /// `--resolve NAME:ADDR` (like curl's, without the port): pins NAME to ADDR.
 pub fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
-    let (name, addr) = s.split_once(':').ok_or_else(|| format!("--resolve {s:?}: expected NAME:ADDR"))?;
+    let (name, addr) = s
+        .split_once(':')
+        .ok_or_else(|| format!("--resolve {s:?}: expected NAME:ADDR"))?;
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
-    let a: IpAddr = addr.parse().map_err(|_| format!("--resolve {s:?}: {addr:?} is not an address"))?;
+    let a: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("--resolve {s:?}: {addr:?} is not an address"))?;
     match canonical_host(name) {
         Ok(Host::Name(n)) => Ok((n, a)),
         _ => Err(format!("--resolve {s:?}: {name:?} is not a host name")),
@@ -270,7 +308,17 @@ mod tests {
 
     #[test]
     fn every_ipv4_notation_is_an_address() {
-        for s in ["127.0.0.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "127.1", "127.0.1", "0177.1", "127.0.0.1."] {
+        for s in [
+            "127.0.0.1",
+            "2130706433",
+            "0177.0.0.1",
+            "0x7f.0.0.1",
+            "0x7f000001",
+            "127.1",
+            "127.0.1",
+            "0177.1",
+            "127.0.0.1.",
+        ] {
             assert_eq!(canonical_host(s), Ok(ip("127.0.0.1")), "{s}");
         }
         assert_eq!(canonical_host("[::ffff:127.0.0.1]"), Ok(ip("127.0.0.1")));
@@ -282,9 +330,25 @@ mod tests {
 
     #[test]
     fn names_are_canonical() {
-        assert_eq!(canonical_host("GitHub.COM."), Ok(Host::Name("github.com".into())));
-        assert_eq!(canonical_host("bücher.example"), Ok(Host::Name("xn--bcher-kva.example".into())));
-        for bad in ["exa mple.com", "example.com\0.evil", "exa%6dple.com", "a..b", "evil.com/x", "user@host", "\u{7}bell.com", "x.123", ""] {
+        assert_eq!(
+            canonical_host("GitHub.COM."),
+            Ok(Host::Name("github.com".into()))
+        );
+        assert_eq!(
+            canonical_host("bücher.example"),
+            Ok(Host::Name("xn--bcher-kva.example".into()))
+        );
+        for bad in [
+            "exa mple.com",
+            "example.com\0.evil",
+            "exa%6dple.com",
+            "a..b",
+            "evil.com/x",
+            "user@host",
+            "\u{7}bell.com",
+            "x.123",
+            "",
+        ] {
             assert!(canonical_host(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -298,7 +362,10 @@ mod tests {
         assert!(!p.allows(&n("github.com"), 443));
         assert!(!p.allows(&n("evilgithub.com"), 443));
         assert!(!p.allows(&n("github.com.evil.com"), 443));
-        assert!(!p.allows(&n("api.github.com"), 22), "no port: 80 and 443 only");
+        assert!(
+            !p.allows(&n("api.github.com"), 22),
+            "no port: 80 and 443 only"
+        );
         let q: DomainPattern = "example.com:8443".parse().unwrap();
         assert!(q.allows(&n("example.com"), 8443) && !q.allows(&n("example.com"), 443));
         let d: DomainPattern = "bad.example.com".parse().unwrap();
@@ -313,7 +380,20 @@ mod tests {
 
     #[test]
     fn local_addresses() {
-        for s in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1", "224.0.0.1"] {
+        for s in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
+        ] {
             assert!(is_local(s.parse().unwrap()), "{s}");
         }
         for s in ["93.184.216.34", "140.82.112.3", "2606:4700::1111"] {
@@ -323,8 +403,14 @@ mod tests {
 
     #[test]
     fn resolve_pins() {
-        assert_eq!(parse_resolve("Example.com:127.0.0.1"), Ok(("example.com".into(), "127.0.0.1".parse().unwrap())));
-        assert_eq!(parse_resolve("v6.test:[::1]").unwrap().1, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            parse_resolve("Example.com:127.0.0.1"),
+            Ok(("example.com".into(), "127.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_resolve("v6.test:[::1]").unwrap().1,
+            "::1".parse::<IpAddr>().unwrap()
+        );
         assert!(parse_resolve("nocolon").is_err());
     }
 }

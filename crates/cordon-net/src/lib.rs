@@ -65,7 +65,12 @@ pub fn proxy_env(port: u16) -> Vec<(String, String)> {
     let http = format!("http://127.0.0.1:{port}");
     let socks = format!("socks5h://127.0.0.1:{port}");
     let mut v = Vec::new();
-    for (k, val) in [("HTTP_PROXY", &http), ("HTTPS_PROXY", &http), ("ALL_PROXY", &socks), ("NO_PROXY", &String::new())] {
+    for (k, val) in [
+        ("HTTP_PROXY", &http),
+        ("HTTPS_PROXY", &http),
+        ("ALL_PROXY", &socks),
+        ("NO_PROXY", &String::new()),
+    ] {
         v.push((k.to_string(), val.clone()));
         v.push((k.to_lowercase(), val.clone()));
     }
@@ -100,44 +105,67 @@ impl Drop for ProxyHandle {
 }
 
 /// Serves `listener` on a dedicated thread with its own runtime, until `shutdown`.
-pub fn start(listener: std::net::TcpListener, policy: NetPolicy, on_event: OnEvent) -> io::Result<ProxyHandle> {
+pub fn start(
+    listener: std::net::TcpListener,
+    policy: NetPolicy,
+    on_event: OnEvent,
+) -> io::Result<ProxyHandle> {
     listener.set_nonblocking(true)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let shared = Arc::new(Shared { policy, on_event, said: Mutex::new(HashSet::new()) });
-    let thread = std::thread::Builder::new().name("cordon-proxy".into()).spawn(move || {
-        rt.block_on(async move {
-            let Ok(l) = TcpListener::from_std(listener) else { return };
-            let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNS));
-            let accept = async {
-                loop {
-                    let Ok(permit) = limit.clone().acquire_owned().await else { return };
-                    match l.accept().await {
-                        Ok((s, _)) => {
-                            let sh = shared.clone();
-                            tokio::spawn(async move {
-                                let _ = s.set_nodelay(true);
-                                serve(s, sh).await;
-                                drop(permit);
-                            });
+    let shared = Arc::new(Shared {
+        policy,
+        on_event,
+        said: Mutex::new(HashSet::new()),
+    });
+    let thread = std::thread::Builder::new()
+        .name("cordon-proxy".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let Ok(l) = TcpListener::from_std(listener) else {
+                    return;
+                };
+                let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNS));
+                let accept = async {
+                    loop {
+                        let Ok(permit) = limit.clone().acquire_owned().await else {
+                            return;
+                        };
+                        match l.accept().await {
+                            Ok((s, _)) => {
+                                let sh = shared.clone();
+                                tokio::spawn(async move {
+                                    let _ = s.set_nodelay(true);
+                                    serve(s, sh).await;
+                                    drop(permit);
+                                });
+                            }
+                            // EMFILE and friends: back off instead of spinning.
+                            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                         }
-                        // EMFILE and friends: back off instead of spinning.
-                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                     }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = rx => {}
                 }
-            };
-            tokio::select! {
-                _ = accept => {}
-                _ = rx => {}
-            }
-        });
-        rt.shutdown_timeout(Duration::from_millis(100));
-    })?;
-    Ok(ProxyHandle { stop: Some(tx), thread: Some(thread) })
+            });
+            rt.shutdown_timeout(Duration::from_millis(100));
+        })?;
+    Ok(ProxyHandle {
+        stop: Some(tx),
+        thread: Some(thread),
+    })
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 struct Req {
@@ -149,7 +177,15 @@ struct Req {
 }
 
 impl Shared {
-    fn event(&self, r: &Req, addr: Option<SocketAddr>, decision: &'static str, rule: String, up: u64, down: u64) {
+    fn event(
+        &self,
+        r: &Req,
+        addr: Option<SocketAddr>,
+        decision: &'static str,
+        rule: String,
+        up: u64,
+        down: u64,
+    ) {
         (self.on_event)(ConnEvent {
             time_ms: r.time_ms,
             protocol: r.protocol,
@@ -211,7 +247,9 @@ impl Shared {
             return Ok(SocketAddr::new(a, port));
         }
         match refused_local {
-            Some(a) => Err(format!("{h} resolves to the local address {a} (allow with --allow-local)")),
+            Some(a) => Err(format!(
+                "{h} resolves to the local address {a} (allow with --allow-local)"
+            )),
             None => Err(format!("{h} has no address")),
         }
     }
@@ -230,7 +268,10 @@ impl Shared {
         .await;
         if let Err(why) = &res {
             self.event(r, None, "deny", why.clone(), 0, 0);
-            self.say_refused(&format!("cordon: network: refused {h}:{}: {why}", r.port), format!("{h}:{}", r.port));
+            self.say_refused(
+                &format!("cordon: network: refused {h}:{}: {why}", r.port),
+                format!("{h}:{}", r.port),
+            );
         }
         res
     }
@@ -263,7 +304,9 @@ async fn read_head(s: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
         }
         let mut chunk = [0u8; 4096];
         let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, s.read(&mut chunk)).await.map_err(|_| io::Error::other("request head timed out"))??;
+        let n = tokio::time::timeout(left, s.read(&mut chunk))
+            .await
+            .map_err(|_| io::Error::other("request head timed out"))??;
         if n == 0 {
             return Err(io::Error::other("closed before the request head"));
         }
@@ -285,7 +328,11 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let (head, rest) = match read_head(&mut s).await {
         Ok(h) => h,
         Err(e) => {
-            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").await;
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
             return Err(e);
         }
     };
@@ -296,18 +343,37 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
-    let (method, target, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (method, target, version) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     if !version.starts_with("HTTP/1.") || parts.next().is_some() {
-        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").await;
+        let _ = s
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await;
         return Ok(());
     }
-    let headers: Vec<(&str, &str)> = lines.filter(|l| !l.is_empty()).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    let headers: Vec<(&str, &str)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
     if method.eq_ignore_ascii_case("CONNECT") {
         return connect_tunnel(s, sh, target, rest).await;
     }
     // Plain HTTP with an absolute URI: http://[userinfo@]host[:port]/path
-    let Some(after) = target.strip_prefix("http://").or_else(|| target.strip_prefix("HTTP://")) else {
-        reply_403(&mut s, &format!("only http:// absolute URIs and CONNECT are proxied, not {target:?}")).await;
+    let Some(after) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("HTTP://"))
+    else {
+        reply_403(
+            &mut s,
+            &format!("only http:// absolute URIs and CONNECT are proxied, not {target:?}"),
+        )
+        .await;
         return Ok(());
     };
     let (authority, path) = match after.find(['/', '?', '#']) {
@@ -315,8 +381,17 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         None => (after, "/"),
     };
     // Userinfo never names the host: the host is what follows the last '@'.
-    let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
-    let r0 = Req { protocol: "http", host: hostport.to_string(), port: 80, started: Instant::now(), time_ms: now_ms() };
+    let hostport = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let r0 = Req {
+        protocol: "http",
+        host: hostport.to_string(),
+        port: 80,
+        started: Instant::now(),
+        time_ms: now_ms(),
+    };
     let (h, port) = match parse_target(hostport, 80) {
         Ok(x) => x,
         Err(why) => {
@@ -325,10 +400,16 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
             return Ok(());
         }
     };
-    let r = Req { host: h.to_string(), port, ..r0 };
+    let r = Req {
+        host: h.to_string(),
+        port,
+        ..r0
+    };
     // The Host header must name the same host as the URI.
     if let Some((_, hv)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        let same = parse_target(hv, port).map(|(hh, _)| hh == h).unwrap_or(false);
+        let same = parse_target(hv, port)
+            .map(|(hh, _)| hh == h)
+            .unwrap_or(false);
         if !same {
             let why = format!("Host header {hv:?} does not match the URI's host {h}");
             sh.event(&r, None, "deny", why.clone(), 0, 0);
@@ -347,7 +428,11 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let mut out = format!("{method} {path} {version}\r\n");
     for (k, v) in &headers {
         let kl = k.to_ascii_lowercase();
-        if kl == "proxy-connection" || kl == "proxy-authorization" || kl == "connection" || kl == "keep-alive" {
+        if kl == "proxy-connection"
+            || kl == "proxy-authorization"
+            || kl == "connection"
+            || kl == "keep-alive"
+        {
             continue;
         }
         out.push_str(&format!("{k}: {v}\r\n"));
@@ -356,7 +441,14 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     up.write_all(out.as_bytes()).await?;
     up.write_all(&rest).await?;
     let (a, b) = pump(&mut s, &mut up).await;
-    sh.event(&r, Some(addr), "allow", rule, a + out.len() as u64 + rest.len() as u64, b);
+    sh.event(
+        &r,
+        Some(addr),
+        "allow",
+        rule,
+        a + out.len() as u64 + rest.len() as u64,
+        b,
+    );
     Ok(())
 }
 
@@ -367,8 +459,19 @@ fn parse_target(s: &str, default_port: u16) -> Result<(Host, u16), String> {
     Ok((h, p.unwrap_or(default_port)))
 }
 
-async fn connect_tunnel(mut s: TcpStream, sh: Arc<Shared>, target: &str, rest: Vec<u8>) -> io::Result<()> {
-    let r0 = Req { protocol: "connect", host: target.to_string(), port: 0, started: Instant::now(), time_ms: now_ms() };
+async fn connect_tunnel(
+    mut s: TcpStream,
+    sh: Arc<Shared>,
+    target: &str,
+    rest: Vec<u8>,
+) -> io::Result<()> {
+    let r0 = Req {
+        protocol: "connect",
+        host: target.to_string(),
+        port: 0,
+        started: Instant::now(),
+        time_ms: now_ms(),
+    };
     let (h, port) = match host::split_host_port(target) {
         Ok((_, None)) => Err("CONNECT needs host:port".to_string()),
         Ok(_) => parse_target(target, 443),
@@ -383,7 +486,11 @@ async fn connect_tunnel(mut s: TcpStream, sh: Arc<Shared>, target: &str, rest: V
             return Ok(());
         }
     };
-    let r = Req { host: h.to_string(), port, ..r0 };
+    let r = Req {
+        host: h.to_string(),
+        port,
+        ..r0
+    };
     let (mut up, addr, rule) = match sh.open(&r, &h).await {
         Ok(x) => x,
         Err(why) => {
@@ -391,7 +498,8 @@ async fn connect_tunnel(mut s: TcpStream, sh: Arc<Shared>, target: &str, rest: V
             return Ok(());
         }
     };
-    s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
+    s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await?;
     let mut early = rest;
     // TLS to 443: the ClientHello's server name must be the host that was allowed, or a
     // tunnel to an allowed front could carry a request for any other name.
@@ -400,9 +508,15 @@ async fn connect_tunnel(mut s: TcpStream, sh: Arc<Shared>, target: &str, rest: V
             match read_client_hello_sni(&mut s, &mut early).await {
                 Ok(Some(sni)) if canonical_host(&sni).ok().as_ref() == Some(&h) => {}
                 Ok(other) => {
-                    let why = format!("TLS server name {:?} does not match the CONNECT host {name}", other.unwrap_or_default());
+                    let why = format!(
+                        "TLS server name {:?} does not match the CONNECT host {name}",
+                        other.unwrap_or_default()
+                    );
                     sh.event(&r, Some(addr), "deny", why.clone(), 0, 0);
-                    sh.say_refused(&format!("cordon: network: closed tunnel to {name}:443: {why}"), format!("sni:{name}"));
+                    sh.say_refused(
+                        &format!("cordon: network: closed tunnel to {name}:443: {why}"),
+                        format!("sni:{name}"),
+                    );
                     return Ok(());
                 }
                 Err(_) => return Ok(()),
@@ -434,7 +548,9 @@ async fn read_client_hello_sni(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Resu
         }
         let mut chunk = [0u8; 4096];
         let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, s.read(&mut chunk)).await.map_err(|_| io::Error::other("ClientHello timed out"))??;
+        let n = tokio::time::timeout(left, s.read(&mut chunk))
+            .await
+            .map_err(|_| io::Error::other("ClientHello timed out"))??;
         if n == 0 {
             return Err(io::Error::other("closed before the ClientHello"));
         }
@@ -499,7 +615,8 @@ impl<'a> Parser<'a> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     fn u24(&mut self) -> Option<usize> {
-        self.take(3).map(|b| ((b[0] as usize) << 16) | ((b[1] as usize) << 8) | b[2] as usize)
+        self.take(3)
+            .map(|b| ((b[0] as usize) << 16) | ((b[1] as usize) << 8) | b[2] as usize)
     }
 }
 
@@ -544,7 +661,8 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
                 let mut name = vec![0u8; n[0] as usize];
                 s.read_exact(&mut name).await?;
                 // Bytes, not text: anything but a clean name is refused by canonical_host.
-                String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                String::from_utf8(name)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
             _ => {
                 s.write_all(&[5, 8, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
@@ -555,11 +673,26 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         s.read_exact(&mut p).await?;
         Ok((req[1], raw_host, u16::from_be_bytes(p)))
     };
-    let (cmd, raw_host, port) = tokio::time::timeout_at(deadline, handshake).await.map_err(|_| io::Error::other("SOCKS5 timed out"))??;
-    let r0 = Req { protocol: "socks5", host: raw_host.clone(), port, started: Instant::now(), time_ms: now_ms() };
+    let (cmd, raw_host, port) = tokio::time::timeout_at(deadline, handshake)
+        .await
+        .map_err(|_| io::Error::other("SOCKS5 timed out"))??;
+    let r0 = Req {
+        protocol: "socks5",
+        host: raw_host.clone(),
+        port,
+        started: Instant::now(),
+        time_ms: now_ms(),
+    };
     if cmd != 1 {
         s.write_all(&[5, 7, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
-        sh.event(&r0, None, "deny", "only SOCKS5 CONNECT is supported".into(), 0, 0);
+        sh.event(
+            &r0,
+            None,
+            "deny",
+            "only SOCKS5 CONNECT is supported".into(),
+            0,
+            0,
+        );
         return Ok(());
     }
     let h = match canonical_host(&raw_host) {
@@ -570,7 +703,10 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
             return Ok(());
         }
     };
-    let r = Req { host: h.to_string(), ..r0 };
+    let r = Req {
+        host: h.to_string(),
+        ..r0
+    };
     let (mut up, addr, rule) = match sh.open(&r, &h).await {
         Ok(x) => x,
         Err(_) => {
