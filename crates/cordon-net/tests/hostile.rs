@@ -53,14 +53,22 @@ fn proxy(allow: &[&str]) -> (ProxyHandle, u16, Arc<Mutex<Vec<ConnEvent>>>) {
 fn tunnel(proxy_port: u16, echo_port: u16) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", proxy_port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "CONNECT echo.test:{echo_port} HTTP/1.1\r\nHost: echo.test:{echo_port}\r\n\r\n").unwrap();
+    write!(
+        s,
+        "CONNECT echo.test:{echo_port} HTTP/1.1\r\nHost: echo.test:{echo_port}\r\n\r\n"
+    )
+    .unwrap();
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         s.read_exact(&mut b).unwrap();
         head.push(b[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     s
 }
 
@@ -76,20 +84,31 @@ fn garbage_and_slow_clients_do_not_block_others() {
     let echo = echo_server();
     let (h, p, _) = proxy(&[&format!("echo.test:{echo}")]);
     // Garbage: answered 400 or closed, never a crash.
-    for junk in [&b"\x00\x01\x02garbage\r\n\r\n"[..], b"GET\r\n\r\n", b"CONNECT nohostport HTTP/1.1\r\n\r\n", &[0x05, 0x01, 0x02][..], &[b'A'; 40_000][..]] {
+    for junk in [
+        &b"\x00\x01\x02garbage\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"CONNECT nohostport HTTP/1.1\r\n\r\n",
+        &[0x05, 0x01, 0x02][..],
+        &[b'A'; 40_000][..],
+    ] {
         let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         let _ = s.write_all(junk);
         let _ = s.shutdown(Shutdown::Write);
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
-        assert!(out.is_empty() || out.starts_with(b"HTTP/1.1 4") || out.starts_with(&[5]), "{:?}", String::from_utf8_lossy(&out));
+        assert!(
+            out.is_empty() || out.starts_with(b"HTTP/1.1 4") || out.starts_with(&[5]),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
     }
     // 200 slow-loris connections that never finish their request head...
     let loris: Vec<TcpStream> = (0..200)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
-            s.write_all(b"CONNECT echo.test:1 HTTP/1.1\r\nX-Slow: ").unwrap();
+            s.write_all(b"CONNECT echo.test:1 HTTP/1.1\r\nX-Slow: ")
+                .unwrap();
             s
         })
         .collect();
@@ -110,11 +129,18 @@ fn half_close_is_passed_on() {
     t.shutdown(Shutdown::Write).unwrap();
     let mut out = Vec::new();
     t.read_to_end(&mut out).unwrap();
-    assert_eq!(out, b"last words", "the server's reply after our half-close must arrive");
+    assert_eq!(
+        out, b"last words",
+        "the server's reply after our half-close must arrive"
+    );
     drop(t);
     std::thread::sleep(Duration::from_millis(200));
     let ev = events.lock().unwrap();
-    assert!(ev.iter().any(|e| e.decision == "allow" && e.bytes_up == 10 && e.bytes_down == 10), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| e.decision == "allow" && e.bytes_up == 10 && e.bytes_down == 10),
+        "{ev:?}"
+    );
     drop(ev);
     h.shutdown();
 }
@@ -125,7 +151,10 @@ fn a_thousand_concurrent_tunnels() {
     let (h, p, _) = proxy(&[&format!("echo.test:{echo}")]);
     // Four descriptors per tunnel live in this one process (client, proxy's two, echo server's).
     unsafe {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
         r.rlim_cur = r.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
@@ -149,7 +178,9 @@ fn refused_tunnel_answers_403_and_reaches_nothing() {
         format!("CONNECT echo.test:{target} HTTP/1.1\r\n\r\n"),
         format!("CONNECT 127.0.0.1:{target} HTTP/1.1\r\n\r\n"),
         format!("GET http://echo.test:{target}/ HTTP/1.1\r\nHost: echo.test\r\n\r\n"),
-        format!("GET http://allowed.test:1@echo.test:{target}/ HTTP/1.1\r\nHost: echo.test\r\n\r\n"),
+        format!(
+            "GET http://allowed.test:1@echo.test:{target}/ HTTP/1.1\r\nHost: echo.test\r\n\r\n"
+        ),
         format!("GET http://allowed.test:1/ HTTP/1.1\r\nHost: echo.test:{target}\r\n\r\n"),
     ] {
         let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
