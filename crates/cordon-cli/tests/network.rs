@@ -304,6 +304,61 @@ fn git_clone_through_proxy(c: &Case) {
     );
 }
 
+fn pip_download_through_proxy(c: &Case) {
+    // A PEP 503 "simple" index with one hand-made wheel, served by python's http.server.
+    let idx = c.base.join("index/simple/hello-cordon");
+    std::fs::create_dir_all(&idx).unwrap();
+    let whl = "hello_cordon-1.0-py3-none-any.whl";
+    let mk = format!(
+        "import zipfile\nz=zipfile.ZipFile('{}','w')\nz.writestr('hello_cordon/__init__.py','')\nz.writestr('hello_cordon-1.0.dist-info/METADATA','Metadata-Version: 2.1\\nName: hello-cordon\\nVersion: 1.0\\n')\nz.writestr('hello_cordon-1.0.dist-info/WHEEL','Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')\nz.writestr('hello_cordon-1.0.dist-info/RECORD','')\nz.close()",
+        idx.join(whl).display()
+    );
+    assert!(Command::new("python3")
+        .args(["-c", &mk])
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(
+        idx.join("index.html"),
+        format!("<html><body><a href=\"{whl}\">{whl}</a></body></html>"),
+    )
+    .unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    drop(l);
+    let mut http = Command::new("python3")
+        .args(["-m", "http.server", &p.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(c.base.join("index"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if TcpStream::connect(("127.0.0.1", p)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let net = vec![
+        format!("--allow-domain=pypi.test:{p}"),
+        "--resolve=pypi.test:127.0.0.1".into(),
+        "--allow-local".into(),
+    ];
+    let o = run(
+        c,
+        &net,
+        &format!("python3 -m pip download -q --no-deps --no-cache-dir --disable-pip-version-check --trusted-host pypi.test --index-url http://pypi.test:{p}/simple -d out/dl hello-cordon && ls out/dl"),
+    );
+    http.kill().ok();
+    http.wait().ok();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(whl),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
+}
+
 /// For CONNECT to 443, the ClientHello's server name must be the allowed host: with another
 /// name the tunnel closes and the server receives none of the client's bytes.
 fn sni_must_match(c: &Case) {
@@ -393,6 +448,7 @@ net_variants!(
     local_needs_allow_local,
     port_not_allowed,
     git_clone_through_proxy,
+    pip_download_through_proxy,
 );
 
 #[test]
