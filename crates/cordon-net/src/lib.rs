@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub use host::{canonical_host, is_local, parse_resolve, DomainPattern, Host};
@@ -620,17 +620,40 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Copies both ways until both sides are done (half-closes are passed on); returns bytes
-/// (client→server, server→client).
-async fn pump<A, B>(a: &mut A, b: &mut B) -> (u64, u64)
+/// Copies both ways until both sides are done (a half-close is passed on as a half-close);
+/// returns bytes (a→b, b→a).
+async fn pump(a: &mut TcpStream, b: &mut TcpStream) -> (u64, u64) {
+    let (ar, aw) = a.split();
+    let (br, bw) = b.split();
+    let (x, y) = tokio::join!(copy_one(ar, bw), copy_one(br, aw));
+    (x, y)
+}
+
+/// One direction. The buffer starts small (an idle tunnel costs 16 KiB) and doubles, up to
+/// 1 MiB, while reads keep filling it: bulk transfers then move in large chunks (fewer
+/// syscalls per byte) without every one of thousands of tunnels holding megabytes.
+async fn copy_one<R, W>(mut r: R, mut w: W) -> u64
 where
-    A: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
 {
-    // Large buffers: fewer syscalls per byte for bulk transfers (8 KiB is the default).
-    tokio::io::copy_bidirectional_with_sizes(a, b, 256 * 1024, 256 * 1024)
-        .await
-        .unwrap_or((0, 0))
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        total += n as u64;
+        if n == buf.len() && buf.len() < (1 << 20) {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+    let _ = w.shutdown().await;
+    total
 }
 
 async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
