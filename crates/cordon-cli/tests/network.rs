@@ -359,6 +359,73 @@ fn pip_download_through_proxy(c: &Case) {
     );
 }
 
+/// HTTPS end to end through a CONNECT tunnel, to a TLS server with a self-signed certificate.
+fn https_through_tunnel(c: &Case) {
+    let dir = c.base.join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=tls.test",
+            "-addext",
+            "subjectAltName=DNS:tls.test",
+        ])
+        .args([
+            "-keyout",
+            dir.join("key.pem").to_str().unwrap(),
+            "-out",
+            dir.join("cert.pem").to_str().unwrap(),
+        ])
+        .output()
+        .expect("openssl is needed (installed by .ci/run)");
+    assert!(st.status.success(), "{}", text(&st));
+    let server = format!(
+        "import http.server, ssl\nclass H(http.server.BaseHTTPRequestHandler):\n  def do_GET(self):\n    b=b'secure hello'; self.send_response(200); self.send_header('Content-Length',str(len(b))); self.end_headers(); self.wfile.write(b)\n  def log_message(self,*a): pass\n\
+         s=http.server.HTTPServer(('127.0.0.1',0),H)\nctx=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('{d}/cert.pem','{d}/key.pem')\n\
+         s.socket=ctx.wrap_socket(s.socket,server_side=True)\nprint(s.server_address[1],flush=True)\ns.serve_forever()",
+        d = dir.display()
+    );
+    let mut srv = Command::new("python3")
+        .args(["-c", &server])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(srv.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let p: u16 = line.trim().parse().unwrap();
+    // The certificate, where the sandboxed curl can read it.
+    std::fs::copy(dir.join("cert.pem"), c.ws.join("ca.crt")).unwrap(); // (a *.pem in the workspace would be hidden as a secret)
+    c.chown_all();
+    let net = vec![
+        format!("--allow-domain=tls.test:{p}"),
+        "--resolve=tls.test:127.0.0.1".into(),
+        "--allow-local".into(),
+    ];
+    let o = run(
+        c,
+        &net,
+        &format!("curl -sS --cacert ca.crt https://tls.test:{p}/"),
+    );
+    srv.kill().ok();
+    srv.wait().ok();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("secure hello"),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
+}
+
 /// For CONNECT to 443, the ClientHello's server name must be the allowed host: with another
 /// name the tunnel closes and the server receives none of the client's bytes.
 fn sni_must_match(c: &Case) {
@@ -449,6 +516,7 @@ net_variants!(
     port_not_allowed,
     git_clone_through_proxy,
     pip_download_through_proxy,
+    https_through_tunnel,
 );
 
 #[test]
