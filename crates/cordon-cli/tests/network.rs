@@ -54,6 +54,27 @@ impl Server {
     }
 }
 
+/// `python3 -m http.server` on a free loopback port, serving `dir`; waits until it accepts.
+fn serve_dir(dir: &std::path::Path) -> (std::process::Child, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    drop(l);
+    let child = Command::new("python3")
+        .args(["-m", "http.server", &p.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if TcpStream::connect(("127.0.0.1", p)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, p)
+}
+
 fn run(c: &Case, net: &[String], script: &str) -> std::process::Output {
     let mut args: Vec<&str> = vec!["run"];
     args.extend(net.iter().map(|s| s.as_str()));
@@ -266,22 +287,7 @@ fn git_clone_through_proxy(c: &Case) {
         &work,
     );
     g(&["--git-dir", "repo.git", "update-server-info"], &srv);
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let p = l.local_addr().unwrap().port();
-    drop(l);
-    let mut http = Command::new("python3")
-        .args(["-m", "http.server", &p.to_string(), "--bind", "127.0.0.1"])
-        .current_dir(&srv)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..50 {
-        if TcpStream::connect(("127.0.0.1", p)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut http, p) = serve_dir(&srv);
     let net = vec![
         format!("--allow-domain=git.test:{p}"),
         "--resolve=git.test:127.0.0.1".into(),
@@ -323,22 +329,7 @@ fn pip_download_through_proxy(c: &Case) {
         format!("<html><body><a href=\"{whl}\">{whl}</a></body></html>"),
     )
     .unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let p = l.local_addr().unwrap().port();
-    drop(l);
-    let mut http = Command::new("python3")
-        .args(["-m", "http.server", &p.to_string(), "--bind", "127.0.0.1"])
-        .current_dir(c.base.join("index"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..50 {
-        if TcpStream::connect(("127.0.0.1", p)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut http, p) = serve_dir(&c.base.join("index"));
     let net = vec![
         format!("--allow-domain=pypi.test:{p}"),
         "--resolve=pypi.test:127.0.0.1".into(),

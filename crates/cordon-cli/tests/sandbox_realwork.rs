@@ -255,11 +255,12 @@ _, st = os.waitpid(pid, 0)
 print('EXIT', os.waitstatus_to_exitcode(st))
 "#;
 
-fn interactive_bash(c: &Case) {
+/// Runs a pseudo-terminal driver script (python) against the cordon binary as this case's user.
+fn drive_pty(c: &Case, driver: &str) -> String {
     let o = Command::new("/usr/bin/python3")
         .args([
             "-c",
-            PTY_DRIVER,
+            driver,
             harness::cordon_bin().to_str().unwrap(),
             &c.uid.to_string(),
             &c.gid.to_string(),
@@ -268,7 +269,11 @@ fn interactive_bash(c: &Case) {
         .env("HOME", &c.home)
         .output()
         .unwrap();
-    let out = text(&o);
+    text(&o)
+}
+
+fn interactive_bash(c: &Case) {
+    let out = drive_pty(c, PTY_DRIVER);
     assert!(
         out.contains("EXIT 7"),
         "[{}] interactive bash:\n{out}",
@@ -294,19 +299,7 @@ print('EXIT', os.waitstatus_to_exitcode(st), 'after', round(time.time() - t, 1))
 "#;
 
 fn ctrl_c(c: &Case) {
-    let o = Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            CTRL_C_DRIVER,
-            harness::cordon_bin().to_str().unwrap(),
-            &c.uid.to_string(),
-            &c.gid.to_string(),
-            c.ws.to_str().unwrap(),
-        ])
-        .env("HOME", &c.home)
-        .output()
-        .unwrap();
-    let out = text(&o);
+    let out = drive_pty(c, CTRL_C_DRIVER);
     assert!(out.contains("EXIT 130"), "[{}] Ctrl-C:\n{out}", c.label());
 }
 

@@ -314,6 +314,12 @@ async fn read_head(s: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
+/// Records a refusal made before any connection out, and answers 403.
+async fn refuse(sh: &Shared, r: &Req, s: &mut TcpStream, why: String) {
+    reply_403(s, &why).await;
+    sh.event(r, None, "deny", why, 0, 0);
+}
+
 async fn reply_403(s: &mut TcpStream, why: &str) {
     let body = format!("cordon: {why}\n");
     let resp = format!(
@@ -395,8 +401,7 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let (h, port) = match parse_target(hostport, 80) {
         Ok(x) => x,
         Err(why) => {
-            sh.event(&r0, None, "deny", why.clone(), 0, 0);
-            reply_403(&mut s, &why).await;
+            refuse(&sh, &r0, &mut s, why).await;
             return Ok(());
         }
     };
@@ -412,8 +417,7 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
             .unwrap_or(false);
         if !same {
             let why = format!("Host header {hv:?} does not match the URI's host {h}");
-            sh.event(&r, None, "deny", why.clone(), 0, 0);
-            reply_403(&mut s, &why).await;
+            refuse(&sh, &r, &mut s, why).await;
             return Ok(());
         }
     }
@@ -472,17 +476,15 @@ async fn connect_tunnel(
         started: Instant::now(),
         time_ms: now_ms(),
     };
-    let (h, port) = match host::split_host_port(target) {
+    let parsed = match host::split_host_port(target) {
+        Ok((_, Some(_))) => parse_target(target, 443),
         Ok((_, None)) => Err("CONNECT needs host:port".to_string()),
-        Ok(_) => parse_target(target, 443),
         Err(e) => Err(e),
-    }
-    .map_or_else(|e| (Err(e), 0), |(h, p)| (Ok(h), p));
-    let h = match h {
-        Ok(h) => h,
+    };
+    let (h, port) = match parsed {
+        Ok(x) => x,
         Err(why) => {
-            sh.event(&r0, None, "deny", why.clone(), 0, 0);
-            reply_403(&mut s, &why).await;
+            refuse(&sh, &r0, &mut s, why).await;
             return Ok(());
         }
     };
