@@ -72,6 +72,20 @@ pub fn cordon_bin() -> PathBuf {
         if !is_root() {
             return src;
         }
+        // Copies left by earlier test processes that are gone.
+        if let Ok(rd) = fs::read_dir(base_root()) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if let Some(pid) = name
+                    .strip_prefix("bin-")
+                    .or_else(|| name.strip_prefix("case-").and_then(|r| r.split('-').next()))
+                {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
         let dir = base_root().join(format!("bin-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
