@@ -158,6 +158,29 @@ pub const MAX_WRAP_DEPTH: usize = 8;
 pub const MAX_TREE_DEPTH: usize = 128;
 pub const MAX_COMMANDS: usize = 1024;
 
+/// The checks done in code (named `builtin:NAME` in evaluations), for `cordon policy show`.
+pub const CHECKS: &[(&str, &str)] = &[
+    ("parse-error", "ask: the input is not valid bash"),
+    ("limit-length", "ask: input longer than MAX_INPUT_BYTES (256 KiB)"),
+    ("limit-depth", "ask: wrappers nested deeper than 8 (bash -c 'bash -c ...')"),
+    ("limit-nesting", "ask: syntax nested deeper than 128"),
+    ("limit-commands", "ask: more than 1024 simple commands"),
+    ("invisible-char", "ask: zero-width, bidi, tag, control or non-ASCII space characters"),
+    ("confusable-name", "ask: non-ASCII program name (homoglyphs)"),
+    ("dynamic-program", "ask: the program is a variable or substitution"),
+    ("dynamic-wrapper", "ask: bash -c / eval / env -S of a string not known statically"),
+    ("env-assignment", "ask: LD_PRELOAD, PATH, GIT_SSH_COMMAND, BASH_ENV, PAGER, ... set"),
+    ("git-config-override", "ask: git -c / --config-env / --exec-path"),
+    ("curl-pipe-shell", "deny: downloaded code piped or substituted into a shell"),
+    ("rm-critical", "deny: rm -r of /, a system directory, home, the workspace or an ancestor"),
+    ("rm-root", "deny: rm --no-preserve-root"),
+    ("rm-dynamic", "ask: rm -r of a path not known statically"),
+    ("sed-readonly / sed-script", "allow sed that only prints; ask for -i, e, w, r"),
+    ("awk-readonly / awk-program", "allow awk without system(), |, >, getline; else ask"),
+    ("redirect-*", "writes: /dev/null allow, workspace or /tmp allow, protected path or device deny, elsewhere ask"),
+    ("wrapper", "allow: env/timeout/nice/xargs/... themselves; what they run is evaluated"),
+];
+
 const BUILTIN_TOML: &str = include_str!("builtin.toml");
 
 /// A loaded policy: built-in rules (minus those a user file disables), then user rules.
@@ -651,7 +674,7 @@ impl<'a> Ev<'a> {
                         }
                         _ => self.walk(st, src, depth, via, level + 1),
                     }
-                    if !fetch && has_fetcher(st, src) {
+                    if !fetch && has_fetcher(st, src, self.ctx) {
                         fetch = true;
                     }
                 }
@@ -1354,7 +1377,7 @@ fn program_name(p: &str) -> String {
     }
 }
 
-fn has_fetcher(n: tree_sitter::Node, src: &str) -> bool {
+fn has_fetcher(n: tree_sitter::Node, src: &str, ctx: &Context) -> bool {
     let mut stack = vec![n];
     let mut budget = 10_000;
     while let Some(x) = stack.pop() {
@@ -1365,8 +1388,9 @@ fn has_fetcher(n: tree_sitter::Node, src: &str) -> bool {
         if x.kind() == "command" {
             let mut cur = x.walk();
             for w in x.named_children(&mut cur).take(4) {
-                let t = text(w, src).trim_matches(|c| c == '\'' || c == '"');
-                let base = t.rsplit('/').next().unwrap_or(t);
+                // Resolve quoting (`c''url`, `$'\x63url'`) before comparing names.
+                let t = word_plain(w, src, ctx).text;
+                let base = t.rsplit('/').next().unwrap_or(&t);
                 if FETCHERS.contains(&base) {
                     return true;
                 }
@@ -1792,6 +1816,13 @@ fn awk_readonly(args: &[Word]) -> bool {
     false
 }
 
+/// Like `word`, without looking for downloads inside substitutions.
+fn word_plain(n: tree_sitter::Node, src: &str, ctx: &Context) -> Word {
+    let mut w = Word::known(String::new());
+    word_into(n, src, ctx, &mut w, 0, false);
+    w
+}
+
 /// The static value of a word node, or its source text marked unknown.
 fn word(n: tree_sitter::Node, src: &str, ctx: &Context) -> Word {
     let mut w = Word {
@@ -1800,11 +1831,18 @@ fn word(n: tree_sitter::Node, src: &str, ctx: &Context) -> Word {
         glob: false,
         fetch: false,
     };
-    word_into(n, src, ctx, &mut w, 0);
+    word_into(n, src, ctx, &mut w, 0, true);
     w
 }
 
-fn word_into(n: tree_sitter::Node, src: &str, ctx: &Context, w: &mut Word, level: usize) {
+fn word_into(
+    n: tree_sitter::Node,
+    src: &str,
+    ctx: &Context,
+    w: &mut Word,
+    level: usize,
+    scan: bool,
+) {
     let raw = text(n, src);
     if level > 32 {
         w.known = false;
@@ -1852,7 +1890,7 @@ fn word_into(n: tree_sitter::Node, src: &str, ctx: &Context, w: &mut Word, level
             let mut cur = n.walk();
             let kids: Vec<_> = n.named_children(&mut cur).collect();
             if kids.len() == 1 {
-                word_into(kids[0], src, ctx, w, level + 1);
+                word_into(kids[0], src, ctx, w, level + 1, scan);
             } else {
                 w.known = false;
                 w.text.push_str(raw);
@@ -1886,7 +1924,7 @@ fn word_into(n: tree_sitter::Node, src: &str, ctx: &Context, w: &mut Word, level
                 if c.start_byte() > pos {
                     push_dq(&src[pos..c.start_byte().min(inner_end)], w);
                 }
-                word_into(c, src, ctx, w, level + 1);
+                word_into(c, src, ctx, w, level + 1, scan);
                 pos = c.end_byte();
             }
             if pos < inner_end {
@@ -1901,7 +1939,7 @@ fn word_into(n: tree_sitter::Node, src: &str, ctx: &Context, w: &mut Word, level
                 if c.start_byte() > pos {
                     w.text.push_str(src.get(pos..c.start_byte()).unwrap_or(""));
                 }
-                word_into(c, src, ctx, w, level + 1);
+                word_into(c, src, ctx, w, level + 1, scan);
                 pos = c.end_byte();
             }
         }
@@ -1921,7 +1959,8 @@ fn word_into(n: tree_sitter::Node, src: &str, ctx: &Context, w: &mut Word, level
         }
         "command_substitution" | "process_substitution" => {
             w.known = false;
-            w.fetch |= has_fetcher(n, src);
+            // `scan` is off while has_fetcher itself resolves names: no quadratic re-scans.
+            w.fetch |= scan && has_fetcher(n, src, ctx);
             w.text.push_str(raw);
         }
         _ => {
