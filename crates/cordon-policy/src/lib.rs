@@ -759,9 +759,16 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        for r in redirects {
+        // Here-docs and here-strings feed the body; file redirections are checked after the
+        // body so a `cd` in it is taken into account (tree-sitter attaches `> f` in
+        // `cd d && ls > f` to the whole list).
+        let (feeds, files): (Vec<_>, Vec<_>) = redirects
+            .into_iter()
+            .partition(|r| r.kind() != "file_redirect");
+        for r in feeds {
             self.redirect(r, src, depth, via, &mut stdin, level);
         }
+        let mut none = Stdin::default();
         match body {
             Some(b) if b.kind() == "command" => {
                 self.command_node(b, src, depth, via, stdin, level + 1)
@@ -771,6 +778,9 @@ impl<'a> Ev<'a> {
             }
             Some(b) => self.walk(b, src, depth, via, level + 1),
             None => {}
+        }
+        for r in files {
+            self.redirect(r, src, depth, via, &mut none, level);
         }
     }
 
@@ -1536,6 +1546,7 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
         p if SHELLS.contains(&p) => {
             let mut i = 0;
             let mut dash_c = false;
+            let mut reads_stdin = false;
             while i < args.len() {
                 let t = &args[i].text;
                 if t == "--" {
@@ -1550,6 +1561,9 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
                     if !t.starts_with("--") && t.contains('c') {
                         dash_c = true;
                     }
+                    if !t.starts_with("--") && t.contains('s') {
+                        reads_stdin = true;
+                    }
                     i += 1;
                     continue;
                 }
@@ -1560,7 +1574,7 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
                     Some(w) => shell_string(w),
                     None => Unwrapped::Dynamic("a shell -c without a command string".into(), false),
                 }
-            } else if i >= args.len() || args[i].text == "-" || args[i].fetch {
+            } else if reads_stdin || i >= args.len() || args[i].text == "-" || args[i].fetch {
                 Unwrapped::ShellStdin
             } else {
                 Unwrapped::None // runs a script file cordon does not read: rules / default decide
