@@ -1,11 +1,170 @@
-//! Placeholder: filled in by its own issue.
+//! `cordon check`: decide a shell command (or every line of a file) against the policy.
+//! Exit status: 0 allow, 1 ask, 2 deny, 125 error.
 
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use cordon_policy::{Context, Decision, Policy};
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("cordon: this command is not implemented yet");
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the evaluation as JSON (one object; with --each-line, one per line).
+    #[arg(long)]
+    json: bool,
+    /// A policy file (TOML) evaluated after the built-in rules; repeatable.
+    #[arg(long = "policy", value_name = "FILE")]
+    policy: Vec<PathBuf>,
+    /// Decide every line of FILE (e.g. a shell history); the exit status is the strictest.
+    #[arg(long, value_name = "FILE")]
+    each_line: Option<PathBuf>,
+    /// Directory the command runs in (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Workspace root (default: the git top-level of --cwd, else --cwd).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// The shell command to decide (several words are joined with spaces).
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+fn exit_for(d: Decision) -> ExitCode {
+    ExitCode::from(match d {
+        Decision::Allow => 0,
+        Decision::Ask => 1,
+        Decision::Deny => 2,
+    })
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cordon: {msg}");
     ExitCode::from(crate::EXIT_CORDON_FAILED)
+}
+
+/// The git top-level: the nearest ancestor holding `.git` (a directory or a worktree file).
+pub fn workspace_of(dir: &Path) -> PathBuf {
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.join(".git").exists() {
+            return d.to_path_buf();
+        }
+        cur = d.parent();
+    }
+    dir.to_path_buf()
+}
+
+pub fn context(cwd: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<Context, String> {
+    let cwd = match cwd {
+        Some(c) => {
+            std::path::absolute(&c).map_err(|e| format!("cannot use --cwd {}: {e}", c.display()))?
+        }
+        None => std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}; pass --cwd DIR"))?,
+    };
+    let workspace = match workspace {
+        Some(w) => std::path::absolute(&w)
+            .map_err(|e| format!("cannot use --workspace {}: {e}", w.display()))?,
+        None => workspace_of(&cwd),
+    };
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    Ok(Context {
+        cwd,
+        workspace,
+        home,
+    })
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let policy = match Policy::load(&args.policy) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("bad policy file: {e}")),
+    };
+    let ctx = match context(args.cwd, args.workspace) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if let Some(file) = args.each_line {
+        if !args.command.is_empty() {
+            return fail("give either --each-line FILE or a command after --, not both");
+        }
+        return each_line(&policy, &ctx, &file, args.json);
+    }
+    if args.command.is_empty() {
+        return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
+    }
+    let src = args.command.join(" ");
+    let ev = policy.check_shell(&src, &ctx);
+    if args.json {
+        match serde_json::to_string_pretty(&ev) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(format!("cannot encode the evaluation as JSON: {e}")),
+        }
+    } else {
+        println!("{}", ev.decision.as_str());
+        eprintln!("{}", ev.summary());
+    }
+    exit_for(ev.decision)
+}
+
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    line: usize,
+    input: &'a str,
+    #[serde(flatten)]
+    ev: &'a cordon_policy::Evaluation,
+}
+
+fn each_line(policy: &Policy, ctx: &Context, file: &Path, json: bool) -> ExitCode {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+    };
+    // History files are not always UTF-8: decode lossily; U+FFFD then shows up as suspicious.
+    let text = String::from_utf8_lossy(&bytes);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut worst = Decision::Allow;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ev = policy.check_shell(line, ctx);
+        worst = worst.max(ev.decision);
+        let r = if json {
+            serde_json::to_writer(
+                &mut out,
+                &Line {
+                    line: i + 1,
+                    input: line,
+                    ev: &ev,
+                },
+            )
+            .map_err(std::io::Error::other)
+            .and_then(|_| out.write_all(b"\n"))
+        } else {
+            writeln!(
+                out,
+                "{}:{}\t{}\t{}",
+                i + 1,
+                ev.decision.as_str(),
+                ev.rule,
+                line
+            )
+        };
+        if let Err(e) = r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                break;
+            }
+            return fail(format!("cannot write the output: {e}"));
+        }
+    }
+    if let Err(e) = out.flush() {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return fail(format!("cannot write the output: {e}"));
+        }
+    }
+    exit_for(worst)
 }

@@ -1,11 +1,76 @@
-//! Placeholder: filled in by its own issue.
+//! `cordon policy test [FILE]...` and `cordon policy show [--policy FILE]...`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use cordon_policy::Policy;
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("cordon: this command is not implemented yet");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Check policy files: syntax, and every rule's examples and counter-examples
+    /// (the built-in rules are always checked too). Exit 0 if all hold, 1 if not.
+    Test {
+        /// Policy files (TOML).
+        files: Vec<PathBuf>,
+    },
+    /// Print the built-in rules and the user's, in evaluation order.
+    Show {
+        /// A policy file evaluated after the built-ins; repeatable.
+        #[arg(long = "policy", value_name = "FILE")]
+        policy: Vec<PathBuf>,
+    },
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match args.command {
+        Sub::Test { files } => test(&files),
+        Sub::Show { policy } => show(&policy),
+    }
+}
+
+fn test(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    match cordon_policy::check_builtin_examples() {
+        Ok(n) => println!("ok    built-in rules ({n} examples)"),
+        Err(e) => {
+            ok = false;
+            println!("FAIL  {e}");
+        }
+    }
+    for f in files {
+        match cordon_policy::test_file(f) {
+            Ok((rules, n)) => println!("ok    {} ({rules} rules, {n} examples)", f.display()),
+            Err(e) => {
+                ok = false;
+                println!("FAIL  {e}");
+            }
+        }
+    }
+    ExitCode::from(if ok { 0 } else { 1 })
+}
+
+fn show(files: &[PathBuf]) -> ExitCode {
+    let policy = match Policy::load(files) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cordon: bad policy file: {e}");
+            return ExitCode::from(crate::EXIT_CORDON_FAILED);
+        }
+    };
+    println!("# rules in evaluation order; for each command the strictest match wins (deny > ask > allow)");
+    for r in policy.rules() {
+        println!("{}", r.show());
+    }
+    println!("\n# checks in code (always on):");
+    for (name, what) in cordon_policy::CHECKS {
+        println!("builtin:{name:<22} {what}");
+    }
+    println!("builtin:{:<22} ask: a command no rule matches", "default");
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,93 @@
+//! Decisions per second for a realistic mix, against a baseline measured in the same run:
+//! parsing the same inputs with tree-sitter-bash alone (the floor any real-grammar policy pays).
+//!
+//!     cargo bench -p cordon-policy --bench policy
+//!
+//! The mix (per 100 decisions): 80 short commands, 15 pipelines/lists of 6-12 stages with
+//! substitutions and wrappers, 5 here-docs of ~4 KiB.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use cordon_policy::{Context, Policy};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const SHORT: &[&str] = &[
+    "ls -la",
+    "git status",
+    "git diff --stat HEAD~1",
+    "cat README.md",
+    "rg -n 'fn main' crates",
+    "cargo test -p cordon-policy",
+    "rm -rf target",
+    "grep -rn TODO src",
+    "git push --force origin main",
+    "bash -lc 'cd src && ls'",
+    "find . -name '*.rs' -not -path './target/*'",
+    "echo hello > out.txt",
+    "npm install",
+    "sed -n '1,20p' src/lib.rs",
+    "sudo apt-get install jq",
+    "python3 -m pytest -q tests/",
+];
+
+fn mix() -> Vec<String> {
+    let long = "cat src/*.rs | grep -v '^ *//' | sed 's/foo/bar/g' | awk '{print $1}' | sort | uniq -c | sort -rn | head -20 && echo \"$(git rev-parse HEAD)\" > rev.txt; find . -name '*.tmp' | xargs grep -l TODO || timeout 5 env LANG=C ls -la \"$HOME\"/x";
+    let mut heredoc = String::from("cat <<'EOF' > notes.md\n");
+    while heredoc.len() < 4096 {
+        heredoc.push_str("Some notes about the change, with `code` and $vars that stay literal.\n");
+    }
+    heredoc.push_str("EOF");
+    let mut v = Vec::with_capacity(100);
+    for i in 0..80 {
+        v.push(SHORT[i % SHORT.len()].to_string());
+    }
+    for _ in 0..15 {
+        v.push(long.to_string());
+    }
+    for _ in 0..5 {
+        v.push(heredoc.clone());
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let policy = Policy::builtin();
+    let ctx = Context {
+        cwd: PathBuf::from("/work/project"),
+        workspace: PathBuf::from("/work/project"),
+        home: PathBuf::from("/home/user"),
+    };
+    let mix = mix();
+    let mut g = c.benchmark_group("policy");
+    g.throughput(Throughput::Elements(mix.len() as u64));
+    g.bench_function("baseline: tree-sitter parse only", |b| {
+        let mut parser = tree_sitter::Parser::new();
+        parser
+            .set_language(&tree_sitter_bash::LANGUAGE.into())
+            .unwrap();
+        b.iter(|| {
+            for s in &mix {
+                black_box(parser.parse(black_box(s), None));
+            }
+        })
+    });
+    g.bench_function("check_shell: the mix", |b| {
+        b.iter(|| {
+            for s in &mix {
+                black_box(policy.check_shell(black_box(s), &ctx));
+            }
+        })
+    });
+    g.bench_function("check_shell: short commands only", |b| {
+        b.iter(|| {
+            for s in SHORT {
+                black_box(policy.check_shell(black_box(s), &ctx));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

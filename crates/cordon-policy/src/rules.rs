@@ -1,0 +1,348 @@
+//! Policy rules: the TOML schema, its validation (with line and column), and matching.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::glob;
+use crate::{Decision, PolicyError};
+
+/// One token of a pattern: a string (literal, or a glob if it contains `*?[`) or alternatives.
+#[derive(Debug, Clone)]
+pub enum Token {
+    Literal(String),
+    Glob(String),
+    Any(Vec<Token>),
+}
+
+impl Token {
+    fn from_str(s: &str) -> Token {
+        if glob::is_glob(s) {
+            Token::Glob(s.to_string())
+        } else {
+            Token::Literal(s.to_string())
+        }
+    }
+
+    pub fn matches(&self, word: &str) -> bool {
+        match self {
+            Token::Literal(l) => l == word,
+            Token::Glob(g) => glob::matches(g, word),
+            Token::Any(alts) => alts.iter().any(|t| t.matches(word)),
+        }
+    }
+
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            Token::Literal(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn show(&self) -> String {
+        match self {
+            Token::Literal(l) | Token::Glob(l) => l.clone(),
+            Token::Any(alts) => {
+                let v: Vec<String> = alts.iter().map(|t| t.show()).collect();
+                format!("{{{}}}", v.join("|"))
+            }
+        }
+    }
+}
+
+/// Where a rule comes from: `builtin:NAME` or `path:line`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub name: Option<String>,
+    pub decision: Decision,
+    pub command: Vec<Token>,
+    pub args_any: Vec<Token>,
+    pub args_all: Vec<Token>,
+    pub args_none: Vec<Token>,
+    pub exact: bool,
+    pub reason: String,
+    pub examples: Vec<String>,
+    pub counter_examples: Vec<String>,
+}
+
+/// The view of a simple command that rules see: a normalized program name and its arguments.
+/// `None` arguments are words whose value is not known statically (`$x`, `$(...)`, globs).
+pub struct Subject<'a> {
+    pub program: &'a str,
+    pub args: &'a [Option<String>],
+    /// More arguments arrive at run time (`xargs`, `find -exec ... {}`).
+    pub tail_unknown: bool,
+}
+
+impl Rule {
+    /// Does this rule apply to the command? Unknown words never satisfy a token, and make
+    /// `args_none` unprovable (so an allow rule with exclusions does not apply: fail closed).
+    pub fn matches(&self, s: &Subject) -> bool {
+        let Some(first) = self.command.first() else {
+            return false;
+        };
+        if !first.matches(s.program) {
+            return false;
+        }
+        let prefix = &self.command[1..];
+        if s.args.len() < prefix.len() {
+            return false;
+        }
+        for (tok, arg) in prefix.iter().zip(s.args) {
+            match arg {
+                Some(a) if tok.matches(a) => {}
+                _ => return false,
+            }
+        }
+        let rest = &s.args[prefix.len()..];
+        if self.exact && (!rest.is_empty() || s.tail_unknown) {
+            return false;
+        }
+        if !self.args_any.is_empty() {
+            let hit = rest
+                .iter()
+                .flatten()
+                .any(|a| self.args_any.iter().any(|t| t.matches(a)));
+            if !hit {
+                return false;
+            }
+        }
+        for need in &self.args_all {
+            if !rest.iter().flatten().any(|a| need.matches(a)) {
+                return false;
+            }
+        }
+        if !self.args_none.is_empty() {
+            if s.tail_unknown || rest.iter().any(|a| a.is_none()) {
+                return false;
+            }
+            if rest
+                .iter()
+                .flatten()
+                .any(|a| self.args_none.iter().any(|t| t.matches(a)))
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One line for `cordon policy show`.
+    pub fn show(&self) -> String {
+        let mut s = format!(
+            "{:<5} {:<40} {}",
+            self.decision.as_str(),
+            self.id,
+            self.command
+                .iter()
+                .map(|t| t.show())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if self.exact {
+            s.push_str(" (exactly)");
+        }
+        let list = |v: &[Token]| v.iter().map(|t| t.show()).collect::<Vec<_>>().join(", ");
+        if !self.args_any.is_empty() {
+            s.push_str(&format!(" with any of [{}]", list(&self.args_any)));
+        }
+        if !self.args_all.is_empty() {
+            s.push_str(&format!(" with all of [{}]", list(&self.args_all)));
+        }
+        if !self.args_none.is_empty() {
+            s.push_str(&format!(" without [{}]", list(&self.args_none)));
+        }
+        s.push_str(&format!("\n      reason: {}", self.reason));
+        s
+    }
+}
+
+// ---- the TOML schema ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    #[serde(default)]
+    disable_builtins: Vec<Spanned<String>>,
+    #[serde(default)]
+    rule: Vec<RuleToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleToml {
+    name: Option<String>,
+    decision: Spanned<String>,
+    command: Spanned<Vec<TokenToml>>,
+    #[serde(default)]
+    args_any: Vec<TokenToml>,
+    #[serde(default)]
+    args_all: Vec<TokenToml>,
+    #[serde(default)]
+    args_none: Vec<TokenToml>,
+    #[serde(default)]
+    exact: bool,
+    reason: Spanned<String>,
+    #[serde(default)]
+    examples: Vec<Spanned<String>>,
+    #[serde(default)]
+    counter_examples: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TokenToml {
+    Str(String),
+    Table(TokenTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenTable {
+    any: Option<Vec<String>>,
+    glob: Option<String>,
+}
+
+impl TokenToml {
+    fn to_token(&self) -> Result<Token, String> {
+        match self {
+            TokenToml::Str(s) if s.is_empty() => Err("an empty string never matches".into()),
+            TokenToml::Str(s) => Ok(Token::from_str(s)),
+            TokenToml::Table(t) => match (&t.any, &t.glob) {
+                (Some(alts), None) if !alts.is_empty() => Ok(Token::Any(
+                    alts.iter().map(|a| Token::from_str(a)).collect(),
+                )),
+                (None, Some(g)) => Ok(Token::Glob(g.clone())),
+                _ => Err("expected a string, { any = [\"a\", \"b\"] } or { glob = \"a*\" }".into()),
+            },
+        }
+    }
+}
+
+/// A parsed policy file, before its examples are checked.
+pub struct ParsedFile {
+    pub rules: Vec<Rule>,
+    pub disable_builtins: Vec<(String, usize)>,
+    /// For each rule: byte offsets of its examples and counter-examples (for error positions).
+    pub example_spans: Vec<(Vec<usize>, Vec<usize>)>,
+    pub text: String,
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+pub fn err_at(path: &Path, text: &str, offset: usize, msg: impl Into<String>) -> PolicyError {
+    let (line, column) = line_col(text, offset);
+    PolicyError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: msg.into(),
+    }
+}
+
+/// Parse one policy file's text. `id_prefix` is `builtin` for the embedded rules (ids become
+/// `builtin:NAME`), otherwise rule ids are `path:line`.
+pub fn parse_file(path: &Path, text: &str, builtin: bool) -> Result<ParsedFile, PolicyError> {
+    let file: FileToml = toml::from_str(text).map_err(|e| {
+        let off = e.span().map_or(0, |s| s.start);
+        err_at(path, text, off, e.message().trim().to_string())
+    })?;
+    let mut rules = Vec::with_capacity(file.rule.len());
+    let mut example_spans = Vec::with_capacity(file.rule.len());
+    for r in file.rule {
+        let decision = match r.decision.get_ref().as_str() {
+            "allow" => Decision::Allow,
+            "ask" => Decision::Ask,
+            "deny" => Decision::Deny,
+            other => {
+                return Err(err_at(
+                    path,
+                    text,
+                    r.decision.span().start,
+                    format!("expected decision = \"allow\", \"ask\" or \"deny\", found {other:?}"),
+                ))
+            }
+        };
+        let cmd_span = r.command.span().start;
+        if r.command.get_ref().is_empty() {
+            return Err(err_at(
+                path,
+                text,
+                cmd_span,
+                "expected at least one token in command (the program name)",
+            ));
+        }
+        let conv = |v: &[TokenToml]| -> Result<Vec<Token>, PolicyError> {
+            v.iter()
+                .map(|t| t.to_token().map_err(|m| err_at(path, text, cmd_span, m)))
+                .collect()
+        };
+        let command = conv(r.command.get_ref())?;
+        if r.reason.get_ref().trim().is_empty() {
+            return Err(err_at(
+                path,
+                text,
+                r.reason.span().start,
+                "expected a non-empty reason (it is shown to the person who reads the decision)",
+            ));
+        }
+        let (line, _) = line_col(text, cmd_span);
+        let id = if builtin {
+            match &r.name {
+                Some(n) => format!("builtin:{n}"),
+                None => {
+                    return Err(err_at(path, text, cmd_span, "built-in rules need a name"));
+                }
+            }
+        } else {
+            format!("{}:{}", path.display(), line)
+        };
+        example_spans.push((
+            r.examples.iter().map(|e| e.span().start).collect(),
+            r.counter_examples.iter().map(|e| e.span().start).collect(),
+        ));
+        rules.push(Rule {
+            id,
+            name: r.name,
+            decision,
+            command,
+            args_any: conv(&r.args_any)?,
+            args_all: conv(&r.args_all)?,
+            args_none: conv(&r.args_none)?,
+            exact: r.exact,
+            reason: r.reason.into_inner(),
+            examples: r.examples.into_iter().map(|e| e.into_inner()).collect(),
+            counter_examples: r
+                .counter_examples
+                .into_iter()
+                .map(|e| e.into_inner())
+                .collect(),
+        });
+    }
+    Ok(ParsedFile {
+        rules,
+        disable_builtins: file
+            .disable_builtins
+            .into_iter()
+            .map(|s| {
+                let off = s.span().start;
+                (s.into_inner(), off)
+            })
+            .collect(),
+        example_spans,
+        text: text.to_string(),
+    })
+}
+
+pub fn builtin_path() -> PathBuf {
+    PathBuf::from("builtin.toml")
+}
