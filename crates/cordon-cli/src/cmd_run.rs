@@ -70,6 +70,15 @@ pub struct Args {
     /// Write every connection (allowed or refused) as a JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     pub net_log: Option<PathBuf>,
+    /// A policy file (repeatable), on top of the built-in rules.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
+    /// Do not consult the command policy (the sandbox still applies).
+    #[arg(long, conflicts_with = "policy")]
+    pub no_policy: bool,
+    /// Print the policy decision (rule and reason) on stderr before running.
+    #[arg(long)]
+    pub explain: bool,
     /// Print the resolved sandbox spec as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -201,6 +210,36 @@ pub fn run(a: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     cordon_sandbox::timing("spec built");
+    // The policy decides before anything starts: deny refuses (126); allow and ask both run,
+    // inside the sandbox (what ask means for a person comes with approvals).
+    if !a.no_policy {
+        let policy = if a.policy.is_empty() {
+            cordon_policy::Policy::builtin()
+        } else {
+            match cordon_policy::Policy::load(&a.policy) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            }
+        };
+        let ctx = cordon_policy::Context {
+            cwd: spec.cwd.clone(),
+            workspace: spec.workspace.clone(),
+            home: spec.home.clone(),
+        };
+        let ev = match &a.shell {
+            Some(src) => policy.check_shell(src, &ctx),
+            None => policy.check_argv(&spec.argv, &ctx),
+        };
+        cordon_sandbox::timing("policy decided");
+        if ev.decision == cordon_policy::Decision::Deny {
+            eprintln!("{}", ev.summary());
+            eprintln!("cordon: refused by the command policy (--policy FILE to change the rules, --no-policy to skip them)");
+            return ExitCode::from(126);
+        }
+        if a.explain {
+            eprintln!("{}", ev.summary());
+        }
+    }
     if let Network::Proxy { port } = spec.network {
         spec.env
             .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));

@@ -834,7 +834,43 @@ fn refuses_without_any_fence(c: &Case) {
     assert!(marker.exists() && text(&o).contains("no sandbox at all"));
 }
 
+fn run_policy(c: &Case) {
+    // `cordon run` consults the policy first: deny refuses (126) and nothing runs.
+    let pol = c.ws.join("out/policy.toml");
+    std::fs::write(
+        &pol,
+        "[[rule]]\ndecision = \"deny\"\ncommand = [\"touch\"]\nreason = \"no touching in this test\"\nexamples = [\"touch x\"]\n",
+    )
+    .unwrap();
+    c.chown_all();
+    let marker = c.ws.join("out/touched");
+    let m = marker.to_str().unwrap();
+    let o = c.cordon(&["run", "--policy", pol.to_str().unwrap(), "--", "touch", m]);
+    assert_eq!(code(&o), 126, "[{}] {}", c.label(), text(&o));
+    assert!(
+        text(&o).contains("no touching in this test"),
+        "{}",
+        text(&o)
+    );
+    assert!(!marker.exists(), "[{}] a denied command ran", c.label());
+    // The built-in rules refuse through a shell string too; the sandbox is never reached.
+    let o = c
+        .command_with_policy(&["run", "-c", "echo hi; rm -rf ~"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 126, "[{}] {}", c.label(), text(&o));
+    assert!(c.home.join(".bashrc").exists());
+    // --explain says the decision of what runs.
+    let o = c
+        .command_with_policy(&["run", "--explain", "--", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("allow ("), "{}", text(&o));
+}
+
 variants!(
+    run_policy,
     refuses_without_any_fence,
     proc_writes,
     write_outside,

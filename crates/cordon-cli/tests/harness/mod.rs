@@ -179,12 +179,26 @@ impl Case {
 
     /// A `cordon` command as this case's user, in the workspace, with the fake home.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.build(args, false)
+    }
+
+    /// Like `command`, with the command policy consulted (as a user gets it).
+    pub fn command_with_policy(&self, args: &[&str]) -> Command {
+        self.build(args, true)
+    }
+
+    fn build(&self, args: &[&str], with_policy: bool) -> Command {
         let mut cmd = Command::new(cordon_bin());
         // Mutation check for the tests themselves: CORDON_TEST_UNSANDBOXED=1 runs every command
         // unsandboxed, and the attack tests must then fail.
         let mut args: Vec<&str> = args.to_vec();
         if std::env::var_os("CORDON_TEST_UNSANDBOXED").is_some() && args.first() == Some(&"run") {
             args.splice(1..1, ["--mode", "danger-full-access"]);
+        }
+        // These tests attack the sandbox itself: the command policy, which would refuse many of
+        // the attacks before they start, is tested on its own (policy_*.rs, run_policy below).
+        if args.first() == Some(&"run") && !args.contains(&"--policy") && !with_policy {
+            args.insert(1, "--no-policy");
         }
         cmd.args(&args)
             .current_dir(&self.ws)
