@@ -15,7 +15,11 @@ mod cmd_run;
 pub const EXIT_CORDON_FAILED: u8 = 125;
 
 #[derive(Parser)]
-#[command(name = "cordon", version, about = "A security runtime for AI coding agents: decide, confine, record.")]
+#[command(
+    name = "cordon",
+    version,
+    about = "A security runtime for AI coding agents: decide, confine, record."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version with exit 0; usage errors get cordon's own status.
-            let code = if e.use_stderr() { EXIT_CORDON_FAILED } else { 0 };
+            let code = if e.use_stderr() {
+                EXIT_CORDON_FAILED
+            } else {
+                0
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }

@@ -91,7 +91,9 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(inputs.len() as u64));
         g.bench_function("baseline: parse only", |b| {
             let mut parser = tree_sitter::Parser::new();
-            parser.set_language(&tree_sitter_bash::LANGUAGE.into()).unwrap();
+            parser
+                .set_language(&tree_sitter_bash::LANGUAGE.into())
+                .unwrap();
             b.iter(|| {
                 for s in &inputs {
                     black_box(parser.parse(black_box(s), None));
