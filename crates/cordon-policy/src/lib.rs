@@ -1529,7 +1529,9 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
             false,
         ),
         "stdbuf" => argv(skip_opts(args, &["-i", "-o", "-e"]), false),
-        "nohup" | "setsid" | "time" | "builtin" | "chronic" => argv(skip_opts(args, &[]), false),
+        "nohup" | "setsid" | "time" | "builtin" | "chronic" | "coproc" => {
+            argv(skip_opts(args, &[]), false)
+        }
         "exec" => argv(skip_opts(args, &["-a"]), false),
         "command" => {
             if args
