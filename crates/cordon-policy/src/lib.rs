@@ -1949,7 +1949,7 @@ fn word_into(
                     continue;
                 }
                 if c.start_byte() > pos {
-                    push_dq(&src[pos..c.start_byte().min(inner_end)], w);
+                    push_dq(src.get(pos..c.start_byte().min(inner_end)).unwrap_or(""), w);
                 }
                 word_into(c, src, ctx, w, level + 1, scan);
                 pos = c.end_byte();
