@@ -1128,6 +1128,19 @@ impl<'a> Ev<'a> {
                     ));
                 }
             }
+            "uniq" => {
+                // `uniq IN OUT` writes OUT.
+                let files = args
+                    .iter()
+                    .filter(|a| !a.text.starts_with('-') || a.text == "-");
+                if files.count() > 1 {
+                    hits.push(hit(
+                        Decision::Ask,
+                        "uniq-output",
+                        "uniq writes its second file argument",
+                    ));
+                }
+            }
             "awk" | "gawk" | "mawk" | "nawk" => {
                 if awk_readonly(&args) {
                     hits.push(hit(
