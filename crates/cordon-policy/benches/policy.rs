@@ -79,14 +79,36 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("check_shell: short commands only", |b| {
-        b.iter(|| {
-            for s in SHORT {
-                black_box(policy.check_shell(black_box(s), &ctx));
-            }
-        })
-    });
     g.finish();
+    // Per class, each against its own parse-only baseline: where the time goes.
+    let classes: [(&str, Vec<String>); 3] = [
+        ("short", mix[..80].to_vec()),
+        ("pipeline", mix[80..95].to_vec()),
+        ("heredoc", mix[95..].to_vec()),
+    ];
+    for (name, inputs) in classes {
+        let mut g = c.benchmark_group(format!("class/{name}"));
+        g.throughput(Throughput::Elements(inputs.len() as u64));
+        g.bench_function("baseline: parse only", |b| {
+            let mut parser = tree_sitter::Parser::new();
+            parser
+                .set_language(&tree_sitter_bash::LANGUAGE.into())
+                .unwrap();
+            b.iter(|| {
+                for s in &inputs {
+                    black_box(parser.parse(black_box(s), None));
+                }
+            })
+        });
+        g.bench_function("check_shell", |b| {
+            b.iter(|| {
+                for s in &inputs {
+                    black_box(policy.check_shell(black_box(s), &ctx));
+                }
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -12,39 +12,63 @@ pub fn is_glob(pat: &str) -> bool {
 
 /// Match a whole `text` against `pat`.
 pub fn matches(pat: &str, text: &str) -> bool {
+    if pat.is_ascii() && text.is_ascii() {
+        // Fast path without allocation: ASCII bytes are characters.
+        return match_slices(pat.as_bytes(), text.as_bytes());
+    }
     let p: Vec<char> = pat.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    match_slices(&p, &t)
+}
+
+/// A character: `char`, or `u8` when both sides are ASCII.
+trait Ch: Copy + PartialEq + PartialOrd {
+    fn is(self, c: u8) -> bool;
+}
+impl Ch for u8 {
+    fn is(self, c: u8) -> bool {
+        self == c
+    }
+}
+impl Ch for char {
+    fn is(self, c: u8) -> bool {
+        self == c as char
+    }
+}
+
+fn match_slices<C: Ch>(p: &[C], t: &[C]) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     // Position after the last `*` seen, and the text position it is currently absorbing up to.
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         if pi < p.len() {
-            match p[pi] {
-                '*' => {
+            let c = p[pi];
+            match () {
+                _ if c.is(b'*') => {
                     star = Some((pi + 1, ti));
                     pi += 1;
                     continue;
                 }
-                '?' => {
+                _ if c.is(b'?') => {
                     pi += 1;
                     ti += 1;
                     continue;
                 }
-                '[' => {
-                    if let Some((ok, next)) = class(&p, pi, t[ti]) {
+                _ if c.is(b'[') => {
+                    if let Some((ok, next)) = class(p, pi, t[ti]) {
                         if ok {
                             pi = next;
                             ti += 1;
                             continue;
                         }
-                    } else if t[ti] == '[' {
+                    } else if t[ti].is(b'[') {
                         // An unclosed `[` is a literal (so the rule `[` matches the test command).
                         pi += 1;
                         ti += 1;
                         continue;
                     }
                 }
-                c if c == t[ti] => {
+                _ if c == t[ti] => {
                     pi += 1;
                     ti += 1;
                     continue;
@@ -62,25 +86,25 @@ pub fn matches(pat: &str, text: &str) -> bool {
             None => return false,
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c.is(b'*'))
 }
 
 /// Match one char against the class starting at `p[start] == '['`.
 /// Returns (matched, index after `]`), or None if the class is not closed.
-fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+fn class<C: Ch>(p: &[C], start: usize, c: C) -> Option<(bool, usize)> {
     let mut i = start + 1;
-    let negate = matches!(p.get(i), Some('!') | Some('^'));
+    let negate = p.get(i).is_some_and(|x| x.is(b'!') || x.is(b'^'));
     if negate {
         i += 1;
     }
     let mut matched = false;
     let mut first = true;
     while i < p.len() {
-        if p[i] == ']' && !first {
+        if p[i].is(b']') && !first {
             return Some((matched != negate, i + 1));
         }
         first = false;
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+        if i + 2 < p.len() && p[i + 1].is(b'-') && !p[i + 2].is(b']') {
             if p[i] <= c && c <= p[i + 2] {
                 matched = true;
             }

@@ -244,9 +244,18 @@ impl Policy {
         let mut by_program: HashMap<String, Vec<usize>> = HashMap::new();
         let mut wild = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            match r.command.first().and_then(Token::literal) {
-                Some(p) => by_program.entry(p.to_string()).or_default().push(i),
-                None => wild.push(i),
+            // Index by program name: a literal, or alternatives that are all literals.
+            match r.command.first() {
+                Some(Token::Literal(p)) => by_program.entry(p.clone()).or_default().push(i),
+                Some(Token::Any(alts)) if alts.iter().all(|a| a.literal().is_some()) => {
+                    for a in alts.iter().filter_map(Token::literal) {
+                        let v = by_program.entry(a.to_string()).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                    }
+                }
+                _ => wild.push(i),
             }
         }
         Policy {
@@ -281,13 +290,15 @@ impl Policy {
     }
 
     fn rule_hits(&self, s: &Subject, hits: &mut Vec<Hit>) {
-        let bucket = self.by_program.get(s.program).map(Vec::as_slice);
-        let mut idx: Vec<usize> = bucket.unwrap_or(&[]).to_vec();
-        if !self.wild.is_empty() {
-            idx.extend(&self.wild);
-            idx.sort_unstable();
-        }
-        for i in idx {
+        let bucket: &[usize] = self.by_program.get(s.program).map_or(&[], Vec::as_slice);
+        // Merge the two sorted index lists (evaluation order) without allocating.
+        let (mut a, mut b) = (bucket.iter().peekable(), self.wild.iter().peekable());
+        while let Some(&i) = match (a.peek(), b.peek()) {
+            (Some(&&x), Some(&&y)) if x <= y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        } {
             let r = &self.rules[i];
             if r.matches(s) {
                 hits.push(Hit {
@@ -1117,6 +1128,19 @@ impl<'a> Ev<'a> {
                     ));
                 }
             }
+            "uniq" => {
+                // `uniq IN OUT` writes OUT.
+                let files = args
+                    .iter()
+                    .filter(|a| !a.text.starts_with('-') || a.text == "-");
+                if files.count() > 1 {
+                    hits.push(hit(
+                        Decision::Ask,
+                        "uniq-output",
+                        "uniq writes its second file argument",
+                    ));
+                }
+            }
             "awk" | "gawk" | "mawk" | "nawk" => {
                 if awk_readonly(&args) {
                     hits.push(hit(
@@ -1518,7 +1542,9 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
             false,
         ),
         "stdbuf" => argv(skip_opts(args, &["-i", "-o", "-e"]), false),
-        "nohup" | "setsid" | "time" | "builtin" | "chronic" => argv(skip_opts(args, &[]), false),
+        "nohup" | "setsid" | "time" | "builtin" | "chronic" | "coproc" => {
+            argv(skip_opts(args, &[]), false)
+        }
         "exec" => argv(skip_opts(args, &["-a"]), false),
         "command" => {
             if args
@@ -1936,7 +1962,7 @@ fn word_into(
                     continue;
                 }
                 if c.start_byte() > pos {
-                    push_dq(&src[pos..c.start_byte().min(inner_end)], w);
+                    push_dq(src.get(pos..c.start_byte().min(inner_end)).unwrap_or(""), w);
                 }
                 word_into(c, src, ctx, w, level + 1, scan);
                 pos = c.end_byte();
