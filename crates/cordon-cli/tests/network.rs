@@ -75,6 +75,15 @@ fn serve_dir(dir: &std::path::Path) -> (std::process::Child, u16) {
     (child, p)
 }
 
+/// Flags allowing NAME:PORT, pinned to 127.0.0.1, local addresses allowed (the test servers).
+fn local_net(name: &str, port: u16) -> Vec<String> {
+    vec![
+        format!("--allow-domain={name}:{port}"),
+        format!("--resolve={name}:127.0.0.1"),
+        "--allow-local".into(),
+    ]
+}
+
 fn run(c: &Case, net: &[String], script: &str) -> std::process::Output {
     let mut args: Vec<&str> = vec!["run"];
     args.extend(net.iter().map(|s| s.as_str()));
@@ -85,11 +94,7 @@ fn run(c: &Case, net: &[String], script: &str) -> std::process::Output {
 fn allowed_name_is_reached(c: &Case) {
     let s = Server::start();
     let p = s.port;
-    let net = vec![
-        format!("--allow-domain=api.test:{p}"),
-        "--resolve=api.test:127.0.0.1".into(),
-        "--allow-local".into(),
-    ];
+    let net = local_net("api.test", p);
     let o = run(c, &net, &format!("curl -sS http://api.test:{p}/hello && curl -sS --socks5-hostname 127.0.0.1:3128 http://API.test.:{p}/socks"));
     assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -161,11 +166,7 @@ fn denied_name_server_sees_nothing(c: &Case) {
 fn no_route_around_the_proxy(c: &Case) {
     let s = Server::start();
     let p = s.port;
-    let net = vec![
-        format!("--allow-domain=api.test:{p}"),
-        "--resolve=api.test:127.0.0.1".into(),
-        "--allow-local".into(),
-    ];
+    let net = local_net("api.test", p);
     let o = run(
         c,
         &net,
@@ -288,11 +289,7 @@ fn git_clone_through_proxy(c: &Case) {
     );
     g(&["--git-dir", "repo.git", "update-server-info"], &srv);
     let (mut http, p) = serve_dir(&srv);
-    let net = vec![
-        format!("--allow-domain=git.test:{p}"),
-        "--resolve=git.test:127.0.0.1".into(),
-        "--allow-local".into(),
-    ];
+    let net = local_net("git.test", p);
     let o = run(
         c,
         &net,
@@ -330,11 +327,7 @@ fn pip_download_through_proxy(c: &Case) {
     )
     .unwrap();
     let (mut http, p) = serve_dir(&c.base.join("index"));
-    let net = vec![
-        format!("--allow-domain=pypi.test:{p}"),
-        "--resolve=pypi.test:127.0.0.1".into(),
-        "--allow-local".into(),
-    ];
+    let net = local_net("pypi.test", p);
     let o = run(
         c,
         &net,
@@ -397,11 +390,7 @@ fn https_through_tunnel(c: &Case) {
     // The certificate, where the sandboxed curl can read it.
     std::fs::copy(dir.join("cert.pem"), c.ws.join("ca.crt")).unwrap(); // (a *.pem in the workspace would be hidden as a secret)
     c.chown_all();
-    let net = vec![
-        format!("--allow-domain=tls.test:{p}"),
-        "--resolve=tls.test:127.0.0.1".into(),
-        "--allow-local".into(),
-    ];
+    let net = local_net("tls.test", p);
     let o = run(
         c,
         &net,
