@@ -585,11 +585,15 @@ fn no_git_repo_cannot_be_planted(c: &Case) {
     );
 }
 
+/// Daemons, `setsid` children and a process that keeps forking (racing the final kill) all die
+/// before cordon returns.
 fn daemon_left_behind(c: &Case) {
     let marker = c.ws.join("out/daemon-alive");
     let o = c.sh(&format!(
         "setsid sh -c 'sleep 1; echo alive > {m}' </dev/null >/dev/null 2>&1 & \
-         nohup sh -c 'sleep 1; echo alive >> {m}' </dev/null >/dev/null 2>&1 & echo started",
+         nohup sh -c 'sleep 1; echo alive >> {m}' </dev/null >/dev/null 2>&1 & \
+         sh -c 'while :; do sh -c \"sleep 1; echo alive >> {m}\" & done' </dev/null >/dev/null 2>&1 & \
+         sleep 0.05; echo started",
         m = marker.display()
     ));
     assert!(text(&o).contains("started"));
