@@ -364,6 +364,16 @@ pub fn build(
             )));
         }
     }
+    // From the first look at the protected paths to the end of the run, hold the user's shared
+    // placeholder lock: a placeholder left by an earlier run is "existing" here, and only under
+    // the lock is it sure not to be removed (by the last run of another sandbox) before it is
+    // mounted. See placeholders.rs.
+    let namespaces =
+        req.mode != Mode::DangerFullAccess && !req.force_no_userns && probe.userns_error.is_none();
+    if namespaces && !writable.is_empty() {
+        crate::placeholders::hold_shared()
+            .map_err(|e| Error::Setup(format!("the placeholder lock: {e}")))?;
+    }
     let mut protected = Vec::new();
     for root in &writable {
         for (rel, kind) in PROTECTED {
