@@ -352,6 +352,12 @@ pub fn build(
         secrets = next;
     }
 
+    // A secret inside another is covered with it (~/.ssh/id_rsa, found by the scan of a
+    // workspace that holds the home, inside ~/.ssh); mounting over it too would fail once the
+    // outer cover hides it.
+    let all = secrets.clone();
+    secrets.retain(|s| !all.iter().any(|o| o != s && s.starts_with(o)));
+
     crate::timing("spec: secrets scanned");
     // A writable root inside a secret would be covered by it: say so instead of hiding it.
     for w in &writable {
