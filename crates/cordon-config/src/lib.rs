@@ -499,7 +499,7 @@ impl Config {
 
     /// One line for stderr about what an untrusted project could not set, if anything.
     pub fn ignored_line(&self) -> Option<String> {
-        if self.ignored.is_empty() {
+        if self.ignored.is_empty() && self.project.state != TrustState::Changed {
             return None;
         }
         let why = match &self.project.state {
@@ -527,7 +527,11 @@ impl Config {
                 .as_deref()
                 .unwrap_or(&self.project.root.join(".cordon"))
                 .display(),
-            self.ignored.join(", "),
+            if self.ignored.is_empty() {
+                "nothing".to_string()
+            } else {
+                self.ignored.join(", ")
+            },
         ))
     }
 
