@@ -48,8 +48,12 @@ pub fn workspace_root(flag: Option<&Path>, from: Option<&Path>) -> Result<PathBu
         None => std::env::current_dir()
             .map_err(|e| format!("cannot read the current directory: {e}; pass --workspace DIR"))?,
     };
-    let here = std::fs::canonicalize(&here)
-        .map_err(|e| format!("cannot resolve {}: {e}; pass --workspace DIR", here.display()))?;
+    let here = std::fs::canonicalize(&here).map_err(|e| {
+        format!(
+            "cannot resolve {}: {e}; pass --workspace DIR",
+            here.display()
+        )
+    })?;
     Ok(cordon_sandbox::spec::git_toplevel(&here).unwrap_or(here))
 }
 

@@ -145,11 +145,7 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
     let mut protected: Vec<PathBuf> = vals(&cfg.protected);
     // cordon's own config and trust store stay read-only even inside a writable root.
     let p = cfg_paths();
-    protected.extend(
-        [p.config_dir, p.etc_dir]
-            .into_iter()
-            .filter(|d| d.is_dir()),
-    );
+    protected.extend([p.config_dir, p.etc_dir].into_iter().filter(|d| d.is_dir()));
     Ok(Request {
         mode: cfg.mode.value,
         argv,

@@ -67,7 +67,10 @@ pub fn run(a: Args) -> ExitCode {
                 dir.display()
             );
         } else {
-            eprintln!("cordon: {} was not trusted; nothing to revoke", dir.display());
+            eprintln!(
+                "cordon: {} was not trusted; nothing to revoke",
+                dir.display()
+            );
         }
         return ExitCode::SUCCESS;
     }

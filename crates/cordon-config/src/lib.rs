@@ -559,9 +559,7 @@ impl Config {
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let bad = |name: &str, v: &str, why: String| {
-            ConfigError::new(format!(
-                "{name}={v}: {why}; fix the variable or unset it"
-            ))
+            ConfigError::new(format!("{name}={v}: {why}; fix the variable or unset it"))
         };
         if let Some(v) = var("CORDON_MODE").filter(|v| !v.is_empty()) {
             let m: Mode = v.parse().map_err(|e| bad("CORDON_MODE", &v, e))?;
@@ -593,8 +591,11 @@ impl Config {
         push(&mut self.read_secret, &f.read_secret, "--read-secret");
         self.env_pass
             .extend(f.env.iter().map(|e| Val::new(e.clone(), o("--env"))));
-        self.env_secret
-            .extend(f.secret_env.iter().map(|e| Val::new(e.clone(), o("--secret-env"))));
+        self.env_secret.extend(
+            f.secret_env
+                .iter()
+                .map(|e| Val::new(e.clone(), o("--secret-env"))),
+        );
         if let Some(t) = f.timeout_ms {
             self.timeout_ms = Some(Val::new(t, o("--timeout")));
         }
@@ -620,8 +621,11 @@ impl Config {
         if f.allow_local {
             self.allow_local = Val::new(true, o("--allow-local"));
         }
-        self.resolve
-            .extend(f.resolve.iter().map(|r| Val::new(r.clone(), o("--resolve"))));
+        self.resolve.extend(
+            f.resolve
+                .iter()
+                .map(|r| Val::new(r.clone(), o("--resolve"))),
+        );
         if let Some(n) = f.network {
             self.network = Val::new(n, o("--network"));
         }
@@ -719,7 +723,7 @@ impl Config {
         let managed_rules = self
             .policy
             .iter()
-            .any(|e| e.source.loosening != Loosening::Keep);
+            .any(|e| matches!(e.source.loosening, Loosening::Refuse(_)));
         if self.no_policy.value {
             if let Some(by) = &self.managed.require_policy {
                 return Err(refuse(
@@ -808,11 +812,9 @@ impl Applier<'_, '_> {
     fn strings(&self, list: &[S<String>], key: &str) -> Result<(), ConfigError> {
         for s in list {
             if s.get_ref().trim().is_empty() {
-                return Err(self.doc.err_at(
-                    s,
-                    format!("empty string in `{key}`"),
-                    "remove it",
-                ));
+                return Err(self
+                    .doc
+                    .err_at(s, format!("empty string in `{key}`"), "remove it"));
             }
         }
         Ok(())
@@ -992,8 +994,11 @@ impl Applier<'_, '_> {
         }
         let domain = |d: &S<String>| -> Result<DomainPattern, ConfigError> {
             d.get_ref().parse().map_err(|e: String| {
-                self.doc
-                    .err_at(d, e, "write a name, *.suffix or an address, with an optional :PORT")
+                self.doc.err_at(
+                    d,
+                    e,
+                    "write a name, *.suffix or an address, with an optional :PORT",
+                )
             })
         };
         let mut allow = Vec::new();
@@ -1016,8 +1021,10 @@ impl Applier<'_, '_> {
             }
         }
         for r in &net.resolve {
-            let v = cordon_net::parse_resolve(r.get_ref())
-                .map_err(|e| self.doc.err_at(r, e, "write NAME:ADDR, e.g. \"api.test:127.0.0.1\""))?;
+            let v = cordon_net::parse_resolve(r.get_ref()).map_err(|e| {
+                self.doc
+                    .err_at(r, e, "write NAME:ADDR, e.g. \"api.test:127.0.0.1\"")
+            })?;
             if self.loosen(r, "network.resolve")? {
                 self.cfg.resolve.push(Val::new(v, self.origin(r)));
             }
@@ -1192,9 +1199,11 @@ impl Applier<'_, '_> {
             if let Some(list) = &m.allowed_modes {
                 let mut v = Vec::new();
                 for s in list.get_ref() {
-                    v.push(s.get_ref().parse::<Mode>().map_err(|e| {
-                        self.doc.err_at(s, e, "use one of the names listed")
-                    })?);
+                    v.push(
+                        s.get_ref()
+                            .parse::<Mode>()
+                            .map_err(|e| self.doc.err_at(s, e, "use one of the names listed"))?,
+                    );
                 }
                 if v.is_empty() {
                     return Err(self.doc.err_at(
@@ -1208,9 +1217,11 @@ impl Applier<'_, '_> {
             if let Some(list) = &m.allowed_approvals {
                 let mut v = Vec::new();
                 for s in list.get_ref() {
-                    v.push(s.get_ref().parse::<Approval>().map_err(|e| {
-                        self.doc.err_at(s, e, "use one of the names listed")
-                    })?);
+                    v.push(
+                        s.get_ref()
+                            .parse::<Approval>()
+                            .map_err(|e| self.doc.err_at(s, e, "use one of the names listed"))?,
+                    );
                 }
                 if v.is_empty() {
                     return Err(self.doc.err_at(

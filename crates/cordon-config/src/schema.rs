@@ -170,6 +170,15 @@ impl Doc<'_> {
         (line, col)
     }
 
+    /// The key on the line of `offset`, when that line is `key = value`.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let (line, _) = self.line_col(offset);
+        let l = self.text.lines().nth(line - 1)?;
+        let (k, _) = l.split_once('=')?;
+        let k = k.trim().trim_matches('"');
+        (!k.is_empty() && !k.contains(['[', '#', '"'])).then(|| k.to_string())
+    }
+
     pub fn err(&self, offset: usize, what: impl std::fmt::Display, hint: &str) -> ConfigError {
         let (l, c) = self.line_col(offset);
         ConfigError::new(format!(
@@ -210,12 +219,22 @@ impl Doc<'_> {
                 };
                 return self.err(off, format!("unknown key `{key}`"), &hint);
             }
-            let hint = if msg.starts_with("invalid type") {
-                "fix the value's type (strings are quoted, lists are [..])"
+            let (hint, about_value) = if msg.starts_with("invalid type") {
+                (
+                    "fix the value's type (strings are quoted, lists are [..])",
+                    true,
+                )
+            } else if msg.starts_with("invalid value") {
+                ("give a value of the expected kind", true)
             } else if msg.starts_with("duplicate key") {
-                "set each key once"
+                ("set each key once", false)
             } else {
-                "fix the TOML syntax"
+                ("fix the TOML syntax", false)
+            };
+            // Name the key the value belongs to (serde's message does not).
+            let msg = match self.key_at(off).filter(|_| about_value) {
+                Some(k) => format!("`{k}`: {msg}"),
+                None => msg,
             };
             self.err(off, msg, hint)
         })

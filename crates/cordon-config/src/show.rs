@@ -23,7 +23,10 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
     let s = |x: &str| Value::String(x.to_string());
     vec![
         ("mode", one(s(mode_str(c.mode.value)), &c.mode.origin)),
-        ("approval", one(s(c.approval.value.as_str()), &c.approval.origin)),
+        (
+            "approval",
+            one(s(c.approval.value.as_str()), &c.approval.origin),
+        ),
         (
             "approver",
             match &c.approver {
@@ -35,24 +38,48 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
         ("filesystem.read_secret", many(&c.read_secret, |p| path(p))),
         ("filesystem.secret", many(&c.secrets, |p| path(p))),
         ("filesystem.protected", many(&c.protected, |p| path(p))),
-        ("filesystem.remove_secret", many(&c.remove_secrets, |x| s(x))),
-        ("filesystem.remove_protected", many(&c.remove_protected, |x| s(x))),
+        (
+            "filesystem.remove_secret",
+            many(&c.remove_secrets, |x| s(x)),
+        ),
+        (
+            "filesystem.remove_protected",
+            many(&c.remove_protected, |x| s(x)),
+        ),
         ("env.pass", many(&c.env_pass, |x| s(x))),
         ("env.secret", many(&c.env_secret, |x| s(x))),
-        ("network.mode", one(s(c.network.value.as_str()), &c.network.origin)),
-        ("network.allow", many(&c.allow_domains, |d| s(&d.to_string()))),
+        (
+            "network.mode",
+            one(s(c.network.value.as_str()), &c.network.origin),
+        ),
+        (
+            "network.allow",
+            many(&c.allow_domains, |d| s(&d.to_string())),
+        ),
         ("network.deny", many(&c.deny_domains, |d| s(&d.to_string()))),
-        ("network.allow_local", one(json!(c.allow_local.value), &c.allow_local.origin)),
+        (
+            "network.allow_local",
+            one(json!(c.allow_local.value), &c.allow_local.origin),
+        ),
         (
             "network.resolve",
             many(&c.resolve, |(n, a)| s(&format!("{n}:{a}"))),
         ),
         ("limits.nproc", one(json!(c.nproc.value), &c.nproc.origin)),
-        ("limits.memory", one(json!(c.memory.value), &c.memory.origin)),
-        ("limits.nofile", one(json!(c.nofile.value), &c.nofile.origin)),
+        (
+            "limits.memory",
+            one(json!(c.memory.value), &c.memory.origin),
+        ),
+        (
+            "limits.nofile",
+            one(json!(c.nofile.value), &c.nofile.origin),
+        ),
         (
             "limits.timeout",
             match &c.timeout_ms {
+                Some(t) if t.value % 1000 == 0 => {
+                    one(s(&format!("{}s", t.value / 1000)), &t.origin)
+                }
                 Some(t) => one(s(&format!("{}ms", t.value)), &t.origin),
                 None => Entry::Unset,
             },
@@ -66,7 +93,10 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
                     .collect(),
             ),
         ),
-        ("policy.skip", one(json!(c.no_policy.value), &c.no_policy.origin)),
+        (
+            "policy.skip",
+            one(json!(c.no_policy.value), &c.no_policy.origin),
+        ),
         (
             "audit.dir",
             match &c.audit_dir {

@@ -81,7 +81,10 @@ fn walk(
     for ent in rd {
         let ent = ent.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         if budget.0 == 0 {
-            return Err(format!("{} holds more than {MAX_ENTRIES} entries", dir.display()));
+            return Err(format!(
+                "{} holds more than {MAX_ENTRIES} entries",
+                dir.display()
+            ));
         }
         budget.0 -= 1;
         let path = ent.path();
@@ -100,12 +103,16 @@ fn walk(
         } else if ft.is_file() {
             let bytes =
                 fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            budget.1 = budget.1.checked_sub(bytes.len() as u64).ok_or_else(|| {
-                format!("{} holds more than {MAX_BYTES} bytes", dir.display())
-            })?;
+            budget.1 = budget
+                .1
+                .checked_sub(bytes.len() as u64)
+                .ok_or_else(|| format!("{} holds more than {MAX_BYTES} bytes", dir.display()))?;
             out.insert(r, Some(bytes));
         } else {
-            return Err(format!("{} is not a regular file or directory", path.display()));
+            return Err(format!(
+                "{} is not a regular file or directory",
+                path.display()
+            ));
         }
     }
     Ok(())
@@ -276,17 +283,28 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         assert!(snapshot(d.path()).unwrap().is_none());
         fs::create_dir(d.path().join(".cordon")).unwrap();
-        fs::write(d.path().join(".cordon/config.toml"), "mode = \"read-only\"\n").unwrap();
+        fs::write(
+            d.path().join(".cordon/config.toml"),
+            "mode = \"read-only\"\n",
+        )
+        .unwrap();
         let a = snapshot(d.path()).unwrap().unwrap();
         assert_eq!(a.hash, snapshot(d.path()).unwrap().unwrap().hash);
-        fs::write(d.path().join(".cordon/config.toml"), "mode = \"read-only\" \n").unwrap();
+        fs::write(
+            d.path().join(".cordon/config.toml"),
+            "mode = \"read-only\" \n",
+        )
+        .unwrap();
         let b = snapshot(d.path()).unwrap().unwrap();
         assert_ne!(a.hash, b.hash);
         fs::write(d.path().join(".cordon/extra.toml"), "").unwrap();
         let c = snapshot(d.path()).unwrap().unwrap();
         assert_ne!(b.hash, c.hash);
-        fs::rename(d.path().join(".cordon/extra.toml"), d.path().join(".cordon/other.toml"))
-            .unwrap();
+        fs::rename(
+            d.path().join(".cordon/extra.toml"),
+            d.path().join(".cordon/other.toml"),
+        )
+        .unwrap();
         assert_ne!(c.hash, snapshot(d.path()).unwrap().unwrap().hash);
         std::os::unix::fs::symlink("/etc/passwd", d.path().join(".cordon/link")).unwrap();
         assert!(snapshot(d.path()).unwrap_err().contains("symlink"));

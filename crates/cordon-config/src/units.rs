@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn typos() {
-        assert_eq!(did_you_mean("writeable", &["writable", "read_secret"]), Some("writable"));
+        assert_eq!(
+            did_you_mean("writeable", &["writable", "read_secret"]),
+            Some("writable")
+        );
         assert_eq!(did_you_mean("mdoe", &["mode", "approval"]), Some("mode"));
         assert_eq!(did_you_mean("zzzzzz", &["mode", "approval"]), None);
     }

@@ -267,15 +267,20 @@ impl Policy {
             let mut f = rules::parse_text(path, &src.text, false, src.embedded)?;
             check_examples(path, &f)?;
             if src.loosening != Loosening::Keep {
-                let what = |what: String| match src.loosening {
+                let what = |what: String| {
+                    match src.loosening {
                     Loosening::Refuse(ref who) => Err(PolicyError::Loosens {
                         message: format!("{what}: {who} can only tighten the policy (deny and ask rules); remove it"),
                     }),
                     _ => Ok(what),
+                }
                 };
                 for (name, off) in f.disable_builtins.drain(..) {
                     let (line, _) = rules::line_col(&f.text, off);
-                    dropped.push(what(format!("disable_builtins {name:?} at {}:{line}", path.display()))?);
+                    dropped.push(what(format!(
+                        "disable_builtins {name:?} at {}:{line}",
+                        path.display()
+                    ))?);
                 }
                 let mut keep = Vec::new();
                 for (r, spans) in f.rules.drain(..).zip(f.example_spans.drain(..)) {
