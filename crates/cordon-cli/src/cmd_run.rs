@@ -16,7 +16,8 @@ killed it; 125 if cordon itself failed; 126 not executable; 127 not found.\n\n\
 CORDON_NO_USERNS=1 makes cordon skip user namespaces and use its fallback (Landlock + seccomp)."
 )]
 pub struct Args {
-    /// read-only | workspace-write | danger-full-access
+    /// read-only | workspace-write | danger-full-access (default: the config's `mode`, else
+    /// workspace-write)
     #[arg(long, value_parser = parse_mode)]
     pub mode: Option<Mode>,
     /// The writable workspace (default: the git top-level of the working directory, else the
