@@ -478,6 +478,30 @@ fn trust_is_bound_to_the_content_of_dot_cordon() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(c.read("extra/f").as_deref(), Some("ok\n"));
 
+    // The trust store stays read-only in the sandbox, even inside a writable root.
+    let o = c.cordon(&[
+        "run",
+        "--writable",
+        &p(&c.home.join(".config")),
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "echo '{{}}' > {cfg}/cordon/trust.json; echo ok > {cfg}/other",
+            cfg = p(&c.home.join(".config"))
+        ),
+    ]);
+    assert_eq!(
+        c.read(".config/other").as_deref(),
+        Some("ok\n"),
+        "{}",
+        text(&o)
+    );
+    assert!(c
+        .read(".config/cordon/trust.json")
+        .unwrap()
+        .contains("sha256:"));
+
     // Any change to .cordon/ (even a new file next to the config) revokes it, and cordon says so.
     c.write("proj/.cordon/notes.txt", "harmless?\n");
     let (w, err) = writable(&c);

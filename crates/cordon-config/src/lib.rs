@@ -530,7 +530,24 @@ impl Config {
             if self.ignored.is_empty() {
                 "nothing".to_string()
             } else {
-                self.ignored.join(", ")
+                // "network.allow (2)" rather than the key twice.
+                let mut seen: Vec<(&str, usize)> = Vec::new();
+                for k in &self.ignored {
+                    match seen.iter_mut().find(|(s, _)| s == k) {
+                        Some((_, n)) => *n += 1,
+                        None => seen.push((k, 1)),
+                    }
+                }
+                seen.iter()
+                    .map(|(k, n)| {
+                        if *n > 1 {
+                            format!("{k} ({n})")
+                        } else {
+                            k.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         ))
     }
