@@ -73,9 +73,19 @@ bare="env -C $work/bare/proj HOME=$work/bare/home CORDON_ETC_DIR=$etc $BIN"
 full="env -C $work/full/proj HOME=$work/full/home CORDON_ETC_DIR=$etc $BIN"
 unset_etc="rm -rf $etc"
 set_etc="rm -rf $etc && cp -r $src $etc"
-hyperfine -N -i --warmup 5 --runs "$RUNS" --export-markdown "$work/result.md" \
+hyperfine -N -i --warmup 5 --runs "$RUNS" --export-json "$work/result.json" \
   --prepare "$unset_etc" -n "check, no config" "$bare check -- ls" \
   --prepare "$set_etc" -n "check, all layers" "$full check -- ls" \
   --prepare "$unset_etc" -n "run --dry-run, no config" "$bare run --dry-run -- true" \
   --prepare "$set_etc" -n "run --dry-run, all layers" "$full run --dry-run -- true"
-cat "$work/result.md"
+# Medians (the machine is shared: means are skewed by the slow tail), and the ratio of each
+# "all layers" line to its no-config baseline from the same run.
+python3 - "$work/result.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+print("| | median | vs no config |")
+print("| --- | ---: | ---: |")
+for base, full in [("check, no config", "check, all layers"), ("run --dry-run, no config", "run --dry-run, all layers")]:
+    print(f"| {base} | {r[base]:.2f} ms | |")
+    print(f"| {full} | {r[full]:.2f} ms | {r[full] / r[base]:.2f}x (+{r[full] - r[base]:.2f} ms) |")
+PY
