@@ -78,14 +78,29 @@ pub fn context(cwd: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<Conte
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let policy = match Policy::load(&args.policy) {
-        Ok(p) => p,
-        Err(e) => return fail(format!("bad policy file: {e}")),
-    };
     let ctx = match context(args.cwd, args.workspace) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    // The rules: built-in, then the config layers' (system, user, project by trust, managed),
+    // then --policy files.
+    let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
+    let flags = cordon_config::Flags {
+        policy: args.policy.clone(),
+        ..Default::default()
+    };
+    let mut cfg = match crate::cmd_config::load(&root, &flags) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let policy = match cfg.load_policy() {
+        Ok(Some(p)) => p,
+        Ok(None) => Policy::builtin(),
+        Err(e) => return fail(e),
+    };
+    if let Some(line) = cfg.ignored_line() {
+        eprintln!("cordon: {line}");
+    }
     if let Some(file) = args.each_line {
         if !args.command.is_empty() {
             return fail("give either --each-line FILE or a command after --, not both");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cordon_sandbox::env::EnvRequest;
-use cordon_sandbox::spec::{self, Isolation, Limits, Mode, Network, Request};
+use cordon_sandbox::spec::{self, Isolation, Mode, Network, PathRules, Request};
 use cordon_sandbox::{Probe, SandboxSpec};
 
 use crate::EXIT_CORDON_FAILED;
@@ -16,9 +16,10 @@ killed it; 125 if cordon itself failed; 126 not executable; 127 not found.\n\n\
 CORDON_NO_USERNS=1 makes cordon skip user namespaces and use its fallback (Landlock + seccomp)."
 )]
 pub struct Args {
-    /// read-only | workspace-write | danger-full-access
-    #[arg(long, default_value = "workspace-write", value_parser = parse_mode)]
-    pub mode: Mode,
+    /// read-only | workspace-write | danger-full-access (default: the config's `mode`, else
+    /// workspace-write)
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<Mode>,
     /// The writable workspace (default: the git top-level of the working directory, else the
     /// working directory). The command's --cwd never widens it.
     #[arg(long, value_name = "DIR")]
@@ -101,49 +102,38 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
 
-/// "30s", "500ms", "5m", "1h", or plain seconds.
-pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3_600_000.0)
-    } else {
-        (s, 1000.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 5m)"))?;
-    if !v.is_finite() || v <= 0.0 {
-        return Err(format!("'{s}': the duration must be positive"));
+pub use cordon_config::units::{parse_bytes, parse_duration_ms};
+
+/// What the flags say, for the config layers (flags override config; managed overrides flags).
+pub fn flags(a: &Args) -> cordon_config::Flags {
+    cordon_config::Flags {
+        mode: a.mode,
+        approval: None,
+        writable: a.writable.clone(),
+        read_secret: a.read_secret.clone(),
+        env: a.env.clone(),
+        secret_env: a.secret_env.clone(),
+        timeout_ms: a.timeout,
+        nproc: a.limit_nproc,
+        memory: a.limit_memory,
+        nofile: a.limit_nofile,
+        allow_domain: a.allow_domain.clone(),
+        deny_domain: a.deny_domain.clone(),
+        allow_local: a.allow_local,
+        resolve: a.resolve.clone(),
+        network: match a.network.as_deref() {
+            Some("full") => Some(cordon_config::NetMode::Full),
+            Some(_) => Some(cordon_config::NetMode::None),
+            None => None,
+        },
+        policy: a.policy.clone(),
+        no_policy: a.no_policy,
     }
-    Ok((v * mult).round() as u64)
 }
 
-/// "4G", "512M", "100k", or plain bytes.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (try 4G, 512M)"))?;
-    v.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
-/// Builds the sandbox request from the flags. Shared with later layers (config, policy).
-pub fn request(a: &Args) -> Result<Request, String> {
+/// Builds the sandbox request from the effective config (config files, environment, flags,
+/// managed policy: see `cordon config show --origin`).
+pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String> {
     let argv = match &a.shell {
         Some(s) => vec!["/bin/sh".to_string(), "-c".to_string(), s.clone()],
         None => a.argv.clone(),
@@ -151,39 +141,45 @@ pub fn request(a: &Args) -> Result<Request, String> {
     if argv.is_empty() {
         return Err("no command given: cordon run [OPTIONS] -- CMD [ARGS...], or cordon run -c 'shell string'".into());
     }
-    let mut limits = Limits::defaults();
-    if let Some(n) = a.limit_nproc {
-        limits.nproc = n;
-    }
-    if let Some(n) = a.limit_memory {
-        limits.data_bytes = n;
-    }
-    if let Some(n) = a.limit_nofile {
-        limits.nofile = n;
-    }
+    let vals = |v: &[cordon_config::Val<PathBuf>]| v.iter().map(|x| x.value.clone()).collect();
+    let strs = |v: &[cordon_config::Val<String>]| v.iter().map(|x| x.value.clone()).collect();
+    let mut protected: Vec<PathBuf> = vals(&cfg.protected);
+    // cordon's own config and trust store stay read-only even inside a writable root.
+    let p = cfg_paths();
+    protected.extend([p.config_dir, p.etc_dir].into_iter().filter(|d| d.is_dir()));
     Ok(Request {
-        mode: a.mode,
+        mode: cfg.mode.value,
         argv,
         cwd: a.cwd.clone(),
         workspace: a.workspace.clone(),
-        writable: a.writable.clone(),
-        read_secret: a.read_secret.clone(),
+        writable: vals(&cfg.writable),
+        read_secret: vals(&cfg.read_secret),
         env: EnvRequest {
-            extra: a.env.clone(),
-            secret_ok: a.secret_env.clone(),
+            extra: strs(&cfg.env_pass),
+            secret_ok: strs(&cfg.env_secret),
         },
-        network: if a.network.as_deref() == Some("full") {
+        network: if cfg.network.value == cordon_config::NetMode::Full {
             Network::Full
-        } else if !a.allow_domain.is_empty() {
+        } else if !cfg.allow_domains.is_empty() {
             Network::Proxy { port: PROXY_PORT }
         } else {
             Network::None
         },
-        limits,
-        timeout_ms: a.timeout,
+        limits: cfg.limits(),
+        timeout_ms: cfg.timeout_ms.as_ref().map(|t| t.value),
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
             .is_some_and(|v| !v.is_empty() && v != "0"),
+        paths: PathRules {
+            secrets: vals(&cfg.secrets),
+            protected,
+            remove_secrets: strs(&cfg.remove_secrets),
+            remove_protected: strs(&cfg.remove_protected),
+        },
     })
+}
+
+fn cfg_paths() -> cordon_config::Paths {
+    crate::cmd_config::paths()
 }
 
 pub fn parent_env() -> Vec<(String, String)> {
@@ -199,23 +195,25 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 pub fn run(a: Args) -> ExitCode {
     cordon_sandbox::timing("start");
-    let req = match request(&a) {
+    let workspace = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let mut cfg = match crate::cmd_config::load(&workspace, &flags(&a)) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    cordon_sandbox::timing("config");
+    let req = match request(&a, &cfg) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    // Loading the rules (≈0.3–0.5 ms of TOML) needs nothing from the spec: it runs on the other
+    // Parsing the rules (≈0.3–0.5 ms of TOML) needs nothing from the spec: it runs on the other
     // core while the spec is built. The thread is joined before the sandbox is cloned (a raw
     // clone must not happen while another thread might hold a libc lock).
-    let policy_files = a.policy.clone();
-    let loading = (!a.no_policy).then(|| {
-        std::thread::spawn(move || {
-            if policy_files.is_empty() {
-                Ok(cordon_policy::Policy::builtin())
-            } else {
-                cordon_policy::Policy::load(&policy_files)
-            }
-        })
-    });
+    let loading = cfg
+        .policy_sources()
+        .map(|sources| std::thread::spawn(move || cordon_policy::Policy::load_sources(&sources)));
     let probe = Probe::quick();
     cordon_sandbox::timing("probe");
     let mut spec = match spec::build(&req, &parent_env(), &probe) {
@@ -225,12 +223,18 @@ pub fn run(a: Args) -> ExitCode {
     cordon_sandbox::timing("spec built");
     // The policy decides before anything starts: deny refuses (126); allow and ask both run,
     // inside the sandbox (what ask means for a person comes with approvals).
-    if let Some(loading) = loading {
-        let policy = match loading.join() {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return fail(e),
-            Err(_) => return fail("the policy could not be loaded (internal error)"),
-        };
+    let policy = match loading.map(|h| h.join()) {
+        None => None,
+        Some(Ok(loaded)) => match cfg.policy_loaded(loaded) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(e),
+        },
+        Some(Err(_)) => return fail("the policy could not be loaded (internal error)"),
+    };
+    if let Some(line) = cfg.ignored_line() {
+        eprintln!("cordon: {line}");
+    }
+    if let Some(policy) = policy {
         let ctx = cordon_policy::Context {
             cwd: spec.cwd.clone(),
             workspace: spec.workspace.clone(),
@@ -286,10 +290,10 @@ pub fn run(a: Args) -> ExitCode {
         None => None,
     };
     let policy = cordon_net::NetPolicy {
-        allow: a.allow_domain.clone(),
-        deny: a.deny_domain.clone(),
-        allow_local: a.allow_local,
-        resolve: a.resolve.clone(),
+        allow: cfg.allow_domains.iter().map(|d| d.value.clone()).collect(),
+        deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
+        allow_local: cfg.allow_local.value,
+        resolve: cfg.resolve.iter().map(|r| r.value.clone()).collect(),
     };
     let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {
         if let Some(f) = &log {

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd_audit;
 mod cmd_check;
+mod cmd_config;
 mod cmd_doctor;
 mod cmd_policy;
 mod cmd_run;
+mod cmd_trust;
 
 /// Exit status when cordon itself fails (bad option, sandbox could not be set up).
 pub const EXIT_CORDON_FAILED: u8 = 125;
@@ -37,6 +39,10 @@ enum Command {
     Policy(cmd_policy::Args),
     /// Read, verify and export the audit log.
     Audit(cmd_audit::Args),
+    /// Show the effective configuration (`config show [--origin] [--json]`).
+    Config(cmd_config::Args),
+    /// Trust a project's .cordon/ config (`trust [DIR]`, `--revoke [DIR]`, `--list`).
+    Trust(cmd_trust::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +65,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd_check::run(a),
         Command::Policy(a) => cmd_policy::run(a),
         Command::Audit(a) => cmd_audit::run(a),
+        Command::Config(a) => cmd_config::run(a),
+        Command::Trust(a) => cmd_trust::run(a),
     }
 }

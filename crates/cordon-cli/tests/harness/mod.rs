@@ -215,6 +215,9 @@ impl Case {
             )
             .env("LANG", "C.UTF-8")
             .env("XDG_RUNTIME_DIR", &self.runtime)
+            // The system and managed config layers of the tests (debug builds only honour it),
+            // so that a machine's own /etc/cordon cannot change what the tests see.
+            .env("CORDON_ETC_DIR", self.base.join("etc"))
             .stdin(Stdio::null());
         if self.fallback {
             cmd.env("CORDON_NO_USERNS", "1");
