@@ -78,7 +78,7 @@ impl std::str::FromStr for Escalation {
             "secret" => Ok(Escalation::Secret(absolute(Path::new(value)))),
             "domain" => value
                 .parse::<cordon_net::DomainPattern>()
-                .map(|d| Escalation::Domain(d.to_string()))
+                .map(|d| Escalation::Domain(d.to_string().to_ascii_lowercase()))
                 .map_err(|e| format!("'{s}': {e}")),
             "env" => {
                 if value.contains('=') || value.contains('\0') {
@@ -952,7 +952,7 @@ mod tests {
             "\x1b[2Jx y".to_string(),
         ];
         let s = display_argv(&argv);
-        assert_eq!(s, "rm a<U+200B>b '<U+001B>[2Jx y'");
+        assert_eq!(s, "rm 'a<U+200B>b' '<U+001B>[2Jx y'");
         assert!(!s.contains('\x1b'));
     }
 }

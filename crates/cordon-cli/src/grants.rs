@@ -294,10 +294,14 @@ pub fn scripts_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<
                 };
             }
             if a.starts_with('-') {
-                if matches!(
-                    a.as_str(),
-                    "-c" | "-e" | "-m" | "-r" | "-p" | "--eval" | "--print"
-                ) {
+                let inline: &[&str] = match name {
+                    "python" | "python3" => &["-c", "-m"],
+                    "node" => &["-e", "-p", "--eval", "--print"],
+                    "ruby" | "perl" => &["-e", "-E"],
+                    "php" => &["-r"],
+                    _ => &["-c"],
+                };
+                if inline.contains(&a.as_str()) {
                     return Ok(Vec::new());
                 }
                 continue;
