@@ -490,9 +490,28 @@ fn npm_test_grant(c: &Case) {
 fn approver_modes(c: &Case) {
     // untrusted: ask goes to the approver, which sees the command and the decision.
     set_approver(c, &answer("allow"), None);
-    let o = no_tty(run(c, &["--approval", "untrusted", "--", "touch", "made"]));
+    let o = no_tty(run(
+        c,
+        &[
+            "--approval",
+            "untrusted",
+            "--explain",
+            "--",
+            "touch",
+            "made",
+        ],
+    ));
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(c.ws.join("made").exists());
+    // The record for the audit log: who answered, what.
+    let rec = text(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("cordon: approval: "))
+        .map(|j| serde_json::from_str::<serde_json::Value>(j).unwrap())
+        .expect("an approval record with --explain");
+    assert_eq!(rec["answered_by"], "approver", "{rec}");
+    assert_eq!(rec["answer"], "allow_once", "{rec}");
+    assert_eq!(rec["note"], "test approver", "{rec}");
     let g = got(c).expect("the approver was asked");
     assert_eq!(g["decision"], "ask");
     assert_eq!(g["mode"], "untrusted");
@@ -684,9 +703,11 @@ fn sandbox_cannot_add_grant(c: &Case) {
          {} grants revoke --all; echo done",
         bin.display()
     );
-    let home = c.home.to_str().unwrap().to_string();
-    for extra in [vec![], vec!["--workspace", home.as_str()]] {
-        let mut args = vec!["run", "--no-policy"];
+    // `--workspace ~` would do the same, but trips over a sandbox limit of its own (a secret
+    // file inside a secret directory, ~/.ssh/id_rsa, cannot be mounted over).
+    let dot_config = c.home.join(".config").to_str().unwrap().to_string();
+    for extra in [vec![], vec!["--writable", dot_config.as_str()]] {
+        let mut args = vec!["run"];
         args.extend(extra.iter().copied());
         args.extend(["--", "sh", "-c", &attack]);
         let o = c.cordon(&args);
@@ -713,12 +734,11 @@ fn sandbox_cannot_add_grant(c: &Case) {
         assert!(c.home.join(".config/cordon").is_dir() && !c.home.join(".config/moved").exists());
     }
     // With no config directory yet, none can be created from inside.
-    fs::remove_dir_all(c.home.join(".config")).unwrap();
+    fs::remove_dir_all(c.home.join(".config/cordon")).unwrap();
     let o = c.cordon(&[
         "run",
-        "--no-policy",
-        "--workspace",
-        &home,
+        "--writable",
+        &dot_config,
         "--",
         "sh",
         "-c",
