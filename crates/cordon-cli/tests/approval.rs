@@ -37,7 +37,12 @@ fn cloexec(fd: i32) {
 /// Runs `cmd` with a fresh pseudo-terminal as its controlling terminal (stdin stays /dev/null,
 /// stdout/stderr are pipes: the prompt can only be on /dev/tty). For each `(expect, answer)`,
 /// waits until `expect` appears on the terminal, then types `answer`.
-fn on_tty(mut cmd: Command, script: &[(&str, &str)]) -> TtyRun {
+fn on_tty(cmd: Command, script: &[(&str, &str)]) -> TtyRun {
+    on_tty_typed_ahead(cmd, "", script)
+}
+
+/// Like `on_tty`, with `ahead` typed on the terminal before cordon even starts.
+fn on_tty_typed_ahead(mut cmd: Command, ahead: &str, script: &[(&str, &str)]) -> TtyRun {
     let (mut m, mut s) = (0, 0);
     let rc = unsafe {
         libc::openpty(
@@ -53,6 +58,7 @@ fn on_tty(mut cmd: Command, script: &[(&str, &str)]) -> TtyRun {
     cloexec(s);
     let master = unsafe { fs::File::from_raw_fd(m) };
     let slave = unsafe { fs::File::from_raw_fd(s) };
+    (&master).write_all(ahead.as_bytes()).unwrap();
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 || libc::ioctl(s, libc::TIOCSCTTY as _, 0) < 0 {
@@ -207,6 +213,19 @@ fn untrusted_tty(c: &Case) {
     );
     assert_eq!(code(&r.out), 0, "{}", r.all());
     assert!(made.exists(), "allowed, yet it did not run: {}", r.all());
+
+    // Whatever was typed before the question was shown does not answer it.
+    let r = on_tty_typed_ahead(
+        run(c, &["--approval", "untrusted", "--", "touch", "ahead"]),
+        "y\n",
+        &[(PROMPT, "n\n")],
+    );
+    assert_eq!(code(&r.out), 126, "{}", r.all());
+    assert!(
+        !c.ws.join("ahead").exists(),
+        "type-ahead answered: {}",
+        r.all()
+    );
 
     // An empty answer (Enter) is deny.
     let r = on_tty(
