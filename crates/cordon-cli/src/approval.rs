@@ -877,7 +877,13 @@ pub fn protect_config_dir(spec: &mut SandboxSpec) {
         return;
     }
     // It must exist to be mounted over (and so that it cannot be created inside).
-    let _ = std::fs::DirBuilder::new().recursive(true).create(&canon);
+    let _ = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&canon)
+    };
     if let Ok(m) = std::fs::symlink_metadata(&canon) {
         if m.file_type().is_symlink() {
             spec.notes.push(format!(

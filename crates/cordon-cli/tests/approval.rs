@@ -702,6 +702,54 @@ fn approver_grant_and_grants_cli(c: &Case) {
     assert_eq!(code(&o), 126, "{}", text(&o));
 }
 
+/// `--escalate domain:`: the proxy lets the command reach the name only once approved; denied,
+/// the server receives nothing.
+fn approver_domain(c: &Case) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got_req = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let g2 = got_req.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let mut b = [0u8; 4096];
+            let n = s.read(&mut b).unwrap_or(0);
+            g2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&b[..n]));
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 17\r\n\r\nhello-from-server");
+        }
+    });
+    let esc = format!("domain:api.test:{port}");
+    let url = format!("http://api.test:{port}/the-path");
+    let args = [
+        "--escalate",
+        &esc,
+        "--resolve",
+        "api.test:127.0.0.1",
+        "--allow-local",
+        "--",
+        "curl",
+        "-s",
+        &url,
+    ];
+    set_approver(c, &answer("deny"), None);
+    let o = no_tty(run(c, &args));
+    assert_eq!(code(&o), 126, "{}", text(&o));
+    assert!(got_req.lock().unwrap().is_empty(), "the server was reached");
+    assert_eq!(got(c).expect("asked")["escalations"][0], esc.as_str());
+
+    set_approver(c, &answer("allow"), None);
+    let o = no_tty(run(c, &args));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello-from-server");
+    assert!(
+        got_req.lock().unwrap().contains("GET /the-path"),
+        "{}",
+        text(&o)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // A sandboxed command cannot approve itself.
 
@@ -796,6 +844,7 @@ both!(
     npm_test_grant,
     approver_modes,
     approver_failures,
+    approver_domain,
     nobody_to_ask,
     approver_grant_and_grants_cli,
 );
