@@ -295,15 +295,15 @@ pub fn run(mut a: Args) -> ExitCode {
         let (rerun, recs) = approval::after_failure(&cx, code);
         approvals.extend(recs);
         let granted = match rerun {
-            Rerun::No => Vec::new(),
-            Rerun::WithEscalations(g) => g,
+            Rerun::No => None,
+            Rerun::WithEscalations(g) => Some(g),
             Rerun::Unsandboxed => {
                 a.mode = Mode::DangerFullAccess;
                 a.allow_domain.clear();
-                Vec::new()
+                Some(Vec::new())
             }
         };
-        if a.mode == Mode::DangerFullAccess || !granted.is_empty() {
+        if let Some(granted) = granted {
             eprintln!("cordon: rerunning {}", approval::display_argv(&spec.argv));
             code = match respec(&mut a, &granted, &probe) {
                 Ok(s) => launch(&a, s, &probe),

@@ -377,6 +377,33 @@ fn on_failure_tty(c: &Case) {
         r.all()
     );
 
+    // Already unsandboxed: nothing to offer, and nothing runs twice.
+    let script = format!("echo once >> {}; exit 3", outside(c, "once.txt"));
+    let r = on_tty(
+        run(
+            c,
+            &[
+                "--mode",
+                "danger-full-access",
+                "--approval",
+                "on-failure",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        ),
+        &[],
+    );
+    assert_eq!(code(&r.out), 3, "{}", r.all());
+    assert!(!r.prompted(), "{}", r.all());
+    assert_eq!(
+        c.read("outside/once.txt").as_deref(),
+        Some("once\n"),
+        "{}",
+        r.all()
+    );
+
     // A command that succeeds is not asked about.
     let r = on_tty(
         run(
