@@ -777,6 +777,52 @@ fn approver_domain(c: &Case) {
     );
 }
 
+/// `--escalate secret:` and `env:`: the secret and the variable reach the command only once
+/// approved.
+fn approver_secret_and_env(c: &Case) {
+    let cred = c.home.join(".aws/credentials");
+    let sec = format!("secret:{}", cred.display());
+    let script = format!("cat {}; echo \"tok=$MY_TOKEN\"", cred.display());
+    let token = "ghp_aaaaBBBBccccDDDDeeeeFFFFgggg1234";
+    let args = [
+        "--escalate",
+        &sec,
+        "--escalate",
+        "env:MY_TOKEN",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    set_approver(c, &answer("deny"), None);
+    let mut cmd = run(c, &args);
+    cmd.env("MY_TOKEN", token);
+    let o = no_tty(cmd);
+    assert_eq!(code(&o), 126, "{}", text(&o));
+    assert!(!text(&o).contains("SECRET-AWS-MARKER") && !text(&o).contains(token));
+
+    set_approver(c, &answer("allow"), None);
+    let mut cmd = run(c, &args);
+    cmd.env("MY_TOKEN", token);
+    let o = no_tty(cmd);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("SECRET-AWS-MARKER"), "{}", text(&o));
+    assert!(out.contains(&format!("tok={token}")), "{}", text(&o));
+    let g = got(c).expect("asked");
+    assert_eq!(g["escalations"], serde_json::json!([sec, "env:MY_TOKEN"]));
+
+    // Without the escalation the same command sees neither.
+    let mut cmd = c.command_with_policy(&["run", "--", "sh", "-c", &script]);
+    cmd.env("MY_TOKEN", token);
+    let o = no_tty(cmd);
+    assert!(
+        !text(&o).contains("SECRET-AWS-MARKER") && !text(&o).contains(token),
+        "{}",
+        text(&o)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // A sandboxed command cannot approve itself.
 
@@ -872,6 +918,7 @@ both!(
     approver_modes,
     approver_failures,
     approver_domain,
+    approver_secret_and_env,
     nobody_to_ask,
     approver_grant_and_grants_cli,
 );
