@@ -282,6 +282,7 @@ pub fn run(mut a: Args) -> ExitCode {
             Before::Run(_) => {}
         }
     }
+    cordon_sandbox::timing("approval decided");
     approval::protect_config_dir(&mut spec);
     let mut code = launch(&a, spec.clone(), &probe);
     if code != 0 && mode == ApprovalMode::OnFailure && !a.dry_run {
