@@ -7,6 +7,7 @@ use cordon_sandbox::env::EnvRequest;
 use cordon_sandbox::spec::{self, Isolation, Mode, Network, PathRules, Request};
 use cordon_sandbox::{Probe, SandboxSpec};
 
+use crate::approval::{self, ApprovalMode, Before, Escalation, Rerun};
 use crate::EXIT_CORDON_FAILED;
 
 #[derive(clap::Args)]
@@ -83,6 +84,13 @@ pub struct Args {
     /// Print the resolved sandbox spec as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When to ask: untrusted | on-request (default) | on-failure | never (see README "Approvals").
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub approval: Option<crate::approval::ApprovalMode>,
+    /// Ask for more than the sandbox gives, granted only on a yes (repeatable): write:PATH,
+    /// domain:PATTERN, secret:PATH, env:NAME.
+    #[arg(long, value_name = "KIND:VALUE")]
+    pub escalate: Vec<crate::approval::Escalation>,
     /// Run this string with /bin/sh -c.
     #[arg(short = 'c', value_name = "SHELL STRING", conflicts_with = "argv")]
     pub shell: Option<String>,
@@ -108,7 +116,7 @@ pub use cordon_config::units::{parse_bytes, parse_duration_ms};
 pub fn flags(a: &Args) -> cordon_config::Flags {
     cordon_config::Flags {
         mode: a.mode,
-        approval: None,
+        approval: a.approval.map(ApprovalMode::to_config),
         writable: a.writable.clone(),
         read_secret: a.read_secret.clone(),
         env: a.env.clone(),
@@ -193,7 +201,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_CORDON_FAILED)
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(mut a: Args) -> ExitCode {
     cordon_sandbox::timing("start");
     let workspace = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
         Ok(w) => w,
@@ -222,7 +230,7 @@ pub fn run(a: Args) -> ExitCode {
     };
     cordon_sandbox::timing("spec built");
     // The policy decides before anything starts: deny refuses (126); allow and ask both run,
-    // inside the sandbox (what ask means for a person comes with approvals).
+    // inside the sandbox, unless the approval mode says to ask (approval.rs).
     let policy = match loading.map(|h| h.join()) {
         None => None,
         Some(Ok(loaded)) => match cfg.policy_loaded(loaded) {
@@ -234,6 +242,7 @@ pub fn run(a: Args) -> ExitCode {
     if let Some(line) = cfg.ignored_line() {
         eprintln!("cordon: {line}");
     }
+    let mut eval = None;
     if let Some(policy) = policy {
         let ctx = cordon_policy::Context {
             cwd: spec.cwd.clone(),
@@ -253,7 +262,100 @@ pub fn run(a: Args) -> ExitCode {
         if a.explain {
             eprintln!("{}", ev.summary());
         }
+        eval = Some(ev);
     }
+    // Approvals: asked before the sandbox starts, or after it is gone (on-failure).
+    // The mode is the config's: --approval is one of its layers, and managed.toml may forbid it.
+    let settings = approval::settings_from_config(&cfg);
+    let mode = settings.approval.unwrap_or(ApprovalMode::OnRequest);
+    let escalations = std::mem::take(&mut a.escalate);
+    let mut approvals = Vec::new();
+    if a.dry_run && !escalations.is_empty() {
+        eprintln!("cordon: note: --dry-run asks nothing: the spec is shown without the --escalate requests");
+    } else if !a.dry_run {
+        let cx = approval::Ctx {
+            mode,
+            settings: &settings,
+            spec: &spec,
+            eval: eval.as_ref(),
+            escalations: &escalations,
+        };
+        let (before, recs) = approval::before_run(&cx);
+        approvals.extend(recs);
+        match before {
+            Before::Refuse(code) => return ExitCode::from(code),
+            Before::Run(granted) if !granted.is_empty() => {
+                match respec(&mut a, &workspace, &granted, &probe) {
+                    Ok((s, c)) => {
+                        spec = s;
+                        cfg = c;
+                    }
+                    Err(e) => return fail(e),
+                }
+            }
+            Before::Run(_) => {}
+        }
+    }
+    cordon_sandbox::timing("approval decided");
+    approval::protect_config_dir(&mut spec);
+    let mut code = launch(&a, &cfg, spec.clone(), &probe);
+    if code != 0 && mode == ApprovalMode::OnFailure && !a.dry_run {
+        let cx = approval::Ctx {
+            mode,
+            settings: &settings,
+            spec: &spec,
+            eval: eval.as_ref(),
+            escalations: &escalations,
+        };
+        let (rerun, recs) = approval::after_failure(&cx, code);
+        approvals.extend(recs);
+        let granted = match rerun {
+            Rerun::No => None,
+            Rerun::WithEscalations(g) => Some(g),
+            Rerun::Unsandboxed => {
+                a.mode = Some(Mode::DangerFullAccess);
+                a.allow_domain.clear();
+                Some(Vec::new())
+            }
+        };
+        if let Some(granted) = granted {
+            eprintln!("cordon: rerunning {}", approval::display_argv(&spec.argv));
+            code = match respec(&mut a, &workspace, &granted, &probe) {
+                Ok((s, c)) => launch(&a, &c, s, &probe),
+                Err(e) => return fail(e),
+            };
+        }
+    }
+    // The audit log records these (who answered, what was granted); --explain prints them.
+    if a.explain {
+        for r in &approvals {
+            eprintln!(
+                "cordon: approval: {}",
+                serde_json::to_string(r).unwrap_or_default()
+            );
+        }
+    }
+    ExitCode::from(code)
+}
+
+/// The config and the spec again, with granted escalations added to the flags (the managed
+/// file still has the last word on them).
+fn respec(
+    a: &mut Args,
+    workspace: &std::path::Path,
+    granted: &[Escalation],
+    probe: &Probe,
+) -> Result<(SandboxSpec, cordon_config::Config), String> {
+    approval::apply(a, granted)?;
+    let cfg = crate::cmd_config::load(workspace, &flags(a)).map_err(|e| e.to_string())?;
+    let req = request(a, &cfg)?;
+    let mut spec = spec::build(&req, &parent_env(), probe).map_err(|e| e.to_string())?;
+    approval::protect_config_dir(&mut spec);
+    Ok((spec, cfg))
+}
+
+/// Starts the proxy when needed, runs the spec (or prints it with --dry-run); the exit status.
+fn launch(a: &Args, cfg: &cordon_config::Config, mut spec: SandboxSpec, probe: &Probe) -> u8 {
     if let Network::Proxy { port } = spec.network {
         spec.env
             .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
@@ -263,9 +365,9 @@ pub fn run(a: Args) -> ExitCode {
         return match serde_json::to_string_pretty(&spec) {
             Ok(j) => {
                 println!("{j}");
-                ExitCode::SUCCESS
+                0
             }
-            Err(e) => fail(e),
+            Err(e) => fail_code(e),
         };
     }
     if !matches!(spec.network, Network::Proxy { .. }) {
@@ -274,7 +376,7 @@ pub fn run(a: Args) -> ExitCode {
                 "cordon: WARNING: --network full: the command has the host network, unfiltered"
             );
         }
-        return run_spec(&spec, &probe, None);
+        return run_spec(&spec, probe, None);
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
     // listens on inside its network namespace; stopped when the sandbox is gone.
@@ -285,7 +387,7 @@ pub fn run(a: Args) -> ExitCode {
             .open(p)
         {
             Ok(f) => Some(std::sync::Mutex::new(f)),
-            Err(e) => return fail(format!("--net-log {}: {e}", p.display())),
+            Err(e) => return fail_code(format!("--net-log {}: {e}", p.display())),
         },
         None => None,
     };
@@ -314,11 +416,16 @@ pub fn run(a: Args) -> ExitCode {
             ),
         },
     );
-    let code = run_spec(&spec, &probe, Some(hook));
+    let code = run_spec(&spec, probe, Some(hook));
     if let Some(h) = handle.borrow_mut().take() {
         h.shutdown();
     }
     code
+}
+
+fn fail_code(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("cordon: {msg}");
+    EXIT_CORDON_FAILED
 }
 
 /// Runs a resolved spec, with cordon's messages on stderr; returns the exit status.
@@ -326,9 +433,9 @@ pub fn run_spec(
     spec: &SandboxSpec,
     probe: &Probe,
     on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
-) -> ExitCode {
+) -> u8 {
     if let Some(why) = refuse_reason(spec, probe) {
-        return fail(why);
+        return fail_code(why);
     }
     match &spec.isolation {
         Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
@@ -346,9 +453,9 @@ pub fn run_spec(
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
             }
-            ExitCode::from(o.code.clamp(0, 255) as u8)
+            o.code.clamp(0, 255) as u8
         }
-        Err(e) => fail(format!("{e}; run 'cordon doctor'")),
+        Err(e) => fail_code(format!("{e}; run 'cordon doctor'")),
     }
 }
 

@@ -760,3 +760,53 @@ fn managed_defaults_follow_allowed_modes() {
         text(&o)
     );
 }
+
+/// The managed file limits approvals too: a forbidden `--approval` mode is refused, and an
+/// escalation an approver grants still cannot reach what managed.toml forbids (the config is
+/// rebuilt with the grant, and the managed layer has the last word).
+#[test]
+fn managed_file_limits_approval_modes_and_granted_escalations() {
+    let c = case(Who::Invoker);
+    let managed = write_etc(
+        &c,
+        "managed.toml",
+        "[managed]\nallowed_approvals = [\"on-request\", \"never\"]\nallow_read_secret = false\n",
+    );
+    let m = p(&managed);
+    let o = run(&c, &["run", "--approval", "on-failure", "--", "true"], &[]);
+    assert_eq!(code(&o), 125, "{}", text(&o));
+    assert!(
+        text(&o).contains(&m) && text(&o).contains("allowed_approvals"),
+        "{}",
+        text(&o)
+    );
+
+    // An approver that says yes to everything, from the user's own config.
+    let approver = c.write(
+        "approver.sh",
+        "#!/bin/sh\ncat >/dev/null\necho '{\"decision\":\"allow\",\"reason\":\"yes\"}'\n",
+    );
+    fs::set_permissions(
+        &approver,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    user_config(&c, &format!("approver = [\"{}\"]\n", p(&approver)));
+    let o = run(
+        &c,
+        &[
+            "run",
+            "--escalate",
+            "secret:~/.ssh/id_rsa",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/.ssh/id_rsa",
+        ],
+        &[],
+    );
+    let out = text(&o);
+    assert_eq!(code(&o), 125, "{out}");
+    assert!(!out.contains("SECRET-SSH-KEY-MARKER"), "{out}");
+    assert!(out.contains("allow_read_secret = false"), "{out}");
+}

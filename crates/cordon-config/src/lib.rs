@@ -308,6 +308,8 @@ pub struct Config {
     pub mode: Val<Mode>,
     pub approval: Val<Approval>,
     pub approver: Option<Val<Vec<String>>>,
+    /// How long the approver may take before its silence counts as deny (ms).
+    pub approver_timeout_ms: Option<Val<u64>>,
     pub writable: Vec<Val<PathBuf>>,
     pub read_secret: Vec<Val<PathBuf>>,
     pub secrets: Vec<Val<PathBuf>>,
@@ -437,6 +439,7 @@ impl Config {
             mode: Val::new(Mode::WorkspaceWrite, b()),
             approval: Val::new(Approval::OnRequest, b()),
             approver: None,
+            approver_timeout_ms: None,
             writable: Vec::new(),
             read_secret: Vec::new(),
             secrets: Vec::new(),
@@ -904,6 +907,25 @@ impl Applier<'_, '_> {
             }
             if self.how == How::Managed || self.personal(a, "approver")? {
                 self.cfg.approver = Some(Val::new(a.get_ref().clone(), self.origin(a)));
+            }
+        }
+        if let Some(v) = &f.approver_timeout {
+            let ms = match v.get_ref() {
+                toml::Value::Integer(i) if *i > 0 => (*i as u64).saturating_mul(1000),
+                toml::Value::String(s) => units::parse_duration_ms(s).map_err(|e| {
+                    self.doc
+                        .err_at(v, e, "write e.g. approver_timeout = \"30s\"")
+                })?,
+                _ => {
+                    return Err(self.doc.err_at(
+                        v,
+                        "`approver_timeout` must be a positive number of seconds or a duration",
+                        "write e.g. approver_timeout = \"30s\"",
+                    ))
+                }
+            };
+            if self.how == How::Managed || self.personal(v, "approver_timeout")? {
+                self.cfg.approver_timeout_ms = Some(Val::new(ms, self.origin(v)));
             }
         }
 

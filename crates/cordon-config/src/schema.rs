@@ -16,6 +16,7 @@ pub(crate) struct FileToml {
     pub mode: Option<S<String>>,
     pub approval: Option<S<String>>,
     pub approver: Option<S<Vec<String>>>,
+    pub approver_timeout: Option<S<toml::Value>>,
     #[serde(default)]
     pub filesystem: FsToml,
     #[serde(default)]
@@ -116,6 +117,7 @@ const KEYS: &[&str] = &[
     "mode",
     "approval",
     "approver",
+    "approver_timeout",
     "filesystem",
     "env",
     "network",

@@ -34,6 +34,13 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
                 None => Entry::Unset,
             },
         ),
+        (
+            "approver_timeout",
+            match &c.approver_timeout_ms {
+                Some(t) => one(s(&format!("{}ms", t.value)), &t.origin),
+                None => Entry::Unset,
+            },
+        ),
         ("filesystem.writable", many(&c.writable, |p| path(p))),
         ("filesystem.read_secret", many(&c.read_secret, |p| path(p))),
         ("filesystem.secret", many(&c.secrets, |p| path(p))),

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 mod glob;
 mod rules;
-mod unicode;
+pub mod unicode;
 
 pub use rules::Rule;
 use rules::{Subject, Token};
