@@ -69,6 +69,34 @@ fn read_all(mut s: TcpStream) -> u64 {
     }
 }
 
+/// The floor any relay pays on this machine: a bare relay with no policy, no parsing, one
+/// blocking thread per direction and 1 MiB buffers (the same copy the proxy does, without tokio).
+fn bare_relay(target: u16) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { continue };
+            let Ok(up) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (c2, up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+            for (mut from, mut to) in [(c, up), (up2, c2)] {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 20];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    port
+}
+
 fn connect_tunnel(proxy: u16, host: &str, port: u16) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", proxy)).unwrap();
     write!(s, "CONNECT {host}:{port} HTTP/1.1\r\n\r\n").unwrap();
@@ -110,10 +138,18 @@ fn main() {
     };
     let handle = cordon_net::start(l, policy, Box::new(|_| {})).unwrap();
 
-    // Throughput: direct, then through a CONNECT tunnel (alternated, best of 3 each).
+    // Throughput: direct, through a bare relay, then through a CONNECT tunnel (alternated,
+    // best of 3 each).
+    let relay = bare_relay(bulk);
     let mut direct = Duration::MAX;
+    let mut relayed = Duration::MAX;
     let mut tunneled = Duration::MAX;
     for _ in 0..3 {
+        let t = Instant::now();
+        let mut s = TcpStream::connect(("127.0.0.1", relay)).unwrap();
+        s.write_all(b"g").unwrap();
+        assert_eq!(read_all(s), total);
+        relayed = relayed.min(t.elapsed());
         let t = Instant::now();
         let mut s = TcpStream::connect(("127.0.0.1", bulk)).unwrap();
         s.write_all(b"g").unwrap();
@@ -127,6 +163,12 @@ fn main() {
     }
     let mbps = |d: Duration| (total as f64 / (1 << 20) as f64) / d.as_secs_f64();
     println!("transfer {mib} MiB: direct {:.0} MiB/s, CONNECT tunnel {:.0} MiB/s, ratio {:.2}x (target >= 0.8x)", mbps(direct), mbps(tunneled), mbps(tunneled) / mbps(direct));
+    println!(
+        "  bare relay (threads, 1 MiB buffers, no policy) {:.0} MiB/s = {:.2}x direct: the floor of any user-space relay here; the proxy = {:.2}x the bare relay",
+        mbps(relayed),
+        mbps(relayed) / mbps(direct),
+        mbps(tunneled) / mbps(relayed)
+    );
 
     // Per-connection cost: sequential short HTTP requests, direct and through the proxy.
     let mut d = Vec::with_capacity(reqs);
