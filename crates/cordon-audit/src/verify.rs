@@ -1,0 +1,302 @@
+//! Walking the chain: every record's `prev` must be the SHA-256 of the line before it, and the
+//! seqs must follow each other; the end must match `audit.head`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::writer::Head;
+use crate::{hex, io_err, sha256, unhex32, Error};
+
+/// Where a record is: file, line (1-based), seq when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u64,
+    pub seq: Option<u64>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}", self.file.display(), self.line)?;
+        if let Some(s) = self.seq {
+            write!(f, " (seq {s})")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Records in the chain.
+    pub records: u64,
+    pub files: Vec<PathBuf>,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// SHA-256 (hex) of the last record.
+    pub last_hash: Option<String>,
+    /// Torn lines that a later writer sealed with a recovery record.
+    pub sealed: Vec<Location>,
+    /// A torn last line (a crash mid-write), not yet sealed: not tampering.
+    pub torn: Option<(Location, u64)>,
+    /// The first break of the chain.
+    pub problem: Option<(Location, String)>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+#[derive(Deserialize)]
+struct Hdr<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    prev: &'a str,
+    #[serde(borrow)]
+    event: &'a str,
+    #[serde(default, borrow)]
+    torn_sha256: Option<&'a str>,
+}
+
+fn hdr(line: &[u8]) -> Option<Hdr<'_>> {
+    serde_json::from_slice::<Hdr>(line).ok()
+}
+
+#[derive(Clone, Copy)]
+struct State {
+    seq: u64,
+    hash: [u8; 32],
+}
+
+/// Verifies a log directory (every file in order, then the head) or one file.
+pub fn verify_path(p: &Path) -> Result<Report, Error> {
+    let meta = std::fs::metadata(p).map_err(|e| io_err(format!("{}", p.display()), e))?;
+    if meta.is_dir() {
+        let files = crate::log_files(p)?;
+        let mut r = verify_files(&files, true)?;
+        check_head(p, &mut r);
+        Ok(r)
+    } else {
+        verify_files(&[p.to_path_buf()], false)
+    }
+}
+
+fn check_head(dir: &Path, r: &mut Report) {
+    if r.problem.is_some() {
+        return;
+    }
+    let Some(head) = Head::read(dir) else {
+        if r.records > 0 {
+            r.notes
+                .push("no readable audit.head: the end of the log cannot be checked for truncation".into());
+        }
+        return;
+    };
+    let last = r.last_seq.unwrap_or(0);
+    let at = Location {
+        file: r.files.last().cloned().unwrap_or_else(|| dir.join(crate::LOG_NAME)),
+        line: 0,
+        seq: r.last_seq,
+    };
+    if head.seq > last {
+        r.problem = Some((
+            at,
+            format!(
+                "the log ends at seq {last} but audit.head records seq {}: records were removed from the end (truncated)",
+                head.seq
+            ),
+        ));
+    } else if head.seq == last && last > 0 && r.last_hash.as_deref() != Some(hex(&head.hash).as_str()) {
+        r.problem = Some((
+            at,
+            format!("the last record (seq {last}) does not match audit.head: it was edited or replaced"),
+        ));
+    } else if head.seq < last {
+        r.notes.push(format!(
+            "audit.head is behind the log (seq {} < {last}): a writer stopped between its two writes; the next writer catches up",
+            head.seq
+        ));
+    }
+}
+
+fn lines(buf: &[u8]) -> (Vec<(usize, usize)>, Option<(usize, usize)>) {
+    let mut v = Vec::with_capacity(buf.len() / 200 + 1);
+    let mut start = 0;
+    while let Some(i) = buf[start..].iter().position(|&c| c == b'\n') {
+        v.push((start, start + i));
+        start += i + 1;
+    }
+    let torn = (start < buf.len()).then_some((start, buf.len()));
+    (v, torn)
+}
+
+fn verify_files(files: &[PathBuf], whole_chain: bool) -> Result<Report, Error> {
+    let mut r = Report {
+        files: files.to_vec(),
+        ..Default::default()
+    };
+    let mut st: Option<State> = None;
+    // Before the last accepted line, and that line's hash and location (to undo it when a
+    // recovery record shows it was a torn line that happened to parse).
+    let mut before: Option<State> = None;
+    let mut last_loc: Option<Location> = None;
+    for (fi, file) in files.iter().enumerate() {
+        let buf = std::fs::read(file).map_err(|e| io_err(format!("cannot read {}", file.display()), e))?;
+        let (ls, torn) = lines(&buf);
+        let is_last_file = fi + 1 == files.len();
+        let mut i = 0;
+        while i < ls.len() {
+            let (a, b) = ls[i];
+            let line = &buf[a..b];
+            let loc = |seq| Location {
+                file: file.clone(),
+                line: i as u64 + 1,
+                seq,
+            };
+            let h = hdr(line);
+            let result: Result<(), String> = match &h {
+                None => Err("not a JSON audit record (edited, or inserted)".into()),
+                Some(h) => check(h, st, whole_chain && r.records == 0 && fi == 0 && i == 0),
+            };
+            match result {
+                Ok(()) => {
+                    let h = h.as_ref().expect("checked above");
+                    before = st;
+                    st = Some(State {
+                        seq: h.seq,
+                        hash: sha256(line),
+                    });
+                    if r.first_seq.is_none() {
+                        r.first_seq = Some(h.seq);
+                    }
+                    r.records += 1;
+                    last_loc = Some(loc(Some(h.seq)));
+                    i += 1;
+                }
+                Err(why) => {
+                    // A recovery record that seals the line before it, which parsed by chance?
+                    if let (Some(h), Some(prev_loc)) = (&h, &last_loc) {
+                        if h.event == "recovery" && i > 0 {
+                            let (pa, pb) = ls[i - 1];
+                            let prev_sha = hex(&sha256(&buf[pa..pb]));
+                            if h.torn_sha256 == Some(prev_sha.as_str())
+                                && check(h, before, false).is_ok()
+                            {
+                                r.sealed.push(prev_loc.clone());
+                                r.records -= 1;
+                                st = before;
+                                continue;
+                            }
+                        }
+                    }
+                    // A torn line sealed by the recovery record after it?
+                    if let Some(&(na, nb)) = ls.get(i + 1) {
+                        if let Some(n) = hdr(&buf[na..nb]) {
+                            if n.event == "recovery"
+                                && n.torn_sha256 == Some(hex(&sha256(line)).as_str())
+                            {
+                                r.sealed.push(loc(h.as_ref().map(|h| h.seq)));
+                                i += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    r.problem = Some((loc(h.as_ref().map(|h| h.seq)), why));
+                    r.last_seq = st.map(|s| s.seq);
+                    return Ok(r);
+                }
+            }
+        }
+        if let Some((a, b)) = torn {
+            let at = Location {
+                file: file.clone(),
+                line: ls.len() as u64 + 1,
+                seq: None,
+            };
+            if is_last_file {
+                r.torn = Some((at, (b - a) as u64));
+            } else {
+                r.problem = Some((
+                    at,
+                    "a torn line in the middle of the chain (a rotated file does not end with a whole record)".into(),
+                ));
+                r.last_seq = st.map(|s| s.seq);
+                return Ok(r);
+            }
+        }
+    }
+    r.last_seq = st.map(|s| s.seq);
+    r.last_hash = st.map(|s| hex(&s.hash));
+    Ok(r)
+}
+
+fn check(h: &Hdr<'_>, st: Option<State>, first_of_chain: bool) -> Result<(), String> {
+    match st {
+        Some(s) => {
+            if h.seq != s.seq + 1 {
+                return Err(if h.seq > s.seq + 1 {
+                    if h.seq == s.seq + 2 {
+                        format!(
+                            "expected seq {} after seq {}, found seq {}: a record was removed (or records were reordered)",
+                            s.seq + 1,
+                            s.seq,
+                            h.seq
+                        )
+                    } else {
+                        format!(
+                            "expected seq {} after seq {}, found seq {}: records {}..{} were removed (or records were reordered)",
+                            s.seq + 1,
+                            s.seq,
+                            h.seq,
+                            s.seq + 1,
+                            h.seq - 1
+                        )
+                    }
+                } else {
+                    format!(
+                        "seq {} comes after seq {}: records were reordered, or one was inserted",
+                        h.seq, s.seq
+                    )
+                });
+            }
+            match unhex32(h.prev.as_bytes()) {
+                Some(p) if p == s.hash => Ok(()),
+                _ => Err(format!(
+                    "its prev hash does not match the record before it (seq {}): that record was edited, or this one was inserted or moved",
+                    s.seq
+                )),
+            }
+        }
+        None => {
+            if h.seq == 1 && h.prev != crate::GENESIS {
+                return Err("seq 1 does not start a chain (its prev is not the genesis hash): edited".into());
+            }
+            if first_of_chain && h.seq != 1 {
+                return Err(format!(
+                    "the chain starts at seq {}: records 1..{} are missing (deleted, or a rotated file was removed)",
+                    h.seq,
+                    h.seq - 1
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split() {
+        let (v, t) = lines(b"a\nbb\nc");
+        assert_eq!(v, vec![(0, 1), (2, 4)]);
+        assert_eq!(t, Some((5, 6)));
+        let (v, t) = lines(b"a\n");
+        assert_eq!(v, vec![(0, 1)]);
+        assert_eq!(t, None);
+    }
+}

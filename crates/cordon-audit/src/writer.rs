@@ -1,0 +1,408 @@
+//! Appending records. Under an exclusive `flock` on `audit.head`: read the head (last seq, its
+//! hash, the size of `audit.jsonl` after it), check it against the log's size, write the record
+//! with one `write(2)` on an `O_APPEND` descriptor, write the new head. When the head does not
+//! match the log (a crash between the two writes, a rotation by another process, a first run),
+//! the tail of the log is read from the end (never the whole file) and a torn last line is
+//! sealed with a `recovery` record.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+
+use serde::Serialize;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::text::SafeFormatter;
+use crate::{hex, io_err, sha256, unhex32, Error, Event, HEAD_NAME, LOG_NAME};
+
+/// Rotation threshold of `audit.jsonl`.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+
+/// `{seq:020} {hash:64} {size:020}\n`
+const HEAD_LEN: usize = 20 + 1 + 64 + 1 + 20 + 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    /// Size of `audit.jsonl` after the record `seq`.
+    pub size: u64,
+}
+
+impl Head {
+    fn bytes(&self) -> Vec<u8> {
+        format!("{:020} {} {:020}\n", self.seq, hex(&self.hash), self.size).into_bytes()
+    }
+
+    pub(crate) fn parse(b: &[u8]) -> Option<Head> {
+        if b.len() < HEAD_LEN || b[20] != b' ' || b[85] != b' ' || b[106] != b'\n' {
+            return None;
+        }
+        let seq = std::str::from_utf8(&b[..20]).ok()?.parse().ok()?;
+        let hash = unhex32(&b[21..85])?;
+        let size = std::str::from_utf8(&b[86..106]).ok()?.parse().ok()?;
+        Some(Head { seq, hash, size })
+    }
+
+    pub(crate) fn read(dir: &Path) -> Option<Head> {
+        let b = std::fs::read(dir.join(HEAD_NAME)).ok()?;
+        Head::parse(&b)
+    }
+}
+
+/// Appends records to the log in one directory. Several writers (threads or processes) may
+/// append to the same directory at once: each record is placed under the lock.
+pub struct Writer {
+    dir: PathBuf,
+    log: File,
+    head: File,
+    session: String,
+    max_bytes: u64,
+    line: Vec<u8>,
+    body: Vec<u8>,
+}
+
+struct Lock<'a>(&'a File);
+
+impl<'a> Lock<'a> {
+    fn take(f: &'a File) -> std::io::Result<Lock<'a>> {
+        loop {
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Lock(f));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for Lock<'_> {
+    fn drop(&mut self) {
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+fn open_log(dir: &Path) -> Result<File, Error> {
+    let p = dir.join(LOG_NAME);
+    OpenOptions::new()
+        .append(true)
+        .read(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&p)
+        .map_err(|e| io_err(format!("cannot open the audit log {}", p.display()), e))
+}
+
+/// The last complete line of `f` (of size `size`) ending at or before `end`: (start, bytes).
+fn last_line(f: &File, end: u64) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+    // `end` is just past a '\n'; find the '\n' before it, reading backwards in growing chunks.
+    if end == 0 {
+        return Ok(None);
+    }
+    let mut chunk = 4096u64;
+    loop {
+        let start = end.saturating_sub(chunk);
+        let mut buf = vec![0u8; (end - start) as usize];
+        f.read_exact_at(&mut buf, start)?;
+        let body = &buf[..buf.len() - 1];
+        if let Some(i) = body.iter().rposition(|&c| c == b'\n') {
+            return Ok(Some((start + i as u64 + 1, body[i + 1..].to_vec())));
+        }
+        if start == 0 {
+            return Ok(Some((0, body.to_vec())));
+        }
+        chunk *= 4;
+    }
+}
+
+/// The seq of a record line (without parsing the rest).
+pub(crate) fn seq_of(line: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct S {
+        seq: u64,
+    }
+    serde_json::from_slice::<S>(line).ok().map(|s| s.seq)
+}
+
+struct Torn {
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+impl Writer {
+    /// Opens (creating it, mode 0700) the log directory `dir` with a new random session id.
+    pub fn open(dir: &Path) -> Result<Writer, Error> {
+        Writer::open_with(dir, crate::new_session_id(), DEFAULT_MAX_BYTES)
+    }
+
+    pub fn open_with(dir: &Path, session: String, max_bytes: u64) -> Result<Writer, Error> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_err(format!("cannot create the audit directory {}", dir.display()), e))?;
+        let hp = dir.join(HEAD_NAME);
+        let head = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&hp)
+            .map_err(|e| io_err(format!("cannot open the audit lock {}", hp.display()), e))?;
+        let log = open_log(dir)?;
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            log,
+            head,
+            session,
+            max_bytes: max_bytes.max(1),
+            line: Vec::with_capacity(512),
+            body: Vec::with_capacity(512),
+        })
+    }
+
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one event; returns its seq. fsyncs when [`Event::needs_sync`].
+    pub fn append(&mut self, ev: &Event) -> Result<u64, Error> {
+        self.body.clear();
+        let mut ser = serde_json::Serializer::with_formatter(&mut self.body, SafeFormatter);
+        ev.serialize(&mut ser)
+            .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
+        let lock_file = self
+            .head
+            .try_clone()
+            .map_err(|e| io_err("audit lock", e))?;
+        let _lock = Lock::take(&lock_file).map_err(|e| io_err("cannot lock the audit log", e))?;
+        let (mut head, torn) = self.tail()?;
+        let mut out = Vec::new();
+        if let Some(t) = torn {
+            // Seal: end the torn line, then a recovery record chained to the last good one.
+            out.push(b'\n');
+            head.size += 1;
+            let rec = Event::Recovery {
+                torn_bytes: t.bytes.len() as u64,
+                torn_sha256: hex(&sha256(&t.bytes)),
+                torn_offset: t.offset,
+            };
+            let mut body = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut body, SafeFormatter);
+            rec.serialize(&mut ser)
+                .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
+            head = self.build_line(head, &body);
+            out.extend_from_slice(&self.line);
+        }
+        if head.size > 0 && head.size + (out.len() + self.body.len() + 200) as u64 > self.max_bytes
+            && out.is_empty()
+        {
+            self.rotate(head.seq)?;
+            head.size = 0;
+        }
+        let body = std::mem::take(&mut self.body);
+        head = self.build_line(head, &body);
+        self.body = body;
+        out.extend_from_slice(&self.line);
+        // One write(2) of whole lines; O_APPEND places it at the end.
+        let n = self
+            .log
+            .write(&out)
+            .map_err(|e| io_err(format!("cannot write the audit log in {}", self.dir.display()), e))?;
+        if n != out.len() {
+            return Err(Error(format!(
+                "cannot write the audit log in {}: short write ({n} of {} bytes; disk full?)",
+                self.dir.display(),
+                out.len()
+            )));
+        }
+        self.head
+            .write_all_at(&head.bytes(), 0)
+            .map_err(|e| io_err("cannot write the audit head", e))?;
+        if ev.needs_sync() {
+            self.sync()?;
+        }
+        Ok(head.seq)
+    }
+
+    /// Formats the record after `head` with `body` (`{"event":…}`) into `self.line` (with the
+    /// newline); returns the new head.
+    fn build_line(&mut self, head: Head, body: &[u8]) -> Head {
+        let seq = head.seq + 1;
+        self.line.clear();
+        let ts = crate::rfc3339_ms(crate::now_ms());
+        // The session id is ours (hex), the timestamp is ours: no escaping needed.
+        let _ = write!(
+            self.line,
+            "{{\"seq\":{seq},\"ts\":\"{ts}\",\"session\":\"{}\",\"prev\":\"{}\",",
+            self.session,
+            hex(&head.hash)
+        );
+        self.line.extend_from_slice(&body[1..]);
+        let hash = sha256(&self.line);
+        self.line.push(b'\n');
+        Head {
+            seq,
+            hash,
+            size: head.size + self.line.len() as u64,
+        }
+    }
+
+    /// fsync of the log (and the head).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.log
+            .sync_data()
+            .map_err(|e| io_err("cannot fsync the audit log", e))?;
+        let _ = self.head.sync_data();
+        Ok(())
+    }
+
+    /// The chain's tail, from the head when it matches the log, else from the log's end.
+    fn tail(&mut self) -> Result<(Head, Option<Torn>), Error> {
+        let mut hb = [0u8; HEAD_LEN];
+        let head = match self.head.read_at(&mut hb, 0) {
+            Ok(n) if n == HEAD_LEN => Head::parse(&hb),
+            _ => None,
+        };
+        let size = self
+            .log
+            .metadata()
+            .map_err(|e| io_err("audit log", e))?
+            .len();
+        if let Some(h) = head {
+            if h.size == size {
+                return Ok((h, None));
+            }
+        }
+        // Another process may have rotated: follow the name.
+        let p = self.dir.join(LOG_NAME);
+        let ours = self.log.metadata().map_err(|e| io_err("audit log", e))?;
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.ino() == ours.ino() && m.dev() == ours.dev() => {}
+            _ => {
+                self.log = open_log(&self.dir)?;
+                return self.tail();
+            }
+        }
+        self.tail_from_log(size)
+    }
+
+    fn tail_from_log(&mut self, size: u64) -> Result<(Head, Option<Torn>), Error> {
+        let p = self.dir.join(LOG_NAME);
+        let mut torn = None;
+        let mut end = size;
+        if size > 0 {
+            let mut last = [0u8; 1];
+            self.log
+                .read_exact_at(&mut last, size - 1)
+                .map_err(|e| io_err(format!("cannot read {}", p.display()), e))?;
+            if last[0] != b'\n' {
+                // A torn last line: from the last '\n' (or the start) to the end.
+                let start = match last_line_start(&self.log, size)
+                    .map_err(|e| io_err(format!("cannot read {}", p.display()), e))?
+                {
+                    Some(s) => s,
+                    None => 0,
+                };
+                let mut bytes = vec![0u8; (size - start) as usize];
+                self.log
+                    .read_exact_at(&mut bytes, start)
+                    .map_err(|e| io_err(format!("cannot read {}", p.display()), e))?;
+                torn = Some(Torn {
+                    offset: start,
+                    bytes,
+                });
+                end = start;
+            }
+        }
+        let good = last_line(&self.log, end)
+            .map_err(|e| io_err(format!("cannot read {}", p.display()), e))?;
+        let (seq, hash) = match good {
+            Some((start, line)) => match seq_of(&line) {
+                Some(s) => (s, sha256(&line)),
+                None => {
+                    return Err(Error(format!(
+                        "the last record of {} (at byte {start}) is not a cordon audit record; \
+                         run 'cordon audit verify', then move the file aside to start a new chain",
+                        p.display()
+                    )))
+                }
+            },
+            None => self.tail_of_rotated()?,
+        };
+        Ok((Head { seq, hash, size }, torn))
+    }
+
+    /// The last record of the newest rotated file, or the genesis.
+    fn tail_of_rotated(&self) -> Result<(u64, [u8; 32]), Error> {
+        let files = crate::log_files(&self.dir)?;
+        let Some(last) = files.iter().rev().find(|p| !p.ends_with(LOG_NAME)) else {
+            return Ok((0, [0u8; 32]));
+        };
+        let mut f = File::open(last).map_err(|e| io_err(format!("{}", last.display()), e))?;
+        let size = f
+            .seek(SeekFrom::End(0))
+            .map_err(|e| io_err(format!("{}", last.display()), e))?;
+        let mut lastb = [0u8; 1];
+        if size == 0 || f.read_exact_at(&mut lastb, size - 1).is_err() || lastb[0] != b'\n' {
+            return Err(Error(format!(
+                "the rotated audit file {} does not end with a whole record; run 'cordon audit verify'",
+                last.display()
+            )));
+        }
+        match last_line(&f, size).map_err(|e| io_err(format!("{}", last.display()), e))? {
+            Some((_, line)) => match seq_of(&line) {
+                Some(s) => Ok((s, sha256(&line))),
+                None => Err(Error(format!(
+                    "the last record of {} is not a cordon audit record; run 'cordon audit verify'",
+                    last.display()
+                ))),
+            },
+            None => Ok((0, [0u8; 32])),
+        }
+    }
+
+    fn rotate(&mut self, last_seq: u64) -> Result<(), Error> {
+        let from = self.dir.join(LOG_NAME);
+        let to = self.dir.join(format!("audit.{last_seq:012}.jsonl"));
+        if to.exists() {
+            return Err(Error(format!(
+                "cannot rotate the audit log: {} exists; run 'cordon audit verify'",
+                to.display()
+            )));
+        }
+        let _ = self.log.sync_all();
+        std::fs::rename(&from, &to)
+            .map_err(|e| io_err(format!("cannot rotate {}", from.display()), e))?;
+        self.log = open_log(&self.dir)?;
+        Ok(())
+    }
+}
+
+/// Start offset of the last (unterminated) line of `f` of size `size`.
+fn last_line_start(f: &File, size: u64) -> std::io::Result<Option<u64>> {
+    let mut chunk = 4096u64;
+    let mut end = size;
+    loop {
+        let start = end.saturating_sub(chunk);
+        let mut buf = vec![0u8; (end - start) as usize];
+        f.read_exact_at(&mut buf, start)?;
+        if let Some(i) = buf.iter().rposition(|&c| c == b'\n') {
+            return Ok(Some(start + i as u64 + 1));
+        }
+        if start == 0 {
+            return Ok(None);
+        }
+        end = start;
+        chunk *= 4;
+    }
+}
