@@ -139,12 +139,17 @@ impl Writer {
         Writer::open_with(dir, crate::new_session_id(), DEFAULT_MAX_BYTES)
     }
 
-    pub fn open_with(dir: &Path, session: String, max_bytes: u64) -> Result<Writer, Error> {
+    /// Creates the log directory (mode 0700) if needed.
+    pub fn create_dir(dir: &Path) -> Result<(), Error> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| io_err(format!("cannot create the audit directory {}", dir.display()), e))?;
+            .map_err(|e| io_err(format!("cannot create the audit directory {}", dir.display()), e))
+    }
+
+    pub fn open_with(dir: &Path, session: String, max_bytes: u64) -> Result<Writer, Error> {
+        Writer::create_dir(dir)?;
         let hp = dir.join(HEAD_NAME);
         let head = OpenOptions::new()
             .read(true)

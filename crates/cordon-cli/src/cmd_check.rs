@@ -24,9 +24,11 @@ pub struct Args {
     /// Workspace root (default: the git top-level of --cwd, else --cwd).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    #[command(flatten)]
+    audit: crate::cmd_audit::LogArgs,
     /// The shell command to decide (several words are joined with spaces).
     #[arg(last = true)]
-    command: Vec<String>,
+    command: Vec<std::ffi::OsString>,
 }
 
 fn exit_for(d: Decision) -> ExitCode {
@@ -86,17 +88,32 @@ pub fn run(args: Args) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    if let Some(file) = args.each_line {
-        if !args.command.is_empty() {
-            return fail("give either --each-line FILE or a command after --, not both");
-        }
-        return each_line(&policy, &ctx, &file, args.json);
+    if args.each_line.is_some() && !args.command.is_empty() {
+        return fail("give either --each-line FILE or a command after --, not both");
     }
-    if args.command.is_empty() {
+    if args.each_line.is_none() && args.command.is_empty() {
         return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
     }
-    let src = args.command.join(" ");
+    let audit = match start_audit(&args.audit, &args.policy, &ctx) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Some(file) = args.each_line {
+        return each_line(&policy, &ctx, &file, args.json, &audit);
+    }
+    // The command's bytes as given (recorded losslessly); the policy reads them as UTF-8, any
+    // invalid byte becoming U+FFFD (which the policy treats as suspicious).
+    let raw: Vec<u8> = args
+        .command
+        .iter()
+        .map(|w| w.as_encoded_bytes())
+        .collect::<Vec<_>>()
+        .join(&b' ');
+    let src = String::from_utf8_lossy(&raw).into_owned();
     let ev = policy.check_shell(&src, &ctx);
+    if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, &raw)) {
+        return fail(e);
+    }
     if args.json {
         match serde_json::to_string_pretty(&ev) {
             Ok(s) => println!("{s}"),
@@ -117,7 +134,38 @@ struct Line<'a> {
     ev: &'a cordon_policy::Evaluation,
 }
 
-fn each_line(policy: &Policy, ctx: &Context, file: &Path, json: bool) -> ExitCode {
+/// session_start of `cordon check`: the digest is the SHA-256 of the policy files' contents.
+fn start_audit(
+    a: &crate::cmd_audit::LogArgs,
+    policy_files: &[PathBuf],
+    ctx: &Context,
+) -> Result<crate::cmd_audit::Session, String> {
+    if a.no_audit {
+        return Ok(crate::cmd_audit::Session::disabled());
+    }
+    let dir = crate::cmd_audit::resolve_dir(a.audit_dir.as_deref())?;
+    let mut all = Vec::new();
+    for f in policy_files {
+        all.extend(std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?);
+    }
+    let start = crate::cmd_audit::session_start(
+        "check",
+        cordon_audit::sha256_hex(&all),
+        "check",
+        vec![cordon_audit::Text::from(ctx.workspace.as_path())],
+        "none",
+        a.agent.as_deref(),
+    );
+    crate::cmd_audit::Session::start(&dir, &start)
+}
+
+fn each_line(
+    policy: &Policy,
+    ctx: &Context,
+    file: &Path,
+    json: bool,
+    audit: &crate::cmd_audit::Session,
+) -> ExitCode {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
@@ -133,6 +181,9 @@ fn each_line(policy: &Policy, ctx: &Context, file: &Path, json: bool) -> ExitCod
         }
         let ev = policy.check_shell(line, ctx);
         worst = worst.max(ev.decision);
+        if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, line.as_bytes())) {
+            return fail(e);
+        }
         let r = if json {
             serde_json::to_writer(
                 &mut out,

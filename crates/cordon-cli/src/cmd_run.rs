@@ -82,6 +82,8 @@ pub struct Args {
     /// Print the resolved sandbox spec as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub audit: crate::cmd_audit::LogArgs,
     /// Run this string with /bin/sh -c.
     #[arg(short = 'c', value_name = "SHELL STRING", conflicts_with = "argv")]
     pub shell: Option<String>,
@@ -183,6 +185,7 @@ pub fn request(a: &Args) -> Result<Request, String> {
         timeout_ms: a.timeout,
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
             .is_some_and(|v| !v.is_empty() && v != "0"),
+        extra_secrets: Vec::new(),
     })
 }
 
@@ -199,10 +202,28 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 pub fn run(a: Args) -> ExitCode {
     cordon_sandbox::timing("start");
-    let req = match request(&a) {
+    let mut req = match request(&a) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    // The audit log directory is a secret of the sandbox: neither readable nor writable inside.
+    let audit_dir = if a.audit.no_audit {
+        None
+    } else {
+        match crate::cmd_audit::resolve_dir(a.audit.audit_dir.as_deref()) {
+            Ok(d) => {
+                if !a.dry_run {
+                    if let Err(e) = cordon_audit::Writer::create_dir(&d) {
+                        return fail(format!("audit log: {e}; pass --audit-dir DIR to write it elsewhere, or --no-audit to run without an audit log"));
+                    }
+                }
+                req.extra_secrets.push(d.clone());
+                Some(d)
+            }
+            Err(e) => return fail(e),
+        }
+    };
+    let started = std::time::Instant::now();
     let probe = Probe::quick();
     cordon_sandbox::timing("probe");
     let mut spec = match spec::build(&req, &parent_env(), &probe) {
@@ -210,6 +231,19 @@ pub fn run(a: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     cordon_sandbox::timing("spec built");
+    if let Network::Proxy { port } = spec.network {
+        spec.env
+            .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        spec.env.extend(cordon_net::proxy_env(port));
+    }
+    let audit = if a.dry_run {
+        None
+    } else {
+        match crate::cmd_audit::start_run(audit_dir.as_deref(), &spec, &probe, a.audit.agent.as_deref()) {
+            Ok(s) => Some(std::sync::Arc::new(s)),
+            Err(e) => return fail(e),
+        }
+    };
     // The policy decides before anything starts: deny refuses (126); allow and ask both run,
     // inside the sandbox (what ask means for a person comes with approvals).
     if !a.no_policy {
@@ -231,6 +265,15 @@ pub fn run(a: Args) -> ExitCode {
             None => policy.check_argv(&spec.argv, &ctx),
         };
         cordon_sandbox::timing("policy decided");
+        if let Some(s) = &audit {
+            let command = match &a.shell {
+                Some(src) => src.clone(),
+                None => spec.argv.join(" "),
+            };
+            if let Err(e) = s.require(&crate::cmd_audit::decision(&ev, command.as_bytes())) {
+                return fail(e);
+            }
+        }
         if ev.decision == cordon_policy::Decision::Deny {
             eprintln!("{}", ev.summary());
             eprintln!("cordon: refused by the command policy (--policy FILE to change the rules, --no-policy to skip them)");
@@ -239,11 +282,6 @@ pub fn run(a: Args) -> ExitCode {
         if a.explain {
             eprintln!("{}", ev.summary());
         }
-    }
-    if let Network::Proxy { port } = spec.network {
-        spec.env
-            .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
-        spec.env.extend(cordon_net::proxy_env(port));
     }
     if a.dry_run {
         return match serde_json::to_string_pretty(&spec) {
@@ -254,13 +292,20 @@ pub fn run(a: Args) -> ExitCode {
             Err(e) => fail(e),
         };
     }
+    let Some(audit) = audit else {
+        return fail("internal: no audit session");
+    };
+    if let Err(e) = audit.require(&crate::cmd_audit::exec(&spec)) {
+        return fail(e);
+    }
     if !matches!(spec.network, Network::Proxy { .. }) {
         if spec.network == Network::Full {
             eprintln!(
                 "cordon: WARNING: --network full: the command has the host network, unfiltered"
             );
         }
-        return run_spec(&spec, &probe, None);
+        let (code, timed_out, fell_back) = run_spec_status(&spec, &probe, None);
+        return crate::cmd_audit::finish(&audit, code, timed_out, fell_back, started);
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
     // listens on inside its network namespace; stopped when the sandbox is gone.
@@ -281,7 +326,9 @@ pub fn run(a: Args) -> ExitCode {
         allow_local: a.allow_local,
         resolve: a.resolve.clone(),
     };
+    let conn_audit = audit.clone();
     let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {
+        conn_audit.record(&crate::cmd_audit::connection(&ev));
         if let Some(f) = &log {
             if let (Ok(mut f), Ok(mut line)) = (f.lock(), serde_json::to_vec(&ev)) {
                 use std::io::Write;
@@ -300,19 +347,33 @@ pub fn run(a: Args) -> ExitCode {
             ),
         },
     );
-    let code = run_spec(&spec, &probe, Some(hook));
+    let (code, timed_out, fell_back) = run_spec_status(&spec, &probe, Some(hook));
     if let Some(h) = handle.borrow_mut().take() {
         h.shutdown();
     }
-    code
+    crate::cmd_audit::finish(&audit, code, timed_out, fell_back, started)
 }
 
 /// Runs a resolved spec, with cordon's messages on stderr; returns the exit status.
+#[allow(dead_code)]
 pub fn run_spec(
     spec: &SandboxSpec,
     probe: &Probe,
     on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
 ) -> ExitCode {
+    ExitCode::from(run_spec_status(spec, probe, on_listener).0)
+}
+
+/// `run_spec`, with what the audit log records: (exit status, timed out, fell back because).
+pub fn run_spec_status(
+    spec: &SandboxSpec,
+    probe: &Probe,
+    on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
+) -> (u8, bool, Option<String>) {
+    let fail = |m: String| {
+        eprintln!("cordon: {m}");
+        (EXIT_CORDON_FAILED, false, None)
+    };
     if let Some(why) = refuse_reason(spec, probe) {
         return fail(why);
     }
@@ -332,7 +393,11 @@ pub fn run_spec(
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
             }
-            ExitCode::from(o.code.clamp(0, 255) as u8)
+            let fell = match &spec.isolation {
+                Isolation::Namespaces => o.fell_back,
+                _ => None,
+            };
+            (o.code.clamp(0, 255) as u8, o.timed_out, fell)
         }
         Err(e) => fail(format!("{e}; run 'cordon doctor'")),
     }

@@ -232,6 +232,8 @@ pub struct Request {
     pub timeout_ms: Option<u64>,
     /// Skip user namespaces (the fallback path), as if the kernel refused them.
     pub force_no_userns: bool,
+    /// More secret paths (no read, no write), wherever they are: e.g. the audit log directory.
+    pub extra_secrets: Vec<PathBuf>,
 }
 
 /// Resolves a request against the machine into a spec. Reads the file system (canonical paths,
@@ -315,6 +317,11 @@ pub fn build(
     for rel in HOME_SECRETS {
         let p = home.join(rel);
         if let Ok(c) = fs::canonicalize(&p) {
+            push_unique(&mut secrets, c);
+        }
+    }
+    for p in &req.extra_secrets {
+        if let Ok(c) = fs::canonicalize(p) {
             push_unique(&mut secrets, c);
         }
     }

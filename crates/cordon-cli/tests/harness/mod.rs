@@ -157,6 +157,11 @@ impl Case {
         p
     }
 
+    /// Where this case's `cordon` writes its audit log.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.home.join(".local/state/cordon/audit")
+    }
+
     pub fn read(&self, rel: &str) -> Option<String> {
         fs::read_to_string(self.home.join(rel)).ok()
     }
@@ -209,6 +214,8 @@ impl Case {
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             )
             .env("LANG", "C.UTF-8")
+            // The audit log of the case, inside its fake home (never the real user's).
+            .env("CORDON_AUDIT_DIR", self.audit_dir())
             .stdin(Stdio::null());
         if self.fallback {
             cmd.env("CORDON_NO_USERNS", "1");
