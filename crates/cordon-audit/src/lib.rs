@@ -140,11 +140,7 @@ pub fn new_session_id() -> String {
     let mut got = 0;
     while got < b.len() {
         let r = unsafe {
-            libc::getrandom(
-                b[got..].as_mut_ptr() as *mut libc::c_void,
-                b.len() - got,
-                0,
-            )
+            libc::getrandom(b[got..].as_mut_ptr() as *mut libc::c_void, b.len() - got, 0)
         };
         if r <= 0 {
             // No getrandom: time and pid are unique enough for a session label.

@@ -58,7 +58,11 @@ pub fn value_text(v: &Value) -> String {
         Value::String(s) => term_safe(s).into_owned(),
         Value::Null => String::new(),
         Value::Object(m) if m.len() == 1 && m.contains_key("b64") => {
-            match m.get("b64").and_then(Value::as_str).and_then(crate::b64_decode) {
+            match m
+                .get("b64")
+                .and_then(Value::as_str)
+                .and_then(crate::b64_decode)
+            {
                 Some(b) => display_bytes(&b),
                 None => "?".into(),
             }
@@ -72,7 +76,10 @@ pub fn value_text(v: &Value) -> String {
 pub fn value_bytes(v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Object(m) => m.get("b64").and_then(Value::as_str).and_then(crate::b64_decode),
+        Value::Object(m) => m
+            .get("b64")
+            .and_then(Value::as_str)
+            .and_then(crate::b64_decode),
         _ => None,
     }
 }
@@ -87,7 +94,8 @@ pub fn read_all(path: &Path) -> Result<Vec<Record>, Error> {
     };
     let mut out = Vec::new();
     for f in files {
-        let buf = std::fs::read(&f).map_err(|e| io_err(format!("cannot read {}", f.display()), e))?;
+        let buf =
+            std::fs::read(&f).map_err(|e| io_err(format!("cannot read {}", f.display()), e))?;
         for line in buf.split(|&c| c == b'\n') {
             if let Some(r) = Record::parse(line) {
                 out.push(r);
@@ -188,7 +196,11 @@ pub fn summary(r: &Record, colour: bool) -> String {
         }
         "approval" => {
             let a = r.text("answer");
-            let c = if a == "approve" || a == "approved" { GREEN } else { RED };
+            let c = if a == "approve" || a == "approved" {
+                GREEN
+            } else {
+                RED
+            };
             format!("{} {}", paint(&a, c, colour), r.text("prompt"))
         }
         "exec" => format!(
@@ -197,7 +209,11 @@ pub fn summary(r: &Record, colour: bool) -> String {
             r.text("cwd"),
             r.v.get("argv")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().map(|x| quote(&value_text(x))).collect::<Vec<_>>().join(" "))
+                .map(|a| a
+                    .iter()
+                    .map(|x| quote(&value_text(x)))
+                    .collect::<Vec<_>>()
+                    .join(" "))
                 .unwrap_or_default()
         ),
         "exit" => format!(

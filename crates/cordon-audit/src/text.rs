@@ -165,7 +165,10 @@ mod tests {
 
     #[test]
     fn text_serializes_losslessly() {
-        assert_eq!(serde_json::to_string(&Text::from("a\nb")).unwrap(), r#""a\nb""#);
+        assert_eq!(
+            serde_json::to_string(&Text::from("a\nb")).unwrap(),
+            r#""a\nb""#
+        );
         let t = Text(b"a\xffb".to_vec());
         assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"b64":"Yf9i"}"#);
         assert_eq!(t.display(), "a\\xffb");
@@ -173,7 +176,10 @@ mod tests {
 
     #[test]
     fn terminal_escapes_are_neutralised() {
-        assert_eq!(term_safe("a\x1b[31mb\u{9b}c\u{202e}"), "a\\u{1b}[31mb\\u{9b}c\\u{202e}");
+        assert_eq!(
+            term_safe("a\x1b[31mb\u{9b}c\u{202e}"),
+            "a\\u{1b}[31mb\\u{9b}c\\u{202e}"
+        );
         let mut v = Vec::new();
         let mut ser = serde_json::Serializer::with_formatter(&mut v, SafeFormatter);
         serde::Serialize::serialize("x\u{9b}\u{7f}\x1by", &mut ser).unwrap();

@@ -90,14 +90,20 @@ fn check_head(dir: &Path, r: &mut Report) {
     }
     let Some(head) = Head::read(dir) else {
         if r.records > 0 {
-            r.notes
-                .push("no readable audit.head: the end of the log cannot be checked for truncation".into());
+            r.notes.push(
+                "no readable audit.head: the end of the log cannot be checked for truncation"
+                    .into(),
+            );
         }
         return;
     };
     let last = r.last_seq.unwrap_or(0);
     let at = Location {
-        file: r.files.last().cloned().unwrap_or_else(|| dir.join(crate::LOG_NAME)),
+        file: r
+            .files
+            .last()
+            .cloned()
+            .unwrap_or_else(|| dir.join(crate::LOG_NAME)),
         line: 0,
         seq: r.last_seq,
     };
@@ -109,10 +115,15 @@ fn check_head(dir: &Path, r: &mut Report) {
                 head.seq
             ),
         ));
-    } else if head.seq == last && last > 0 && r.last_hash.as_deref() != Some(hex(&head.hash).as_str()) {
+    } else if head.seq == last
+        && last > 0
+        && r.last_hash.as_deref() != Some(hex(&head.hash).as_str())
+    {
         r.problem = Some((
             at,
-            format!("the last record (seq {last}) does not match audit.head: it was edited or replaced"),
+            format!(
+                "the last record (seq {last}) does not match audit.head: it was edited or replaced"
+            ),
         ));
     } else if head.seq < last {
         r.notes.push(format!(
@@ -144,7 +155,8 @@ fn verify_files(files: &[PathBuf], whole_chain: bool) -> Result<Report, Error> {
     let mut before: Option<State> = None;
     let mut last_loc: Option<Location> = None;
     for (fi, file) in files.iter().enumerate() {
-        let buf = std::fs::read(file).map_err(|e| io_err(format!("cannot read {}", file.display()), e))?;
+        let buf = std::fs::read(file)
+            .map_err(|e| io_err(format!("cannot read {}", file.display()), e))?;
         let (ls, torn) = lines(&buf);
         let is_last_file = fi + 1 == files.len();
         let mut i = 0;
@@ -272,7 +284,10 @@ fn check(h: &Hdr<'_>, st: Option<State>, first_of_chain: bool) -> Result<(), Str
         }
         None => {
             if h.seq == 1 && h.prev != crate::GENESIS {
-                return Err("seq 1 does not start a chain (its prev is not the genesis hash): edited".into());
+                return Err(
+                    "seq 1 does not start a chain (its prev is not the genesis hash): edited"
+                        .into(),
+                );
             }
             if first_of_chain && h.seq != 1 {
                 return Err(format!(

@@ -145,7 +145,12 @@ impl Writer {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| io_err(format!("cannot create the audit directory {}", dir.display()), e))
+            .map_err(|e| {
+                io_err(
+                    format!("cannot create the audit directory {}", dir.display()),
+                    e,
+                )
+            })
     }
 
     pub fn open_with(dir: &Path, session: String, max_bytes: u64) -> Result<Writer, Error> {
@@ -185,10 +190,7 @@ impl Writer {
         let mut ser = serde_json::Serializer::with_formatter(&mut self.body, SafeFormatter);
         ev.serialize(&mut ser)
             .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
-        let lock_file = self
-            .head
-            .try_clone()
-            .map_err(|e| io_err("audit lock", e))?;
+        let lock_file = self.head.try_clone().map_err(|e| io_err("audit lock", e))?;
         let _lock = Lock::take(&lock_file).map_err(|e| io_err("cannot lock the audit log", e))?;
         let (mut head, torn) = self.tail()?;
         let mut out = Vec::new();
@@ -208,7 +210,8 @@ impl Writer {
             head = self.build_line(head, &body);
             out.extend_from_slice(&self.line);
         }
-        if head.size > 0 && head.size + (out.len() + self.body.len() + 200) as u64 > self.max_bytes
+        if head.size > 0
+            && head.size + (out.len() + self.body.len() + 200) as u64 > self.max_bytes
             && out.is_empty()
         {
             self.rotate(head.seq)?;
@@ -219,10 +222,12 @@ impl Writer {
         self.body = body;
         out.extend_from_slice(&self.line);
         // One write(2) of whole lines; O_APPEND places it at the end.
-        let n = self
-            .log
-            .write(&out)
-            .map_err(|e| io_err(format!("cannot write the audit log in {}", self.dir.display()), e))?;
+        let n = self.log.write(&out).map_err(|e| {
+            io_err(
+                format!("cannot write the audit log in {}", self.dir.display()),
+                e,
+            )
+        })?;
         if n != out.len() {
             return Err(Error(format!(
                 "cannot write the audit log in {}: short write ({n} of {} bytes; disk full?)",

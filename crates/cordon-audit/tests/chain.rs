@@ -8,7 +8,11 @@ use cordon_audit::{read, Event, Text, Writer, LOG_NAME};
 
 fn exec(i: usize, extra: &str) -> Event {
     Event::Exec {
-        argv: vec![Text::from("echo"), Text::from(&format!("{i}")), Text::from(extra)],
+        argv: vec![
+            Text::from("echo"),
+            Text::from(&format!("{i}")),
+            Text::from(extra),
+        ],
         cwd: Text::from("/work"),
         pid: std::process::id(),
         isolation: "namespaces".into(),
@@ -37,11 +41,16 @@ fn helper_child_writer() {
 
 fn child(dir: &Path, n: usize, big: bool) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "helper_child_writer", "--test-threads=1", "--quiet"])
-        .env("AUDIT_CHILD_DIR", dir)
-        .env("AUDIT_CHILD_N", n.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    c.args([
+        "--exact",
+        "helper_child_writer",
+        "--test-threads=1",
+        "--quiet",
+    ])
+    .env("AUDIT_CHILD_DIR", dir)
+    .env("AUDIT_CHILD_N", n.to_string())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     if big {
         c.env("AUDIT_CHILD_BIG", "1");
     }
@@ -113,9 +122,16 @@ fn torn_line_is_reported_then_sealed() {
     for i in 0..5 {
         w.append(&exec(i, "")).unwrap();
     }
-    append_torn(t.path(), br#"{"seq":6,"ts":"2026-01-01T00:00:00.000Z","sess"#);
+    append_torn(
+        t.path(),
+        br#"{"seq":6,"ts":"2026-01-01T00:00:00.000Z","sess"#,
+    );
     let r = verify_path(t.path()).unwrap();
-    assert!(r.intact(), "a torn last line is not tampering: {:?}", r.problem);
+    assert!(
+        r.intact(),
+        "a torn last line is not tampering: {:?}",
+        r.problem
+    );
     let (at, n) = r.torn.clone().expect("torn reported");
     assert_eq!(at.line, 6);
     assert_eq!(n, 46);
@@ -123,7 +139,11 @@ fn torn_line_is_reported_then_sealed() {
 
     // The next writer (another process in real life) seals it.
     let mut w2 = Writer::open(t.path()).unwrap();
-    assert_eq!(w2.append(&exec(99, "")).unwrap(), 7, "recovery is seq 6, the record 7");
+    assert_eq!(
+        w2.append(&exec(99, "")).unwrap(),
+        7,
+        "recovery is seq 6, the record 7"
+    );
     let r = verify_path(t.path()).unwrap();
     assert!(r.intact(), "{:?}", r.problem);
     assert!(r.torn.is_none());
@@ -156,7 +176,10 @@ fn torn_line_that_parses_is_sealed_too() {
     let r = verify_path(t.path()).unwrap();
     assert!(r.intact());
     assert!(r.torn.is_some());
-    Writer::open(t.path()).unwrap().append(&exec(2, "")).unwrap();
+    Writer::open(t.path())
+        .unwrap()
+        .append(&exec(2, ""))
+        .unwrap();
     let r = verify_path(t.path()).unwrap();
     assert!(r.intact(), "{:?}", r.problem);
     assert_eq!(r.sealed.len(), 1);
@@ -188,7 +211,10 @@ fn kill_9_at_random_moments() {
         }
     }
     // The next writer seals any torn record; the chain is whole.
-    Writer::open(t.path()).unwrap().append(&exec(0, "")).unwrap();
+    Writer::open(t.path())
+        .unwrap()
+        .append(&exec(0, ""))
+        .unwrap();
     let r = verify_path(t.path()).unwrap();
     assert!(r.intact(), "{:?}", r.problem);
     assert!(r.torn.is_none());
@@ -240,7 +266,11 @@ fn hostile_strings_cannot_forge_a_record() {
     let raw = std::fs::read(t.path().join(LOG_NAME)).unwrap();
     assert_eq!(raw.iter().filter(|&&c| c == b'\n').count(), 1, "one line");
     assert!(!raw.contains(&0x1b), "no raw ESC");
-    assert!(raw.is_ascii(), "DEL, C1 and bidi are escaped: {}", String::from_utf8_lossy(&raw));
+    assert!(
+        raw.is_ascii(),
+        "DEL, C1 and bidi are escaped: {}",
+        String::from_utf8_lossy(&raw)
+    );
     let recs = read::read_all(t.path()).unwrap();
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].v["argv"][0].as_str().unwrap(), evil, "lossless");
@@ -250,6 +280,9 @@ fn hostile_strings_cannot_forge_a_record() {
         b"/tmp/\x80".to_vec()
     );
     let s = read::summary(&recs[0], false);
-    assert!(!s.contains('\x1b') && !s.contains('\n') && !s.contains('\u{9b}'), "{s}");
+    assert!(
+        !s.contains('\x1b') && !s.contains('\n') && !s.contains('\u{9b}'),
+        "{s}"
+    );
     assert!(s.contains("\\xff\\xfe") && s.contains("/tmp/\\x80"), "{s}");
 }

@@ -87,7 +87,9 @@ pub fn session_start(
 impl Session {
     /// No log (`--no-audit`): prints the warning.
     pub fn disabled() -> Session {
-        eprintln!("cordon: WARNING: --no-audit: nothing of this session is recorded in the audit log");
+        eprintln!(
+            "cordon: WARNING: --no-audit: nothing of this session is recorded in the audit log"
+        );
         Session {
             w: None,
             warned: AtomicBool::new(true),
@@ -96,7 +98,8 @@ impl Session {
 
     /// Opens the log in `dir` and writes `start`. The error is cordon's message with the fix.
     pub fn start(dir: &Path, start: &Event) -> Result<Session, String> {
-        let fix = "pass --audit-dir DIR to write it elsewhere, or --no-audit to run without an audit log";
+        let fix =
+            "pass --audit-dir DIR to write it elsewhere, or --no-audit to run without an audit log";
         let mut w = Writer::open(dir).map_err(|e| format!("audit log: {e}; {fix}"))?;
         w.append(start)
             .map_err(|e| format!("audit log: {e}; {fix}"))?;
@@ -110,9 +113,9 @@ impl Session {
     pub fn require(&self, ev: &Event) -> Result<(), String> {
         let Some(w) = &self.w else { return Ok(()) };
         let mut g = w.lock().unwrap_or_else(|p| p.into_inner());
-        g.append(ev).map(|_| ()).map_err(|e| {
-            format!("audit log: {e}; pass --no-audit to run without an audit log")
-        })
+        g.append(ev)
+            .map(|_| ())
+            .map_err(|e| format!("audit log: {e}; pass --no-audit to run without an audit log"))
     }
 
     /// Appends `ev`; an error is printed once, and the session goes on.
@@ -283,7 +286,10 @@ pub fn run(a: Args) -> ExitCode {
                 let recs: Vec<Record> = recs.into_iter().filter(|r| f.matches(r)).collect();
                 match cordon_audit::otlp::export(&otlp, &recs) {
                     Ok(n) => {
-                        eprintln!("cordon: exported {n} records to {}", otlp.trim_end_matches('/'));
+                        eprintln!(
+                            "cordon: exported {n} records to {}",
+                            otlp.trim_end_matches('/')
+                        );
                         ExitCode::SUCCESS
                     }
                     Err(e) => fail(format!("export to {otlp}: {e}")),
@@ -447,7 +453,11 @@ fn drain(
         let line: Vec<u8> = pending.drain(..=i).collect();
         let line = &line[..line.len() - 1];
         if let Some(r) = Record::parse(line) {
-            let s = if json { r.raw.clone() } else { read::summary(&r, c) };
+            let s = if json {
+                r.raw.clone()
+            } else {
+                read::summary(&r, c)
+            };
             if writeln!(out, "{s}").is_err() {
                 return false;
             }
@@ -490,7 +500,10 @@ pub fn start_run(
         "run",
         cordon_audit::sha256_hex(json.as_bytes()),
         &mode,
-        spec.writable.iter().map(|p| Text::from(p.as_path())).collect(),
+        spec.writable
+            .iter()
+            .map(|p| Text::from(p.as_path()))
+            .collect(),
         &network,
         agent,
     );
@@ -514,7 +527,10 @@ pub fn start_run(
         ));
     }
     if spec.network == Network::Full {
-        degr.push(("network_full", "--network full: the host network, unfiltered".into()));
+        degr.push((
+            "network_full",
+            "--network full: the host network, unfiltered".into(),
+        ));
     }
     for n in &spec.notes {
         degr.push(("note", n.clone()));

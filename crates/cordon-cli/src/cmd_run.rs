@@ -239,7 +239,12 @@ pub fn run(a: Args) -> ExitCode {
     let audit = if a.dry_run {
         None
     } else {
-        match crate::cmd_audit::start_run(audit_dir.as_deref(), &spec, &probe, a.audit.agent.as_deref()) {
+        match crate::cmd_audit::start_run(
+            audit_dir.as_deref(),
+            &spec,
+            &probe,
+            a.audit.agent.as_deref(),
+        ) {
             Ok(s) => Some(std::sync::Arc::new(s)),
             Err(e) => return fail(e),
         }
