@@ -113,7 +113,7 @@ fn run_records_its_session() {
     );
     assert!(!d["reason"].as_str().unwrap().is_empty());
     assert!(d["rule"].as_str().unwrap().starts_with("builtin:"));
-    assert_eq!(d["command"], "echo made > out/made.txt; exit 3");
+    assert_eq!(d["command"], "sh -c echo made > out/made.txt; exit 3");
     let ex = of(&recs, "exec")[0];
     assert_eq!(ex["argv"][2], "echo made > out/made.txt; exit 3");
     assert_eq!(ex["cwd"], c.ws.canonicalize().unwrap().to_str().unwrap());
