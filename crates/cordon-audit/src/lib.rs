@@ -94,6 +94,14 @@ pub(crate) fn hex(b: &[u8]) -> String {
     s
 }
 
+pub(crate) fn hex_into(out: &mut Vec<u8>, b: &[u8]) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    for &x in b {
+        out.push(H[(x >> 4) as usize]);
+        out.push(H[(x & 15) as usize]);
+    }
+}
+
 pub(crate) fn unhex32(s: &[u8]) -> Option<[u8; 32]> {
     if s.len() != 64 {
         return None;

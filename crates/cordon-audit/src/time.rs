@@ -32,6 +32,30 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `rfc3339_ms` into a buffer, without allocating.
+pub(crate) fn write_rfc3339_ms(out: &mut Vec<u8>, ms: i64) {
+    let secs = ms.div_euclid(1000);
+    let (y, mo, d) = civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    if !(0..=9999).contains(&y) {
+        out.extend_from_slice(rfc3339_ms(ms).as_bytes());
+        return;
+    }
+    fn put(out: &mut Vec<u8>, v: u64, width: u32, sep: u8) {
+        for i in (0..width).rev() {
+            out.push(b'0' + (v / 10u64.pow(i) % 10) as u8);
+        }
+        out.push(sep);
+    }
+    put(out, y as u64, 4, b'-');
+    put(out, mo as u64, 2, b'-');
+    put(out, d as u64, 2, b'T');
+    put(out, (s / 3600) as u64, 2, b':');
+    put(out, (s / 60 % 60) as u64, 2, b':');
+    put(out, (s % 60) as u64, 2, b'.');
+    put(out, ms.rem_euclid(1000) as u64, 3, b'Z');
+}
+
 /// `2026-01-31T12:34:56.789Z`
 pub fn rfc3339_ms(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -121,6 +145,9 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2024-02-29T"), None);
         for ms in [951_782_400_000i64, 4_102_444_800_999, 1_234_567_890_000] {
             assert_eq!(parse_rfc3339_ms(&rfc3339_ms(ms)), Some(ms));
+            let mut b = Vec::new();
+            write_rfc3339_ms(&mut b, ms);
+            assert_eq!(String::from_utf8(b).unwrap(), rfc3339_ms(ms));
         }
     }
 }

@@ -62,7 +62,40 @@ struct Hdr<'a> {
 }
 
 fn hdr(line: &[u8]) -> Option<Hdr<'_>> {
-    serde_json::from_slice::<Hdr>(line).ok()
+    fast_hdr(line).or_else(|| serde_json::from_slice::<Hdr>(line).ok())
+}
+
+/// The header as the writer lays it out (`{"seq":N,"ts":"…","session":"…","prev":"…","event":"…"`),
+/// read without a JSON parser; anything else (and recovery records) goes to serde_json. The rest
+/// of the line is covered by the hash of the next record.
+fn fast_hdr(line: &[u8]) -> Option<Hdr<'_>> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let n = rest.iter().position(|c| !c.is_ascii_digit())?;
+    if n == 0 || n > 19 || (n > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let seq: u64 = std::str::from_utf8(&rest[..n]).ok()?.parse().ok()?;
+    let rest = rest[n..].strip_prefix(b",\"ts\":\"")?;
+    let q = memchr::memchr(b'"', rest)?;
+    let rest = rest[q + 1..].strip_prefix(b",\"session\":\"")?;
+    let q = memchr::memchr(b'"', rest)?;
+    let rest = rest[q + 1..].strip_prefix(b",\"prev\":\"")?;
+    if rest.len() < 65 || rest[64] != b'"' {
+        return None;
+    }
+    let prev = std::str::from_utf8(&rest[..64]).ok()?;
+    let rest = rest[65..].strip_prefix(b",\"event\":\"")?;
+    let q = memchr::memchr(b'"', rest)?;
+    let event = std::str::from_utf8(&rest[..q]).ok()?;
+    if event == "recovery" || event.contains('\\') {
+        return None;
+    }
+    Some(Hdr {
+        seq,
+        prev,
+        event,
+        torn_sha256: None,
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -136,7 +169,7 @@ fn check_head(dir: &Path, r: &mut Report) {
 fn lines(buf: &[u8]) -> (Vec<(usize, usize)>, Option<(usize, usize)>) {
     let mut v = Vec::with_capacity(buf.len() / 200 + 1);
     let mut start = 0;
-    while let Some(i) = buf[start..].iter().position(|&c| c == b'\n') {
+    while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
         v.push((start, start + i));
         start += i + 1;
     }

@@ -63,13 +63,14 @@ pub struct Writer {
     body: Vec<u8>,
 }
 
-struct Lock<'a>(&'a File);
+/// The exclusive lock on `audit.head` (by descriptor: the file stays owned by the writer).
+struct Lock(std::os::unix::io::RawFd);
 
-impl<'a> Lock<'a> {
-    fn take(f: &'a File) -> std::io::Result<Lock<'a>> {
+impl Lock {
+    fn take(fd: std::os::unix::io::RawFd) -> std::io::Result<Lock> {
         loop {
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Lock(f));
+            if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
+                return Ok(Lock(fd));
             }
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::Interrupted {
@@ -79,9 +80,9 @@ impl<'a> Lock<'a> {
     }
 }
 
-impl Drop for Lock<'_> {
+impl Drop for Lock {
     fn drop(&mut self) {
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        unsafe { libc::flock(self.0, libc::LOCK_UN) };
     }
 }
 
@@ -190,8 +191,8 @@ impl Writer {
         let mut ser = serde_json::Serializer::with_formatter(&mut self.body, SafeFormatter);
         ev.serialize(&mut ser)
             .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
-        let lock_file = self.head.try_clone().map_err(|e| io_err("audit lock", e))?;
-        let _lock = Lock::take(&lock_file).map_err(|e| io_err("cannot lock the audit log", e))?;
+        let _lock =
+            Lock::take(self.head.as_raw_fd()).map_err(|e| io_err("cannot lock the audit log", e))?;
         let (mut head, torn) = self.tail()?;
         let mut out = Vec::new();
         if let Some(t) = torn {
@@ -249,14 +250,16 @@ impl Writer {
     fn build_line(&mut self, head: Head, body: &[u8]) -> Head {
         let seq = head.seq + 1;
         self.line.clear();
-        let ts = crate::rfc3339_ms(crate::now_ms());
         // The session id is ours (hex), the timestamp is ours: no escaping needed.
-        let _ = write!(
-            self.line,
-            "{{\"seq\":{seq},\"ts\":\"{ts}\",\"session\":\"{}\",\"prev\":\"{}\",",
-            self.session,
-            hex(&head.hash)
-        );
+        self.line.extend_from_slice(b"{\"seq\":");
+        let _ = write!(self.line, "{seq}");
+        self.line.extend_from_slice(b",\"ts\":\"");
+        crate::time::write_rfc3339_ms(&mut self.line, crate::now_ms());
+        self.line.extend_from_slice(b"\",\"session\":\"");
+        self.line.extend_from_slice(self.session.as_bytes());
+        self.line.extend_from_slice(b"\",\"prev\":\"");
+        crate::hex_into(&mut self.line, &head.hash);
+        self.line.extend_from_slice(b"\",");
         self.line.extend_from_slice(&body[1..]);
         let hash = sha256(&self.line);
         self.line.push(b'\n');
