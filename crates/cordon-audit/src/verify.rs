@@ -35,6 +35,8 @@ pub struct Report {
     pub last_seq: Option<u64>,
     /// SHA-256 (hex) of the last record.
     pub last_hash: Option<String>,
+    /// Hash of the record whose seq is the head's.
+    hash_at_head: Option<[u8; 32]>,
     /// Torn lines that a later writer sealed with a recovery record.
     pub sealed: Vec<Location>,
     /// A torn last line (a crash mid-write), not yet sealed: not tampering.
@@ -109,22 +111,24 @@ pub fn verify_path(p: &Path) -> Result<Report, Error> {
     let meta = std::fs::metadata(p).map_err(|e| io_err(format!("{}", p.display()), e))?;
     if meta.is_dir() {
         let files = crate::log_files(p)?;
-        let mut r = verify_files(&files, true)?;
-        check_head(p, &mut r);
+        let head = Head::read(p);
+        let mut r = verify_files(&files, true, head.map(|h| h.seq))?;
+        check_head(p, head, &mut r);
         Ok(r)
     } else {
-        verify_files(&[p.to_path_buf()], false)
+        verify_files(&[p.to_path_buf()], false, None)
     }
 }
 
-fn check_head(dir: &Path, r: &mut Report) {
+/// The head is the last checkpoint: the log must reach it, and hold that very record.
+fn check_head(dir: &Path, head: Option<Head>, r: &mut Report) {
     if r.problem.is_some() {
         return;
     }
-    let Some(head) = Head::read(dir) else {
+    let Some(head) = head else {
         if r.records > 0 {
             r.notes.push(
-                "no readable audit.head: the end of the log cannot be checked for truncation"
+                "no readable audit.head (no checkpoint yet): the end of the log cannot be checked for truncation"
                     .into(),
             );
         }
@@ -148,20 +152,13 @@ fn check_head(dir: &Path, r: &mut Report) {
                 head.seq
             ),
         ));
-    } else if head.seq == last
-        && last > 0
-        && r.last_hash.as_deref() != Some(hex(&head.hash).as_str())
-    {
+    } else if head.seq > 0 && r.hash_at_head != Some(head.hash) {
         r.problem = Some((
             at,
             format!(
-                "the last record (seq {last}) does not match audit.head: it was edited or replaced"
+                "the record seq {} (the last checkpoint) does not match audit.head: it was edited or replaced",
+                head.seq
             ),
-        ));
-    } else if head.seq < last {
-        r.notes.push(format!(
-            "audit.head is behind the log (seq {} < {last}): a writer stopped between its two writes; the next writer catches up",
-            head.seq
         ));
     }
 }
@@ -177,7 +174,11 @@ fn lines(buf: &[u8]) -> (Vec<(usize, usize)>, Option<(usize, usize)>) {
     (v, torn)
 }
 
-fn verify_files(files: &[PathBuf], whole_chain: bool) -> Result<Report, Error> {
+fn verify_files(
+    files: &[PathBuf],
+    whole_chain: bool,
+    head_seq: Option<u64>,
+) -> Result<Report, Error> {
     let mut r = Report {
         files: files.to_vec(),
         ..Default::default()
@@ -214,6 +215,9 @@ fn verify_files(files: &[PathBuf], whole_chain: bool) -> Result<Report, Error> {
                         seq: h.seq,
                         hash: sha256(line),
                     });
+                    if head_seq == Some(h.seq) {
+                        r.hash_at_head = st.map(|s| s.hash);
+                    }
                     if r.first_seq.is_none() {
                         r.first_seq = Some(h.seq);
                     }

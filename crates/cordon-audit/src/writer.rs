@@ -1,15 +1,23 @@
-//! Appending records. Under an exclusive `flock` on `audit.head`: read the head (last seq, its
-//! hash, the size of `audit.jsonl` after it), check it against the log's size, write the record
-//! with one `write(2)` on an `O_APPEND` descriptor, write the new head. When the head does not
-//! match the log (a crash between the two writes, a rotation by another process, a first run),
-//! the tail of the log is read from the end (never the whole file) and a torn last line is
-//! sealed with a `recovery` record.
+//! Appending records. Under an exclusive `flock` on `audit.head`, a writer finds the chain's
+//! tail, writes the record with one `write(2)` on an `O_APPEND` descriptor, and lets go.
+//!
+//! The tail: when the log still ends where this writer's last record ended (one `fstat`) and
+//! no one checkpointed past it (one `pread` of the head), it is that record; otherwise
+//! (another writer appended, rotated, or this is the first record) it is read from the end of
+//! the log (never the whole file), and a torn last line is sealed with a `recovery` record.
+//!
+//! Checkpoints: at every sync point (a deny, an approval, the end of a session, a rotation, a
+//! recovery) the log is fsync'd, then `audit.head` gets the last record's seq, hash and end
+//! offset. `verify` reports a log that ends before its head as truncated.
+//!
+//! Rotation: the full file is marked read-only (mode 0400: other writers see it in the
+//! `fstat` they do anyway), renamed `audit.<last seq>.jsonl`, and a new file started.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 
 use serde::Serialize;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -61,7 +69,14 @@ pub struct Writer {
     max_bytes: u64,
     line: Vec<u8>,
     body: Vec<u8>,
+    /// This writer's last record (and the log's size after it).
+    cached: Option<Head>,
+    /// `cached` is in the head file.
+    checkpointed: bool,
 }
+
+/// Mode of a log file that was rotated away (or is being rotated).
+const ROTATED_MODE: u32 = 0o400;
 
 /// The exclusive lock on `audit.head` (by descriptor: the file stays owned by the writer).
 struct Lock(std::os::unix::io::RawFd);
@@ -174,6 +189,8 @@ impl Writer {
             max_bytes: max_bytes.max(1),
             line: Vec::with_capacity(512),
             body: Vec::with_capacity(512),
+            cached: None,
+            checkpointed: true,
         })
     }
 
@@ -191,11 +208,13 @@ impl Writer {
         let mut ser = serde_json::Serializer::with_formatter(&mut self.body, SafeFormatter);
         ev.serialize(&mut ser)
             .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
-        let _lock =
-            Lock::take(self.head.as_raw_fd()).map_err(|e| io_err("cannot lock the audit log", e))?;
+        let _lock = Lock::take(self.head.as_raw_fd())
+            .map_err(|e| io_err("cannot lock the audit log", e))?;
         let (mut head, torn) = self.tail()?;
         let mut out = Vec::new();
+        let mut checkpoint = ev.needs_sync();
         if let Some(t) = torn {
+            checkpoint = true;
             // Seal: end the torn line, then a recovery record chained to the last good one.
             out.push(b'\n');
             head.size += 1;
@@ -217,6 +236,7 @@ impl Writer {
         {
             self.rotate(head.seq)?;
             head.size = 0;
+            checkpoint = true;
         }
         let body = std::mem::take(&mut self.body);
         head = self.build_line(head, &body);
@@ -236,13 +256,39 @@ impl Writer {
                 out.len()
             )));
         }
-        self.head
-            .write_all_at(&head.bytes(), 0)
-            .map_err(|e| io_err("cannot write the audit head", e))?;
-        if ev.needs_sync() {
-            self.sync()?;
+        self.cached = Some(head);
+        self.checkpointed = false;
+        if checkpoint {
+            self.checkpoint_locked()?;
         }
         Ok(head.seq)
+    }
+
+    /// fsync of the log, then the head records this writer's last record (unless another
+    /// writer's checkpoint is already further). Under the lock.
+    fn checkpoint_locked(&mut self) -> Result<(), Error> {
+        self.log
+            .sync_data()
+            .map_err(|e| io_err("cannot fsync the audit log", e))?;
+        if let Some(c) = self.cached {
+            let cur = self.read_head();
+            if cur.is_none_or(|h| h.seq < c.seq) {
+                self.head
+                    .write_all_at(&c.bytes(), 0)
+                    .and_then(|_| self.head.sync_data())
+                    .map_err(|e| io_err("cannot write the audit head", e))?;
+            }
+        }
+        self.checkpointed = true;
+        Ok(())
+    }
+
+    fn read_head(&self) -> Option<Head> {
+        let mut hb = [0u8; HEAD_LEN];
+        match self.head.read_at(&mut hb, 0) {
+            Ok(n) if n == HEAD_LEN => Head::parse(&hb),
+            _ => None,
+        }
     }
 
     /// Formats the record after `head` with `body` (`{"event":…}`) into `self.line` (with the
@@ -270,43 +316,49 @@ impl Writer {
         }
     }
 
-    /// fsync of the log (and the head).
-    pub fn sync(&self) -> Result<(), Error> {
-        self.log
-            .sync_data()
-            .map_err(|e| io_err("cannot fsync the audit log", e))?;
-        let _ = self.head.sync_data();
-        Ok(())
+    /// A checkpoint: fsync of the log, then the head. Done at every sync point and when the
+    /// writer is dropped (the end of a session).
+    pub fn sync(&mut self) -> Result<(), Error> {
+        let _lock = Lock::take(self.head.as_raw_fd())
+            .map_err(|e| io_err("cannot lock the audit log", e))?;
+        self.checkpoint_locked()
     }
 
-    /// The chain's tail, from the head when it matches the log, else from the log's end.
+    /// The chain's tail: this writer's last record when nothing happened since, else read
+    /// from the end of the log.
     fn tail(&mut self) -> Result<(Head, Option<Torn>), Error> {
-        let mut hb = [0u8; HEAD_LEN];
-        let head = match self.head.read_at(&mut hb, 0) {
-            Ok(n) if n == HEAD_LEN => Head::parse(&hb),
-            _ => None,
-        };
-        let size = self
-            .log
-            .metadata()
-            .map_err(|e| io_err("audit log", e))?
-            .len();
-        if let Some(h) = head {
-            if h.size == size {
-                return Ok((h, None));
+        let head = self.read_head();
+        let meta = self.log.metadata().map_err(|e| io_err("audit log", e))?;
+        let marked = meta.mode() & 0o777 == ROTATED_MODE;
+        if let Some(c) = self.cached {
+            if !marked && c.size == meta.len() && head.is_none_or(|h| h.seq <= c.seq) {
+                return Ok((c, None));
             }
         }
         // Another process may have rotated: follow the name.
         let p = self.dir.join(LOG_NAME);
-        let ours = self.log.metadata().map_err(|e| io_err("audit log", e))?;
         match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.ino() == ours.ino() && m.dev() == ours.dev() => {}
+            Ok(m) if m.ino() == meta.ino() && m.dev() == meta.dev() => {
+                if marked {
+                    // A rotation that did not finish (its writer died): finish it.
+                    let (h, _) = self.tail_from_log(meta.len())?;
+                    self.rotate(h.seq)?;
+                    return self.tail();
+                }
+            }
             _ => {
                 self.log = open_log(&self.dir)?;
+                let m = self.log.metadata().map_err(|e| io_err("audit log", e))?;
+                if m.mode() & 0o777 == ROTATED_MODE && m.len() == 0 {
+                    return Err(Error(format!(
+                        "{} is read-only (mode 0400); make it writable (chmod 600) or move it aside",
+                        p.display()
+                    )));
+                }
                 return self.tail();
             }
         }
-        self.tail_from_log(size)
+        self.tail_from_log(meta.len())
     }
 
     fn tail_from_log(&mut self, size: u64) -> Result<(Head, Option<Torn>), Error> {
@@ -393,6 +445,10 @@ impl Writer {
                 to.display()
             )));
         }
+        // Marked first: a writer holding the old file sees the mark before it writes.
+        let _ = self
+            .log
+            .set_permissions(std::fs::Permissions::from_mode(ROTATED_MODE));
         let _ = self.log.sync_all();
         std::fs::rename(&from, &to)
             .map_err(|e| io_err(format!("cannot rotate {}", from.display()), e))?;
@@ -417,5 +473,14 @@ fn last_line_start(f: &File, size: u64) -> std::io::Result<Option<u64>> {
         }
         end = start;
         chunk *= 4;
+    }
+}
+
+impl Drop for Writer {
+    /// The end of a session: fsync and checkpoint what this writer appended.
+    fn drop(&mut self) {
+        if !self.checkpointed && self.cached.is_some() {
+            let _ = self.sync();
+        }
     }
 }

@@ -286,3 +286,70 @@ fn hostile_strings_cannot_forge_a_record() {
     );
     assert!(s.contains("\\xff\\xfe") && s.contains("/tmp/\\x80"), "{s}");
 }
+
+#[test]
+fn writers_rotating_under_each_other() {
+    let t = tempfile::tempdir().unwrap();
+    let mut a = Writer::open_with(t.path(), "a".into(), 2048).unwrap();
+    let mut b = Writer::open_with(t.path(), "b".into(), 2048).unwrap();
+    for i in 0..150 {
+        // Uneven turns: each writer often finds the file it holds rotated away by the other.
+        if i % 3 == 0 {
+            b.append(&exec(i, "")).unwrap();
+        } else {
+            a.append(&exec(i, "")).unwrap();
+        }
+    }
+    drop(a);
+    drop(b);
+    let r = verify_path(t.path()).unwrap();
+    assert!(r.intact(), "{:?}", r.problem);
+    assert_eq!(r.records, 150);
+    assert!(r.files.len() > 10);
+}
+
+#[test]
+fn an_unfinished_rotation_is_finished_by_the_next_writer() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let mut w = Writer::open(t.path()).unwrap();
+    for i in 0..3 {
+        w.append(&exec(i, "")).unwrap();
+    }
+    drop(w);
+    // A writer died after marking the file for rotation, before renaming it.
+    let log = t.path().join(LOG_NAME);
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let mut w = Writer::open(t.path()).unwrap();
+    assert_eq!(w.append(&exec(3, "")).unwrap(), 4);
+    drop(w);
+    let files = cordon_audit::log_files(t.path()).unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].ends_with("audit.000000000003.jsonl"));
+    let r = verify_path(t.path()).unwrap();
+    assert!(r.intact(), "{:?}", r.problem);
+    assert_eq!(r.records, 4);
+}
+
+#[test]
+fn a_checkpoint_catches_truncation_and_edits() {
+    let t = tempfile::tempdir().unwrap();
+    let mut w = Writer::open(t.path()).unwrap();
+    for i in 0..10 {
+        w.append(&exec(i, "")).unwrap();
+    }
+    drop(w); // the end of the session: a checkpoint at seq 10
+    let log = t.path().join(LOG_NAME);
+    let orig = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = orig.lines().collect();
+    std::fs::write(&log, lines[..9].join("\n") + "\n").unwrap();
+    let r = verify_path(t.path()).unwrap();
+    assert!(r.problem.unwrap().1.contains("truncated"));
+    let mut edited: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    edited[9] = edited[9].replace("/work", "/elsewhere");
+    std::fs::write(&log, edited.join("\n") + "\n").unwrap();
+    let r = verify_path(t.path()).unwrap();
+    assert!(r.problem.unwrap().1.contains("does not match audit.head"));
+    std::fs::write(&log, &orig).unwrap();
+    assert!(verify_path(t.path()).unwrap().intact());
+}
