@@ -1,8 +1,8 @@
 //! Appending records. Under an exclusive `flock` on `audit.head`, a writer finds the chain's
 //! tail, writes the record with one `write(2)` on an `O_APPEND` descriptor, and lets go.
 //!
-//! The tail: when the log still ends where this writer's last record ended (one `fstat`) and
-//! no one checkpointed past it (one `pread` of the head), it is that record; otherwise
+//! The tail: when the log still ends where this writer's last record ended and is not marked
+//! as rotated (one `fstat`), it is that record; otherwise
 //! (another writer appended, rotated, or this is the first record) it is read from the end of
 //! the log (never the whole file), and a torn last line is sealed with a `recovery` record.
 //!
@@ -241,9 +241,14 @@ impl Writer {
         let body = std::mem::take(&mut self.body);
         head = self.build_line(head, &body);
         self.body = body;
-        out.extend_from_slice(&self.line);
+        let out = if out.is_empty() {
+            &self.line
+        } else {
+            out.extend_from_slice(&self.line);
+            &out
+        };
         // One write(2) of whole lines; O_APPEND places it at the end.
-        let n = self.log.write(&out).map_err(|e| {
+        let n = self.log.write(out).map_err(|e| {
             io_err(
                 format!("cannot write the audit log in {}", self.dir.display()),
                 e,
@@ -327,11 +332,11 @@ impl Writer {
     /// The chain's tail: this writer's last record when nothing happened since, else read
     /// from the end of the log.
     fn tail(&mut self) -> Result<(Head, Option<Torn>), Error> {
-        let head = self.read_head();
         let meta = self.log.metadata().map_err(|e| io_err("audit log", e))?;
         let marked = meta.mode() & 0o777 == ROTATED_MODE;
         if let Some(c) = self.cached {
-            if !marked && c.size == meta.len() && head.is_none_or(|h| h.seq <= c.seq) {
+            // Another writer's record changes the size; its rotation marks the file first.
+            if !marked && c.size == meta.len() {
                 return Ok((c, None));
             }
         }
