@@ -163,7 +163,11 @@ fn check_head(dir: &Path, head: Option<Head>, r: &mut Report) {
     }
 }
 
-fn lines(buf: &[u8]) -> (Vec<(usize, usize)>, Option<(usize, usize)>) {
+/// A byte range of a line (without its newline).
+type Span = (usize, usize);
+
+/// The whole lines of `buf`, and the torn rest when it does not end with a newline.
+fn lines(buf: &[u8]) -> (Vec<Span>, Option<Span>) {
     let mut v = Vec::with_capacity(buf.len() / 200 + 1);
     let mut start = 0;
     while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
@@ -203,13 +207,13 @@ fn verify_files(
                 seq,
             };
             let h = hdr(line);
-            let result: Result<(), String> = match &h {
+            let result: Result<&Hdr, String> = match &h {
                 None => Err("not a JSON audit record (edited, or inserted)".into()),
-                Some(h) => check(h, st, whole_chain && r.records == 0 && fi == 0 && i == 0),
+                Some(h) => check(h, st, whole_chain && r.records == 0 && fi == 0 && i == 0)
+                    .map(|_| h),
             };
             match result {
-                Ok(()) => {
-                    let h = h.as_ref().expect("checked above");
+                Ok(h) => {
                     before = st;
                     st = Some(State {
                         seq: h.seq,

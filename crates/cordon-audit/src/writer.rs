@@ -377,12 +377,9 @@ impl Writer {
                 .map_err(|e| io_err(format!("cannot read {}", p.display()), e))?;
             if last[0] != b'\n' {
                 // A torn last line: from the last '\n' (or the start) to the end.
-                let start = match last_line_start(&self.log, size)
+                let start = last_line_start(&self.log, size)
                     .map_err(|e| io_err(format!("cannot read {}", p.display()), e))?
-                {
-                    Some(s) => s,
-                    None => 0,
-                };
+                    .unwrap_or_default();
                 let mut bytes = vec![0u8; (size - start) as usize];
                 self.log
                     .read_exact_at(&mut bytes, start)
