@@ -332,14 +332,19 @@ impl Writer {
     /// The chain's tail: this writer's last record when nothing happened since, else read
     /// from the end of the log.
     fn tail(&mut self) -> Result<(Head, Option<Torn>), Error> {
-        let meta = self.log.metadata().map_err(|e| io_err("audit log", e))?;
-        let marked = meta.mode() & 0o777 == ROTATED_MODE;
+        // fstat(2) rather than std's statx: this is the one stat of the fast path.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(self.log.as_raw_fd(), &mut st) } != 0 {
+            return Err(io_err("audit log", std::io::Error::last_os_error()));
+        }
+        let marked = st.st_mode & 0o777 == ROTATED_MODE;
         if let Some(c) = self.cached {
             // Another writer's record changes the size; its rotation marks the file first.
-            if !marked && c.size == meta.len() {
+            if !marked && c.size == st.st_size as u64 {
                 return Ok((c, None));
             }
         }
+        let meta = self.log.metadata().map_err(|e| io_err("audit log", e))?;
         // Another process may have rotated: follow the name.
         let p = self.dir.join(LOG_NAME);
         match std::fs::symlink_metadata(&p) {
