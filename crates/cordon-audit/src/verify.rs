@@ -35,8 +35,10 @@ pub struct Report {
     pub last_seq: Option<u64>,
     /// SHA-256 (hex) of the last record.
     pub last_hash: Option<String>,
-    /// Hash of the record whose seq is the head's.
-    hash_at_head: Option<[u8; 32]>,
+    /// Hash and place of the record whose seq is the head's.
+    hash_at_head: Option<([u8; 32], Location)>,
+    /// Place of the last record of the chain.
+    last_at: Option<Location>,
     /// Torn lines that a later writer sealed with a recovery record.
     pub sealed: Vec<Location>,
     /// A torn last line (a crash mid-write), not yet sealed: not tampering.
@@ -135,15 +137,11 @@ fn check_head(dir: &Path, head: Option<Head>, r: &mut Report) {
         return;
     };
     let last = r.last_seq.unwrap_or(0);
-    let at = Location {
-        file: r
-            .files
-            .last()
-            .cloned()
-            .unwrap_or_else(|| dir.join(crate::LOG_NAME)),
+    let at = r.last_at.clone().unwrap_or_else(|| Location {
+        file: dir.join(crate::LOG_NAME),
         line: 0,
-        seq: r.last_seq,
-    };
+        seq: None,
+    });
     if head.seq > last {
         r.problem = Some((
             at,
@@ -152,9 +150,9 @@ fn check_head(dir: &Path, head: Option<Head>, r: &mut Report) {
                 head.seq
             ),
         ));
-    } else if head.seq > 0 && r.hash_at_head != Some(head.hash) {
+    } else if head.seq > 0 && r.hash_at_head.as_ref().map(|h| h.0) != Some(head.hash) {
         r.problem = Some((
-            at,
+            r.hash_at_head.as_ref().map(|h| h.1.clone()).unwrap_or(at),
             format!(
                 "the record seq {} (the last checkpoint) does not match audit.head: it was edited or replaced",
                 head.seq
@@ -209,8 +207,9 @@ fn verify_files(
             let h = hdr(line);
             let result: Result<&Hdr, String> = match &h {
                 None => Err("not a JSON audit record (edited, or inserted)".into()),
-                Some(h) => check(h, st, whole_chain && r.records == 0 && fi == 0 && i == 0)
-                    .map(|_| h),
+                Some(h) => {
+                    check(h, st, whole_chain && r.records == 0 && fi == 0 && i == 0).map(|_| h)
+                }
             };
             match result {
                 Ok(h) => {
@@ -220,13 +219,14 @@ fn verify_files(
                         hash: sha256(line),
                     });
                     if head_seq == Some(h.seq) {
-                        r.hash_at_head = st.map(|s| s.hash);
+                        r.hash_at_head = Some((sha256(line), loc(Some(h.seq))));
                     }
                     if r.first_seq.is_none() {
                         r.first_seq = Some(h.seq);
                     }
                     r.records += 1;
                     last_loc = Some(loc(Some(h.seq)));
+                    r.last_at = last_loc.clone();
                     i += 1;
                 }
                 Err(why) => {

@@ -363,11 +363,6 @@ fn verify(path: &Path) -> ExitCode {
     }
     if let Some((at, why)) = &r.problem {
         println!("TAMPERED: {at}: {}", cordon_audit::term_safe(why));
-        println!(
-            "the chain is intact up to seq {} ({} records before the break)",
-            r.last_seq.unwrap_or(0),
-            r.records
-        );
         return ExitCode::from(1);
     }
     if let Some((at, n)) = &r.torn {
