@@ -26,6 +26,27 @@ fn helper_child_writer() {
     let Some(dir) = std::env::var_os("AUDIT_CHILD_DIR") else {
         return;
     };
+    if let Ok(limit) = std::env::var("AUDIT_CHILD_FSIZE") {
+        // A full disk, reproducibly: writes stop at `limit` bytes, the one that crosses it is
+        // cut short (SIGXFSZ ignored, so write(2) returns the short count).
+        let l: u64 = limit.parse().unwrap();
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let r = libc::rlimit {
+                rlim_cur: l,
+                rlim_max: l,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &r), 0);
+        }
+        let mut w = Writer::open(Path::new(&dir)).unwrap();
+        for i in 0.. {
+            if let Err(e) = w.append(&exec(i, &"y".repeat(100))) {
+                println!("CHILD-ERROR: {e}");
+                std::mem::forget(w); // as if it died here
+                return;
+            }
+        }
+    }
     let n: usize = std::env::var("AUDIT_CHILD_N").unwrap().parse().unwrap();
     let big = std::env::var_os("AUDIT_CHILD_BIG").is_some();
     let mut w = Writer::open(Path::new(&dir)).unwrap();
@@ -352,4 +373,37 @@ fn a_checkpoint_catches_truncation_and_edits() {
     assert!(r.problem.unwrap().1.contains("does not match audit.head"));
     std::fs::write(&log, &orig).unwrap();
     assert!(verify_path(t.path()).unwrap().intact());
+}
+
+#[test]
+fn disk_full_mid_record_leaves_a_torn_line_that_is_sealed() {
+    let t = tempfile::tempdir().unwrap();
+    let o = child(t.path(), 0, false)
+        .env("AUDIT_CHILD_FSIZE", "5000")
+        .args(["--nocapture"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("CHILD-ERROR") && out.contains("short write"),
+        "{out}"
+    );
+    let size = std::fs::metadata(t.path().join(LOG_NAME)).unwrap().len();
+    assert_eq!(size, 5000, "the write that crossed the limit was cut");
+    let r = verify_path(t.path()).unwrap();
+    assert!(r.intact(), "a cut record is not tampering: {:?}", r.problem);
+    let (at, n) = r.torn.clone().expect("torn");
+    assert!(n > 0 && at.line > 5, "{at} {n}");
+    let good = r.records;
+    Writer::open(t.path())
+        .unwrap()
+        .append(&exec(0, ""))
+        .unwrap();
+    let r = verify_path(t.path()).unwrap();
+    assert!(r.intact(), "{:?}", r.problem);
+    assert!(r.torn.is_none());
+    assert_eq!(r.sealed.len(), 1);
+    assert_eq!(r.sealed[0].line, at.line);
+    assert_eq!(r.records, good + 2, "recovery + the new record");
 }
