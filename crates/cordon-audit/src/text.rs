@@ -98,6 +98,11 @@ impl serde_json::ser::Formatter for SafeFormatter {
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // serde_json has escaped C0 controls, quotes and backslashes already; plain ASCII
+        // below DEL needs nothing more.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if is_dangerous(c) {
