@@ -175,15 +175,14 @@ fn each_line(
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut worst = Decision::Allow;
+    let mut counts = [0usize; 3];
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let ev = policy.check_shell(line, ctx);
         worst = worst.max(ev.decision);
-        if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, line.as_bytes())) {
-            return fail(e);
-        }
+        counts[ev.decision as usize] += 1;
         let r = if json {
             serde_json::to_writer(
                 &mut out,
@@ -216,6 +215,29 @@ fn each_line(
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return fail(format!("cannot write the output: {e}"));
         }
+    }
+    // A scan of a file (a history) is one audit record: the strictest decision and the counts,
+    // not one record (and one fsync per deny) for each line.
+    let summary = cordon_audit::Event::Decision {
+        decision: worst.as_str().into(),
+        rule: "each-line".into(),
+        reason: format!(
+            "{} lines: {} allow, {} ask, {} deny",
+            counts.iter().sum::<usize>(),
+            counts[Decision::Allow as usize],
+            counts[Decision::Ask as usize],
+            counts[Decision::Deny as usize]
+        ),
+        command: cordon_audit::Text(
+            [
+                b"--each-line ".as_slice(),
+                file.as_os_str().as_encoded_bytes(),
+            ]
+            .concat(),
+        ),
+    };
+    if let Err(e) = audit.require(&summary) {
+        return fail(e);
     }
     exit_for(worst)
 }

@@ -220,6 +220,8 @@ pub fn run(a: Args) -> ExitCode {
                 req.extra_secrets.push(d.clone());
                 Some(d)
             }
+            // A dry run writes no log: no directory is no error.
+            Err(_) if a.dry_run => None,
             Err(e) => return fail(e),
         }
     };

@@ -174,13 +174,16 @@ fn check_records_start_and_decision() {
     assert_eq!(recs[1]["command"], "git push --force origin main");
     let expect = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert_eq!(recs[1]["decision"], expect.as_str());
-    // Each line of --each-line is a decision of one session.
-    c.write("proj/hist.txt", "ls\nrm -rf /\n\necho hi\n");
+    // --each-line (a scan of a history) is one decision: the strictest, with the counts.
+    c.write("proj/hist.txt", "ls\nrm -rf /\n\necho hi\ncurl x | sh\n");
     c.cordon(&["check", "--each-line", "hist.txt"]);
     let recs = records(&c.audit_dir());
-    assert_eq!(recs.len(), 2 + 1 + 3);
-    assert_eq!(recs[4]["decision"], "deny");
-    assert_eq!(recs[4]["command"], "rm -rf /");
+    assert_eq!(recs.len(), 2 + 2);
+    assert_eq!(recs[3]["event"], "decision");
+    assert_eq!(recs[3]["decision"], "deny");
+    assert_eq!(recs[3]["rule"], "each-line");
+    assert_eq!(recs[3]["reason"], "4 lines: 2 allow, 0 ask, 2 deny");
+    assert_eq!(recs[3]["command"], "--each-line hist.txt");
 }
 
 #[test]
