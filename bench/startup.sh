@@ -22,8 +22,11 @@ if [ "$(id -u)" = 0 ]; then
   as=(setpriv --reuid=cordonbench --regid=cordonbench --clear-groups --reset-env)
 fi
 bw="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die-with-parent --new-session true"
-cmds=(true "$work/cordon run -- true" "$bw")
-names=(true cordon bwrap)
+# The kernel's floor for the namespaces cordon must create (user, mount, net, IPC, PID with its
+# init fork, UTS), with no sandbox set up in them: what no namespace sandbox can go below.
+floor="unshare --user --map-current-user --mount --net --ipc --pid --fork --uts true"
+cmds=(true "$work/cordon run -- true" "$work/cordon run --no-policy -- true" "$floor" "$bw")
+names=(true cordon cordon-no-policy ns-floor bwrap)
 # Peers, when installed and working here (npm i -g @openai/codex @anthropic-ai/sandbox-runtime;
 # srt also needs ripgrep and socat).
 if command -v codex >/dev/null && (cd "$work/repo" && "${as[@]}" env HOME="$work" PATH="$PATH" codex sandbox -c sandbox_mode=workspace-write -- true) >/dev/null 2>&1; then
@@ -45,6 +48,9 @@ print("median ms: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()))
 c, t, b = med["cordon"], med["true"], med["bwrap"]
 print(f"cordon - true = {c - t:.2f} ms (target <= 2 ms)")
 print(f"cordon / bwrap = {c / b:.2f}x (target <= 0.6x)")
+f = med["ns-floor"]
+print(f"namespaces alone (unshare) - true = {f - t:.2f} ms: the kernel's share; cordon's own = {c - f:.2f} ms")
+print(f"policy check per start = {c - med['cordon-no-policy']:.2f} ms")
 for k in ("codex", "srt"):
     if k in med:
         print(f"cordon / {k} = {c / med[k]:.2f}x")

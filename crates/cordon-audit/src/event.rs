@@ -35,13 +35,27 @@ pub enum Event {
         /// The command as given (shell string, or argv joined with spaces).
         command: Text,
     },
-    /// A person was asked, and answered.
+    /// A question about running a command (or more access), and its answer.
     Approval {
+        /// `before-run` or `after-failure`.
+        stage: String,
+        /// What was asked about: the command as shown to the person.
         prompt: Text,
-        /// e.g. `approve`, `deny`, `timeout`.
+        /// `allow_once`, `allow_project` or `deny`.
         answer: String,
-        /// The rule that asked, when there is one.
+        /// `tty`, `approver`, `grant` or `none` (nobody could be asked).
+        answered_by: String,
+        /// The policy's decision and rule that led to the question.
+        policy_decision: String,
         rule: Option<String>,
+        /// Escalations asked for, and those granted (`write:PATH`, `domain:PATTERN`...).
+        requested: Vec<String>,
+        granted: Vec<String>,
+        /// The question was whether to rerun outside the sandbox.
+        unsandboxed: bool,
+        grant_id: Option<String>,
+        /// The approver's reason, or why nobody could be asked.
+        note: String,
     },
     /// The command starts in the sandbox.
     Exec {

@@ -69,7 +69,7 @@ fn to_any(v: &Value) -> Option<AnyValue> {
 
 fn severity(r: &Record) -> (i32, &'static str) {
     let refused = matches!(r.str("decision"), "deny")
-        || (r.event() == "approval" && !matches!(r.str("answer"), "approve" | "approved"));
+        || (r.event() == "approval" && r.str("answer") == "deny");
     match r.event() {
         "recovery" => (17, "ERROR"),
         "degradation" => (13, "WARN"),

@@ -211,10 +211,14 @@ pub fn html(recs: &[Record], source: &str) -> String {
     for r in &flagged {
         let (d, cmd, rule, reason) = if r.event() == "approval" {
             (
-                format!("approval: {}", field(r, "answer")),
+                format!(
+                    "approval: {} by {}",
+                    field(r, "answer"),
+                    field(r, "answered_by")
+                ),
                 field(r, "prompt"),
                 field(r, "rule"),
-                String::new(),
+                field(r, "note"),
             )
         } else {
             (

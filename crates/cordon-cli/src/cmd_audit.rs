@@ -40,11 +40,43 @@ pub fn resolve_dir(flag: Option<&Path>) -> Result<PathBuf, String> {
     std::path::absolute(&p).map_err(|e| format!("audit directory {}: {e}", p.display()))
 }
 
-/// The audit log of one cordon process. Writing the first record is required (fail closed);
-/// later records are required where the caller says so.
+/// Where `run` and `check` write: a managed `audit.dir` (which `--no-audit` cannot turn off),
+/// else `--audit-dir`, `CORDON_AUDIT_DIR`, the config's `audit.dir`, the default. None:
+/// `--no-audit`.
+pub fn resolve_run_dir(
+    a: &LogArgs,
+    cfg_dir: Option<&cordon_config::Val<PathBuf>>,
+) -> Result<Option<PathBuf>, String> {
+    if let Some(d) = cfg_dir.filter(|d| d.origin.layer == cordon_config::Layer::Managed) {
+        if a.no_audit {
+            return Err(format!(
+                "--no-audit: the managed policy{} sets audit.dir, so the audit log cannot be turned off; drop --no-audit",
+                d.origin
+                    .file
+                    .as_ref()
+                    .map(|f| format!(" ({})", f.display()))
+                    .unwrap_or_default()
+            ));
+        }
+        return Ok(Some(d.value.clone()));
+    }
+    if a.no_audit {
+        return Ok(None);
+    }
+    if a.audit_dir.is_none() && std::env::var_os("CORDON_AUDIT_DIR").is_none_or(|v| v.is_empty()) {
+        if let Some(d) = cfg_dir {
+            return Ok(Some(d.value.clone()));
+        }
+    }
+    resolve_dir(a.audit_dir.as_deref()).map(Some)
+}
+
+/// The audit log of one cordon process (shared with the proxy's thread). Writing the first
+/// record is required (fail closed); later records are required where the caller says so.
+#[derive(Clone)]
 pub struct Session {
     w: Option<Arc<Mutex<Writer>>>,
-    warned: AtomicBool,
+    warned: Arc<AtomicBool>,
 }
 
 fn user_name(uid: u32) -> String {
@@ -90,9 +122,14 @@ impl Session {
         eprintln!(
             "cordon: WARNING: --no-audit: nothing of this session is recorded in the audit log"
         );
+        Session::none()
+    }
+
+    /// No log, silently (a dry run).
+    pub fn none() -> Session {
         Session {
             w: None,
-            warned: AtomicBool::new(true),
+            warned: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -105,7 +142,7 @@ impl Session {
             .map_err(|e| format!("audit log: {e}; {fix}"))?;
         Ok(Session {
             w: Some(Arc::new(Mutex::new(w))),
-            warned: AtomicBool::new(false),
+            warned: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -127,14 +164,25 @@ impl Session {
         }
     }
 
-    /// An approval prompt and its answer (`approve`, `deny`, `timeout`...). fsync'd.
-    /// (Called by the approvals of `cordon run`.)
-    #[allow(dead_code)]
-    pub fn record_approval(&self, prompt: &str, answer: &str, rule: Option<&str>) {
+    /// A question and its answer (fsync'd).
+    pub fn record_approval(&self, r: &crate::approval::ApprovalRecord) {
+        let word = |v: serde_json::Result<serde_json::Value>| {
+            v.ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
         self.record(&Event::Approval {
-            prompt: Text::from(prompt),
-            answer: answer.into(),
-            rule: rule.map(str::to_string),
+            stage: r.stage.into(),
+            prompt: Text::from(crate::approval::display_argv(&r.argv).as_str()),
+            answer: word(serde_json::to_value(r.answer)),
+            answered_by: word(serde_json::to_value(r.answered_by)),
+            policy_decision: r.decision.clone(),
+            rule: (!r.rule.is_empty()).then(|| r.rule.clone()),
+            requested: r.requested.clone(),
+            granted: r.granted.clone(),
+            unsandboxed: r.unsandboxed,
+            grant_id: r.grant_id.clone(),
+            note: r.note.clone(),
         });
     }
 }
@@ -264,8 +312,27 @@ fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// The directory `run` and `check` write to from here (the config's `audit.dir` included).
+fn read_dir_for(flag: Option<&Path>) -> Result<PathBuf, String> {
+    let cfg = crate::cmd_config::workspace_root(None, None)
+        .and_then(|w| crate::cmd_config::load(&w, &cordon_config::Flags::default()));
+    let cfg = match cfg {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("cordon: note: the config is not readable ({e}); its audit.dir is not used");
+            None
+        }
+    };
+    let args = LogArgs {
+        audit_dir: flag.map(Path::to_path_buf),
+        ..Default::default()
+    };
+    let d = resolve_run_dir(&args, cfg.as_ref().and_then(|c| c.audit_dir.as_ref()))?;
+    d.ok_or_else(|| "no audit directory; pass --audit-dir DIR".to_string())
+}
+
 pub fn run(a: Args) -> ExitCode {
-    let dir = match resolve_dir(a.audit_dir.as_deref()) {
+    let dir = match read_dir_for(a.audit_dir.as_deref()) {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
@@ -468,10 +535,12 @@ fn drain(
 const LANDLOCK_WANTED: i32 = 9;
 
 /// Opens the log and writes session_start, the degradations and the dropped variables.
-/// `dir` None: `--no-audit`.
+/// `dir` None: `--no-audit`. `dry_run_json`: the spec exactly as `cordon run --dry-run` prints
+/// it; its SHA-256 is the config digest.
 pub fn start_run(
     dir: Option<&Path>,
     spec: &cordon_sandbox::SandboxSpec,
+    dry_run_json: &str,
     probe: &cordon_sandbox::Probe,
     agent: Option<&str>,
 ) -> Result<Session, String> {
@@ -479,9 +548,7 @@ pub fn start_run(
     let Some(dir) = dir else {
         return Ok(Session::disabled());
     };
-    // The config digest: SHA-256 of the spec exactly as `cordon run --dry-run` prints it.
-    let json = serde_json::to_string_pretty(spec)
-        .map_err(|e| format!("cannot encode the sandbox spec: {e}"))?;
+    let json = dry_run_json;
     let mode = serde_json::to_value(spec.mode)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -584,27 +651,25 @@ pub fn connection(ev: &cordon_net::ConnEvent) -> Event {
 }
 
 /// Records the exit (and a late fallback) and returns cordon's exit status.
-pub fn finish(
-    s: &Session,
-    code: u8,
-    timed_out: bool,
-    fell_back: Option<String>,
-    started: std::time::Instant,
-) -> ExitCode {
-    if let Some(why) = fell_back {
+pub fn finish(s: &Session, ran: &crate::cmd_run::Ran, started: std::time::Instant) -> u8 {
+    if let Some(why) = &ran.fell_back {
         s.record(&Event::Degradation {
             what: "fallback".into(),
             detail: format!("{why}: fell back to Landlock + seccomp only at run time"),
         });
     }
-    let (user_ms, sys_ms, max_rss_kib) = rusage_children();
+    // init's own measure (namespaces), else this process's children (waited for).
+    let (user_ms, sys_ms, max_rss_kib) = match ran.usage {
+        Some(u) => (u.user_us / 1000, u.sys_us / 1000, u.max_rss_kib),
+        None => rusage_children(),
+    };
     s.record(&Event::Exit {
-        status: code as i32,
-        timed_out,
+        status: ran.code as i32,
+        timed_out: ran.timed_out,
         duration_ms: started.elapsed().as_millis() as u64,
         user_ms,
         sys_ms,
         max_rss_kib,
     });
-    ExitCode::from(code)
+    ran.code
 }

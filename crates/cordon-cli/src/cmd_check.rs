@@ -80,21 +80,36 @@ pub fn context(cwd: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<Conte
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let policy = match Policy::load(&args.policy) {
-        Ok(p) => p,
-        Err(e) => return fail(format!("bad policy file: {e}")),
-    };
     let ctx = match context(args.cwd, args.workspace) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    // The rules: built-in, then the config layers' (system, user, project by trust, managed),
+    // then --policy files.
+    let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
+    let flags = cordon_config::Flags {
+        policy: args.policy.clone(),
+        ..Default::default()
+    };
+    let mut cfg = match crate::cmd_config::load(&root, &flags) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let policy = match cfg.load_policy() {
+        Ok(Some(p)) => p,
+        Ok(None) => Policy::builtin(),
+        Err(e) => return fail(e),
+    };
+    if let Some(line) = cfg.ignored_line() {
+        eprintln!("cordon: {line}");
+    }
     if args.each_line.is_some() && !args.command.is_empty() {
         return fail("give either --each-line FILE or a command after --, not both");
     }
     if args.each_line.is_none() && args.command.is_empty() {
         return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
     }
-    let audit = match start_audit(&args.audit, &args.policy, &ctx) {
+    let audit = match start_audit(&args.audit, &args.policy, &cfg, &ctx) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -134,19 +149,23 @@ struct Line<'a> {
     ev: &'a cordon_policy::Evaluation,
 }
 
-/// session_start of `cordon check`: the digest is the SHA-256 of the policy files' contents.
+/// session_start of `cordon check`. The config digest is the SHA-256 of the config files and
+/// --policy files read (each: path, NUL, contents, NUL); that of nothing with neither.
 fn start_audit(
     a: &crate::cmd_audit::LogArgs,
     policy_files: &[PathBuf],
+    cfg: &cordon_config::Config,
     ctx: &Context,
 ) -> Result<crate::cmd_audit::Session, String> {
-    if a.no_audit {
+    let Some(dir) = crate::cmd_audit::resolve_run_dir(a, cfg.audit_dir.as_ref())? else {
         return Ok(crate::cmd_audit::Session::disabled());
-    }
-    let dir = crate::cmd_audit::resolve_dir(a.audit_dir.as_deref())?;
+    };
     let mut all = Vec::new();
-    for f in policy_files {
+    for f in cfg.files.iter().map(|(_, p)| p).chain(policy_files) {
+        all.extend_from_slice(f.as_os_str().as_encoded_bytes());
+        all.push(0);
         all.extend(std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?);
+        all.push(0);
     }
     let start = crate::cmd_audit::session_start(
         "check",

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cordon_sandbox::env::EnvRequest;
-use cordon_sandbox::spec::{self, Isolation, Limits, Mode, Network, Request};
+use cordon_sandbox::spec::{self, Isolation, Mode, Network, PathRules, Request};
 use cordon_sandbox::{Probe, SandboxSpec};
 
+use crate::approval::{self, ApprovalMode, Before, Escalation, Rerun};
 use crate::EXIT_CORDON_FAILED;
 
 #[derive(clap::Args)]
@@ -16,9 +17,10 @@ killed it; 125 if cordon itself failed; 126 not executable; 127 not found.\n\n\
 CORDON_NO_USERNS=1 makes cordon skip user namespaces and use its fallback (Landlock + seccomp)."
 )]
 pub struct Args {
-    /// read-only | workspace-write | danger-full-access
-    #[arg(long, default_value = "workspace-write", value_parser = parse_mode)]
-    pub mode: Mode,
+    /// read-only | workspace-write | danger-full-access (default: the config's `mode`, else
+    /// workspace-write)
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<Mode>,
     /// The writable workspace (default: the git top-level of the working directory, else the
     /// working directory). The command's --cwd never widens it.
     #[arg(long, value_name = "DIR")]
@@ -82,6 +84,13 @@ pub struct Args {
     /// Print the resolved sandbox spec as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When to ask: untrusted | on-request (default) | on-failure | never (see README "Approvals").
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub approval: Option<crate::approval::ApprovalMode>,
+    /// Ask for more than the sandbox gives, granted only on a yes (repeatable): write:PATH,
+    /// domain:PATTERN, secret:PATH, env:NAME.
+    #[arg(long, value_name = "KIND:VALUE")]
+    pub escalate: Vec<crate::approval::Escalation>,
     #[command(flatten)]
     pub audit: crate::cmd_audit::LogArgs,
     /// Run this string with /bin/sh -c.
@@ -103,49 +112,38 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
 
-/// "30s", "500ms", "5m", "1h", or plain seconds.
-pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3_600_000.0)
-    } else {
-        (s, 1000.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 5m)"))?;
-    if !v.is_finite() || v <= 0.0 {
-        return Err(format!("'{s}': the duration must be positive"));
+pub use cordon_config::units::{parse_bytes, parse_duration_ms};
+
+/// What the flags say, for the config layers (flags override config; managed overrides flags).
+pub fn flags(a: &Args) -> cordon_config::Flags {
+    cordon_config::Flags {
+        mode: a.mode,
+        approval: a.approval.map(ApprovalMode::to_config),
+        writable: a.writable.clone(),
+        read_secret: a.read_secret.clone(),
+        env: a.env.clone(),
+        secret_env: a.secret_env.clone(),
+        timeout_ms: a.timeout,
+        nproc: a.limit_nproc,
+        memory: a.limit_memory,
+        nofile: a.limit_nofile,
+        allow_domain: a.allow_domain.clone(),
+        deny_domain: a.deny_domain.clone(),
+        allow_local: a.allow_local,
+        resolve: a.resolve.clone(),
+        network: match a.network.as_deref() {
+            Some("full") => Some(cordon_config::NetMode::Full),
+            Some(_) => Some(cordon_config::NetMode::None),
+            None => None,
+        },
+        policy: a.policy.clone(),
+        no_policy: a.no_policy,
     }
-    Ok((v * mult).round() as u64)
 }
 
-/// "4G", "512M", "100k", or plain bytes.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (try 4G, 512M)"))?;
-    v.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
-/// Builds the sandbox request from the flags. Shared with later layers (config, policy).
-pub fn request(a: &Args) -> Result<Request, String> {
+/// Builds the sandbox request from the effective config (config files, environment, flags,
+/// managed policy: see `cordon config show --origin`).
+pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String> {
     let argv = match &a.shell {
         Some(s) => vec!["/bin/sh".to_string(), "-c".to_string(), s.clone()],
         None => a.argv.clone(),
@@ -153,40 +151,49 @@ pub fn request(a: &Args) -> Result<Request, String> {
     if argv.is_empty() {
         return Err("no command given: cordon run [OPTIONS] -- CMD [ARGS...], or cordon run -c 'shell string'".into());
     }
-    let mut limits = Limits::defaults();
-    if let Some(n) = a.limit_nproc {
-        limits.nproc = n;
-    }
-    if let Some(n) = a.limit_memory {
-        limits.data_bytes = n;
-    }
-    if let Some(n) = a.limit_nofile {
-        limits.nofile = n;
-    }
+    let vals = |v: &[cordon_config::Val<PathBuf>]| v.iter().map(|x| x.value.clone()).collect();
+    let strs = |v: &[cordon_config::Val<String>]| v.iter().map(|x| x.value.clone()).collect();
+    let mut protected: Vec<PathBuf> = vals(&cfg.protected);
+    // cordon's own config and trust store stay read-only even inside a writable root.
+    let p = cfg_paths();
+    protected.extend([p.config_dir, p.etc_dir].into_iter().filter(|d| d.is_dir()));
     Ok(Request {
-        mode: a.mode,
+        mode: cfg.mode.value,
         argv,
         cwd: a.cwd.clone(),
         workspace: a.workspace.clone(),
-        writable: a.writable.clone(),
-        read_secret: a.read_secret.clone(),
+        writable: vals(&cfg.writable),
+        read_secret: vals(&cfg.read_secret),
         env: EnvRequest {
-            extra: a.env.clone(),
-            secret_ok: a.secret_env.clone(),
+            extra: strs(&cfg.env_pass),
+            secret_ok: strs(&cfg.env_secret),
         },
-        network: if a.network.as_deref() == Some("full") {
+        network: if cfg.network.value == cordon_config::NetMode::Full {
             Network::Full
-        } else if !a.allow_domain.is_empty() {
+        } else if !cfg.allow_domains.is_empty() {
             Network::Proxy { port: PROXY_PORT }
         } else {
             Network::None
         },
-        limits,
-        timeout_ms: a.timeout,
+        limits: cfg.limits(),
+        timeout_ms: cfg.timeout_ms.as_ref().map(|t| t.value),
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
             .is_some_and(|v| !v.is_empty() && v != "0"),
-        extra_secrets: Vec::new(),
+        paths: PathRules {
+            // The audit log directory (resolved by `run`) is a secret wherever it is.
+            secrets: vals(&cfg.secrets)
+                .into_iter()
+                .chain(a.audit.audit_dir.clone().filter(|_| !a.audit.no_audit))
+                .collect(),
+            protected,
+            remove_secrets: strs(&cfg.remove_secrets),
+            remove_protected: strs(&cfg.remove_protected),
+        },
     })
+}
+
+fn cfg_paths() -> cordon_config::Paths {
+    crate::cmd_config::paths()
 }
 
 pub fn parent_env() -> Vec<(String, String)> {
@@ -200,32 +207,44 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_CORDON_FAILED)
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(mut a: Args) -> ExitCode {
     cordon_sandbox::timing("start");
-    let mut req = match request(&a) {
+    let workspace = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let mut cfg = match crate::cmd_config::load(&workspace, &flags(&a)) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    cordon_sandbox::timing("config");
+    // The audit log directory: resolved once (the flag, CORDON_AUDIT_DIR, the config's audit.dir,
+    // the default) and kept in the flags, so that every request built from them hides it.
+    match crate::cmd_audit::resolve_run_dir(&a.audit, cfg.audit_dir.as_ref()) {
+        Ok(Some(d)) => {
+            if !a.dry_run {
+                if let Err(e) = cordon_audit::Writer::create_dir(&d) {
+                    return fail(format!("audit log: {e}; pass --audit-dir DIR to write it elsewhere, or --no-audit to run without an audit log"));
+                }
+            }
+            a.audit.audit_dir = Some(d);
+        }
+        Ok(None) => {}
+        // A dry run writes no log: no directory is no error.
+        Err(_) if a.dry_run => a.audit.no_audit = true,
+        Err(e) => return fail(e),
+    }
+    let started = std::time::Instant::now();
+    let req = match request(&a, &cfg) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    // The audit log directory is a secret of the sandbox: neither readable nor writable inside.
-    let audit_dir = if a.audit.no_audit {
-        None
-    } else {
-        match crate::cmd_audit::resolve_dir(a.audit.audit_dir.as_deref()) {
-            Ok(d) => {
-                if !a.dry_run {
-                    if let Err(e) = cordon_audit::Writer::create_dir(&d) {
-                        return fail(format!("audit log: {e}; pass --audit-dir DIR to write it elsewhere, or --no-audit to run without an audit log"));
-                    }
-                }
-                req.extra_secrets.push(d.clone());
-                Some(d)
-            }
-            // A dry run writes no log: no directory is no error.
-            Err(_) if a.dry_run => None,
-            Err(e) => return fail(e),
-        }
-    };
-    let started = std::time::Instant::now();
+    // Parsing the rules (≈0.3–0.5 ms of TOML) needs nothing from the spec: it runs on the other
+    // core while the spec is built. The thread is joined before the sandbox is cloned (a raw
+    // clone must not happen while another thread might hold a libc lock).
+    let loading = cfg
+        .policy_sources()
+        .map(|sources| std::thread::spawn(move || cordon_policy::Policy::load_sources(&sources)));
     let probe = Probe::quick();
     cordon_sandbox::timing("probe");
     let mut spec = match spec::build(&req, &parent_env(), &probe) {
@@ -233,35 +252,35 @@ pub fn run(a: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     cordon_sandbox::timing("spec built");
-    if let Network::Proxy { port } = spec.network {
-        spec.env
-            .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
-        spec.env.extend(cordon_net::proxy_env(port));
-    }
     let audit = if a.dry_run {
-        None
+        crate::cmd_audit::Session::none()
     } else {
         match crate::cmd_audit::start_run(
-            audit_dir.as_deref(),
+            a.audit.audit_dir.as_deref().filter(|_| !a.audit.no_audit),
             &spec,
+            &dry_run_json(&spec).unwrap_or_default(),
             &probe,
             a.audit.agent.as_deref(),
         ) {
-            Ok(s) => Some(std::sync::Arc::new(s)),
+            Ok(s) => s,
             Err(e) => return fail(e),
         }
     };
     // The policy decides before anything starts: deny refuses (126); allow and ask both run,
-    // inside the sandbox (what ask means for a person comes with approvals).
-    if !a.no_policy {
-        let policy = if a.policy.is_empty() {
-            cordon_policy::Policy::builtin()
-        } else {
-            match cordon_policy::Policy::load(&a.policy) {
-                Ok(p) => p,
-                Err(e) => return fail(e),
-            }
-        };
+    // inside the sandbox, unless the approval mode says to ask (approval.rs).
+    let policy = match loading.map(|h| h.join()) {
+        None => None,
+        Some(Ok(loaded)) => match cfg.policy_loaded(loaded) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(e),
+        },
+        Some(Err(_)) => return fail("the policy could not be loaded (internal error)"),
+    };
+    if let Some(line) = cfg.ignored_line() {
+        eprintln!("cordon: {line}");
+    }
+    let mut eval = None;
+    if let Some(policy) = policy {
         let ctx = cordon_policy::Context {
             cwd: spec.cwd.clone(),
             workspace: spec.workspace.clone(),
@@ -272,12 +291,12 @@ pub fn run(a: Args) -> ExitCode {
             None => policy.check_argv(&spec.argv, &ctx),
         };
         cordon_sandbox::timing("policy decided");
-        if let Some(s) = &audit {
+        if !a.dry_run {
             let command = match &a.shell {
                 Some(src) => src.clone(),
                 None => spec.argv.join(" "),
             };
-            if let Err(e) = s.require(&crate::cmd_audit::decision(&ev, command.as_bytes())) {
+            if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, command.as_bytes())) {
                 return fail(e);
             }
         }
@@ -289,21 +308,143 @@ pub fn run(a: Args) -> ExitCode {
         if a.explain {
             eprintln!("{}", ev.summary());
         }
+        eval = Some(ev);
     }
+    // Approvals: asked before the sandbox starts, or after it is gone (on-failure).
+    // The mode is the config's: --approval is one of its layers, and managed.toml may forbid it.
+    let settings = approval::settings_from_config(&cfg);
+    let mode = settings.approval.unwrap_or(ApprovalMode::OnRequest);
+    let escalations = std::mem::take(&mut a.escalate);
+    let mut approvals = Vec::new();
+    if a.dry_run && !escalations.is_empty() {
+        eprintln!("cordon: note: --dry-run asks nothing: the spec is shown without the --escalate requests");
+    } else if !a.dry_run {
+        let cx = approval::Ctx {
+            mode,
+            settings: &settings,
+            spec: &spec,
+            eval: eval.as_ref(),
+            escalations: &escalations,
+        };
+        let (before, recs) = approval::before_run(&cx);
+        for r in &recs {
+            audit.record_approval(r);
+        }
+        approvals.extend(recs);
+        match before {
+            Before::Refuse(code) => return ExitCode::from(code),
+            Before::Run(granted) if !granted.is_empty() => {
+                match respec(&mut a, &workspace, &granted, &probe) {
+                    Ok((s, c)) => {
+                        spec = s;
+                        cfg = c;
+                    }
+                    Err(e) => return fail(e),
+                }
+            }
+            Before::Run(_) => {}
+        }
+    }
+    cordon_sandbox::timing("approval decided");
+    approval::protect_config_dir(&mut spec);
+    let mut code = launch(&a, &cfg, spec.clone(), &probe, &audit, started);
+    if code != 0 && mode == ApprovalMode::OnFailure && !a.dry_run {
+        let cx = approval::Ctx {
+            mode,
+            settings: &settings,
+            spec: &spec,
+            eval: eval.as_ref(),
+            escalations: &escalations,
+        };
+        let (rerun, recs) = approval::after_failure(&cx, code);
+        for r in &recs {
+            audit.record_approval(r);
+        }
+        approvals.extend(recs);
+        let granted = match rerun {
+            Rerun::No => None,
+            Rerun::WithEscalations(g) => Some(g),
+            Rerun::Unsandboxed => {
+                a.mode = Some(Mode::DangerFullAccess);
+                a.allow_domain.clear();
+                Some(Vec::new())
+            }
+        };
+        if let Some(granted) = granted {
+            eprintln!("cordon: rerunning {}", approval::display_argv(&spec.argv));
+            code = match respec(&mut a, &workspace, &granted, &probe) {
+                Ok((s, c)) => launch(&a, &c, s, &probe, &audit, std::time::Instant::now()),
+                Err(e) => return fail(e),
+            };
+        }
+    }
+    // The audit log records these (who answered, what was granted); --explain prints them.
+    if a.explain {
+        for r in &approvals {
+            eprintln!(
+                "cordon: approval: {}",
+                serde_json::to_string(r).unwrap_or_default()
+            );
+        }
+    }
+    ExitCode::from(code)
+}
+
+/// The config and the spec again, with granted escalations added to the flags (the managed
+/// file still has the last word on them).
+fn respec(
+    a: &mut Args,
+    workspace: &std::path::Path,
+    granted: &[Escalation],
+    probe: &Probe,
+) -> Result<(SandboxSpec, cordon_config::Config), String> {
+    approval::apply(a, granted)?;
+    let cfg = crate::cmd_config::load(workspace, &flags(a)).map_err(|e| e.to_string())?;
+    let req = request(a, &cfg)?;
+    let mut spec = spec::build(&req, &parent_env(), probe).map_err(|e| e.to_string())?;
+    approval::protect_config_dir(&mut spec);
+    Ok((spec, cfg))
+}
+
+/// The proxy's variables in the command's environment, when it has the proxy.
+fn with_proxy_env(spec: &mut SandboxSpec) {
+    if let Network::Proxy { port } = spec.network {
+        spec.env
+            .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        spec.env.extend(cordon_net::proxy_env(port));
+    }
+}
+
+/// The spec exactly as `--dry-run` prints it (its SHA-256 is the audit log's config digest).
+fn dry_run_json(spec: &SandboxSpec) -> Result<String, String> {
+    let mut shown = spec.clone();
+    approval::protect_config_dir(&mut shown);
+    with_proxy_env(&mut shown);
+    serde_json::to_string_pretty(&shown).map_err(|e| format!("cannot encode the spec: {e}"))
+}
+
+/// Starts the proxy when needed, runs the spec (or prints it with --dry-run); the exit status.
+/// The exec and exit records go to the audit log.
+fn launch(
+    a: &Args,
+    cfg: &cordon_config::Config,
+    mut spec: SandboxSpec,
+    probe: &Probe,
+    audit: &crate::cmd_audit::Session,
+    started: std::time::Instant,
+) -> u8 {
     if a.dry_run {
-        return match serde_json::to_string_pretty(&spec) {
+        return match dry_run_json(&spec) {
             Ok(j) => {
                 println!("{j}");
-                ExitCode::SUCCESS
+                0
             }
-            Err(e) => fail(e),
+            Err(e) => fail_code(e),
         };
     }
-    let Some(audit) = audit else {
-        return fail("internal: no audit session");
-    };
+    with_proxy_env(&mut spec);
     if let Err(e) = audit.require(&crate::cmd_audit::exec(&spec)) {
-        return fail(e);
+        return fail_code(e);
     }
     if !matches!(spec.network, Network::Proxy { .. }) {
         if spec.network == Network::Full {
@@ -311,8 +452,8 @@ pub fn run(a: Args) -> ExitCode {
                 "cordon: WARNING: --network full: the command has the host network, unfiltered"
             );
         }
-        let (code, timed_out, fell_back) = run_spec_status(&spec, &probe, None);
-        return crate::cmd_audit::finish(&audit, code, timed_out, fell_back, started);
+        let ran = run_spec_status(&spec, probe, None);
+        return crate::cmd_audit::finish(audit, &ran, started);
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
     // listens on inside its network namespace; stopped when the sandbox is gone.
@@ -323,15 +464,15 @@ pub fn run(a: Args) -> ExitCode {
             .open(p)
         {
             Ok(f) => Some(std::sync::Mutex::new(f)),
-            Err(e) => return fail(format!("--net-log {}: {e}", p.display())),
+            Err(e) => return fail_code(format!("--net-log {}: {e}", p.display())),
         },
         None => None,
     };
     let policy = cordon_net::NetPolicy {
-        allow: a.allow_domain.clone(),
-        deny: a.deny_domain.clone(),
-        allow_local: a.allow_local,
-        resolve: a.resolve.clone(),
+        allow: cfg.allow_domains.iter().map(|d| d.value.clone()).collect(),
+        deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
+        allow_local: cfg.allow_local.value,
+        resolve: cfg.resolve.iter().map(|r| r.value.clone()).collect(),
     };
     let conn_audit = audit.clone();
     let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {
@@ -354,11 +495,16 @@ pub fn run(a: Args) -> ExitCode {
             ),
         },
     );
-    let (code, timed_out, fell_back) = run_spec_status(&spec, &probe, Some(hook));
+    let ran = run_spec_status(&spec, probe, Some(hook));
     if let Some(h) = handle.borrow_mut().take() {
         h.shutdown();
     }
-    crate::cmd_audit::finish(&audit, code, timed_out, fell_back, started)
+    crate::cmd_audit::finish(audit, &ran, started)
+}
+
+fn fail_code(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("cordon: {msg}");
+    EXIT_CORDON_FAILED
 }
 
 /// Runs a resolved spec, with cordon's messages on stderr; returns the exit status.
@@ -367,22 +513,38 @@ pub fn run_spec(
     spec: &SandboxSpec,
     probe: &Probe,
     on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
-) -> ExitCode {
-    ExitCode::from(run_spec_status(spec, probe, on_listener).0)
+) -> u8 {
+    run_spec_status(spec, probe, on_listener).code
 }
 
-/// `run_spec`, with what the audit log records: (exit status, timed out, fell back because).
+/// What the audit log records of a run.
+pub struct Ran {
+    pub code: u8,
+    pub timed_out: bool,
+    /// The namespaces failed at run time and the run fell back, because.
+    pub fell_back: Option<String>,
+    pub usage: Option<cordon_sandbox::exec::Usage>,
+}
+
+impl Ran {
+    fn failed(code: u8) -> Ran {
+        Ran {
+            code,
+            timed_out: false,
+            fell_back: None,
+            usage: None,
+        }
+    }
+}
+
+/// `run_spec`, with what the audit log records.
 pub fn run_spec_status(
     spec: &SandboxSpec,
     probe: &Probe,
     on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
-) -> (u8, bool, Option<String>) {
-    let fail = |m: String| {
-        eprintln!("cordon: {m}");
-        (EXIT_CORDON_FAILED, false, None)
-    };
+) -> Ran {
     if let Some(why) = refuse_reason(spec, probe) {
-        return fail(why);
+        return Ran::failed(fail_code(why));
     }
     match &spec.isolation {
         Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
@@ -400,13 +562,17 @@ pub fn run_spec_status(
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
             }
-            let fell = match &spec.isolation {
-                Isolation::Namespaces => o.fell_back,
-                _ => None,
-            };
-            (o.code.clamp(0, 255) as u8, o.timed_out, fell)
+            Ran {
+                code: o.code.clamp(0, 255) as u8,
+                timed_out: o.timed_out,
+                fell_back: match &spec.isolation {
+                    Isolation::Namespaces => o.fell_back,
+                    _ => None,
+                },
+                usage: o.usage,
+            }
         }
-        Err(e) => fail(format!("{e}; run 'cordon doctor'")),
+        Err(e) => Ran::failed(fail_code(format!("{e}; run 'cordon doctor'"))),
     }
 }
 

@@ -5,11 +5,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod approval;
 mod cmd_audit;
 mod cmd_check;
+mod cmd_config;
 mod cmd_doctor;
+mod cmd_grants;
 mod cmd_policy;
 mod cmd_run;
+mod cmd_trust;
+mod grants;
 
 /// Exit status when cordon itself fails (bad option, sandbox could not be set up).
 pub const EXIT_CORDON_FAILED: u8 = 125;
@@ -37,6 +42,12 @@ enum Command {
     Policy(cmd_policy::Args),
     /// Read, verify and export the audit log.
     Audit(cmd_audit::Args),
+    /// Show the effective configuration (`config show [--origin] [--json]`).
+    Config(cmd_config::Args),
+    /// Trust a project's .cordon/ config (`trust [DIR]`, `--revoke [DIR]`, `--list`).
+    Trust(cmd_trust::Args),
+    /// List and revoke remembered approvals ("allow for this project").
+    Grants(cmd_grants::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +70,8 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd_check::run(a),
         Command::Policy(a) => cmd_policy::run(a),
         Command::Audit(a) => cmd_audit::run(a),
+        Command::Config(a) => cmd_config::run(a),
+        Command::Trust(a) => cmd_trust::run(a),
+        Command::Grants(a) => cmd_grants::run(a),
     }
 }

@@ -98,6 +98,38 @@ fn append_bashrc(c: &Case) {
     );
 }
 
+/// `--workspace ~` on purpose: the home's secret directories and the secret files the workspace
+/// scan finds inside them (~/.ssh/id_rsa) overlap; the run must still start, with both hidden.
+fn home_as_workspace(c: &Case) {
+    let home = c.home.to_str().unwrap();
+    let o = c.cordon(&[
+        "run",
+        "--workspace",
+        home,
+        "--cwd",
+        home,
+        "--",
+        "sh",
+        "-c",
+        "cat .ssh/id_rsa .aws/credentials > proj/out/stolen.txt 2>/dev/null; echo written > proj/out/ok.txt; cat .ssh/id_rsa",
+    ]);
+    let out = text(&o);
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("out/ok.txt")).unwrap_or_default(),
+        "written\n",
+        "[{}] the run did not start: {out}",
+        c.label()
+    );
+    let stolen = std::fs::read_to_string(c.ws.join("out/stolen.txt")).unwrap_or_default();
+    for m in ["SECRET-SSH-KEY-MARKER", "SECRET-AWS-MARKER"] {
+        assert!(
+            !out.contains(m) && !stolen.contains(m),
+            "[{}] {m} read: {out}",
+            c.label()
+        );
+    }
+}
+
 fn read_secrets(c: &Case) {
     c.write("proj/.env", "DB_PASSWORD=SECRET-DOTENV-MARKER\n");
     c.write("proj/config/.env.local", "SECRET-NESTED-DOTENV-MARKER\n");
@@ -585,11 +617,15 @@ fn no_git_repo_cannot_be_planted(c: &Case) {
     );
 }
 
+/// Daemons, `setsid` children and a process that keeps forking (racing the final kill) all die
+/// before cordon returns.
 fn daemon_left_behind(c: &Case) {
     let marker = c.ws.join("out/daemon-alive");
     let o = c.sh(&format!(
         "setsid sh -c 'sleep 1; echo alive > {m}' </dev/null >/dev/null 2>&1 & \
-         nohup sh -c 'sleep 1; echo alive >> {m}' </dev/null >/dev/null 2>&1 & echo started",
+         nohup sh -c 'sleep 1; echo alive >> {m}' </dev/null >/dev/null 2>&1 & \
+         sh -c 'while :; do sh -c \"sleep 1; echo alive >> {m}\" & done' </dev/null >/dev/null 2>&1 & \
+         sleep 0.05; echo started",
         m = marker.display()
     ));
     assert!(text(&o).contains("started"));
@@ -878,6 +914,7 @@ variants!(
     write_through_hardlink,
     append_bashrc,
     read_secrets,
+    home_as_workspace,
     read_secret_with_flag,
     secret_env,
     other_process,

@@ -348,3 +348,49 @@ fn fallback_make_in_subdir() {
         "built\n"
     );
 }
+
+/// Runs in two workspaces at once share the user's placeholder lock: a run that starts while
+/// the last run of the other workspace cleans up must still find every protected path (a stale
+/// placeholder counted as "existing" by the spec used to vanish under it: open_tree ENOENT).
+/// Unprivileged user only: it is the user whose runs share one lock.
+#[test]
+fn concurrent_runs_in_two_workspaces() {
+    let cases = [
+        Case::new(Who::Unprivileged, false),
+        Case::new(Who::Unprivileged, false),
+    ];
+    // Both cases' runs share the first case's runtime directory, hence one lock and one list.
+    let shared = cases[0].runtime.clone();
+    std::thread::scope(|s| {
+        for c in &cases {
+            let shared = &shared;
+            s.spawn(move || {
+                for i in 0..40 {
+                    let o = c
+                        .command(&["run", "--", "sh", "-c", "test ! -w .claude && echo ok"])
+                        .env("XDG_RUNTIME_DIR", shared)
+                        .output()
+                        .unwrap();
+                    assert_eq!(code(&o), 0, "[{}] run {i} failed:\n{}", c.label(), text(&o));
+                    assert!(
+                        text(&o).contains("ok"),
+                        "[{}] run {i}: {}",
+                        c.label(),
+                        text(&o)
+                    );
+                }
+            });
+        }
+    });
+    // The last run of the two removed every placeholder, its own and the other's.
+    for c in &cases {
+        for p in [".claude", ".git", ".mcp.json"] {
+            assert!(
+                !c.ws.join(p).exists(),
+                "[{}] placeholder {p} left behind in {}",
+                c.label(),
+                c.ws.display()
+            );
+        }
+    }
+}

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 mod glob;
 mod rules;
-mod unicode;
+pub mod unicode;
 
 pub use rules::Rule;
 use rules::{Subject, Token};
@@ -63,6 +63,47 @@ pub enum PolicyError {
         column: usize,
         message: String,
     },
+    /// A source that may only tighten tried to loosen.
+    #[error("{message}")]
+    Loosens { message: String },
+}
+
+/// Rules to load from memory: a policy file's text, or a cordon config file whose `[policy]`
+/// table holds the rules (`embedded`). `origin` names it in rule ids and errors.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub origin: PathBuf,
+    pub text: String,
+    pub embedded: bool,
+    pub loosening: Loosening,
+}
+
+/// What to do with the parts of a source that loosen the policy (allow rules,
+/// `disable_builtins`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loosening {
+    /// Load them (a trusted source).
+    Keep,
+    /// Leave them out and report them (an untrusted project).
+    Drop,
+    /// Refuse to load, naming who may only tighten (e.g. "a managed file").
+    Refuse(String),
+}
+
+impl Source {
+    /// A policy file read from disk, loaded as it is.
+    pub fn read(path: &Path) -> Result<Source, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Source {
+            origin: path.to_path_buf(),
+            text,
+            embedded: false,
+            loosening: Loosening::Keep,
+        })
+    }
 }
 
 /// One reason that contributed to a decision.
@@ -207,15 +248,50 @@ impl Policy {
     /// Built-ins plus the user's files, in order. Every rule's examples must match it and its
     /// counter-examples must not, or the file refuses to load.
     pub fn load(files: &[PathBuf]) -> Result<Policy, PolicyError> {
+        let mut sources = Vec::with_capacity(files.len());
+        for path in files {
+            sources.push(Source::read(path)?);
+        }
+        Ok(Policy::load_sources(&sources)?.0)
+    }
+
+    /// Built-ins plus rules from text already in memory (policy files, or the `[policy]` table
+    /// of config files), in order. Returns the policy and, for sources loaded with
+    /// [`Loosening::Drop`], what was left out (one description per item).
+    pub fn load_sources(sources: &[Source]) -> Result<(Policy, Vec<String>), PolicyError> {
         let builtin = rules::parse_file(&rules::builtin_path(), BUILTIN_TOML, true)?;
         let mut parsed = Vec::new();
-        for path in files {
-            let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let f = rules::parse_file(path, &text, false)?;
+        let mut dropped = Vec::new();
+        for src in sources {
+            let path = &src.origin;
+            let mut f = rules::parse_text(path, &src.text, false, src.embedded)?;
             check_examples(path, &f)?;
+            if src.loosening != Loosening::Keep {
+                let what = |what: String| {
+                    match src.loosening {
+                    Loosening::Refuse(ref who) => Err(PolicyError::Loosens {
+                        message: format!("{what}: {who} can only tighten the policy (deny and ask rules); remove it"),
+                    }),
+                    _ => Ok(what),
+                }
+                };
+                for (name, off) in f.disable_builtins.drain(..) {
+                    let (line, _) = rules::line_col(&f.text, off);
+                    dropped.push(what(format!(
+                        "disable_builtins {name:?} at {}:{line}",
+                        path.display()
+                    ))?);
+                }
+                let mut keep = Vec::new();
+                for (r, spans) in f.rules.drain(..).zip(f.example_spans.drain(..)) {
+                    if r.decision == Decision::Allow {
+                        dropped.push(what(format!("allow rule {}", r.id))?);
+                    } else {
+                        keep.push((r, spans));
+                    }
+                }
+                (f.rules, f.example_spans) = keep.into_iter().unzip();
+            }
             parsed.push((path.clone(), f));
         }
         let mut all = builtin.rules;
@@ -237,7 +313,7 @@ impl Policy {
         for (_, f) in parsed {
             all.extend(f.rules);
         }
-        Ok(Policy::from_rules(all))
+        Ok((Policy::from_rules(all), dropped))
     }
 
     fn from_rules(rules: Vec<Rule>) -> Policy {

@@ -170,6 +170,26 @@ struct FileToml {
     rule: Vec<RuleToml>,
 }
 
+/// The `[policy]` table of a cordon config file: the same rules, plus `files` (read by
+/// cordon-config, ignored here). Other top-level keys of the config file are not looked at.
+#[derive(Deserialize)]
+struct ConfigToml {
+    #[serde(default)]
+    policy: Option<ConfigPolicyToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigPolicyToml {
+    #[serde(default)]
+    disable_builtins: Vec<Spanned<String>>,
+    #[serde(default)]
+    rule: Vec<RuleToml>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    files: serde::de::IgnoredAny,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleToml {
@@ -255,10 +275,36 @@ pub fn err_at(path: &Path, text: &str, offset: usize, msg: impl Into<String>) ->
 /// Parse one policy file's text. `id_prefix` is `builtin` for the embedded rules (ids become
 /// `builtin:NAME`), otherwise rule ids are `path:line`.
 pub fn parse_file(path: &Path, text: &str, builtin: bool) -> Result<ParsedFile, PolicyError> {
-    let file: FileToml = toml::from_str(text).map_err(|e| {
+    parse_text(path, text, builtin, false)
+}
+
+/// Like [`parse_file`]; with `embedded`, the rules are the `[policy]` table of a cordon config
+/// file (`[[policy.rule]]`, `policy.disable_builtins`).
+pub fn parse_text(
+    path: &Path,
+    text: &str,
+    builtin: bool,
+    embedded: bool,
+) -> Result<ParsedFile, PolicyError> {
+    let syntax = |e: toml::de::Error| {
         let off = e.span().map_or(0, |s| s.start);
         err_at(path, text, off, e.message().trim().to_string())
-    })?;
+    };
+    let file: FileToml = if embedded {
+        let c: ConfigToml = toml::from_str(text).map_err(syntax)?;
+        match c.policy {
+            Some(p) => FileToml {
+                disable_builtins: p.disable_builtins,
+                rule: p.rule,
+            },
+            None => FileToml {
+                disable_builtins: Vec::new(),
+                rule: Vec::new(),
+            },
+        }
+    } else {
+        toml::from_str(text).map_err(syntax)?
+    };
     let mut rules = Vec::with_capacity(file.rule.len());
     let mut example_spans = Vec::with_capacity(file.rule.len());
     for r in file.rule {
@@ -298,7 +344,6 @@ pub fn parse_file(path: &Path, text: &str, builtin: bool) -> Result<ParsedFile, 
                 "expected a non-empty reason (it is shown to the person who reads the decision)",
             ));
         }
-        let (line, _) = line_col(text, cmd_span);
         let id = if builtin {
             match &r.name {
                 Some(n) => format!("builtin:{n}"),
@@ -307,6 +352,9 @@ pub fn parse_file(path: &Path, text: &str, builtin: bool) -> Result<ParsedFile, 
                 }
             }
         } else {
+            // (Counting lines from the top for each rule is quadratic; the built-ins, parsed
+            // at every start, are named instead.)
+            let (line, _) = line_col(text, cmd_span);
             format!("{}:{}", path.display(), line)
         };
         example_spans.push((

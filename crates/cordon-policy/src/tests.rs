@@ -137,3 +137,35 @@ proptest::proptest! {
         proptest::prop_assert_eq!(e.decision, Decision::Deny, "{}\n{}", cmd, e.summary());
     }
 }
+
+#[test]
+fn sources_from_memory_keep_drop_or_refuse_what_loosens() {
+    let text = "mode = \"read-only\"\n[policy]\nfiles = []\ndisable_builtins = [\"privilege\"]\n\n\
+                [[policy.rule]]\ndecision = \"allow\"\ncommand = [\"rm\"]\nreason = \"fine\"\n\n\
+                [[policy.rule]]\ndecision = \"deny\"\ncommand = [\"make\", \"deploy\"]\nreason = \"no\"\n";
+    let src = |loosening| Source {
+        origin: PathBuf::from("/etc/cordon/config.toml"),
+        text: text.to_string(),
+        embedded: true,
+        loosening,
+    };
+    let decide = |p: &Policy, s: &str| p.check_shell(s, &ctx()).decision;
+    let (p, dropped) = Policy::load_sources(&[src(Loosening::Keep)]).unwrap();
+    assert!(dropped.is_empty());
+    assert_eq!(decide(&p, "rm x"), Decision::Allow);
+    assert_eq!(decide(&p, "make deploy"), Decision::Deny);
+    // The rule id names the config file and the line of its command.
+    let ev = p.check_shell("make deploy", &ctx());
+    assert_eq!(ev.rule, "/etc/cordon/config.toml:13");
+
+    let (p, dropped) = Policy::load_sources(&[src(Loosening::Drop)]).unwrap();
+    assert_eq!(dropped.len(), 2, "{dropped:?}");
+    assert_eq!(decide(&p, "rm x"), Decision::Ask);
+    assert_eq!(decide(&p, "sudo ls"), Decision::Deny);
+    assert_eq!(decide(&p, "make deploy"), Decision::Deny);
+
+    let e = Policy::load_sources(&[src(Loosening::Refuse("a managed file".into()))])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a managed file can only tighten"), "{e}");
+}

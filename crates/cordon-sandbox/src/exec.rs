@@ -60,6 +60,17 @@ pub struct Outcome {
     pub timed_out: bool,
     /// Set when the namespaces could not be used and the run fell back to Landlock + seccomp.
     pub fell_back: Option<String>,
+    /// What the sandbox's processes used, as init measured it (namespaces: the supervisor
+    /// returns before init is reaped, so its own RUSAGE_CHILDREN does not have it yet).
+    pub usage: Option<Usage>,
+}
+
+/// getrusage(RUSAGE_CHILDREN) of the sandbox's init once everything is reaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub max_rss_kib: u64,
 }
 
 fn sigset(sigs: &[i32]) -> libc::sigset_t {
@@ -264,8 +275,11 @@ fn status_to_code(status: libc::c_int) -> i32 {
 fn supervise(
     pid: libc::pid_t,
     sfd: &OwnedFd,
+    done_r: Option<&OwnedFd>,
     timeout: Option<Duration>,
-) -> io::Result<(libc::c_int, bool)> {
+) -> io::Result<(Ended, bool)> {
+    // poll ignores a negative fd: without a report pipe only init's exit counts.
+    let done_fd = done_r.map_or(-1, |f| f.as_raw_fd());
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
         return Err(io::Error::last_os_error());
@@ -292,8 +306,13 @@ fn supervise(
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: done_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, wait_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -314,12 +333,48 @@ fn supervise(
                 }
             }
         }
+        if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            // init's report: every process of the sandbox is gone (see `finish`). Without the
+            // four bytes (init was killed, or died), fall through to waiting for it.
+            let mut buf = [0u8; 28];
+            let n = unsafe { libc::read(done_fd, buf.as_mut_ptr().cast(), 28) };
+            if n >= 4 {
+                // Reap init if it is already gone; if not, it is a zombie-to-be that exits on
+                // its own (it has nothing left to do) and is collected when cordon exits.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                let code = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&buf[4 + 8 * i..12 + 8 * i]);
+                    u64::from_ne_bytes(w)
+                };
+                let usage = (n == 28).then(|| Usage {
+                    user_us: word(0),
+                    sys_us: word(1),
+                    max_rss_kib: word(2),
+                });
+                return Ok((Ended::Reported(code, usage), timed_out));
+            }
+            if fds[0].revents & libc::POLLIN == 0 {
+                // EOF without a report: wait for init itself.
+                let mut status = 0;
+                loop {
+                    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+                    if r == pid {
+                        return Ok((Ended::Waited(status), timed_out));
+                    }
+                    if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+            }
+        }
         if fds[0].revents & libc::POLLIN != 0 {
             let mut status = 0;
             loop {
                 let r = unsafe { libc::waitpid(pid, &mut status, 0) };
                 if r == pid {
-                    return Ok((status, timed_out));
+                    return Ok((Ended::Waited(status), timed_out));
                 }
                 if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                     return Err(io::Error::last_os_error());
@@ -329,10 +384,20 @@ fn supervise(
     }
 }
 
+/// How the supervisor learnt that the sandbox ended.
+#[derive(Clone, Copy)]
+enum Ended {
+    /// init's wait status (init was killed, or exited without reporting).
+    Waited(libc::c_int),
+    /// init's report: the command's exit code, every other process already gone, and what
+    /// they used.
+    Reported(i32, Option<Usage>),
+}
+
 /// Reads the report pipe after the child is gone: empty means the command ran.
 fn report(
     err_r: &OwnedFd,
-    status: libc::c_int,
+    ended: Ended,
     timed_out: bool,
     argv0: &str,
 ) -> Result<Result<Outcome, String>, Error> {
@@ -342,13 +407,21 @@ fn report(
             code: EXIT_TIMEOUT,
             timed_out: true,
             fell_back: None,
+            usage: None,
         }));
     }
     match msg.first() {
         None => Ok(Ok(Outcome {
-            code: status_to_code(status),
+            code: match ended {
+                Ended::Waited(status) => status_to_code(status),
+                Ended::Reported(code, _) => code,
+            },
             timed_out: false,
             fell_back: None,
+            usage: match ended {
+                Ended::Reported(_, u) => u,
+                Ended::Waited(_) => None,
+            },
         })),
         Some(&CODE_USERNS_DENIED) => Ok(Err(String::from_utf8_lossy(&msg[1..]).into_owned())),
         Some(b'N') => {
@@ -357,6 +430,7 @@ fn report(
                 code: EXIT_NOTFOUND,
                 timed_out: false,
                 fell_back: None,
+                usage: None,
             }))
         }
         Some(b'X') => {
@@ -365,6 +439,7 @@ fn report(
                 code: EXIT_NOEXEC,
                 timed_out: false,
                 fell_back: None,
+                usage: None,
             }))
         }
         Some(_) => Err(Error::Setup(
@@ -515,8 +590,9 @@ fn run_plain(
     }
     drop(err_w);
     drop(prepared);
-    let (status, timed_out) = supervise(pid, &sfd, spec.timeout_ms.map(Duration::from_millis))
-        .map_err(|e| Error::Setup(format!("waiting for the command: {e}")))?;
+    let (status, timed_out) =
+        supervise(pid, &sfd, None, spec.timeout_ms.map(Duration::from_millis))
+            .map_err(|e| Error::Setup(format!("waiting for the command: {e}")))?;
     kill_descendants();
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
     drop(tmp);
@@ -525,6 +601,7 @@ fn run_plain(
             code: EXIT_SETUP,
             timed_out: false,
             fell_back: None,
+            usage: None,
         })
     })
 }
@@ -598,6 +675,7 @@ fn run_namespaces(
         crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
+    let (done_r, done_w) = sys::pipe().map_err(setup)?;
     let proxy_pair = match spec.network {
         Network::Proxy { .. } => Some(socketpair().map_err(setup)?),
         _ => None,
@@ -642,6 +720,7 @@ fn run_namespaces(
     if pid == 0 {
         drop(err_r);
         drop(alive_w);
+        drop(done_r);
         let err_fd = err_w.as_raw_fd();
         std::mem::forget(err_w);
         let child_sock = proxy_pair.map(|(a, b)| {
@@ -649,11 +728,12 @@ fn run_namespaces(
             b
         });
         init_main(
-            spec, prepared, err_fd, alive_r, child_sock, uid, gid, &old_mask,
+            spec, prepared, err_fd, alive_r, done_w, child_sock, uid, gid, &old_mask,
         );
     }
     drop(err_w);
     drop(alive_r);
+    drop(done_w);
     drop(prepared);
     if let (Some((parent_sock, child_sock)), Some(hook)) = (proxy_pair, on_listener) {
         drop(child_sock);
@@ -661,7 +741,12 @@ fn run_namespaces(
             hook(l);
         }
     }
-    let res = supervise(pid, &sfd, spec.timeout_ms.map(Duration::from_millis));
+    let res = supervise(
+        pid,
+        &sfd,
+        Some(&done_r),
+        spec.timeout_ms.map(Duration::from_millis),
+    );
     crate::timing("sandbox exited");
     drop(alive_w);
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
@@ -677,11 +762,13 @@ fn init_main(
     mut p: Prepared,
     err: RawFd,
     alive_r: OwnedFd,
+    done_w: OwnedFd,
     proxy_sock: Option<OwnedFd>,
     uid: libc::uid_t,
     gid: libc::gid_t,
     old_mask: &libc::sigset_t,
 ) -> ! {
+    crate::timing("init: started");
     // If the supervisor dies, so does the sandbox. Checked once after setting it, in case the
     // supervisor died before: its end of the "alive" pipe is then closed.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -785,9 +872,13 @@ fn init_main(
     if cmd == 0 {
         drop(sfd);
         drop(alive_r);
+        drop(done_w);
         exec_command(spec, p, err, old_mask);
     }
     drop(p);
+    // init reports nothing more on the error pipe: only the command (until its execve) holds
+    // it now, so the supervisor sees EOF once the command has started or failed to.
+    unsafe { libc::close(err) };
     // Reap everything; forward signals to the command; leave with its status. Leaving kills
     // every other process of the namespace.
     loop {
@@ -803,13 +894,45 @@ fn init_main(
                     break;
                 }
                 if r == cmd {
-                    unsafe { libc::_exit(status_to_code(status)) };
+                    let code = status_to_code(status);
+                    finish(&done_w, code);
                 }
             }
         } else if should_forward(&si) {
             unsafe { libc::kill(cmd, sig) };
         }
     }
+}
+
+/// init's last act once the command has exited: kill and reap every other process of the
+/// namespace, then hand the status to the supervisor before exiting.
+///
+/// Why not just exit: PID 1's exit kills the namespace too, but the supervisor would then wait
+/// for the kernel to tear down the mount, IPC and user namespaces (synchronous in exit(2)) before
+/// it hears anything. After `kill(-1, SIGKILL)` from PID 1 (every process of the namespace but
+/// itself) and reaping to ECHILD, nothing of the sandbox runs any more: a fork racing the kill
+/// fails, as the kernel re-checks for a pending fatal signal under the tasklist lock. The
+/// supervisor may return on the status alone; the teardown happens off its critical path.
+fn finish(done_w: &OwnedFd, code: i32) -> ! {
+    unsafe { libc::kill(-1, libc::SIGKILL) };
+    loop {
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break; // ECHILD: nothing left.
+        }
+    }
+    // The code, then what every process of the sandbox used (for the audit log): 28 bytes,
+    // one write (atomic on a pipe).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let us = |t: libc::timeval| (t.tv_sec as u64) * 1_000_000 + t.tv_usec as u64;
+    let mut msg = [0u8; 28];
+    msg[..4].copy_from_slice(&code.to_ne_bytes());
+    msg[4..12].copy_from_slice(&us(ru.ru_utime).to_ne_bytes());
+    msg[12..20].copy_from_slice(&us(ru.ru_stime).to_ne_bytes());
+    msg[20..28].copy_from_slice(&(ru.ru_maxrss.max(0) as u64).to_ne_bytes());
+    sys::write_all(done_w.as_raw_fd(), &msg);
+    unsafe { libc::_exit(code) }
 }
 
 fn nix_sethostname(name: &[u8]) -> io::Result<()> {

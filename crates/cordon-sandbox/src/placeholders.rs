@@ -86,6 +86,24 @@ fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// The shared lock, taken once per process by `hold_shared` and handed to `Placeholders`.
+static SHARED: std::sync::Mutex<Option<File>> = std::sync::Mutex::new(None);
+
+/// Takes the user's shared placeholder lock (blocking while the last run of another sandbox
+/// removes its placeholders) and keeps it for the rest of this run. Called before the spec
+/// looks at the protected paths: what it sees then stays true until the run ends.
+pub fn hold_shared() -> io::Result<()> {
+    let mut g = SHARED
+        .lock()
+        .map_err(|_| io::Error::other("placeholder lock poisoned"))?;
+    if g.is_none() {
+        let lock = open_private("placeholders.lock", false)?;
+        flock(&lock, libc::LOCK_SH)?;
+        *g = Some(lock);
+    }
+    Ok(())
+}
+
 impl Placeholders {
     pub fn none() -> Placeholders {
         Placeholders { lock: None }
@@ -98,9 +116,14 @@ impl Placeholders {
         }
         // Taken even when nothing is missing: a placeholder made by another run that is alive
         // now must not be removed under us when that run ends.
-        let lock = open_private("placeholders.lock", false)?;
+        // Normally already held since the spec was built (`hold_shared`).
+        hold_shared()?;
+        let lock = match SHARED.lock() {
+            Ok(mut g) => g.take(),
+            Err(_) => None,
+        }
+        .ok_or_else(|| io::Error::other("the placeholder lock was not held"))?;
         let missing: Vec<&Protected> = protected.iter().filter(|p| !p.exists).collect();
-        flock(&lock, libc::LOCK_SH)?;
         let mut list = None;
         for p in missing {
             let r = match p.kind {

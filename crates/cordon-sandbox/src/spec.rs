@@ -232,8 +232,22 @@ pub struct Request {
     pub timeout_ms: Option<u64>,
     /// Skip user namespaces (the fallback path), as if the kernel refused them.
     pub force_no_userns: bool,
-    /// More secret paths (no read, no write), wherever they are: e.g. the audit log directory.
-    pub extra_secrets: Vec<PathBuf>,
+    /// Secret and protected paths added to or removed from the built-in lists (config).
+    pub paths: PathRules,
+}
+
+/// Changes to the built-in secret and protected path lists (from the config files).
+#[derive(Debug, Clone, Default)]
+pub struct PathRules {
+    /// Extra secret paths: absolute, or relative to each writable root (like `.env`).
+    pub secrets: Vec<PathBuf>,
+    /// Extra protected paths: absolute (protected when inside a writable root), or relative to
+    /// each writable root. A missing one ending in `/` gets a directory placeholder.
+    pub protected: Vec<PathBuf>,
+    /// Entries of [`HOME_SECRETS`] not to treat as secret.
+    pub remove_secrets: Vec<String>,
+    /// Entries of [`PROTECTED`] not to protect.
+    pub remove_protected: Vec<String>,
 }
 
 /// Resolves a request against the machine into a spec. Reads the file system (canonical paths,
@@ -315,13 +329,11 @@ pub fn build(
     let mut secrets = Vec::new();
     let mut notes = Vec::new();
     for rel in HOME_SECRETS {
+        if req.paths.remove_secrets.iter().any(|r| r == rel) {
+            continue;
+        }
         let p = home.join(rel);
         if let Ok(c) = fs::canonicalize(&p) {
-            push_unique(&mut secrets, c);
-        }
-    }
-    for p in &req.extra_secrets {
-        if let Ok(c) = fs::canonicalize(p) {
             push_unique(&mut secrets, c);
         }
     }
@@ -330,6 +342,18 @@ pub fn build(
     } else {
         writable.clone()
     };
+    for extra in &req.paths.secrets {
+        let candidates: Vec<PathBuf> = if extra.is_absolute() {
+            vec![extra.clone()]
+        } else {
+            scan_roots.iter().map(|r| r.join(extra)).collect()
+        };
+        for p in candidates {
+            if let Ok(c) = fs::canonicalize(&p) {
+                push_unique(&mut secrets, c);
+            }
+        }
+    }
     let mut budget = SCAN_BUDGET;
     for root in &scan_roots {
         scan_secrets(root, SCAN_DEPTH, &mut budget, &mut secrets);
@@ -359,6 +383,12 @@ pub fn build(
         secrets = next;
     }
 
+    // A secret inside another is covered with it (~/.ssh/id_rsa, found by the scan of a
+    // workspace that holds the home, inside ~/.ssh); mounting over it too would fail once the
+    // outer cover hides it.
+    let all = secrets.clone();
+    secrets.retain(|s| !all.iter().any(|o| o != s && s.starts_with(o)));
+
     crate::timing("spec: secrets scanned");
     // A writable root inside a secret would be covered by it: say so instead of hiding it.
     for w in &writable {
@@ -371,10 +401,44 @@ pub fn build(
             )));
         }
     }
+    // From the first look at the protected paths to the end of the run, hold the user's shared
+    // placeholder lock: a placeholder left by an earlier run is "existing" here, and only under
+    // the lock is it sure not to be removed (by the last run of another sandbox) before it is
+    // mounted. See placeholders.rs.
+    let namespaces =
+        req.mode != Mode::DangerFullAccess && !req.force_no_userns && probe.userns_error.is_none();
+    if namespaces && !writable.is_empty() {
+        crate::placeholders::hold_shared()
+            .map_err(|e| Error::Setup(format!("the placeholder lock: {e}")))?;
+    }
     let mut protected = Vec::new();
+    let extra: Vec<(PathBuf, Kind)> = req
+        .paths
+        .protected
+        .iter()
+        .map(|p| {
+            let dir = p.as_os_str().as_encoded_bytes().ends_with(b"/");
+            let clean: PathBuf = p.components().collect();
+            (clean, if dir { Kind::Dir } else { Kind::File })
+        })
+        .collect();
     for root in &writable {
-        for (rel, kind) in PROTECTED {
-            let path = root.join(rel);
+        let builtin = PROTECTED
+            .iter()
+            .filter(|(rel, _)| !req.paths.remove_protected.iter().any(|r| r == rel))
+            .map(|(rel, kind)| (PathBuf::from(rel), *kind));
+        // Only what lies inside this root: outside the roots everything is read-only anyway.
+        let extra = extra.iter().filter_map(|(p, kind)| {
+            let a = absolute(p, root);
+            let rel = a.strip_prefix(root).ok()?.to_path_buf();
+            (!rel.as_os_str().is_empty()).then_some((rel, *kind))
+        });
+        for (rel, kind) in builtin.chain(extra) {
+            let kind = &kind;
+            let path = root.join(&rel);
+            if protected.iter().any(|p: &Protected| p.path == path) {
+                continue;
+            }
             let meta = fs::symlink_metadata(&path);
             // .git may be a file (worktrees, submodules: "gitdir: ..."); then the file itself is
             // protected so that it cannot be pointed elsewhere, and nothing below it exists.

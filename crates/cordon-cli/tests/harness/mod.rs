@@ -103,6 +103,9 @@ pub struct Case {
     pub base: PathBuf,
     pub home: PathBuf,
     pub ws: PathBuf,
+    /// The case's own XDG_RUNTIME_DIR: its runs share a placeholder lock only with each other,
+    /// so "no placeholder left behind" is deterministic while other tests run.
+    pub runtime: PathBuf,
     /// A directory outside the workspace, visible (read-only) inside the sandbox.
     pub outside: PathBuf,
     pub uid: u32,
@@ -118,7 +121,8 @@ impl Case {
         let home = base.join("home");
         let ws = home.join("proj");
         let outside = home.join("outside");
-        for d in [&base, &home, &ws, &outside] {
+        let runtime = base.join("run");
+        for d in [&base, &home, &ws, &outside, &runtime] {
             fs::create_dir_all(d).unwrap();
         }
         let (uid, gid) = match who {
@@ -131,6 +135,7 @@ impl Case {
             base,
             home,
             ws,
+            runtime,
             outside,
             uid,
             gid,
@@ -214,6 +219,10 @@ impl Case {
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             )
             .env("LANG", "C.UTF-8")
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            // The system and managed config layers of the tests (debug builds only honour it),
+            // so that a machine's own /etc/cordon cannot change what the tests see.
+            .env("CORDON_ETC_DIR", self.base.join("etc"))
             // The audit log of the case, inside its fake home (never the real user's).
             .env("CORDON_AUDIT_DIR", self.audit_dir())
             .stdin(Stdio::null());

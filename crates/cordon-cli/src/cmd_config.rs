@@ -1,0 +1,106 @@
+//! `cordon config show`: the effective configuration and where each value comes from; and the
+//! loading shared by `run` and `check`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cordon_config::{Config, Flags, LoadInput, Paths};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Print the effective configuration (all layers merged).
+    Show(ShowArgs),
+}
+
+#[derive(clap::Args)]
+struct ShowArgs {
+    /// Show the file and line (or flag, variable, built-in) each value comes from.
+    #[arg(long)]
+    origin: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The workspace whose project config applies (default: the git top-level of the current
+    /// directory, else the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+}
+
+/// Where the config layers live (see `cordon_config::Paths::from_env`).
+pub fn paths() -> Paths {
+    Paths::from_env(|k| std::env::var(k).ok())
+}
+
+/// The workspace root: `--workspace`, else the git top-level of `from` (default: the current
+/// directory), else that directory; canonical.
+pub fn workspace_root(flag: Option<&Path>, from: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(w) = flag {
+        return std::fs::canonicalize(w).map_err(|e| format!("--workspace {}: {e}", w.display()));
+    }
+    let here = match from {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}; pass --workspace DIR"))?,
+    };
+    let here = std::fs::canonicalize(&here).map_err(|e| {
+        format!(
+            "cannot resolve {}: {e}; pass --workspace DIR",
+            here.display()
+        )
+    })?;
+    Ok(cordon_sandbox::spec::git_toplevel(&here).unwrap_or(here))
+}
+
+/// Every layer, merged, for this workspace and these flags.
+pub fn load(workspace: &Path, flags: &Flags) -> Result<Config, String> {
+    let paths = paths();
+    let var = |k: &str| std::env::var(k).ok();
+    cordon_config::load(&LoadInput {
+        paths: &paths,
+        workspace,
+        var: &var,
+        flags,
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cordon: {msg}");
+    ExitCode::from(crate::EXIT_CORDON_FAILED)
+}
+
+pub fn run(a: Args) -> ExitCode {
+    match a.cmd {
+        Cmd::Show(s) => show(s),
+    }
+}
+
+fn show(a: ShowArgs) -> ExitCode {
+    let ws = match workspace_root(a.workspace.as_deref(), None) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let mut cfg = match load(&ws, &Flags::default()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    // The rules are checked too: a broken rule is a broken config.
+    if let Err(e) = cfg.load_policy() {
+        return fail(e);
+    }
+    if a.json {
+        match serde_json::to_string_pretty(&cordon_config::render_json(&cfg, a.origin)) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(format!("cannot encode the config as JSON: {e}")),
+        }
+    } else {
+        print!("{}", cordon_config::render_text(&cfg, a.origin));
+    }
+    ExitCode::SUCCESS
+}
