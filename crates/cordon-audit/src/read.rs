@@ -196,12 +196,24 @@ pub fn summary(r: &Record, colour: bool) -> String {
         }
         "approval" => {
             let a = r.text("answer");
-            let c = if a == "approve" || a == "approved" {
-                GREEN
-            } else {
-                RED
-            };
-            format!("{} {}", paint(&a, c, colour), r.text("prompt"))
+            let c = if a.starts_with("allow") { GREEN } else { RED };
+            let granted = r.text("granted");
+            format!(
+                "{} by {} ({}{}): {}{}",
+                paint(&a, c, colour),
+                r.text("answered_by"),
+                r.text("stage"),
+                match r.v.get("rule").map(value_text) {
+                    Some(x) if !x.is_empty() => format!(", {x}"),
+                    _ => String::new(),
+                },
+                r.text("prompt"),
+                if granted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" granted: {granted}")
+                }
+            )
         }
         "exec" => format!(
             "pid={} cwd={} argv: {}",
