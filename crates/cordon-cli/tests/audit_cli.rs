@@ -676,3 +676,24 @@ fn net_log_and_connection_events() {
     assert_eq!(nl.lines().count(), 2, "{nl}");
     assert_eq!(records(&c.audit_dir()).last().unwrap()["event"], "exit");
 }
+
+#[test]
+fn audit_dir_under_tmp_is_out_of_reach() {
+    // /tmp is private in the sandbox: the directory simply is not there (and the run works).
+    let c = Case::new(Who::Invoker, false);
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("audit");
+    let ds = d.to_str().unwrap();
+    let o = c.cordon(&[
+        "run",
+        "--audit-dir",
+        ds,
+        "--",
+        "sh",
+        "-c",
+        &format!("cat {ds}/audit.jsonl; ls {ds}; echo end"),
+    ]);
+    let t = text(&o);
+    assert!(t.contains("end") && !t.contains("session_start") && !t.contains("audit.head"), "{t}");
+    assert_eq!(of(&records(&d), "exec").len(), 1);
+}

@@ -166,10 +166,16 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     for s in &spec.secrets {
         // A secret under the private /tmp (e.g. an audit directory there) is already out of
         // reach: the path no longer exists in this view, and there is nothing to cover.
-        let Ok(meta) = std::fs::symlink_metadata(s) else {
-            continue;
+        let is_dir = match std::fs::symlink_metadata(s) {
+            Ok(m) => m.is_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("hide secret {}: {e}", s.display()),
+                ))
+            }
         };
-        let is_dir = meta.is_dir();
         if is_dir { cover_dir(s) } else { cover_file(s) }
             .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
     }
