@@ -19,13 +19,13 @@ fn exec(i: usize, extra: &str) -> Event {
     }
 }
 
-/// Not a test on its own: the body of the child processes of the tests below (the test binary
-/// re-runs itself with AUDIT_CHILD_DIR set). Appends AUDIT_CHILD_N records (0: until killed).
+/// Not a test: the body of the child processes of the tests below (the test binary re-runs
+/// itself with `--ignored` and AUDIT_CHILD_DIR set). Appends AUDIT_CHILD_N records (0: until
+/// killed), or with AUDIT_CHILD_FSIZE until the disk is "full".
 #[test]
+#[ignore = "the body of child processes, run by the tests below"]
 fn helper_child_writer() {
-    let Some(dir) = std::env::var_os("AUDIT_CHILD_DIR") else {
-        return;
-    };
+    let dir = std::env::var_os("AUDIT_CHILD_DIR").expect("AUDIT_CHILD_DIR: run by the tests only");
     if let Ok(limit) = std::env::var("AUDIT_CHILD_FSIZE") {
         // A full disk, reproducibly: writes stop at `limit` bytes, the one that crosses it is
         // cut short (SIGXFSZ ignored, so write(2) returns the short count).
@@ -65,6 +65,7 @@ fn child(dir: &Path, n: usize, big: bool) -> Command {
     c.args([
         "--exact",
         "helper_child_writer",
+        "--ignored",
         "--test-threads=1",
         "--quiet",
     ])

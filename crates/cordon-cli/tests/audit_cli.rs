@@ -694,6 +694,9 @@ fn audit_dir_under_tmp_is_out_of_reach() {
         &format!("cat {ds}/audit.jsonl; ls {ds}; echo end"),
     ]);
     let t = text(&o);
-    assert!(t.contains("end") && !t.contains("session_start") && !t.contains("audit.head"), "{t}");
+    assert!(
+        t.contains("end") && !t.contains("session_start") && !t.contains("audit.head"),
+        "{t}"
+    );
     assert_eq!(of(&records(&d), "exec").len(), 1);
 }
