@@ -24,9 +24,11 @@ pub struct Args {
     /// Workspace root (default: the git top-level of --cwd, else --cwd).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    #[command(flatten)]
+    audit: crate::cmd_audit::LogArgs,
     /// The shell command to decide (several words are joined with spaces).
     #[arg(last = true)]
-    command: Vec<String>,
+    command: Vec<std::ffi::OsString>,
 }
 
 fn exit_for(d: Decision) -> ExitCode {
@@ -101,17 +103,32 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(line) = cfg.ignored_line() {
         eprintln!("cordon: {line}");
     }
-    if let Some(file) = args.each_line {
-        if !args.command.is_empty() {
-            return fail("give either --each-line FILE or a command after --, not both");
-        }
-        return each_line(&policy, &ctx, &file, args.json);
+    if args.each_line.is_some() && !args.command.is_empty() {
+        return fail("give either --each-line FILE or a command after --, not both");
     }
-    if args.command.is_empty() {
+    if args.each_line.is_none() && args.command.is_empty() {
         return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
     }
-    let src = args.command.join(" ");
+    let audit = match start_audit(&args.audit, &args.policy, &cfg, &ctx) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Some(file) = args.each_line {
+        return each_line(&policy, &ctx, &file, args.json, &audit);
+    }
+    // The command's bytes as given (recorded losslessly); the policy reads them as UTF-8, any
+    // invalid byte becoming U+FFFD (which the policy treats as suspicious).
+    let raw: Vec<u8> = args
+        .command
+        .iter()
+        .map(|w| w.as_encoded_bytes())
+        .collect::<Vec<_>>()
+        .join(&b' ');
+    let src = String::from_utf8_lossy(&raw).into_owned();
     let ev = policy.check_shell(&src, &ctx);
+    if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, &raw)) {
+        return fail(e);
+    }
     if args.json {
         match serde_json::to_string_pretty(&ev) {
             Ok(s) => println!("{s}"),
@@ -132,7 +149,42 @@ struct Line<'a> {
     ev: &'a cordon_policy::Evaluation,
 }
 
-fn each_line(policy: &Policy, ctx: &Context, file: &Path, json: bool) -> ExitCode {
+/// session_start of `cordon check`. The config digest is the SHA-256 of the config files and
+/// --policy files read (each: path, NUL, contents, NUL); that of nothing with neither.
+fn start_audit(
+    a: &crate::cmd_audit::LogArgs,
+    policy_files: &[PathBuf],
+    cfg: &cordon_config::Config,
+    ctx: &Context,
+) -> Result<crate::cmd_audit::Session, String> {
+    let Some(dir) = crate::cmd_audit::resolve_run_dir(a, cfg.audit_dir.as_ref())? else {
+        return Ok(crate::cmd_audit::Session::disabled());
+    };
+    let mut all = Vec::new();
+    for f in cfg.files.iter().map(|(_, p)| p).chain(policy_files) {
+        all.extend_from_slice(f.as_os_str().as_encoded_bytes());
+        all.push(0);
+        all.extend(std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?);
+        all.push(0);
+    }
+    let start = crate::cmd_audit::session_start(
+        "check",
+        cordon_audit::sha256_hex(&all),
+        "check",
+        vec![cordon_audit::Text::from(ctx.workspace.as_path())],
+        "none",
+        a.agent.as_deref(),
+    );
+    crate::cmd_audit::Session::start(&dir, &start)
+}
+
+fn each_line(
+    policy: &Policy,
+    ctx: &Context,
+    file: &Path,
+    json: bool,
+    audit: &crate::cmd_audit::Session,
+) -> ExitCode {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
@@ -142,12 +194,14 @@ fn each_line(policy: &Policy, ctx: &Context, file: &Path, json: bool) -> ExitCod
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut worst = Decision::Allow;
+    let mut counts = [0usize; 3];
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let ev = policy.check_shell(line, ctx);
         worst = worst.max(ev.decision);
+        counts[ev.decision as usize] += 1;
         let r = if json {
             serde_json::to_writer(
                 &mut out,
@@ -180,6 +234,29 @@ fn each_line(policy: &Policy, ctx: &Context, file: &Path, json: bool) -> ExitCod
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return fail(format!("cannot write the output: {e}"));
         }
+    }
+    // A scan of a file (a history) is one audit record: the strictest decision and the counts,
+    // not one record (and one fsync per deny) for each line.
+    let summary = cordon_audit::Event::Decision {
+        decision: worst.as_str().into(),
+        rule: "each-line".into(),
+        reason: format!(
+            "{} lines: {} allow, {} ask, {} deny",
+            counts.iter().sum::<usize>(),
+            counts[Decision::Allow as usize],
+            counts[Decision::Ask as usize],
+            counts[Decision::Deny as usize]
+        ),
+        command: cordon_audit::Text(
+            [
+                b"--each-line ".as_slice(),
+                file.as_os_str().as_encoded_bytes(),
+            ]
+            .concat(),
+        ),
+    };
+    if let Err(e) = audit.require(&summary) {
+        return fail(e);
     }
     exit_for(worst)
 }

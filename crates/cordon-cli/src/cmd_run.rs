@@ -91,6 +91,8 @@ pub struct Args {
     /// domain:PATTERN, secret:PATH, env:NAME.
     #[arg(long, value_name = "KIND:VALUE")]
     pub escalate: Vec<crate::approval::Escalation>,
+    #[command(flatten)]
+    pub audit: crate::cmd_audit::LogArgs,
     /// Run this string with /bin/sh -c.
     #[arg(short = 'c', value_name = "SHELL STRING", conflicts_with = "argv")]
     pub shell: Option<String>,
@@ -178,7 +180,11 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
             .is_some_and(|v| !v.is_empty() && v != "0"),
         paths: PathRules {
-            secrets: vals(&cfg.secrets),
+            // The audit log directory (resolved by `run`) is a secret wherever it is.
+            secrets: vals(&cfg.secrets)
+                .into_iter()
+                .chain(a.audit.audit_dir.clone().filter(|_| !a.audit.no_audit))
+                .collect(),
             protected,
             remove_secrets: strs(&cfg.remove_secrets),
             remove_protected: strs(&cfg.remove_protected),
@@ -212,6 +218,23 @@ pub fn run(mut a: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     cordon_sandbox::timing("config");
+    // The audit log directory: resolved once (the flag, CORDON_AUDIT_DIR, the config's audit.dir,
+    // the default) and kept in the flags, so that every request built from them hides it.
+    match crate::cmd_audit::resolve_run_dir(&a.audit, cfg.audit_dir.as_ref()) {
+        Ok(Some(d)) => {
+            if !a.dry_run {
+                if let Err(e) = cordon_audit::Writer::create_dir(&d) {
+                    return fail(format!("audit log: {e}; pass --audit-dir DIR to write it elsewhere, or --no-audit to run without an audit log"));
+                }
+            }
+            a.audit.audit_dir = Some(d);
+        }
+        Ok(None) => {}
+        // A dry run writes no log: no directory is no error.
+        Err(_) if a.dry_run => a.audit.no_audit = true,
+        Err(e) => return fail(e),
+    }
+    let started = std::time::Instant::now();
     let req = match request(&a, &cfg) {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -229,6 +252,20 @@ pub fn run(mut a: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     cordon_sandbox::timing("spec built");
+    let audit = if a.dry_run {
+        crate::cmd_audit::Session::none()
+    } else {
+        match crate::cmd_audit::start_run(
+            a.audit.audit_dir.as_deref().filter(|_| !a.audit.no_audit),
+            &spec,
+            &dry_run_json(&spec).unwrap_or_default(),
+            &probe,
+            a.audit.agent.as_deref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        }
+    };
     // The policy decides before anything starts: deny refuses (126); allow and ask both run,
     // inside the sandbox, unless the approval mode says to ask (approval.rs).
     let policy = match loading.map(|h| h.join()) {
@@ -254,6 +291,15 @@ pub fn run(mut a: Args) -> ExitCode {
             None => policy.check_argv(&spec.argv, &ctx),
         };
         cordon_sandbox::timing("policy decided");
+        if !a.dry_run {
+            let command = match &a.shell {
+                Some(src) => src.clone(),
+                None => spec.argv.join(" "),
+            };
+            if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, command.as_bytes())) {
+                return fail(e);
+            }
+        }
         if ev.decision == cordon_policy::Decision::Deny {
             eprintln!("{}", ev.summary());
             eprintln!("cordon: refused by the command policy (--policy FILE to change the rules, --no-policy to skip them)");
@@ -281,6 +327,9 @@ pub fn run(mut a: Args) -> ExitCode {
             escalations: &escalations,
         };
         let (before, recs) = approval::before_run(&cx);
+        for r in &recs {
+            audit.record_approval(r);
+        }
         approvals.extend(recs);
         match before {
             Before::Refuse(code) => return ExitCode::from(code),
@@ -298,7 +347,7 @@ pub fn run(mut a: Args) -> ExitCode {
     }
     cordon_sandbox::timing("approval decided");
     approval::protect_config_dir(&mut spec);
-    let mut code = launch(&a, &cfg, spec.clone(), &probe);
+    let mut code = launch(&a, &cfg, spec.clone(), &probe, &audit, started);
     if code != 0 && mode == ApprovalMode::OnFailure && !a.dry_run {
         let cx = approval::Ctx {
             mode,
@@ -308,6 +357,9 @@ pub fn run(mut a: Args) -> ExitCode {
             escalations: &escalations,
         };
         let (rerun, recs) = approval::after_failure(&cx, code);
+        for r in &recs {
+            audit.record_approval(r);
+        }
         approvals.extend(recs);
         let granted = match rerun {
             Rerun::No => None,
@@ -321,7 +373,7 @@ pub fn run(mut a: Args) -> ExitCode {
         if let Some(granted) = granted {
             eprintln!("cordon: rerunning {}", approval::display_argv(&spec.argv));
             code = match respec(&mut a, &workspace, &granted, &probe) {
-                Ok((s, c)) => launch(&a, &c, s, &probe),
+                Ok((s, c)) => launch(&a, &c, s, &probe, &audit, std::time::Instant::now()),
                 Err(e) => return fail(e),
             };
         }
@@ -354,15 +406,35 @@ fn respec(
     Ok((spec, cfg))
 }
 
-/// Starts the proxy when needed, runs the spec (or prints it with --dry-run); the exit status.
-fn launch(a: &Args, cfg: &cordon_config::Config, mut spec: SandboxSpec, probe: &Probe) -> u8 {
+/// The proxy's variables in the command's environment, when it has the proxy.
+fn with_proxy_env(spec: &mut SandboxSpec) {
     if let Network::Proxy { port } = spec.network {
         spec.env
             .retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
         spec.env.extend(cordon_net::proxy_env(port));
     }
+}
+
+/// The spec exactly as `--dry-run` prints it (its SHA-256 is the audit log's config digest).
+fn dry_run_json(spec: &SandboxSpec) -> Result<String, String> {
+    let mut shown = spec.clone();
+    approval::protect_config_dir(&mut shown);
+    with_proxy_env(&mut shown);
+    serde_json::to_string_pretty(&shown).map_err(|e| format!("cannot encode the spec: {e}"))
+}
+
+/// Starts the proxy when needed, runs the spec (or prints it with --dry-run); the exit status.
+/// The exec and exit records go to the audit log.
+fn launch(
+    a: &Args,
+    cfg: &cordon_config::Config,
+    mut spec: SandboxSpec,
+    probe: &Probe,
+    audit: &crate::cmd_audit::Session,
+    started: std::time::Instant,
+) -> u8 {
     if a.dry_run {
-        return match serde_json::to_string_pretty(&spec) {
+        return match dry_run_json(&spec) {
             Ok(j) => {
                 println!("{j}");
                 0
@@ -370,13 +442,18 @@ fn launch(a: &Args, cfg: &cordon_config::Config, mut spec: SandboxSpec, probe: &
             Err(e) => fail_code(e),
         };
     }
+    with_proxy_env(&mut spec);
+    if let Err(e) = audit.require(&crate::cmd_audit::exec(&spec)) {
+        return fail_code(e);
+    }
     if !matches!(spec.network, Network::Proxy { .. }) {
         if spec.network == Network::Full {
             eprintln!(
                 "cordon: WARNING: --network full: the command has the host network, unfiltered"
             );
         }
-        return run_spec(&spec, probe, None);
+        let ran = run_spec_status(&spec, probe, None);
+        return crate::cmd_audit::finish(audit, &ran, started);
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
     // listens on inside its network namespace; stopped when the sandbox is gone.
@@ -397,7 +474,9 @@ fn launch(a: &Args, cfg: &cordon_config::Config, mut spec: SandboxSpec, probe: &
         allow_local: cfg.allow_local.value,
         resolve: cfg.resolve.iter().map(|r| r.value.clone()).collect(),
     };
+    let conn_audit = audit.clone();
     let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {
+        conn_audit.record(&crate::cmd_audit::connection(&ev));
         if let Some(f) = &log {
             if let (Ok(mut f), Ok(mut line)) = (f.lock(), serde_json::to_vec(&ev)) {
                 use std::io::Write;
@@ -416,11 +495,11 @@ fn launch(a: &Args, cfg: &cordon_config::Config, mut spec: SandboxSpec, probe: &
             ),
         },
     );
-    let code = run_spec(&spec, probe, Some(hook));
+    let ran = run_spec_status(&spec, probe, Some(hook));
     if let Some(h) = handle.borrow_mut().take() {
         h.shutdown();
     }
-    code
+    crate::cmd_audit::finish(audit, &ran, started)
 }
 
 fn fail_code(msg: impl std::fmt::Display) -> u8 {
@@ -429,13 +508,43 @@ fn fail_code(msg: impl std::fmt::Display) -> u8 {
 }
 
 /// Runs a resolved spec, with cordon's messages on stderr; returns the exit status.
+#[allow(dead_code)]
 pub fn run_spec(
     spec: &SandboxSpec,
     probe: &Probe,
     on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
 ) -> u8 {
+    run_spec_status(spec, probe, on_listener).code
+}
+
+/// What the audit log records of a run.
+pub struct Ran {
+    pub code: u8,
+    pub timed_out: bool,
+    /// The namespaces failed at run time and the run fell back, because.
+    pub fell_back: Option<String>,
+    pub usage: Option<cordon_sandbox::exec::Usage>,
+}
+
+impl Ran {
+    fn failed(code: u8) -> Ran {
+        Ran {
+            code,
+            timed_out: false,
+            fell_back: None,
+            usage: None,
+        }
+    }
+}
+
+/// `run_spec`, with what the audit log records.
+pub fn run_spec_status(
+    spec: &SandboxSpec,
+    probe: &Probe,
+    on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
+) -> Ran {
     if let Some(why) = refuse_reason(spec, probe) {
-        return fail_code(why);
+        return Ran::failed(fail_code(why));
     }
     match &spec.isolation {
         Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
@@ -453,9 +562,17 @@ pub fn run_spec(
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
             }
-            o.code.clamp(0, 255) as u8
+            Ran {
+                code: o.code.clamp(0, 255) as u8,
+                timed_out: o.timed_out,
+                fell_back: match &spec.isolation {
+                    Isolation::Namespaces => o.fell_back,
+                    _ => None,
+                },
+                usage: o.usage,
+            }
         }
-        Err(e) => fail_code(format!("{e}; run 'cordon doctor'")),
+        Err(e) => Ran::failed(fail_code(format!("{e}; run 'cordon doctor'"))),
     }
 }
 

@@ -60,6 +60,17 @@ pub struct Outcome {
     pub timed_out: bool,
     /// Set when the namespaces could not be used and the run fell back to Landlock + seccomp.
     pub fell_back: Option<String>,
+    /// What the sandbox's processes used, as init measured it (namespaces: the supervisor
+    /// returns before init is reaped, so its own RUSAGE_CHILDREN does not have it yet).
+    pub usage: Option<Usage>,
+}
+
+/// getrusage(RUSAGE_CHILDREN) of the sandbox's init once everything is reaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub max_rss_kib: u64,
 }
 
 fn sigset(sigs: &[i32]) -> libc::sigset_t {
@@ -325,13 +336,24 @@ fn supervise(
         if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
             // init's report: every process of the sandbox is gone (see `finish`). Without the
             // four bytes (init was killed, or died), fall through to waiting for it.
-            let mut buf = [0u8; 4];
-            let n = unsafe { libc::read(done_fd, buf.as_mut_ptr().cast(), 4) };
-            if n == 4 {
+            let mut buf = [0u8; 28];
+            let n = unsafe { libc::read(done_fd, buf.as_mut_ptr().cast(), 28) };
+            if n >= 4 {
                 // Reap init if it is already gone; if not, it is a zombie-to-be that exits on
                 // its own (it has nothing left to do) and is collected when cordon exits.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-                return Ok((Ended::Reported(i32::from_ne_bytes(buf)), timed_out));
+                let code = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                let word = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&buf[4 + 8 * i..12 + 8 * i]);
+                    u64::from_ne_bytes(w)
+                };
+                let usage = (n == 28).then(|| Usage {
+                    user_us: word(0),
+                    sys_us: word(1),
+                    max_rss_kib: word(2),
+                });
+                return Ok((Ended::Reported(code, usage), timed_out));
             }
             if fds[0].revents & libc::POLLIN == 0 {
                 // EOF without a report: wait for init itself.
@@ -367,8 +389,9 @@ fn supervise(
 enum Ended {
     /// init's wait status (init was killed, or exited without reporting).
     Waited(libc::c_int),
-    /// init's report: the command's exit code, every other process already gone.
-    Reported(i32),
+    /// init's report: the command's exit code, every other process already gone, and what
+    /// they used.
+    Reported(i32, Option<Usage>),
 }
 
 /// Reads the report pipe after the child is gone: empty means the command ran.
@@ -384,16 +407,21 @@ fn report(
             code: EXIT_TIMEOUT,
             timed_out: true,
             fell_back: None,
+            usage: None,
         }));
     }
     match msg.first() {
         None => Ok(Ok(Outcome {
             code: match ended {
                 Ended::Waited(status) => status_to_code(status),
-                Ended::Reported(code) => code,
+                Ended::Reported(code, _) => code,
             },
             timed_out: false,
             fell_back: None,
+            usage: match ended {
+                Ended::Reported(_, u) => u,
+                Ended::Waited(_) => None,
+            },
         })),
         Some(&CODE_USERNS_DENIED) => Ok(Err(String::from_utf8_lossy(&msg[1..]).into_owned())),
         Some(b'N') => {
@@ -402,6 +430,7 @@ fn report(
                 code: EXIT_NOTFOUND,
                 timed_out: false,
                 fell_back: None,
+                usage: None,
             }))
         }
         Some(b'X') => {
@@ -410,6 +439,7 @@ fn report(
                 code: EXIT_NOEXEC,
                 timed_out: false,
                 fell_back: None,
+                usage: None,
             }))
         }
         Some(_) => Err(Error::Setup(
@@ -571,6 +601,7 @@ fn run_plain(
             code: EXIT_SETUP,
             timed_out: false,
             fell_back: None,
+            usage: None,
         })
     })
 }
@@ -890,7 +921,17 @@ fn finish(done_w: &OwnedFd, code: i32) -> ! {
             break; // ECHILD: nothing left.
         }
     }
-    sys::write_all(done_w.as_raw_fd(), &code.to_ne_bytes());
+    // The code, then what every process of the sandbox used (for the audit log): 28 bytes,
+    // one write (atomic on a pipe).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let us = |t: libc::timeval| (t.tv_sec as u64) * 1_000_000 + t.tv_usec as u64;
+    let mut msg = [0u8; 28];
+    msg[..4].copy_from_slice(&code.to_ne_bytes());
+    msg[4..12].copy_from_slice(&us(ru.ru_utime).to_ne_bytes());
+    msg[12..20].copy_from_slice(&us(ru.ru_stime).to_ne_bytes());
+    msg[20..28].copy_from_slice(&(ru.ru_maxrss.max(0) as u64).to_ne_bytes());
+    sys::write_all(done_w.as_raw_fd(), &msg);
     unsafe { libc::_exit(code) }
 }
 

@@ -164,9 +164,18 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
 
     // What must win over the writable roots.
     for s in &spec.secrets {
-        let is_dir = std::fs::symlink_metadata(s)
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
+        // A secret under the private /tmp (e.g. an audit directory there) is already out of
+        // reach: the path no longer exists in this view, and there is nothing to cover.
+        let is_dir = match std::fs::symlink_metadata(s) {
+            Ok(m) => m.is_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("hide secret {}: {e}", s.display()),
+                ))
+            }
+        };
         if is_dir { cover_dir(s) } else { cover_file(s) }
             .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
     }

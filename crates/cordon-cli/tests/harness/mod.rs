@@ -162,6 +162,11 @@ impl Case {
         p
     }
 
+    /// Where this case's `cordon` writes its audit log.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.home.join(".local/state/cordon/audit")
+    }
+
     pub fn read(&self, rel: &str) -> Option<String> {
         fs::read_to_string(self.home.join(rel)).ok()
     }
@@ -218,6 +223,8 @@ impl Case {
             // The system and managed config layers of the tests (debug builds only honour it),
             // so that a machine's own /etc/cordon cannot change what the tests see.
             .env("CORDON_ETC_DIR", self.base.join("etc"))
+            // The audit log of the case, inside its fake home (never the real user's).
+            .env("CORDON_AUDIT_DIR", self.audit_dir())
             .stdin(Stdio::null());
         if self.fallback {
             cmd.env("CORDON_NO_USERNS", "1");

@@ -1,0 +1,130 @@
+//! The events of the audit log. The `event` tag and the fields below are the schema (README,
+//! "Audit log").
+
+use serde::Serialize;
+
+use crate::Text;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A cordon process starts a session (`cordon run` or `cordon check`).
+    SessionStart {
+        /// `run` or `check`.
+        command: String,
+        /// SHA-256 of the resolved sandbox spec as `cordon run --dry-run` prints it (run), or
+        /// of the policy files' contents (check).
+        config_digest: String,
+        mode: String,
+        /// The writable roots (run) or the workspace (check).
+        roots: Vec<Text>,
+        network: String,
+        version: String,
+        user: String,
+        uid: u32,
+        /// `--agent NAME`.
+        agent: Option<String>,
+        /// The cordon process.
+        pid: u32,
+    },
+    /// The command policy decided.
+    Decision {
+        decision: String,
+        rule: String,
+        reason: String,
+        /// The command as given (shell string, or argv joined with spaces).
+        command: Text,
+    },
+    /// A question about running a command (or more access), and its answer.
+    Approval {
+        /// `before-run` or `after-failure`.
+        stage: String,
+        /// What was asked about: the command as shown to the person.
+        prompt: Text,
+        /// `allow_once`, `allow_project` or `deny`.
+        answer: String,
+        /// `tty`, `approver`, `grant` or `none` (nobody could be asked).
+        answered_by: String,
+        /// The policy's decision and rule that led to the question.
+        policy_decision: String,
+        rule: Option<String>,
+        /// Escalations asked for, and those granted (`write:PATH`, `domain:PATTERN`...).
+        requested: Vec<String>,
+        granted: Vec<String>,
+        /// The question was whether to rerun outside the sandbox.
+        unsandboxed: bool,
+        grant_id: Option<String>,
+        /// The approver's reason, or why nobody could be asked.
+        note: String,
+    },
+    /// The command starts in the sandbox.
+    Exec {
+        argv: Vec<Text>,
+        cwd: Text,
+        /// The cordon process that supervises the command (the command's own pid lives in the
+        /// sandbox's PID namespace).
+        pid: u32,
+        isolation: String,
+    },
+    /// The sandbox is gone.
+    Exit {
+        /// cordon's exit status (the command's, 128+N for a signal, 124 timeout).
+        status: i32,
+        timed_out: bool,
+        duration_ms: u64,
+        /// getrusage(RUSAGE_CHILDREN) of the cordon process after the run.
+        user_ms: u64,
+        sys_ms: u64,
+        max_rss_kib: u64,
+    },
+    /// A connection through the egress proxy (allowed or refused).
+    Connection {
+        protocol: String,
+        host: Text,
+        port: u16,
+        addr: Option<String>,
+        decision: String,
+        rule: Text,
+        bytes_up: u64,
+        bytes_down: u64,
+        duration_ms: u64,
+    },
+    /// A variable of the environment was not passed into the sandbox. Never the value.
+    EnvDropped { name: Text, reason: String },
+    /// A protection could not be used as wanted.
+    Degradation { what: String, detail: String },
+    /// Written by the writer that found a torn last line (a crash mid-write): links to the last
+    /// good record and names the torn bytes.
+    Recovery {
+        torn_bytes: u64,
+        torn_sha256: String,
+        /// Byte offset of the torn line in its file.
+        torn_offset: u64,
+    },
+}
+
+impl Event {
+    /// The `event` tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::SessionStart { .. } => "session_start",
+            Event::Decision { .. } => "decision",
+            Event::Approval { .. } => "approval",
+            Event::Exec { .. } => "exec",
+            Event::Exit { .. } => "exit",
+            Event::Connection { .. } => "connection",
+            Event::EnvDropped { .. } => "env_dropped",
+            Event::Degradation { .. } => "degradation",
+            Event::Recovery { .. } => "recovery",
+        }
+    }
+
+    /// Records that are fsync'd as soon as written: refusals, approvals, the end of a session.
+    pub fn needs_sync(&self) -> bool {
+        match self {
+            Event::Decision { decision, .. } => decision == "deny",
+            Event::Approval { .. } | Event::Exit { .. } | Event::Recovery { .. } => true,
+            _ => false,
+        }
+    }
+}
