@@ -1,7 +1,8 @@
 //! Audit log speed: appends per second with the chain (one writer, no fsync) and records
 //! verified per second, each next to a baseline measured in the same run:
 //! - append vs a bare `write(2)` of the same line on an O_APPEND descriptor (no lock, no hash,
-//!   no head): the ratio is the price of the chain and the lock;
+//!   no head): the ratio is the price of the chain and the lock; and vs the same write inside
+//!   flock + fstat + unlock (a locked appender that stats the file each time);
 //! - verify vs reading the same files and splitting them into lines (no parse, no hash).
 //!
 //! Run: `cargo bench -p cordon-audit --bench audit`. The files live under target/ (a real disk,
@@ -56,6 +57,27 @@ fn append(c: &mut Criterion) {
         .unwrap();
     g.bench_function("baseline_write", |b| {
         b.iter(|| f.write_all(line.as_bytes()).unwrap())
+    });
+    // Baseline 2: the system calls of a cross-process appender that checks the file before
+    // each append (exclusive flock, fstat to see whether another writer appended, the write,
+    // unlock), with no hash, no JSON, no head. The writer skips the fstat when the shared
+    // generation counter says nobody else wrote.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(d2.join("plain.lock"))
+        .unwrap();
+    g.bench_function("baseline_locked_write", |b| {
+        use std::os::fd::AsRawFd;
+        b.iter(|| {
+            unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+            let _ = f.metadata().unwrap().len();
+            f.write_all(line.as_bytes()).unwrap();
+            unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_UN) };
+        })
     });
     g.finish();
 }

@@ -12,6 +12,13 @@
 //!
 //! Rotation: the full file is marked read-only (mode 0400: other writers see it in the
 //! `fstat` they do anyway), renamed `audit.<last seq>.jsonl`, and a new file started.
+//!
+//! The generation: a counter in `audit.head` (bytes 128..136), mapped shared by every writer.
+//! Under the lock, before it changes anything (a record, a seal, a rotation), a writer bumps
+//! it; after its append it remembers the value. If the counter still holds that value at its
+//! next append, nobody else touched the log meanwhile, and the `fstat` is skipped: one system
+//! call fewer on the fast path (lock, write, unlock). Bumping *before* the change is what makes
+//! a writer that dies half-way safe: the others see a new value and read the log's tail.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -59,6 +66,54 @@ impl Head {
     }
 }
 
+/// Where the generation counter lives in `audit.head` (after the head line, see `Head`).
+const GEN_OFFSET: usize = 128;
+
+/// The shared mapping of the first page of `audit.head`, for the generation counter.
+struct GenPage(std::ptr::NonNull<libc::c_void>);
+
+// The mapping is only touched under the exclusive flock, through atomics.
+unsafe impl Send for GenPage {}
+
+impl GenPage {
+    /// Maps the head file's first page shared (growing the file to hold the counter). None if
+    /// anything fails: the writer then always takes the `fstat` path.
+    fn map(head: &File) -> Option<GenPage> {
+        let len = head.metadata().ok()?.len();
+        if len < (GEN_OFFSET + 8) as u64 {
+            // Under no lock: set_len only grows here, and concurrent growers agree on the size.
+            head.set_len((GEN_OFFSET + 8) as u64).ok()?;
+        }
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                head.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        std::ptr::NonNull::new(p).map(GenPage)
+    }
+
+    fn counter(&self) -> &std::sync::atomic::AtomicU64 {
+        // 128 is 8-aligned within a page-aligned mapping, inside the file (grown above).
+        unsafe {
+            &*(self.0.as_ptr().cast::<u8>().add(GEN_OFFSET) as *const std::sync::atomic::AtomicU64)
+        }
+    }
+}
+
+impl Drop for GenPage {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.0.as_ptr(), 4096) };
+    }
+}
+
 /// Appends records to the log in one directory. Several writers (threads or processes) may
 /// append to the same directory at once: each record is placed under the lock.
 pub struct Writer {
@@ -73,6 +128,9 @@ pub struct Writer {
     cached: Option<Head>,
     /// `cached` is in the head file.
     checkpointed: bool,
+    /// The shared generation counter, and its value after this writer's last append.
+    gen: Option<GenPage>,
+    seen_gen: Option<u64>,
 }
 
 /// Mode of a log file that was rotated away (or is being rotated).
@@ -181,6 +239,7 @@ impl Writer {
             .open(&hp)
             .map_err(|e| io_err(format!("cannot open the audit lock {}", hp.display()), e))?;
         let log = open_log(dir)?;
+        let gen = GenPage::map(&head);
         Ok(Writer {
             dir: dir.to_path_buf(),
             log,
@@ -191,6 +250,8 @@ impl Writer {
             body: Vec::with_capacity(512),
             cached: None,
             checkpointed: true,
+            gen,
+            seen_gen: None,
         })
     }
 
@@ -211,6 +272,14 @@ impl Writer {
         let _lock = Lock::take(self.head.as_raw_fd())
             .map_err(|e| io_err("cannot lock the audit log", e))?;
         let (mut head, torn) = self.tail()?;
+        // Announce the change before making it (see the module comment).
+        let bumped = self.gen.as_ref().map(|g| {
+            let c = g.counter();
+            let v = c.load(std::sync::atomic::Ordering::SeqCst).wrapping_add(1);
+            c.store(v, std::sync::atomic::Ordering::SeqCst);
+            v
+        });
+        self.seen_gen = None;
         let mut out = Vec::new();
         let mut checkpoint = ev.needs_sync();
         if let Some(t) = torn {
@@ -262,6 +331,7 @@ impl Writer {
             )));
         }
         self.cached = Some(head);
+        self.seen_gen = bumped;
         self.checkpointed = false;
         if checkpoint {
             self.checkpoint_locked()?;
@@ -333,7 +403,13 @@ impl Writer {
     /// The chain's tail: this writer's last record when nothing happened since, else read
     /// from the end of the log.
     fn tail(&mut self) -> Result<(Head, Option<Torn>), Error> {
-        // fstat(2) rather than std's statx: this is the one stat of the fast path.
+        // Nobody bumped the generation since our last append: the log is as we left it.
+        if let (Some(c), Some(seen), Some(g)) = (self.cached, self.seen_gen, self.gen.as_ref()) {
+            if g.counter().load(std::sync::atomic::Ordering::SeqCst) == seen {
+                return Ok((c, None));
+            }
+        }
+        // fstat(2) rather than std's statx: this is the one stat of the slower path.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::fstat(self.log.as_raw_fd(), &mut st) } != 0 {
             return Err(io_err("audit log", std::io::Error::last_os_error()));
