@@ -19,18 +19,23 @@ enum Sub {
         /// Policy files (TOML).
         files: Vec<PathBuf>,
     },
-    /// Print the built-in rules and the user's, in evaluation order.
+    /// Print the rules in evaluation order: built-in, then the config layers' (system, user,
+    /// the project's if trusted, managed), then --policy files.
     Show {
-        /// A policy file evaluated after the built-ins; repeatable.
+        /// A policy file evaluated after the config's rules; repeatable.
         #[arg(long = "policy", value_name = "FILE")]
         policy: Vec<PathBuf>,
+        /// The workspace whose config applies (default: the git top-level of the working
+        /// directory, else the working directory).
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
     },
 }
 
 pub fn run(args: Args) -> ExitCode {
     match args.command {
         Sub::Test { files } => test(&files),
-        Sub::Show { policy } => show(&policy),
+        Sub::Show { policy, workspace } => show(&policy, workspace.as_deref()),
     }
 }
 
@@ -55,14 +60,31 @@ fn test(files: &[PathBuf]) -> ExitCode {
     ExitCode::from(if ok { 0 } else { 1 })
 }
 
-fn show(files: &[PathBuf]) -> ExitCode {
-    let policy = match Policy::load(files) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("cordon: bad policy file: {e}");
-            return ExitCode::from(crate::EXIT_CORDON_FAILED);
-        }
+fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("cordon: {e}");
+        ExitCode::from(crate::EXIT_CORDON_FAILED)
     };
+    let root = match crate::cmd_config::workspace_root(workspace, None) {
+        Ok(w) => w,
+        Err(e) => return fail(e.to_string()),
+    };
+    let flags = cordon_config::Flags {
+        policy: files.to_vec(),
+        ..Default::default()
+    };
+    let mut cfg = match crate::cmd_config::load(&root, &flags) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let policy = match cfg.load_policy() {
+        Ok(Some(p)) => p,
+        Ok(None) => Policy::builtin(),
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Some(line) = cfg.ignored_line() {
+        eprintln!("cordon: {line}");
+    }
     println!("# rules in evaluation order; for each command the strictest match wins (deny > ask > allow)");
     for r in policy.rules() {
         println!("{}", r.show());

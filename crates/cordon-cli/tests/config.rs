@@ -810,3 +810,26 @@ fn managed_file_limits_approval_modes_and_granted_escalations() {
     assert!(!out.contains("SECRET-SSH-KEY-MARKER"), "{out}");
     assert!(out.contains("allow_read_secret = false"), "{out}");
 }
+
+/// `cordon policy show` lists the config layers' rules too, each with where it came from, in
+/// evaluation order after the built-ins.
+#[test]
+fn policy_show_lists_the_config_rules() {
+    let c = case(Who::Invoker);
+    let user = user_config(
+        &c,
+        "[[policy.rule]]\ndecision = \"deny\"\ncommand = [\"terraform\", \"destroy\"]\nreason = \"ask the infra team\"\n",
+    );
+    let o = run(&c, &["policy", "show"], &[]);
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "{out}");
+    let builtin = out.find("builtin:").expect("built-in rules listed");
+    let mine = out
+        .find("ask the infra team")
+        .unwrap_or_else(|| panic!("config rule missing: {out}"));
+    assert!(builtin < mine, "{out}");
+    assert!(
+        out.contains(&p(&user)),
+        "the rule's origin is not shown: {out}"
+    );
+}
