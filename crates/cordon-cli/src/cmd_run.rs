@@ -473,6 +473,15 @@ fn launch(
         deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
         allow_local: cfg.allow_local.value,
         resolve: cfg.resolve.iter().map(|r| r.value.clone()).collect(),
+        // A deny from a config file (managed.toml's never_allow_domains, say) names its file.
+        deny_origin: cfg
+            .deny_domains
+            .iter()
+            .map(|d| match &d.origin.file {
+                Some(_) => d.origin.to_string(),
+                None => String::new(),
+            })
+            .collect(),
     };
     let conn_audit = audit.clone();
     let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {

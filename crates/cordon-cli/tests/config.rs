@@ -679,6 +679,8 @@ fn managed_file_beats_the_user_config_and_the_flags() {
         .unwrap();
     let out = text(&o);
     assert!(out.contains("403"), "{out}");
+    // The refusal names the managed file, not a flag.
+    assert!(out.contains(&format!("set in {m}:")), "{out}");
     assert_eq!(
         hits.load(Ordering::SeqCst),
         0,

@@ -135,6 +135,7 @@ fn main() {
             ("bulk.test".into(), "127.0.0.1".parse().unwrap()),
             ("web.test".into(), "127.0.0.1".parse().unwrap()),
         ],
+        deny_origin: vec![],
     };
     let handle = cordon_net::start(l, policy, Box::new(|_| {})).unwrap();
 

@@ -33,6 +33,9 @@ pub struct NetPolicy {
     pub deny: Vec<DomainPattern>,
     pub allow_local: bool,
     pub resolve: Vec<(String, IpAddr)>,
+    /// Where each `deny` entry came from, shown in refusals (same order; missing or empty:
+    /// `--deny-domain`). E.g. `/etc/cordon/managed.toml:4`.
+    pub deny_origin: Vec<String>,
 }
 
 /// One connection, allowed or refused.
@@ -211,8 +214,19 @@ impl Shared {
 
     /// The policy decision for host:port; Ok(rule text) or Err(reason + how to allow).
     fn decide(&self, h: &Host, port: u16) -> Result<String, String> {
-        if let Some(d) = self.policy.deny.iter().find(|d| d.denies(h, port)) {
-            return Err(format!("denied by --deny-domain {d}"));
+        if let Some((i, d)) = self
+            .policy
+            .deny
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.denies(h, port))
+        {
+            return Err(
+                match self.policy.deny_origin.get(i).filter(|o| !o.is_empty()) {
+                    Some(o) => format!("denied by {d} (set in {o}; no flag allows it)"),
+                    None => format!("denied by --deny-domain {d}"),
+                },
+            );
         }
         match self.policy.allow.iter().find(|a| a.allows(h, port)) {
             Some(a) => Ok(format!("--allow-domain {a}")),

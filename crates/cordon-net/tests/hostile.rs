@@ -44,6 +44,7 @@ fn proxy(allow: &[&str]) -> (ProxyHandle, u16, Arc<Mutex<Vec<ConnEvent>>>) {
         deny: vec![],
         allow_local: true,
         resolve: vec![("echo.test".into(), "127.0.0.1".parse().unwrap())],
+        deny_origin: vec![],
     };
     let h = start(l, policy, Box::new(move |ev| e2.lock().unwrap().push(ev))).unwrap();
     (h, port, events)
