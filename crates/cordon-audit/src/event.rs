@@ -12,9 +12,12 @@ pub enum Event {
     SessionStart {
         /// `run` or `check`.
         command: String,
-        /// SHA-256 of the resolved sandbox spec as `cordon run --dry-run` prints it (run), or
-        /// of the policy files' contents (check).
+        /// SHA-256 of the config files and `--policy` files read (for each: its path, NUL, its
+        /// contents, NUL; the SHA-256 of nothing when there are none), run and check alike.
         config_digest: String,
+        /// run: SHA-256 of the resolved sandbox spec as `cordon run --dry-run` prints it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        spec_digest: Option<String>,
         mode: String,
         /// The writable roots (run) or the workspace (check).
         roots: Vec<Text>,

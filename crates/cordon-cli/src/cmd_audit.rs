@@ -93,9 +93,26 @@ fn user_name(uid: u32) -> String {
 }
 
 /// The fields of `session_start` that are the same for run and check.
+/// The config digest of a session: SHA-256 over the config files and `--policy` files read
+/// (each: path, NUL, contents, NUL). Anyone can recompute it from the same files.
+pub fn config_digest(
+    cfg: &cordon_config::Config,
+    policy_files: &[std::path::PathBuf],
+) -> Result<String, String> {
+    let mut all = Vec::new();
+    for f in cfg.files.iter().map(|(_, p)| p).chain(policy_files) {
+        all.extend_from_slice(f.as_os_str().as_encoded_bytes());
+        all.push(0);
+        all.extend(std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?);
+        all.push(0);
+    }
+    Ok(cordon_audit::sha256_hex(&all))
+}
+
 pub fn session_start(
     command: &str,
     config_digest: String,
+    spec_digest: Option<String>,
     mode: &str,
     roots: Vec<Text>,
     network: &str,
@@ -105,6 +122,7 @@ pub fn session_start(
     Event::SessionStart {
         command: command.into(),
         config_digest,
+        spec_digest,
         mode: mode.into(),
         roots,
         network: network.into(),
@@ -536,11 +554,12 @@ const LANDLOCK_WANTED: i32 = 9;
 
 /// Opens the log and writes session_start, the degradations and the dropped variables.
 /// `dir` None: `--no-audit`. `dry_run_json`: the spec exactly as `cordon run --dry-run` prints
-/// it; its SHA-256 is the config digest.
+/// it; its SHA-256 is the spec digest. `config_digest`: see [`config_digest`].
 pub fn start_run(
     dir: Option<&Path>,
     spec: &cordon_sandbox::SandboxSpec,
     dry_run_json: &str,
+    config_digest: String,
     probe: &cordon_sandbox::Probe,
     agent: Option<&str>,
 ) -> Result<Session, String> {
@@ -560,7 +579,8 @@ pub fn start_run(
     };
     let start = session_start(
         "run",
-        cordon_audit::sha256_hex(json.as_bytes()),
+        config_digest,
+        Some(cordon_audit::sha256_hex(json.as_bytes())),
         &mode,
         spec.writable
             .iter()

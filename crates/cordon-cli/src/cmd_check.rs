@@ -160,16 +160,11 @@ fn start_audit(
     let Some(dir) = crate::cmd_audit::resolve_run_dir(a, cfg.audit_dir.as_ref())? else {
         return Ok(crate::cmd_audit::Session::disabled());
     };
-    let mut all = Vec::new();
-    for f in cfg.files.iter().map(|(_, p)| p).chain(policy_files) {
-        all.extend_from_slice(f.as_os_str().as_encoded_bytes());
-        all.push(0);
-        all.extend(std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?);
-        all.push(0);
-    }
+    let digest = crate::cmd_audit::config_digest(cfg, policy_files)?;
     let start = crate::cmd_audit::session_start(
         "check",
-        cordon_audit::sha256_hex(&all),
+        digest,
+        None,
         "check",
         vec![cordon_audit::Text::from(ctx.workspace.as_path())],
         "none",

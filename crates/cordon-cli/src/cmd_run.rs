@@ -255,10 +255,15 @@ pub fn run(mut a: Args) -> ExitCode {
     let audit = if a.dry_run {
         crate::cmd_audit::Session::none()
     } else {
+        let digest = match crate::cmd_audit::config_digest(&cfg, &a.policy) {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        };
         match crate::cmd_audit::start_run(
             a.audit.audit_dir.as_deref().filter(|_| !a.audit.no_audit),
             &spec,
             &dry_run_json(&spec).unwrap_or_default(),
+            digest,
             &probe,
             a.audit.agent.as_deref(),
         ) {

@@ -99,11 +99,16 @@ fn run_records_its_session() {
         start["roots"][0],
         c.ws.canonicalize().unwrap().to_str().unwrap()
     );
-    // The config digest is the SHA-256 of the spec that --dry-run prints.
+    // The spec digest is the SHA-256 of the spec that --dry-run prints; the config digest that
+    // of the config files read (none here: the SHA-256 of nothing).
     let spec = String::from_utf8(dry.stdout).unwrap();
     assert_eq!(
-        start["config_digest"].as_str().unwrap(),
+        start["spec_digest"].as_str().unwrap(),
         cordon_audit::sha256_hex(spec.trim_end_matches('\n').as_bytes())
+    );
+    assert_eq!(
+        start["config_digest"].as_str().unwrap(),
+        cordon_audit::sha256_hex(b"")
     );
     let dropped = of(&recs, "env_dropped");
     assert!(

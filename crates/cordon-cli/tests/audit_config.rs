@@ -74,6 +74,19 @@ fn approvals_are_recorded() {
     assert_eq!(a["policy_decision"], "ask");
     assert_eq!(a["rule"], "builtin:default");
     assert_eq!(a["note"], "test approver");
+    // The config digest is that of the user config file read (path, NUL, contents, NUL):
+    // a security engineer can recompute it from the file.
+    let cfg_file = c.home.join(".config/cordon/config.toml");
+    let mut material = cfg_file.as_os_str().as_encoded_bytes().to_vec();
+    material.push(0);
+    material.extend(fs::read(&cfg_file).unwrap());
+    material.push(0);
+    let start = of(&recs, "session_start")[0];
+    assert_eq!(
+        start["config_digest"].as_str().unwrap(),
+        cordon_audit::sha256_hex(&material),
+        "{start}"
+    );
     // In order: the decision, the question, then the command.
     let order: Vec<&str> = recs.iter().map(|r| r["event"].as_str().unwrap()).collect();
     let pos = |e: &str| order.iter().position(|x| *x == e).unwrap();
