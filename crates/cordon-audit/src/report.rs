@@ -33,6 +33,7 @@ struct Session {
     start: i64,
     end: i64,
     command: String,
+    argv: String,
     agent: String,
     mode: String,
     records: usize,
@@ -86,6 +87,8 @@ pub fn html(recs: &[Record], source: &str) -> String {
                 s.mode = field(r, "mode");
             }
             "exit" => s.exit = Some(field(r, "status")),
+            // What ran (the first exec of a session; an on-failure rerun has the same argv).
+            "exec" if s.argv.is_empty() => s.argv = field(r, "argv"),
             "decision" => {
                 let d = r.str("decision").to_string();
                 *by_decision.entry(d.clone()).or_default() += 1;
@@ -169,16 +172,17 @@ pub fn html(recs: &[Record], source: &str) -> String {
     // Sessions timeline.
     h.push_str("<h2>Sessions</h2>");
     h.push_str(&timeline_svg(&sessions, t0, t1));
-    h.push_str("<table><tr><th>start</th><th>session</th><th>command</th><th>agent</th><th>mode</th><th>records</th><th>denied</th><th>exit</th></tr>");
+    h.push_str("<table><tr><th>start</th><th>session</th><th>command</th><th>ran</th><th>agent</th><th>mode</th><th>records</th><th>denied</th><th>exit</th></tr>");
     let mut ss: Vec<&Session> = sessions.values().collect();
     ss.sort_by_key(|s| s.start);
     for s in &ss {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n{}\">{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n{}\">{}</td><td>{}</td></tr>",
             crate::rfc3339_ms(s.start),
             esc(&s.id),
             s.command,
+            s.argv,
             s.agent,
             s.mode,
             s.records,

@@ -258,6 +258,10 @@ fn html_report_renders_in_headless_chromium() {
     assert!(dom.contains("class=\"deny\">deny</td>"), "as denied");
     assert!(dom.contains("git push --force origin main"));
     assert!(dom.contains("<svg"), "the chart");
+    assert!(
+        dom.contains("<td><code>sh -c echo hi</code></td>"),
+        "what the run session ran"
+    );
     assert!(dom.contains("&lt;i&gt;rep&lt;/i&gt;"), "the agent, as text");
 
     let shot = c.base.join("report.png");
