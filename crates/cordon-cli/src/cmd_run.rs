@@ -239,12 +239,11 @@ pub fn run(mut a: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    // Parsing the rules (≈0.3–0.5 ms of TOML) needs nothing from the spec: it runs on the other
-    // core while the spec is built. The thread is joined before the sandbox is cloned (a raw
-    // clone must not happen while another thread might hold a libc lock).
-    let loading = cfg
-        .policy_sources()
-        .map(|sources| std::thread::spawn(move || cordon_policy::Policy::load_sources(&sources)));
+    // The built-in rules are compiled in (no parsing); only config and --policy files are.
+    let policy = match cfg.load_policy() {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
     let probe = Probe::quick();
     cordon_sandbox::timing("probe");
     let mut spec = match spec::build(&req, &parent_env(), &probe) {
@@ -273,14 +272,6 @@ pub fn run(mut a: Args) -> ExitCode {
     };
     // The policy decides before anything starts: deny refuses (126); allow and ask both run,
     // inside the sandbox, unless the approval mode says to ask (approval.rs).
-    let policy = match loading.map(|h| h.join()) {
-        None => None,
-        Some(Ok(loaded)) => match cfg.policy_loaded(loaded) {
-            Ok(p) => Some(p),
-            Err(e) => return fail(e),
-        },
-        Some(Err(_)) => return fail("the policy could not be loaded (internal error)"),
-    };
     if let Some(line) = cfg.ignored_line() {
         eprintln!("cordon: {line}");
     }

@@ -493,14 +493,13 @@ impl Config {
         }
     }
 
-    /// The policy's sources in order, or None under `no_policy`: `load_policy` in two halves,
-    /// so that the (pure) parsing can run on another thread.
-    pub fn policy_sources(&self) -> Option<Vec<Source>> {
+    /// The policy's sources in order, or None under `no_policy`.
+    fn policy_sources(&self) -> Option<Vec<Source>> {
         (!self.no_policy.value).then(|| self.policy.iter().map(|e| e.source.clone()).collect())
     }
 
     /// Takes the result of `Policy::load_sources` over `policy_sources()`.
-    pub fn policy_loaded(
+    fn policy_loaded(
         &mut self,
         loaded: Result<(cordon_policy::Policy, Vec<String>), cordon_policy::PolicyError>,
     ) -> Result<cordon_policy::Policy, ConfigError> {

@@ -14,6 +14,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 mod glob;
+// Generated from builtin.toml (see tests.rs); kept as the generator writes it.
+#[rustfmt::skip]
+mod builtin_rules;
 mod rules;
 pub mod unicode;
 
@@ -237,12 +240,9 @@ pub struct Policy {
 impl Policy {
     /// The built-in rules only.
     pub fn builtin() -> Policy {
-        // The embedded file is checked by a unit test (syntax and examples); if it were ever
-        // broken, fail closed with an empty rule set: everything asks.
-        match rules::parse_file(&rules::builtin_path(), BUILTIN_TOML, true) {
-            Ok(f) => Policy::from_rules(f.rules),
-            Err(_) => Policy::from_rules(Vec::new()),
-        }
+        // builtin.toml, compiled into Rust (builtin_rules.rs) so that no TOML is parsed at each
+        // start; unit tests check the file's syntax and examples and keep the two equal.
+        Policy::from_rules(builtin_rules::rules())
     }
 
     /// Built-ins plus the user's files, in order. Every rule's examples must match it and its
@@ -259,7 +259,7 @@ impl Policy {
     /// of config files), in order. Returns the policy and, for sources loaded with
     /// [`Loosening::Drop`], what was left out (one description per item).
     pub fn load_sources(sources: &[Source]) -> Result<(Policy, Vec<String>), PolicyError> {
-        let builtin = rules::parse_file(&rules::builtin_path(), BUILTIN_TOML, true)?;
+        let builtin = builtin_rules::rules();
         let mut parsed = Vec::new();
         let mut dropped = Vec::new();
         for src in sources {
@@ -294,7 +294,7 @@ impl Policy {
             }
             parsed.push((path.clone(), f));
         }
-        let mut all = builtin.rules;
+        let mut all = builtin;
         for (path, f) in &parsed {
             for (name, off) in &f.disable_builtins {
                 let id = format!("builtin:{name}");

@@ -397,3 +397,103 @@ pub fn parse_text(
 pub fn builtin_path() -> PathBuf {
     PathBuf::from("builtin.toml")
 }
+
+/// Rust source that builds `rules` without parsing (`builtin_rules.rs` is this, for the
+/// embedded `builtin.toml`; a unit test keeps the two equal).
+#[cfg(test)]
+pub(crate) fn render_rust(rules: &[Rule]) -> String {
+    fn tok(t: &Token) -> String {
+        match t {
+            Token::Literal(l) => format!("L({l:?})"),
+            Token::Glob(g) => format!("G({g:?})"),
+            Token::Any(a) => format!("A(vec![{}])", toks(a)),
+        }
+    }
+    fn toks(v: &[Token]) -> String {
+        v.iter().map(tok).collect::<Vec<_>>().join(", ")
+    }
+    fn strs(v: &[String]) -> String {
+        v.iter()
+            .map(|x| format!("S({x:?})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    let header = [
+        "// @generated from builtin.toml by",
+        "// `CORDON_REGEN_BUILTIN=1 cargo test -p cordon-policy generated_builtin_rules`.",
+        "// Do not edit: edit builtin.toml, then regenerate (a unit test keeps the two equal).",
+        "",
+        "use crate::rules::{Rule, Token};",
+        "use crate::Decision;",
+        "",
+        "#[allow(non_snake_case)]",
+        "fn S(s: &str) -> String {",
+        "    s.to_string()",
+        "}",
+        "",
+        "#[allow(non_snake_case)]",
+        "fn L(s: &str) -> Token {",
+        "    Token::Literal(s.to_string())",
+        "}",
+        "",
+        "#[allow(non_snake_case, dead_code)]",
+        "fn G(s: &str) -> Token {",
+        "    Token::Glob(s.to_string())",
+        "}",
+        "",
+        "#[allow(non_snake_case, dead_code)]",
+        "fn A(v: Vec<Token>) -> Token {",
+        "    Token::Any(v)",
+        "}",
+        "",
+        "/// The built-in rules, as `builtin.toml` defines them.",
+        "pub(crate) fn rules() -> Vec<Rule> {",
+        "    vec![",
+    ];
+    let mut o = header.join("\n");
+    o.push('\n');
+    for r in rules {
+        o.push_str("        Rule {\n");
+        o.push_str(&format!("            id: S({:?}),\n", r.id));
+        o.push_str(&format!(
+            "            name: {},\n",
+            match &r.name {
+                Some(n) => format!("Some(S({n:?}))"),
+                None => "None".into(),
+            }
+        ));
+        o.push_str(&format!(
+            "            decision: Decision::{:?},\n",
+            r.decision
+        ));
+        o.push_str(&format!(
+            "            command: vec![{}],\n",
+            toks(&r.command)
+        ));
+        o.push_str(&format!(
+            "            args_any: vec![{}],\n",
+            toks(&r.args_any)
+        ));
+        o.push_str(&format!(
+            "            args_all: vec![{}],\n",
+            toks(&r.args_all)
+        ));
+        o.push_str(&format!(
+            "            args_none: vec![{}],\n",
+            toks(&r.args_none)
+        ));
+        o.push_str(&format!("            exact: {},\n", r.exact));
+        o.push_str(&format!("            reason: S({:?}),\n", r.reason));
+        o.push_str(&format!(
+            "            examples: vec![{}],\n",
+            strs(&r.examples)
+        ));
+        o.push_str(&format!(
+            "            counter_examples: vec![{}],\n",
+            strs(&r.counter_examples)
+        ));
+        o.push_str("        },\n");
+    }
+    o.push_str("    ]\n}\n");
+    o
+}

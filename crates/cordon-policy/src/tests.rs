@@ -169,3 +169,24 @@ fn sources_from_memory_keep_drop_or_refuse_what_loosens() {
         .to_string();
     assert!(e.contains("a managed file can only tighten"), "{e}");
 }
+
+/// `builtin_rules.rs` (what `Policy::builtin()` uses, so that no TOML is parsed at start-up) is
+/// exactly what builtin.toml gives. `CORDON_REGEN_BUILTIN=1` rewrites it after an edit.
+#[test]
+fn generated_builtin_rules_match_the_toml() {
+    let f = rules::parse_file(&rules::builtin_path(), BUILTIN_TOML, true).unwrap();
+    let want = rules::render_rust(&f.rules);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/builtin_rules.rs");
+    if std::env::var_os("CORDON_REGEN_BUILTIN").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "src/builtin_rules.rs is out of date with builtin.toml: run \
+         CORDON_REGEN_BUILTIN=1 cargo test -p cordon-policy generated_builtin_rules"
+    );
+    // And the two give the same rules.
+    let generated = builtin_rules::rules();
+    assert_eq!(format!("{generated:?}"), format!("{:?}", f.rules));
+}
