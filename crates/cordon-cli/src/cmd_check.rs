@@ -87,22 +87,10 @@ pub fn run(args: Args) -> ExitCode {
     // The rules: built-in, then the config layers' (system, user, project by trust, managed),
     // then --policy files.
     let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
-    let flags = cordon_config::Flags {
-        policy: args.policy.clone(),
-        ..Default::default()
-    };
-    let mut cfg = match crate::cmd_config::load(&root, &flags) {
-        Ok(c) => c,
+    let (policy, cfg) = match crate::cmd_config::policy_for(&root, &args.policy) {
+        Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let policy = match cfg.load_policy() {
-        Ok(Some(p)) => p,
-        Ok(None) => Policy::builtin(),
-        Err(e) => return fail(e),
-    };
-    if let Some(line) = cfg.ignored_line() {
-        eprintln!("cordon: {line}");
-    }
     if args.each_line.is_some() && !args.command.is_empty() {
         return fail("give either --each-line FILE or a command after --, not both");
     }

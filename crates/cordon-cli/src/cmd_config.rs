@@ -70,6 +70,29 @@ pub fn load(workspace: &Path, flags: &Flags) -> Result<Config, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The config of `workspace` with `--policy` files as the only flag, and the rules that apply
+/// there: built-in, then the config layers' (system, user, project by trust, managed), then
+/// `files`. Prints the line about what an untrusted project could not set. For `check` and
+/// `policy show`, which take no other flag that the config knows.
+pub fn policy_for(
+    workspace: &Path,
+    files: &[PathBuf],
+) -> Result<(cordon_policy::Policy, Config), String> {
+    let flags = Flags {
+        policy: files.to_vec(),
+        ..Default::default()
+    };
+    let mut cfg = load(workspace, &flags)?;
+    let policy = cfg
+        .load_policy()
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(cordon_policy::Policy::builtin);
+    if let Some(line) = cfg.ignored_line() {
+        eprintln!("cordon: {line}");
+    }
+    Ok((policy, cfg))
+}
+
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("cordon: {msg}");
     ExitCode::from(crate::EXIT_CORDON_FAILED)

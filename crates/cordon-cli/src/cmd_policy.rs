@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cordon_policy::Policy;
-
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -69,22 +67,10 @@ fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> ExitCode {
         Ok(w) => w,
         Err(e) => return fail(e.to_string()),
     };
-    let flags = cordon_config::Flags {
-        policy: files.to_vec(),
-        ..Default::default()
-    };
-    let mut cfg = match crate::cmd_config::load(&root, &flags) {
-        Ok(c) => c,
+    let policy = match crate::cmd_config::policy_for(&root, files) {
+        Ok((p, _)) => p,
         Err(e) => return fail(e),
     };
-    let policy = match cfg.load_policy() {
-        Ok(Some(p)) => p,
-        Ok(None) => Policy::builtin(),
-        Err(e) => return fail(e.to_string()),
-    };
-    if let Some(line) = cfg.ignored_line() {
-        eprintln!("cordon: {line}");
-    }
     println!("# rules in evaluation order; for each command the strictest match wins (deny > ask > allow)");
     for r in policy.rules() {
         println!("{}", r.show());
