@@ -464,6 +464,21 @@ fn verify(path: &Path) -> ExitCode {
 }
 
 fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> ExitCode {
+    // Where following starts is taken before the existing records are read: a record appended
+    // in between is then read twice (and printed once: records are skipped by seq), never lost.
+    let path = dir.join(cordon_audit::LOG_NAME);
+    let mut ino = 0u64;
+    let mut off = 0u64;
+    let mut f: Option<std::fs::File> = None;
+    if follow {
+        if let Ok(file) = std::fs::File::open(&path) {
+            if let Ok(m) = file.metadata() {
+                ino = m.ino();
+                off = m.len();
+            }
+            f = Some(file);
+        }
+    }
     let recs = match read_existing(dir) {
         Ok(r) => r,
         Err(e) if follow => {
@@ -477,19 +492,8 @@ fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> ExitCode {
     if !follow {
         return code;
     }
-    // Follow audit.jsonl from its current end; a rotation (new inode) starts the new file.
-    let path = dir.join(cordon_audit::LOG_NAME);
-    let mut ino = 0u64;
-    let mut off = 0u64;
-    let mut f: Option<std::fs::File> = None;
-    if let Ok(file) = std::fs::File::open(&path) {
-        if let Ok(m) = file.metadata() {
-            ino = m.ino();
-            off = m.len();
-            // Start after the last whole line.
-        }
-        f = Some(file);
-    }
+    // Follow audit.jsonl from where it ended; a rotation (new inode) starts the new file.
+    let mut last_seq = recs.last().map(|r| r.seq);
     let mut pending: Vec<u8> = Vec::new();
     let c = colour();
     loop {
@@ -497,25 +501,27 @@ fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> ExitCode {
         if cur.as_ref().map(|m| m.ino()) != Some(ino) {
             if let Some(m) = cur {
                 // Drain the rest of the old file, then switch.
-                drain(&mut f, &mut off, &mut pending, json, c);
+                drain(&mut f, &mut off, &mut pending, &mut last_seq, json, c);
                 f = std::fs::File::open(&path).ok();
                 ino = m.ino();
                 off = 0;
                 pending.clear();
             }
         }
-        if !drain(&mut f, &mut off, &mut pending, json, c) {
+        if !drain(&mut f, &mut off, &mut pending, &mut last_seq, json, c) {
             return ExitCode::SUCCESS;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
 
-/// Prints the whole new lines of `f` after `off`; false when stdout is gone.
+/// Prints the whole new lines of `f` after `off` whose seq is past `last_seq`; false when
+/// stdout is gone.
 fn drain(
     f: &mut Option<std::fs::File>,
     off: &mut u64,
     pending: &mut Vec<u8>,
+    last_seq: &mut Option<u64>,
     json: bool,
     c: bool,
 ) -> bool {
@@ -533,6 +539,10 @@ fn drain(
         let line: Vec<u8> = pending.drain(..=i).collect();
         let line = &line[..line.len() - 1];
         if let Some(r) = Record::parse(line) {
+            if last_seq.is_some_and(|l| r.seq <= l) {
+                continue; // already printed with the existing records
+            }
+            *last_seq = Some(r.seq);
             let s = if json {
                 r.raw.clone()
             } else {

@@ -531,6 +531,14 @@ fn tail_follow_prints_new_records() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // A watchdog: if a record never shows up, the reads below end (EOF) and the test fails
+    // instead of hanging the whole run. By pidfd, so that a reused pid is never signalled.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) } as i32;
+    assert!(pidfd >= 0, "pidfd_open");
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, libc::SIGKILL, 0usize, 0) };
+    });
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     use std::io::BufRead;
@@ -544,7 +552,10 @@ fn tail_follow_prints_new_records() {
     for _ in 0..2 {
         line.clear();
         out.read_line(&mut line).unwrap();
-        seen.push(serde_json::from_str::<Value>(&line).unwrap());
+        seen.push(
+            serde_json::from_str::<Value>(&line)
+                .unwrap_or_else(|e| panic!("tail -f printed {line:?} ({e}): a record was lost")),
+        );
     }
     let _ = child.kill();
     let _ = child.wait();
