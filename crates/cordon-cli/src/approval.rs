@@ -700,6 +700,10 @@ fn open_tty() -> std::io::Result<File> {
         .open("/dev/tty")
 }
 
+/// Written before a question: normal attributes, main screen, visible cursor, full scroll
+/// region, start of line.
+const TERM_RESET: &str = "\x1b[0m\x1b[?1049l\x1b[?25h\x1b[r\r\n";
+
 /// Asks on the terminal: line mode with echo for the answer, type-ahead discarded (nothing typed
 /// before the question was shown can answer it), the terminal's settings restored after.
 fn prompt_tty(tty: &mut File, text: &str, project_ok: bool) -> Answer {
@@ -721,7 +725,11 @@ fn prompt_tty(tty: &mut File, text: &str, project_ok: bool) -> Answer {
     for attempt in 0..3 {
         unsafe { libc::tcflush(fd, libc::TCIFLUSH) };
         let _ = if attempt == 0 {
-            tty.write_all(format!("{text}{choices}").as_bytes())
+            // A command that ran before (on-failure) may have left the terminal showing text
+            // in the background colour, on the alternate screen or with the cursor hidden:
+            // reset what would hide the question (SGR attributes, alternate screen, cursor
+            // visibility, scroll region) without clearing the screen.
+            tty.write_all(format!("{TERM_RESET}{text}{choices}").as_bytes())
         } else {
             tty.write_all(b"cordon: answer y, p or n: ")
         };

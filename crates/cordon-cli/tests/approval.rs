@@ -344,6 +344,33 @@ fn on_failure_tty(c: &Case) {
         r.all()
     );
 
+    // A command that hides the terminal's text (concealed attribute, alternate screen) before
+    // failing cannot hide the question: the reset comes after it and before the prompt.
+    let args = [
+        "--approval",
+        "on-failure",
+        "--escalate",
+        &esc,
+        "--",
+        "sh",
+        "-c",
+        "printf '\\033[8m\\033[?1049h' > /dev/tty; exit 1",
+    ];
+    let r = on_tty(run(c, &args), &[(PROMPT, "n\n")]);
+    let hide = r
+        .tty
+        .rfind("\x1b[8m")
+        .unwrap_or_else(|| panic!("{}", r.all()));
+    let reset = r
+        .tty
+        .rfind("\x1b[0m\x1b[?1049l")
+        .unwrap_or_else(|| panic!("{}", r.all()));
+    let question = r
+        .tty
+        .rfind("failed in the sandbox")
+        .unwrap_or_else(|| panic!("{}", r.all()));
+    assert!(hide < reset && reset < question, "{}", r.all());
+
     // No escalation: the offer is a rerun outside the sandbox. n keeps the failure.
     let target = outside(c, "g.txt");
     let script = format!("echo unsandboxed > {target}");
