@@ -355,31 +355,25 @@ fn supervise(
                 });
                 return Ok((Ended::Reported(code, usage), timed_out));
             }
-            if fds[0].revents & libc::POLLIN == 0 {
-                // EOF without a report: wait for init itself.
-                let mut status = 0;
-                loop {
-                    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-                    if r == pid {
-                        return Ok((Ended::Waited(status), timed_out));
-                    }
-                    if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-            }
+            // EOF without a report: init was killed or died; collect its status.
+            return wait_blocking(pid).map(|st| (Ended::Waited(st), timed_out));
         }
         if fds[0].revents & libc::POLLIN != 0 {
-            let mut status = 0;
-            loop {
-                let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-                if r == pid {
-                    return Ok((Ended::Waited(status), timed_out));
-                }
-                if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    return Err(io::Error::last_os_error());
-                }
-            }
+            return wait_blocking(pid).map(|st| (Ended::Waited(st), timed_out));
+        }
+    }
+}
+
+/// waitpid(pid) until it returns, through EINTR; the wait status.
+fn wait_blocking(pid: libc::pid_t) -> io::Result<libc::c_int> {
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Ok(status);
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Err(io::Error::last_os_error());
         }
     }
 }
