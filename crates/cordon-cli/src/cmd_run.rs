@@ -154,6 +154,7 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
     let vals = |v: &[cordon_config::Val<PathBuf>]| v.iter().map(|x| x.value.clone()).collect();
     let strs = |v: &[cordon_config::Val<String>]| v.iter().map(|x| x.value.clone()).collect();
     let mut protected: Vec<PathBuf> = vals(&cfg.protected);
+    let caches = crate::cmd_cache::request(cfg);
     // cordon's own config and trust store stay read-only even inside a writable root.
     let p = cfg_paths();
     protected.extend([p.config_dir, p.etc_dir].into_iter().filter(|d| d.is_dir()));
@@ -180,15 +181,18 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
             .is_some_and(|v| !v.is_empty() && v != "0"),
         paths: PathRules {
-            // The audit log directory (resolved by `run`) is a secret wherever it is.
+            // The audit log directory (resolved by `run`) is a secret wherever it is, and so is
+            // cordon's state directory (per-workspace caches, ...).
             secrets: vals(&cfg.secrets)
                 .into_iter()
                 .chain(a.audit.audit_dir.clone().filter(|_| !a.audit.no_audit))
+                .chain(caches.state_dir.clone())
                 .collect(),
             protected,
             remove_secrets: strs(&cfg.remove_secrets),
             remove_protected: strs(&cfg.remove_protected),
         },
+        caches,
     })
 }
 
@@ -233,6 +237,9 @@ pub fn run(mut a: Args) -> ExitCode {
         // A dry run writes no log: no directory is no error.
         Err(_) if a.dry_run => a.audit.no_audit = true,
         Err(e) => return fail(e),
+    }
+    if !a.dry_run {
+        crate::cmd_cache::ensure_state_dir();
     }
     let started = std::time::Instant::now();
     let req = match request(&a, &cfg) {
@@ -553,7 +560,7 @@ pub fn run_spec_status(
     }
     match &spec.isolation {
         Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
-        Isolation::LandlockOnly { reason } => fallback_notice(reason),
+        Isolation::LandlockOnly { reason } => fallback_notice(reason, spec),
         Isolation::Namespaces => {}
     }
     for n in &spec.notes {
@@ -562,7 +569,7 @@ pub fn run_spec_status(
     match cordon_sandbox::run(spec, on_listener) {
         Ok(o) => {
             if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
-                fallback_notice(why);
+                fallback_notice(why, spec);
             }
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
@@ -581,11 +588,27 @@ pub fn run_spec_status(
     }
 }
 
-fn fallback_notice(reason: &str) {
+fn fallback_notice(reason: &str, spec: &SandboxSpec) {
     eprintln!(
         "cordon: {reason}: running with Landlock + seccomp only (no private /tmp, no network at all, \
          new entries cannot be created in directories that hold protected or secret paths); see 'cordon doctor'"
     );
+    // Tool caches: no overlays without namespaces; the tools' variables point at this
+    // workspace's private cache directories instead.
+    let c = &spec.caches;
+    let mut names: Vec<&str> = c.private.iter().map(|p| p.name.as_str()).collect();
+    names.extend(c.overlays.iter().map(|o| o.name.as_str()));
+    if !names.is_empty() {
+        eprintln!(
+            "cordon: tool caches ({}): no copy-on-write overlays without user namespaces; the tools use this \
+             workspace's private cache directories instead (cold the first time, warm after){}",
+            names.join(", "),
+            c.dir
+                .as_deref()
+                .map(|d| format!(", under {}", d.display()))
+                .unwrap_or_default()
+        );
+    }
 }
 
 /// Fail closed: without namespaces, Landlock is the only file-system fence.

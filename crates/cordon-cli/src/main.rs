@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod approval;
 mod cmd_audit;
+mod cmd_cache;
 mod cmd_check;
 mod cmd_config;
 mod cmd_doctor;
@@ -48,6 +49,8 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// Tool caches overlaid in the sandbox (`cache list`, `cache clean`).
+    Cache(cmd_cache::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +76,6 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Cache(a) => cmd_cache::run(a),
     }
 }

@@ -29,7 +29,28 @@ pub(crate) struct FileToml {
     pub policy: PolicyToml,
     #[serde(default)]
     pub audit: AuditToml,
+    #[serde(default)]
+    pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
+}
+
+/// `[caches]`: tool caches overlaid in the sandbox.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachesToml {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub add: Vec<S<CacheAddToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheAddToml {
+    pub name: String,
+    pub path: String,
+    pub env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,6 +145,7 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "caches",
     "managed",
     "writable",
     "read_secret",
@@ -144,6 +166,11 @@ const KEYS: &[&str] = &[
     "disable_builtins",
     "rule",
     "dir",
+    "enabled",
+    "remove",
+    "add",
+    "name",
+    "path",
     "allowed_modes",
     "allowed_approvals",
     "never_allow_domains",

@@ -550,6 +550,10 @@ fn run_plain(
     } else {
         None
     };
+    if fallback {
+        // Tool caches: private directories instead of overlays (said once by the caller).
+        crate::caches::fallback(&mut spec);
+    }
     if let Some(t) = &tmp {
         spec.writable.push(t.path.clone());
         spec.env.retain(|(k, _)| k != "TMPDIR");
@@ -663,6 +667,11 @@ fn run_namespaces(
 ) -> Result<Result<Outcome, String>, Error> {
     let setup = |e: io::Error| Error::Setup(e.to_string());
     crate::timing("prepare");
+    // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
+    let mut spec_caches = spec.clone();
+    let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
+    let spec = &spec_caches;
+    crate::timing("caches");
     let prepared = prepare(spec, false)?;
     crate::timing("placeholders");
     let _placeholders =
@@ -848,7 +857,8 @@ fn init_main(
             .and_then(|_| f.grant_all(Path::new("/var/tmp")))
             .and_then(|_| f.grant_all(Path::new("/dev/shm")))
             .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
-            .and_then(|_| f.grant_proc(Path::new("/proc")));
+            .and_then(|_| f.grant_proc(Path::new("/proc")))
+            .and_then(|_| crate::caches::mount::grant(f, &spec.caches));
         if let Err(e) = r {
             die(err, b'E', &e.to_string());
         }
