@@ -119,8 +119,10 @@ pub const KNOWN: &[Known] = &[
                 .or_else(|| Some(e.pnpm_home().join("store")))
         },
         anchor: Some(|e| e.pnpm_home()),
-        redirect: Redirect::Var("npm_config_store_dir"),
-        group: "pnpm-store",
+        // PNPM_HOME moves the store with it ($PNPM_HOME/store). (npm_config_store_dir would
+        // make npm warn about an unknown setting.)
+        redirect: Redirect::Var("PNPM_HOME"),
+        group: "pnpm",
     },
     Known {
         name: "pnpm-cache",
@@ -129,7 +131,9 @@ pub const KNOWN: &[Known] = &[
                 .or_else(|| Some(e.cache_home().join("pnpm")))
         },
         anchor: None,
-        redirect: Redirect::Var("npm_config_cache_dir"),
+        // pnpm's metadata cache has no variable of its own (npm_config_cache_dir would make
+        // npm warn about an unknown setting).
+        redirect: Redirect::None,
         group: "pnpm-cache",
     },
     Known {
@@ -295,8 +299,6 @@ pub const LOCATION_VARS: &[&str] = &[
     "XDG_CONFIG_HOME",
     "npm_config_cache",
     "NPM_CONFIG_CACHE",
-    "npm_config_store_dir",
-    "npm_config_cache_dir",
     "PNPM_HOME",
     "YARN_CACHE_FOLDER",
     "YARN_GLOBAL_FOLDER",
