@@ -13,6 +13,7 @@ mod mounts;
 pub mod placeholders;
 pub mod probe;
 pub mod runs;
+mod runtime;
 pub mod seccomp;
 pub mod spec;
 mod sys;

@@ -39,7 +39,7 @@ pub struct Record {
 static MINE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 
 fn dir() -> io::Result<PathBuf> {
-    let d = crate::placeholders::runtime_dir().join("runs");
+    let d = crate::runtime::runtime_dir().join("runs");
     match fs::DirBuilder::new().recursive(true).mode(0o700).create(&d) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
