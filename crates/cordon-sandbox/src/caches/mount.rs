@@ -46,6 +46,8 @@ static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 pub struct Prepared {
     overlays: Vec<(PathBuf, OwnedFd)>,
     private: Vec<(PathBuf, OwnedFd)>,
+    /// The state directory's other entries (name, is a directory), listed before it is covered.
+    state_entries: Vec<(std::ffi::OsString, bool)>,
 }
 
 /// Escapes `\`, `:` and `,` in an overlayfs layer path (`:` separates lower layers).
@@ -175,6 +177,16 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
             false,
         )?;
         p.private.push((root, fd));
+        if let Some(state) = &c.state_dir {
+            if let Ok(rd) = std::fs::read_dir(state) {
+                for e in rd.flatten() {
+                    if e.file_name() != "workspaces" {
+                        let dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                        p.state_entries.push((e.file_name(), dir));
+                    }
+                }
+            }
+        }
     }
     if c.overlays.is_empty() {
         return Ok(p);
@@ -257,6 +269,20 @@ pub fn hide_state(c: &Caches, p: &mut Prepared) -> io::Result<()> {
                     "mode=0111,size=64k",
                 )?;
                 covered = true;
+                // What else is in it (the audit log, ...) stays where it was, covered as a
+                // secret is: an inaccessible (mode 000) empty directory or file.
+                for (name, is_dir) in &p.state_entries {
+                    let e = s.join(name);
+                    if *is_dir {
+                        std::fs::DirBuilder::new().mode(0o000).create(&e)?;
+                    } else {
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o000)
+                            .open(&e)?;
+                    }
+                }
             }
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -278,7 +304,7 @@ pub fn hide_state(c: &Caches, p: &mut Prepared) -> io::Result<()> {
     Ok(())
 }
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 /// Landlock rules for what was mounted (new inodes: only possible now, inside): every right on
 /// each overlay and private directory.
