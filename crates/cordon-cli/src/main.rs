@@ -5,16 +5,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agents;
 mod approval;
 mod cmd_audit;
 mod cmd_check;
 mod cmd_config;
 mod cmd_doctor;
 mod cmd_grants;
+mod cmd_install;
 mod cmd_policy;
 mod cmd_run;
 mod cmd_trust;
 mod grants;
+mod hook_entries;
+mod selftest;
+mod settings_edit;
 
 /// Exit status when cordon itself fails (bad option, sandbox could not be set up).
 pub const EXIT_CORDON_FAILED: u8 = 125;
@@ -48,6 +53,10 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
+    Install(cmd_install::Args),
+    /// Remove exactly the hook `cordon install` added.
+    Uninstall(cmd_install::UninstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +82,7 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Install(a) => cmd_install::run_install(a),
+        Command::Uninstall(a) => cmd_install::run_uninstall(a),
     }
 }
