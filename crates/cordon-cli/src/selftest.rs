@@ -440,3 +440,52 @@ pub fn run(agent: Option<AgentId>, as_json: bool) -> ExitCode {
         ExitCode::from(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_in_each_protocol() {
+        use AgentId::*;
+        let deny = r#"{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"no"}}"#;
+        assert_eq!(classify(Claude, Some(0), deny), Verdict::Deny);
+        assert_eq!(classify(Codex, Some(2), ""), Verdict::Deny);
+        let rw = r#"{"hookSpecificOutput":{"permissionDecision":"allow","updatedInput":{"command":"/usr/bin/cordon run -- bash -c 'ls'"}}}"#;
+        assert_eq!(
+            classify(Claude, Some(0), rw),
+            Verdict::Allow { rewritten: true }
+        );
+        assert_eq!(
+            classify(Claude, Some(0), ""),
+            Verdict::Allow { rewritten: false }
+        );
+        assert_eq!(
+            classify(Gemini, Some(0), r#"{"decision":"block"}"#),
+            Verdict::Deny
+        );
+        assert_eq!(
+            classify(Cursor, Some(0), r#"{"permission":"ask"}"#),
+            Verdict::Ask
+        );
+        assert_eq!(
+            classify(Copilot, Some(0), r#"{"permissionDecision":"deny"}"#),
+            Verdict::Deny
+        );
+        assert_eq!(
+            classify(Goose, Some(0), r#"{"decision":"block","reason":"x"}"#),
+            Verdict::Deny
+        );
+        // What an agent would take as "allow" by accident is not an answer.
+        assert!(matches!(classify(Claude, Some(1), ""), Verdict::Garbled(_)));
+        assert!(matches!(classify(Claude, None, ""), Verdict::Garbled(_)));
+        assert!(matches!(
+            classify(Claude, Some(0), "ok"),
+            Verdict::Garbled(_)
+        ));
+        assert!(matches!(
+            classify(Cursor, Some(0), r#"{"permission":"maybe"}"#),
+            Verdict::Garbled(_)
+        ));
+    }
+}

@@ -538,3 +538,55 @@ fn managed_scope_needs_root() {
     assert_eq!(code(&o), 125, "{}", text(&o));
     assert!(text(&o).contains("root"), "{}", text(&o));
 }
+
+/// The self-test runs the hook command found in the settings, as the agent would: a hook that
+/// answers correctly passes, one that crashes (which the agent would take as "allow") fails and
+/// says which case. The hooks here are stand-ins named `cordon` (the real `cordon hook` is tested
+/// by the hook adapters' own tests); what is tested is the self-test's reading of each answer.
+fn self_test_reads_the_answers(c: &Case) {
+    use std::os::unix::fs::PermissionsExt;
+    let good = c.base.join("good/cordon");
+    let bad = c.base.join("bad/cordon");
+    for (p, script) in [
+        (
+            &good,
+            // deny (exit 2) what mentions rm -rf, .ssh or is not JSON; allow the rest.
+            "#!/bin/sh\nin=$(cat)\ncase \"$in\" in\n  *'rm -rf'*|*.ssh*) echo denied >&2; exit 2;;\n  '{\"'*) echo '{}'; exit 0;;\n  *) exit 2;;\nesac\n",
+        ),
+        (&bad, "#!/bin/sh\ncat >/dev/null\nexit 1\n"),
+    ] {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, script).unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for (bin, want_ok) in [(&good, true), (&bad, false)] {
+        let settings = serde_json::json!({"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [
+            {"type": "command", "command": format!("{} hook claude", bin.display())}]}]}});
+        c.write(".claude/settings.json", &settings.to_string());
+        c.chown_all();
+        // `install --self-test` without an agent tests every installed hook, changing nothing.
+        let o2 = c
+            .command(&["install", "--self-test", "--json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&o2.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o2)));
+        assert_eq!(v["ok"], want_ok, "{v:#}");
+        assert_eq!(code(&o2), if want_ok { 0 } else { 1 });
+        let claude = &v["agents"][0];
+        assert_eq!(claude["agent"], "claude");
+        let cases = claude["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 4, "{v:#}");
+        if !want_ok {
+            // The crash is reported as what it is, for every case.
+            assert!(
+                cases
+                    .iter()
+                    .all(|c| c["ok"] == false && c["verdict"]["garbled"].is_string()),
+                "{v:#}"
+            );
+        }
+    }
+}
+
+both_users!(self_test_reads_the_answers);
