@@ -92,6 +92,10 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         "refuse"
     };
+    let (aa_ok, aa_detail, aa_fix) = crate::cmd_setup::doctor_line(userns_ok);
+    if let Some(f) = aa_fix {
+        fixes.push(f);
+    }
     let layers = vec![
         Layer {
             name: "user+mount+pid+net+ipc+uts namespaces",
@@ -100,6 +104,11 @@ pub fn run(a: Args) -> ExitCode {
                 .userns_error
                 .clone()
                 .unwrap_or_else(|| "available".into()),
+        },
+        Layer {
+            name: "apparmor userns restriction",
+            ok: aa_ok,
+            detail: aa_detail,
         },
         Layer {
             name: "landlock",

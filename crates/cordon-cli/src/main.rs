@@ -15,6 +15,7 @@ mod cmd_grants;
 mod cmd_install;
 mod cmd_policy;
 mod cmd_run;
+mod cmd_setup;
 mod cmd_trust;
 mod grants;
 mod hook_entries;
@@ -57,6 +58,9 @@ enum Command {
     Install(cmd_install::Args),
     /// Remove exactly the hook `cordon install` added.
     Uninstall(cmd_install::UninstallArgs),
+    /// Install (root, once) the AppArmor profile that lets cordon use user namespaces where
+    /// AppArmor restricts them (Ubuntu 23.10+); `--undo` removes it.
+    Setup(cmd_setup::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print cordon's man page (roff): `cordon man | man -l -`.
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
         Command::Grants(a) => cmd_grants::run(a),
         Command::Install(a) => cmd_install::run_install(a),
         Command::Uninstall(a) => cmd_install::run_uninstall(a),
+        Command::Setup(a) => cmd_setup::run(a),
         Command::Completions(a) => completions(a),
         Command::Man => man(),
     }
