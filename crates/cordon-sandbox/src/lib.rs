@@ -12,6 +12,7 @@ mod mounts;
 pub mod placeholders;
 pub mod probe;
 pub mod seccomp;
+pub mod sockets;
 pub mod spec;
 mod sys;
 
