@@ -14,7 +14,7 @@ cat > "$work/pol.toml" <<'T'
 [[rule]]
 name = "t"
 decision = "allow"
-command = "true"
+command = ["true"]
 T
 cat > "$home/.config/cordon/config.toml" <<'T'
 [filesystem]
