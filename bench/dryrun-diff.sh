@@ -15,6 +15,7 @@ cat > "$work/pol.toml" <<'T'
 name = "t"
 decision = "allow"
 command = ["true"]
+reason = "test"
 T
 cat > "$home/.config/cordon/config.toml" <<'T'
 [filesystem]
