@@ -7,8 +7,11 @@
 
 pub mod env;
 pub mod exec;
+pub mod exit;
+pub mod fallback;
 pub mod fence;
 pub mod files;
+pub mod host;
 mod mounts;
 pub mod placeholders;
 pub mod probe;
