@@ -1,11 +1,15 @@
-//! The `cordon` binary: thin clap front-end that wires the crates together.
-//! Each subcommand lives in its own module with its own `Args` and `run`.
+#![forbid(unsafe_code)]
+//! The `cordon` binary: a thin clap front-end. Each subcommand lives in its own module with its
+//! own `Args` and `fn run(Args) -> Result<ExitCode, Error>`; `main` prints an error once. A run
+//! goes through `cordon_pipeline` (see its module doc for the stages, from `main` to `execve` and
+//! back to the audit record); exit statuses are `cordon_sandbox::exit`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cordon_pipeline::Error;
+use cordon_sandbox::exit::CORDON_FAILED;
 
-mod approval;
 mod cmd_audit;
 mod cmd_check;
 mod cmd_config;
@@ -14,10 +18,6 @@ mod cmd_grants;
 mod cmd_policy;
 mod cmd_run;
 mod cmd_trust;
-mod grants;
-
-/// Exit status when cordon itself fails (bad option, sandbox could not be set up).
-pub const EXIT_CORDON_FAILED: u8 = 125;
 
 #[derive(Parser)]
 #[command(
@@ -55,16 +55,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version with exit 0; usage errors get cordon's own status.
-            let code = if e.use_stderr() {
-                EXIT_CORDON_FAILED
-            } else {
-                0
-            };
+            let code = if e.use_stderr() { CORDON_FAILED } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    match cli.command {
+    let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),
         Command::Check(a) => cmd_check::run(a),
@@ -73,5 +69,14 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+    };
+    match done {
+        Ok(code) => code,
+        Err(e) => {
+            if !e.is_silent() {
+                eprintln!("cordon: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
     }
 }

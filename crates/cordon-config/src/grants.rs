@@ -58,7 +58,9 @@ struct GrantsFile {
 pub enum GrantsError {
     #[error("{path}: {err}")]
     Read { path: PathBuf, err: std::io::Error },
-    #[error("{path}: not a valid grants file ({err}); fix it or delete it (cordon grants revoke --all)")]
+    #[error(
+        "{path}: not a valid grants file ({err}); fix it or delete it (cordon grants revoke --all)"
+    )]
     Invalid {
         path: PathBuf,
         err: serde_json::Error,

@@ -38,7 +38,10 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
         .map_err(StoreError::CreateDir)?;
     let mut body = serde_json::to_vec_pretty(value).map_err(StoreError::Encode)?;
     body.push(b'\n');
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new()
@@ -67,7 +70,9 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ReadError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(ReadError::Parse)
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(ReadError::Parse)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -150,11 +150,9 @@ impl Session {
     pub fn require(&self, ev: &Event) -> Result<()> {
         let Some(w) = &self.w else { return Ok(()) };
         let mut g = w.lock().unwrap_or_else(|p| p.into_inner());
-        g.append(ev).map(|_| ()).map_err(|e| {
-            Error::Audit(format!(
-                "{e}; pass --no-audit to run without an audit log"
-            ))
-        })
+        g.append(ev)
+            .map(|_| ())
+            .map_err(|e| Error::Audit(format!("{e}; pass --no-audit to run without an audit log")))
     }
 
     /// Appends `ev`; an error is printed once, and the session goes on.

@@ -26,7 +26,9 @@ pub fn refusal(spec: &SandboxSpec, probe: &Probe) -> Option<String> {
         ));
     }
     if !probe.seccomp {
-        return Some("cannot sandbox: seccomp is unavailable in this kernel; refusing to run".into());
+        return Some(
+            "cannot sandbox: seccomp is unavailable in this kernel; refusing to run".into(),
+        );
     }
     None
 }

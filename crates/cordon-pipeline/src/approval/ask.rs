@@ -446,7 +446,6 @@ fn run_approver(
     Ok((answer, reason))
 }
 
-
 /// Reads at most `max` bytes (an approver's answer).
 fn read_capped(r: &mut impl Read, max: usize) -> Vec<u8> {
     let mut v = Vec::new();
@@ -463,7 +462,13 @@ pub fn ask_other(
     request: serde_json::Value,
 ) -> (AnsweredBy, Answer, String) {
     let tty_err = match host::open_tty() {
-        Ok(tty) => return (AnsweredBy::Tty, prompt_tty(&tty, text, false), String::new()),
+        Ok(tty) => {
+            return (
+                AnsweredBy::Tty,
+                prompt_tty(&tty, text, false),
+                String::new(),
+            )
+        }
         Err(e) => e,
     };
     let Some(approver) = &settings.approver else {
@@ -478,7 +483,9 @@ pub fn ask_other(
             format!("nobody can be asked: no terminal (/dev/tty: {tty_err}) and no approver configured (approver = [...] in {where_})"),
         );
     };
-    let timeout = settings.approver_timeout_ms().unwrap_or(APPROVER_TIMEOUT_MS);
+    let timeout = settings
+        .approver_timeout_ms()
+        .unwrap_or(APPROVER_TIMEOUT_MS);
     match run_approver(approver, &request.to_string(), timeout) {
         Ok((Answer::Deny, why)) => (AnsweredBy::Approver, Answer::Deny, why),
         Ok((_, why)) => (AnsweredBy::Approver, Answer::AllowOnce, why),

@@ -26,8 +26,8 @@ use serde::Serialize;
 mod ask;
 pub mod scripts;
 
-pub use ask::ask_other;
 use ask::ask;
+pub use ask::ask_other;
 use scripts::Bound;
 
 /// Extra access a caller asks for with `--escalate KIND:VALUE`.
@@ -490,7 +490,6 @@ fn record(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,4 +532,3 @@ mod tests {
         assert!(!s.contains('\x1b'));
     }
 }
-

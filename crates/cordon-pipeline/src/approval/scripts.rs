@@ -271,7 +271,6 @@ fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
