@@ -26,8 +26,15 @@ pub struct Approved {
     grants: Grants,
 }
 
+impl Decided {
+    /// Stage 3: the approvals.
+    pub fn approve(self) -> Result<Approved> {
+        Approved::new(self)
+    }
+}
+
 impl Approved {
-    pub(crate) fn new(decided: Decided) -> Result<Approved> {
+    fn new(decided: Decided) -> Result<Approved> {
         let plan = &decided.plan;
         // The mode is the config's: --approval is one of its layers, and managed.toml may
         // forbid it.

@@ -3,7 +3,6 @@
 
 use cordon_policy::{Decision, Evaluation};
 
-use crate::approve::Approved;
 use crate::plan::Plan;
 use crate::record::{self, Session};
 use crate::request::Command;
@@ -58,9 +57,24 @@ impl Decided {
             eval: Some(ev),
         })
     }
+}
 
-    /// Stage 3: the approvals (see [`crate::approve`]).
-    pub fn approve(self) -> Result<Approved> {
-        Approved::new(self)
+impl Plan {
+    /// Stage 2: opens the session's audit record (none for a dry run) and decides the command
+    /// against the policy. Deny is refused here (126), with the reason on stderr.
+    pub fn decide(self) -> Result<Decided> {
+        let record = if self.request.dry_run {
+            Session::none()
+        } else {
+            let digest = record::config_digest(&self.config, &self.request.flags.policy)?;
+            record::start_run(
+                self.audit_dir.as_deref(),
+                &self.spec,
+                digest,
+                &self.probe,
+                self.request.audit.agent.as_deref(),
+            )?
+        };
+        Decided::new(self, record)
     }
 }

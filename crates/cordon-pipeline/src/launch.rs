@@ -10,8 +10,8 @@ use cordon_sandbox::exit;
 use cordon_sandbox::spec::{Isolation, Network};
 use cordon_sandbox::{Probe, SandboxSpec};
 
-use crate::plan::{spec_json, Plan};
-use crate::record::{self, Ran, Session};
+use crate::plan::Plan;
+use crate::record::{self, spec_json, Ran, Session};
 
 fn fail_code(msg: impl std::fmt::Display) -> u8 {
     eprintln!("cordon: {msg}");

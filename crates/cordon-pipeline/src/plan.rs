@@ -12,9 +12,9 @@ use cordon_sandbox::env::EnvRequest;
 use cordon_sandbox::spec::{self, Network, PathRules, Pinned};
 use cordon_sandbox::{timing, Probe, SandboxSpec};
 
-use crate::record::{self, Session};
+use crate::record;
 use crate::request::Request;
-use crate::{Decided, Error, Result};
+use crate::{Error, Result};
 
 /// Where the proxy listens inside the sandbox's own network namespace (nothing else is there).
 pub const PROXY_PORT: u16 = 3128;
@@ -83,12 +83,6 @@ pub fn load_config(paths: &Paths, workspace: &Path, flags: &Flags) -> Result<Con
     })?)
 }
 
-/// The spec as `--dry-run` prints it (its SHA-256 is the audit log's spec digest).
-pub fn spec_json(spec: &SandboxSpec) -> Result<String> {
-    serde_json::to_string_pretty(spec)
-        .map_err(|e| Error::Usage(format!("cannot encode the spec: {e}")))
-}
-
 impl Plan {
     /// Resolves `request`: config, the audit directory (created unless a dry run), the policy,
     /// the probe, the spec.
@@ -152,24 +146,6 @@ impl Plan {
             self.audit_dir.as_ref(),
             pinned,
         )
-    }
-
-    /// Stage 2: opens the session's audit record (none for a dry run) and decides the command
-    /// against the policy. Deny is refused here (126), with the reason on stderr.
-    pub fn decide(self) -> Result<Decided> {
-        let record = if self.request.dry_run {
-            Session::none()
-        } else {
-            let digest = record::config_digest(&self.config, &self.request.flags.policy)?;
-            record::start_run(
-                self.audit_dir.as_deref(),
-                &self.spec,
-                digest,
-                &self.probe,
-                self.request.audit.agent.as_deref(),
-            )?
-        };
-        Decided::new(self, record)
     }
 }
 

@@ -187,6 +187,12 @@ impl Session {
     }
 }
 
+/// The spec as `--dry-run` prints it (its SHA-256 is the audit log's spec digest).
+pub fn spec_json(spec: &SandboxSpec) -> Result<String> {
+    serde_json::to_string_pretty(spec)
+        .map_err(|e| Error::Usage(format!("cannot encode the spec: {e}")))
+}
+
 /// The Landlock ABI cordon asks for (cordon-sandbox's fence); below it is a degradation.
 const LANDLOCK_WANTED: i32 = 9;
 
@@ -202,7 +208,7 @@ pub fn start_run(
     let Some(dir) = dir else {
         return Ok(Session::disabled());
     };
-    let json = crate::plan::spec_json(spec)?;
+    let json = spec_json(spec)?;
     let mode = serde_json::to_value(spec.mode)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -15,6 +15,7 @@ pub mod host;
 mod mounts;
 pub mod placeholders;
 pub mod probe;
+mod protected;
 pub mod runs;
 mod runtime;
 pub mod seccomp;

@@ -94,22 +94,7 @@ impl Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Dir,
-    File,
-}
-
-/// A path that stays read-only even inside a writable root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Protected {
-    pub path: PathBuf,
-    pub kind: Kind,
-    /// false: cordon creates an empty placeholder for the run (and removes it after) so that the
-    /// path can be mounted read-only and cannot be created by the command.
-    pub exists: bool,
-}
+pub use crate::protected::{Kind, Protected};
 
 /// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
 /// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
