@@ -11,6 +11,12 @@ pub fn uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// The login name of `uid` (getpwuid_r), else `$USER`, else the number.
 pub fn user_name(uid: u32) -> String {
     let mut buf = vec![0 as libc::c_char; 4096];
