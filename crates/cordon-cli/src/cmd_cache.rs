@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cordon_sandbox::caches::{self, store, CacheRequest};
+use cordon_pipeline::plan::{cache_request, load_config, parent_env, paths, workspace_root};
+use cordon_sandbox::caches::{self, store};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,39 +45,14 @@ struct CleanArgs {
 }
 
 /// cordon's state directory (`$XDG_STATE_HOME/cordon`, else `~/.local/state/cordon`).
-pub fn state_dir() -> Option<PathBuf> {
-    cordon_config::state::state_dir(|k| std::env::var(k).ok())
-}
-
-/// Creates the state directory (mode 0700) if missing, so that the sandbox hides it from the
-/// first run on (only existing paths can be covered).
-pub fn ensure_state_dir() {
-    if let Some(s) = state_dir() {
-        use std::os::unix::fs::DirBuilderExt;
-        let _ = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&s);
-    }
-}
-
-/// The caches part of a run's request, for the workspace the config was loaded for.
-pub fn request(cfg: &cordon_config::Config) -> CacheRequest {
-    let state = state_dir();
-    CacheRequest {
-        enabled: cfg.caches_enabled.value,
-        dir: state
-            .as_ref()
-            .map(|s| cordon_config::state::workspace_dir(s, &cfg.project.root).join("caches")),
-        state_dir: state,
-        remove: cfg.caches_remove.iter().map(|r| r.value.clone()).collect(),
-        add: cfg.caches_add.iter().map(|a| a.value.clone()).collect(),
-    }
+fn state_dir() -> Option<PathBuf> {
+    let p = paths();
+    (p.home != Path::new("/")).then(|| p.state_dir())
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("cordon: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
 }
 
 pub fn run(a: Args) -> ExitCode {
@@ -114,9 +90,11 @@ fn tilde(p: &Path) -> String {
 
 /// The caches of `workspace` as a run there would have them (namespaces mode).
 fn plan(workspace: &Path) -> Result<caches::Caches, String> {
-    let cfg = crate::cmd_config::load(workspace, &cordon_config::Flags::default())?;
-    let req = request(&cfg);
-    let env = crate::cmd_run::parent_env();
+    let p = paths();
+    let cfg =
+        load_config(&p, workspace, &cordon_config::Flags::default()).map_err(|e| e.to_string())?;
+    let req = cache_request(&cfg, &p);
+    let env = parent_env();
     let home = env
         .iter()
         .find(|(k, _)| k == "HOME")
@@ -148,7 +126,7 @@ fn plan(workspace: &Path) -> Result<caches::Caches, String> {
 }
 
 fn list(a: ListArgs) -> ExitCode {
-    let ws = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
+    let ws = match workspace_root(a.workspace.as_deref(), None) {
         Ok(w) => w,
         Err(e) => return fail(e),
     };
@@ -236,11 +214,12 @@ fn clean(a: CleanArgs) -> ExitCode {
             Err(e) => return fail(format!("cannot read {}: {e}", state.display())),
         }
     } else {
-        let ws = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
+        let ws = match workspace_root(a.workspace.as_deref(), None) {
             Ok(w) => w,
             Err(e) => return fail(e),
         };
-        vec![cordon_config::state::workspace_dir(&state, &ws).join("caches")]
+        let _ = &state;
+        vec![paths().workspace_state_dir(&ws).join("caches")]
     };
     let mut busy = 0;
     for d in &dirs {

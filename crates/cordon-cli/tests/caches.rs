@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use harness::{code, text, Case, Who};
-use sha2::{Digest, Sha256};
 
 /// Every known cache at its default place in a home directory.
 const CACHE_DIRS: &[&str] = &[
@@ -76,10 +75,7 @@ fn listing(root: &Path) -> BTreeMap<String, String> {
                 "file {:o} nlink {} sha256 {}",
                 m.mode(),
                 m.nlink(),
-                Sha256::digest(&data)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
+                cordon_audit::sha256_hex(&data)
             )
         };
         out.insert(rel, desc);
@@ -257,7 +253,14 @@ fn poisoning(c: &Case) {
     assert_unchanged(c, &before, "after the second workspace");
 
     // The workspace's layers are out of reach: not readable, not writable, by path.
-    let id = cordon_config::state::workspace_id(&fs::canonicalize(&c.ws).unwrap());
+    // The workspace's id: the first 16 hex digits of the SHA-256 of its canonical path.
+    let id = cordon_audit::sha256_hex(
+        fs::canonicalize(&c.ws)
+            .unwrap()
+            .as_os_str()
+            .as_encoded_bytes(),
+    )[..16]
+        .to_string();
     let layer = c
         .home
         .join(format!(".local/state/cordon/workspaces/{id}/caches"));

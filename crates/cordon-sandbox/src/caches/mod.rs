@@ -531,3 +531,23 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
         Err(e) => eprintln!("cordon: caches: {e}; tool caches stay read-only in this run"),
     }
 }
+
+/// The one line said in the fallback: the tools use private directories instead of overlays.
+pub fn fallback_notice(c: &Caches) -> Option<String> {
+    let mut names: Vec<&str> = c.private.iter().map(|p| p.name.as_str()).collect();
+    for o in &c.overlays {
+        names.push(o.name.as_str());
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "tool caches ({}): no copy-on-write overlays without user namespaces; the tools use this \
+         workspace's private cache directories instead (cold the first time, warm after){}",
+        names.join(", "),
+        c.dir
+            .as_deref()
+            .map(|d| format!(", under {}", d.join(PRIVATE).display()))
+            .unwrap_or_default()
+    ))
+}
