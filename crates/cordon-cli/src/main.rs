@@ -15,6 +15,7 @@ mod cmd_policy;
 mod cmd_run;
 mod cmd_trust;
 mod grants;
+mod hook;
 
 /// Exit status when cordon itself fails (bad option, sandbox could not be set up).
 pub const EXIT_CORDON_FAILED: u8 = 125;
@@ -48,6 +49,8 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
+    Hook(hook::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +76,6 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Hook(a) => hook::run(a),
     }
 }
