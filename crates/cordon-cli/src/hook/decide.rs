@@ -133,7 +133,11 @@ pub fn decide(agent: Agent, input: &Input) -> Result<Outcome, String> {
             (Outcome::Pre(v), rec)
         }
         (EventKind::PostTool, Some(call)) => {
-            let values = super::redact::known_values(&env.rules.secrets);
+            let mut files = env.rules.secrets.clone();
+            for root in std::iter::once(&env.rules.workspace).chain(env.rules.writable.iter()) {
+                super::redact::secret_files(root, 2, &mut files);
+            }
+            let values = super::redact::known_values(&files);
             let redacted = input
                 .tool_output
                 .as_ref()

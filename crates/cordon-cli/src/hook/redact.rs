@@ -10,6 +10,30 @@ use serde_json::Value;
 
 const MAX_FILE: u64 = 64 << 10;
 
+/// Secret files (`.env`, `*.pem`, `*.key`, `id_*`) in `dir` and its subdirectories, `depth`
+/// levels down (skipping what tools make: `.git`, `node_modules`, `target`...).
+pub fn secret_files(dir: &Path, depth: usize, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten().take(2000) {
+        let name = e.file_name();
+        let Some(n) = name.to_str() else { continue };
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_file() && cordon_sandbox::spec::is_secret_file_name(n) {
+            out.push(e.path());
+        } else if t.is_dir()
+            && depth > 0
+            && !matches!(
+                n,
+                ".git" | "node_modules" | "target" | ".venv" | "venv" | "__pycache__"
+            )
+        {
+            secret_files(&e.path(), depth - 1, out);
+        }
+    }
+}
+
 /// The values to hide, longest first (so that a value containing another is replaced whole).
 pub fn known_values(secret_paths: &[std::path::PathBuf]) -> Vec<String> {
     let mut vals: Vec<String> = std::env::vars()
@@ -49,16 +73,31 @@ fn collect_file(p: &Path, depth: usize, out: &mut Vec<String>) {
         if l.starts_with("-----") || l.starts_with('#') {
             continue;
         }
-        if let Some((_, v)) = l.split_once('=') {
-            let v = v.trim().trim_matches(['"', '\'']);
-            if v.len() >= 8 {
-                out.push(v.to_string());
+        match l.split_once('=') {
+            // KEY=VALUE: the value (the key stays readable: `API_TOKEN=[REDACTED]`).
+            // (A base64 line's `=` padding is not an assignment.)
+            Some((k, v))
+                if is_key(k.trim_start_matches("export ").trim())
+                    && !v.trim().chars().all(|c| c == '=') =>
+            {
+                let v = v.trim().trim_matches(['"', '\'']);
+                if v.len() >= 8 {
+                    out.push(v.to_string());
+                }
             }
-        }
-        if l.len() >= 12 {
-            out.push(l.to_string());
+            _ if l.len() >= 12 => out.push(l.to_string()),
+            _ => {}
         }
     }
+}
+
+/// A variable name (`API_TOKEN`, `aws_secret_access_key`).
+fn is_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 64
+        && k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// `v` with every known value replaced by `[REDACTED]`, in every string it holds; `None` when
@@ -107,5 +146,20 @@ mod tests {
         assert_eq!(r["lines"][1], "[REDACTED]");
         assert_eq!(r["n"], 1);
         assert!(redact(&serde_json::json!({"stdout": "clean"}), &vals).is_none());
+    }
+
+    #[test]
+    fn key_lines_and_base64_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("creds");
+        std::fs::write(&f, "[default]\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG\nMIIEowIBAAKCAQEAx0abcdefgh==\nexport TOKEN=\"abcdefgh12\"\n").unwrap();
+        let mut v = Vec::new();
+        collect_file(&f, 0, &mut v);
+        assert!(v.contains(&"wJalrXUtnFEMI/K7MDENG".to_string()), "{v:?}");
+        assert!(
+            v.contains(&"MIIEowIBAAKCAQEAx0abcdefgh==".to_string()),
+            "{v:?}"
+        );
+        assert!(v.contains(&"abcdefgh12".to_string()), "{v:?}");
     }
 }
