@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
     # ---- Anthropic Messages ----
     def anthropic(self, body):
         tools = body.get("tools") or []
-        main = any(t.get("name") == "Bash" for t in tools if isinstance(t, dict))
+        main = any(str(t.get("name", "")).lower() == "bash" for t in tools if isinstance(t, dict))
         step = take_step(main)
         mid = next_id("msg")
         model = body.get("model", "claude-test")

@@ -1,5 +1,5 @@
-//! End to end with the real agents, offline: Claude Code (`claude -p`), Codex (`codex exec`)
-//! and Gemini CLI (`gemini -p`), installed from npm by `.ci/run`, each pointed at a scripted
+//! End to end with the real agents, offline: Claude Code (`claude -p`), Codex (`codex exec`),
+//! Gemini CLI (`gemini -p`) and Copilot CLI (`copilot -p`), installed from npm by `.ci/run`, each pointed at a scripted
 //! model server on 127.0.0.1 (`tests/agents/model_server.py`) whose first answers are tool
 //! calls and whose last is plain text, with `cordon hook AGENT` configured in a throwaway HOME.
 //! Checked outside: the denied command did not run (its marker file is absent), the denied
@@ -342,6 +342,41 @@ fn gemini(c: &Case) {
     check_effects(c, &server, "gemini", &out, "builtin:rm-critical");
 }
 
+fn copilot(c: &Case) {
+    let Some(bin) = agent_bin("copilot") else {
+        return;
+    };
+    let steps = json!([
+        {"tool": {"anthropic": {"name": "bash", "input": {"command": "touch ran-denied.txt && rm -rf ~", "description": "clean"}}}},
+        {"tool": {"anthropic": {"name": "bash", "input": {"command": "cat ~/.ssh/id_rsa > leaked.txt 2>&1; echo ok > allowed-ran.txt", "description": "x"}}}},
+        {"text": "all done"}
+    ]);
+    let server = Server::start(&c.base, &steps);
+    let (hook, _) = cordon_hook_cmd("copilot");
+    let h = |ev: &str| json!([{"type": "command", "bash": format!("{hook} --event {ev}"), "timeoutSec": 30}]);
+    c.write(
+        "proj/.github/hooks/cordon.json",
+        &json!({"version": 1, "hooks": {"preToolUse": h("preToolUse"), "postToolUse": h("postToolUse")}}).to_string(),
+    );
+    c.chown_all();
+    let mut cmd = agent_cmd(c, &bin);
+    // Offline through its BYOK provider variables (no GitHub sign-in); COPILOT_ALLOW_ALL=true
+    // also trusts the directory, which loads its hooks.
+    cmd.args(["-p", "go"])
+        .env("COPILOT_OFFLINE", "true")
+        .env(
+            "COPILOT_PROVIDER_BASE_URL",
+            format!("http://127.0.0.1:{}", server.port),
+        )
+        .env("COPILOT_PROVIDER_TYPE", "anthropic")
+        .env("COPILOT_PROVIDER_API_KEY", "test-dummy")
+        .env("COPILOT_MODEL", "claude-sonnet-4.5")
+        .env("COPILOT_ALLOW_ALL", "true")
+        .env("COPILOT_AUTO_UPDATE", "false");
+    let out = run(cmd, 180);
+    check_effects(c, &server, "copilot", &out, "builtin:rm-critical");
+}
+
 // As the invoking user and as an unprivileged one, with namespaces (the agents themselves are
 // the same either way; the fallback is covered by hook_sandbox.rs).
 #[test]
@@ -359,6 +394,10 @@ fn codex_invoker() {
 #[test]
 fn codex_unprivileged() {
     codex(&Case::new(Who::Unprivileged, false));
+}
+#[test]
+fn copilot_invoker() {
+    copilot(&Case::new(Who::Invoker, false));
 }
 #[test]
 fn gemini_invoker() {

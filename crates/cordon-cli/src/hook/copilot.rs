@@ -5,9 +5,11 @@
 //! In: `{timestamp, cwd, toolName, toolArgs}` (`toolArgs` a JSON string in the CLI, an object
 //! in the SDK); postToolUse adds `toolResult`. No event name in the JSON: pass `--event`, else
 //! it is inferred (`toolResult` → postToolUse, `toolName` → preToolUse, else sessionStart).
-//! Out: `{"permissionDecision": "allow|deny|ask", "permissionDecisionReason": ..}`. The SDK's
-//! `modifiedArgs` is not documented for the CLI's command hooks, so no rewrite is sent: asked
-//! commands are asked, never run unsandboxed without a person.
+//! Out: `{"permissionDecision": "allow|deny|ask", "permissionDecisionReason": ..,
+//! "modifiedArgs": {..}}`. `modifiedArgs` is documented for the SDK only, but the CLI honours
+//! it (checked with 1.0.102 driven offline through its BYOK provider variables): the shell
+//! command is rewritten to run inside cordon. Its `bash` tool keeps one shell across calls, so
+//! the rewrite is the stateful one (working directory, aliases and functions kept).
 
 use serde_json::{json, Value};
 
@@ -21,7 +23,7 @@ fn what(tool: &str, args: &Value) -> Result<What, String> {
         })
     };
     Ok(match tool {
-        "bash" | "shell" | "powershell" => What::Shell {
+        "bash" | "shell" => What::Shell {
             command: req_str(args, "command")?.to_string(),
             unsandboxed: None,
         },
@@ -83,11 +85,17 @@ pub fn parse(v: &Value, flag: Option<&str>) -> Result<Input, String> {
     })
 }
 
-pub fn render(_input: &Input, out: &Outcome) -> Answer {
+pub fn render(input: &Input, out: &Outcome) -> Answer {
     match out {
         Outcome::Pre(v) if v.decision != Decision::Allow || v.explicit => {
-            Answer::json(json!({"permissionDecision": v.decision.as_str(),
-                "permissionDecisionReason": super::claude::said(v)}))
+            let mut o = json!({"permissionDecision": v.decision.as_str(),
+                "permissionDecisionReason": super::claude::said(v)});
+            if let (Some(cmd), Value::Object(m)) = (&v.rewrite, &input.tool_input) {
+                let mut m = m.clone();
+                m.insert("command".into(), Value::String(cmd.clone()));
+                o["modifiedArgs"] = Value::Object(m);
+            }
+            Answer::json(o)
         }
         _ => Answer::empty(),
     }

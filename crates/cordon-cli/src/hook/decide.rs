@@ -120,7 +120,10 @@ pub fn load(agent: Agent, input: &Input) -> Result<Env, String> {
 
 /// Does this agent run a rewritten command (a rewrite it would ignore is not sent)?
 fn rewrites(agent: Agent) -> bool {
-    matches!(agent, Agent::Claude | Agent::Codex | Agent::Gemini)
+    matches!(
+        agent,
+        Agent::Claude | Agent::Codex | Agent::Gemini | Agent::Copilot
+    )
 }
 
 /// The decision for an event, recorded in the audit log.
@@ -535,7 +538,8 @@ fn shell(
             grants: &grants,
         };
         let cmd = run_inner.as_deref().unwrap_or(command);
-        let r = if agent == Agent::Claude && run_inner.is_none() {
+        // Claude Code and Copilot CLI keep one shell across calls (its cwd, aliases, functions).
+        let r = if matches!(agent, Agent::Claude | Agent::Copilot) && run_inner.is_none() {
             let (dir, file) = cwd_channel(agent, input)?;
             rewrite::stateful(&inner, cmd, &dir, &file)
         } else {
