@@ -375,8 +375,12 @@ fn own_cordon_run(env: &Env, command: &str) -> Option<Result<OwnRun, String>> {
         .as_ref()
         .map_or_else(Policy::builtin, |p| p.clone());
     let ev = policy.check_shell(command, &env.ctx);
-    let cmds: Vec<&cordon_policy::CommandEval> =
-        ev.commands.iter().filter(|c| c.kind == "command").collect();
+    // The top-level simple commands (what a wrapper runs is listed too, with its `via`).
+    let cmds: Vec<&cordon_policy::CommandEval> = ev
+        .commands
+        .iter()
+        .filter(|c| c.kind == "command" && c.via.is_empty())
+        .collect();
     let [one] = cmds.as_slice() else { return None };
     let argv = &one.argv;
     let prog = argv.first()?;
