@@ -693,3 +693,87 @@ fn event_flag() {
     assert_eq!(code, 0);
     assert!(out.contains("\"deny\""), "{out}");
 }
+
+/// The commands of `tests/agent-session-corpus.txt` (`>>` lines continue the previous one).
+fn session_corpus() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/agent-session-corpus.txt"),
+    )
+    .unwrap();
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(">>") {
+            let last = out.last_mut().unwrap();
+            last.push('\n');
+            last.push_str(rest);
+        } else if !line.trim().is_empty() && !line.starts_with('#') {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// How many of a realistic session's shell commands reach a person through Claude Code's hook
+/// under each approval mode (target: at most 2% under on-request, the default). Prints the
+/// table (`cargo test --test hooks approvals -- --nocapture`). on-failure and never answer as
+/// on-request does for shell commands (never turns a remaining ask into a deny).
+#[test]
+fn approvals_reaching_a_person() {
+    let cmds = session_corpus();
+    assert!(cmds.len() >= 250, "{} commands", cmds.len());
+    let modes = ["untrusted", "on-request"];
+    let rows: Vec<(usize, usize, usize)> = std::thread::scope(|s| {
+        let hs: Vec<_> = modes
+            .iter()
+            .map(|mode| {
+                let cmds = &cmds;
+                s.spawn(move || {
+                    let w = World::new();
+                    w.config(&format!("approval = \"{mode}\"\n"));
+                    let (mut allow, mut ask, mut deny) = (0, 0, 0);
+                    for c in cmds {
+                        let input = claude(&w, "PreToolUse", "Bash", json!({"command": c}));
+                        let (out, err, code) = w.hook("claude", &[], input.to_string().as_bytes());
+                        assert_eq!(code, 0, "{c}: {err}");
+                        let v: Value = serde_json::from_str(&out).unwrap();
+                        let o = &v["hookSpecificOutput"];
+                        match o["permissionDecision"].as_str() {
+                            Some("allow") => {
+                                assert!(
+                                    o["updatedInput"]["command"].is_string(),
+                                    "{c}: allowed unsandboxed"
+                                );
+                                allow += 1
+                            }
+                            Some("ask") => ask += 1,
+                            Some("deny") => deny += 1,
+                            other => panic!("{c}: {other:?}"),
+                        }
+                    }
+                    (allow, ask, deny)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let pct = |n: usize| format!("{n} ({:.1}%)", 100.0 * n as f64 / cmds.len() as f64);
+    let mut table = String::from(
+        "| approval | allow (sandboxed) | ask (a person) | deny |\n| --- | ---: | ---: | ---: |\n",
+    );
+    for (mode, (allow, ask, deny)) in modes.iter().zip(&rows) {
+        table.push_str(&format!(
+            "| {mode} | {} | {} | {} |\n",
+            pct(*allow),
+            pct(*ask),
+            pct(*deny)
+        ));
+    }
+    eprintln!(
+        "{} commands of tests/agent-session-corpus.txt through `cordon hook claude`:\n{table}",
+        cmds.len()
+    );
+    assert!(
+        rows[1].1 * 50 <= cmds.len(),
+        "more than 2% of the commands reach a person under on-request:\n{table}"
+    );
+}
