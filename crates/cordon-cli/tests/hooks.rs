@@ -314,6 +314,19 @@ fn claude_code_every_kind_of_call() {
     let denied = hooks.iter().find(|r| r["target"] == "rm -rf ~").unwrap();
     assert_eq!(denied["decision"], "deny");
     assert_eq!(denied["rule"], "builtin:rm-critical");
+    // The report lists the agent's refused calls with the other denied commands.
+    let html = w.root.join("report.html");
+    let o = w
+        .cmd(&["audit", "report", "--html", html.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("claude-code Bash: rm -rf ~"),
+        "the hook deny is not in the report"
+    );
+    assert!(page.contains("builtin:rm-critical"));
 }
 
 #[test]
