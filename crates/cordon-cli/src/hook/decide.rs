@@ -19,7 +19,7 @@ pub struct Env {
     pub ctx: Context,
     pub rules: FileRules,
     pub approval: Approval,
-    pub audit: crate::cmd_audit::Session,
+    pub audit: cordon_pipeline::record::Session,
     /// The hook itself runs inside a sandbox (the whole agent inside `cordon run`): no rewrite
     /// (the outer sandbox confines every command), and the audit log may be out of reach.
     pub nested: bool,
@@ -64,19 +64,22 @@ pub fn load(agent: Agent, input: &Input) -> Result<Env, String> {
             .map_err(|e| format!("the project directory {}: {e}", p.display()))?,
         None => cwd.clone(),
     };
-    let workspace = crate::cmd_config::workspace_root(None, Some(&from))?;
-    let mut cfg = crate::cmd_config::load(&workspace, &cordon_config::Flags::default())?;
+    // The seam to the run pipeline: the same config layers, trust and audit options as a run.
+    use cordon_pipeline::{plan, record};
+    let err = |e: cordon_pipeline::Error| e.to_string();
+    let workspace = plan::workspace_root(None, Some(&from)).map_err(err)?;
+    let mut cfg = plan::load_config(&plan::paths(), &workspace, &cordon_config::Flags::default())
+        .map_err(err)?;
     let policy = cfg.load_policy().map_err(|e| e.to_string())?;
     let nested = confined();
-    let audit_dir = crate::cmd_audit::resolve_run_dir(
-        &crate::cmd_audit::LogArgs::default(),
-        cfg.audit_dir.as_ref(),
-    )?;
+    let audit_dir =
+        record::resolve_run_dir(&record::AuditOptions::default(), cfg.audit_dir.as_ref())
+            .map_err(err)?;
     let audit = match &audit_dir {
-        None => crate::cmd_audit::Session::none(),
+        None => record::Session::none(),
         Some(dir) => {
-            let digest = crate::cmd_audit::config_digest(&cfg, &[])?;
-            let start = crate::cmd_audit::session_start(
+            let digest = record::config_digest(&cfg, &[]).map_err(err)?;
+            let start = record::session_start(
                 "hook",
                 digest,
                 None,
@@ -87,13 +90,13 @@ pub fn load(agent: Agent, input: &Input) -> Result<Env, String> {
             );
             let opened = cordon_audit::Writer::create_dir(dir)
                 .map_err(|e| e.to_string())
-                .and_then(|_| crate::cmd_audit::Session::start(dir, &start));
+                .and_then(|_| record::Session::start(dir, &start).map_err(err));
             match opened {
                 Ok(s) => s,
                 // Inside a cordon sandbox the audit directory is hidden: the outer cordon run
                 // records the agent's session; the hook still decides (and never allows
                 // because it could not record: the outer sandbox confines what runs).
-                Err(_) if nested => crate::cmd_audit::Session::none(),
+                Err(_) if nested => record::Session::none(),
                 Err(e) => return Err(e),
             }
         }
@@ -177,7 +180,7 @@ pub fn decide(agent: Agent, input: &Input) -> Result<Outcome, String> {
     };
     // A decision that cannot be recorded is not given (fail closed), except inside a sandbox
     // (see `load`).
-    env.audit.require(&rec)?;
+    env.audit.require(&rec).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -596,13 +599,11 @@ fn shell(
 /// (`rewrite::stateful`): a per-session directory under `$XDG_CACHE_HOME/cordon/hook/` (made
 /// writable for the run), and a fresh file name in it for this call.
 fn cwd_channel(agent: Agent, input: &Input) -> Result<(PathBuf, PathBuf), String> {
-    use sha2::Digest;
     let base = match std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from) {
         Some(x) if x.is_absolute() => x,
         _ => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".cache"),
     };
     let id = cordon_audit::sha256_hex(format!("{}\0{}", agent.name(), input.session).as_bytes());
-    let _ = sha2::Sha256::digest(b"");
     let dir = base.join("cordon/hook").join(&id[..16]);
     // Files go one level down: in the fallback (no namespaces) nothing can be created at the
     // top of a writable root that holds protected placeholders.

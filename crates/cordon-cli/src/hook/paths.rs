@@ -144,7 +144,7 @@ impl FileRules {
             }
         }
         // cordon's own config, trust store and grants stay read-only wherever they are.
-        let paths = crate::cmd_config::paths();
+        let paths = cordon_pipeline::plan::paths();
         protected.push(resolve(&paths.config_dir, home));
         protected.push(resolve(&paths.etc_dir, home));
         let _ = Kind::Dir;
