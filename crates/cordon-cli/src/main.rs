@@ -22,6 +22,7 @@ mod cmd_policy;
 mod cmd_run;
 mod cmd_setup;
 mod cmd_trust;
+mod hook;
 mod hook_entries;
 mod selftest;
 mod settings_edit;
@@ -57,6 +58,8 @@ enum Command {
     Grants(cmd_grants::Args),
     /// Tool caches overlaid in the sandbox (`cache list`, `cache clean`).
     Cache(cmd_cache::Args),
+    /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
+    Hook(hook::Args),
     /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
     Install(cmd_install::Args),
     /// Remove exactly the hook `cordon install` added.
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
         Command::Cache(a) => Ok(cmd_cache::run(a)),
+        Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),
         Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),
         Command::Setup(a) => Ok(cmd_setup::run(a)),
