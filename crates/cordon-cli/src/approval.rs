@@ -596,6 +596,45 @@ fn ask(cx: &Ctx, q: &Question, decision: &Decision, rule: &str, reason: &str) ->
     rec(AnsweredBy::Approver, answer, id, &note)
 }
 
+/// A question that is not about running a command (an MCP tool call, `ask` by a tool rule):
+/// asked of a person on the terminal, else of the approver (with `request` as its JSON), else
+/// nobody: deny. Only "allow once" is offered. Returns who answered, the answer and a note.
+pub fn ask_other(
+    settings: &Settings,
+    text: &str,
+    request: serde_json::Value,
+) -> (AnsweredBy, Answer, String) {
+    let tty_err = match open_tty() {
+        Ok(mut tty) => {
+            return (
+                AnsweredBy::Tty,
+                prompt_tty(&mut tty, text, false),
+                String::new(),
+            )
+        }
+        Err(e) => e,
+    };
+    let Some(approver) = &settings.approver else {
+        return (
+            AnsweredBy::None,
+            Answer::Deny,
+            format!("nobody can be asked: no terminal (/dev/tty: {tty_err}) and no approver configured (approver = [...] in ~/.config/cordon/config.toml)"),
+        );
+    };
+    let timeout = settings
+        .approver_timeout_ms()
+        .unwrap_or(APPROVER_TIMEOUT_MS);
+    match run_approver(approver, &request.to_string(), timeout) {
+        Ok((Answer::Deny, why)) => (AnsweredBy::Approver, Answer::Deny, why),
+        Ok((_, why)) => (AnsweredBy::Approver, Answer::AllowOnce, why),
+        Err(why) => (
+            AnsweredBy::Approver,
+            Answer::Deny,
+            format!("the approver gave no valid answer, which counts as deny: {why}"),
+        ),
+    }
+}
+
 /// Stores a grant for an allow-for-project answer; if it cannot be stored, it was allowed once.
 fn store_if_project(
     cx: &Ctx,

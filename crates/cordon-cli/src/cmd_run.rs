@@ -184,6 +184,13 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
             secrets: vals(&cfg.secrets)
                 .into_iter()
                 .chain(a.audit.audit_dir.clone().filter(|_| !a.audit.no_audit))
+                // The MCP pins (cordon mcp): a wrapped server must not approve itself.
+                .chain(
+                    crate::mcp::state_dir()
+                        .ok()
+                        .map(|d| d.join("mcp"))
+                        .filter(|d| d.is_dir()),
+                )
                 .collect(),
             protected,
             remove_secrets: strs(&cfg.remove_secrets),

@@ -15,6 +15,7 @@ mod cmd_policy;
 mod cmd_run;
 mod cmd_trust;
 mod grants;
+mod mcp;
 
 /// Exit status when cordon itself fails (bad option, sandbox could not be set up).
 pub const EXIT_CORDON_FAILED: u8 = 125;
@@ -48,6 +49,9 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// MCP: sandbox and pin MCP servers (`wrap`), a sandboxed shell server (`serve`),
+    /// `pins`, `approve`, `install`/`uninstall` for clients.
+    Mcp(mcp::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +77,6 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Mcp(a) => mcp::run(a),
     }
 }
