@@ -120,6 +120,15 @@ struct State {
 
 pub type Recorder = Box<dyn Fn(Event) + Send + Sync>;
 
+/// A change to record: (tool, change, old sha256, new sha256, detail).
+type ChangeEv = (
+    Option<String>,
+    &'static str,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
 pub struct Gateway {
     opts: Options,
     store: Store,
@@ -733,13 +742,7 @@ impl Gateway {
                 )
             })
             .collect();
-        let mut events: Vec<(
-            Option<String>,
-            &'static str,
-            Option<String>,
-            Option<String>,
-            String,
-        )> = Vec::new();
+        let mut events: Vec<ChangeEv> = Vec::new();
         let mut listing = {
             let mut st = self.lock();
             st.listing.extend(names.iter().cloned());

@@ -308,21 +308,22 @@ pub(crate) fn parse(
         };
         let mut args = Vec::new();
         for (k, v) in &r.args {
-            let p =
-                match v {
-                    toml::Value::String(s) => PatternToml::Str(s.clone()),
-                    toml::Value::Table(t) => PatternToml::Table(
-                        t.clone()
-                            .try_into()
-                            .map_err(|e| at(tool_off, format!("args.{k}: {e}")))?,
-                    ),
-                    _ => return Err(at(
+            let p = match v {
+                toml::Value::String(s) => PatternToml::Str(s.clone()),
+                toml::Value::Table(t) => PatternToml::Table(
+                    t.clone()
+                        .try_into()
+                        .map_err(|e| at(tool_off, format!("args.{k}: {e}")))?,
+                ),
+                _ => {
+                    return Err(at(
                         tool_off,
                         format!(
                             "args.{k}: expected a string, {{ any = [..] }} or {{ glob = \"..\" }}"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             args.push((
                 k.clone(),
                 pattern(&p).map_err(|m| at(tool_off, format!("args.{k}: {m}")))?,
