@@ -82,18 +82,23 @@ fn as_case(c: &Case, program: &Path) -> Command {
 
 /// Runs the Python SDK client in `mode` against `cordon mcp wrap WRAP -- SERVER`; its output.
 fn client(c: &Case, mode: &str, steps: Value, wrap: &[&str], server: &[&str]) -> Value {
-    let dir = scripts(c);
     let bin = cordon_bin();
+    let mut argv: Vec<String> = vec![bin.display().to_string(), "mcp".into(), "wrap".into()];
+    argv.extend(wrap.iter().map(|s| s.to_string()));
+    argv.push("--".into());
+    argv.extend(server.iter().map(|s| s.to_string()));
+    client_of(c, mode, steps, &argv)
+}
+
+/// Runs the Python SDK client in `mode` against the server command `argv`; its output.
+fn client_of(c: &Case, mode: &str, steps: Value, argv: &[String]) -> Value {
+    let dir = scripts(c);
     let mut cmd = as_case(c, &python());
     cmd.arg(dir.join("client.py"))
         .arg(mode)
         .arg(steps.to_string())
         .arg("--")
-        .arg(&bin)
-        .args(["mcp", "wrap"])
-        .args(wrap)
-        .arg("--")
-        .args(server);
+        .args(argv);
     let out = cmd.output().expect("run the Python client");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -284,7 +289,79 @@ fn filesystem_server_gets_no_secrets(c: &Case) {
     assert!(!all.contains("SECRET-SSH-KEY-MARKER"), "{all}");
 }
 
-variants!(real_servers, filesystem_server_gets_no_secrets);
+/// `cordon mcp serve` driven by the Python client: an allowed command runs (the file it writes
+/// is there: below the workspace's top level, where the fallback cannot create entries),
+/// `rm -rf ~` is refused with its rule (the home is intact), and the key's content never comes
+/// back, through `run` or `read_file`.
+fn serve_sandboxed_shell(c: &Case) {
+    let serve = vec![
+        cordon_bin().display().to_string(),
+        "mcp".into(),
+        "serve".into(),
+    ];
+    for mode in ["legacy", "2026-07-28"] {
+        let _ = std::fs::remove_file(c.ws.join("out/made.txt"));
+        let out = client_of(
+            c,
+            mode,
+            json!([
+                ["list"],
+                ["call", "run", {"command": "echo made-in-sandbox > out/made.txt && cat out/made.txt"}],
+                ["call", "run", {"command": "rm -rf ~"}],
+                ["call", "run", {"command": "cat ~/.ssh/id_rsa"}],
+                ["call", "read_file", {"path": c.home.join(".ssh/id_rsa")}],
+                ["call", "list_dir", {"path": c.home.join(".ssh")}],
+                ["call", "check", {"command": "git push --force origin main"}],
+                ["call", "read_file", {"path": c.home.join("proj/README")}]
+            ]),
+            &serve,
+        );
+        assert_eq!(
+            names(step(&out, 0)),
+            ["check", "list_dir", "read_file", "run"],
+            "{out}"
+        );
+        let ran = step(&out, 1)["text"].as_str().unwrap_or("");
+        assert!(
+            ran.contains("exit status: 0") && ran.contains("made-in-sandbox"),
+            "{mode}: {out}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(c.ws.join("out/made.txt")).unwrap(),
+            "made-in-sandbox\n"
+        );
+        let rm = step(&out, 2);
+        assert_eq!(rm["isError"], true, "{out}");
+        assert!(
+            rm["text"].as_str().unwrap().contains("builtin:rm-critical"),
+            "{out}"
+        );
+        assert!(c.home.join(".bashrc").exists() && c.ws.join("README").exists());
+        assert!(
+            !out.to_string().contains("SECRET-SSH-KEY-MARKER"),
+            "{mode}: {out}"
+        );
+        assert_eq!(step(&out, 4)["isError"], true, "{out}");
+        assert!(
+            step(&out, 6)["text"].as_str().unwrap().contains("\"deny\""),
+            "{out}"
+        );
+        assert_eq!(step(&out, 7)["text"], "hello\n", "{out}");
+    }
+    let log = audit(c);
+    assert!(
+        events(&log, "mcp_call")
+            .iter()
+            .any(|e| e["server"] == "cordon" && e["decision"] == "deny"),
+        "{log}"
+    );
+}
+
+variants!(
+    real_servers,
+    filesystem_server_gets_no_secrets,
+    serve_sandboxed_shell
+);
 
 // ---- pins: the rug pull ----
 

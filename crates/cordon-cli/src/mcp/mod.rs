@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod approve;
+mod serve;
 mod wrap;
 
 #[derive(clap::Args)]
@@ -19,6 +20,9 @@ enum Cmd {
     /// Run an MCP server (stdio) in the sandbox behind cordon's gateway: pins its tools,
     /// withholds changed or poisoned ones, decides each tool call, records everything.
     Wrap(Box<wrap::Args>),
+    /// An MCP server (stdio) with tools run, check, read_file, list_dir: cordon's sandbox for
+    /// any MCP client.
+    Serve(serve::Args),
     /// List the pinned servers and tools, what is withheld, and tool names offered twice.
     Pins(approve::PinsArgs),
     /// Review what changed in a server (or one tool) and approve it.
@@ -28,6 +32,7 @@ enum Cmd {
 pub fn run(a: Args) -> ExitCode {
     match a.cmd {
         Cmd::Wrap(a) => wrap::run(*a),
+        Cmd::Serve(a) => serve::run(a),
         Cmd::Pins(a) => approve::pins(a),
         Cmd::Approve(a) => approve::approve(a),
     }
