@@ -18,8 +18,8 @@ mod cmd_run;
 mod cmd_setup;
 mod cmd_trust;
 mod grants;
-mod mcp;
 mod hook_entries;
+mod mcp;
 mod selftest;
 mod settings_edit;
 
