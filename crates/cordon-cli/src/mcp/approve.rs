@@ -293,8 +293,8 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
         return super::fail(e);
     }
     // Recorded in the audit log like every change.
-    if let Ok(Some(dir)) = crate::cmd_audit::resolve_run_dir(&a.audit, None) {
-        let start = crate::cmd_audit::session_start(
+    if let Ok(Some(dir)) = cordon_pipeline::record::resolve_run_dir(&a.audit.options(), None) {
+        let start = cordon_pipeline::record::session_start(
             "mcp-approve",
             cordon_audit::sha256_hex(b""),
             None,
@@ -303,7 +303,7 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
             "none",
             a.audit.agent.as_deref(),
         );
-        if let Ok(s) = crate::cmd_audit::Session::start(&dir, &start) {
+        if let Ok(s) = cordon_pipeline::record::Session::start(&dir, &start) {
             for (tool, sha) in &changes {
                 s.record(&Event::McpChange {
                     server: a.name.clone(),

@@ -63,5 +63,5 @@ pub fn store() -> Result<cordon_mcp::pins::Store, String> {
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("cordon: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
 }

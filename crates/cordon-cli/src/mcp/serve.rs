@@ -65,7 +65,7 @@ struct Shell {
     policy_files: Vec<PathBuf>,
     timeout_ms: u64,
     audit_dir: Option<PathBuf>,
-    audit: crate::cmd_audit::Session,
+    audit: cordon_pipeline::record::Session,
 }
 
 struct Ran {
@@ -126,13 +126,21 @@ impl Shell {
             policy: self.policy_files.clone(),
             ..Default::default()
         };
-        let mut cfg = crate::cmd_config::load(&self.workspace, &flags)?;
+        let mut cfg = cordon_pipeline::plan::load_config(
+            &cordon_pipeline::plan::paths(),
+            &self.workspace,
+            &flags,
+        )
+        .map_err(|e| e.to_string())?;
         cfg.load_policy().map_err(|e| e.to_string())
     }
 
     fn evaluate(&self, command: &str) -> Result<Option<cordon_policy::Evaluation>, String> {
-        let ctx =
-            crate::cmd_check::context(Some(self.workspace.clone()), Some(self.workspace.clone()))?;
+        let ctx = cordon_pipeline::check::context(
+            Some(self.workspace.clone()),
+            Some(self.workspace.clone()),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(self.policy()?.map(|p| p.check_shell(command, &ctx)))
     }
 
@@ -328,17 +336,17 @@ pub fn run(a: Args) -> ExitCode {
         Ok(e) => e,
         Err(e) => return super::fail(format!("cannot find cordon's own binary: {e}")),
     };
-    let workspace = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
+    let workspace = match cordon_pipeline::plan::workspace_root(a.workspace.as_deref(), None) {
         Ok(w) => w,
         Err(e) => return super::fail(e),
     };
-    let audit_dir = match crate::cmd_audit::resolve_run_dir(&a.audit, None) {
+    let audit_dir = match cordon_pipeline::record::resolve_run_dir(&a.audit.options(), None) {
         Ok(d) => d,
         Err(e) => return super::fail(e),
     };
     let audit = match &audit_dir {
         Some(dir) => {
-            let start = crate::cmd_audit::session_start(
+            let start = cordon_pipeline::record::session_start(
                 "mcp-serve",
                 cordon_audit::sha256_hex(b""),
                 None,
@@ -350,12 +358,12 @@ pub fn run(a: Args) -> ExitCode {
             if let Err(e) = cordon_audit::Writer::create_dir(dir) {
                 return super::fail(format!("audit log: {e}"));
             }
-            match crate::cmd_audit::Session::start(dir, &start) {
+            match cordon_pipeline::record::Session::start(dir, &start) {
                 Ok(s) => s,
                 Err(e) => return super::fail(e),
             }
         }
-        None => crate::cmd_audit::Session::disabled(),
+        None => cordon_pipeline::record::Session::disabled(),
     };
     let shell = Shell {
         tool_router: Shell::tool_router(),

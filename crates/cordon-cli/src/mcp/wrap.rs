@@ -13,7 +13,8 @@ use cordon_mcp::{CallDecision, CallPolicy, FirstUse, Gateway, Options, PoisonMod
 use cordon_policy::Decision;
 use serde_json::Value;
 
-use crate::approval::{self, Answer, ApprovalMode, Settings};
+use cordon_config::Approval as ApprovalMode;
+use cordon_pipeline::approval::{self, Answer, Settings};
 
 /// 16 MiB: a message is held whole to route it; this covers a base64 image of about 12 MB
 /// in a tool result, and keeps a hostile or broken peer from making the gateway hold more.
@@ -152,8 +153,8 @@ impl cordon_mcp::relay::Server for ChildServer {
         }
         // SIGTERM first: cordon run forwards it into the sandbox and tears it down; SIGKILL
         // if it does not go.
-        // SAFETY: kill(2) on our own child's pid, which is not reaped yet (try_wait said so).
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        // Our own child, not reaped yet (try_wait said so): its pid is still its own.
+        cordon_sandbox::host::terminate(self.0.id());
         let until = Instant::now() + Duration::from_secs(2);
         loop {
             match self.0.try_wait() {
@@ -175,7 +176,7 @@ pub struct Rules {
     pub policy: Option<cordon_policy::Policy>,
     pub settings: Settings,
     pub home: String,
-    pub audit: crate::cmd_audit::Session,
+    pub audit: cordon_pipeline::record::Session,
 }
 
 /// The text values of an argument key (see cordon_policy::tool_rules).
@@ -322,12 +323,16 @@ pub fn run(a: Args) -> ExitCode {
         Err(e) => return super::fail(format!("current directory: {e}")),
     };
     // The config layers (for the tool rules, the approval settings, the audit directory).
-    let workspace = crate::cmd_check::workspace_of(&cwd);
+    let workspace = cordon_pipeline::check::workspace_of(&cwd);
     let flags = cordon_config::Flags {
         policy: a.policy.clone(),
         ..Default::default()
     };
-    let mut cfg = match crate::cmd_config::load(&workspace, &flags) {
+    let mut cfg = match cordon_pipeline::plan::load_config(
+        &cordon_pipeline::plan::paths(),
+        &workspace,
+        &flags,
+    ) {
         Ok(c) => c,
         Err(e) => return super::fail(e),
     };
@@ -335,10 +340,14 @@ pub fn run(a: Args) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::fail(e),
     };
-    let audit = match crate::cmd_audit::resolve_run_dir(&a.audit, cfg.audit_dir.as_ref()) {
+    let audit = match cordon_pipeline::record::resolve_run_dir(
+        &a.audit.options(),
+        cfg.audit_dir.as_ref(),
+    ) {
         Ok(Some(dir)) => {
-            let digest = crate::cmd_audit::config_digest(&cfg, &a.policy).unwrap_or_default();
-            let start = crate::cmd_audit::session_start(
+            let digest =
+                cordon_pipeline::record::config_digest(&cfg, &a.policy).unwrap_or_default();
+            let start = cordon_pipeline::record::session_start(
                 "mcp-wrap",
                 digest,
                 None,
@@ -362,12 +371,12 @@ pub fn run(a: Args) -> ExitCode {
                     "audit log: {e}; pass --audit-dir DIR, or --no-audit"
                 ));
             }
-            match crate::cmd_audit::Session::start(&dir, &start) {
+            match cordon_pipeline::record::Session::start(&dir, &start) {
                 Ok(s) => s,
                 Err(e) => return super::fail(e),
             }
         }
-        Ok(None) => crate::cmd_audit::Session::disabled(),
+        Ok(None) => cordon_pipeline::record::Session::disabled(),
         Err(e) => return super::fail(e),
     };
     let store = match super::store() {
@@ -379,7 +388,7 @@ pub fn run(a: Args) -> ExitCode {
     let home = std::env::var("HOME").unwrap_or_default();
     let rules = Rules {
         policy,
-        settings: approval::settings_from_config(&cfg),
+        settings: approval::settings_from_config(&cfg, &cordon_pipeline::plan::paths()),
         home,
         audit: audit.clone(),
     };
