@@ -24,6 +24,7 @@ mod cmd_setup;
 mod cmd_trust;
 mod hook;
 mod hook_entries;
+mod mcp;
 mod selftest;
 mod settings_edit;
 
@@ -58,6 +59,9 @@ enum Command {
     Grants(cmd_grants::Args),
     /// Tool caches overlaid in the sandbox (`cache list`, `cache clean`).
     Cache(cmd_cache::Args),
+    /// MCP: sandbox and pin MCP servers (`wrap`), a sandboxed shell server (`serve`),
+    /// `pins`, `approve`, `install`/`uninstall` for clients.
+    Mcp(mcp::Args),
     /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
     Hook(hook::Args),
     /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
         Command::Cache(a) => Ok(cmd_cache::run(a)),
+        Command::Mcp(a) => Ok(mcp::run(a)),
         Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),
         Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),

@@ -213,6 +213,8 @@ fn sandbox_request(
                 .into_iter()
                 .chain(audit_dir.cloned())
                 .chain(caches.state_dir.clone())
+                // The MCP pins (cordon mcp): a wrapped server must not approve itself.
+                .chain(Some(paths.state_dir().join("mcp")).filter(|d| d.is_dir()))
                 .collect(),
             protected,
             remove_secrets: strs(&cfg.remove_secrets),
