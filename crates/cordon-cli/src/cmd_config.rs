@@ -30,6 +30,9 @@ struct ShowArgs {
     /// directory, else the current directory).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    /// Show the config with this profile applied (as `cordon run --profile NAME` gets it).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
 }
 
 /// Where the config layers live (see `cordon_config::Paths::from_env`).
@@ -109,7 +112,11 @@ fn show(a: ShowArgs) -> ExitCode {
         Ok(w) => w,
         Err(e) => return fail(e),
     };
-    let mut cfg = match load(&ws, &Flags::default()) {
+    let flags = Flags {
+        profile: a.profile.clone(),
+        ..Default::default()
+    };
+    let mut cfg = match load(&ws, &flags) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

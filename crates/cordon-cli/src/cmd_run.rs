@@ -78,6 +78,10 @@ pub struct Args {
     /// Do not consult the command policy (the sandbox still applies).
     #[arg(long, conflicts_with = "policy")]
     pub no_policy: bool,
+    /// Apply a profile: built-in `claude-code`, `codex`, `gemini`, `copilot` (a whole agent
+    /// inside the sandbox), or a `[profile.NAME]` of your config (`cordon config show` lists them).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Print the policy decision (rule and reason) on stderr before running.
     #[arg(long)]
     pub explain: bool,
@@ -138,7 +142,34 @@ pub fn flags(a: &Args) -> cordon_config::Flags {
         },
         policy: a.policy.clone(),
         no_policy: a.no_policy,
+        profile: a.profile.clone(),
     }
+}
+
+/// A profile's writable state directories (`~/.claude`, ...) that do not exist yet are created
+/// (mode 0700) before the run, as the agent would create them itself: only under `$HOME`, only
+/// for roots the profile layer set, never through a symlink.
+fn create_profile_dirs(cfg: &cordon_config::Config) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        return Ok(());
+    };
+    for w in cfg
+        .writable
+        .iter()
+        .filter(|w| w.origin.layer == cordon_config::Layer::Profile)
+    {
+        let p = &w.value;
+        if std::fs::symlink_metadata(p).is_ok() || !p.starts_with(&home) {
+            continue;
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p)
+            .map_err(|e| format!("cannot create {} (profile {}): {e}", p.display(), w.origin))?;
+    }
+    Ok(())
 }
 
 /// Builds the sandbox request from the effective config (config files, environment, flags,
@@ -248,6 +279,26 @@ pub fn run(mut a: Args) -> ExitCode {
         // A dry run writes no log: no directory is no error.
         Err(_) if a.dry_run => a.audit.no_audit = true,
         Err(e) => return fail(e),
+    }
+    if a.dry_run {
+        // A dry run changes nothing: a state directory a real run would create is left out of
+        // the spec shown, and said.
+        let missing: Vec<PathBuf> = cfg
+            .writable
+            .iter()
+            .filter(|w| w.origin.layer == cordon_config::Layer::Profile)
+            .map(|w| w.value.clone())
+            .filter(|p| std::fs::symlink_metadata(p).is_err())
+            .collect();
+        for m in &missing {
+            eprintln!(
+                "cordon: {} does not exist yet: a real run with this profile creates it (left out of the spec below)",
+                m.display()
+            );
+        }
+        cfg.writable.retain(|w| !missing.contains(&w.value));
+    } else if let Err(e) = create_profile_dirs(&cfg) {
+        return fail(e);
     }
     let started = std::time::Instant::now();
     let req = match request(&a, &cfg, &[]) {
