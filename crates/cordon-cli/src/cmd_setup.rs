@@ -150,7 +150,7 @@ fn writable_by_others(bin: &Path) -> Option<String> {
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("cordon: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
 }
 
 pub fn run(a: Args) -> ExitCode {
@@ -170,8 +170,7 @@ pub fn run(a: Args) -> ExitCode {
         print!("{}", profile_text(&bin));
         return ExitCode::SUCCESS;
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = cordon_sandbox::host::euid() == 0;
     if !root && debug_var("CORDON_APPARMOR_DIR").is_none() {
         return fail(format!(
             "cordon setup {}the AppArmor profile in {}: run it as root (sudo cordon setup{})",

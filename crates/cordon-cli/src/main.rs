@@ -1,12 +1,16 @@
-//! The `cordon` binary: thin clap front-end that wires the crates together.
-//! Each subcommand lives in its own module with its own `Args` and `run`.
+#![forbid(unsafe_code)]
+//! The `cordon` binary: a thin clap front-end. Each subcommand lives in its own module with its
+//! own `Args` and `fn run(Args) -> Result<ExitCode, Error>`; `main` prints an error once. A run
+//! goes through `cordon_pipeline` (see its module doc for the stages, from `main` to `execve` and
+//! back to the audit record); exit statuses are `cordon_sandbox::exit`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cordon_pipeline::Error;
+use cordon_sandbox::exit::CORDON_FAILED;
 
 mod agents;
-mod approval;
 mod cmd_audit;
 mod cmd_check;
 mod cmd_config;
@@ -17,13 +21,9 @@ mod cmd_policy;
 mod cmd_run;
 mod cmd_setup;
 mod cmd_trust;
-mod grants;
 mod hook_entries;
 mod selftest;
 mod settings_edit;
-
-/// Exit status when cordon itself fails (bad option, sandbox could not be set up).
-pub const EXIT_CORDON_FAILED: u8 = 125;
 
 #[derive(Parser)]
 #[command(
@@ -90,7 +90,7 @@ fn write_stdout(b: &[u8]) -> ExitCode {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cordon: cannot write to stdout: {e}");
-            ExitCode::from(EXIT_CORDON_FAILED)
+            ExitCode::from(CORDON_FAILED)
         }
     }
 }
@@ -120,7 +120,7 @@ fn man() -> ExitCode {
         Ok(()) => write_stdout(&out),
         Err(e) => {
             eprintln!("cordon: cannot render the man page: {e}");
-            ExitCode::from(EXIT_CORDON_FAILED)
+            ExitCode::from(CORDON_FAILED)
         }
     }
 }
@@ -130,16 +130,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version with exit 0; usage errors get cordon's own status.
-            let code = if e.use_stderr() {
-                EXIT_CORDON_FAILED
-            } else {
-                0
-            };
+            let code = if e.use_stderr() { CORDON_FAILED } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    match cli.command {
+    let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),
         Command::Check(a) => cmd_check::run(a),
@@ -148,10 +144,19 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
-        Command::Install(a) => cmd_install::run_install(a),
-        Command::Uninstall(a) => cmd_install::run_uninstall(a),
-        Command::Setup(a) => cmd_setup::run(a),
-        Command::Completions(a) => completions(a),
-        Command::Man => man(),
+        Command::Install(a) => Ok(cmd_install::run_install(a)),
+        Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),
+        Command::Setup(a) => Ok(cmd_setup::run(a)),
+        Command::Completions(a) => Ok(completions(a)),
+        Command::Man => Ok(man()),
+    };
+    match done {
+        Ok(code) => code,
+        Err(e) => {
+            if !e.is_silent() {
+                eprintln!("cordon: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
     }
 }

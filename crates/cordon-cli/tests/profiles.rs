@@ -319,6 +319,28 @@ fn the_profile_opens_only_what_the_agent_needs(c: &Case) {
     }
 }
 
+/// A JSON settings file the profile protects is created as `{}` when missing (Gemini CLI refuses
+/// an empty settings.json, which the sandbox's placeholder would be), and kept; one that exists
+/// is left as it is.
+fn protected_json_settings_are_created_as_defaults(c: &Case) {
+    let o = run(c, &["run", "--profile", "gemini", "--", "sh", "-c", "cat ~/.gemini/settings.json; echo x > ~/.gemini/settings.json; echo \"w=$?\""]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("{}") && !text(&o).contains("w=0"), "{}", text(&o));
+    let p = c.home.join(".gemini/settings.json");
+    assert_eq!(fs::read_to_string(&p).unwrap(), "{}\n");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = fs::metadata(&p).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o600);
+    assert_eq!(m.uid(), c.uid);
+    // Not the Markdown ones: their temporary placeholder is removed after the run.
+    assert!(!c.home.join(".gemini/GEMINI.md").exists());
+    fs::write(&p, "{\"ui\": {\"theme\": \"x\"}}\n").unwrap();
+    c.chown_all();
+    let o = run(c, &["run", "--profile", "gemini", "--", "true"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(fs::read_to_string(&p).unwrap(), "{\"ui\": {\"theme\": \"x\"}}\n");
+}
+
 macro_rules! both_users {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -333,6 +355,7 @@ both_users!(
     builtin_profiles_are_config_with_origins,
     user_profiles_replace_and_add,
     projects_and_managed_cannot_define_profiles,
+    protected_json_settings_are_created_as_defaults,
 );
 
 mod the_profile_opens_only_what_the_agent_needs {

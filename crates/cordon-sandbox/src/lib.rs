@@ -7,11 +7,15 @@
 
 pub mod env;
 pub mod exec;
+pub mod exit;
+pub mod fallback;
 pub mod fence;
 pub mod files;
+pub mod host;
 mod mounts;
 pub mod placeholders;
 pub mod probe;
+mod protected;
 pub mod runs;
 mod runtime;
 pub mod seccomp;

@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::spec::{Kind, Protected};
+use crate::protected::{Kind, Protected};
 
 pub struct Placeholders {
     lock: Option<File>,

@@ -94,22 +94,7 @@ impl Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Dir,
-    File,
-}
-
-/// A path that stays read-only even inside a writable root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Protected {
-    pub path: PathBuf,
-    pub kind: Kind,
-    /// false: cordon creates an empty placeholder for the run (and removes it after) so that the
-    /// path can be mounted read-only and cannot be created by the command.
-    pub exists: bool,
-}
+pub use crate::protected::{Kind, Protected};
 
 /// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
 /// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
@@ -261,6 +246,13 @@ pub struct Request {
     pub paths: PathRules,
     /// Files pinned to approved bytes (a remembered approval); empty otherwise.
     pub pinned: Vec<Pinned>,
+    /// cordon's own directories (its config: grants, approver settings, trust): kept read-only
+    /// when a writable root holds them (created first if missing, so that they can be mounted
+    /// over and cannot be created inside).
+    pub own_dirs: Vec<PathBuf>,
+    /// With the proxy: the variables that point programs at it (every `*_proxy` variable of
+    /// the environment is dropped first). Empty otherwise.
+    pub proxy_env: Vec<(String, String)>,
 }
 
 /// Changes to the built-in secret and protected path lists (from the config files).
@@ -551,7 +543,14 @@ pub fn build(
     let (hidden_dirs, hidden_sockets) = runtime_hiding(&home, parent_env);
     crate::timing("spec: sockets");
 
-    let (env, env_dropped) = filter_env(parent_env, &req.env);
+    for d in &req.own_dirs {
+        protect_own_dir(d, &writable, &mut protected, &mut notes);
+    }
+    let (mut env, env_dropped) = filter_env(parent_env, &req.env);
+    if !req.proxy_env.is_empty() {
+        env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        env.extend(req.proxy_env.iter().cloned());
+    }
 
     let isolation = if req.mode == Mode::DangerFullAccess {
         Isolation::None
@@ -590,6 +589,48 @@ pub fn build(
         pinned_elsewhere,
         pin_conflicts,
     })
+}
+
+/// Keeps cordon's own directory `dir` read-only inside the sandbox when a writable root holds it
+/// (`--workspace ~`, `--writable ~/.config`): created if missing (mode 0700), then protected.
+fn protect_own_dir(
+    dir: &Path,
+    writable: &[PathBuf],
+    protected: &mut Vec<Protected>,
+    notes: &mut Vec<String>,
+) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let parent = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let canon = parent.join(name);
+    if !writable.iter().any(|w| canon.starts_with(w)) {
+        return;
+    }
+    // It must exist to be mounted over (and so that it cannot be created inside).
+    let _ = {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&canon)
+    };
+    if let Ok(m) = fs::symlink_metadata(&canon) {
+        if m.file_type().is_symlink() {
+            notes.push(format!(
+                "{} is a symlink; cordon protects where it points",
+                canon.display()
+            ));
+        }
+    }
+    let canon = fs::canonicalize(&canon).unwrap_or(canon);
+    if !protected.iter().any(|p| p.path == canon) {
+        protected.push(Protected {
+            path: canon,
+            kind: Kind::Dir,
+            exists: true,
+        });
+    }
 }
 
 /// Without namespaces there is no copy to mount: the pinned files are read again, through a
