@@ -59,18 +59,30 @@ impl Server {
             .expect("python3 (the scripted model server)");
         let t = Instant::now();
         while !portfile.exists() {
-            assert!(t.elapsed() < Duration::from_secs(10), "the model server did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the model server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let port = std::fs::read_to_string(&portfile).unwrap().trim().parse().unwrap();
+        let port = std::fs::read_to_string(&portfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         Server { child, port, log }
     }
 
     /// Every tool result the agent sent back to the model, as text.
     fn tool_results(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for line in std::fs::read_to_string(&self.log).unwrap_or_default().lines() {
-            let Ok(r) = serde_json::from_str::<Value>(line) else { continue };
+        for line in std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+        {
+            let Ok(r) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
             for m in r["body"]["messages"].as_array().into_iter().flatten() {
                 for part in m["content"].as_array().into_iter().flatten() {
                     if part["type"] == "tool_result" {
@@ -113,8 +125,20 @@ fn claude_code_inside_cordon(who: Who) {
     let port = server.port.to_string();
     let domain = format!("127.0.0.1:{port}");
     let mut cmd = c.command_with_policy(&[
-        "run", "--profile", "claude-code", "--allow-domain", &domain, "--allow-local", "--",
-        "claude", "-p", "go", "--permission-mode", "acceptEdits", "--allowedTools", "Bash,Read,Write",
+        "run",
+        "--profile",
+        "claude-code",
+        "--allow-domain",
+        &domain,
+        "--allow-local",
+        "--",
+        "claude",
+        "-p",
+        "go",
+        "--permission-mode",
+        "acceptEdits",
+        "--allowedTools",
+        "Bash,Read,Write",
     ]);
     cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{port}"))
@@ -139,21 +163,33 @@ fn claude_code_inside_cordon(who: Who) {
         Some("made\n"),
         "{label}: the agent's command did not run\n{out}"
     );
-    assert!(out.contains("all done"), "{label}: the session did not finish\n{out}");
+    assert!(
+        out.contains("all done"),
+        "{label}: the session did not finish\n{out}"
+    );
     let results = server.tool_results();
     assert!(results.len() >= 3, "{label}: {results:#?}\n{out}");
     // No byte of the key reached the model, through the shell or the agent's own Read.
-    assert!(!server.everything().contains("SECRET-SSH-KEY-MARKER"), "{label}: the key leaked");
+    assert!(
+        !server.everything().contains("SECRET-SSH-KEY-MARKER"),
+        "{label}: the key leaked"
+    );
     assert!(
         results.iter().any(|r| r.contains("ssh-exit=1")),
         "{label}: the shell read ~/.ssh: {results:#?}"
     );
     // The Write outside the workspace failed in the agent's own process, and said so.
-    assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "# bashrc\n", "{label}");
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# bashrc\n",
+        "{label}"
+    );
     // The audit log has the run of claude under the profile.
     let audit = std::fs::read_to_string(c.audit_dir().join("audit.jsonl")).unwrap_or_default();
     assert!(
-        audit.lines().any(|l| l.contains("\"event\":\"exec\"") && l.contains("\"claude\"")),
+        audit
+            .lines()
+            .any(|l| l.contains("\"event\":\"exec\"") && l.contains("\"claude\"")),
         "{label}: no exec record of claude\n{audit}"
     );
 }

@@ -323,9 +323,24 @@ fn the_profile_opens_only_what_the_agent_needs(c: &Case) {
 /// an empty settings.json, which the sandbox's placeholder would be), and kept; one that exists
 /// is left as it is.
 fn protected_json_settings_are_created_as_defaults(c: &Case) {
-    let o = run(c, &["run", "--profile", "gemini", "--", "sh", "-c", "cat ~/.gemini/settings.json; echo x > ~/.gemini/settings.json; echo \"w=$?\""]);
+    let o = run(
+        c,
+        &[
+            "run",
+            "--profile",
+            "gemini",
+            "--",
+            "sh",
+            "-c",
+            "cat ~/.gemini/settings.json; echo x > ~/.gemini/settings.json; echo \"w=$?\"",
+        ],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(text(&o).contains("{}") && !text(&o).contains("w=0"), "{}", text(&o));
+    assert!(
+        text(&o).contains("{}") && !text(&o).contains("w=0"),
+        "{}",
+        text(&o)
+    );
     let p = c.home.join(".gemini/settings.json");
     assert_eq!(fs::read_to_string(&p).unwrap(), "{}\n");
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -338,7 +353,10 @@ fn protected_json_settings_are_created_as_defaults(c: &Case) {
     c.chown_all();
     let o = run(c, &["run", "--profile", "gemini", "--", "true"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert_eq!(fs::read_to_string(&p).unwrap(), "{\"ui\": {\"theme\": \"x\"}}\n");
+    assert_eq!(
+        fs::read_to_string(&p).unwrap(),
+        "{\"ui\": {\"theme\": \"x\"}}\n"
+    );
 }
 
 macro_rules! both_users {
