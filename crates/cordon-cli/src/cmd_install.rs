@@ -91,7 +91,6 @@ struct SwitchRecord {
 }
 
 fn check_scope(scope: Scope, env: &agents::Env) -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = cordon_sandbox::host::euid();
     if scope == Scope::Managed && euid != 0 && env.etc == Path::new("/etc") {
         return Err(
@@ -604,8 +603,18 @@ pub fn installed_command(
                     .map(|v| collect_json_commands(&v, shape.command_key))
                     .unwrap_or_default(),
             };
-            if let Some(c) = cmds.into_iter().find(|c| he::is_cordon_hook(c, agent)) {
-                return Some((scope, loc.path, c));
+            // The pre-tool entry (the first event), else any of cordon's.
+            let ours: Vec<String> = cmds
+                .into_iter()
+                .filter(|c| he::is_cordon_hook(c, agent))
+                .collect();
+            let first = shape.events[0].0;
+            if let Some(c) = ours
+                .iter()
+                .find(|c| !shape.event_flag || c.ends_with(first))
+                .or(ours.first())
+            {
+                return Some((scope, loc.path, c.clone()));
             }
         }
     }
