@@ -123,12 +123,7 @@ fn managed_binary_warning(bin: &Path) -> Option<String> {
     None
 }
 
-fn plan_install(
-    agent: AgentId,
-    loc: Location,
-    cmd: &str,
-    env: &agents::Env,
-) -> Result<Plan, EditError> {
+fn plan_install(agent: AgentId, loc: Location, cmd: &str) -> Result<Plan, EditError> {
     let shape = agent.shape();
     let mut record = None;
     let change = match loc.format {
@@ -175,7 +170,6 @@ fn plan_install(
             doc.change()
         }
     };
-    let _ = env;
     let companions = loc
         .companions
         .iter()
@@ -445,7 +439,7 @@ pub fn run_install(a: Args) -> ExitCode {
     };
     let mut plans = Vec::new();
     for loc in locs {
-        match plan_install(agent, loc, &cmd, &env) {
+        match plan_install(agent, loc, &cmd) {
             Ok(p) => plans.push(p),
             Err(e) => return fail(e),
         }
