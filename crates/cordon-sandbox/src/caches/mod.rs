@@ -5,7 +5,7 @@
 //! writable would let a sandboxed command plant code in `~/.cargo/registry/src` or
 //! `~/.npm/_cacache` that the next unsandboxed build runs. Instead, each known cache is mounted
 //! as an **overlay**: the host's cache is the read-only lower layer, and every write lands in an
-//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<name>/upper`), so
+//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<dir>-<hash>/upper`), so
 //! the next run in the same workspace is warm and the host's cache is never written.
 //!
 //! When there is nothing to overlay (no user namespaces: the fallback; or no host cache and no
