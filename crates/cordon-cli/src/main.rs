@@ -1,23 +1,29 @@
-//! The `cordon` binary: thin clap front-end that wires the crates together.
-//! Each subcommand lives in its own module with its own `Args` and `run`.
+#![forbid(unsafe_code)]
+//! The `cordon` binary: a thin clap front-end. Each subcommand lives in its own module with its
+//! own `Args` and `fn run(Args) -> Result<ExitCode, Error>`; `main` prints an error once. A run
+//! goes through `cordon_pipeline` (see its module doc for the stages, from `main` to `execve` and
+//! back to the audit record); exit statuses are `cordon_sandbox::exit`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cordon_pipeline::Error;
+use cordon_sandbox::exit::CORDON_FAILED;
 
-mod approval;
+mod agents;
 mod cmd_audit;
 mod cmd_check;
 mod cmd_config;
 mod cmd_doctor;
 mod cmd_grants;
+mod cmd_install;
 mod cmd_policy;
 mod cmd_run;
+mod cmd_setup;
 mod cmd_trust;
-mod grants;
-
-/// Exit status when cordon itself fails (bad option, sandbox could not be set up).
-pub const EXIT_CORDON_FAILED: u8 = 125;
+mod hook_entries;
+mod selftest;
+mod settings_edit;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +54,75 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
+    Install(cmd_install::Args),
+    /// Remove exactly the hook `cordon install` added.
+    Uninstall(cmd_install::UninstallArgs),
+    /// Install (root, once) the AppArmor profile that lets cordon use user namespaces where
+    /// AppArmor restricts them (Ubuntu 23.10+); `--undo` removes it.
+    Setup(cmd_setup::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print cordon's man page (roff): `cordon man | man -l -`.
+    Man,
+}
+
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+fn completions(a: CompletionsArgs) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "cordon", &mut out);
+    write_stdout(&out)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(b: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(b) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cordon: cannot write to stdout: {e}");
+            ExitCode::from(CORDON_FAILED)
+        }
+    }
+}
+
+fn man() -> ExitCode {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    // One page: the top-level command, then each subcommand's own synopsis and options.
+    let page = clap_mangen::Man::new(cmd.clone());
+    let mut r = page.render(&mut out);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if r.is_err() {
+            break;
+        }
+        let name = sub.get_name().to_string();
+        let sub = sub.clone().bin_name(format!("cordon {name}"));
+        out.extend_from_slice(format!(".SH \"CORDON {}\"\n", name.to_uppercase()).as_bytes());
+        let m = clap_mangen::Man::new(sub);
+        r = m
+            .render_description_section(&mut out)
+            .and_then(|_| m.render_synopsis_section(&mut out))
+            .and_then(|_| m.render_options_section(&mut out))
+            .and_then(|_| m.render_subcommands_section(&mut out));
+    }
+    match r {
+        Ok(()) => write_stdout(&out),
+        Err(e) => {
+            eprintln!("cordon: cannot render the man page: {e}");
+            ExitCode::from(CORDON_FAILED)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -55,16 +130,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version with exit 0; usage errors get cordon's own status.
-            let code = if e.use_stderr() {
-                EXIT_CORDON_FAILED
-            } else {
-                0
-            };
+            let code = if e.use_stderr() { CORDON_FAILED } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    match cli.command {
+    let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),
         Command::Check(a) => cmd_check::run(a),
@@ -73,5 +144,19 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Install(a) => Ok(cmd_install::run_install(a)),
+        Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),
+        Command::Setup(a) => Ok(cmd_setup::run(a)),
+        Command::Completions(a) => Ok(completions(a)),
+        Command::Man => Ok(man()),
+    };
+    match done {
+        Ok(code) => code,
+        Err(e) => {
+            if !e.is_silent() {
+                eprintln!("cordon: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
     }
 }

@@ -29,12 +29,13 @@ use crate::spec::{Isolation, Network, SandboxSpec};
 use crate::sys;
 use crate::Error;
 
-/// Exit status for setup failures, and the commands' "not executable" / "not found".
-pub const EXIT_SETUP: i32 = 125;
-pub const EXIT_NOEXEC: i32 = 126;
-pub const EXIT_NOTFOUND: i32 = 127;
+/// Exit status for setup failures, and the commands' "not executable" / "not found"
+/// (defined in `exit.rs`).
+pub const EXIT_SETUP: i32 = crate::exit::CORDON_FAILED as i32;
+pub const EXIT_NOEXEC: i32 = crate::exit::REFUSED as i32;
+pub const EXIT_NOTFOUND: i32 = crate::exit::NOT_FOUND as i32;
 /// Exit status when --timeout killed the sandbox (as timeout(1)).
-pub const EXIT_TIMEOUT: i32 = 124;
+pub const EXIT_TIMEOUT: i32 = crate::exit::TIMEOUT as i32;
 /// Setup failed because the user namespace has no power here (e.g. an AppArmor restriction):
 /// the supervisor falls back to Landlock + seccomp.
 const CODE_USERNS_DENIED: u8 = b'U';
@@ -180,6 +181,23 @@ fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
                     .filter(|p| p.path.starts_with(w))
                     .map(|p| p.path.clone()),
             );
+            holes.extend(
+                spec.pinned_elsewhere
+                    .iter()
+                    .filter(|p| p.starts_with(w))
+                    .cloned(),
+            );
+            f.grant_writable(w, &holes)?;
+        } else if spec.pinned_elsewhere.iter().any(|p| p.starts_with(w)) {
+            // Files another run has pinned: besides their read-only mounts, the directories on
+            // the way to them get no right of their own, so that none of them can be renamed
+            // (a renamed directory would take the mounts below it along).
+            let holes: Vec<PathBuf> = spec
+                .pinned_elsewhere
+                .iter()
+                .filter(|p| p.starts_with(w))
+                .cloned()
+                .collect();
             f.grant_writable(w, &holes)?;
         } else {
             f.grant_all(w)?;
@@ -206,8 +224,12 @@ fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
 /// sandbox's network namespace) when `spec.network` is `Proxy`.
 pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
     match &spec.isolation {
-        Isolation::None => run_plain(spec, None, false),
+        Isolation::None => {
+            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+            run_plain(spec, None, false)
+        }
         Isolation::LandlockOnly { reason } => {
+            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
             let mut o = run_plain(spec, None, true)?;
             o.fell_back = Some(reason.clone());
             Ok(o)
@@ -215,6 +237,8 @@ pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<
         Isolation::Namespaces => match run_namespaces(spec, on_listener)? {
             Ok(o) => Ok(o),
             Err(reason) => {
+                // No copies could be mounted: the pinned files must still be what was approved.
+                crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
                 let mut fb = spec.clone();
                 fb.isolation = Isolation::LandlockOnly {
                     reason: reason.clone(),
@@ -265,7 +289,7 @@ fn status_to_code(status: libc::c_int) -> i32 {
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
+        crate::exit::signal(libc::WTERMSIG(status))
     } else {
         EXIT_SETUP
     }
@@ -802,13 +826,14 @@ fn init_main(
             &format!("cannot set up the file system view: {e}"),
         ),
     };
-    if let Err(e) = crate::mounts::build_root(spec, clones) {
-        die(
+    let views = match crate::mounts::build_root(spec, clones) {
+        Ok(v) => v,
+        Err(e) => die(
             err,
             b'E',
             &format!("cannot set up the file system view: {e}"),
-        );
-    }
+        ),
+    };
     crate::timing("init: mounts done");
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         die(
@@ -848,7 +873,8 @@ fn init_main(
             .and_then(|_| f.grant_all(Path::new("/var/tmp")))
             .and_then(|_| f.grant_all(Path::new("/dev/shm")))
             .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
-            .and_then(|_| f.grant_proc(Path::new("/proc")));
+            .and_then(|_| f.grant_proc(Path::new("/proc")))
+            .and_then(|_| views.iter().try_for_each(|v| f.grant_read(v)));
         if let Err(e) = r {
             die(err, b'E', &e.to_string());
         }

@@ -7,11 +7,19 @@
 
 pub mod env;
 pub mod exec;
+pub mod exit;
+pub mod fallback;
 pub mod fence;
+pub mod files;
+pub mod host;
 mod mounts;
 pub mod placeholders;
 pub mod probe;
+mod protected;
+pub mod runs;
+mod runtime;
 pub mod seccomp;
+pub mod sockets;
 pub mod spec;
 mod sys;
 
@@ -27,6 +35,9 @@ pub enum Error {
     /// A protection could not be set up: cordon refuses to run.
     #[error("cannot sandbox: {0}")]
     Setup(String),
+    /// What was approved no longer holds (a pinned file changed): the command is not run.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// `CORDON_TIMING=1`: each phase of a run prints a CLOCK_MONOTONIC timestamp (µs) on stderr,

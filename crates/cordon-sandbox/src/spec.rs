@@ -2,7 +2,6 @@
 //! It can be printed (`cordon run --dry-run`), tested and diffed.
 
 use std::fs;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -94,21 +93,21 @@ impl Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Dir,
-    File,
-}
+pub use crate::protected::{Kind, Protected};
 
-/// A path that stays read-only even inside a writable root.
+/// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
+/// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
+/// the file is read again and compared before the run). See `runs.rs` for why no other sandbox
+/// can change it meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Protected {
+pub struct Pinned {
     pub path: PathBuf,
-    pub kind: Kind,
-    /// false: cordon creates an empty placeholder for the run (and removes it after) so that the
-    /// path can be mounted read-only and cannot be created by the command.
-    pub exists: bool,
+    /// SHA-256 of `bytes` (hex), as the approval recorded it.
+    pub sha256: String,
+    /// Permission bits of the file when it was read.
+    pub mode: u32,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 /// Everything the sandbox will be, as data.
@@ -128,10 +127,14 @@ pub struct SandboxSpec {
     pub secrets_allowed: Vec<PathBuf>,
     /// Read-only paths inside writable roots.
     pub protected: Vec<Protected>,
-    /// Unix sockets outside the sandbox that are hidden (mounted over).
+    /// Unix sockets outside the sandbox that are hidden (mounted over, unless inside a
+    /// socket-proof view). See sockets.rs.
     pub hidden_sockets: Vec<PathBuf>,
     /// Directories replaced by an empty one (runtime dirs full of agent sockets).
     pub hidden_dirs: Vec<PathBuf>,
+    /// Directories shown through a read-only overlay: files readable, no unix socket in them
+    /// connectable, including sockets created during the run.
+    pub socket_views: Vec<PathBuf>,
     #[serde(serialize_with = "env_names")]
     pub env: Vec<(String, String)>,
     pub env_dropped: Vec<DroppedEnv>,
@@ -140,6 +143,16 @@ pub struct SandboxSpec {
     pub timeout_ms: Option<u64>,
     /// Notes about the workspace scan (limits reached).
     pub notes: Vec<String>,
+    /// Files pinned to approved bytes for this run (a remembered approval).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<Pinned>,
+    /// Files another live run has pinned, inside this run's writable roots: read-only here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned_elsewhere: Vec<PathBuf>,
+    /// Pinned files another live run can write (path, its pid): the pins cannot hold, and the
+    /// caller must not run with them (see `runs.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pin_conflicts: Vec<(PathBuf, u32)>,
 }
 
 /// Only the names of the environment are printed: values stay out of logs and dry runs.
@@ -234,6 +247,15 @@ pub struct Request {
     pub force_no_userns: bool,
     /// Secret and protected paths added to or removed from the built-in lists (config).
     pub paths: PathRules,
+    /// Files pinned to approved bytes (a remembered approval); empty otherwise.
+    pub pinned: Vec<Pinned>,
+    /// cordon's own directories (its config: grants, approver settings, trust): kept read-only
+    /// when a writable root holds them (created first if missing, so that they can be mounted
+    /// over and cannot be created inside).
+    pub own_dirs: Vec<PathBuf>,
+    /// With the proxy: the variables that point programs at it (every `*_proxy` variable of
+    /// the environment is dropped first). Empty otherwise.
+    pub proxy_env: Vec<(String, String)>,
 }
 
 /// Changes to the built-in secret and protected path lists (from the config files).
@@ -401,6 +423,30 @@ pub fn build(
             )));
         }
     }
+    // This run's record among the user's live runs (runs.rs): published before the others are
+    // read. Pins another run could change are conflicts; files others pinned are read-only here.
+    let can_write = if req.mode == Mode::DangerFullAccess {
+        vec![PathBuf::from("/")]
+    } else {
+        writable.clone()
+    };
+    let pin_paths: Vec<PathBuf> = req.pinned.iter().map(|p| p.path.clone()).collect();
+    let live = crate::runs::publish(&can_write, &pin_paths)
+        .map_err(|e| Error::Setup(format!("the record of live runs: {e}")))?;
+    let mut pin_conflicts = Vec::new();
+    let mut pinned_elsewhere = Vec::new();
+    for r in &live {
+        for p in &pin_paths {
+            if r.writable.iter().any(|w| p.starts_with(w)) {
+                pin_conflicts.push((p.clone(), r.pid));
+            }
+        }
+        for q in &r.pinned {
+            if writable.iter().any(|w| q.starts_with(w)) && !pin_paths.contains(q) {
+                push_unique(&mut pinned_elsewhere, q.clone());
+            }
+        }
+    }
     // From the first look at the protected paths to the end of the run, hold the user's shared
     // placeholder lock: a placeholder left by an earlier run is "existing" here, and only under
     // the lock is it sure not to be removed (by the last run of another sandbox) before it is
@@ -497,10 +543,30 @@ pub fn build(
     }
 
     crate::timing("spec: protected");
-    let (hidden_dirs, hidden_sockets) = runtime_hiding(&home, parent_env);
+    // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
+    // fallback refuses socket() altogether).
+    let found = if namespaces {
+        crate::sockets::discover(&crate::sockets::Scope {
+            home: &home,
+            env: parent_env,
+            writable: &writable,
+            cwd: &cwd,
+            secrets: &secrets,
+        })?
+    } else {
+        crate::sockets::Found::default()
+    };
+    notes.extend(found.notes);
     crate::timing("spec: sockets");
 
-    let (env, env_dropped) = filter_env(parent_env, &req.env);
+    for d in &req.own_dirs {
+        protect_own_dir(d, &writable, &mut protected, &mut notes);
+    }
+    let (mut env, env_dropped) = filter_env(parent_env, &req.env);
+    if !req.proxy_env.is_empty() {
+        env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        env.extend(req.proxy_env.iter().cloned());
+    }
 
     let isolation = if req.mode == Mode::DangerFullAccess {
         Isolation::None
@@ -527,15 +593,78 @@ pub fn build(
         secrets,
         secrets_allowed,
         protected,
-        hidden_sockets,
-        hidden_dirs,
+        hidden_sockets: found.sockets,
+        hidden_dirs: found.dirs,
+        socket_views: found.views,
         env,
         env_dropped,
         network: req.network.clone(),
         limits: req.limits.clone(),
         timeout_ms: req.timeout_ms,
         notes,
+        pinned: req.pinned.clone(),
+        pinned_elsewhere,
+        pin_conflicts,
     })
+}
+
+/// Keeps cordon's own directory `dir` read-only inside the sandbox when a writable root holds it
+/// (`--workspace ~`, `--writable ~/.config`): created if missing (mode 0700), then protected.
+fn protect_own_dir(
+    dir: &Path,
+    writable: &[PathBuf],
+    protected: &mut Vec<Protected>,
+    notes: &mut Vec<String>,
+) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let parent = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let canon = parent.join(name);
+    if !writable.iter().any(|w| canon.starts_with(w)) {
+        return;
+    }
+    // It must exist to be mounted over (and so that it cannot be created inside).
+    let _ = {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&canon)
+    };
+    if let Ok(m) = fs::symlink_metadata(&canon) {
+        if m.file_type().is_symlink() {
+            notes.push(format!(
+                "{} is a symlink; cordon protects where it points",
+                canon.display()
+            ));
+        }
+    }
+    let canon = fs::canonicalize(&canon).unwrap_or(canon);
+    if !protected.iter().any(|p| p.path == canon) {
+        protected.push(Protected {
+            path: canon,
+            kind: Kind::Dir,
+            exists: true,
+        });
+    }
+}
+
+/// Without namespaces there is no copy to mount: the pinned files are read again, through a
+/// handle, and must still hold exactly the approved bytes (no other sandbox can change them
+/// from here on: see `runs.rs`). The error names the file that changed.
+pub fn verify_pinned(spec: &SandboxSpec) -> Result<(), String> {
+    for p in &spec.pinned {
+        let now = crate::files::read_pinned(&spec.workspace, &p.path)
+            .map_err(|e| format!("cannot read {} again: {e}", p.path.display()))?;
+        if now.as_ref().map(|f| &f.bytes) != Some(&p.bytes) {
+            return Err(format!(
+                "{} changed after it was approved (the approval is bound to its content); not run. Run the command again to be asked about it as it is now",
+                p.path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the secret directory `dir` by its entries, minus the way to `allow` (which lies below it).
@@ -616,123 +745,6 @@ fn scan_secrets(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<Path
     }
     for d in subdirs {
         scan_secrets(&d, depth - 1, budget, out);
-    }
-}
-
-/// Agent and daemon sockets outside the sandbox (ssh-agent, gpg-agent, docker, dbus) are
-/// reachable through the file system even without a network. The kernel's ABI here has no
-/// Landlock right for connecting to a named unix socket (that arrives with Landlock ABI 9), so
-/// cordon mounts over them: the per-user runtime directories are replaced by empty ones, and any
-/// socket found in /run, /var/run (shallow walk) or named by SSH_AUTH_SOCK is covered.
-fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let mut dirs = Vec::new();
-    for d in ["/run/user", "/var/run/user"] {
-        if let Ok(c) = fs::canonicalize(d) {
-            push_unique(&mut dirs, c);
-        }
-    }
-    let mut socks = Vec::new();
-    let mut budget = 4000usize;
-    let mut scanned: Vec<PathBuf> = Vec::new();
-    for d in ["/run", "/var/run"] {
-        // /var/run is usually a link to /run: walk it once.
-        if let Ok(c) = fs::canonicalize(d) {
-            if !scanned.contains(&c) {
-                find_sockets(&c, 4, &dirs, &mut budget, &mut socks);
-                scanned.push(c);
-            }
-        }
-    }
-    for key in ["SSH_AUTH_SOCK", "DOCKER_HOST"] {
-        if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
-            let p = PathBuf::from(v.strip_prefix("unix://").unwrap_or(v));
-            if p.is_absolute() {
-                if let Ok(c) = fs::canonicalize(&p) {
-                    if !dirs.iter().any(|d| c.starts_with(d)) && is_socket(&c) {
-                        push_unique(&mut socks, c);
-                    }
-                }
-            }
-        }
-    }
-    // Agents and daemons under the home directory (1Password's and Bitwarden's SSH agents,
-    // rootless docker, editor IPC): a shallow walk of the home's dot-directories.
-    if home != Path::new("/") {
-        let mut budget = 3000usize;
-        if let Ok(rd) = fs::read_dir(home) {
-            for ent in rd.flatten() {
-                let name = ent.file_name();
-                let Ok(ft) = ent.file_type() else { continue };
-                if ft.is_socket() {
-                    push_unique(&mut socks, ent.path());
-                } else if ft.is_dir()
-                    && name.as_encoded_bytes().starts_with(b".")
-                    && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or(""))
-                {
-                    find_sockets(&ent.path(), 2, &dirs, &mut budget, &mut socks);
-                }
-            }
-        }
-        // Deeper well-known ones.
-        for rel in [
-            ".docker/run/docker.sock",
-            ".colima/default/docker.sock",
-            ".rd/docker.sock",
-        ] {
-            let p = home.join(rel);
-            if is_socket(&p) {
-                push_unique(&mut socks, p);
-            }
-        }
-    }
-    (dirs, socks)
-}
-
-/// Large dot-directories of tool caches, not walked for sockets.
-const HOME_SCAN_SKIP: &[&str] = &[
-    ".cache",
-    ".cargo",
-    ".rustup",
-    ".npm",
-    ".git",
-    ".local",
-    ".pyenv",
-    ".nvm",
-    ".m2",
-    ".gradle",
-    ".debug",
-    ".vscode-server",
-];
-
-fn is_socket(p: &Path) -> bool {
-    fs::symlink_metadata(p)
-        .map(|m| m.file_type().is_socket())
-        .unwrap_or(false)
-}
-
-fn find_sockets(
-    dir: &Path,
-    depth: usize,
-    skip: &[PathBuf],
-    budget: &mut usize,
-    out: &mut Vec<PathBuf>,
-) {
-    if skip.iter().any(|s| s == dir) {
-        return;
-    }
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    for ent in rd.flatten() {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let Ok(ft) = ent.file_type() else { continue };
-        if ft.is_socket() {
-            push_unique(out, ent.path());
-        } else if ft.is_dir() && depth > 1 && ent.file_name() != "netns" {
-            // (d_type from the directory entry: no stat per entry; symlinks are not followed.)
-            find_sockets(&ent.path(), depth - 1, skip, budget, out);
-        }
     }
 }
 
