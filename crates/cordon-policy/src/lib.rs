@@ -22,11 +22,13 @@ mod options;
 #[rustfmt::skip]
 mod builtin_rules;
 mod rules;
+pub mod tool_rules;
 pub mod unicode;
 
 use code::Code;
 pub use rules::Rule;
 use rules::{Subject, Token};
+pub use tool_rules::{ToolCall, ToolHit, ToolRule};
 
 /// The answer. Ordered: `Allow < Ask < Deny`, so the strictest is the `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -244,6 +246,8 @@ pub struct Policy {
     by_program: HashMap<String, Vec<usize>>,
     /// Rules whose program token is a glob or alternatives.
     wild: Vec<usize>,
+    /// Tool-call rules (`[[tool]]`), in file order.
+    tool_rules: Vec<ToolRule>,
 }
 
 impl Policy {
@@ -300,6 +304,15 @@ impl Policy {
                     }
                 }
                 (f.rules, f.example_spans) = keep.into_iter().unzip();
+                let mut keep_tools = Vec::new();
+                for r in f.tool_rules.drain(..) {
+                    if r.decision == Decision::Allow {
+                        dropped.push(what(format!("allow tool rule {}", r.id))?);
+                    } else {
+                        keep_tools.push(r);
+                    }
+                }
+                f.tool_rules = keep_tools;
             }
             parsed.push((path.clone(), f));
         }
@@ -319,10 +332,14 @@ impl Policy {
                 }
             }
         }
+        let mut tools = Vec::new();
         for (_, f) in parsed {
             all.extend(f.rules);
+            tools.extend(f.tool_rules);
         }
-        Ok((Policy::from_rules(all), dropped))
+        let mut p = Policy::from_rules(all);
+        p.tool_rules = tools;
+        Ok((p, dropped))
     }
 
     fn from_rules(rules: Vec<Rule>) -> Policy {
@@ -347,7 +364,19 @@ impl Policy {
             rules,
             by_program,
             wild,
+            tool_rules: Vec::new(),
         }
+    }
+
+    /// The tool-call rules (`[[tool]]`), in evaluation order.
+    pub fn tool_rules(&self) -> &[ToolRule] {
+        &self.tool_rules
+    }
+
+    /// Decide a tool call (an MCP `tools/call`, an agent's `mcp__SERVER__TOOL`): the strictest
+    /// matching tool rule, or None when no rule matches (the caller's default applies).
+    pub fn check_tool(&self, call: &ToolCall) -> Option<ToolHit> {
+        tool_rules::decide(&self.tool_rules, call)
     }
 
     /// The rules in evaluation order.
@@ -1380,11 +1409,7 @@ impl<'a> Ev<'a> {
                 return true;
             }
             Code::Dynamic(why, fetch) => dynamic(hits, why, fetch || stdin.fetch),
-            Code::File(w) if w.fetch => hits.push(hit(
-                Decision::Deny,
-                "curl-pipe-shell",
-                format!("{program} runs code downloaded from the network without showing it"),
-            )),
+            Code::File(w) if w.fetch => hits.push(fed_download(program, is_shell)),
             Code::File(w) if w.value().is_none() => dynamic(
                 hits,
                 format!("{program} runs a script whose name is only known at run time: {}", w.text),
@@ -1395,11 +1420,7 @@ impl<'a> Ev<'a> {
                     hits.push(download_exec(&w.text));
                 }
             }
-            Code::Stdin if stdin.fetch => hits.push(hit(
-                Decision::Deny,
-                "curl-pipe-shell",
-                format!("pipes code downloaded from the network into {program}"),
-            )),
+            Code::Stdin if stdin.fetch => hits.push(fed_download(program, is_shell)),
             Code::Stdin => match &stdin.script {
                 Some(s) if is_shell => {
                     let s = s.clone();
@@ -1591,6 +1612,20 @@ fn dynamic(hits: &mut Vec<Hit>, why: String, fetch: bool) {
         ));
     }
     hits.push(hit(Decision::Ask, "dynamic-wrapper", why));
+}
+
+/// A shell or interpreter whose program is a download (`curl .. | sh`, `python3 <(curl ..)`).
+fn fed_download(program: &str, is_shell: bool) -> Hit {
+    let into = if is_shell {
+        "a shell".to_string()
+    } else {
+        format!("an interpreter ({program})")
+    };
+    hit(
+        Decision::Deny,
+        "curl-pipe-shell",
+        format!("pipes code downloaded from the network into {into}"),
+    )
 }
 
 fn download_exec(path: &str) -> Hit {
@@ -1793,6 +1828,11 @@ fn unwrap(program: &str, args: &[Word], tail_unknown: bool) -> Unwrapped {
         "chronic" => wrapped(program, &options::CHRONIC, args, 0),
         "builtin" | "coproc" => argv_from(args, skip_opts(args, &[]), false, None),
         "exec" => wrapped(program, &options::EXEC, args, 0),
+        // cordon's own `run`: what it runs is decided (a model writing `cordon run --no-policy
+        // -- X` gets X decided); `cordon` itself is no rule's, so it asks.
+        "cordon" if args.first().is_some_and(|a| a.known && a.text == "run") => {
+            unwrap_cordon_run(&args[1..])
+        }
         "command" => {
             let p = options::parse(&options::COMMAND, args);
             if p.has('v', "") || p.has('V', "") {
@@ -1825,6 +1865,33 @@ fn unwrap(program: &str, args: &[Word], tail_unknown: bool) -> Unwrapped {
             Some(c) => Unwrapped::Code(c),
             None => Unwrapped::None,
         },
+    }
+}
+
+/// `cordon run [OPTIONS] -- CMD...` or `cordon run [OPTIONS] -c STRING` (clap: exact long
+/// options; the command only after `--`).
+fn unwrap_cordon_run(args: &[Word]) -> Unwrapped {
+    let p = options::parse(&options::CORDON_RUN, args);
+    if p.uncertain {
+        return uncertain("cordon run", args);
+    }
+    if let Some(s) = p.values('c', "").last() {
+        return shell_string(s);
+    }
+    let Some(dd) = p
+        .items
+        .iter()
+        .position(|i| matches!(i, options::Item::EndOfOptions))
+    else {
+        return Unwrapped::None; // nothing to run (clap refuses it)
+    };
+    let first = p.items[dd..].iter().find_map(|i| match i {
+        options::Item::Operand(k) => Some(*k),
+        _ => None,
+    });
+    match first {
+        Some(k) => argv_from(args, k, false, None),
+        None => Unwrapped::None,
     }
 }
 

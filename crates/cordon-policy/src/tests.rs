@@ -475,6 +475,10 @@ fn deny_is_not_lowered_to_ask() {
             "npm --registry https://r publish",
             "cargo +nightly publish",
             "cargo --locked publish",
+            // cordon's own run: its options read as clap reads them
+            "cordon run --mode danger-full-access --no-policy -- sudo id",
+            "cordon run -c 'rm -rf ~'",
+            "cordon run --env=X -- env -iu ls rm -rf ~",
         ],
         Decision::Deny,
     );
@@ -521,6 +525,8 @@ fn code_from_data_is_not_allow() {
         "trap \"$x\" EXIT",
         "env -S \"$x\"",
         "watch \"$cmd\"",
+        "cordon run -- git -c alias.x='!sudo id' x",
+        "cordon run --frobnicate -- ls",
     ]);
 }
 

@@ -413,6 +413,44 @@ pub(crate) static CURL: Spec = Spec {
     strict: false,
 };
 
+/// cordon's own `cordon run` (clap: exact long names; `-c STRING`; the command after `--`).
+pub(crate) static CORDON_RUN: Spec = Spec {
+    short: "c:h",
+    long: &[
+        ("agent", Req),
+        ("allow-domain", Req),
+        ("allow-local", No),
+        ("approval", Req),
+        ("audit-dir", Req),
+        ("cwd", Req),
+        ("deny-domain", Req),
+        ("dry-run", No),
+        ("env", Req),
+        ("escalate", Req),
+        ("explain", No),
+        ("limit-memory", Req),
+        ("limit-nofile", Req),
+        ("limit-nproc", Req),
+        ("mode", Req),
+        ("net-log", Req),
+        ("network", Req),
+        ("no-audit", No),
+        ("no-policy", No),
+        ("policy", Req),
+        ("read-secret", Req),
+        ("resolve", Req),
+        ("secret-env", Req),
+        ("timeout", Req),
+        ("workspace", Req),
+        ("writable", Req),
+        ("help", No),
+    ],
+    abbrev: false,
+    permute: true,
+    attached: true,
+    strict: true,
+};
+
 /// The table for a program other than git.
 pub(super) fn spec(program: &str) -> Option<&'static Spec> {
     Some(match program {
