@@ -96,6 +96,17 @@ pub enum Event {
     EnvDropped { name: Text, reason: String },
     /// A protection could not be used as wanted.
     Degradation { what: String, detail: String },
+    /// The check after a run found something the run created or changed that would run code
+    /// outside the sandbox (a git hook or config, an agent config) and moved it aside.
+    Neutralised {
+        /// What was found.
+        path: Text,
+        /// Where it was moved (`NAME.cordon-disabled-<run>` beside it); absent when it could not
+        /// be moved (`error` says why).
+        moved_to: Option<Text>,
+        reason: String,
+        error: Option<String>,
+    },
     /// Written by the writer that found a torn last line (a crash mid-write): links to the last
     /// good record and names the torn bytes.
     Recovery {
@@ -118,6 +129,7 @@ impl Event {
             Event::Connection { .. } => "connection",
             Event::EnvDropped { .. } => "env_dropped",
             Event::Degradation { .. } => "degradation",
+            Event::Neutralised { .. } => "neutralised",
             Event::Recovery { .. } => "recovery",
         }
     }
@@ -126,7 +138,10 @@ impl Event {
     pub fn needs_sync(&self) -> bool {
         match self {
             Event::Decision { decision, .. } => decision == "deny",
-            Event::Approval { .. } | Event::Exit { .. } | Event::Recovery { .. } => true,
+            Event::Approval { .. }
+            | Event::Exit { .. }
+            | Event::Recovery { .. }
+            | Event::Neutralised { .. } => true,
             _ => false,
         }
     }

@@ -260,6 +260,24 @@ pub fn summary(r: &Record, colour: bool) -> String {
             YELLOW,
             colour,
         ),
+        "neutralised" => paint(
+            &match r
+                .v
+                .get("moved_to")
+                .map(value_text)
+                .filter(|m| !m.is_empty() && m != "null")
+            {
+                Some(to) => format!("{} -> {to}: {}", r.text("path"), r.text("reason")),
+                None => format!(
+                    "{} NOT MOVED ({}): {}",
+                    r.text("path"),
+                    r.text("error"),
+                    r.text("reason")
+                ),
+            },
+            YELLOW,
+            colour,
+        ),
         "recovery" => format!(
             "sealed a torn record of {} bytes at offset {} (a crash mid-write)",
             r.u64("torn_bytes"),

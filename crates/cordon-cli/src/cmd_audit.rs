@@ -627,6 +627,9 @@ pub fn start_run(
     for n in &spec.notes {
         degr.push(("note", n.clone()));
     }
+    for f in &spec.recovered {
+        s.record(&neutralised(f));
+    }
     for (what, detail) in degr {
         s.require(&Event::Degradation {
             what: what.into(),
@@ -680,8 +683,21 @@ pub fn connection(ev: &cordon_net::ConnEvent) -> Event {
     }
 }
 
+/// What the check after a run moved aside.
+pub fn neutralised(f: &cordon_sandbox::Finding) -> Event {
+    Event::Neutralised {
+        path: Text::from(f.path.as_path()),
+        moved_to: f.moved_to.as_deref().map(Text::from),
+        reason: f.reason.clone(),
+        error: f.error.clone(),
+    }
+}
+
 /// Records the exit (and a late fallback) and returns cordon's exit status.
 pub fn finish(s: &Session, ran: &crate::cmd_run::Ran, started: std::time::Instant) -> u8 {
+    for f in &ran.findings {
+        s.record(&neutralised(f));
+    }
     if let Some(why) = &ran.fell_back {
         s.record(&Event::Degradation {
             what: "fallback".into(),

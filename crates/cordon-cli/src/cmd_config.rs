@@ -57,6 +57,28 @@ pub fn workspace_root(flag: Option<&Path>, from: Option<&Path>) -> Result<PathBu
     Ok(cordon_sandbox::spec::git_toplevel(&here).unwrap_or(here))
 }
 
+/// cordon's state directory: `$XDG_STATE_HOME/cordon`, else `~/.local/state/cordon` (the audit
+/// log's default home, per-workspace state in `workspaces/`). Hidden from every sandbox.
+pub fn state_root() -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").and_then(abs) {
+        return Some(x.join("cordon"));
+    }
+    std::env::var_os("HOME")
+        .and_then(abs)
+        .map(|h| h.join(".local/state/cordon"))
+}
+
+/// The state directory of one workspace: `<state>/workspaces/<id>`, `<id>` the first 16 hex
+/// digits of the SHA-256 of its canonical path.
+pub fn workspace_state(workspace: &Path) -> Option<PathBuf> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    let h = Sha256::digest(workspace.as_os_str().as_bytes());
+    let id: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Some(state_root()?.join("workspaces").join(id))
+}
+
 /// Every layer, merged, for this workspace and these flags.
 pub fn load(workspace: &Path, flags: &Flags) -> Result<Config, String> {
     let paths = paths();

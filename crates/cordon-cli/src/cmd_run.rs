@@ -154,6 +154,12 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
     let vals = |v: &[cordon_config::Val<PathBuf>]| v.iter().map(|x| x.value.clone()).collect();
     let strs = |v: &[cordon_config::Val<String>]| v.iter().map(|x| x.value.clone()).collect();
     let mut protected: Vec<PathBuf> = vals(&cfg.protected);
+    // The workspace's state (its index) lives out of the sandbox's reach: cordon's whole state
+    // directory is a secret, like the audit log.
+    let workspace = crate::cmd_config::workspace_root(a.workspace.as_deref(), None).ok();
+    let state_dir = workspace
+        .as_deref()
+        .and_then(crate::cmd_config::workspace_state);
     // cordon's own config and trust store stay read-only even inside a writable root.
     let p = cfg_paths();
     protected.extend([p.config_dir, p.etc_dir].into_iter().filter(|d| d.is_dir()));
@@ -184,11 +190,14 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
             secrets: vals(&cfg.secrets)
                 .into_iter()
                 .chain(a.audit.audit_dir.clone().filter(|_| !a.audit.no_audit))
+                .chain(crate::cmd_config::state_root())
                 .collect(),
             protected,
             remove_secrets: strs(&cfg.remove_secrets),
             remove_protected: strs(&cfg.remove_protected),
         },
+        state_dir,
+        scan_limit: None,
     })
 }
 
@@ -529,6 +538,8 @@ pub struct Ran {
     /// The namespaces failed at run time and the run fell back, because.
     pub fell_back: Option<String>,
     pub usage: Option<cordon_sandbox::exec::Usage>,
+    /// What the check after the run moved aside (already printed).
+    pub findings: Vec<cordon_sandbox::Finding>,
 }
 
 impl Ran {
@@ -538,7 +549,22 @@ impl Ran {
             timed_out: false,
             fell_back: None,
             usage: None,
+            findings: Vec::new(),
         }
+    }
+}
+
+/// Prints what the check after a run found (see README "Repositories and agent configs").
+pub fn report_findings(findings: &[cordon_sandbox::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    eprintln!(
+        "cordon: the command left {} thing(s) that would run code outside the sandbox when git, an editor or an agent is used there:",
+        findings.len()
+    );
+    for f in findings {
+        eprintln!("cordon: {}", f.message());
     }
 }
 
@@ -559,6 +585,7 @@ pub fn run_spec_status(
     for n in &spec.notes {
         eprintln!("cordon: note: {n}");
     }
+    report_findings(&spec.recovered);
     match cordon_sandbox::run(spec, on_listener) {
         Ok(o) => {
             if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
@@ -567,6 +594,7 @@ pub fn run_spec_status(
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
             }
+            report_findings(&o.findings);
             Ran {
                 code: o.code.clamp(0, 255) as u8,
                 timed_out: o.timed_out,
@@ -575,6 +603,7 @@ pub fn run_spec_status(
                     _ => None,
                 },
                 usage: o.usage,
+                findings: o.findings,
             }
         }
         Err(e) => Ran::failed(fail_code(format!("{e}; run 'cordon doctor'"))),

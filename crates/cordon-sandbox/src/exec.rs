@@ -63,6 +63,8 @@ pub struct Outcome {
     /// What the sandbox's processes used, as init measured it (namespaces: the supervisor
     /// returns before init is reaped, so its own RUSAGE_CHILDREN does not have it yet).
     pub usage: Option<Usage>,
+    /// What the check after the run neutralised (neutralise.rs).
+    pub findings: Vec<crate::neutralise::Finding>,
 }
 
 /// getrusage(RUSAGE_CHILDREN) of the sandbox's init once everything is reaped.
@@ -203,8 +205,19 @@ fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
 }
 
 /// Runs the sandbox. `on_listener` receives the proxy's listening socket (created inside the
-/// sandbox's network namespace) when `spec.network` is `Proxy`.
+/// sandbox's network namespace) when `spec.network` is `Proxy`. The check after the run
+/// (neutralise.rs) is part of it, so that no entry point can skip it.
 pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
+    let watch = crate::neutralise::Watch::begin(spec);
+    let mut o = run_sandbox(spec, on_listener)?;
+    o.findings = watch.end();
+    Ok(o)
+}
+
+fn run_sandbox(
+    spec: &SandboxSpec,
+    on_listener: Option<ListenerHook<'_>>,
+) -> Result<Outcome, Error> {
     match &spec.isolation {
         Isolation::None => run_plain(spec, None, false),
         Isolation::LandlockOnly { reason } => {
@@ -402,6 +415,7 @@ fn report(
             timed_out: true,
             fell_back: None,
             usage: None,
+            findings: Vec::new(),
         }));
     }
     match msg.first() {
@@ -416,6 +430,7 @@ fn report(
                 Ended::Reported(_, u) => u,
                 Ended::Waited(_) => None,
             },
+            findings: Vec::new(),
         })),
         Some(&CODE_USERNS_DENIED) => Ok(Err(String::from_utf8_lossy(&msg[1..]).into_owned())),
         Some(b'N') => {
@@ -425,6 +440,7 @@ fn report(
                 timed_out: false,
                 fell_back: None,
                 usage: None,
+                findings: Vec::new(),
             }))
         }
         Some(b'X') => {
@@ -434,6 +450,7 @@ fn report(
                 timed_out: false,
                 fell_back: None,
                 usage: None,
+                findings: Vec::new(),
             }))
         }
         Some(_) => Err(Error::Setup(
@@ -596,6 +613,7 @@ fn run_plain(
             timed_out: false,
             fell_back: None,
             usage: None,
+            findings: Vec::new(),
         })
     })
 }
@@ -665,8 +683,8 @@ fn run_namespaces(
     crate::timing("prepare");
     let prepared = prepare(spec, false)?;
     crate::timing("placeholders");
-    let _placeholders =
-        crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
+    let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
+        .map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
     let (done_r, done_w) = sys::pipe().map_err(setup)?;

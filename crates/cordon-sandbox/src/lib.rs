@@ -8,7 +8,12 @@
 pub mod env;
 pub mod exec;
 pub mod fence;
+pub mod gitconfig;
+pub mod guard;
+pub mod handles;
+pub mod index;
 mod mounts;
+pub mod neutralise;
 pub mod placeholders;
 pub mod probe;
 pub mod seccomp;
@@ -16,6 +21,7 @@ pub mod spec;
 mod sys;
 
 pub use exec::{run, Outcome};
+pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};
 

@@ -30,6 +30,8 @@ const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"
 /// Detached clones taken before anything is covered.
 pub struct Clones {
     writable: Vec<(PathBuf, OwnedFd)>,
+    /// Pins (read-write, the directory on itself) and protected paths (read-only), attached
+    /// shallowest first so that a read-only entry of a pinned git directory lands on the pin.
     protected: Vec<(PathBuf, OwnedFd)>,
     dev: Vec<(&'static str, OwnedFd)>,
 }
@@ -50,6 +52,13 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         writable.push((w.clone(), fd));
     }
     let mut protected = Vec::new();
+    for p in &spec.pinned {
+        // A git directory bind-mounted on itself: still writable, but a mount point, which
+        // rename(2) and rmdir(2) refuse (EBUSY) to move or remove from inside the namespace.
+        let fd = open_tree_clone(p, true)?;
+        mount_setattr(Some(&fd), p, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)?;
+        protected.push((p.clone(), fd));
+    }
     for p in &spec.protected {
         // Placeholders were created by the supervisor, so every protected path exists now.
         let fd = open_tree_clone(&p.path, true)?;
@@ -179,7 +188,9 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
         if is_dir { cover_dir(s) } else { cover_file(s) }
             .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
     }
-    for (p, fd) in &c.protected {
+    let mut protected = c.protected;
+    protected.sort_by_key(|(p, _)| p.components().count());
+    for (p, fd) in &protected {
         let kind = spec.protected.iter().find(|x| &x.path == p).map(|x| x.kind);
         attach(fd, p, kind != Some(Kind::File))
             .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;
