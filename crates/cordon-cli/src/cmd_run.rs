@@ -197,7 +197,7 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
             remove_protected: strs(&cfg.remove_protected),
         },
         state_dir,
-        scan_limit: None,
+        scan_limit: cfg.scan_limit.as_ref().map(|v| v.value),
     })
 }
 

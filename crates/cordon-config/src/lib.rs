@@ -316,6 +316,9 @@ pub struct Config {
     pub protected: Vec<Val<PathBuf>>,
     pub remove_secrets: Vec<Val<String>>,
     pub remove_protected: Vec<Val<String>>,
+    /// `filesystem.scan_limit`: the most entries the writable roots may hold (the sandbox's
+    /// default when unset).
+    pub scan_limit: Option<Val<u64>>,
     pub env_pass: Vec<Val<String>>,
     pub env_secret: Vec<Val<String>>,
     pub network: Val<NetMode>,
@@ -446,6 +449,7 @@ impl Config {
             protected: Vec::new(),
             remove_secrets: Vec::new(),
             remove_protected: Vec::new(),
+            scan_limit: None,
             env_pass: Vec::new(),
             env_secret: Vec::new(),
             network: Val::new(NetMode::None, b()),
@@ -1006,6 +1010,24 @@ impl Applier<'_, '_> {
                 self.cfg
                     .remove_protected
                     .push(Val::new(name.to_string(), self.origin(r)));
+            }
+        }
+
+        if let Some(v) = &fs.scan_limit {
+            if *v.get_ref() == 0 {
+                return Err(self.doc.err_at(
+                    v,
+                    "`filesystem.scan_limit` must be at least 1",
+                    "give the most files and directories cordon may read, e.g. scan_limit = 5000000",
+                ));
+            }
+            // How much cordon reads is the user's (or the administrator's) business, not a
+            // project's: a project could only make runs refuse, or slow.
+            match self.how {
+                How::Full | How::Managed => {
+                    self.cfg.scan_limit = Some(Val::new(*v.get_ref(), self.origin(v)))
+                }
+                How::Trusted | How::Untrusted => self.ignore("filesystem.scan_limit"),
             }
         }
 

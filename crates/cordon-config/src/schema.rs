@@ -47,6 +47,8 @@ pub(crate) struct FsToml {
     pub remove_secret: Vec<S<String>>,
     #[serde(default)]
     pub remove_protected: Vec<S<String>>,
+    /// The most files and directories cordon reads in the writable roots before it refuses.
+    pub scan_limit: Option<S<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +133,7 @@ const KEYS: &[&str] = &[
     "protected",
     "remove_secret",
     "remove_protected",
+    "scan_limit",
     "pass",
     "allow",
     "deny",

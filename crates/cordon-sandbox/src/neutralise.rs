@@ -526,10 +526,28 @@ impl Ctx<'_> {
         } else if !regen {
             if let Some(why) = guard::agent_config(tree, i, name) {
                 if let Ok(st) = self.roots.stat(&p) {
-                    self.found(p, st, format!("a new agent or editor config ({why})"));
+                    // An empty file or directory configures nothing (and is what a placeholder
+                    // of a concurrent run looks like, which must stay where it is).
+                    if !self.empty(&p, &st) {
+                        self.found(p, st, format!("a new agent or editor config ({why})"));
+                    }
                 }
             }
         }
+    }
+
+    fn empty(&self, p: &Path, st: &Stat) -> bool {
+        if st.is_file() {
+            return st.size == 0;
+        }
+        if !st.is_dir() {
+            return false;
+        }
+        let mut budget = 1;
+        self.roots
+            .open_dir(p, libc::O_RDONLY)
+            .and_then(|fd| handles::read_dir(fd.as_fd(), &mut budget))
+            .is_ok_and(|e| e.is_empty())
     }
 
     /// A new `.git` file: its `gitdir:` must stay in the writable roots.
