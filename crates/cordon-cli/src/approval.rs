@@ -22,7 +22,8 @@ use cordon_sandbox::spec::{Isolation, Kind, Protected};
 use cordon_sandbox::SandboxSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::grants::{self, Grant, Script};
+use crate::grants::{self, Bound, Grant, Script};
+use cordon_sandbox::spec::Pinned;
 
 /// Exit status when the command is refused (policy deny, approval denied).
 pub const EXIT_REFUSED: u8 = 126;
@@ -253,12 +254,30 @@ pub struct Ctx<'a> {
     /// The policy's evaluation; None with --no-policy.
     pub eval: Option<&'a Evaluation>,
     pub escalations: &'a [Escalation],
+    /// Do not answer from a remembered grant (its pins cannot hold now: see cmd_run).
+    pub skip_grants: bool,
+}
+
+/// What a yes granted.
+#[derive(Default)]
+pub struct Approved {
+    pub escalations: Vec<Escalation>,
+    /// The files a grant (used or stored) is bound to, pinned to the bytes hashed.
+    pub pins: Vec<Pinned>,
+    /// The remembered grant that answered, if one did.
+    pub grant: Option<String>,
+}
+
+impl Approved {
+    fn nothing() -> Approved {
+        Approved::default()
+    }
 }
 
 /// What to do before the sandbox starts.
 pub enum Before {
     /// Run, with these escalations granted.
-    Run(Vec<Escalation>),
+    Run(Approved),
     /// Do not run: exit with this status (the message has been printed).
     Refuse(u8),
 }
@@ -266,7 +285,7 @@ pub enum Before {
 /// What to do after a run that failed.
 pub enum Rerun {
     No,
-    WithEscalations(Vec<Escalation>),
+    WithEscalations(Approved),
     Unsandboxed,
 }
 
@@ -286,15 +305,15 @@ impl Ctx<'_> {
         self.escalations.iter().map(|e| e.to_string()).collect()
     }
 
-    /// The script definitions a project grant for this command is bound to.
-    fn scripts(&self) -> Result<Vec<Script>, String> {
+    /// The script definitions a project grant for this command is bound to, with their files.
+    fn scripts(&self) -> Result<Vec<Bound>, String> {
         let spec = self.spec;
         match self.eval {
             // The simple commands the policy found (through -c strings and wrappers).
             Some(ev) => {
                 let mut all = Vec::new();
                 for c in ev.commands.iter().filter(|c| c.kind == "command") {
-                    for s in grants::scripts_for(&c.argv, &spec.cwd, &spec.workspace)? {
+                    for s in grants::bound_for(&c.argv, &spec.cwd, &spec.workspace)? {
                         if !all.contains(&s) {
                             all.push(s);
                         }
@@ -305,7 +324,7 @@ impl Ctx<'_> {
             None if is_shell_string(&spec.argv) => Err(
                 "a shell string run with --no-policy is not parsed, so the scripts it runs cannot be pinned".into(),
             ),
-            None => grants::scripts_for(&spec.argv, &spec.cwd, &spec.workspace),
+            None => grants::bound_for(&spec.argv, &spec.cwd, &spec.workspace),
         }
     }
 }
@@ -350,7 +369,7 @@ pub fn before_run(cx: &Ctx) -> (Before, Vec<ApprovalRecord>) {
     let must_ask = match cx.mode {
         ApprovalMode::Never => {
             if esc.is_empty() {
-                return (Before::Run(Vec::new()), records);
+                return (Before::Run(Approved::nothing()), records);
             }
             let flags: Vec<String> = esc.iter().map(Escalation::flag).collect();
             eprintln!(
@@ -376,7 +395,7 @@ pub fn before_run(cx: &Ctx) -> (Before, Vec<ApprovalRecord>) {
         ApprovalMode::Untrusted => decision == Decision::Ask || !esc.is_empty(),
     };
     if !must_ask {
-        return (Before::Run(Vec::new()), records);
+        return (Before::Run(Approved::nothing()), records);
     }
     let q = Question {
         stage: "before-run",
@@ -387,11 +406,19 @@ pub fn before_run(cx: &Ctx) -> (Before, Vec<ApprovalRecord>) {
             "the command asks for more than the sandbox gives".to_string()
         },
     };
-    let r = ask(cx, &q, &decision, &rule, &reason);
+    let (r, pins) = ask(cx, &q, &decision, &rule, &reason);
     let ok = r.answer != Answer::Deny;
+    let grant = (r.answered_by == AnsweredBy::Grant)
+        .then(|| r.grant_id.clone())
+        .flatten();
     records.push(r);
     if ok {
-        (Before::Run(esc.to_vec()), records)
+        let approved = Approved {
+            escalations: esc.to_vec(),
+            pins,
+            grant,
+        };
+        (Before::Run(approved), records)
     } else {
         (Before::Refuse(EXIT_REFUSED), records)
     }
@@ -416,8 +443,11 @@ pub fn after_failure(cx: &Ctx, code: u8) -> (Rerun, Vec<ApprovalRecord>) {
         unsandboxed,
         title: format!("the command failed in the sandbox (exit {code})"),
     };
-    let r = ask(cx, &q, &decision, &rule, &reason);
+    let (r, pins) = ask(cx, &q, &decision, &rule, &reason);
     let ok = r.answer != Answer::Deny;
+    let grant = (r.answered_by == AnsweredBy::Grant)
+        .then(|| r.grant_id.clone())
+        .flatten();
     records.push(r);
     match (ok, unsandboxed) {
         (false, _) => {
@@ -425,7 +455,14 @@ pub fn after_failure(cx: &Ctx, code: u8) -> (Rerun, Vec<ApprovalRecord>) {
             (Rerun::No, records)
         }
         (true, true) => (Rerun::Unsandboxed, records),
-        (true, false) => (Rerun::WithEscalations(cx.escalations.to_vec()), records),
+        (true, false) => {
+            let approved = Approved {
+                escalations: cx.escalations.to_vec(),
+                pins,
+                grant,
+            };
+            (Rerun::WithEscalations(approved), records)
+        }
     }
 }
 
@@ -470,16 +507,67 @@ fn record(
     }
 }
 
-/// Grant, then terminal, then approver; none → deny.
-fn ask(cx: &Ctx, q: &Question, decision: &Decision, rule: &str, reason: &str) -> ApprovalRecord {
+/// Grant, then terminal, then approver; none → deny. With the record, the files pinned for the
+/// run: those of the grant that answered, or of the one stored (allow for the project).
+fn ask(
+    cx: &Ctx,
+    q: &Question,
+    decision: &Decision,
+    rule: &str,
+    reason: &str,
+) -> (ApprovalRecord, Vec<Pinned>) {
+    let (scripts, pins) = split_bound(cx.scripts());
+    let r = ask_who(cx, q, decision, rule, reason, &scripts);
+    let pinned = r.answered_by == AnsweredBy::Grant || r.answer == Answer::AllowProject;
+    (r, if pinned { pins } else { Vec::new() })
+}
+
+/// The definitions and, when every file exists, the files read (a missing file cannot be
+/// pinned: no grant then).
+fn split_bound(bound: Result<Vec<Bound>, String>) -> (Result<Vec<Script>, String>, Vec<Pinned>) {
+    let bound = match bound {
+        Ok(b) => b,
+        Err(e) => return (Err(e), Vec::new()),
+    };
+    let mut scripts = Vec::new();
+    let mut pins: Vec<Pinned> = Vec::new();
+    for (s, p) in bound {
+        match p {
+            Some(p) => {
+                if !pins.iter().any(|q| q.path == p.path) {
+                    pins.push(p);
+                }
+            }
+            None => {
+                return (
+                    Err(format!(
+                        "{} does not exist, so a grant could not hold it to its content",
+                        s.file.display()
+                    )),
+                    Vec::new(),
+                )
+            }
+        }
+        scripts.push(s);
+    }
+    (Ok(scripts), pins)
+}
+
+fn ask_who(
+    cx: &Ctx,
+    q: &Question,
+    decision: &Decision,
+    rule: &str,
+    reason: &str,
+    scripts: &Result<Vec<Script>, String>,
+) -> ApprovalRecord {
     let rec = |by, answer, id: Option<String>, note: &str| {
         record(cx, q.stage, q.unsandboxed, by, answer, id, note)
     };
-    let scripts = cx.scripts();
     let requested = cx.requested();
     // 1. A remembered grant (never for a rerun outside the sandbox).
-    if !q.unsandboxed {
-        if let Ok(scripts) = &scripts {
+    if !q.unsandboxed && !cx.skip_grants {
+        if let Ok(scripts) = scripts {
             match grants::load() {
                 Ok(all) => {
                     if let Some(g) =
@@ -502,12 +590,12 @@ fn ask(cx: &Ctx, q: &Question, decision: &Decision, rule: &str, reason: &str) ->
         }
     }
     let project_ok = !q.unsandboxed && scripts.is_ok();
-    let text = prompt_text(cx, q, decision, rule, reason, &scripts);
+    let text = prompt_text(cx, q, decision, rule, reason, scripts);
     // 2. A person on the terminal.
     let tty_err = match open_tty() {
         Ok(mut tty) => {
             let answer = prompt_tty(&mut tty, &text, project_ok);
-            let (answer, id, note) = store_if_project(cx, answer, &scripts, "tty", "");
+            let (answer, id, note) = store_if_project(cx, answer, scripts, "tty", "");
             return rec(AnsweredBy::Tty, answer, id, &note);
         }
         Err(e) => e,
@@ -592,7 +680,7 @@ fn ask(cx: &Ctx, q: &Question, decision: &Decision, rule: &str, reason: &str) ->
     } else {
         answer
     };
-    let (answer, id, note) = store_if_project(cx, answer, &scripts, "approver", &why);
+    let (answer, id, note) = store_if_project(cx, answer, scripts, "approver", &why);
     rec(AnsweredBy::Approver, answer, id, &note)
 }
 

@@ -23,6 +23,41 @@ struct Report {
     /// Environment variables that `cordon run` would drop (names only).
     env_dropped: Vec<cordon_sandbox::env::DroppedEnv>,
     fixes: Vec<String>,
+    /// The coding agents found on PATH or with cordon's hook installed.
+    agents: Vec<AgentLine>,
+    /// The self-test of every installed hook.
+    hook_self_test: Vec<crate::selftest::AgentReport>,
+}
+
+#[derive(Serialize)]
+struct AgentLine {
+    agent: crate::agents::AgentId,
+    binary: Option<std::path::PathBuf>,
+    version: Option<String>,
+    /// Where cordon's hook is installed: `user:/home/me/.claude/settings.json`, ...
+    cordon_hook: Vec<String>,
+}
+
+fn agent_lines() -> Vec<AgentLine> {
+    let found = crate::agents::find_installed();
+    let env = crate::agents::Env::from_process();
+    let project = crate::cmd_install::project_dir(None).unwrap_or_default();
+    crate::agents::ALL
+        .into_iter()
+        .filter_map(|a| {
+            let f = found.iter().find(|f| f.agent == a);
+            let hooks: Vec<String> = crate::cmd_install::installed_scopes(a, &env, &project)
+                .into_iter()
+                .map(|(s, p)| format!("{}:{}", crate::cmd_install::scope_name(s), p.display()))
+                .collect();
+            (f.is_some() || !hooks.is_empty()).then(|| AgentLine {
+                agent: a,
+                binary: f.map(|f| f.binary.clone()),
+                version: f.map(|f| f.version.clone()),
+                cordon_hook: hooks,
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -105,12 +140,23 @@ pub fn run(a: Args) -> ExitCode {
     let env = crate::cmd_run::parent_env();
     let (_, env_dropped) = cordon_sandbox::env::filter_env(&env, &Default::default());
     let _ = (spec::HOME_SECRETS, Mode::ReadOnly, Network::None);
+    let agents = agent_lines();
+    let hook_self_test = crate::selftest::reports(None);
+    for r in hook_self_test.iter().filter(|r| !r.ok()) {
+        fixes.push(format!(
+            "the {} hook failed its self-test: run 'cordon install {} --self-test' for details",
+            r.agent_name(),
+            r.agent_arg()
+        ));
+    }
     let report = Report {
         probe,
         will_use,
         layers,
         env_dropped,
         fixes,
+        agents,
+        hook_self_test,
     };
     if a.json {
         match serde_json::to_string_pretty(&report) {
@@ -142,6 +188,31 @@ pub fn run(a: Args) -> ExitCode {
                 _ => "nothing: cordon run refuses to run (exit 125)",
             }
         );
+        println!("  agents:");
+        if report.agents.is_empty() {
+            println!(
+                "    none found on PATH (claude, codex, gemini, cursor-agent, copilot, goose)"
+            );
+        }
+        for l in &report.agents {
+            println!(
+                "    {:<20} {:<45} cordon hook: {}",
+                l.agent.display(),
+                match (&l.binary, &l.version) {
+                    (Some(b), Some(v)) => format!("{} ({v})", b.display()),
+                    _ => "not on PATH".into(),
+                },
+                if l.cordon_hook.is_empty() {
+                    format!("not installed (cordon install {})", l.agent.arg())
+                } else {
+                    l.cordon_hook.join(", ")
+                }
+            );
+        }
+        if !report.hook_self_test.is_empty() {
+            println!("  hook self-test:");
+            crate::selftest::print(&report.hook_self_test);
+        }
         for f in &report.fixes {
             println!("  fix: {f}");
         }

@@ -10,7 +10,7 @@ use cordon_sandbox::{Probe, SandboxSpec};
 use crate::approval::{self, ApprovalMode, Before, Escalation, Rerun};
 use crate::EXIT_CORDON_FAILED;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 #[command(
     after_help = "Exit status: the command's own; 128+N if it died of signal N; 124 if --timeout \
 killed it; 125 if cordon itself failed; 126 not executable; 127 not found.\n\n\
@@ -143,7 +143,11 @@ pub fn flags(a: &Args) -> cordon_config::Flags {
 
 /// Builds the sandbox request from the effective config (config files, environment, flags,
 /// managed policy: see `cordon config show --origin`).
-pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String> {
+pub fn request(
+    a: &Args,
+    cfg: &cordon_config::Config,
+    pinned: &[cordon_sandbox::spec::Pinned],
+) -> Result<Request, String> {
     let argv = match &a.shell {
         Some(s) => vec!["/bin/sh".to_string(), "-c".to_string(), s.clone()],
         None => a.argv.clone(),
@@ -198,6 +202,7 @@ pub fn request(a: &Args, cfg: &cordon_config::Config) -> Result<Request, String>
         },
         state_dir,
         scan_limit: cfg.scan_limit.as_ref().map(|v| v.value),
+        pinned: pinned.to_vec(),
     })
 }
 
@@ -216,8 +221,18 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_CORDON_FAILED)
 }
 
+/// Removes this run's record among the user's live runs when `run` returns (runs.rs).
+struct LiveRecord;
+
+impl Drop for LiveRecord {
+    fn drop(&mut self) {
+        cordon_sandbox::runs::withdraw();
+    }
+}
+
 pub fn run(mut a: Args) -> ExitCode {
     cordon_sandbox::timing("start");
+    let _record = LiveRecord;
     let workspace = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
         Ok(w) => w,
         Err(e) => return fail(e),
@@ -244,7 +259,7 @@ pub fn run(mut a: Args) -> ExitCode {
         Err(e) => return fail(e),
     }
     let started = std::time::Instant::now();
-    let req = match request(&a, &cfg) {
+    let req = match request(&a, &cfg, &[]) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -324,62 +339,85 @@ pub fn run(mut a: Args) -> ExitCode {
     if a.dry_run && !escalations.is_empty() {
         eprintln!("cordon: note: --dry-run asks nothing: the spec is shown without the --escalate requests");
     } else if !a.dry_run {
-        let cx = approval::Ctx {
-            mode,
-            settings: &settings,
-            spec: &spec,
-            eval: eval.as_ref(),
-            escalations: &escalations,
-        };
-        let (before, recs) = approval::before_run(&cx);
-        for r in &recs {
-            audit.record_approval(r);
-        }
-        approvals.extend(recs);
-        match before {
-            Before::Refuse(code) => return ExitCode::from(code),
-            Before::Run(granted) if !granted.is_empty() => {
-                match respec(&mut a, &workspace, &granted, &probe) {
-                    Ok((s, c)) => {
-                        spec = s;
-                        cfg = c;
-                    }
-                    Err(e) => return fail(e),
-                }
+        let planned = spec.clone();
+        let mut ask = |skip_grants: bool| {
+            let cx = approval::Ctx {
+                mode,
+                settings: &settings,
+                spec: &planned,
+                eval: eval.as_ref(),
+                escalations: &escalations,
+                skip_grants,
+            };
+            let (before, recs) = approval::before_run(&cx);
+            for r in &recs {
+                audit.record_approval(r);
             }
-            Before::Run(_) => {}
+            approvals.extend(recs);
+            match before {
+                Before::Refuse(code) => Err(Stop::Code(code)),
+                Before::Run(ok) => Ok(ok),
+            }
+        };
+        let approved = match ask(false) {
+            Ok(ok) => ok,
+            Err(stop) => return stop.exit(),
+        };
+        if !approved.escalations.is_empty() || !approved.pins.is_empty() {
+            match approved_spec(&a, &workspace, approved, &probe, &mut ask) {
+                Ok((s, c)) => {
+                    spec = s;
+                    cfg = c;
+                }
+                Err(stop) => return stop.exit(),
+            }
         }
     }
     cordon_sandbox::timing("approval decided");
     approval::protect_config_dir(&mut spec);
     let mut code = launch(&a, &cfg, spec.clone(), &probe, &audit, started);
     if code != 0 && mode == ApprovalMode::OnFailure && !a.dry_run {
-        let cx = approval::Ctx {
-            mode,
-            settings: &settings,
-            spec: &spec,
-            eval: eval.as_ref(),
-            escalations: &escalations,
-        };
-        let (rerun, recs) = approval::after_failure(&cx, code);
-        for r in &recs {
-            audit.record_approval(r);
-        }
-        approvals.extend(recs);
-        let granted = match rerun {
-            Rerun::No => None,
-            Rerun::WithEscalations(g) => Some(g),
-            Rerun::Unsandboxed => {
-                a.mode = Some(Mode::DangerFullAccess);
-                a.allow_domain.clear();
-                Some(Vec::new())
+        let ran = spec.clone();
+        let mut ask = |skip_grants: bool| {
+            let cx = approval::Ctx {
+                mode,
+                settings: &settings,
+                spec: &ran,
+                eval: eval.as_ref(),
+                escalations: &escalations,
+                skip_grants,
+            };
+            let (rerun, recs) = approval::after_failure(&cx, code);
+            for r in &recs {
+                audit.record_approval(r);
+            }
+            approvals.extend(recs);
+            match rerun {
+                Rerun::No => Err(Stop::Code(code)),
+                Rerun::WithEscalations(ok) => Ok(Some(ok)),
+                Rerun::Unsandboxed => Ok(None),
             }
         };
-        if let Some(granted) = granted {
+        let granted = match ask(false) {
+            Ok(Some(ok)) => Some(ok),
+            Ok(None) => {
+                a.mode = Some(Mode::DangerFullAccess);
+                a.allow_domain.clear();
+                Some(approval::Approved::default())
+            }
+            Err(_) => None,
+        };
+        if let Some(ok) = granted {
             eprintln!("cordon: rerunning {}", approval::display_argv(&spec.argv));
-            code = match respec(&mut a, &workspace, &granted, &probe) {
+            let mut again = |skip: bool| match ask(skip) {
+                Ok(Some(ok)) => Ok(ok),
+                Ok(None) => Err(Stop::Code(code)),
+                Err(stop) => Err(stop),
+            };
+            code = match approved_spec(&a, &workspace, ok, &probe, &mut again) {
                 Ok((s, c)) => launch(&a, &c, s, &probe, &audit, std::time::Instant::now()),
-                Err(e) => return fail(e),
+                Err(Stop::Code(c)) => c,
+                Err(stop) => return stop.exit(),
             };
         }
     }
@@ -395,18 +433,71 @@ pub fn run(mut a: Args) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Why a run stops before it starts: a status (refused) or cordon's failure.
+enum Stop {
+    Code(u8),
+    Fail(String),
+}
+
+impl Stop {
+    fn exit(self) -> ExitCode {
+        match self {
+            Stop::Code(c) => ExitCode::from(c),
+            Stop::Fail(e) => fail(e),
+        }
+    }
+}
+
+/// The config and the spec for a run with what was approved. A pinned file that another live
+/// sandboxed run can write (`spec.pin_conflicts`) cannot be held to its approved bytes: an answer
+/// from a remembered grant is then not used (`ask_again` asks without grants), and a fresh
+/// answer runs this once without pins, as an "allow once" would.
+fn approved_spec(
+    a: &Args,
+    workspace: &std::path::Path,
+    approved: approval::Approved,
+    probe: &Probe,
+    ask_again: &mut dyn FnMut(bool) -> Result<approval::Approved, Stop>,
+) -> Result<(SandboxSpec, cordon_config::Config), Stop> {
+    let (spec, cfg) = respec(a, workspace, &approved.escalations, &approved.pins, probe)?;
+    let Some((file, pid)) = spec.pin_conflicts.first().cloned() else {
+        return Ok((spec, cfg));
+    };
+    let approved = match &approved.grant {
+        Some(id) => {
+            eprintln!(
+                "cordon: the remembered grant {id} is not used: {} can be changed by another sandboxed run (pid {pid}) while this one runs; asking instead",
+                file.display()
+            );
+            ask_again(true)?
+        }
+        None => approved,
+    };
+    if !approved.pins.is_empty() {
+        eprintln!(
+            "cordon: note: {} can be changed by another sandboxed run (pid {pid}): this run is not held to the approved content (allowed once)",
+            file.display()
+        );
+    }
+    respec(a, workspace, &approved.escalations, &[], probe)
+}
+
 /// The config and the spec again, with granted escalations added to the flags (the managed
-/// file still has the last word on them).
+/// file still has the last word on them) and the pinned files.
 fn respec(
-    a: &mut Args,
+    a: &Args,
     workspace: &std::path::Path,
     granted: &[Escalation],
+    pins: &[cordon_sandbox::spec::Pinned],
     probe: &Probe,
-) -> Result<(SandboxSpec, cordon_config::Config), String> {
-    approval::apply(a, granted)?;
-    let cfg = crate::cmd_config::load(workspace, &flags(a)).map_err(|e| e.to_string())?;
-    let req = request(a, &cfg)?;
-    let mut spec = spec::build(&req, &parent_env(), probe).map_err(|e| e.to_string())?;
+) -> Result<(SandboxSpec, cordon_config::Config), Stop> {
+    let mut a = a.clone();
+    approval::apply(&mut a, granted).map_err(Stop::Fail)?;
+    let cfg =
+        crate::cmd_config::load(workspace, &flags(&a)).map_err(|e| Stop::Fail(e.to_string()))?;
+    let req = request(&a, &cfg, pins).map_err(Stop::Fail)?;
+    let mut spec =
+        spec::build(&req, &parent_env(), probe).map_err(|e| Stop::Fail(e.to_string()))?;
     approval::protect_config_dir(&mut spec);
     Ok((spec, cfg))
 }
@@ -605,6 +696,10 @@ pub fn run_spec_status(
                 usage: o.usage,
                 findings: o.findings,
             }
+        }
+        Err(e @ cordon_sandbox::Error::Refused(_)) => {
+            eprintln!("cordon: {e}");
+            Ran::failed(approval::EXIT_REFUSED)
         }
         Err(e) => Ran::failed(fail_code(format!("{e}; run 'cordon doctor'"))),
     }

@@ -5,6 +5,10 @@
 //! A grant is bound to the workspace's canonical path, the exact argv, and, for commands that run
 //! a script the workspace defines (`npm test`, `make`, `just`, `./x.sh`, `python x.py`), the
 //! SHA-256 of that script's definition: edit the script, and the grant no longer matches.
+//!
+//! Each such file is read once, through a handle (`openat2`, no symlink on the way, regular files
+//! only), and the bytes hashed are the bytes the run gets: they travel with the approval as
+//! [`Pinned`] files (see `cordon_sandbox::spec::Pinned`).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -12,6 +16,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use cordon_sandbox::files::{lexical, read_pinned};
+use cordon_sandbox::spec::Pinned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -217,18 +223,39 @@ fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// A script definition and the file it is in, as read (None: the file does not exist).
+pub type Bound = (Script, Option<Pinned>);
+
+/// Reads `file` once through a handle (below the workspace when it lies there).
+fn read_once(file: &Path, ws: &Path) -> Result<Option<Pinned>, String> {
+    match read_pinned(ws, file) {
+        Ok(Some(f)) => Ok(Some(Pinned {
+            path: file.to_path_buf(),
+            sha256: sha256(&f.bytes),
+            mode: f.mode,
+            bytes: f.bytes,
+        })),
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!("cannot read {e}")),
+    }
+}
+
 /// Hash of a whole file; "missing" is hashed when it does not exist (creating it changes it).
-fn file_script(file: PathBuf) -> Result<Script, String> {
-    let sha256 = match fs::read(&file) {
-        Ok(b) => sha256(&b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => sha256(b"missing"),
-        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+fn file_script(file: PathBuf, ws: &Path) -> Result<Bound, String> {
+    let file = lexical(&file);
+    let pin = read_once(&file, ws)?;
+    let sha256 = match &pin {
+        Some(p) => p.sha256.clone(),
+        None => sha256(b"missing"),
     };
-    Ok(Script {
-        file,
-        entry: String::new(),
-        sha256,
-    })
+    Ok((
+        Script {
+            file,
+            entry: String::new(),
+            sha256,
+        },
+        pin,
+    ))
 }
 
 /// The nearest `names` file from `cwd` up to `workspace` (inclusive), else `cwd/names[0]`.
@@ -263,22 +290,28 @@ const INTERPRETERS: &[&str] = &[
 /// Script definitions that `argv` (run in `cwd`) executes and that the workspace controls.
 /// `Ok(vec![])`: nothing to pin (the argv alone identifies what runs). `Err`: a script runner
 /// whose script cannot be pinned (e.g. options cordon does not follow): no project grant then.
+#[cfg(test)]
 pub fn scripts_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<Script>, String> {
+    Ok(bound_for(argv, cwd, workspace)?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// [`scripts_for`], with each file's bytes as read (what a run under the approval gets).
+pub fn bound_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<Bound>, String> {
     let Some(program) = argv.first() else {
         return Ok(Vec::new());
     };
     let name = base(program);
     let args = &argv[1..];
-    // A program inside the workspace is itself a script.
+    // A program inside the workspace is itself a script (also when a link outside leads there:
+    // then it cannot be read without following the link, and cannot be pinned).
     if program.contains('/') {
-        let p = if Path::new(program).is_absolute() {
-            PathBuf::from(program)
-        } else {
-            cwd.join(program)
-        };
-        let p = fs::canonicalize(&p).unwrap_or(p);
-        if p.starts_with(workspace) {
-            return Ok(vec![file_script(p)?]);
+        let p = lexical(&cwd.join(program));
+        let canon = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if p.starts_with(workspace) || canon.starts_with(workspace) {
+            return Ok(vec![file_script(p, workspace)?]);
         }
     }
     if SCRIPT_RUNNERS.contains(&name) {
@@ -289,7 +322,7 @@ pub fn scripts_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<
         for (i, a) in args.iter().enumerate() {
             if a == "--" {
                 return match args.get(i + 1) {
-                    Some(f) => Ok(vec![file_script(cwd.join(f))?]),
+                    Some(f) => Ok(vec![file_script(cwd.join(f), workspace)?]),
                     None => Ok(Vec::new()),
                 };
             }
@@ -306,13 +339,13 @@ pub fn scripts_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<
                 }
                 continue;
             }
-            return Ok(vec![file_script(cwd.join(a))?]);
+            return Ok(vec![file_script(cwd.join(a), workspace)?]);
         }
     }
     Ok(Vec::new())
 }
 
-fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<Script, String> {
+fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<Bound, String> {
     let cant = |why: &str| {
         Err(format!(
             "{name}: {why}; cordon cannot tell which script it runs, so it can be allowed once only"
@@ -366,7 +399,7 @@ fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<
                 [one] => dir.join(one),
                 _ => return cant("several -f files"),
             };
-            file_script(file)
+            file_script(file, ws)
         }
         _ => {
             // npm, pnpm, yarn, bun: a named script pins its package.json entry (with its pre/post
@@ -377,12 +410,14 @@ fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<
                 return cant("options before the subcommand");
             }
             let sub = rest.next().map(String::as_str);
-            let pkg = nearest(cwd, ws, &["package.json"]);
+            let pkg = lexical(&nearest(cwd, ws, &["package.json"]));
+            // Read once: the entry hashed below and the file the run gets are these bytes.
+            let pin = read_once(&pkg, ws)?;
             let scripts_of =
                 || -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
-                    match fs::read_to_string(&pkg) {
-                        Ok(t) => {
-                            let v: serde_json::Value = serde_json::from_str(&t)
+                    match &pin {
+                        Some(p) => {
+                            let v: serde_json::Value = serde_json::from_slice(&p.bytes)
                                 .map_err(|e| format!("{}: {e}", pkg.display()))?;
                             Ok(Some(
                                 v.get("scripts")
@@ -391,7 +426,7 @@ fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<
                                     .unwrap_or_default(),
                             ))
                         }
-                        Err(_) => Ok(None),
+                        None => Ok(None),
                     }
                 };
             let script_name: Option<String> = match (name, sub) {
@@ -418,13 +453,27 @@ fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<
                             .map(|k| m.get(k).cloned().unwrap_or(serde_json::Value::Null))
                             .collect();
                     let bytes = serde_json::to_vec(&defs).map_err(|e| e.to_string())?;
-                    Ok(Script {
-                        file: pkg,
-                        entry: format!("scripts.{s}"),
-                        sha256: sha256(&bytes),
-                    })
+                    Ok((
+                        Script {
+                            file: pkg,
+                            entry: format!("scripts.{s}"),
+                            sha256: sha256(&bytes),
+                        },
+                        pin,
+                    ))
                 }
-                None => file_script(pkg),
+                // The whole file, as read above.
+                None => Ok((
+                    Script {
+                        file: pkg,
+                        entry: String::new(),
+                        sha256: match &pin {
+                            Some(p) => p.sha256.clone(),
+                            None => sha256(b"missing"),
+                        },
+                    },
+                    pin,
+                )),
             }
         }
     }

@@ -5,16 +5,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agents;
 mod approval;
 mod cmd_audit;
 mod cmd_check;
 mod cmd_config;
 mod cmd_doctor;
 mod cmd_grants;
+mod cmd_install;
 mod cmd_policy;
+mod cmd_repair;
 mod cmd_run;
 mod cmd_trust;
 mod grants;
+mod hook_entries;
+mod selftest;
+mod settings_edit;
 
 /// Exit status when cordon itself fails (bad option, sandbox could not be set up).
 pub const EXIT_CORDON_FAILED: u8 = 125;
@@ -48,6 +54,75 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// What cordon moved aside after runs in this workspace (git hooks and configs, agent
+    /// configs), and putting it back once reviewed; what makes cordon refuse here, and the fix.
+    Repair(cmd_repair::Args),
+    /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
+    Install(cmd_install::Args),
+    /// Remove exactly the hook `cordon install` added.
+    Uninstall(cmd_install::UninstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print cordon's man page (roff): `cordon man | man -l -`.
+    Man,
+}
+
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+fn completions(a: CompletionsArgs) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "cordon", &mut out);
+    write_stdout(&out)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(b: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(b) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cordon: cannot write to stdout: {e}");
+            ExitCode::from(EXIT_CORDON_FAILED)
+        }
+    }
+}
+
+fn man() -> ExitCode {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    // One page: the top-level command, then each subcommand's own synopsis and options.
+    let page = clap_mangen::Man::new(cmd.clone());
+    let mut r = page.render(&mut out);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if r.is_err() {
+            break;
+        }
+        let name = sub.get_name().to_string();
+        let sub = sub.clone().bin_name(format!("cordon {name}"));
+        out.extend_from_slice(format!(".SH \"CORDON {}\"\n", name.to_uppercase()).as_bytes());
+        let m = clap_mangen::Man::new(sub);
+        r = m
+            .render_description_section(&mut out)
+            .and_then(|_| m.render_synopsis_section(&mut out))
+            .and_then(|_| m.render_options_section(&mut out))
+            .and_then(|_| m.render_subcommands_section(&mut out));
+    }
+    match r {
+        Ok(()) => write_stdout(&out),
+        Err(e) => {
+            eprintln!("cordon: cannot render the man page: {e}");
+            ExitCode::from(EXIT_CORDON_FAILED)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -73,5 +148,10 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Repair(a) => cmd_repair::run(a),
+        Command::Install(a) => cmd_install::run_install(a),
+        Command::Uninstall(a) => cmd_install::run_uninstall(a),
+        Command::Completions(a) => completions(a),
+        Command::Man => man(),
     }
 }

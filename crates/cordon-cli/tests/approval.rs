@@ -951,3 +951,243 @@ both!(
 );
 
 variants!(sandbox_cannot_add_grant);
+
+// ---------------------------------------------------------------------------------------------
+// A remembered approval runs the bytes it was bound to (issue 11, item 5): the file is read once
+// through a handle, hashed, and those bytes are what the run gets (namespaces: a read-only copy
+// mounted over the path; fallback: read again and compared), while no other sandboxed run can
+// change it.
+
+const BENIGN: &str = "#!/bin/sh\necho benign > OUT/benign.txt\n";
+const EVIL: &str = "#!/bin/sh\necho PWNED > OUT/victim.txt\n";
+
+fn script(c: &Case, body: &str) -> String {
+    body.replace("OUT", c.outside.to_str().unwrap())
+}
+
+fn put_script(c: &Case, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = c.write(&format!("proj/{name}"), &script(c, body));
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    c.chown_all();
+}
+
+/// `cordon run --escalate write:OUTSIDE -- ./s.sh` with the policy consulted.
+fn run_s(c: &Case) -> Command {
+    let esc = format!("write:{}", c.outside.display());
+    run(c, &["--escalate", &esc, "--", "./s.sh"])
+}
+
+/// An empty file outside the workspace for the command to write (without namespaces no new
+/// entry can be made directly in a writable root that could hold protected paths).
+fn reset_out(c: &Case, name: &str) {
+    c.write(&format!("outside/{name}"), "");
+    c.chown_all();
+}
+
+fn victim_untouched(c: &Case, o: &Output) {
+    assert_eq!(
+        c.read("outside/victim.txt").as_deref(),
+        Some("original\n"),
+        "[{}] the swapped script ran with the escalation: {}",
+        c.label(),
+        text(o)
+    );
+}
+
+/// The race of the issue, made deterministic: while cordon is deciding (the approver is being
+/// asked), a second, concurrent sandboxed run swaps `./s.sh` (renames another file over it; in
+/// the fallback, where no new entry can be made beside protected paths, rewrites it); the approver then allows it for the
+/// project. What runs is what was hashed (namespaces), or nothing (fallback: the file no longer
+/// holds the approved bytes); the grant stays bound to the approved bytes.
+fn grant_runs_what_was_approved(c: &Case) {
+    reset_out(c, "benign.txt");
+    put_script(c, "s.sh", BENIGN);
+    put_script(c, "evil.sh", EVIL);
+    let swap = format!(
+        "{} run --no-policy -- sh -c 'cp evil.sh s.sh.new && mv -f s.sh.new s.sh || cat evil.sh > s.sh' >/dev/null 2>&1 </dev/null",
+        harness::cordon_bin().display()
+    );
+    set_approver(c, &format!("{swap}\n{}", answer("allow_project")), None);
+    let o = no_tty(run_s(c));
+    victim_untouched(c, &o);
+    assert_eq!(
+        fs::read_to_string(c.ws.join("s.sh")).unwrap(),
+        script(c, EVIL),
+        "[{}] the concurrent run did not swap the file: the test proves nothing",
+        c.label()
+    );
+    if c.fallback {
+        assert_eq!(code(&o), 126, "[{}] {}", c.label(), text(&o));
+        assert!(
+            text(&o).contains("changed after it was approved"),
+            "[{}] {}",
+            c.label(),
+            text(&o)
+        );
+        assert_eq!(c.read("outside/benign.txt").as_deref(), Some(""));
+    } else {
+        assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+        assert_eq!(
+            c.read("outside/benign.txt").as_deref(),
+            Some("benign\n"),
+            "[{}] {}",
+            c.label(),
+            text(&o)
+        );
+    }
+    // The grant is bound to the approved bytes: the swapped file is asked about (and denied).
+    set_approver(c, &answer("deny"), None);
+    let o = no_tty(run_s(c));
+    assert_eq!(code(&o), 126, "[{}] {}", c.label(), text(&o));
+    assert!(got(c).is_some(), "[{}] not asked: {}", c.label(), text(&o));
+    victim_untouched(c, &o);
+    // The approved bytes back: the grant answers, in both modes.
+    reset_out(c, "benign.txt");
+    let _ = fs::remove_file(c.base.join("got.json"));
+    put_script(c, "s.sh", BENIGN);
+    let o = no_tty(run_s(c));
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    assert!(text(&o).contains("remembered grant"), "{}", text(&o));
+    assert!(got(c).is_none(), "[{}] asked despite the grant", c.label());
+    assert_eq!(c.read("outside/benign.txt").as_deref(), Some("benign\n"));
+    // A FIFO in its place (what a reader by path would block on, then hash what a writer fed
+    // it): not a regular file, so nothing can be pinned; no grant, asked (and denied).
+    fs::remove_file(c.ws.join("s.sh")).unwrap();
+    let fifo = std::ffi::CString::new(c.ws.join("s.sh").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o755) }, 0);
+    c.chown_all();
+    let _ = fs::remove_file(c.base.join("got.json"));
+    let o = no_tty(run_s(c));
+    assert_eq!(code(&o), 126, "[{}] {}", c.label(), text(&o));
+    let g = got(c).expect("asked");
+    assert_eq!(g["allow_project"], false, "[{}] {g}", c.label());
+    victim_untouched(c, &o);
+}
+
+/// Waits (bounded) until `p` exists.
+fn wait_for(p: &std::path::Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "{what} never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Makes a grant for `./s.sh` (body `body`) with the approver, then sets it to deny.
+fn make_grant(c: &Case, body: &str) {
+    reset_out(c, "benign.txt");
+    reset_out(c, "seen.txt");
+    put_script(c, "s.sh", body);
+    set_approver(c, &answer("allow_project"), None);
+    let o = no_tty(run_s(c));
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    set_approver(c, &answer("deny"), None);
+}
+
+/// A grant is not used while another sandboxed run that can write the file it is bound to is
+/// alive (nothing could hold the file to its bytes then): cordon asks instead, and says why.
+fn grant_not_used_beside_a_writer(c: &Case) {
+    make_grant(c, BENIGN);
+    reset_out(c, "benign.txt");
+    fs::create_dir_all(c.ws.join("sig")).unwrap();
+    c.chown_all();
+    let mut b = c.command(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "touch sig/b-started; while [ ! -e sig/b-stop ]; do sleep 0.05; done",
+    ]);
+    let mut b = b
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&c.ws.join("sig/b-started"), "the concurrent run");
+    let o = no_tty(run_s(c));
+    fs::write(c.ws.join("sig/b-stop"), "").unwrap();
+    let _ = b.wait();
+    assert_eq!(code(&o), 126, "[{}] {}", c.label(), text(&o));
+    assert!(
+        text(&o).contains("is not used") && text(&o).contains("another sandboxed run"),
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
+    assert!(
+        got(c).is_some(),
+        "[{}] the approver was not asked",
+        c.label()
+    );
+    assert_eq!(c.read("outside/benign.txt").as_deref(), Some(""));
+    // Alone again: the grant answers.
+    let o = no_tty(run_s(c));
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    assert_eq!(c.read("outside/benign.txt").as_deref(), Some("benign\n"));
+}
+
+/// While a run under a grant is alive, a sandboxed run started after it cannot change the file
+/// the grant is bound to (replace it, rename over it, append to it); the granted run reads the
+/// approved bytes from its path until it ends.
+fn pinned_file_read_only_elsewhere(c: &Case) {
+    let body = "#!/bin/sh\ntouch sig/started\nwhile [ ! -e sig/go ]; do sleep 0.05; done\ncat ./s.sh > OUT/seen.txt\n";
+    fs::create_dir_all(c.ws.join("sig")).unwrap();
+    fs::write(c.ws.join("sig/go"), "").unwrap();
+    make_grant(c, body);
+    for f in ["sig/go", "sig/started"] {
+        fs::remove_file(c.ws.join(f)).unwrap();
+    }
+    reset_out(c, "seen.txt");
+    let mut a = run_s(c);
+    let a = a
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&c.ws.join("sig/started"), "the granted run");
+    let evil = script(c, EVIL).replace('\n', "\\n");
+    let attack = format!(
+        "printf '{evil}' > sig/n.sh; chmod +x sig/n.sh; mv -f sig/n.sh s.sh; echo mv=$?; \
+         printf 'echo PWNED > {}/victim.txt\\n' >> s.sh; echo append=$?; \
+         rm -f s.sh; echo rm=$?; touch sig/go",
+        c.outside.display()
+    );
+    let ob = c.cordon(&["run", "--", "sh", "-c", &attack]);
+    let oa = a.wait_with_output().unwrap();
+    assert_eq!(
+        code(&oa),
+        0,
+        "[{}] {}\n--- B ---\n{}",
+        c.label(),
+        text(&oa),
+        text(&ob)
+    );
+    assert_eq!(
+        fs::read_to_string(c.ws.join("s.sh")).unwrap(),
+        script(c, body),
+        "[{}] the later run changed the pinned file: {}",
+        c.label(),
+        text(&ob)
+    );
+    assert_eq!(
+        c.read("outside/seen.txt").as_deref(),
+        Some(script(c, body).as_str()),
+        "[{}] {}",
+        c.label(),
+        text(&ob)
+    );
+    victim_untouched(c, &oa);
+    // Once it has ended, the file is the workspace's again.
+    let o = c.cordon(&["run", "--", "sh", "-c", "echo '# edited' >> s.sh"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    assert!(fs::read_to_string(c.ws.join("s.sh"))
+        .unwrap()
+        .ends_with("# edited\n"));
+}
+
+variants!(
+    grant_runs_what_was_approved,
+    grant_not_used_beside_a_writer,
+    pinned_file_read_only_elsewhere
+);

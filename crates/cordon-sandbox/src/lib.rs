@@ -8,6 +8,7 @@
 pub mod env;
 pub mod exec;
 pub mod fence;
+pub mod files;
 pub mod gitconfig;
 pub mod guard;
 pub mod handles;
@@ -16,6 +17,8 @@ mod mounts;
 pub mod neutralise;
 pub mod placeholders;
 pub mod probe;
+pub mod runs;
+mod runtime;
 pub mod seccomp;
 pub mod spec;
 mod sys;
@@ -33,6 +36,9 @@ pub enum Error {
     /// A protection could not be set up: cordon refuses to run.
     #[error("cannot sandbox: {0}")]
     Setup(String),
+    /// What was approved no longer holds (a pinned file changed): the command is not run.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// `CORDON_TIMING=1`: each phase of a run prints a CLOCK_MONOTONIC timestamp (µs) on stderr,

@@ -33,6 +33,8 @@ pub struct Clones {
     /// Pins (read-write, the directory on itself) and protected paths (read-only), attached
     /// shallowest first so that a read-only entry of a pinned git directory lands on the pin.
     protected: Vec<(PathBuf, OwnedFd)>,
+    /// Files other live runs have pinned (read-only here, like protected paths).
+    pinned_elsewhere: Vec<(PathBuf, OwnedFd)>,
     dev: Vec<(&'static str, OwnedFd)>,
 }
 
@@ -52,7 +54,7 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         writable.push((w.clone(), fd));
     }
     let mut protected = Vec::new();
-    for p in &spec.pinned {
+    for p in &spec.pinned_dirs {
         // A git directory bind-mounted on itself: still writable, but a mount point, which
         // rename(2) and rmdir(2) refuse (EBUSY) to move or remove from inside the namespace.
         let fd = open_tree_clone(p, true)?;
@@ -70,6 +72,23 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         )?;
         protected.push((p.path.clone(), fd));
     }
+    let mut pinned_elsewhere = Vec::new();
+    for p in &spec.pinned_elsewhere {
+        // One that vanished since its run pinned it needs no cover (nor can it get one).
+        match open_tree_clone(p, false) {
+            Ok(fd) => {
+                mount_setattr(
+                    Some(&fd),
+                    p,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    false,
+                )?;
+                pinned_elsewhere.push((p.clone(), fd));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut dev = Vec::new();
     for n in DEV_NODES {
         dev.push((n, open_tree_clone(&Path::new("/dev").join(n), false)?));
@@ -77,6 +96,7 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
     Ok(Clones {
         writable,
         protected,
+        pinned_elsewhere,
         dev,
     })
 }
@@ -195,6 +215,11 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
         attach(fd, p, kind != Some(Kind::File))
             .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;
     }
+    for (p, fd) in &c.pinned_elsewhere {
+        attach(fd, p, false)
+            .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;
+    }
+    pin_files(&spec.pinned)?;
     for s in &spec.hidden_sockets {
         // Best effort per socket: one that vanished since the scan needs no cover.
         let _ = cover_file(s);
@@ -224,6 +249,46 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Each pinned file gets a read-only copy of exactly its approved bytes mounted over its path
+/// (`$0` and relative paths keep working). The copies are written in a directory of the
+/// sandbox's private /tmp, mounted, and that directory removed before the command starts.
+fn pin_files(pins: &[crate::spec::Pinned]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if pins.is_empty() {
+        return Ok(());
+    }
+    let stage = Path::new("/tmp/.cordon-pinned");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(stage)
+        .map_err(|e| io::Error::new(e.kind(), format!("pin: {}: {e}", stage.display())))?;
+    for (i, p) in pins.iter().enumerate() {
+        let copy = stage.join(i.to_string());
+        let named =
+            |e: io::Error| io::Error::new(e.kind(), format!("pin {}: {e}", p.path.display()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(p.mode & 0o777)
+            .open(&copy)
+            .map_err(named)?;
+        f.write_all(&p.bytes).map_err(named)?;
+        drop(f);
+        let fd = open_tree_clone(&copy, false).map_err(named)?;
+        mount_setattr(
+            Some(&fd),
+            &copy,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            false,
+        )
+        .map_err(named)?;
+        attach(&fd, &p.path, false).map_err(named)?;
+    }
+    // The mounts hold the copies; their names go.
+    std::fs::remove_dir_all(stage)
 }
 
 /// A minimal /dev: null, zero, full, random, urandom, tty (bind mounts of the host's nodes: a

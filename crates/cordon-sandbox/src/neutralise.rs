@@ -246,7 +246,9 @@ pub fn after(g: &Guard) -> Vec<Finding> {
         &findings,
     );
     drop(store);
-    let done = findings.iter().all(|f| f.error.is_none()) && next.is_some();
+    // An incomplete walk reports a finding with an error: then the run file stays for the next
+    // run to check again.
+    let done = findings.iter().all(|f| f.error.is_none());
     if let Ok(mut r) = g.run_file.lock() {
         if let Some((path, f)) = r.take() {
             if done {
@@ -348,7 +350,7 @@ pub(crate) fn recover(
             );
         }
         finish(Some(state), Some(store), next.as_ref(), &findings);
-        if findings.iter().all(|f| f.error.is_none()) && next.is_some() {
+        if findings.iter().all(|f| f.error.is_none()) {
             let _ = std::fs::remove_file(&path);
         }
         all.extend(findings);
@@ -386,6 +388,8 @@ fn check(
     templates: Option<&Path>,
     run: &str,
 ) -> (Option<Index>, Vec<Finding>) {
+    // The returned index is None when the walk could not complete (a finding with an error
+    // says so) or found nothing changed (nothing to save).
     let (next, changes) = match index::walk(Some(snap), roots_, skip, limit) {
         Ok(r) => r,
         Err(e) => {
@@ -494,7 +498,8 @@ fn check(
     found.dedup_by(|a, b| a.path == b.path);
     let mut out: Vec<Finding> = found.into_iter().map(|f| cx.neutralise(f, run)).collect();
     out.reverse();
-    (Some(next), out)
+    let unchanged = changes.dirs_read == 0 && out.is_empty();
+    (Some(next).filter(|_| !unchanged), out)
 }
 
 impl Ctx<'_> {
@@ -848,6 +853,60 @@ impl Ctx<'_> {
         }
         out
     }
+}
+
+/// One line of `neutralised.jsonl` (what an earlier check moved aside).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Record {
+    pub time: i64,
+    pub path: PathBuf,
+    pub moved_to: Option<PathBuf>,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+/// What the checks in this workspace moved aside, oldest first.
+pub fn records(state_dir: &Path) -> Vec<Record> {
+    let Ok(text) = std::fs::read_to_string(state_dir.join("neutralised.jsonl")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| Record {
+            time: v["time"].as_i64().unwrap_or(0),
+            path: PathBuf::from(v["path"].as_str().unwrap_or_default()),
+            moved_to: v["moved_to"].as_str().map(PathBuf::from),
+            reason: v["reason"].as_str().unwrap_or_default().to_string(),
+            error: v["error"].as_str().map(str::to_string),
+        })
+        .collect()
+}
+
+/// Runs in this workspace that ended before their check (the next `cordon run` performs it).
+pub fn pending_runs(state_dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(state_dir.join("runs")) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter(|e| {
+            std::fs::File::open(e.path())
+                .is_ok_and(|f| flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok())
+        })
+        .count()
+}
+
+/// Puts `moved_to` back at `original` (same directory, inside `root`), by handle: no symlink on
+/// the way, never over an existing `original`.
+pub fn restore(root: &Path, moved_to: &Path, original: &Path) -> io::Result<()> {
+    let (dir, from) = guard::split(moved_to)?;
+    let (dir2, to) = guard::split(original)?;
+    if dir != dir2 {
+        return Err(io::Error::other("not in the same directory"));
+    }
+    let roots = Roots::open(&[root.to_path_buf()]);
+    let fd = roots.open_dir(dir, libc::O_PATH)?;
+    let st = handles::statx_at(fd.as_fd(), from, false)?;
+    handles::rename_checked(fd.as_fd(), from, to, &st)
 }
 
 /// Whether two paths (inside the roots) are the same directory.

@@ -33,15 +33,7 @@ pub struct Placeholders {
     lock: Option<File>,
 }
 
-/// The per-user directory for cordon's runtime state, outside every sandbox (the sandbox gets a
-/// private /tmp and empty /run/user).
-pub fn runtime_dir() -> PathBuf {
-    let uid = unsafe { libc::getuid() };
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d).join("cordon"),
-        _ => PathBuf::from(format!("/tmp/cordon-{uid}")),
-    }
-}
+pub use crate::runtime::runtime_dir;
 
 fn private_dir() -> io::Result<PathBuf> {
     let dir = runtime_dir();

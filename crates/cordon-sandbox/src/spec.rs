@@ -111,6 +111,21 @@ pub struct Protected {
     pub exists: bool,
 }
 
+/// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
+/// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
+/// the file is read again and compared before the run). See `runs.rs` for why no other sandbox
+/// can change it meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pinned {
+    pub path: PathBuf,
+    /// SHA-256 of `bytes` (hex), as the approval recorded it.
+    pub sha256: String,
+    /// Permission bits of the file when it was read.
+    pub mode: u32,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
 /// Everything the sandbox will be, as data.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxSpec {
@@ -140,10 +155,20 @@ pub struct SandboxSpec {
     pub timeout_ms: Option<u64>,
     /// Notes about the workspace scan (limits reached).
     pub notes: Vec<String>,
+    /// Files pinned to approved bytes for this run (a remembered approval).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<Pinned>,
+    /// Files another live run has pinned, inside this run's writable roots: read-only here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned_elsewhere: Vec<PathBuf>,
+    /// Pinned files another live run can write (path, its pid): the pins cannot hold, and the
+    /// caller must not run with them (see `runs.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pin_conflicts: Vec<(PathBuf, u32)>,
     /// Git directories bind-mounted on themselves (read-write) for the run: a mount point
     /// cannot be renamed or removed, so a repository cannot be swapped for another.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub pinned: Vec<PathBuf>,
+    pub pinned_dirs: Vec<PathBuf>,
     /// What the check after the run needs (the index snapshot), when something is writable.
     #[serde(skip)]
     pub guard: Option<std::sync::Arc<crate::guard::Guard>>,
@@ -234,6 +259,8 @@ pub struct Request {
     /// The most entries the writable roots may hold (default [`crate::guard::DEFAULT_SCAN_LIMIT`]):
     /// beyond it cordon refuses to run rather than leave a secret unfound.
     pub scan_limit: Option<u64>,
+    /// Files pinned to approved bytes (a remembered approval); empty otherwise.
+    pub pinned: Vec<Pinned>,
 }
 
 /// Changes to the built-in secret and protected path lists (from the config files).
@@ -436,6 +463,30 @@ pub fn build(
             )));
         }
     }
+    // This run's record among the user's live runs (runs.rs): published before the others are
+    // read. Pins another run could change are conflicts; files others pinned are read-only here.
+    let can_write = if req.mode == Mode::DangerFullAccess {
+        vec![PathBuf::from("/")]
+    } else {
+        writable.clone()
+    };
+    let pin_paths: Vec<PathBuf> = req.pinned.iter().map(|p| p.path.clone()).collect();
+    let live = crate::runs::publish(&can_write, &pin_paths)
+        .map_err(|e| Error::Setup(format!("the record of live runs: {e}")))?;
+    let mut pin_conflicts = Vec::new();
+    let mut pinned_elsewhere = Vec::new();
+    for r in &live {
+        for p in &pin_paths {
+            if r.writable.iter().any(|w| p.starts_with(w)) {
+                pin_conflicts.push((p.clone(), r.pid));
+            }
+        }
+        for q in &r.pinned {
+            if writable.iter().any(|w| q.starts_with(w)) && !pin_paths.contains(q) {
+                push_unique(&mut pinned_elsewhere, q.clone());
+            }
+        }
+    }
     let mut protected = Vec::new();
     let extra: Vec<(PathBuf, Kind)> = req
         .paths
@@ -588,10 +639,30 @@ pub fn build(
         limits: req.limits.clone(),
         timeout_ms: req.timeout_ms,
         notes,
-        pinned: scan.pinned,
+        pinned: req.pinned.clone(),
+        pinned_elsewhere,
+        pin_conflicts,
+        pinned_dirs: scan.pinned,
         guard: scan.guard.map(std::sync::Arc::new),
         recovered: scan.recovered,
     })
+}
+
+/// Without namespaces there is no copy to mount: the pinned files are read again, through a
+/// handle, and must still hold exactly the approved bytes (no other sandbox can change them
+/// from here on: see `runs.rs`). The error names the file that changed.
+pub fn verify_pinned(spec: &SandboxSpec) -> Result<(), String> {
+    for p in &spec.pinned {
+        let now = crate::files::read_pinned(&spec.workspace, &p.path)
+            .map_err(|e| format!("cannot read {} again: {e}", p.path.display()))?;
+        if now.as_ref().map(|f| &f.bytes) != Some(&p.bytes) {
+            return Err(format!(
+                "{} changed after it was approved (the approval is bound to its content); not run. Run the command again to be asked about it as it is now",
+                p.path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the secret directory `dir` by its entries, minus the way to `allow` (which lies below it).
