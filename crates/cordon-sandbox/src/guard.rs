@@ -405,13 +405,21 @@ fn expand_home(p: &str, _roots: &Roots) -> Option<PathBuf> {
 pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
     HOME.with(|h| *h.borrow_mut() = env(inp.env, "HOME").map(PathBuf::from));
     let started = std::time::Instant::now();
-    let store =
-        match inp.state_dir {
-            Some(d) => Some(index::Store::open(d).map_err(|e| {
-                Error::Setup(format!("the workspace index in {}: {e}", d.display()))
-            })?),
-            None => None,
-        };
+    let mut notes = Vec::new();
+    let mut state_dir = inp.state_dir;
+    let store = match inp.state_dir.map(|d| (d, index::Store::open(d))) {
+        Some((_, Ok(s))) => Some(s),
+        Some((d, Err(e))) => {
+            // A cache: without it every run reads the whole workspace (slower, not weaker).
+            notes.push(format!(
+                "the workspace index in {} cannot be used ({e}): every run reads the whole workspace",
+                d.display()
+            ));
+            state_dir = None;
+            None
+        }
+        None => None,
+    };
     // A run that ended without its check (cordon was killed): do it now.
     let recovered = match &store {
         Some(s) => crate::neutralise::recover(s, inp)?,
@@ -426,7 +434,6 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
             return Err(Error::Setup(format!("cannot read the workspace: {e}")))
         }
     };
-    let mut notes = Vec::new();
     let took = started.elapsed();
     if changes.full && took.as_millis() >= 1000 {
         notes.push(format!(
@@ -529,7 +536,7 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
         roots: inp.roots.to_vec(),
         skip: inp.skip.to_vec(),
         limit: inp.limit,
-        state_dir: inp.state_dir.map(Path::to_path_buf),
+        state_dir: state_dir.map(Path::to_path_buf),
         watched: d.watched,
         rebase_exec: d.rebase_exec,
         templates,

@@ -366,18 +366,18 @@ pub fn build(
     }
     // The state directory exists before the secrets are resolved: it is one of them (the
     // caller hides cordon's state directory), and a missing path cannot be covered.
+    // It is a cache (and the record of a run in progress): without it, every run reads the
+    // whole workspace, which is slower, not weaker.
+    let mut state_dir = req.state_dir.clone();
     if let Some(d) = &req.state_dir {
         use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(d)
-            .map_err(|e| {
-                Error::Setup(format!(
-                    "cannot create the state directory {}: {e}",
-                    d.display()
-                ))
-            })?;
+        if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(d) {
+            notes.push(format!(
+                "cannot create the workspace's state directory {} ({e}): every run reads the whole workspace",
+                d.display()
+            ));
+            state_dir = None;
+        }
     }
     let scan_roots: Vec<PathBuf> = if writable.is_empty() {
         vec![workspace.clone()]
@@ -417,7 +417,7 @@ pub fn build(
     let scan = crate::guard::scan(&crate::guard::ScanInput {
         roots: &scan_roots,
         writable: !writable.is_empty(),
-        state_dir: req.state_dir.as_deref(),
+        state_dir: state_dir.as_deref(),
         skip: &skip,
         limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
         env: parent_env,
