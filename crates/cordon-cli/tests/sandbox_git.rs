@@ -323,8 +323,24 @@ fn secrets_across_runs(c: &Case) {
     c.write("proj/a/b/c/d/e/f/.env", "SECRET-DEEP-MARKER\n");
     c.write("proj/flood/.env", "SECRET-FLOOD-MARKER\n");
     c.write("proj/node_modules/x/.env.local", "SECRET-NM-MARKER\n");
-    c.write("proj/target/k/server.key", "SECRET-TARGET-MARKER\n");
+    c.write(
+        "proj/target/k/server.key",
+        "-----BEGIN EC PRIVATE KEY-----\nSECRET-TARGET-MARKER\n-----END EC PRIVATE KEY-----\n",
+    );
+    // A plain-text token in a .key file, moved into a regenerated tree by run 1: still a secret.
+    c.write("proj/tokens/api.key", "SECRET-TEXTKEY-MARKER\n");
     c.write("outside/real.env", "SECRET-LINKED-MARKER\n");
+    // In regenerated trees, public files with secret names stay readable (pip and requests
+    // read certifi's bundle); private keys, binary keys and .env files do not.
+    c.write(
+        "proj/.venv/lib/site-packages/certifi/cacert.pem",
+        "-----BEGIN CERTIFICATE-----\nPUBLIC-CERT-MARKER\n-----END CERTIFICATE-----\n",
+    );
+    c.write(
+        "proj/node_modules/y/test/key.pem",
+        "-----BEGIN PRIVATE KEY-----\nSECRET-NMKEY-MARKER\n-----END PRIVATE KEY-----\n",
+    );
+    c.write("proj/certs/server.key", "\u{0}\u{1}SECRET-BINKEY-MARKER\n");
     std::os::unix::fs::symlink(c.home.join("outside/real.env"), c.ws.join("linked/.env"))
         .or_else(|_| {
             std::fs::create_dir_all(c.ws.join("linked"))?;
@@ -339,14 +355,17 @@ fn secrets_across_runs(c: &Case) {
     // Run 1: move and bury (the fallback already refuses to move or add entries next to a
     // secret: the flood then goes to another directory, which counts the same against a limit).
     let o1 = c.sh(
-        "mv config node_modules/ 2>&1; \
+        "mv config node_modules/ 2>&1; mv certs node_modules/y/ 2>&1; mkdir -p target && mv tokens target/ 2>&1; \
          i=0; while [ $i -lt 25000 ]; do true > flood/f$i 2>/dev/null || true > big/f$i; i=$((i+1)); done; echo run1",
     );
     assert!(text(&o1).contains("run1"), "[{}] {}", c.label(), text(&o1));
     // Run 2: read them wherever they are now.
     let o2 = c.sh(&format!(
         "cat config/.env.production node_modules/config/.env.production a/b/c/d/e/f/.env flood/.env \
-         node_modules/x/.env.local target/k/server.key linked/.env {} notes.txt .env 2>/dev/null; echo run2",
+         node_modules/x/.env.local target/k/server.key linked/.env {} notes.txt .env \
+         node_modules/y/test/key.pem node_modules/y/certs/server.key certs/server.key \
+         target/tokens/api.key tokens/api.key \
+         .venv/lib/site-packages/certifi/cacert.pem 2>/dev/null; echo run2",
         c.home.join("outside/real.env").display()
     ));
     let out = text(&o2);
@@ -363,9 +382,17 @@ fn secrets_across_runs(c: &Case) {
         "SECRET-TARGET-MARKER",
         "SECRET-LINKED-MARKER",
         "SECRET-HARD-MARKER",
+        "SECRET-NMKEY-MARKER",
+        "SECRET-BINKEY-MARKER",
+        "SECRET-TEXTKEY-MARKER",
     ] {
         assert!(!out.contains(m), "[{}] {m} read: {out}", c.label());
     }
+    assert!(
+        out.contains("PUBLIC-CERT-MARKER"),
+        "[{}] a public certificate bundle was hidden: {out}",
+        c.label()
+    );
 }
 
 /// Item 4: past the entry limit cordon refuses to run (125), and says how to proceed.

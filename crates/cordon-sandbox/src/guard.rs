@@ -434,6 +434,8 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
             return Err(Error::Setup(format!("cannot read the workspace: {e}")))
         }
     };
+    let mut idx = idx;
+    classify(&mut idx, old.as_ref(), &Roots::open(inp.roots));
     let took = started.elapsed();
     if changes.full && took.as_millis() >= 1000 {
         notes.push(format!(
@@ -626,7 +628,8 @@ fn secrets(idx: &Index, roots: &Roots, inp: &ScanInput<'_>) -> Result<Vec<PathBu
                 }
                 let p = tree.path(i as u32).join(name);
                 match m.dtype {
-                    libc::DT_REG => out.push(p),
+                    libc::DT_REG if m.covered => out.push(p),
+                    libc::DT_REG => {}
                     libc::DT_LNK => {
                         if let Ok(t) = std::fs::canonicalize(&p) {
                             let near = roots.contains(&t)
@@ -677,6 +680,57 @@ fn secrets(idx: &Index, roots: &Roots, inp: &ScanInput<'_>) -> Result<Vec<PathBu
         }
     }
     Ok(out)
+}
+
+/// Decides which secret-named files of `idx` are covered (`Mark::covered`): outside regenerated
+/// trees, all of them; inside, those that [`looks_secret`], and any whose inode was covered in
+/// `old` (a secret moved there by an earlier run stays one, whatever its content).
+pub fn classify(idx: &mut Index, old: Option<&Index>, roots: &Roots) {
+    let mut was: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
+    for t in old.map(|o| o.trees.as_slice()).unwrap_or(&[]) {
+        for d in &t.dirs {
+            for m in d.marks.iter().filter(|m| m.covered) {
+                was.insert((d.dev, m.ino));
+            }
+        }
+    }
+    for t in &mut idx.trees {
+        for i in 0..t.dirs.len() {
+            let (dev, regen) = (t.dirs[i].dev, t.dirs[i].flags & REGEN != 0);
+            let path = t.path(i as u32);
+            for m in &mut t.dirs[i].marks {
+                let Ok(name) = std::str::from_utf8(&m.name) else {
+                    continue;
+                };
+                m.covered = m.dtype == libc::DT_REG
+                    && crate::spec::is_secret_file_name(name)
+                    && (!regen
+                        || was.contains(&(dev, m.ino))
+                        || looks_secret(roots, &path.join(name), name));
+            }
+        }
+    }
+}
+
+/// In a regenerated tree (`node_modules`, `.venv`...), packages ship public files with secret
+/// names: certificate bundles (`certifi/cacert.pem`, which `pip` and `requests` read), public
+/// keys, `id_generator.js`. There a `*.pem`, `*.key` or `id_*` counts as a secret when it holds
+/// a private key (a `PRIVATE KEY` block), is binary (a DER key), is too big to tell, or cannot be
+/// read; a text file without a private key does not. `.env` files count by name everywhere.
+fn looks_secret(roots: &Roots, p: &Path, name: &str) -> bool {
+    if name == ".env" || name.starts_with(".env.") {
+        return true;
+    }
+    const MAX: usize = 1 << 20;
+    match roots.read(p, MAX + 1) {
+        Ok((_, b)) => {
+            b.len() > MAX
+                || b.contains(&0)
+                || std::str::from_utf8(&b).is_err()
+                || b.windows(11).any(|w| w == b"PRIVATE KEY")
+        }
+        Err(_) => true,
+    }
 }
 
 fn stat_path(p: &Path) -> std::io::Result<handles::Stat> {

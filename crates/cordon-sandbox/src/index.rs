@@ -83,7 +83,7 @@ pub const GIT_NAMES: &[&str] = &[
     "git-rebase-todo",
 ];
 
-const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x01";
+const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x02";
 
 /// Flags of a directory.
 pub const SKIPPED: u8 = 1;
@@ -97,6 +97,9 @@ pub struct Mark {
     pub name: Box<[u8]>,
     pub ino: u64,
     pub dtype: u8,
+    /// A secret file that is covered (set by `guard::classify`; kept across runs so that a
+    /// secret stays one wherever it is moved: its inode does not change).
+    pub covered: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -505,6 +508,7 @@ impl Walker<'_> {
                     name: name.clone().into(),
                     ino,
                     dtype,
+                    covered: false,
                 });
             }
             if dtype == libc::DT_DIR {
@@ -617,6 +621,7 @@ pub fn encode(idx: &Index) -> Vec<u8> {
                 b.extend_from_slice(&m.name);
                 b.extend_from_slice(&m.ino.to_le_bytes());
                 b.push(m.dtype);
+                b.push(m.covered as u8);
             }
         }
     }
@@ -696,7 +701,13 @@ pub fn decode(b: &[u8]) -> Option<Index> {
                 let name: Box<[u8]> = r.take(l)?.into();
                 let ino = r.u64()?;
                 let dtype = r.u8()?;
-                marks.push(Mark { name, ino, dtype });
+                let covered = r.u8()? != 0;
+                marks.push(Mark {
+                    name,
+                    ino,
+                    dtype,
+                    covered,
+                });
             }
             link(
                 &mut tree,

@@ -419,6 +419,8 @@ fn check(
             );
         }
     };
+    let mut next = next;
+    guard::classify(&mut next, Some(snap), &Roots::open(roots_));
     let mut cx = Ctx {
         roots: Roots::open(roots_),
         t0,
