@@ -2,17 +2,19 @@
 # Start-up cost of a sandboxed command, in one hyperfine run, as an unprivileged user:
 #   bare `true` | `cordon run -- true` | bwrap with a comparable set-up | codex sandbox (if installed)
 # Prints each median and the ratios cordon/true-overhead and cordon/bwrap.
-# Usage: bench/startup.sh [RUNS]   (needs hyperfine and bwrap: apt-get install hyperfine bubblewrap)
+# Usage: [CORDON=BIN] bench/startup.sh [RUNS]   (needs hyperfine and bwrap: apt-get install hyperfine bubblewrap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-300}
 for t in hyperfine bwrap python3; do
   command -v "$t" >/dev/null || { echo "bench/startup.sh: $t is missing (apt-get install hyperfine bubblewrap python3)" >&2; exit 1; }
 done
-cargo build --release -q
+# CORDON=path/to/cordon measures that binary instead of building this checkout (before/after).
+bin=${CORDON:-target/release/cordon}
+[ -n "${CORDON:-}" ] || cargo build --release -q
 work=$(mktemp -d /var/tmp/cordon-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-install -m 755 target/release/cordon "$work/cordon"
+install -m 755 "$bin" "$work/cordon"
 # A typical workspace: a git repository (so .git/hooks etc. exist; agent dirs do not).
 mkdir -p "$work/repo" && git -C "$work/repo" init -q
 as=()

@@ -5,6 +5,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use cordon_pipeline::check;
+use cordon_pipeline::record::{self, Session};
+use cordon_pipeline::Error;
 use cordon_policy::{Context, Decision, Policy};
 
 #[derive(clap::Args)]
@@ -31,7 +34,11 @@ pub struct Args {
     command: Vec<std::ffi::OsString>,
 }
 
-fn exit_for(d: Decision) -> ExitCode {
+fn exit_for(d: Decision) -> Result<ExitCode, Error> {
+    Ok(exit_status(d))
+}
+
+fn exit_status(d: Decision) -> ExitCode {
     ExitCode::from(match d {
         Decision::Allow => 0,
         Decision::Ask => 1,
@@ -39,68 +46,23 @@ fn exit_for(d: Decision) -> ExitCode {
     })
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+fn fail(msg: impl std::fmt::Display) -> Result<ExitCode, Error> {
+    Err(Error::Usage(msg.to_string()))
 }
 
-/// The git top-level: the nearest ancestor holding `.git` (a directory or a worktree file).
-pub fn workspace_of(dir: &Path) -> PathBuf {
-    let mut cur = Some(dir);
-    while let Some(d) = cur {
-        if d.join(".git").exists() {
-            return d.to_path_buf();
-        }
-        cur = d.parent();
-    }
-    dir.to_path_buf()
-}
-
-pub fn context(cwd: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<Context, String> {
-    let cwd = match cwd {
-        Some(c) => {
-            std::path::absolute(&c).map_err(|e| format!("cannot use --cwd {}: {e}", c.display()))?
-        }
-        None => std::env::current_dir()
-            .map_err(|e| format!("cannot read the current directory: {e}; pass --cwd DIR"))?,
-    };
-    let workspace = match workspace {
-        Some(w) => std::path::absolute(&w)
-            .map_err(|e| format!("cannot use --workspace {}: {e}", w.display()))?,
-        None => workspace_of(&cwd),
-    };
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root"));
-    Ok(Context {
-        cwd,
-        workspace,
-        home,
-    })
-}
-
-pub fn run(args: Args) -> ExitCode {
-    let ctx = match context(args.cwd, args.workspace) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
+pub fn run(args: Args) -> Result<ExitCode, Error> {
+    let ctx = check::context(args.cwd, args.workspace)?;
     // The rules: built-in, then the config layers' (system, user, project by trust, managed),
     // then --policy files.
     let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
-    let (policy, cfg) = match crate::cmd_config::policy_for(&root, &args.policy) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
+    let (policy, cfg) = check::policy_for(&root, &args.policy)?;
     if args.each_line.is_some() && !args.command.is_empty() {
         return fail("give either --each-line FILE or a command after --, not both");
     }
     if args.each_line.is_none() && args.command.is_empty() {
         return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
     }
-    let audit = match start_audit(&args.audit, &args.policy, &cfg, &ctx) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    let audit = check::start_session(&args.audit.options(), "check", &args.policy, &cfg, &ctx)?;
     if let Some(file) = args.each_line {
         return each_line(&policy, &ctx, &file, args.json, &audit);
     }
@@ -114,9 +76,7 @@ pub fn run(args: Args) -> ExitCode {
         .join(&b' ');
     let src = String::from_utf8_lossy(&raw).into_owned();
     let ev = policy.check_shell(&src, &ctx);
-    if let Err(e) = audit.require(&crate::cmd_audit::decision(&ev, &raw)) {
-        return fail(e);
-    }
+    audit.require(&record::decision(&ev, &raw))?;
     if args.json {
         match serde_json::to_string_pretty(&ev) {
             Ok(s) => println!("{s}"),
@@ -137,37 +97,13 @@ struct Line<'a> {
     ev: &'a cordon_policy::Evaluation,
 }
 
-/// session_start of `cordon check`. The config digest is the SHA-256 of the config files and
-/// --policy files read (each: path, NUL, contents, NUL); that of nothing with neither.
-fn start_audit(
-    a: &crate::cmd_audit::LogArgs,
-    policy_files: &[PathBuf],
-    cfg: &cordon_config::Config,
-    ctx: &Context,
-) -> Result<crate::cmd_audit::Session, String> {
-    let Some(dir) = crate::cmd_audit::resolve_run_dir(a, cfg.audit_dir.as_ref())? else {
-        return Ok(crate::cmd_audit::Session::disabled());
-    };
-    let digest = crate::cmd_audit::config_digest(cfg, policy_files)?;
-    let start = crate::cmd_audit::session_start(
-        "check",
-        digest,
-        None,
-        "check",
-        vec![cordon_audit::Text::from(ctx.workspace.as_path())],
-        "none",
-        a.agent.as_deref(),
-    );
-    crate::cmd_audit::Session::start(&dir, &start)
-}
-
 fn each_line(
     policy: &Policy,
     ctx: &Context,
     file: &Path,
     json: bool,
-    audit: &crate::cmd_audit::Session,
-) -> ExitCode {
+    audit: &Session,
+) -> Result<ExitCode, Error> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
@@ -238,8 +174,6 @@ fn each_line(
             .concat(),
         ),
     };
-    if let Err(e) = audit.require(&summary) {
-        return fail(e);
-    }
+    audit.require(&summary)?;
     exit_for(worst)
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use cordon_sandbox::spec::{self, Mode, Network};
+use cordon_pipeline::Error;
 use cordon_sandbox::Probe;
 use serde::Serialize;
 
@@ -67,7 +67,7 @@ struct Layer {
     detail: String,
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
     let probe = Probe::full();
     let mut fixes = Vec::new();
     let userns_ok = probe.userns_error.is_none();
@@ -92,6 +92,10 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         "refuse"
     };
+    let (aa_ok, aa_detail, aa_fix) = crate::cmd_setup::doctor_line(userns_ok);
+    if let Some(f) = aa_fix {
+        fixes.push(f);
+    }
     let layers = vec![
         Layer {
             name: "user+mount+pid+net+ipc+uts namespaces",
@@ -100,6 +104,11 @@ pub fn run(a: Args) -> ExitCode {
                 .userns_error
                 .clone()
                 .unwrap_or_else(|| "available".into()),
+        },
+        Layer {
+            name: "apparmor userns restriction",
+            ok: aa_ok,
+            detail: aa_detail,
         },
         Layer {
             name: "landlock",
@@ -137,9 +146,8 @@ pub fn run(a: Args) -> ExitCode {
         },
     ];
     // What the environment filter would drop right now.
-    let env = crate::cmd_run::parent_env();
+    let env = cordon_pipeline::plan::parent_env();
     let (_, env_dropped) = cordon_sandbox::env::filter_env(&env, &Default::default());
-    let _ = (spec::HOME_SECRETS, Mode::ReadOnly, Network::None);
     let agents = agent_lines();
     let hook_self_test = crate::selftest::reports(None);
     for r in hook_self_test.iter().filter(|r| !r.ok()) {
@@ -159,13 +167,8 @@ pub fn run(a: Args) -> ExitCode {
         hook_self_test,
     };
     if a.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("cordon: {e}");
-                return ExitCode::from(crate::EXIT_CORDON_FAILED);
-            }
-        }
+        let j = serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{j}");
     } else {
         println!(
             "cordon doctor — kernel {} ({})",
@@ -217,9 +220,9 @@ pub fn run(a: Args) -> ExitCode {
             println!("  fix: {f}");
         }
     }
-    if will_use == "refuse" {
+    Ok(if will_use == "refuse" {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use crate::approval::display_argv;
-use crate::grants;
-use crate::EXIT_CORDON_FAILED;
+use cordon_config::grants::Grants;
+use cordon_pipeline::approval::display_argv;
+use cordon_pipeline::Error;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,30 +29,20 @@ enum Sub {
     },
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: grants: {msg}");
-    ExitCode::from(EXIT_CORDON_FAILED)
-}
-
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
+    let store = Grants::new(&cordon_pipeline::plan::paths());
     match a.cmd {
         Sub::List { json } => {
-            let all = match grants::load() {
-                Ok(g) => g,
-                Err(e) => return fail(e),
-            };
+            let all = store.load()?;
             if json {
-                match serde_json::to_string_pretty(&all) {
-                    Ok(j) => println!("{j}"),
-                    Err(e) => return fail(e),
-                }
-                return ExitCode::SUCCESS;
+                let j = serde_json::to_string_pretty(&all)
+                    .map_err(|e| Error::Usage(format!("grants: {e}")))?;
+                println!("{j}");
+                return Ok(ExitCode::SUCCESS);
             }
             if all.is_empty() {
-                if let Ok(p) = grants::path() {
-                    println!("no remembered approvals ({})", p.display());
-                }
-                return ExitCode::SUCCESS;
+                println!("no remembered approvals ({})", store.path().display());
+                return Ok(ExitCode::SUCCESS);
             }
             for g in &all {
                 println!("{}  {}", g.id, display_argv(&g.argv));
@@ -80,14 +70,12 @@ pub fn run(a: Args) -> ExitCode {
                 }
                 println!("    by:        {}", g.approved_by);
             }
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Sub::Revoke { ids, all } => match grants::revoke(&ids, all) {
-            Ok(n) => {
-                println!("revoked {n} grant{}", if n == 1 { "" } else { "s" });
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        },
+        Sub::Revoke { ids, all } => {
+            let n = store.revoke(&ids, all)?;
+            println!("revoked {n} grant{}", if n == 1 { "" } else { "s" });
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

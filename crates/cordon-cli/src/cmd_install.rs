@@ -50,7 +50,7 @@ pub struct UninstallArgs {
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("cordon: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
 }
 
 /// The project directory for --scope project.
@@ -92,7 +92,7 @@ struct SwitchRecord {
 
 fn check_scope(scope: Scope, env: &agents::Env) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = cordon_sandbox::host::euid();
     if scope == Scope::Managed && euid != 0 && env.etc == Path::new("/etc") {
         return Err(
             "--scope managed writes the machine's managed settings under /etc: run it as \

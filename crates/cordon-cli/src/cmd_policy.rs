@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cordon_pipeline::Error;
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -30,9 +32,9 @@ enum Sub {
     },
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args) -> Result<ExitCode, Error> {
     match args.command {
-        Sub::Test { files } => test(&files),
+        Sub::Test { files } => Ok(test(&files)),
         Sub::Show { policy, workspace } => show(&policy, workspace.as_deref()),
     }
 }
@@ -58,19 +60,9 @@ fn test(files: &[PathBuf]) -> ExitCode {
     ExitCode::from(if ok { 0 } else { 1 })
 }
 
-fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> ExitCode {
-    let fail = |e: String| {
-        eprintln!("cordon: {e}");
-        ExitCode::from(crate::EXIT_CORDON_FAILED)
-    };
-    let root = match crate::cmd_config::workspace_root(workspace, None) {
-        Ok(w) => w,
-        Err(e) => return fail(e.to_string()),
-    };
-    let policy = match crate::cmd_config::policy_for(&root, files) {
-        Ok((p, _)) => p,
-        Err(e) => return fail(e),
-    };
+fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> Result<ExitCode, Error> {
+    let root = cordon_pipeline::plan::workspace_root(workspace, None)?;
+    let (policy, _) = cordon_pipeline::check::policy_for(&root, files)?;
     println!("# rules in evaluation order; for each command the strictest match wins (deny > ask > allow)");
     for r in policy.rules() {
         println!("{}", r.show());
@@ -80,5 +72,5 @@ fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> ExitCode {
         println!("builtin:{name:<22} {what}");
     }
     println!("builtin:{:<22} ask: a command no rule matches", "default");
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

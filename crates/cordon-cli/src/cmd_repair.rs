@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use cordon_pipeline::Error;
 use cordon_sandbox::neutralise;
 
 #[derive(clap::Args)]
@@ -20,35 +21,22 @@ pub struct Args {
     json: bool,
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: repair: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
-}
-
-pub fn run(a: Args) -> ExitCode {
-    let ws = match crate::cmd_config::workspace_root(a.workspace.as_deref(), None) {
-        Ok(w) => w,
-        Err(e) => return fail(e),
-    };
-    let Some(state) = crate::cmd_config::workspace_state(&ws) else {
-        return fail("no state directory (neither XDG_STATE_HOME nor HOME is set)");
-    };
+pub fn run(a: Args) -> Result<ExitCode, Error> {
+    let ws = cordon_pipeline::plan::workspace_root(a.workspace.as_deref(), None)?;
+    let state = cordon_pipeline::plan::paths().workspace_state_dir(&ws);
     let records = neutralise::records(&state);
     if !a.restore.is_empty() {
-        return restore(&ws, &records, &a.restore);
+        return Ok(restore(&ws, &records, &a.restore));
     }
     let still: Vec<&neutralise::Record> = records
         .iter()
         .filter(|r| r.moved_to.as_deref().is_some_and(exists))
         .collect();
     if a.json {
-        return match serde_json::to_string_pretty(&still) {
-            Ok(j) => {
-                println!("{j}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        };
+        let j = serde_json::to_string_pretty(&still)
+            .map_err(|e| Error::Usage(format!("repair: {e}")))?;
+        println!("{j}");
+        return Ok(ExitCode::SUCCESS);
     }
     for p in problems(&ws) {
         println!("problem: {p}");
@@ -62,7 +50,7 @@ pub fn run(a: Args) -> ExitCode {
     }
     if still.is_empty() {
         println!("nothing moved aside in {}", ws.display());
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     for r in still {
         let to = r.moved_to.as_deref().unwrap_or(Path::new(""));
@@ -74,7 +62,7 @@ pub fn run(a: Args) -> ExitCode {
             r.path.display()
         );
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 fn exists(p: &Path) -> bool {
@@ -94,7 +82,7 @@ fn restore(ws: &Path, records: &[neutralise::Record], wanted: &[PathBuf]) -> Exi
                 "cordon: repair: {} is not something cordon moved aside here (see 'cordon repair')",
                 w.display()
             );
-            code = ExitCode::from(crate::EXIT_CORDON_FAILED);
+            code = ExitCode::from(cordon_sandbox::exit::CORDON_FAILED);
             continue;
         };
         let to = r.moved_to.clone().unwrap_or_default();
@@ -112,7 +100,7 @@ fn restore(ws: &Path, records: &[neutralise::Record], wanted: &[PathBuf]) -> Exi
                         ""
                     }
                 );
-                code = ExitCode::from(crate::EXIT_CORDON_FAILED);
+                code = ExitCode::from(cordon_sandbox::exit::CORDON_FAILED);
             }
         }
     }

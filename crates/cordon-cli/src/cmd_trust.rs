@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cordon_config::{TrustRecord, TrustState, TrustStore};
+use cordon_pipeline::Error;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,17 +22,13 @@ pub struct Args {
     list: bool,
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: {msg}");
-    ExitCode::from(crate::EXIT_CORDON_FAILED)
+fn fail(msg: impl std::fmt::Display) -> Result<ExitCode, Error> {
+    Err(Error::Usage(msg.to_string()))
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let paths = crate::cmd_config::paths();
-    let mut store = match TrustStore::load(&paths.config_dir) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+pub fn run(a: Args) -> Result<ExitCode, Error> {
+    let paths = cordon_pipeline::plan::paths();
+    let mut store = TrustStore::load(&paths.config_dir)?;
     if a.list {
         if store.records.is_empty() {
             eprintln!("cordon: no trusted projects ({})", store.path.display());
@@ -47,11 +44,11 @@ pub fn run(a: Args) -> ExitCode {
             };
             println!("{st}\t{}\t{}", r.hash, r.path.display());
         }
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let dir = match &a.dir {
         Some(d) => std::fs::canonicalize(d).map_err(|e| format!("{}: {e}", d.display())),
-        None => crate::cmd_config::workspace_root(None, None),
+        None => cordon_pipeline::plan::workspace_root(None, None).map_err(|e| e.to_string()),
     };
     let dir = match dir {
         Ok(d) => d,
@@ -59,9 +56,7 @@ pub fn run(a: Args) -> ExitCode {
     };
     if a.revoke {
         if store.remove(&dir) {
-            if let Err(e) = store.save() {
-                return fail(e);
-            }
+            store.save()?;
             eprintln!(
                 "cordon: {} is no longer trusted: only the settings of its .cordon/ that tighten apply",
                 dir.display()
@@ -72,7 +67,7 @@ pub fn run(a: Args) -> ExitCode {
                 dir.display()
             );
         }
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let snap = match cordon_config::snapshot(&dir) {
         Ok(Some(s)) => s,
@@ -97,14 +92,12 @@ pub fn run(a: Args) -> ExitCode {
         hash: snap.hash.clone(),
         trusted_at: now,
     });
-    if let Err(e) = store.save() {
-        return fail(e);
-    }
+    store.save()?;
     eprintln!(
         "cordon: trusted {} ({}; {}): its .cordon/ config now applies in full until a file there changes. See 'cordon config show --origin'",
         dir.display(),
         if files.is_empty() { "no files".to_string() } else { files.join(", ") },
         snap.hash
     );
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

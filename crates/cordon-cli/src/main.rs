@@ -1,12 +1,16 @@
-//! The `cordon` binary: thin clap front-end that wires the crates together.
-//! Each subcommand lives in its own module with its own `Args` and `run`.
+#![forbid(unsafe_code)]
+//! The `cordon` binary: a thin clap front-end. Each subcommand lives in its own module with its
+//! own `Args` and `fn run(Args) -> Result<ExitCode, Error>`; `main` prints an error once. A run
+//! goes through `cordon_pipeline` (see its module doc for the stages, from `main` to `execve` and
+//! back to the audit record); exit statuses are `cordon_sandbox::exit`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cordon_pipeline::Error;
+use cordon_sandbox::exit::CORDON_FAILED;
 
 mod agents;
-mod approval;
 mod cmd_audit;
 mod cmd_check;
 mod cmd_config;
@@ -16,14 +20,12 @@ mod cmd_install;
 mod cmd_policy;
 mod cmd_repair;
 mod cmd_run;
+mod cmd_setup;
 mod cmd_trust;
-mod grants;
+mod hook;
 mod hook_entries;
 mod selftest;
 mod settings_edit;
-
-/// Exit status when cordon itself fails (bad option, sandbox could not be set up).
-pub const EXIT_CORDON_FAILED: u8 = 125;
 
 #[derive(Parser)]
 #[command(
@@ -57,10 +59,15 @@ enum Command {
     /// What cordon moved aside after runs in this workspace (git hooks and configs, agent
     /// configs), and putting it back once reviewed; what makes cordon refuse here, and the fix.
     Repair(cmd_repair::Args),
+    /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
+    Hook(hook::Args),
     /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
     Install(cmd_install::Args),
     /// Remove exactly the hook `cordon install` added.
     Uninstall(cmd_install::UninstallArgs),
+    /// Install (root, once) the AppArmor profile that lets cordon use user namespaces where
+    /// AppArmor restricts them (Ubuntu 23.10+); `--undo` removes it.
+    Setup(cmd_setup::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print cordon's man page (roff): `cordon man | man -l -`.
@@ -90,7 +97,7 @@ fn write_stdout(b: &[u8]) -> ExitCode {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cordon: cannot write to stdout: {e}");
-            ExitCode::from(EXIT_CORDON_FAILED)
+            ExitCode::from(CORDON_FAILED)
         }
     }
 }
@@ -120,7 +127,7 @@ fn man() -> ExitCode {
         Ok(()) => write_stdout(&out),
         Err(e) => {
             eprintln!("cordon: cannot render the man page: {e}");
-            ExitCode::from(EXIT_CORDON_FAILED)
+            ExitCode::from(CORDON_FAILED)
         }
     }
 }
@@ -130,16 +137,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version with exit 0; usage errors get cordon's own status.
-            let code = if e.use_stderr() {
-                EXIT_CORDON_FAILED
-            } else {
-                0
-            };
+            let code = if e.use_stderr() { CORDON_FAILED } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    match cli.command {
+    let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),
         Command::Check(a) => cmd_check::run(a),
@@ -149,9 +152,20 @@ fn main() -> ExitCode {
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
         Command::Repair(a) => cmd_repair::run(a),
-        Command::Install(a) => cmd_install::run_install(a),
-        Command::Uninstall(a) => cmd_install::run_uninstall(a),
-        Command::Completions(a) => completions(a),
-        Command::Man => man(),
+        Command::Hook(a) => Ok(hook::run(a)),
+        Command::Install(a) => Ok(cmd_install::run_install(a)),
+        Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),
+        Command::Setup(a) => Ok(cmd_setup::run(a)),
+        Command::Completions(a) => Ok(completions(a)),
+        Command::Man => Ok(man()),
+    };
+    match done {
+        Ok(code) => code,
+        Err(e) => {
+            if !e.is_silent() {
+                eprintln!("cordon: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
     }
 }

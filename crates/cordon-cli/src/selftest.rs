@@ -78,12 +78,13 @@ impl AgentReport {
 /// through the real agent (tests/agents in the repository).
 fn rewrite_support(agent: AgentId, found: Option<&agents::Found>) -> String {
     let (verified, what) = match agent {
-        AgentId::Claude => ("2.1.197", "PreToolUse updatedInput"),
+        AgentId::Claude => ("2.1.332", "PreToolUse updatedInput"),
         AgentId::Codex => ("0.171.0", "PreToolUse updatedInput with allow"),
         AgentId::Gemini => ("0.61.0", "BeforeTool hookSpecificOutput.tool_input"),
-        AgentId::Cursor | AgentId::Copilot | AgentId::Goose => {
-            return "no: its hook protocol has no documented rewrite; allowed commands run \
-                    unsandboxed, asked ones are asked"
+        AgentId::Copilot => ("1.0.102", "preToolUse modifiedArgs"),
+        AgentId::Cursor | AgentId::Goose => {
+            return "no: its hook protocol has no rewrite; allowed commands run unsandboxed, \
+                    asked ones are asked (Cursor) or refused (goose)"
                 .into()
         }
     };
@@ -198,6 +199,7 @@ pub fn classify(agent: AgentId, status: Option<i32>, stdout: &str) -> Verdict {
             rewritten(v.pointer("/hookSpecificOutput/updatedInput/command"))
         }
         AgentId::Gemini => rewritten(v.pointer("/hookSpecificOutput/tool_input/command")),
+        AgentId::Copilot => rewritten(v.pointer("/modifiedArgs/command")),
         _ => false,
     };
     match decision.as_deref() {

@@ -26,6 +26,7 @@ fn setup(root: &Path, full: bool) -> (Paths, std::path::PathBuf) {
         etc_dir: etc.clone(),
         config_dir: home.join(".config/cordon"),
         home: home.clone(),
+        state_dir: home.join(".local/state/cordon"),
     };
     if full {
         fs::create_dir_all(&paths.config_dir).unwrap();

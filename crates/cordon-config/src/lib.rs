@@ -15,8 +15,10 @@ use cordon_net::DomainPattern;
 use cordon_policy::{Loosening, Source};
 use cordon_sandbox::spec::{Limits, Mode, HOME_SECRETS, PROTECTED};
 
+pub mod grants;
 mod schema;
 mod show;
+pub mod store;
 mod trust;
 pub mod units;
 
@@ -51,6 +53,8 @@ pub enum Layer {
     Project,
     Env,
     Flag,
+    /// Access granted by an approval (`--escalate`, answered yes).
+    Approval,
     Managed,
 }
 
@@ -102,6 +106,7 @@ impl Layer {
             Layer::Project => "project",
             Layer::Env => "env",
             Layer::Flag => "flag",
+            Layer::Approval => "approval",
             Layer::Managed => "managed",
         }
     }
@@ -112,6 +117,7 @@ impl fmt::Display for Origin {
         match (&self.file, &self.what, self.layer) {
             (Some(p), _, _) => write!(f, "{}:{}", p.display(), self.line),
             (None, Some(w), Layer::Env) => write!(f, "env {w}"),
+            (None, Some(w), Layer::Approval) => write!(f, "approval {w}"),
             (None, Some(w), _) => write!(f, "flag {w}"),
             (None, None, _) => f.write_str("built-in"),
         }
@@ -205,9 +211,11 @@ fn mode_rank(m: Mode) -> u8 {
 pub struct Paths {
     /// `/etc/cordon` (system config and managed file).
     pub etc_dir: PathBuf,
-    /// `$XDG_CONFIG_HOME/cordon` (user config and trust store).
+    /// `$XDG_CONFIG_HOME/cordon` (user config, trust store, grants).
     pub config_dir: PathBuf,
     pub home: PathBuf,
+    /// See [`Paths::state_dir`].
+    pub state_dir: PathBuf,
 }
 
 impl Paths {
@@ -224,6 +232,11 @@ impl Paths {
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| home.join(".config"))
             .join("cordon");
+        let state_dir = var("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(".local").join("state"))
+            .join("cordon");
         #[allow(unused_mut)]
         let mut etc_dir = PathBuf::from("/etc/cordon");
         #[cfg(debug_assertions)]
@@ -234,11 +247,26 @@ impl Paths {
             etc_dir,
             config_dir,
             home,
+            state_dir,
         }
     }
 
     pub fn system_file(&self) -> PathBuf {
         self.etc_dir.join("config.toml")
+    }
+    /// cordon's state directory: `$XDG_STATE_HOME/cordon`, else `~/.local/state/cordon` (the
+    /// audit log's default is `audit/` there; per-workspace state in `workspaces/`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone()
+    }
+    /// The state of one workspace: `state_dir/workspaces/<id>`, `<id>` the first 16 hex digits
+    /// of the SHA-256 of the workspace's canonical path (pass it canonical).
+    pub fn workspace_state_dir(&self, workspace: &Path) -> PathBuf {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(workspace.as_os_str().as_encoded_bytes());
+        self.state_dir
+            .join("workspaces")
+            .join(&grants::hex(&h)[..16])
     }
     pub fn user_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")
@@ -268,6 +296,27 @@ pub struct Flags {
     pub network: Option<NetMode>,
     pub policy: Vec<PathBuf>,
     pub no_policy: bool,
+}
+
+/// Access granted by an approval (`--escalate KIND:VALUE` answered yes): one more layer after
+/// the flags, never an edit of them ([`Config::grant`]); the managed file still has the last
+/// word on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Granted {
+    /// `write:PATH`
+    pub writable: Vec<PathBuf>,
+    /// `secret:PATH`
+    pub read_secret: Vec<PathBuf>,
+    /// `domain:PATTERN`
+    pub allow_domain: Vec<DomainPattern>,
+    /// `env:NAME`: passed through, even when its value looks like a secret.
+    pub env: Vec<String>,
+}
+
+impl Granted {
+    pub fn is_empty(&self) -> bool {
+        *self == Granted::default()
+    }
 }
 
 /// Rules loaded from one place, with where they came from.
@@ -680,6 +729,35 @@ impl Config {
             self.no_policy = Val::new(true, o("--no-policy"));
         }
         Ok(())
+    }
+
+    /// Adds what an approval granted (the layer after the flags), then checks the managed file's
+    /// requirements again: what it forbids stays forbidden, whoever granted it.
+    pub fn grant(&mut self, g: &Granted) -> Result<(), ConfigError> {
+        let o = |what: String| Origin {
+            layer: Layer::Approval,
+            file: None,
+            line: 0,
+            what: Some(what),
+        };
+        for p in &g.writable {
+            let v = Val::new(p.clone(), o(format!("--escalate write:{}", p.display())));
+            self.writable.push(v);
+        }
+        for p in &g.read_secret {
+            let v = Val::new(p.clone(), o(format!("--escalate secret:{}", p.display())));
+            self.read_secret.push(v);
+        }
+        for d in &g.allow_domain {
+            let v = Val::new(d.clone(), o(format!("--escalate domain:{d}")));
+            self.allow_domains.push(v);
+        }
+        for n in &g.env {
+            let origin = o(format!("--escalate env:{n}"));
+            self.env_pass.push(Val::new(n.clone(), origin.clone()));
+            self.env_secret.push(Val::new(n.clone(), origin));
+        }
+        self.enforce_managed()
     }
 
     /// The managed file's requirements, checked on the final values: what it forbids is an

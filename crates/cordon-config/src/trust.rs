@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -234,42 +232,18 @@ impl TrustStore {
     }
 
     /// Writes the store atomically (a temporary file renamed over it), mode 0600, in a 0700
-    /// directory.
+    /// directory (`store.rs`).
     pub fn save(&self) -> Result<(), ConfigError> {
-        let fail = |what: &str, e: std::io::Error| {
+        let file = StoreFile {
+            version: 1,
+            projects: self.records.clone(),
+        };
+        crate::store::write(&self.path, &file).map_err(|e| {
             ConfigError::new(format!(
-                "trust store {}: cannot {what} ({e}); check the permissions of {}",
+                "trust store {}: {e}; check the permissions of {}",
                 self.path.display(),
                 self.path.parent().unwrap_or(Path::new("/")).display()
             ))
-        };
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| fail("create its directory", e))?;
-        let body = serde_json::to_vec_pretty(&StoreFile {
-            version: 1,
-            projects: self.records.clone(),
-        })
-        .map_err(|e| fail("encode it", std::io::Error::other(e)))?;
-        let tmp = dir.join(format!(".trust.json.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&body)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            fail("write it", e)
         })
     }
 }

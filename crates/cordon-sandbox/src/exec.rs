@@ -29,12 +29,13 @@ use crate::spec::{Isolation, Network, SandboxSpec};
 use crate::sys;
 use crate::Error;
 
-/// Exit status for setup failures, and the commands' "not executable" / "not found".
-pub const EXIT_SETUP: i32 = 125;
-pub const EXIT_NOEXEC: i32 = 126;
-pub const EXIT_NOTFOUND: i32 = 127;
+/// Exit status for setup failures, and the commands' "not executable" / "not found"
+/// (defined in `exit.rs`).
+pub const EXIT_SETUP: i32 = crate::exit::CORDON_FAILED as i32;
+pub const EXIT_NOEXEC: i32 = crate::exit::REFUSED as i32;
+pub const EXIT_NOTFOUND: i32 = crate::exit::NOT_FOUND as i32;
 /// Exit status when --timeout killed the sandbox (as timeout(1)).
-pub const EXIT_TIMEOUT: i32 = 124;
+pub const EXIT_TIMEOUT: i32 = crate::exit::TIMEOUT as i32;
 /// Setup failed because the user namespace has no power here (e.g. an AppArmor restriction):
 /// the supervisor falls back to Landlock + seccomp.
 const CODE_USERNS_DENIED: u8 = b'U';
@@ -301,7 +302,7 @@ fn status_to_code(status: libc::c_int) -> i32 {
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
+        crate::exit::signal(libc::WTERMSIG(status))
     } else {
         EXIT_SETUP
     }
@@ -843,13 +844,14 @@ fn init_main(
             &format!("cannot set up the file system view: {e}"),
         ),
     };
-    if let Err(e) = crate::mounts::build_root(spec, clones) {
-        die(
+    let views = match crate::mounts::build_root(spec, clones) {
+        Ok(v) => v,
+        Err(e) => die(
             err,
             b'E',
             &format!("cannot set up the file system view: {e}"),
-        );
-    }
+        ),
+    };
     crate::timing("init: mounts done");
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         die(
@@ -889,7 +891,8 @@ fn init_main(
             .and_then(|_| f.grant_all(Path::new("/var/tmp")))
             .and_then(|_| f.grant_all(Path::new("/dev/shm")))
             .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
-            .and_then(|_| f.grant_proc(Path::new("/proc")));
+            .and_then(|_| f.grant_proc(Path::new("/proc")))
+            .and_then(|_| views.iter().try_for_each(|v| f.grant_read(v)));
         if let Err(e) = r {
             die(err, b'E', &e.to_string());
         }

@@ -7,19 +7,24 @@
 
 pub mod env;
 pub mod exec;
+pub mod exit;
+pub mod fallback;
 pub mod fence;
 pub mod files;
 pub mod gitconfig;
 pub mod guard;
 pub mod handles;
+pub mod host;
 pub mod index;
 mod mounts;
 pub mod neutralise;
 pub mod placeholders;
 pub mod probe;
+mod protected;
 pub mod runs;
 mod runtime;
 pub mod seccomp;
+pub mod sockets;
 pub mod spec;
 mod sys;
 

@@ -27,7 +27,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::handles::{self, Stat};
-use crate::spec::{Kind, Protected};
+use crate::protected::{Kind, Protected};
 
 pub struct Placeholders {
     lock: Option<File>,

@@ -2,7 +2,6 @@
 //! It can be printed (`cordon run --dry-run`), tested and diffed.
 
 use std::fs;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -94,22 +93,7 @@ impl Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Dir,
-    File,
-}
-
-/// A path that stays read-only even inside a writable root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Protected {
-    pub path: PathBuf,
-    pub kind: Kind,
-    /// false: cordon creates an empty placeholder for the run (and removes it after) so that the
-    /// path can be mounted read-only and cannot be created by the command.
-    pub exists: bool,
-}
+pub use crate::protected::{Kind, Protected};
 
 /// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
 /// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
@@ -143,10 +127,14 @@ pub struct SandboxSpec {
     pub secrets_allowed: Vec<PathBuf>,
     /// Read-only paths inside writable roots.
     pub protected: Vec<Protected>,
-    /// Unix sockets outside the sandbox that are hidden (mounted over).
+    /// Unix sockets outside the sandbox that are hidden (mounted over, unless inside a
+    /// socket-proof view). See sockets.rs.
     pub hidden_sockets: Vec<PathBuf>,
     /// Directories replaced by an empty one (runtime dirs full of agent sockets).
     pub hidden_dirs: Vec<PathBuf>,
+    /// Directories shown through a read-only overlay: files readable, no unix socket in them
+    /// connectable, including sockets created during the run.
+    pub socket_views: Vec<PathBuf>,
     #[serde(serialize_with = "env_names")]
     pub env: Vec<(String, String)>,
     pub env_dropped: Vec<DroppedEnv>,
@@ -261,6 +249,13 @@ pub struct Request {
     pub scan_limit: Option<u64>,
     /// Files pinned to approved bytes (a remembered approval); empty otherwise.
     pub pinned: Vec<Pinned>,
+    /// cordon's own directories (its config: grants, approver settings, trust): kept read-only
+    /// when a writable root holds them (created first if missing, so that they can be mounted
+    /// over and cannot be created inside).
+    pub own_dirs: Vec<PathBuf>,
+    /// With the proxy: the variables that point programs at it (every `*_proxy` variable of
+    /// the environment is dropped first). Empty otherwise.
+    pub proxy_env: Vec<(String, String)>,
 }
 
 /// Changes to the built-in secret and protected path lists (from the config files).
@@ -601,10 +596,30 @@ pub fn build(
         }
     }
     crate::timing("spec: protected");
-    let (hidden_dirs, hidden_sockets) = runtime_hiding(&home, parent_env);
+    // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
+    // fallback refuses socket() altogether).
+    let found = if namespaces {
+        crate::sockets::discover(&crate::sockets::Scope {
+            home: &home,
+            env: parent_env,
+            writable: &writable,
+            cwd: &cwd,
+            secrets: &secrets,
+        })?
+    } else {
+        crate::sockets::Found::default()
+    };
+    notes.extend(found.notes);
     crate::timing("spec: sockets");
 
-    let (env, env_dropped) = filter_env(parent_env, &req.env);
+    for d in &req.own_dirs {
+        protect_own_dir(d, &writable, &mut protected, &mut notes);
+    }
+    let (mut env, env_dropped) = filter_env(parent_env, &req.env);
+    if !req.proxy_env.is_empty() {
+        env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        env.extend(req.proxy_env.iter().cloned());
+    }
 
     let isolation = if req.mode == Mode::DangerFullAccess {
         Isolation::None
@@ -631,8 +646,9 @@ pub fn build(
         secrets,
         secrets_allowed,
         protected,
-        hidden_sockets,
-        hidden_dirs,
+        hidden_sockets: found.sockets,
+        hidden_dirs: found.dirs,
+        socket_views: found.views,
         env,
         env_dropped,
         network: req.network.clone(),
@@ -646,6 +662,48 @@ pub fn build(
         guard: scan.guard.map(std::sync::Arc::new),
         recovered: scan.recovered,
     })
+}
+
+/// Keeps cordon's own directory `dir` read-only inside the sandbox when a writable root holds it
+/// (`--workspace ~`, `--writable ~/.config`): created if missing (mode 0700), then protected.
+fn protect_own_dir(
+    dir: &Path,
+    writable: &[PathBuf],
+    protected: &mut Vec<Protected>,
+    notes: &mut Vec<String>,
+) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let parent = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let canon = parent.join(name);
+    if !writable.iter().any(|w| canon.starts_with(w)) {
+        return;
+    }
+    // It must exist to be mounted over (and so that it cannot be created inside).
+    let _ = {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&canon)
+    };
+    if let Ok(m) = fs::symlink_metadata(&canon) {
+        if m.file_type().is_symlink() {
+            notes.push(format!(
+                "{} is a symlink; cordon protects where it points",
+                canon.display()
+            ));
+        }
+    }
+    let canon = fs::canonicalize(&canon).unwrap_or(canon);
+    if !protected.iter().any(|p| p.path == canon) {
+        protected.push(Protected {
+            path: canon,
+            kind: Kind::Dir,
+            exists: true,
+        });
+    }
 }
 
 /// Without namespaces there is no copy to mount: the pinned files are read again, through a
@@ -721,123 +779,6 @@ pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
         d = p.parent();
     }
     None
-}
-
-/// Agent and daemon sockets outside the sandbox (ssh-agent, gpg-agent, docker, dbus) are
-/// reachable through the file system even without a network. The kernel's ABI here has no
-/// Landlock right for connecting to a named unix socket (that arrives with Landlock ABI 9), so
-/// cordon mounts over them: the per-user runtime directories are replaced by empty ones, and any
-/// socket found in /run, /var/run (shallow walk) or named by SSH_AUTH_SOCK is covered.
-fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let mut dirs = Vec::new();
-    for d in ["/run/user", "/var/run/user"] {
-        if let Ok(c) = fs::canonicalize(d) {
-            push_unique(&mut dirs, c);
-        }
-    }
-    let mut socks = Vec::new();
-    let mut budget = 4000usize;
-    let mut scanned: Vec<PathBuf> = Vec::new();
-    for d in ["/run", "/var/run"] {
-        // /var/run is usually a link to /run: walk it once.
-        if let Ok(c) = fs::canonicalize(d) {
-            if !scanned.contains(&c) {
-                find_sockets(&c, 4, &dirs, &mut budget, &mut socks);
-                scanned.push(c);
-            }
-        }
-    }
-    for key in ["SSH_AUTH_SOCK", "DOCKER_HOST"] {
-        if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
-            let p = PathBuf::from(v.strip_prefix("unix://").unwrap_or(v));
-            if p.is_absolute() {
-                if let Ok(c) = fs::canonicalize(&p) {
-                    if !dirs.iter().any(|d| c.starts_with(d)) && is_socket(&c) {
-                        push_unique(&mut socks, c);
-                    }
-                }
-            }
-        }
-    }
-    // Agents and daemons under the home directory (1Password's and Bitwarden's SSH agents,
-    // rootless docker, editor IPC): a shallow walk of the home's dot-directories.
-    if home != Path::new("/") {
-        let mut budget = 3000usize;
-        if let Ok(rd) = fs::read_dir(home) {
-            for ent in rd.flatten() {
-                let name = ent.file_name();
-                let Ok(ft) = ent.file_type() else { continue };
-                if ft.is_socket() {
-                    push_unique(&mut socks, ent.path());
-                } else if ft.is_dir()
-                    && name.as_encoded_bytes().starts_with(b".")
-                    && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or(""))
-                {
-                    find_sockets(&ent.path(), 2, &dirs, &mut budget, &mut socks);
-                }
-            }
-        }
-        // Deeper well-known ones.
-        for rel in [
-            ".docker/run/docker.sock",
-            ".colima/default/docker.sock",
-            ".rd/docker.sock",
-        ] {
-            let p = home.join(rel);
-            if is_socket(&p) {
-                push_unique(&mut socks, p);
-            }
-        }
-    }
-    (dirs, socks)
-}
-
-/// Large dot-directories of tool caches, not walked for sockets.
-const HOME_SCAN_SKIP: &[&str] = &[
-    ".cache",
-    ".cargo",
-    ".rustup",
-    ".npm",
-    ".git",
-    ".local",
-    ".pyenv",
-    ".nvm",
-    ".m2",
-    ".gradle",
-    ".debug",
-    ".vscode-server",
-];
-
-fn is_socket(p: &Path) -> bool {
-    fs::symlink_metadata(p)
-        .map(|m| m.file_type().is_socket())
-        .unwrap_or(false)
-}
-
-fn find_sockets(
-    dir: &Path,
-    depth: usize,
-    skip: &[PathBuf],
-    budget: &mut usize,
-    out: &mut Vec<PathBuf>,
-) {
-    if skip.iter().any(|s| s == dir) {
-        return;
-    }
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    for ent in rd.flatten() {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let Ok(ft) = ent.file_type() else { continue };
-        if ft.is_socket() {
-            push_unique(out, ent.path());
-        } else if ft.is_dir() && depth > 1 && ent.file_name() != "netns" {
-            // (d_type from the directory entry: no stat per entry; symlinks are not followed.)
-            find_sockets(&ent.path(), depth - 1, skip, budget, out);
-        }
-    }
 }
 
 #[cfg(test)]

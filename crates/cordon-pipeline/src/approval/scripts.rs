@@ -1,223 +1,16 @@
-//! Remembered approvals ("allow for this project"): `$XDG_CONFIG_HOME/cordon/grants.json`
-//! (default `~/.config/cordon/grants.json`), outside every workspace, so read-only inside the
-//! sandbox (and protected when a writable root holds it: see `approval::protect_config_dir`).
-//!
-//! A grant is bound to the workspace's canonical path, the exact argv, and, for commands that run
-//! a script the workspace defines (`npm test`, `make`, `just`, `./x.sh`, `python x.py`), the
-//! SHA-256 of that script's definition: edit the script, and the grant no longer matches.
-//!
-//! Each such file is read once, through a handle (`openat2`, no symlink on the way, regular files
-//! only), and the bytes hashed are the bytes the run gets: they travel with the approval as
-//! [`Pinned`] files (see `cordon_sandbox::spec::Pinned`).
+//! The files a grant is bound to: for a command that runs a script the workspace defines
+//! (`npm test`, `make`, `just`, `./x.sh`, `python x.py`), the SHA-256 of that script's
+//! definition ([`Script`]). Each such file is read once, through a handle (`openat2`, no symlink on
+//! the way, regular files only), and the bytes hashed are the bytes a run under the approval gets:
+//! they travel with it as [`Pinned`] files (see `cordon_sandbox::spec::Pinned`).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use cordon_config::grants::{hex, Script};
 use cordon_sandbox::files::{lexical, read_pinned};
 use cordon_sandbox::spec::Pinned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-/// The definition of a script a command runs, pinned by its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Script {
-    /// The file that defines it (absolute; it may not exist: then the hash is of "missing").
-    pub file: PathBuf,
-    /// What in the file: `scripts.test` (package.json), or empty for the whole file.
-    pub entry: String,
-    pub sha256: String,
-}
-
-/// One remembered approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grant {
-    pub id: String,
-    pub created_ms: u64,
-    /// Canonical workspace path.
-    pub workspace: PathBuf,
-    /// The exact argv approved.
-    pub argv: Vec<String>,
-    /// Script definitions the approval is bound to.
-    #[serde(default)]
-    pub scripts: Vec<Script>,
-    /// Escalations approved with it (`write:/path`, `domain:host`, `secret:/path`, `env:NAME`).
-    #[serde(default)]
-    pub escalations: Vec<String>,
-    /// `tty` (a person) or `approver`.
-    pub approved_by: String,
-    #[serde(default)]
-    pub reason: String,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct GrantsFile {
-    version: u32,
-    grants: Vec<Grant>,
-}
-
-/// cordon's directory in the user's config dir: `$XDG_CONFIG_HOME/cordon`, else
-/// `$HOME/.config/cordon`.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME") {
-        let p = PathBuf::from(x);
-        if p.is_absolute() {
-            return Some(p.join("cordon"));
-        }
-    }
-    let home = PathBuf::from(std::env::var_os("HOME")?);
-    home.is_absolute()
-        .then(|| home.join(".config").join("cordon"))
-}
-
-pub fn path() -> Result<PathBuf, String> {
-    config_dir().map(|d| d.join("grants.json")).ok_or_else(|| {
-        "grants: no config directory (neither XDG_CONFIG_HOME nor HOME is an absolute path); set HOME".to_string()
-    })
-}
-
-/// Every grant; none when the file does not exist. A file that cannot be read or parsed is an
-/// error naming the file (callers treat it as "no grant", which only means more questions).
-pub fn load() -> Result<Vec<Grant>, String> {
-    let p = path()?;
-    load_from(&p)
-}
-
-fn load_from(p: &Path) -> Result<Vec<Grant>, String> {
-    let text = match fs::read_to_string(p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: {e}", p.display())),
-    };
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    serde_json::from_str::<GrantsFile>(&text)
-        .map(|f| f.grants)
-        .map_err(|e| {
-            format!(
-                "{}: not a valid grants file ({e}); fix it or delete it (cordon grants revoke --all)",
-                p.display()
-            )
-        })
-}
-
-/// Read-modify-write under an exclusive lock, written to a temporary file and renamed.
-fn update<T>(f: impl FnOnce(&mut Vec<Grant>) -> Result<T, String>) -> Result<T, String> {
-    let p = path()?;
-    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let lock_path = dir.join("grants.lock");
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(format!(
-            "cannot lock {}: {}",
-            lock_path.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    let mut grants = load_from(&p)?;
-    let out = f(&mut grants)?;
-    let file = GrantsFile { version: 1, grants };
-    let mut json = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
-    json.push(b'\n');
-    let tmp = dir.join(format!("grants.json.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut t = fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        t.write_all(&json)?;
-        t.sync_all()?;
-        fs::rename(&tmp, &p)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", p.display())
-    })?;
-    Ok(out)
-}
-
-/// Stores a new grant and returns it with its id.
-pub fn add(mut g: Grant) -> Result<Grant, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    g.created_ms = now;
-    let mut h = Sha256::new();
-    h.update(g.workspace.as_os_str().as_encoded_bytes());
-    for a in &g.argv {
-        h.update(b"\0");
-        h.update(a.as_bytes());
-    }
-    h.update(now.to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
-    g.id = format!("g-{}", &hex(&h.finalize())[..10]);
-    update(|all| {
-        // One grant per (workspace, argv): a new answer replaces the old one.
-        all.retain(|o| !(o.workspace == g.workspace && o.argv == g.argv));
-        all.push(g.clone());
-        Ok(g)
-    })
-}
-
-/// Removes the grants with these ids (all of them with `all`); returns how many were removed.
-/// An id that matches nothing is an error (and nothing is removed).
-pub fn revoke(ids: &[String], all: bool) -> Result<usize, String> {
-    update(|grants| {
-        if all {
-            let n = grants.len();
-            grants.clear();
-            return Ok(n);
-        }
-        for id in ids {
-            if !grants.iter().any(|g| &g.id == id) {
-                return Err(format!(
-                    "no grant with id {id}; 'cordon grants list' shows the ids"
-                ));
-            }
-        }
-        let n = grants.len();
-        grants.retain(|g| !ids.contains(&g.id));
-        Ok(n - grants.len())
-    })
-}
-
-/// The grant that covers this command with these escalations, if any: same workspace, same
-/// argv, the same script definitions (hashes) as now, and every escalation among those granted.
-pub fn find<'a>(
-    grants: &'a [Grant],
-    workspace: &Path,
-    argv: &[String],
-    scripts: &[Script],
-    escalations: &[String],
-) -> Option<&'a Grant> {
-    grants.iter().find(|g| {
-        g.workspace == workspace
-            && g.argv == argv
-            && g.scripts == scripts
-            && escalations.iter().all(|e| g.escalations.contains(e))
-    })
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -290,7 +83,6 @@ const INTERPRETERS: &[&str] = &[
 /// Script definitions that `argv` (run in `cwd`) executes and that the workspace controls.
 /// `Ok(vec![])`: nothing to pin (the argv alone identifies what runs). `Err`: a script runner
 /// whose script cannot be pinned (e.g. options cordon does not follow): no project grant then.
-#[cfg(test)]
 pub fn scripts_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<Script>, String> {
     Ok(bound_for(argv, cwd, workspace)?
         .into_iter()
@@ -479,13 +271,6 @@ fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<
     }
 }
 
-/// Reads at most `max` bytes (used for answers from a terminal or an approver).
-pub fn read_capped(r: &mut impl Read, max: usize) -> Vec<u8> {
-    let mut v = Vec::new();
-    let _ = r.take(max as u64).read_to_end(&mut v);
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,33 +350,5 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(scripts_for(&sv(&["ls", "-l"]), ws, ws).unwrap().is_empty());
-    }
-
-    #[test]
-    fn find_needs_every_escalation_and_the_same_scripts() {
-        let g = Grant {
-            id: "g-1".into(),
-            created_ms: 0,
-            workspace: "/w".into(),
-            argv: sv(&["npm", "test"]),
-            scripts: vec![],
-            escalations: sv(&["write:/a"]),
-            approved_by: "tty".into(),
-            reason: String::new(),
-        };
-        let all = vec![g];
-        let w = Path::new("/w");
-        let argv = sv(&["npm", "test"]);
-        assert!(find(&all, w, &argv, &[], &sv(&["write:/a"])).is_some());
-        assert!(find(&all, w, &argv, &[], &[]).is_some());
-        assert!(find(&all, w, &argv, &[], &sv(&["write:/b"])).is_none());
-        assert!(find(&all, Path::new("/v"), &argv, &[], &[]).is_none());
-        assert!(find(&all, w, &sv(&["npm", "test", "x"]), &[], &[]).is_none());
-        let s = Script {
-            file: "/w/package.json".into(),
-            entry: "scripts.test".into(),
-            sha256: "00".into(),
-        };
-        assert!(find(&all, w, &argv, &[s], &[]).is_none());
     }
 }

@@ -1,0 +1,171 @@
+//! Stage 4, the launch: the proxy when the spec has one, the sandbox (`cordon_sandbox::run`),
+//! cordon's notices, and the exec and exit records. Returns the exit status: the command's own,
+//! 124 timeout, 125 when cordon failed (the message printed here), 126/127 not executable / not
+//! found, 128+N for a signal.
+
+use std::sync::Mutex;
+
+use cordon_config::Config;
+use cordon_sandbox::exit;
+use cordon_sandbox::spec::{Isolation, Network};
+use cordon_sandbox::{Probe, SandboxSpec};
+
+use crate::plan::Plan;
+use crate::record::{self, spec_json, Ran, Session};
+
+fn fail_code(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("cordon: {msg}");
+    exit::CORDON_FAILED
+}
+
+/// Runs `spec` (prints it, for a dry run) and records what happened.
+pub(crate) fn run(
+    cfg: &Config,
+    spec: &SandboxSpec,
+    plan: &Plan,
+    rec: &Session,
+    started: std::time::Instant,
+) -> u8 {
+    if plan.request.dry_run {
+        return match spec_json(spec) {
+            Ok(j) => {
+                println!("{j}");
+                0
+            }
+            Err(e) => fail_code(e),
+        };
+    }
+    if let Err(e) = rec.require(&record::exec(spec)) {
+        return fail_code(e);
+    }
+    if !matches!(spec.network, Network::Proxy { .. }) {
+        if spec.network == Network::Full {
+            eprintln!(
+                "cordon: WARNING: --network full: the command has the host network, unfiltered"
+            );
+        }
+        let ran = sandbox(spec, &plan.probe, None);
+        return record::finish(rec, &ran, started);
+    }
+    // The proxy: started in this (supervising) process once the sandbox hands out the socket it
+    // listens on inside its network namespace; stopped when the sandbox is gone.
+    let log = match &plan.request.net_log {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(f) => Some(Mutex::new(f)),
+            Err(e) => return fail_code(format!("--net-log {}: {e}", p.display())),
+        },
+        None => None,
+    };
+    let conn_audit = rec.clone();
+    let on_event: Box<dyn Fn(cordon_net::ConnEvent) + Send + Sync> = Box::new(move |ev| {
+        conn_audit.record(&record::connection(&ev));
+        if let Some(f) = &log {
+            if let (Ok(mut f), Ok(mut line)) = (f.lock(), serde_json::to_vec(&ev)) {
+                use std::io::Write;
+                line.push(b'\n');
+                let _ = f.write_all(&line);
+            }
+        }
+    });
+    let handle = std::cell::RefCell::new(None);
+    let policy = net_policy(cfg);
+    let hook = Box::new(
+        |l: std::net::TcpListener| match cordon_net::start(l, policy, on_event) {
+            Ok(h) => *handle.borrow_mut() = Some(h),
+            // Fail closed: without the proxy the sandbox simply has no way out.
+            Err(e) => eprintln!(
+                "cordon: network: the proxy could not start ({e}); the command has no network"
+            ),
+        },
+    );
+    let ran = sandbox(spec, &plan.probe, Some(hook));
+    if let Some(h) = handle.borrow_mut().take() {
+        h.shutdown();
+    }
+    record::finish(rec, &ran, started)
+}
+
+/// What the proxy lets through, from the effective config.
+pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
+    cordon_net::NetPolicy {
+        allow: cfg.allow_domains.iter().map(|d| d.value.clone()).collect(),
+        deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
+        allow_local: cfg.allow_local.value,
+        resolve: cfg.resolve.iter().map(|r| r.value.clone()).collect(),
+        // A deny from a config file (managed.toml's never_allow_domains, say) names its file.
+        deny_origin: cfg
+            .deny_domains
+            .iter()
+            .map(|d| match &d.origin.file {
+                Some(_) => d.origin.to_string(),
+                None => String::new(),
+            })
+            .collect(),
+    }
+}
+
+/// Prints what the check after a run moved aside (README "Repositories and agent configs").
+fn report_findings(findings: &[cordon_sandbox::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    eprintln!(
+        "cordon: the command left {} thing(s) that would run code outside the sandbox when git, an editor or an agent is used there:",
+        findings.len()
+    );
+    for f in findings {
+        eprintln!("cordon: {}", f.message());
+    }
+}
+
+/// Runs a resolved spec in the sandbox, with cordon's messages on stderr.
+fn sandbox(
+    spec: &SandboxSpec,
+    probe: &Probe,
+    on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
+) -> Ran {
+    if let Some(why) = cordon_sandbox::fallback::refusal(spec, probe) {
+        return Ran::failed(fail_code(why));
+    }
+    match &spec.isolation {
+        Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
+        Isolation::LandlockOnly { reason } => {
+            eprintln!("cordon: {}", cordon_sandbox::fallback::notice(reason))
+        }
+        Isolation::Namespaces => {}
+    }
+    for n in &spec.notes {
+        eprintln!("cordon: note: {n}");
+    }
+    report_findings(&spec.recovered);
+    match cordon_sandbox::run(spec, on_listener) {
+        Ok(o) => {
+            if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
+                eprintln!("cordon: {}", cordon_sandbox::fallback::notice(why));
+            }
+            if o.timed_out {
+                eprintln!("cordon: timed out: the sandbox was killed after --timeout");
+            }
+            report_findings(&o.findings);
+            Ran {
+                code: o.code.clamp(0, 255) as u8,
+                timed_out: o.timed_out,
+                fell_back: match &spec.isolation {
+                    Isolation::Namespaces => o.fell_back,
+                    _ => None,
+                },
+                usage: o.usage,
+                findings: o.findings,
+            }
+        }
+        Err(e @ cordon_sandbox::Error::Refused(_)) => {
+            eprintln!("cordon: {e}");
+            Ran::failed(exit::REFUSED)
+        }
+        Err(e) => Ran::failed(fail_code(format!("{e}; run 'cordon doctor'"))),
+    }
+}

@@ -1,0 +1,23 @@
+//! Protected paths: read-only even inside a writable root (the spec lists them; placeholders
+//! make the missing ones exist for the run).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// A path that stays read-only even inside a writable root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Protected {
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// false: cordon creates an empty placeholder for the run (and removes it after) so that the
+    /// path can be mounted read-only and cannot be created by the command.
+    pub exists: bool,
+}
