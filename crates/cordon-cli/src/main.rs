@@ -24,6 +24,7 @@ mod cmd_setup;
 mod cmd_trust;
 mod hook;
 mod hook_entries;
+mod mcp;
 mod selftest;
 mod settings_edit;
 
@@ -59,6 +60,9 @@ enum Command {
     /// What cordon moved aside after runs in this workspace (git hooks and configs, agent
     /// configs), and putting it back once reviewed; what makes cordon refuse here, and the fix.
     Repair(cmd_repair::Args),
+    /// MCP: sandbox and pin MCP servers (`wrap`), a sandboxed shell server (`serve`),
+    /// `pins`, `approve`, `install`/`uninstall` for clients.
+    Mcp(mcp::Args),
     /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
     Hook(hook::Args),
     /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
         Command::Repair(a) => cmd_repair::run(a),
+        Command::Mcp(a) => Ok(mcp::run(a)),
         Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),
         Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),

@@ -212,6 +212,8 @@ fn sandbox_request(
             secrets: vals(&cfg.secrets)
                 .into_iter()
                 .chain(audit_dir.cloned())
+                // cordon's whole state directory: the workspaces' indexes, the MCP pins (cordon mcp:
+                // a wrapped server must not approve itself), the audit log's default home.
                 .chain([paths.state_dir()])
                 .collect(),
             protected,
