@@ -12,6 +12,7 @@ use cordon_sandbox::exit::CORDON_FAILED;
 
 mod agents;
 mod cmd_audit;
+mod cmd_cache;
 mod cmd_check;
 mod cmd_config;
 mod cmd_doctor;
@@ -60,6 +61,8 @@ enum Command {
     /// What cordon moved aside after runs in this workspace (git hooks and configs, agent
     /// configs), and putting it back once reviewed; what makes cordon refuse here, and the fix.
     Repair(cmd_repair::Args),
+    /// Tool caches overlaid in the sandbox (`cache list`, `cache clean`).
+    Cache(cmd_cache::Args),
     /// MCP: sandbox and pin MCP servers (`wrap`), a sandboxed shell server (`serve`),
     /// `pins`, `approve`, `install`/`uninstall` for clients.
     Mcp(mcp::Args),
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
         Command::Repair(a) => cmd_repair::run(a),
+        Command::Cache(a) => Ok(cmd_cache::run(a)),
         Command::Mcp(a) => Ok(mcp::run(a)),
         Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),

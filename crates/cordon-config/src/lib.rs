@@ -16,7 +16,10 @@ use cordon_policy::{Loosening, Source};
 use cordon_sandbox::spec::{Limits, Mode, HOME_SECRETS, PROTECTED};
 
 pub mod grants;
+mod profiles;
 mod schema;
+use profiles::ProfileDef;
+pub use profiles::{ProfileInfo, BUILTIN as BUILTIN_PROFILES};
 mod show;
 pub mod store;
 mod trust;
@@ -51,6 +54,8 @@ pub enum Layer {
     System,
     User,
     Project,
+    /// `cordon run --profile NAME`: a built-in profile or a `[profile.NAME]` table.
+    Profile,
     Env,
     Flag,
     /// Access granted by an approval (`--escalate`, answered yes).
@@ -104,6 +109,7 @@ impl Layer {
             Layer::System => "system",
             Layer::User => "user",
             Layer::Project => "project",
+            Layer::Profile => "profile",
             Layer::Env => "env",
             Layer::Flag => "flag",
             Layer::Approval => "approval",
@@ -296,6 +302,8 @@ pub struct Flags {
     pub network: Option<NetMode>,
     pub policy: Vec<PathBuf>,
     pub no_policy: bool,
+    /// `--profile NAME`.
+    pub profile: Option<String>,
 }
 
 /// Access granted by an approval (`--escalate KIND:VALUE` answered yes): one more layer after
@@ -383,6 +391,12 @@ pub struct Config {
     pub policy: Vec<PolicyEntry>,
     pub no_policy: Val<bool>,
     pub audit_dir: Option<Val<PathBuf>>,
+    /// `[caches] enabled`.
+    pub caches_enabled: Val<bool>,
+    /// `[caches] remove`: known caches (or families) not to overlay.
+    pub caches_remove: Vec<Val<String>>,
+    /// `[caches] add`.
+    pub caches_add: Vec<Val<cordon_sandbox::caches::Extra>>,
     pub managed: Managed,
     pub project: Project,
     /// Settings of an untrusted project (or a project's approver, audit dir, removals) that
@@ -390,6 +404,11 @@ pub struct Config {
     pub ignored: Vec<String>,
     /// The files read, by layer.
     pub files: Vec<(Layer, PathBuf)>,
+    /// The profile applied (`--profile`), and where it is defined.
+    pub profile: Option<Val<String>>,
+    /// `[profile.NAME]` tables read from the system, user and trusted project files, in layer
+    /// order (the last definition of a name wins over earlier ones and over a built-in).
+    profile_defs: Vec<ProfileDef>,
 }
 
 /// How a file layer may act.
@@ -471,6 +490,10 @@ pub fn load(input: &LoadInput) -> Result<Config, ConfigError> {
         cfg.apply_file(&pfile, text, Layer::Project, how, snap.as_ref(), paths)?;
     }
 
+    if let Some(name) = &input.flags.profile {
+        cfg.apply_profile(name, paths)?;
+    }
+
     cfg.apply_env(input.var)?;
     cfg.apply_flags(input.flags)?;
 
@@ -513,6 +536,9 @@ impl Config {
             policy: Vec::new(),
             no_policy: Val::new(false, b()),
             audit_dir: None,
+            caches_enabled: Val::new(true, b()),
+            caches_remove: Vec::new(),
+            caches_add: Vec::new(),
             managed: Managed::default(),
             project: Project {
                 root: workspace.to_path_buf(),
@@ -521,6 +547,8 @@ impl Config {
             },
             ignored: Vec::new(),
             files: Vec::new(),
+            profile: None,
+            profile_defs: Vec::new(),
         }
     }
 
@@ -634,6 +662,26 @@ impl Config {
         let doc = Doc { path, text };
         let f = doc.parse()?;
         self.files.push((layer, path.to_path_buf()));
+        for (name, t) in &f.profile {
+            profiles::check_name(&doc, name, t)?;
+            match how {
+                How::Full | How::Trusted => self.profile_defs.push(ProfileDef {
+                    name: name.clone(),
+                    path: path.to_path_buf(),
+                    text: text.to_string(),
+                    line: doc.line_col(t.span().start).0,
+                }),
+                How::Untrusted => self.ignored.push(format!("profile.{name}")),
+                How::Managed => {
+                    return Err(doc.err_at(
+                        t,
+                        "a [profile] table in the managed file",
+                        "profiles open what an agent needs (they widen access); define them in \
+                         the system or user config",
+                    ))
+                }
+            }
+        }
         let mut a = Applier {
             cfg: self,
             doc: &doc,
@@ -642,6 +690,24 @@ impl Config {
             paths,
         };
         a.apply(f, snap)
+    }
+
+    /// Applies an already parsed document in full (a profile).
+    fn apply_doc(
+        &mut self,
+        doc: &Doc,
+        f: FileToml,
+        layer: Layer,
+        paths: &Paths,
+    ) -> Result<(), ConfigError> {
+        let mut a = Applier {
+            cfg: self,
+            doc,
+            layer,
+            how: How::Full,
+            paths,
+        };
+        a.apply(f, None)
     }
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -931,6 +997,86 @@ impl Applier<'_, '_> {
                 return Err(self
                     .doc
                     .err_at(s, format!("empty string in `{key}`"), "remove it"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[caches]`: turning caches off and removing entries tighten (any layer); adding entries
+    /// and turning them back on loosen.
+    fn apply_caches(&mut self, c: &schema::CachesToml) -> Result<(), ConfigError> {
+        use cordon_sandbox::caches::known;
+        if let Some(e) = &c.enabled {
+            if !*e.get_ref() || self.loosen(e, "caches.enabled")? {
+                self.cfg.caches_enabled = Val::new(*e.get_ref(), self.origin(e));
+            }
+        }
+        for r in &c.remove {
+            let name = r.get_ref().trim();
+            if !known::is_known_name(name) {
+                let names = known::names();
+                let hint = match units::did_you_mean(name, &names) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None => format!("expected one of {}", names.join(", ")),
+                };
+                return Err(self
+                    .doc
+                    .err_at(r, format!("`{name}` is not a known cache"), &hint));
+            }
+            self.cfg
+                .caches_remove
+                .push(Val::new(name.to_string(), self.origin(r)));
+        }
+        for a in &c.add {
+            let v = a.get_ref();
+            let name_ok = !v.name.is_empty()
+                && v.name.len() <= 64
+                && v.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+                })
+                && !v.name.starts_with('.');
+            if !name_ok {
+                return Err(self.doc.err_at(
+                    a,
+                    format!(
+                        "cache name {:?}: use lower-case letters, digits, `-`, `_`, `.`",
+                        v.name
+                    ),
+                    "e.g. name = \"deno\"",
+                ));
+            }
+            let p = expand_home(&v.path, &self.paths.home);
+            if !p.is_absolute() {
+                return Err(self.doc.err_at(
+                    a,
+                    format!(
+                        "cache path {:?} must be absolute (or start with ~/)",
+                        v.path
+                    ),
+                    "write the full path",
+                ));
+            }
+            if let Some(e) = &v.env {
+                let ok = !e.is_empty()
+                    && !e.starts_with(|c: char| c.is_ascii_digit())
+                    && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    return Err(self.doc.err_at(
+                        a,
+                        format!("`env` {e:?} is not a variable name"),
+                        "e.g. env = \"DENO_DIR\"",
+                    ));
+                }
+            }
+            if self.loosen(a, "caches.add")? {
+                self.cfg.caches_add.push(Val::new(
+                    cordon_sandbox::caches::Extra {
+                        name: v.name.clone(),
+                        path: p,
+                        var: v.env.clone(),
+                    },
+                    self.origin(a),
+                ));
             }
         }
         Ok(())
@@ -1348,6 +1494,8 @@ impl Applier<'_, '_> {
                 self.cfg.audit_dir = Some(Val::new(p, self.origin(d)));
             }
         }
+
+        self.apply_caches(&f.caches)?;
 
         // [managed]
         if let Some(m) = f.managed {

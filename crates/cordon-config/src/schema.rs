@@ -29,7 +29,48 @@ pub(crate) struct FileToml {
     pub policy: PolicyToml,
     #[serde(default)]
     pub audit: AuditToml,
+    #[serde(default)]
+    pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
+    /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
+    #[serde(default)]
+    pub profile: std::collections::BTreeMap<String, S<ProfileToml>>,
+}
+
+/// A profile: the sandbox an agent (or any program) needs, applied as one more layer after the
+/// project's and before the environment and the flags.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileToml {
+    pub description: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    #[serde(default)]
+    pub filesystem: FsToml,
+    #[serde(default)]
+    pub env: EnvToml,
+    #[serde(default)]
+    pub network: NetToml,
+    #[serde(default)]
+    pub limits: LimitsToml,
+}
+
+/// `[caches]`: tool caches overlaid in the sandbox.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachesToml {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub add: Vec<S<CacheAddToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheAddToml {
+    pub name: String,
+    pub path: String,
+    pub env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,7 +170,10 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "caches",
     "managed",
+    "profile",
+    "description",
     "writable",
     "read_secret",
     "secret",
@@ -151,6 +195,11 @@ const KEYS: &[&str] = &[
     "rule",
     "tool",
     "dir",
+    "enabled",
+    "remove",
+    "add",
+    "name",
+    "path",
     "allowed_modes",
     "allowed_approvals",
     "never_allow_domains",
