@@ -9,8 +9,8 @@ use cordon_policy::{Context, Policy};
 use cordon_sandbox::spec::Mode;
 
 use super::call::*;
-use super::paths::{resolve, FileRules};
 use super::{rewrite, Agent};
+use cordon_pipeline::files::{resolve, FileRules};
 
 /// What one hook call decides with.
 pub struct Env {
@@ -38,14 +38,6 @@ fn confined() -> bool {
             .map(|v| v.trim().to_string())
     };
     field("NoNewPrivs:").as_deref() == Some("1") && field("Seccomp:").as_deref() == Some("2")
-}
-
-/// cordon's state directory (hidden from sandboxed commands and from the agent's file tools).
-fn state_dir(home: &Path) -> PathBuf {
-    match std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
-        Some(x) if x.is_absolute() => x.join("cordon"),
-        _ => home.join(".local/state/cordon"),
-    }
 }
 
 /// The seam: config, policy, file rules and the audit session for this event.
@@ -101,7 +93,7 @@ pub fn load(agent: Agent, input: &Input) -> Result<Env, String> {
             }
         }
     };
-    let mut hidden: Vec<PathBuf> = vec![state_dir(&home)];
+    let mut hidden: Vec<PathBuf> = vec![cordon_pipeline::files::state_dir(&home)];
     hidden.extend(audit_dir);
     let rules = FileRules::new(&cfg, &workspace, &home, &hidden);
     let approval = cfg.approval.value;
