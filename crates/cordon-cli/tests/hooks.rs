@@ -358,6 +358,43 @@ fn claude_code_untrusted_asks_and_never_refuses() {
         "claude",
         claude(&w, "PreToolUse", "Bash", json!({"command": "npm test"})),
     );
+    // [hook]: unknown tools refused, no context at session start.
+    w.config("[hook]\nunknown_tool = \"deny\"\ncontext = false\n");
+    case(
+        &w,
+        "claude_unknown_tool_config_deny",
+        "claude",
+        claude(&w, "PreToolUse", "Frobnicate", json!({})),
+    );
+    case(
+        &w,
+        "claude_session_start_no_context",
+        "claude",
+        json!({"session_id": "s", "cwd": w.proj(), "hook_event_name": "SessionStart", "source": "startup"}),
+    );
+    // An untrusted project cannot loosen it (the user's default, ask, stays).
+    w.config("");
+    std::fs::create_dir_all(w.proj().join(".cordon")).unwrap();
+    std::fs::write(
+        w.proj().join(".cordon/config.toml"),
+        "[hook]\nunknown_tool = \"allow\"\n",
+    )
+    .unwrap();
+    case(
+        &w,
+        "claude_unknown_tool_untrusted_project",
+        "claude",
+        claude(&w, "PreToolUse", "Frobnicate", json!({})),
+    );
+    std::fs::remove_dir_all(w.proj().join(".cordon")).unwrap();
+    w.config("[hook]\nunknown_tool = \"bogus\"\n");
+    let input = claude(&w, "PreToolUse", "Frobnicate", json!({})).to_string();
+    let (out, err, code) = w.hook("claude", &[], input.as_bytes());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains("unknown_tool") && out.contains("deny"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -29,7 +29,19 @@ pub(crate) struct FileToml {
     pub policy: PolicyToml,
     #[serde(default)]
     pub audit: AuditToml,
+    #[serde(default)]
+    pub hook: HookToml,
     pub managed: Option<S<ManagedToml>>,
+}
+
+/// `[hook]`: what `cordon hook AGENT` does beyond the rules.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HookToml {
+    /// SessionStart: give the model a few lines about the sandbox.
+    pub context: Option<S<bool>>,
+    /// A tool cordon does not know: allow | ask | deny.
+    pub unknown_tool: Option<S<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,6 +136,9 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "hook",
+    "context",
+    "unknown_tool",
     "managed",
     "writable",
     "read_secret",

@@ -153,7 +153,12 @@ pub fn decide(agent: Agent, input: &Input) -> Result<Outcome, String> {
             (Outcome::Post { redacted }, rec)
         }
         (EventKind::SessionStart, _) => {
-            let ctx = context(&env);
+            // `[hook] context = false` turns it off.
+            let ctx = if env.cfg.hook_context.value {
+                context(&env)
+            } else {
+                String::new()
+            };
             let v = Verdict::defer("session-start", "context given to the model");
             let mut rec = record(agent, input, None, &v);
             if let cordon_audit::Event::Hook { decision, .. } = &mut rec {
@@ -276,13 +281,23 @@ fn pre_tool(agent: Agent, env: &Env, input: &Input, call: &ToolCall) -> Result<V
             ),
         ),
         What::Inert => Verdict::defer("inert", "acts only inside the agent"),
-        What::Unknown => unattended(
-            env,
-            Verdict::ask(
+        // `[hook] unknown_tool` (default ask).
+        What::Unknown => match env.cfg.hook_unknown_tool.value {
+            cordon_policy::Decision::Allow => {
+                Verdict::defer("unknown-tool", "hook.unknown_tool = \"allow\"")
+            }
+            cordon_policy::Decision::Deny => Verdict::deny(
                 "unknown-tool",
-                format!("cordon does not know the tool {}: a person decides", call.tool),
+                format!("cordon does not know the tool {} (hook.unknown_tool = \"deny\")", call.tool),
             ),
-        ),
+            cordon_policy::Decision::Ask => unattended(
+                env,
+                Verdict::ask(
+                    "unknown-tool",
+                    format!("cordon does not know the tool {}: a person decides", call.tool),
+                ),
+            ),
+        },
     })
 }
 
