@@ -465,6 +465,11 @@ fn codex_every_kind_of_call() {
         "codex",
         base("mcp__fs__write", json!({"path": "/x"})),
     );
+    // PostToolUse: the result blocked, with the redacted text as the reason.
+    let mut post = base("Bash", json!({"command": "cat notes.txt"}));
+    post["hook_event_name"] = json!("PostToolUse");
+    post["tool_response"] = json!("token: supersecretvalue123\n");
+    case(&w, "codex_post_redacted", "codex", post);
     w.config("approval = \"untrusted\"\n");
     case(
         &w,
