@@ -103,6 +103,9 @@ pub(crate) struct PolicyToml {
     /// and the position matter.
     #[serde(default)]
     pub rule: Vec<S<toml::Table>>,
+    /// Tool-call rules (`[[policy.tool]]`), checked by cordon-policy likewise.
+    #[serde(default)]
+    pub tool: Vec<S<toml::Table>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +161,7 @@ const KEYS: &[&str] = &[
     "files",
     "disable_builtins",
     "rule",
+    "tool",
     "dir",
     "allowed_modes",
     "allowed_approvals",
