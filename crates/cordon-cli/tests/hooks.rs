@@ -465,6 +465,57 @@ fn codex_every_kind_of_call() {
         "codex",
         base("mcp__fs__write", json!({"path": "/x"})),
     );
+    // MCP tool rules ([[policy.tool]] in the config: the gateway's schema).
+    w.config(
+        "[[policy.tool]]\ndecision = \"deny\"\nserver = \"fs\"\ntool = \"write*\"\nargs = { path = \"~/.ssh/*\" }\nreason = \"keys stay out of reach\"\n\n[[policy.tool]]\ndecision = \"allow\"\nserver = \"fs\"\ntool = \"read_file\"\nreason = \"reads are fine\"\n",
+    );
+    let key = w.home().join(".ssh/x").display().to_string();
+    case(
+        &w,
+        "codex_mcp_rule_deny",
+        "codex",
+        base("mcp__fs__write_file", json!({"path": key})),
+    );
+    case(
+        &w,
+        "codex_mcp_rule_allow",
+        "codex",
+        base("mcp__fs__read_file", json!({"path": "/x"})),
+    );
+    case(
+        &w,
+        "claude_mcp_rule_deny",
+        "claude",
+        claude(
+            &w,
+            "PreToolUse",
+            "mcp__fs__write_file",
+            json!({"path": key}),
+        ),
+    );
+    case(
+        &w,
+        "claude_mcp_rule_allow",
+        "claude",
+        claude(
+            &w,
+            "PreToolUse",
+            "mcp__fs__read_file",
+            json!({"path": "/x"}),
+        ),
+    );
+    case(
+        &w,
+        "claude_mcp_no_rule",
+        "claude",
+        claude(
+            &w,
+            "PreToolUse",
+            "mcp__fs__write_file",
+            json!({"path": "/tmp/x"}),
+        ),
+    );
+    w.config("");
     // PostToolUse: the result blocked, with the redacted text as the reason.
     let mut post = base("Bash", json!({"command": "cat notes.txt"}));
     post["hook_event_name"] = json!("PostToolUse");

@@ -270,35 +270,70 @@ fn pre_tool(agent: Agent, env: &Env, input: &Input, call: &ToolCall) -> Result<V
         What::Write { paths } => writes(env, paths.iter().map(String::as_str)),
         What::Patch { text } => match super::patch::paths(text) {
             Ok(ps) => writes(env, ps.iter().map(String::as_str)),
-            Err(e) => Verdict::deny("patch", format!("cannot tell which files the patch touches: {e}")),
+            Err(e) => Verdict::deny(
+                "patch",
+                format!("cannot tell which files the patch touches: {e}"),
+            ),
         },
         What::Fetch { url } => fetch(env, url),
-        What::Mcp { server, tool } => unattended(
-            env,
-            Verdict::ask(
-                "mcp-default",
-                format!("MCP tool {server}/{tool}: no cordon rule allows MCP tools yet, so a person decides"),
-            ),
-        ),
+        // The `[[tool]]` rules of the policy (the MCP gateway's schema: server, tool, args);
+        // no matching rule: `[hook] unknown_tool` (default ask).
+        What::Mcp { server, tool } => {
+            let home = env.home.to_string_lossy();
+            let args = &input.tool_input;
+            let arg = |k: &str| crate::mcp::wrap::arg_values(args, k);
+            let hit = env.policy.as_ref().and_then(|p| {
+                p.check_tool(&cordon_policy::ToolCall {
+                    server,
+                    tool,
+                    arg: &arg,
+                    home: &home,
+                })
+            });
+            match hit {
+                Some(h) => match h.decision {
+                    cordon_policy::Decision::Allow => Verdict {
+                        decision: Decision::Allow,
+                        rule: h.rule,
+                        reason: h.reason,
+                        rewrite: None,
+                        explicit: true,
+                    },
+                    cordon_policy::Decision::Ask => {
+                        unattended(env, Verdict::ask(&h.rule, h.reason))
+                    }
+                    cordon_policy::Decision::Deny => Verdict::deny(&h.rule, h.reason),
+                },
+                None => default_for(
+                    env,
+                    "mcp-default",
+                    format!("no tool rule matches the MCP tool {server}/{tool}"),
+                ),
+            }
+        }
         What::Inert => Verdict::defer("inert", "acts only inside the agent"),
         // `[hook] unknown_tool` (default ask).
-        What::Unknown => match env.cfg.hook_unknown_tool.value {
-            cordon_policy::Decision::Allow => {
-                Verdict::defer("unknown-tool", "hook.unknown_tool = \"allow\"")
-            }
-            cordon_policy::Decision::Deny => Verdict::deny(
-                "unknown-tool",
-                format!("cordon does not know the tool {} (hook.unknown_tool = \"deny\")", call.tool),
-            ),
-            cordon_policy::Decision::Ask => unattended(
-                env,
-                Verdict::ask(
-                    "unknown-tool",
-                    format!("cordon does not know the tool {}: a person decides", call.tool),
-                ),
-            ),
-        },
+        What::Unknown => default_for(
+            env,
+            "unknown-tool",
+            format!("cordon does not know the tool {}", call.tool),
+        ),
     })
+}
+
+/// A call no rule decides: `[hook] unknown_tool` (default ask).
+fn default_for(env: &Env, rule: &str, what: String) -> Verdict {
+    match env.cfg.hook_unknown_tool.value {
+        cordon_policy::Decision::Allow => {
+            Verdict::defer(rule, format!("{what}; hook.unknown_tool = \"allow\""))
+        }
+        cordon_policy::Decision::Deny => {
+            Verdict::deny(rule, format!("{what}; hook.unknown_tool = \"deny\""))
+        }
+        cordon_policy::Decision::Ask => {
+            unattended(env, Verdict::ask(rule, format!("{what}: a person decides")))
+        }
+    }
 }
 
 /// An ask with nobody to answer (approval `never`) is a refusal.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 mod approve;
 mod serve;
-mod wrap;
+pub(crate) mod wrap;
 
 #[derive(clap::Args)]
 pub struct Args {
