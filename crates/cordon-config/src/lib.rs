@@ -16,7 +16,10 @@ use cordon_policy::{Loosening, Source};
 use cordon_sandbox::spec::{Limits, Mode, HOME_SECRETS, PROTECTED};
 
 pub mod grants;
+mod profiles;
 mod schema;
+use profiles::ProfileDef;
+pub use profiles::{ProfileInfo, BUILTIN as BUILTIN_PROFILES};
 mod show;
 pub mod store;
 mod trust;
@@ -51,6 +54,8 @@ pub enum Layer {
     System,
     User,
     Project,
+    /// `cordon run --profile NAME`: a built-in profile or a `[profile.NAME]` table.
+    Profile,
     Env,
     Flag,
     /// Access granted by an approval (`--escalate`, answered yes).
@@ -104,6 +109,7 @@ impl Layer {
             Layer::System => "system",
             Layer::User => "user",
             Layer::Project => "project",
+            Layer::Profile => "profile",
             Layer::Env => "env",
             Layer::Flag => "flag",
             Layer::Approval => "approval",
@@ -296,6 +302,8 @@ pub struct Flags {
     pub network: Option<NetMode>,
     pub policy: Vec<PathBuf>,
     pub no_policy: bool,
+    /// `--profile NAME`.
+    pub profile: Option<String>,
 }
 
 /// Access granted by an approval (`--escalate KIND:VALUE` answered yes): one more layer after
@@ -392,6 +400,11 @@ pub struct Config {
     pub ignored: Vec<String>,
     /// The files read, by layer.
     pub files: Vec<(Layer, PathBuf)>,
+    /// The profile applied (`--profile`), and where it is defined.
+    pub profile: Option<Val<String>>,
+    /// `[profile.NAME]` tables read from the system, user and trusted project files, in layer
+    /// order (the last definition of a name wins over earlier ones and over a built-in).
+    profile_defs: Vec<ProfileDef>,
 }
 
 /// How a file layer may act.
@@ -473,6 +486,10 @@ pub fn load(input: &LoadInput) -> Result<Config, ConfigError> {
         cfg.apply_file(&pfile, text, Layer::Project, how, snap.as_ref(), paths)?;
     }
 
+    if let Some(name) = &input.flags.profile {
+        cfg.apply_profile(name, paths)?;
+    }
+
     cfg.apply_env(input.var)?;
     cfg.apply_flags(input.flags)?;
 
@@ -524,6 +541,8 @@ impl Config {
             },
             ignored: Vec::new(),
             files: Vec::new(),
+            profile: None,
+            profile_defs: Vec::new(),
         }
     }
 
@@ -637,6 +656,26 @@ impl Config {
         let doc = Doc { path, text };
         let f = doc.parse()?;
         self.files.push((layer, path.to_path_buf()));
+        for (name, t) in &f.profile {
+            profiles::check_name(&doc, name, t)?;
+            match how {
+                How::Full | How::Trusted => self.profile_defs.push(ProfileDef {
+                    name: name.clone(),
+                    path: path.to_path_buf(),
+                    text: text.to_string(),
+                    line: doc.line_col(t.span().start).0,
+                }),
+                How::Untrusted => self.ignored.push(format!("profile.{name}")),
+                How::Managed => {
+                    return Err(doc.err_at(
+                        t,
+                        "a [profile] table in the managed file",
+                        "profiles open what an agent needs (they widen access); define them in \
+                         the system or user config",
+                    ))
+                }
+            }
+        }
         let mut a = Applier {
             cfg: self,
             doc: &doc,
@@ -645,6 +684,24 @@ impl Config {
             paths,
         };
         a.apply(f, snap)
+    }
+
+    /// Applies an already parsed document in full (a profile).
+    fn apply_doc(
+        &mut self,
+        doc: &Doc,
+        f: FileToml,
+        layer: Layer,
+        paths: &Paths,
+    ) -> Result<(), ConfigError> {
+        let mut a = Applier {
+            cfg: self,
+            doc,
+            layer,
+            how: How::Full,
+            paths,
+        };
+        a.apply(f, None)
     }
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {

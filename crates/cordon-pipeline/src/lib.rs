@@ -37,6 +37,7 @@ mod error;
 pub mod files;
 pub mod launch;
 pub mod plan;
+pub mod profile;
 pub mod record;
 pub mod request;
 
