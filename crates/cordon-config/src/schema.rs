@@ -31,6 +31,7 @@ pub(crate) struct FileToml {
     pub audit: AuditToml,
     #[serde(default)]
     pub hook: HookToml,
+    pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
     /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
     #[serde(default)]
@@ -62,6 +63,25 @@ pub(crate) struct HookToml {
     pub context: Option<S<bool>>,
     /// A tool cordon does not know: allow | ask | deny.
     pub unknown_tool: Option<S<String>>,
+}
+
+/// `[caches]`: tool caches overlaid in the sandbox.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachesToml {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub add: Vec<S<CacheAddToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheAddToml {
+    pub name: String,
+    pub path: String,
+    pub env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +182,7 @@ const KEYS: &[&str] = &[
     "hook",
     "context",
     "unknown_tool",
+    "caches",
     "managed",
     "profile",
     "description",
@@ -185,6 +206,11 @@ const KEYS: &[&str] = &[
     "rule",
     "tool",
     "dir",
+    "enabled",
+    "remove",
+    "add",
+    "name",
+    "path",
     "allowed_modes",
     "allowed_approvals",
     "never_allow_domains",
