@@ -31,6 +31,7 @@ pub(crate) struct FileToml {
     pub audit: AuditToml,
     #[serde(default)]
     pub hook: HookToml,
+    #[serde(default)]
     pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
     /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
