@@ -391,6 +391,11 @@ pub struct Config {
     pub policy: Vec<PolicyEntry>,
     pub no_policy: Val<bool>,
     pub audit_dir: Option<Val<PathBuf>>,
+    /// `[hook] context`: agents' hooks give the model a few lines about the sandbox at session
+    /// start (default true).
+    pub hook_context: Val<bool>,
+    /// `[hook] unknown_tool`: what a hook answers for a tool cordon does not know (default ask).
+    pub hook_unknown_tool: Val<cordon_policy::Decision>,
     /// `[caches] enabled`.
     pub caches_enabled: Val<bool>,
     /// `[caches] remove`: known caches (or families) not to overlay.
@@ -536,6 +541,8 @@ impl Config {
             policy: Vec::new(),
             no_policy: Val::new(false, b()),
             audit_dir: None,
+            hook_context: Val::new(true, b()),
+            hook_unknown_tool: Val::new(cordon_policy::Decision::Ask, b()),
             caches_enabled: Val::new(true, b()),
             caches_remove: Vec::new(),
             caches_add: Vec::new(),
@@ -1153,6 +1160,32 @@ impl Applier<'_, '_> {
             };
             if self.how == How::Managed || self.personal(v, "approver_timeout")? {
                 self.cfg.approver_timeout_ms = Some(Val::new(ms, self.origin(v)));
+            }
+        }
+
+        // [hook]
+        if let Some(c) = &f.hook.context {
+            // Not a permission: any layer that applies in full may set it.
+            if matches!(self.how, How::Full | How::Trusted) {
+                self.cfg.hook_context = Val::new(*c.get_ref(), self.origin(c));
+            }
+        }
+        if let Some(u) = &f.hook.unknown_tool {
+            let d = match u.get_ref().as_str() {
+                "allow" => cordon_policy::Decision::Allow,
+                "ask" => cordon_policy::Decision::Ask,
+                "deny" => cordon_policy::Decision::Deny,
+                other => {
+                    return Err(self.doc.err_at(
+                        u,
+                        format!("unknown decision '{other}' for `unknown_tool`"),
+                        "use allow, ask or deny",
+                    ))
+                }
+            };
+            // Stricter is always taken; looser only where a layer may loosen.
+            if d >= self.cfg.hook_unknown_tool.value || self.loosen(u, "hook.unknown_tool")? {
+                self.cfg.hook_unknown_tool = Val::new(d, self.origin(u));
             }
         }
 
