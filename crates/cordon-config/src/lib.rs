@@ -27,23 +27,49 @@ pub mod units;
 use schema::Doc;
 pub use trust::{snapshot, Snapshot, TrustRecord, TrustState, TrustStore};
 
-/// A configuration error, already worded for the user (`cordon: ` is added by the caller).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl ConfigError {
-    pub fn new(s: impl Into<String>) -> ConfigError {
-        ConfigError(s.into())
-    }
+/// A configuration error, worded for the user: the thing, the reason, the fix (`cordon: ` is
+/// added by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value of a config file, at its line and column.
+    #[error("config {}:{line}:{col}: {what}; {hint}", path.display())]
+    At {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        what: String,
+        hint: String,
+    },
+    /// A config file that cannot be read (`why` says what to do).
+    #[error("config {}: {why}", path.display())]
+    File { path: PathBuf, why: String },
+    /// A `CORDON_*` variable.
+    #[error("{name}={value}: {why}; fix the variable or unset it")]
+    Env {
+        name: String,
+        value: String,
+        why: String,
+    },
+    /// A `--policy` file.
+    #[error("--policy {}: {why}; fix the path", path.display())]
+    PolicyFile { path: PathBuf, why: String },
+    /// The rules do not load.
+    #[error("bad policy: {0}; fix the rule (`cordon policy test FILE` checks a policy file)")]
+    Policy(String),
+    /// A value the managed file forbids, whoever set it.
+    #[error("{what}: forbidden by the managed policy {by} ({rule}); ask the administrator of this machine")]
+    Managed {
+        what: String,
+        by: String,
+        rule: String,
+    },
+    /// `--no-policy` with rules in the managed file (they always apply).
+    #[error("skipping the policy ({set_by}): forbidden by the managed policy {by} (its rules always apply); drop --no-policy")]
+    ManagedRules { set_by: String, by: String },
+    /// The trust store (`why` says what to do).
+    #[error("trust store {}: {why}", path.display())]
+    Trust { path: PathBuf, why: String },
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Where a layer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -440,11 +466,9 @@ pub fn load(input: &LoadInput) -> Result<Config, ConfigError> {
             .get(Path::new("config.toml"))
             .map(|b| String::from_utf8(b.clone()))
             .transpose()
-            .map_err(|_| {
-                ConfigError::new(format!(
-                    "config {}: not valid UTF-8; save it as UTF-8 text",
-                    pfile.display()
-                ))
+            .map_err(|_| ConfigError::File {
+                path: pfile.clone(),
+                why: "not valid UTF-8; save it as UTF-8 text".into(),
             })?,
         // Not hashable (a symlink somewhere): read it anyway, but only to tighten.
         None if matches!(state, TrustState::Unhashable(_)) => {
@@ -559,9 +583,7 @@ impl Config {
                 self.ignored.extend(dropped);
                 Ok(p)
             }
-            Err(e) => Err(ConfigError::new(format!(
-                "bad policy: {e}; fix the rule (`cordon policy test FILE` checks a policy file)"
-            ))),
+            Err(e) => Err(ConfigError::Policy(e.to_string())),
         }
     }
 
@@ -643,8 +665,10 @@ impl Config {
     }
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let bad = |name: &str, v: &str, why: String| {
-            ConfigError::new(format!("{name}={v}: {why}; fix the variable or unset it"))
+        let bad = |name: &str, v: &str, why: String| ConfigError::Env {
+            name: name.into(),
+            value: v.into(),
+            why,
         };
         if let Some(v) = var("CORDON_MODE").filter(|v| !v.is_empty()) {
             let m: Mode = v.parse().map_err(|e| bad("CORDON_MODE", &v, e))?;
@@ -715,8 +739,9 @@ impl Config {
             self.network = Val::new(n, o("--network"));
         }
         for p in &f.policy {
-            let source = Source::read(p).map_err(|e| {
-                ConfigError::new(format!("--policy {}: {e}; fix the path", p.display()))
+            let source = Source::read(p).map_err(|e| ConfigError::PolicyFile {
+                path: p.clone(),
+                why: e.to_string(),
             })?;
             self.policy.push(PolicyEntry {
                 what: p.display().to_string(),
@@ -761,10 +786,10 @@ impl Config {
     /// The managed file's requirements, checked on the final values: what it forbids is an
     /// error naming the file and line, whoever asked for it.
     fn enforce_managed(&mut self) -> Result<(), ConfigError> {
-        let refuse = |what: String, by: &Origin, rule: &str| {
-            ConfigError::new(format!(
-                "{what}: forbidden by the managed policy {by} ({rule}); ask the administrator of this machine"
-            ))
+        let refuse = |what: String, by: &Origin, rule: &str| ConfigError::Managed {
+            what,
+            by: by.to_string(),
+            rule: rule.into(),
         };
         let set_by = |o: &Origin| match o.layer {
             Layer::Builtin => "the built-in default".to_string(),
@@ -852,10 +877,10 @@ impl Config {
                     .file
                     .as_ref()
                     .map_or("the managed file".to_string(), |p| p.display().to_string());
-                return Err(ConfigError::new(format!(
-                    "skipping the policy ({}): forbidden by the managed policy {by} (its rules always apply); drop --no-policy",
-                    set_by(&self.no_policy.origin)
-                )));
+                return Err(ConfigError::ManagedRules {
+                    set_by: set_by(&self.no_policy.origin),
+                    by,
+                });
             }
         }
         Ok(())
