@@ -38,6 +38,28 @@ pub enum Event {
         /// The command as given (shell string, or argv joined with spaces).
         command: Text,
     },
+    /// An agent's hook call (`cordon hook AGENT`): the tool call the agent was about to make
+    /// (or had made), and what cordon answered.
+    Hook {
+        /// The agent (`claude-code`, `codex`, `gemini`, `cursor`, `copilot`, `goose`).
+        agent: String,
+        /// The agent's own session id, as the agent sent it.
+        agent_session: Text,
+        /// The agent's event: `PreToolUse`, `PostToolUse`, `SessionStart`, ...
+        hook_event: String,
+        /// The tool as the agent named it, and its kind (`shell`, `read`, `search`, `write`,
+        /// `patch`, `fetch`, `mcp`, `inert`, `unknown`).
+        tool: Text,
+        kind: String,
+        /// What the call acts on: the command, the path(s), the URL, `server/tool`.
+        target: Text,
+        /// `allow`, `ask`, `deny`, or `none` (an event that decides nothing).
+        decision: String,
+        rule: String,
+        reason: String,
+        /// The command was rewritten to run inside cordon's sandbox.
+        rewritten: bool,
+    },
     /// A question about running a command (or more access), and its answer.
     Approval {
         /// `before-run` or `after-failure`.
@@ -113,6 +135,7 @@ impl Event {
             Event::SessionStart { .. } => "session_start",
             Event::Decision { .. } => "decision",
             Event::Approval { .. } => "approval",
+            Event::Hook { .. } => "hook",
             Event::Exec { .. } => "exec",
             Event::Exit { .. } => "exit",
             Event::Connection { .. } => "connection",
@@ -125,7 +148,7 @@ impl Event {
     /// Records that are fsync'd as soon as written: refusals, approvals, the end of a session.
     pub fn needs_sync(&self) -> bool {
         match self {
-            Event::Decision { decision, .. } => decision == "deny",
+            Event::Decision { decision, .. } | Event::Hook { decision, .. } => decision == "deny",
             Event::Approval { .. } | Event::Exit { .. } | Event::Recovery { .. } => true,
             _ => false,
         }

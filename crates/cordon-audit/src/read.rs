@@ -194,6 +194,28 @@ pub fn summary(r: &Record, colour: bool) -> String {
                 r.text("command")
             )
         }
+        "hook" => {
+            let d = r.text("decision");
+            format!(
+                "{} {} {} {} ({}{}): {}{} — {}",
+                r.text("agent"),
+                r.text("hook_event"),
+                r.text("tool"),
+                paint(&d, decision_colour(&d), colour),
+                r.text("rule"),
+                if r.v.get("rewritten").and_then(Value::as_bool) == Some(true) {
+                    ", sandboxed"
+                } else {
+                    ""
+                },
+                r.text("reason"),
+                match r.text("agent_session") {
+                    s if s.is_empty() => String::new(),
+                    s => format!(" [session {s}]"),
+                },
+                r.text("target")
+            )
+        }
         "approval" => {
             let a = r.text("answer");
             let c = if a.starts_with("allow") { GREEN } else { RED };

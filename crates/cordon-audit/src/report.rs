@@ -89,7 +89,8 @@ pub fn html(recs: &[Record], source: &str) -> String {
             "exit" => s.exit = Some(field(r, "status")),
             // What ran (the first exec of a session; an on-failure rerun has the same argv).
             "exec" if s.argv.is_empty() => s.argv = field(r, "argv"),
-            "decision" => {
+            // An agent's hook decisions count as decisions (events that decide nothing do not).
+            "decision" | "hook" if r.str("decision") != "none" => {
                 let d = r.str("decision").to_string();
                 *by_decision.entry(d.clone()).or_default() += 1;
                 *by_rule
@@ -223,6 +224,18 @@ pub fn html(recs: &[Record], source: &str) -> String {
                 field(r, "prompt"),
                 field(r, "rule"),
                 field(r, "note"),
+            )
+        } else if r.event() == "hook" {
+            (
+                field(r, "decision"),
+                format!(
+                    "{} {}: {}",
+                    field(r, "agent"),
+                    field(r, "tool"),
+                    field(r, "target")
+                ),
+                field(r, "rule"),
+                field(r, "reason"),
             )
         } else {
             (

@@ -21,6 +21,7 @@ mod cmd_policy;
 mod cmd_run;
 mod cmd_setup;
 mod cmd_trust;
+mod hook;
 mod hook_entries;
 mod selftest;
 mod settings_edit;
@@ -54,6 +55,8 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
+    Hook(hook::Args),
     /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
     Install(cmd_install::Args),
     /// Remove exactly the hook `cordon install` added.
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),
         Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),
         Command::Setup(a) => Ok(cmd_setup::run(a)),

@@ -404,6 +404,180 @@ fn unix_socket(c: &Case) {
     assert!(!text(&o).contains("CONNECTED"));
 }
 
+/// A listening unix socket at `rel` under the fake home, as a daemon of the user leaves it.
+fn listen_at(c: &Case, rel: &str) -> UnixListener {
+    let p = c.home.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&p);
+    let l = UnixListener::bind(&p).unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+/// Connects (stream) or sends (datagram) to each path given, printing what happened.
+const CONNECT_EACH: &str = r#"import socket, sys
+for p in sys.argv[1:]:
+  for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+    try:
+      s = socket.socket(socket.AF_UNIX, kind)
+      if kind == socket.SOCK_STREAM: s.connect(p); s.send(b'x')
+      else: s.sendto(b'x', p)
+      print('CONNECTED', p)
+    except Exception as e: print('refused', p, e)
+"#;
+
+fn assert_nothing_received(c: &Case, ls: &[(String, UnixListener)], out: &str) {
+    for (rel, l) in ls {
+        assert!(
+            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "[{}] the unix socket ~/{rel} outside was reached: {out}",
+            c.label()
+        );
+    }
+    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
+}
+
+fn unix_sockets_anywhere(c: &Case) {
+    // Where the user's daemons put sockets: XDG directories (not walked by any scan), deep paths,
+    // a tool's own dot-directory, the home's top level, a directory outside the home; and one
+    // datagram socket. Each is found in the kernel's socket table.
+    let rels = [
+        ".local/share/x/sock",
+        ".cache/y.sock",
+        ".local/share/a/b/c/d/e/sock",
+        ".tool/run/x/y/z/a.sock",
+        "agent.sock",
+        "../srv/daemon/d.sock",
+    ];
+    let ls: Vec<(String, UnixListener)> = rels
+        .iter()
+        .map(|r| (r.to_string(), listen_at(c, r)))
+        .collect();
+    let dgram_path = c.home.join(".cache/d.dgram");
+    let dgram = std::os::unix::net::UnixDatagram::bind(&dgram_path).unwrap();
+    dgram.set_nonblocking(true).unwrap();
+    c.write(".cache/readme", "cached file\n");
+    c.chown_all();
+    let mut args = vec!["run", "--", "python3", "-c", CONNECT_EACH];
+    let paths: Vec<String> = rels
+        .iter()
+        .map(|r| c.home.join(r).display().to_string())
+        .chain([dgram_path.display().to_string()])
+        .collect();
+    args.extend(paths.iter().map(String::as_str));
+    let o = c.cordon(&args);
+    std::thread::sleep(Duration::from_millis(100));
+    let out = text(&o);
+    assert!(
+        out.contains("refused"),
+        "[{}] the command did not try: {out}",
+        c.label()
+    );
+    assert_nothing_received(c, &ls, &out);
+    let mut b = [0u8; 8];
+    assert!(
+        dgram.recv(&mut b).is_err(),
+        "[{}] the datagram socket outside got a datagram: {out}",
+        c.label()
+    );
+    // The directories shown without their sockets still read as before.
+    let o = c.cordon(&[
+        "run",
+        "--",
+        "cat",
+        c.home.join(".cache/readme").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "cached file\n",
+        "[{}] {}",
+        c.label(),
+        text(&o)
+    );
+}
+
+fn unix_sockets_created_later(c: &Case) {
+    // A long-running sandbox; then, outside, a daemon restarts (deletes and re-creates its
+    // socket) and others start, in the XDG directories and in a tool's directory that held a
+    // socket at the start.
+    let mut ls = vec![
+        (
+            ".local/share/x/sock".to_string(),
+            listen_at(c, ".local/share/x/sock"),
+        ),
+        (
+            ".tool/run/a.sock".to_string(),
+            listen_at(c, ".tool/run/a.sock"),
+        ),
+    ];
+    std::fs::create_dir_all(c.home.join(".cache")).unwrap();
+    c.chown_all();
+    let started = c.ws.join("out/started");
+    let go = c.outside.join("go");
+    let later = [
+        ".local/share/x/sock",
+        ".cache/later.sock",
+        ".local/share/newapp/sock",
+        ".tool/run/b.sock",
+        ".tool/new/c.sock",
+    ];
+    let paths: Vec<String> = later
+        .iter()
+        .map(|r| c.home.join(r).display().to_string())
+        .collect();
+    let wait = format!(
+        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exec python3 \"$@\"",
+        started.display(),
+        go.display()
+    );
+    let mut args = vec![
+        "run",
+        "--timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        &wait,
+        "sh",
+        "-c",
+        CONNECT_EACH,
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    let child = c
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.exists(),
+        "[{}] the sandbox did not start",
+        c.label()
+    );
+    // The restart: the old listener goes, its file is deleted, a new one is bound there.
+    ls.remove(0);
+    for r in later {
+        ls.push((r.to_string(), listen_at(c, r)));
+    }
+    c.chown_all();
+    std::fs::write(&go, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let out = text(&o);
+    assert!(
+        out.contains("refused"),
+        "[{}] the command did not try: {out}",
+        c.label()
+    );
+    assert_nothing_received(c, &ls, &out);
+}
+
 fn abstract_socket(c: &Case) {
     // Abstract unix sockets have no file to cover: the network namespace (and Landlock ABI 6's
     // scope, and in the fallback seccomp) must keep the command away from them.
@@ -923,6 +1097,8 @@ variants!(
     other_process,
     network,
     unix_socket,
+    unix_sockets_anywhere,
+    unix_sockets_created_later,
     abstract_socket,
     kernel_surface,
     int80,

@@ -6,6 +6,7 @@
 //! address.
 
 pub mod host;
+pub mod http;
 
 use std::collections::HashSet;
 use std::io;
@@ -18,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub use host::{canonical_host, is_local, parse_resolve, DomainPattern, Host};
+use http::Framing;
 
 /// How long a client may take to send its request head (slow loris).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -304,28 +306,62 @@ async fn serve(s: TcpStream, sh: Arc<Shared>) {
     }
 }
 
-/// Reads the request head (up to the blank line), bounded in size and time.
-async fn read_head(s: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
+enum HeadError {
+    /// Malformed: answered 400 with the reason.
+    Bad(http::BadRequest),
+    /// Too large, too slow, closed, or a socket error: answered 400 if still possible.
+    Io(io::Error),
+}
+
+/// Reads the request head (up to the blank line), bounded in size and time. A bare LF is
+/// refused as soon as it arrives.
+async fn read_head(s: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buf.split_off(i + 4);
+        if let Some(i) = http::head_end(&buf).map_err(HeadError::Bad)? {
+            let rest = buf.split_off(i);
             return Ok((buf, rest));
         }
         if buf.len() > MAX_HEAD {
-            return Err(io::Error::other("request head too large"));
+            return Err(HeadError::Io(io::Error::other("request head too large")));
         }
         let mut chunk = [0u8; 4096];
         let left = deadline.saturating_duration_since(Instant::now());
         let n = tokio::time::timeout(left, s.read(&mut chunk))
             .await
-            .map_err(|_| io::Error::other("request head timed out"))??;
+            .map_err(|_| HeadError::Io(io::Error::other("request head timed out")))?
+            .map_err(HeadError::Io)?;
         if n == 0 {
-            return Err(io::Error::other("closed before the request head"));
+            return Err(HeadError::Io(io::Error::other(
+                "closed before the request head",
+            )));
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Answers 400 to a malformed request (nothing of it went anywhere), records and says it once.
+async fn bad_request(sh: &Shared, s: &mut TcpStream, why: &str) {
+    let body = format!("cordon: bad request: {why}\n");
+    let resp = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(resp.as_bytes()).await;
+    let _ = s.shutdown().await;
+    let r = Req {
+        protocol: "http",
+        host: String::new(),
+        port: 0,
+        started: Instant::now(),
+        time_ms: now_ms(),
+    };
+    sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
+    sh.say_refused(
+        &format!("cordon: network: refused a malformed request: {why}"),
+        format!("400:{why}"),
+    );
 }
 
 /// Records a refusal made before any connection out, and answers 403.
@@ -344,10 +380,26 @@ async fn reply_403(s: &mut TcpStream, why: &str) {
     let _ = s.shutdown().await;
 }
 
+/// Headers that concern this hop only: dropped (the Host header is replaced by the URI's).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+];
+
 async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let (head, rest) = match read_head(&mut s).await {
         Ok(h) => h,
-        Err(e) => {
+        Err(HeadError::Bad(why)) => {
+            bad_request(&sh, &mut s, &why.0).await;
+            return Ok(());
+        }
+        Err(HeadError::Io(e)) => {
             let _ = s
                 .write_all(
                     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
@@ -356,38 +408,26 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
             return Err(e);
         }
     };
-    let Ok(text) = std::str::from_utf8(&head) else {
-        reply_403(&mut s, "request head is not UTF-8").await;
-        return Ok(());
+    let head = match http::parse_head(&head) {
+        Ok(h) => h,
+        Err(why) => {
+            bad_request(&sh, &mut s, &why.0).await;
+            return Ok(());
+        }
     };
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (method, target, version) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-    );
-    if !version.starts_with("HTTP/1.") || parts.next().is_some() {
-        let _ = s
-            .write_all(
-                b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            )
-            .await;
-        return Ok(());
-    }
-    let headers: Vec<(&str, &str)> = lines
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
-    if method.eq_ignore_ascii_case("CONNECT") {
-        return connect_tunnel(s, sh, target, rest).await;
+    if head.method.eq_ignore_ascii_case("CONNECT") {
+        if !matches!(head.framing, Framing::None | Framing::Length(0)) {
+            bad_request(&sh, &mut s, "a CONNECT request has no body").await;
+            return Ok(());
+        }
+        return connect_tunnel(s, sh, &head.target, rest).await;
     }
     // Plain HTTP with an absolute URI: http://[userinfo@]host[:port]/path
+    let target = head.target.as_str();
     let Some(after) = target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("HTTP://"))
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("http://"))
+        .map(|_| &target[7..])
     else {
         reply_403(
             &mut s,
@@ -396,7 +436,7 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         .await;
         return Ok(());
     };
-    let (authority, path) = match after.find(['/', '?', '#']) {
+    let (authority, path) = match after.find(['/', '?']) {
         Some(i) => (&after[..i], &after[i..]),
         None => (after, "/"),
     };
@@ -424,8 +464,8 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         port,
         ..r0
     };
-    // The Host header must name the same host as the URI.
-    if let Some((_, hv)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")) {
+    // The Host header, when sent, must name the same host as the URI.
+    if let Some(hv) = head.get("host") {
         let same = parse_target(hv, port)
             .map(|(hh, _)| hh == h)
             .unwrap_or(false);
@@ -442,31 +482,65 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
             return Ok(());
         }
     };
-    // Origin-form request line; hop-by-hop proxy headers dropped; one request per connection.
-    let mut out = format!("{method} {path} {version}\r\n");
-    for (k, v) in &headers {
-        let kl = k.to_ascii_lowercase();
-        if kl == "proxy-connection"
-            || kl == "proxy-authorization"
-            || kl == "connection"
-            || kl == "keep-alive"
-        {
-            continue;
+    // Origin-form request line, the URI's host as Host, hop-by-hop headers dropped, one
+    // request per connection.
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let mut out = format!(
+        "{} {path} {}\r\nHost: {hostport}\r\n",
+        head.method, head.version
+    );
+    for (k, v) in &head.headers {
+        if !HOP_BY_HOP.iter().any(|x| k.eq_ignore_ascii_case(x)) {
+            out.push_str(&format!("{k}: {v}\r\n"));
         }
-        out.push_str(&format!("{k}: {v}\r\n"));
     }
     out.push_str("Connection: close\r\n\r\n");
     up.write_all(out.as_bytes()).await?;
-    up.write_all(&rest).await?;
-    let (a, b) = pump(&mut s, &mut up).await;
-    sh.event(
-        &r,
-        Some(addr),
-        "allow",
-        rule,
-        a + out.len() as u64 + rest.len() as u64,
-        b,
-    );
+    let (cr, mut cw) = s.split();
+    let (mut ur, mut uw) = up.split();
+    let mut client = http::Buffered::new(rest, cr);
+    // Client to server: the body as framed, then nothing: whatever the client sends after it (a
+    // second request, checked by nobody) is read and dropped until it closes.
+    let request = async {
+        let sent = http::forward_body(head.framing, &mut client, &mut uw).await;
+        if sent.is_ok() {
+            let mut sink = [0u8; 16 * 1024];
+            let (ahead, mut cr) = client.into_parts();
+            drop(ahead);
+            while matches!(cr.read(&mut sink).await, Ok(n) if n > 0) {}
+            let _ = uw.shutdown().await;
+        }
+        sent
+    };
+    let response = copy_one(&mut ur, &mut cw);
+    tokio::pin!(request, response);
+    let (sent, down) = tokio::select! {
+        // The server is done (it closes after the response): so is the exchange.
+        down = &mut response => (None, down),
+        sent = &mut request => match sent {
+            Ok(n) => (Some(Ok(n)), response.await),
+            // A malformed body: the connection to the server is abandoned mid-request.
+            Err(e) => (Some(Err(e)), 0),
+        },
+    };
+    let up_bytes = out.len() as u64;
+    match sent {
+        Some(Err(e)) => {
+            let why = format!("malformed request body: {e}");
+            sh.say_refused(
+                &format!("cordon: network: closed the request to {h}:{port}: {why}"),
+                format!("body:{h}:{port}"),
+            );
+            sh.event(&r, Some(addr), "deny", why, up_bytes, down);
+        }
+        Some(Ok(n)) => sh.event(&r, Some(addr), "allow", rule, up_bytes + n, down),
+        // The response ended before the body was sent (e.g. a server that refused it early).
+        None => sh.event(&r, Some(addr), "allow", rule, up_bytes, down),
+    }
     Ok(())
 }
 

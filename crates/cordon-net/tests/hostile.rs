@@ -197,3 +197,193 @@ fn refused_tunnel_answers_403_and_reaches_nothing() {
     assert!(events.lock().unwrap().iter().all(|e| e.decision == "deny"));
     h.shutdown();
 }
+
+/// An HTTP server on loopback that records every byte of every connection. It answers the first
+/// request head of a connection with a small 200 and then, like a server ignoring
+/// `Connection: close`, keeps reading until the client side closes: whatever the proxy lets
+/// through after the first request is recorded.
+fn recording_server() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let seen = s2.clone();
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut got = Vec::new();
+                let mut answered = false;
+                let mut buf = [0u8; 4096];
+                loop {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    if !answered && got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        answered = true;
+                        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                    }
+                }
+                seen.lock().unwrap().push(got);
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Sends `req` through the proxy, half-closes, and returns everything the proxy answered.
+fn exchange(proxy_port: u16, req: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", proxy_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(req).unwrap();
+    // Read the answer before closing our side: a proxy may legitimately close when we do.
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !out.ends_with(b"ok") && !out.ends_with(b"\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = s.shutdown(Shutdown::Write);
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn ambiguous_requests_get_400_and_reach_nothing() {
+    let (port, seen) = recording_server();
+    let (h, p, events) = proxy(&[&format!("echo.test:{port}")]);
+    let line = format!("POST http://echo.test:{port}/x HTTP/1.1\r\n");
+    let host = format!("Host: echo.test:{port}\r\n");
+    let cases: Vec<(&str, String)> = vec![
+        ("duplicate Host", format!("{line}{host}Host: other.test\r\n\r\n")),
+        ("duplicate Host, same value", format!("{line}{host}{host}\r\n")),
+        ("bare LF line endings", format!("GET http://echo.test:{port}/ HTTP/1.1\nHost: echo.test:{port}\n\n")),
+        ("a bare LF in a header", format!("{line}{host}X-A: 1\nX-B: 2\r\n\r\n")),
+        ("a bare CR in a header", format!("{line}{host}X-A: 1\rX-B: 2\r\n\r\n")),
+        ("obs-fold", format!("{line}{host}X-A: 1\r\n continued\r\n\r\n")),
+        ("duplicate Content-Length", format!("{line}{host}Content-Length: 1\r\nContent-Length: 1\r\n\r\nx")),
+        ("conflicting Content-Length", format!("{line}{host}Content-Length: 1\r\nContent-Length: 20\r\n\r\nx")),
+        ("Content-Length list", format!("{line}{host}Content-Length: 1, 1\r\n\r\nx")),
+        ("Content-Length not digits", format!("{line}{host}Content-Length: 0x1\r\n\r\nx")),
+        ("TE with CL", format!("{line}{host}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n")),
+        ("TE not chunked", format!("{line}{host}Transfer-Encoding: gzip\r\n\r\n")),
+        ("TE chunked not final", format!("{line}{host}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n")),
+        ("TE twice", format!("{line}{host}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+        ("TE in HTTP/1.0", format!("POST http://echo.test:{port}/x HTTP/1.0\r\n{host}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+        ("TE with a vertical tab", format!("{line}{host}Transfer-Encoding: chunked\x0b\r\n\r\n0\r\n\r\n")),
+        ("space before the colon", format!("{line}{host}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n")),
+        ("underscore framing header", format!("{line}{host}Content_Length: 5\r\n\r\nhello")),
+        ("NUL in a value", format!("{line}{host}X-A: a\0b\r\n\r\n")),
+        ("control character in a name", format!("{line}{host}X\x01A: 1\r\n\r\n")),
+        ("control character in the target", format!("GET http://echo.test:{port}/\x7f HTTP/1.1\r\n{host}\r\n")),
+        ("HTTP/2 version", format!("GET http://echo.test:{port}/ HTTP/2.0\r\n{host}\r\n")),
+        ("CONNECT with a body", format!("CONNECT echo.test:{port} HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nhello")),
+    ];
+    for (what, req) in &cases {
+        let out = exchange(p, req.as_bytes());
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 400"), "{what}: {req:?} → {out:?}");
+        assert!(out.contains("cordon: bad request: "), "{what}: {out}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.is_empty(),
+        "a refused request reached the server: {:?}",
+        seen.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>()
+    );
+    let ev = events.lock().unwrap();
+    assert_eq!(
+        ev.iter().filter(|e| e.decision == "deny").count(),
+        cases.len(),
+        "{ev:?}"
+    );
+    drop(ev);
+    h.shutdown();
+}
+
+#[test]
+fn nothing_after_the_first_body_reaches_the_server() {
+    let (port, seen) = recording_server();
+    let (h, p, events) = proxy(&[&format!("echo.test:{port}")]);
+    let host = format!("Host: echo.test:{port}\r\n");
+    // A second request on the same connection, for a host the policy would refuse, and one in
+    // origin form that only the server would read.
+    let smuggled = "GET http://forbidden.test/ HTTP/1.1\r\nHost: forbidden.test\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n";
+    let cases: Vec<(String, &str)> = vec![
+        (format!("GET http://echo.test:{port}/a HTTP/1.1\r\n{host}\r\n{smuggled}"), ""),
+        (format!("POST http://echo.test:{port}/a HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nhello{smuggled}"), "hello"),
+        (
+            format!("POST http://echo.test:{port}/a HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n{smuggled}"),
+            "5\r\nhello\r\n0\r\n\r\n",
+        ),
+        // The chunked body ends at its zero chunk, whatever follows looks like.
+        (
+            format!("POST http://echo.test:{port}/a HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n5\r\nhello\r\n{smuggled}"),
+            "0\r\n\r\n",
+        ),
+        (format!("GET http://echo.test:{port}/a HTTP/1.0\r\n\r\n{smuggled}"), ""),
+    ];
+    for (req, body) in &cases {
+        let out = exchange(p, req.as_bytes());
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200"), "{req:?} → {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        let got = seen
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("the allowed request reached nothing");
+        let text = String::from_utf8_lossy(&got);
+        assert_eq!(
+            count(&got, b"HTTP/1."),
+            1,
+            "more than one request reached the server: {text:?}"
+        );
+        assert!(
+            !text.contains("smuggled") && !text.contains("forbidden"),
+            "{text:?}"
+        );
+        assert!(
+            text.starts_with("GET /a HTTP/1.") || text.starts_with("POST /a HTTP/1.1"),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&format!("Host: echo.test:{port}\r\n")),
+            "{text:?}"
+        );
+        assert!(text.contains("Connection: close\r\n"), "{text:?}");
+        let after_head = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(after_head, *body, "the body as forwarded");
+    }
+    // A malformed chunk: the head went out, then the proxy gave up; nothing after reached it.
+    let req = format!("POST http://echo.test:{port}/a HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n{smuggled}");
+    let _ = exchange(p, req.as_bytes());
+    std::thread::sleep(Duration::from_millis(200));
+    let got = seen
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the head reached the server");
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.ends_with("\r\n\r\n") && !text.contains("hello") && !text.contains("smuggled"),
+        "{text:?}"
+    );
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.rule.contains("malformed request body")));
+    h.shutdown();
+}

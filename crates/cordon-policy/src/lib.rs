@@ -1622,6 +1622,46 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
             argv(skip_opts(args, &[]), false)
         }
         "exec" => argv(skip_opts(args, &["-a"]), false),
+        // cordon's own `run`: what it runs is decided (a model writing `cordon run --no-policy
+        // -- X` gets X decided); `cordon` itself is no rule's, so it asks.
+        "cordon" if args.first().is_some_and(|a| a.text == "run") => {
+            let rest = &args[1..];
+            if let Some(i) = rest.iter().position(|a| a.text == "-c") {
+                return match rest.get(i + 1) {
+                    Some(w) => shell_string(w),
+                    None => {
+                        Unwrapped::Dynamic("cordon run -c without a command string".into(), false)
+                    }
+                };
+            }
+            let i = skip_opts(
+                rest,
+                &[
+                    "--mode",
+                    "--workspace",
+                    "--cwd",
+                    "--writable",
+                    "--read-secret",
+                    "--env",
+                    "--secret-env",
+                    "--timeout",
+                    "--limit-nproc",
+                    "--limit-memory",
+                    "--limit-nofile",
+                    "--allow-domain",
+                    "--deny-domain",
+                    "--resolve",
+                    "--network",
+                    "--net-log",
+                    "--policy",
+                    "--approval",
+                    "--escalate",
+                    "--audit-dir",
+                    "--agent",
+                ],
+            );
+            argv(1 + i, false)
+        }
         "command" => {
             if args
                 .iter()

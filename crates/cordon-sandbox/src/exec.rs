@@ -826,13 +826,14 @@ fn init_main(
             &format!("cannot set up the file system view: {e}"),
         ),
     };
-    if let Err(e) = crate::mounts::build_root(spec, clones) {
-        die(
+    let views = match crate::mounts::build_root(spec, clones) {
+        Ok(v) => v,
+        Err(e) => die(
             err,
             b'E',
             &format!("cannot set up the file system view: {e}"),
-        );
-    }
+        ),
+    };
     crate::timing("init: mounts done");
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         die(
@@ -872,7 +873,8 @@ fn init_main(
             .and_then(|_| f.grant_all(Path::new("/var/tmp")))
             .and_then(|_| f.grant_all(Path::new("/dev/shm")))
             .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
-            .and_then(|_| f.grant_proc(Path::new("/proc")));
+            .and_then(|_| f.grant_proc(Path::new("/proc")))
+            .and_then(|_| views.iter().try_for_each(|v| f.grant_read(v)));
         if let Err(e) = r {
             die(err, b'E', &e.to_string());
         }

@@ -195,6 +195,14 @@ impl Fence {
         self.grant_carved(root, all_rights(), holes)
     }
 
+    /// Read and execute on a socket-proof view (sockets.rs), from inside the sandbox. Its files
+    /// are overlay inodes: the rule the machine-wide grant put on the real directory is on the
+    /// mount point below the overlay, which Landlock's walk up skips. A view never holds a
+    /// secret, so this grants what the machine-wide rules granted there.
+    pub fn grant_read(&mut self, path: &Path) -> io::Result<()> {
+        self.grant(path, read_rights() | AccessFs::ReadDir)
+    }
+
     pub fn grant_all(&mut self, path: &Path) -> io::Result<()> {
         self.grant(path, all_rights())
     }

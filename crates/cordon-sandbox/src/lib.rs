@@ -19,6 +19,7 @@ mod protected;
 pub mod runs;
 mod runtime;
 pub mod seccomp;
+pub mod sockets;
 pub mod spec;
 mod sys;
 

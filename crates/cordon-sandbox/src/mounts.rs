@@ -10,9 +10,9 @@
 //!    must survive the private /tmp; device nodes must not inherit nodev);
 //! 3. make the whole tree read-only, nosuid, nodev in one recursive `mount_setattr` (every
 //!    submount at once, no /proc/self/mountinfo walk);
-//! 4. mount on top of it: private /tmp and /var/tmp, empty runtime dirs, the writable roots,
-//!    then what must win over the writable roots: secrets (covered), protected paths
-//!    (read-only clones of themselves), agent sockets;
+//! 4. mount on top of it: private /tmp and /var/tmp, socket-proof views (sockets.rs), empty
+//!    runtime dirs, the writable roots, then what must win over the writable roots: secrets
+//!    (covered), protected paths (read-only clones of themselves), agent sockets;
 //! 5. a fresh /dev and /proc (with /proc/sys and /proc/sysrq-trigger read-only).
 //!
 //! Mounts below a cover cannot be reached from inside: unmounting is refused by seccomp and the
@@ -146,7 +146,9 @@ fn make_read_only(path: &Path) -> io::Result<()> {
     move_mount(&fd, path)
 }
 
-pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
+/// Builds the view; returns the socket-proof views mounted (Landlock rules for them can only be
+/// added inside, see `fence::Fence::grant_read`).
+pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<Vec<PathBuf>> {
     let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     mount_setattr(None, Path::new("/"), ro, true)?;
 
@@ -163,6 +165,7 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
             )?;
         }
     }
+    let views = socket_views(spec);
     for d in &spec.hidden_dirs {
         if d.is_dir() {
             sys::mount(
@@ -210,8 +213,20 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
     }
     pin_files(&spec.pinned)?;
     for s in &spec.hidden_sockets {
-        // Best effort per socket: one that vanished since the scan needs no cover.
-        let _ = cover_file(s);
+        if views.iter().any(|v| s.starts_with(v)) {
+            continue;
+        }
+        if let Err(e) = cover_file(s) {
+            // One that vanished, or is no socket any more, since the scan needs no cover.
+            let still = std::fs::symlink_metadata(s)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+            if still {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("hide the unix socket {}: {e}", s.display()),
+                ));
+            }
+        }
     }
 
     build_dev(Path::new("/dev"), c.dev)?;
@@ -237,7 +252,58 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<()> {
             make_read_only(p)?;
         }
     }
-    Ok(())
+    Ok(views)
+}
+
+/// Mounts the socket-proof views (see sockets.rs): each directory becomes a read-only overlayfs
+/// whose lower layers are the directory itself and an empty directory (overlayfs needs two
+/// lower layers when it has no upper one). Files read through it as before; a unix socket in it
+/// is an overlay inode, never the one a socket is bound to, so `connect` is refused, for
+/// sockets created later too. Returns the views mounted. One that cannot be mounted (overlayfs
+/// stacked too deep, a file system it refuses) is said on stderr, and its sockets get the
+/// per-file covers instead.
+fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
+    let mut done = Vec::new();
+    if spec.socket_views.is_empty() {
+        return done;
+    }
+    // On the private /tmp, removed once the overlays hold it.
+    let empty = Path::new("/tmp/.cordon-empty-layer");
+    if let Err(e) = std::fs::create_dir(empty) {
+        eprintln!(
+            "cordon: note: no socket-proof views ({}: {e}): unix sockets are covered one by one",
+            empty.display()
+        );
+        return done;
+    }
+    for v in &spec.socket_views {
+        // Never over a secret or protected path: Landlock's rules for them are on the real
+        // inodes, which paths through the overlay do not meet (spec::build never asks for it).
+        if spec.secrets.iter().any(|s| s.starts_with(v))
+            || spec.protected.iter().any(|p| p.path.starts_with(v))
+        {
+            continue;
+        }
+        let Some(lower) = v.to_str() else { continue };
+        let data = format!("lowerdir={lower}:{}", empty.display());
+        match sys::mount(
+            "cordon-sockets",
+            v,
+            "overlay",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            &data,
+        ) {
+            Ok(()) => done.push(v.clone()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "cordon: note: {}: no socket-proof view ({e}); its unix sockets are covered one by one, \
+                 and one created there during the run is reachable",
+                v.display()
+            ),
+        }
+    }
+    let _ = std::fs::remove_dir(empty);
+    done
 }
 
 /// Each pinned file gets a read-only copy of exactly its approved bytes mounted over its path

@@ -2,7 +2,6 @@
 //! It can be printed (`cordon run --dry-run`), tested and diffed.
 
 use std::fs;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -128,10 +127,14 @@ pub struct SandboxSpec {
     pub secrets_allowed: Vec<PathBuf>,
     /// Read-only paths inside writable roots.
     pub protected: Vec<Protected>,
-    /// Unix sockets outside the sandbox that are hidden (mounted over).
+    /// Unix sockets outside the sandbox that are hidden (mounted over, unless inside a
+    /// socket-proof view). See sockets.rs.
     pub hidden_sockets: Vec<PathBuf>,
     /// Directories replaced by an empty one (runtime dirs full of agent sockets).
     pub hidden_dirs: Vec<PathBuf>,
+    /// Directories shown through a read-only overlay: files readable, no unix socket in them
+    /// connectable, including sockets created during the run.
+    pub socket_views: Vec<PathBuf>,
     #[serde(serialize_with = "env_names")]
     pub env: Vec<(String, String)>,
     pub env_dropped: Vec<DroppedEnv>,
@@ -540,7 +543,20 @@ pub fn build(
     }
 
     crate::timing("spec: protected");
-    let (hidden_dirs, hidden_sockets) = runtime_hiding(&home, parent_env);
+    // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
+    // fallback refuses socket() altogether).
+    let found = if namespaces {
+        crate::sockets::discover(&crate::sockets::Scope {
+            home: &home,
+            env: parent_env,
+            writable: &writable,
+            cwd: &cwd,
+            secrets: &secrets,
+        })?
+    } else {
+        crate::sockets::Found::default()
+    };
+    notes.extend(found.notes);
     crate::timing("spec: sockets");
 
     for d in &req.own_dirs {
@@ -577,8 +593,9 @@ pub fn build(
         secrets,
         secrets_allowed,
         protected,
-        hidden_sockets,
-        hidden_dirs,
+        hidden_sockets: found.sockets,
+        hidden_dirs: found.dirs,
+        socket_views: found.views,
         env,
         env_dropped,
         network: req.network.clone(),
@@ -728,123 +745,6 @@ fn scan_secrets(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<Path
     }
     for d in subdirs {
         scan_secrets(&d, depth - 1, budget, out);
-    }
-}
-
-/// Agent and daemon sockets outside the sandbox (ssh-agent, gpg-agent, docker, dbus) are
-/// reachable through the file system even without a network. The kernel's ABI here has no
-/// Landlock right for connecting to a named unix socket (that arrives with Landlock ABI 9), so
-/// cordon mounts over them: the per-user runtime directories are replaced by empty ones, and any
-/// socket found in /run, /var/run (shallow walk) or named by SSH_AUTH_SOCK is covered.
-fn runtime_hiding(home: &Path, env: &[(String, String)]) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let mut dirs = Vec::new();
-    for d in ["/run/user", "/var/run/user"] {
-        if let Ok(c) = fs::canonicalize(d) {
-            push_unique(&mut dirs, c);
-        }
-    }
-    let mut socks = Vec::new();
-    let mut budget = 4000usize;
-    let mut scanned: Vec<PathBuf> = Vec::new();
-    for d in ["/run", "/var/run"] {
-        // /var/run is usually a link to /run: walk it once.
-        if let Ok(c) = fs::canonicalize(d) {
-            if !scanned.contains(&c) {
-                find_sockets(&c, 4, &dirs, &mut budget, &mut socks);
-                scanned.push(c);
-            }
-        }
-    }
-    for key in ["SSH_AUTH_SOCK", "DOCKER_HOST"] {
-        if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
-            let p = PathBuf::from(v.strip_prefix("unix://").unwrap_or(v));
-            if p.is_absolute() {
-                if let Ok(c) = fs::canonicalize(&p) {
-                    if !dirs.iter().any(|d| c.starts_with(d)) && is_socket(&c) {
-                        push_unique(&mut socks, c);
-                    }
-                }
-            }
-        }
-    }
-    // Agents and daemons under the home directory (1Password's and Bitwarden's SSH agents,
-    // rootless docker, editor IPC): a shallow walk of the home's dot-directories.
-    if home != Path::new("/") {
-        let mut budget = 3000usize;
-        if let Ok(rd) = fs::read_dir(home) {
-            for ent in rd.flatten() {
-                let name = ent.file_name();
-                let Ok(ft) = ent.file_type() else { continue };
-                if ft.is_socket() {
-                    push_unique(&mut socks, ent.path());
-                } else if ft.is_dir()
-                    && name.as_encoded_bytes().starts_with(b".")
-                    && !HOME_SCAN_SKIP.contains(&name.to_str().unwrap_or(""))
-                {
-                    find_sockets(&ent.path(), 2, &dirs, &mut budget, &mut socks);
-                }
-            }
-        }
-        // Deeper well-known ones.
-        for rel in [
-            ".docker/run/docker.sock",
-            ".colima/default/docker.sock",
-            ".rd/docker.sock",
-        ] {
-            let p = home.join(rel);
-            if is_socket(&p) {
-                push_unique(&mut socks, p);
-            }
-        }
-    }
-    (dirs, socks)
-}
-
-/// Large dot-directories of tool caches, not walked for sockets.
-const HOME_SCAN_SKIP: &[&str] = &[
-    ".cache",
-    ".cargo",
-    ".rustup",
-    ".npm",
-    ".git",
-    ".local",
-    ".pyenv",
-    ".nvm",
-    ".m2",
-    ".gradle",
-    ".debug",
-    ".vscode-server",
-];
-
-fn is_socket(p: &Path) -> bool {
-    fs::symlink_metadata(p)
-        .map(|m| m.file_type().is_socket())
-        .unwrap_or(false)
-}
-
-fn find_sockets(
-    dir: &Path,
-    depth: usize,
-    skip: &[PathBuf],
-    budget: &mut usize,
-    out: &mut Vec<PathBuf>,
-) {
-    if skip.iter().any(|s| s == dir) {
-        return;
-    }
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    for ent in rd.flatten() {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let Ok(ft) = ent.file_type() else { continue };
-        if ft.is_socket() {
-            push_unique(out, ent.path());
-        } else if ft.is_dir() && depth > 1 && ent.file_name() != "netns" {
-            // (d_type from the directory entry: no stat per entry; symlinks are not followed.)
-            find_sockets(&ent.path(), depth - 1, skip, budget, out);
-        }
     }
 }
 
