@@ -118,6 +118,47 @@ pub enum Event {
     EnvDropped { name: Text, reason: String },
     /// A protection could not be used as wanted.
     Degradation { what: String, detail: String },
+    /// A list (`tools/list`, one page) answered through the MCP gateway (`cordon mcp wrap`).
+    McpList {
+        /// The wrapped server's name (`--name`).
+        server: String,
+        /// How many tools reached the client, and the names of those withheld.
+        shown: u64,
+        withheld: Vec<Text>,
+    },
+    /// A `tools/call` through the MCP gateway: refused (`deny`, with the rule: a tool rule, or
+    /// `pin:...` for a withheld tool) or forwarded and answered.
+    McpCall {
+        server: String,
+        tool: Text,
+        /// SHA-256 of the canonical JSON of the arguments (never the arguments themselves).
+        args_sha256: String,
+        /// `allow`, `ask` (then approved) or `deny`.
+        decision: String,
+        rule: String,
+        reason: Text,
+        /// Bytes of the answer's line, whether the server said `isError`, and the round trip.
+        result_bytes: Option<u64>,
+        is_error: Option<bool>,
+        duration_ms: Option<u64>,
+    },
+    /// What the gateway saw change: `pinned` (first use), `new`, `changed`, `removed`,
+    /// `flagged` (poisoning), `identity`, `instructions`, `approved`.
+    McpChange {
+        server: String,
+        tool: Option<Text>,
+        change: String,
+        old_sha256: Option<String>,
+        new_sha256: Option<String>,
+        detail: Text,
+    },
+    /// Something went wrong on the wire: `malformed`, `oversized`, `server_exit`,
+    /// `client_disconnect`, `duplicate_id`, `write_failed`.
+    McpError {
+        server: String,
+        what: String,
+        detail: Text,
+    },
     /// Written by the writer that found a torn last line (a crash mid-write): links to the last
     /// good record and names the torn bytes.
     Recovery {
@@ -142,13 +183,20 @@ impl Event {
             Event::EnvDropped { .. } => "env_dropped",
             Event::Degradation { .. } => "degradation",
             Event::Recovery { .. } => "recovery",
+            Event::McpList { .. } => "mcp_list",
+            Event::McpCall { .. } => "mcp_call",
+            Event::McpChange { .. } => "mcp_change",
+            Event::McpError { .. } => "mcp_error",
         }
     }
 
     /// Records that are fsync'd as soon as written: refusals, approvals, the end of a session.
     pub fn needs_sync(&self) -> bool {
         match self {
-            Event::Decision { decision, .. } | Event::Hook { decision, .. } => decision == "deny",
+            Event::Decision { decision, .. }
+            | Event::Hook { decision, .. }
+            | Event::McpCall { decision, .. } => decision == "deny",
+            Event::McpChange { .. } | Event::McpError { .. } => true,
             Event::Approval { .. } | Event::Exit { .. } | Event::Recovery { .. } => true,
             _ => false,
         }

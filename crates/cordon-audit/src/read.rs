@@ -282,6 +282,62 @@ pub fn summary(r: &Record, colour: bool) -> String {
             YELLOW,
             colour,
         ),
+        "mcp_list" => format!(
+            "{}: {} tools shown{}",
+            r.text("server"),
+            r.u64("shown"),
+            match r.text("withheld") {
+                w if w.is_empty() => String::new(),
+                w => paint(&format!(", withheld: {w}"), YELLOW, colour),
+            }
+        ),
+        "mcp_call" => {
+            let d = r.text("decision");
+            format!(
+                "{} {}/{} {}: {}{}",
+                paint(&d, decision_colour(&d), colour),
+                r.text("server"),
+                r.text("tool"),
+                r.text("rule"),
+                r.text("reason"),
+                match r.v.get("duration_ms").and_then(Value::as_u64) {
+                    Some(ms) => format!(
+                        " ({}B in {ms}ms{})",
+                        r.u64("result_bytes"),
+                        if r.v.get("is_error").and_then(Value::as_bool) == Some(true) {
+                            ", tool error"
+                        } else {
+                            ""
+                        }
+                    ),
+                    None => String::new(),
+                }
+            )
+        }
+        "mcp_change" => paint(
+            &format!(
+                "{} {}{}: {}",
+                r.text("change"),
+                r.text("server"),
+                match r.v.get("tool").map(value_text) {
+                    Some(t) if !t.is_empty() => format!("/{t}"),
+                    _ => String::new(),
+                },
+                r.text("detail")
+            ),
+            YELLOW,
+            colour,
+        ),
+        "mcp_error" => paint(
+            &format!(
+                "{} {}: {}",
+                r.text("what"),
+                r.text("server"),
+                r.text("detail")
+            ),
+            RED,
+            colour,
+        ),
         "recovery" => format!(
             "sealed a torn record of {} bytes at offset {} (a crash mid-write)",
             r.u64("torn_bytes"),

@@ -23,6 +23,7 @@ mod cmd_setup;
 mod cmd_trust;
 mod hook;
 mod hook_entries;
+mod mcp;
 mod selftest;
 mod settings_edit;
 
@@ -55,6 +56,9 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// MCP: sandbox and pin MCP servers (`wrap`), a sandboxed shell server (`serve`),
+    /// `pins`, `approve`, `install`/`uninstall` for clients.
+    Mcp(mcp::Args),
     /// An agent's hook: reads its event JSON on stdin, answers in its format (fail closed).
     Hook(hook::Args),
     /// Install cordon's hook into an agent's settings (claude, codex, gemini, cursor, copilot, goose).
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Mcp(a) => Ok(mcp::run(a)),
         Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),
         Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),

@@ -479,7 +479,10 @@ impl Applier<'_, '_> {
                 },
             });
         }
-        if !f.policy.rule.is_empty() || !f.policy.disable_builtins.is_empty() {
+        if !f.policy.rule.is_empty()
+            || !f.policy.disable_builtins.is_empty()
+            || !f.policy.tool.is_empty()
+        {
             for r in &f.policy.rule {
                 if !r.get_ref().contains_key("decision") {
                     return Err(self.doc.err_at(

@@ -91,6 +91,9 @@ pub(crate) struct PolicyToml {
     /// and the position matter.
     #[serde(default)]
     pub rule: Vec<S<toml::Table>>,
+    /// Tool-call rules (`[[policy.tool]]`), checked by cordon-policy likewise.
+    #[serde(default)]
+    pub tool: Vec<S<toml::Table>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +146,7 @@ const KEYS: &[&str] = &[
     "files",
     "disable_builtins",
     "rule",
+    "tool",
     "dir",
     "allowed_modes",
     "allowed_approvals",

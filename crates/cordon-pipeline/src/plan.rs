@@ -202,6 +202,8 @@ fn sandbox_request(
             secrets: vals(&cfg.secrets)
                 .into_iter()
                 .chain(audit_dir.cloned())
+                // The MCP pins (cordon mcp): a wrapped server must not approve itself.
+                .chain(Some(paths.state_dir().join("mcp")).filter(|d| d.is_dir()))
                 .collect(),
             protected,
             remove_secrets: strs(&cfg.remove_secrets),

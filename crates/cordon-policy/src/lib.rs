@@ -18,10 +18,12 @@ mod glob;
 #[rustfmt::skip]
 mod builtin_rules;
 mod rules;
+pub mod tool_rules;
 pub mod unicode;
 
 pub use rules::Rule;
 use rules::{Subject, Token};
+pub use tool_rules::{ToolCall, ToolHit, ToolRule};
 
 /// The answer. Ordered: `Allow < Ask < Deny`, so the strictest is the `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -235,6 +237,8 @@ pub struct Policy {
     by_program: HashMap<String, Vec<usize>>,
     /// Rules whose program token is a glob or alternatives.
     wild: Vec<usize>,
+    /// Tool-call rules (`[[tool]]`), in file order.
+    tool_rules: Vec<ToolRule>,
 }
 
 impl Policy {
@@ -291,6 +295,15 @@ impl Policy {
                     }
                 }
                 (f.rules, f.example_spans) = keep.into_iter().unzip();
+                let mut keep_tools = Vec::new();
+                for r in f.tool_rules.drain(..) {
+                    if r.decision == Decision::Allow {
+                        dropped.push(what(format!("allow tool rule {}", r.id))?);
+                    } else {
+                        keep_tools.push(r);
+                    }
+                }
+                f.tool_rules = keep_tools;
             }
             parsed.push((path.clone(), f));
         }
@@ -310,10 +323,14 @@ impl Policy {
                 }
             }
         }
+        let mut tools = Vec::new();
         for (_, f) in parsed {
             all.extend(f.rules);
+            tools.extend(f.tool_rules);
         }
-        Ok((Policy::from_rules(all), dropped))
+        let mut p = Policy::from_rules(all);
+        p.tool_rules = tools;
+        Ok((p, dropped))
     }
 
     fn from_rules(rules: Vec<Rule>) -> Policy {
@@ -338,7 +355,19 @@ impl Policy {
             rules,
             by_program,
             wild,
+            tool_rules: Vec::new(),
         }
+    }
+
+    /// The tool-call rules (`[[tool]]`), in evaluation order.
+    pub fn tool_rules(&self) -> &[ToolRule] {
+        &self.tool_rules
+    }
+
+    /// Decide a tool call (an MCP `tools/call`, an agent's `mcp__SERVER__TOOL`): the strictest
+    /// matching tool rule, or None when no rule matches (the caller's default applies).
+    pub fn check_tool(&self, call: &ToolCall) -> Option<ToolHit> {
+        tool_rules::decide(&self.tool_rules, call)
     }
 
     /// The rules in evaluation order.

@@ -168,6 +168,9 @@ struct FileToml {
     disable_builtins: Vec<Spanned<String>>,
     #[serde(default)]
     rule: Vec<RuleToml>,
+    /// Tool-call rules (tool_rules.rs).
+    #[serde(default)]
+    tool: Vec<crate::tool_rules::ToolRuleToml>,
 }
 
 /// The `[policy]` table of a cordon config file: the same rules, plus `files` (read by
@@ -185,6 +188,8 @@ struct ConfigPolicyToml {
     disable_builtins: Vec<Spanned<String>>,
     #[serde(default)]
     rule: Vec<RuleToml>,
+    #[serde(default)]
+    tool: Vec<crate::tool_rules::ToolRuleToml>,
     #[serde(default)]
     #[allow(dead_code)]
     files: serde::de::IgnoredAny,
@@ -244,6 +249,7 @@ impl TokenToml {
 /// A parsed policy file, before its examples are checked.
 pub struct ParsedFile {
     pub rules: Vec<Rule>,
+    pub tool_rules: Vec<crate::tool_rules::ToolRule>,
     pub disable_builtins: Vec<(String, usize)>,
     /// For each rule: byte offsets of its examples and counter-examples (for error positions).
     pub example_spans: Vec<(Vec<usize>, Vec<usize>)>,
@@ -296,15 +302,18 @@ pub fn parse_text(
             Some(p) => FileToml {
                 disable_builtins: p.disable_builtins,
                 rule: p.rule,
+                tool: p.tool,
             },
             None => FileToml {
                 disable_builtins: Vec::new(),
                 rule: Vec::new(),
+                tool: Vec::new(),
             },
         }
     } else {
         toml::from_str(text).map_err(syntax)?
     };
+    let tool_rules = crate::tool_rules::parse(path, text, file.tool)?;
     let mut rules = Vec::with_capacity(file.rule.len());
     let mut example_spans = Vec::with_capacity(file.rule.len());
     for r in file.rule {
@@ -381,6 +390,7 @@ pub fn parse_text(
     }
     Ok(ParsedFile {
         rules,
+        tool_rules,
         disable_builtins: file
             .disable_builtins
             .into_iter()

@@ -52,6 +52,12 @@ pub fn kill_process_group(pgid: u32) {
     unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
 }
 
+/// SIGTERM to the process `pid` (a child that forwards it and ends: `cordon run`).
+pub fn terminate(pid: u32) {
+    // SAFETY: kill takes plain integers; a process that is gone gives ESRCH, ignored.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+}
+
 /// Takes an exclusive `flock` on `f`, waiting for it (through EINTR).
 pub fn lock_exclusive(f: &File) -> io::Result<()> {
     loop {

@@ -1,0 +1,18 @@
+//! cordon-mcp: the MCP gateway behind `cordon mcp wrap`.
+//!
+//! - [`wire`]: newline-framed JSON-RPC messages read with a bound on their size;
+//! - [`canon`]: canonical JSON (sorted keys) and its SHA-256, what pins are made of;
+//! - [`poison`]: tool-poisoning detection in descriptions and schemas;
+//! - [`pins`]: the pin store in cordon's state directory (`mcp/`), the server's identity;
+//! - [`gateway`]: the relay's decisions for each message, both protocol eras;
+//! - [`relay`]: the threads that move messages between the client and the server.
+#![forbid(unsafe_code)]
+
+pub mod canon;
+pub mod gateway;
+pub mod pins;
+pub mod poison;
+pub mod relay;
+pub mod wire;
+
+pub use gateway::{CallDecision, CallPolicy, FirstUse, Gateway, Options, PoisonMode};
