@@ -2,7 +2,7 @@
 //! events cordon installs, how to find the agent's binary and version.
 //!
 //! Every location and format here was checked against the agent's own documentation and, for
-//! the agents on npm (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.61.0, Copilot CLI
+//! the agents on npm (Claude Code 2.1.332, Codex 0.171.0, Gemini CLI 0.61.0, Copilot CLI
 //! 1.0.102), against the code they ship (see README "Agents: install and doctor"). Cursor and
 //! goose are not on npm: their entries follow their documentation only.
 
@@ -168,6 +168,8 @@ impl AgentId {
     pub fn shape(self) -> HookShape {
         match self {
             // Claude Code: matcher "*" = every tool; SessionStart has no tool matcher.
+            // `onFailure: block` (2.1.332): a hook that fails or times out blocks the call
+            // instead of letting it through (older versions ignore the key).
             AgentId::Claude => HookShape {
                 layout: Layout::Grouped,
                 command_key: "command",
@@ -177,7 +179,7 @@ impl AgentId {
                     ("SessionStart", None),
                 ],
                 before: type_command,
-                after: nothing,
+                after: || json!({"onFailure": "block"}),
                 version_key: false,
                 event_flag: false,
             },

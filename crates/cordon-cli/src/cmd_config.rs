@@ -31,6 +31,9 @@ struct ShowArgs {
     /// directory, else the current directory).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    /// Show the config with this profile applied (as `cordon run --profile NAME` gets it).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, Error> {
@@ -41,7 +44,11 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
 
 fn show(a: ShowArgs) -> Result<ExitCode, Error> {
     let ws = workspace_root(a.workspace.as_deref(), None)?;
-    let mut cfg = load_config(&paths(), &ws, &Flags::default())?;
+    let flags = Flags {
+        profile: a.profile.clone(),
+        ..Default::default()
+    };
+    let mut cfg = load_config(&paths(), &ws, &flags)?;
     // The rules are checked too: a broken rule is a broken config.
     cfg.load_policy()?;
     if a.json {

@@ -91,7 +91,6 @@ struct SwitchRecord {
 }
 
 fn check_scope(scope: Scope, env: &agents::Env) -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = cordon_sandbox::host::euid();
     if scope == Scope::Managed && euid != 0 && env.etc == Path::new("/etc") {
         return Err(
@@ -124,12 +123,7 @@ fn managed_binary_warning(bin: &Path) -> Option<String> {
     None
 }
 
-fn plan_install(
-    agent: AgentId,
-    loc: Location,
-    cmd: &str,
-    env: &agents::Env,
-) -> Result<Plan, EditError> {
+fn plan_install(agent: AgentId, loc: Location, cmd: &str) -> Result<Plan, EditError> {
     let shape = agent.shape();
     let mut record = None;
     let change = match loc.format {
@@ -176,7 +170,6 @@ fn plan_install(
             doc.change()
         }
     };
-    let _ = env;
     let companions = loc
         .companions
         .iter()
@@ -446,7 +439,7 @@ pub fn run_install(a: Args) -> ExitCode {
     };
     let mut plans = Vec::new();
     for loc in locs {
-        match plan_install(agent, loc, &cmd, &env) {
+        match plan_install(agent, loc, &cmd) {
             Ok(p) => plans.push(p),
             Err(e) => return fail(e),
         }
@@ -604,8 +597,18 @@ pub fn installed_command(
                     .map(|v| collect_json_commands(&v, shape.command_key))
                     .unwrap_or_default(),
             };
-            if let Some(c) = cmds.into_iter().find(|c| he::is_cordon_hook(c, agent)) {
-                return Some((scope, loc.path, c));
+            // The pre-tool entry (the first event), else any of cordon's.
+            let ours: Vec<String> = cmds
+                .into_iter()
+                .filter(|c| he::is_cordon_hook(c, agent))
+                .collect();
+            let first = shape.events[0].0;
+            if let Some(c) = ours
+                .iter()
+                .find(|c| !shape.event_flag || c.ends_with(first))
+                .or(ours.first())
+            {
+                return Some((scope, loc.path, c.clone()));
             }
         }
     }

@@ -76,6 +76,10 @@ pub struct Args {
     /// Do not consult the command policy (the sandbox still applies).
     #[arg(long, conflicts_with = "policy")]
     pub no_policy: bool,
+    /// Apply a profile: built-in `claude-code`, `codex`, `gemini`, `copilot` (a whole agent
+    /// inside the sandbox), or a `[profile.NAME]` of your config (`cordon config show` lists them).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Print the policy decision (rule and reason) on stderr before running.
     #[arg(long)]
     pub explain: bool,
@@ -149,6 +153,7 @@ pub fn flags(a: &Args) -> cordon_config::Flags {
         },
         policy: a.policy.clone(),
         no_policy: a.no_policy,
+        profile: a.profile.clone(),
     }
 }
 

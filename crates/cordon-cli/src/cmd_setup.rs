@@ -170,7 +170,6 @@ pub fn run(a: Args) -> ExitCode {
         print!("{}", profile_text(&bin));
         return ExitCode::SUCCESS;
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
     let root = cordon_sandbox::host::euid() == 0;
     if !root && debug_var("CORDON_APPARMOR_DIR").is_none() {
         return fail(format!(

@@ -591,3 +591,52 @@ fn self_test_reads_the_answers(c: &Case) {
 }
 
 both_users!(self_test_reads_the_answers);
+
+/// The self-test against the real `cordon hook`, installed into every agent's user settings:
+/// every protocol's samples answered as the agent needs (refusals refused, `ls` not, garbage
+/// refused), and the rewrite into `cordon run` offered where the agent honours one.
+fn self_test_of_the_real_hooks(c: &Case) {
+    for a in ["claude", "codex", "gemini", "cursor", "copilot", "goose"] {
+        ok(&install(c, &[a]));
+    }
+    let o = c
+        .command(&["install", "--self-test", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(code(&o), 0);
+    let agents = v["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 6, "{v:#}");
+    for a in agents {
+        let name = a["agent"].as_str().unwrap();
+        assert!(a["cases"].as_array().unwrap().len() >= 3, "{name}");
+        let rewrites = ["claude", "codex", "gemini", "copilot"].contains(&name);
+        assert_eq!(a["hook_rewrites"], rewrites, "{name}: {a:#}");
+    }
+    // doctor runs it too, and lists where each hook is.
+    let o = c.command(&["doctor", "--json"]).output().unwrap();
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["hook_self_test"].as_array().unwrap().len(), 6, "{d:#}");
+    assert!(d["hook_self_test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["ok"] == true));
+    let claude = d["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["agent"] == "claude")
+        .unwrap();
+    assert!(
+        claude["cordon_hook"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("user:"),
+        "{claude}"
+    );
+}
+
+both_users!(self_test_of_the_real_hooks);

@@ -870,3 +870,78 @@ fn concurrent_calls_keep_their_ids() {
     let want: Vec<Value> = (0..40).map(|i| json!(i.to_string())).collect();
     assert_eq!(texts, want, "{out}");
 }
+
+// ---- install / uninstall ----
+
+#[test]
+fn install_wraps_and_uninstall_restores_byte_for_byte() {
+    let c = Case::new(Who::Invoker, false);
+    let files = [
+        ("claude", ".claude.json", "{\n  \"numStartups\": 3,\n  \"mcpServers\": {\n    \"fs\": {\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-filesystem\", \"/srv\"], \"env\": {\"TOKEN\": \"t\"}},\n    \"remote\": {\"type\": \"http\", \"url\": \"https://example.com/mcp\"}\n  },\n  \"projects\": {\"/p\": {\"mcpServers\": {\"git\": {\"command\": \"uvx\", \"args\": [\"mcp-server-git\"]}}}}\n}\n"),
+        ("codex", ".codex/config.toml", "# mine\nmodel = \"o3\"\n\n[mcp_servers.docs]  # docs\ncommand = \"npx\"\nargs = [\"-y\", \"docs-mcp\"]\n"),
+        ("cursor", ".cursor/mcp.json", "{\n  \"mcpServers\": {\n    \"x\": {\"command\": \"x-mcp\", \"args\": [\"--stdio\"]}\n  }\n}\n"),
+        ("gemini", ".gemini/settings.json", "{\n  // comments are kept\n  \"theme\": \"dark\",\n  \"mcpServers\": {\n    \"y\": {\"command\": \"y-mcp\", \"args\": []}\n  }\n}\n"),
+        ("vscode", ".config/Code/User/mcp.json", "{\n  \"servers\": {\n    \"z\": {\"type\": \"stdio\", \"command\": \"z-mcp\", \"args\": [\"-v\"]}\n  },\n  \"inputs\": []\n}\n"),
+    ];
+    for (client, rel, text) in files {
+        let p = c.write(rel, text);
+        let dry = c.cordon(&["mcp", "install", client, "--dry-run"]);
+        assert!(
+            harness::text(&dry).contains("+") && harness::text(&dry).contains("mcp"),
+            "{client}: {}",
+            harness::text(&dry)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            text,
+            "{client}: --dry-run changed the file"
+        );
+        let inst = c.cordon(&["mcp", "install", client, "--serve"]);
+        assert_eq!(
+            harness::code(&inst),
+            0,
+            "{client}: {}",
+            harness::text(&inst)
+        );
+        let after = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            after.contains("\"wrap\"") || after.contains("\"wrap\","),
+            "{client}: {after}"
+        );
+        assert!(after.contains("serve"), "{client}: {after}");
+        assert_eq!(
+            std::fs::read_to_string(format!("{}.cordon-bak", p.display())).unwrap(),
+            text
+        );
+        // Idempotent. (Adding and removing the serve entry makes a one-line servers object
+        // multi-line: the files here are written the way clients write them.)
+        let again = c.cordon(&["mcp", "install", client, "--serve"]);
+        assert!(
+            harness::text(&again).contains("nothing to change"),
+            "{client}: {}",
+            harness::text(&again)
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), after);
+        let un = c.cordon(&["mcp", "uninstall", client]);
+        assert_eq!(harness::code(&un), 0, "{client}: {}", harness::text(&un));
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            text,
+            "{client}: not restored"
+        );
+    }
+    let claude = c.read(".claude.json").unwrap();
+    assert!(claude.contains("https://example.com/mcp"));
+    // An entry without `args` comes back with `"args": []` (the same to every client).
+    let p = c.write(
+        ".cursor/mcp.json",
+        "{\"mcpServers\": {\"x\": {\"command\": \"x-mcp\"}}}\n",
+    );
+    assert_eq!(harness::code(&c.cordon(&["mcp", "install", "cursor"])), 0);
+    assert_eq!(harness::code(&c.cordon(&["mcp", "uninstall", "cursor"])), 0);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert_eq!(
+        v,
+        json!({"mcpServers": {"x": {"command": "x-mcp", "args": []}}})
+    );
+}

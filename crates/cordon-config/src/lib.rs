@@ -18,13 +18,16 @@ use cordon_sandbox::spec::{Limits, Mode};
 
 mod apply;
 pub mod grants;
+mod profiles;
 mod schema;
+use profiles::ProfileDef;
+pub use profiles::{ProfileInfo, BUILTIN as BUILTIN_PROFILES};
 mod show;
 pub mod store;
 mod trust;
 pub mod units;
 
-use schema::Doc;
+use schema::{Doc, FileToml};
 pub use trust::{snapshot, Snapshot, TrustRecord, TrustState, TrustStore};
 
 /// A configuration error, worded for the user: the thing, the reason, the fix (`cordon: ` is
@@ -66,6 +69,9 @@ pub enum ConfigError {
     /// `--no-policy` with rules in the managed file (they always apply).
     #[error("skipping the policy ({set_by}): forbidden by the managed policy {by} (its rules always apply); drop --no-policy")]
     ManagedRules { set_by: String, by: String },
+    /// `--profile NAME` names no profile.
+    #[error("unknown profile `{name}`; the profiles are: {known} (define your own as [profile.{name}] in ~/.config/cordon/config.toml)")]
+    UnknownProfile { name: String, known: String },
     /// The trust store (`why` says what to do).
     #[error("trust store {}: {why}", path.display())]
     Trust { path: PathBuf, why: String },
@@ -79,6 +85,8 @@ pub enum Layer {
     System,
     User,
     Project,
+    /// `cordon run --profile NAME`: a built-in profile or a `[profile.NAME]` table.
+    Profile,
     Env,
     Flag,
     /// Access granted by an approval (`--escalate`, answered yes).
@@ -132,6 +140,7 @@ impl Layer {
             Layer::System => "system",
             Layer::User => "user",
             Layer::Project => "project",
+            Layer::Profile => "profile",
             Layer::Env => "env",
             Layer::Flag => "flag",
             Layer::Approval => "approval",
@@ -324,6 +333,8 @@ pub struct Flags {
     pub network: Option<NetMode>,
     pub policy: Vec<PathBuf>,
     pub no_policy: bool,
+    /// `--profile NAME`.
+    pub profile: Option<String>,
 }
 
 /// Access granted by an approval (`--escalate KIND:VALUE` answered yes): one more layer after
@@ -415,6 +426,11 @@ pub struct Config {
     pub ignored: Vec<String>,
     /// The files read, by layer.
     pub files: Vec<(Layer, PathBuf)>,
+    /// The profile applied (`--profile`), and where it is defined.
+    pub profile: Option<Val<String>>,
+    /// `[profile.NAME]` tables read from the system, user and trusted project files, in layer
+    /// order (the last definition of a name wins over earlier ones and over a built-in).
+    profile_defs: Vec<ProfileDef>,
 }
 
 /// How a file layer may act.
@@ -494,6 +510,10 @@ pub fn load(input: &LoadInput) -> Result<Config, ConfigError> {
         cfg.apply_file(&pfile, text, Layer::Project, how, snap.as_ref(), paths)?;
     }
 
+    if let Some(name) = &input.flags.profile {
+        cfg.apply_profile(name, paths)?;
+    }
+
     cfg.apply_env(input.var)?;
     cfg.apply_flags(input.flags)?;
 
@@ -543,6 +563,8 @@ impl Config {
             },
             ignored: Vec::new(),
             files: Vec::new(),
+            profile: None,
+            profile_defs: Vec::new(),
         }
     }
 
@@ -654,6 +676,26 @@ impl Config {
         let doc = Doc { path, text };
         let f = doc.parse()?;
         self.files.push((layer, path.to_path_buf()));
+        for (name, t) in &f.profile {
+            profiles::check_name(&doc, name, t)?;
+            match how {
+                How::Full | How::Trusted => self.profile_defs.push(ProfileDef {
+                    name: name.clone(),
+                    path: path.to_path_buf(),
+                    text: text.to_string(),
+                    line: doc.line_col(t.span().start).0,
+                }),
+                How::Untrusted => self.ignored.push(format!("profile.{name}")),
+                How::Managed => {
+                    return Err(doc.err_at(
+                        t,
+                        "a [profile] table in the managed file",
+                        "profiles open what an agent needs (they widen access); define them in \
+                         the system or user config",
+                    ))
+                }
+            }
+        }
         let mut a = apply::Applier {
             cfg: self,
             doc: &doc,
@@ -662,6 +704,24 @@ impl Config {
             paths,
         };
         a.apply(f, snap)
+    }
+
+    /// Applies an already parsed document in full (a profile).
+    fn apply_doc(
+        &mut self,
+        doc: &Doc,
+        f: FileToml,
+        layer: Layer,
+        paths: &Paths,
+    ) -> Result<(), ConfigError> {
+        let mut a = apply::Applier {
+            cfg: self,
+            doc,
+            layer,
+            how: How::Full,
+            paths,
+        };
+        a.apply(f, None)
     }
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {

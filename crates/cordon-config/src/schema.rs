@@ -30,6 +30,26 @@ pub(crate) struct FileToml {
     #[serde(default)]
     pub audit: AuditToml,
     pub managed: Option<S<ManagedToml>>,
+    /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
+    #[serde(default)]
+    pub profile: std::collections::BTreeMap<String, S<ProfileToml>>,
+}
+
+/// A profile: the sandbox an agent (or any program) needs, applied as one more layer after the
+/// project's and before the environment and the flags.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileToml {
+    pub description: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    #[serde(default)]
+    pub filesystem: FsToml,
+    #[serde(default)]
+    pub env: EnvToml,
+    #[serde(default)]
+    pub network: NetToml,
+    #[serde(default)]
+    pub limits: LimitsToml,
 }
 
 #[derive(Deserialize, Default)]
@@ -128,6 +148,8 @@ const KEYS: &[&str] = &[
     "policy",
     "audit",
     "managed",
+    "profile",
+    "description",
     "writable",
     "read_secret",
     "secret",

@@ -22,6 +22,13 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
     let one = |v: Value, o: &Origin| Entry::One(v, o.clone());
     let s = |x: &str| Value::String(x.to_string());
     vec![
+        (
+            "profile",
+            match &c.profile {
+                Some(p) => one(s(&p.value), &p.origin),
+                None => Entry::Unset,
+            },
+        ),
         ("mode", one(s(mode_str(c.mode.value)), &c.mode.origin)),
         (
             "approval",
@@ -171,6 +178,24 @@ pub fn render_text(c: &Config, origin: bool) -> String {
             }
         }
     }
+    let profiles = c.profiles();
+    if origin {
+        out.push("# profiles (cordon run --profile NAME):".into());
+        for p in &profiles {
+            out.push(format!(
+                "#   {}: {}  # {}",
+                p.name,
+                p.description.as_deref().unwrap_or(""),
+                p.defined_at
+            ));
+        }
+    } else {
+        let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+        out.push(format!(
+            "# profiles (cordon run --profile NAME): {}",
+            names.join(", ")
+        ));
+    }
     let mut s = out.join("\n");
     s.push('\n');
     s
@@ -209,5 +234,6 @@ pub fn render_json(c: &Config, origin: bool) -> Value {
             "trust": c.project.state.as_str(),
         },
         "ignored": c.ignored,
+        "profiles": c.profiles(),
     })
 }

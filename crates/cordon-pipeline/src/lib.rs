@@ -36,6 +36,7 @@ pub mod decide;
 mod error;
 pub mod launch;
 pub mod plan;
+pub mod profile;
 pub mod record;
 pub mod request;
 

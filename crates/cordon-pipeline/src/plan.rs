@@ -90,7 +90,8 @@ impl Plan {
         timing("start");
         let paths = paths();
         let workspace = workspace_root(request.workspace.as_deref(), None)?;
-        let config = load_config(&paths, &workspace, &request.flags)?;
+        let mut config = load_config(&paths, &workspace, &request.flags)?;
+        crate::profile::prepare(&mut config, request.dry_run)?;
         timing("config");
         // The audit log directory: resolved once (the flag, CORDON_AUDIT_DIR, the config's
         // audit.dir, the default); the sandbox hides it.
@@ -112,7 +113,6 @@ impl Plan {
             Err(e) => return Err(e),
         };
         let started = Instant::now();
-        let mut config = config;
         let req = sandbox_request(&request, &config, &paths, audit_dir.as_ref(), &[])?;
         // The built-in rules are compiled in (no parsing); only config and --policy files are.
         let policy = config.load_policy()?;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod approve;
+mod install;
 mod serve;
 mod wrap;
 
@@ -23,6 +24,10 @@ enum Cmd {
     /// An MCP server (stdio) with tools run, check, read_file, list_dir: cordon's sandbox for
     /// any MCP client.
     Serve(serve::Args),
+    /// Rewrite a client's MCP servers to run through `cordon mcp wrap` (backup, --dry-run).
+    Install(install::Args),
+    /// Restore a client's MCP servers as they were before `cordon mcp install`.
+    Uninstall(install::Args),
     /// List the pinned servers and tools, what is withheld, and tool names offered twice.
     Pins(approve::PinsArgs),
     /// Review what changed in a server (or one tool) and approve it.
@@ -33,6 +38,8 @@ pub fn run(a: Args) -> ExitCode {
     match a.cmd {
         Cmd::Wrap(a) => wrap::run(*a),
         Cmd::Serve(a) => serve::run(a),
+        Cmd::Install(a) => install::run(a, true),
+        Cmd::Uninstall(a) => install::run(a, false),
         Cmd::Pins(a) => approve::pins(a),
         Cmd::Approve(a) => approve::approve(a),
     }
