@@ -362,7 +362,7 @@ const UNIX_DIAG_NAME: u16 = 0;
 fn table() -> Result<Vec<OsString>, TableError> {
     let mut names = Vec::new();
     let mut n = 0usize;
-    let diag = crate::sys::unix_diag_dump(
+    let diag = crate::sys::net::unix_diag_dump(
         (1 << TCP_LISTEN) | (1 << TCP_CLOSE),
         UDIAG_SHOW_NAME,
         |msg| {

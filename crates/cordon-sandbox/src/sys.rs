@@ -7,6 +7,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub mod net;
+pub mod process;
+
 pub fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| {
         io::Error::new(
@@ -306,105 +309,4 @@ pub fn may_write(path: &Path) -> bool {
     // SAFETY: `c` is a valid NUL-terminated string that lives across the call; access(2)
     // only reads it.
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-}
-
-// sock_diag for unix sockets (include/uapi/linux/sock_diag.h, unix_diag.h, netlink.h).
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_HDRLEN: usize = 16;
-
-/// Dumps the unix sockets of this network namespace whose state is in `states` (a bit per
-/// `TCP_*` state) through the sock_diag netlink interface, asking for the attributes in `show`
-/// (`UDIAG_SHOW_*`). `each` gets every `unix_diag_msg` with its attributes, and returns false to
-/// stop early. Works unprivileged; fails where the kernel lacks `CONFIG_UNIX_DIAG`.
-pub fn unix_diag_dump(
-    states: u32,
-    show: u32,
-    mut each: impl FnMut(&[u8]) -> bool,
-) -> io::Result<()> {
-    // SAFETY: socket(2) takes no pointers; the returned descriptor is checked and owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_SOCK_DIAG,
-        )
-    };
-    check(fd as libc::c_long, || "sock_diag socket".into())?;
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // nlmsghdr (16 bytes) + unix_diag_req (24 bytes), native endianness.
-    let mut req = Vec::with_capacity(40);
-    req.extend_from_slice(&40u32.to_ne_bytes());
-    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes()); // sequence
-    req.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
-    req.extend_from_slice(&[libc::AF_UNIX as u8, 0, 0, 0]); // family, protocol, pad
-    req.extend_from_slice(&states.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes()); // inode: any
-    req.extend_from_slice(&show.to_ne_bytes());
-    req.extend_from_slice(&[0xff; 8]); // cookie: none
-                                       // SAFETY: `req` is a live buffer of `req.len()` bytes, only read by send(2).
-    let r = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            req.as_ptr() as *const libc::c_void,
-            req.len(),
-            0,
-        )
-    };
-    check(r as libc::c_long, || "sock_diag request".into())?;
-    // Dump replies come in datagrams of at most 32 KiB; a larger buffer never truncates one.
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes; recv(2) writes at most
-        // that many.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        let n = check(n as libc::c_long, || "sock_diag reply".into())? as usize;
-        if n == 0 {
-            return Err(io::Error::other("sock_diag: the reply ended early"));
-        }
-        let mut off = 0;
-        while off + NLMSG_HDRLEN <= n {
-            let h = &buf[off..n];
-            let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            let ty = u16::from_ne_bytes([h[4], h[5]]);
-            if len < NLMSG_HDRLEN || len > h.len() {
-                return Err(io::Error::other("sock_diag: malformed reply"));
-            }
-            let payload = &h[NLMSG_HDRLEN..len];
-            match ty {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let code = payload
-                        .get(..4)
-                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .unwrap_or(-libc::EIO);
-                    if code != 0 {
-                        return Err(io::Error::from_raw_os_error(-code));
-                    }
-                }
-                _ => {
-                    if !each(payload) {
-                        return Ok(());
-                    }
-                }
-            }
-            off += (len + 3) & !3;
-        }
-    }
 }

@@ -1,0 +1,218 @@
+//! PID 1 of the sandbox (namespaces mode): maps the user, builds the file system view, brings
+//! up loopback, hands the proxy's listening socket out, adds the Landlock rules that only exist
+//! inside, forks the command, then reaps and forwards signals until the command exits.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use super::message::{Exit, Failure, Usage};
+use super::{die, should_forward, Prepared, EXIT_SETUP, FORWARDED};
+use crate::spec::{Network, SandboxSpec};
+use crate::sys;
+use crate::sys::process::{Forked, SigMask};
+
+/// The pipes and sockets init holds (the supervisor holds the other ends).
+pub(super) struct Ends {
+    /// The report pipe (close-on-exec): a [`Failure`], or EOF once the command executed.
+    pub report: RawFd,
+    /// Readable end of the supervisor's "alive" pipe: POLLHUP once the supervisor is gone.
+    pub alive: OwnedFd,
+    /// Where init writes its [`Exit`].
+    pub done: OwnedFd,
+    /// Where the proxy's listening socket goes out (namespaces with a proxy).
+    pub proxy: Option<OwnedFd>,
+}
+
+pub(super) fn main(
+    spec: &SandboxSpec,
+    mut p: Prepared,
+    ends: Ends,
+    ids: (u32, u32),
+    old_mask: &SigMask,
+) -> ! {
+    crate::timing("init: started");
+    let err = ends.report;
+    // If the supervisor dies, so does the sandbox. Checked once after setting it, in case the
+    // supervisor died before: its end of the "alive" pipe is then closed.
+    sys::process::die_with_parent();
+    let mut pfd = [libc::pollfd {
+        fd: ends.alive.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    if sys::process::poll(&mut pfd, 0).is_ok_and(|n| n > 0) && pfd[0].revents & libc::POLLHUP != 0 {
+        sys::process::exit_now(EXIT_SETUP);
+    }
+    map_ids(err, ids);
+    let views = build_view(spec, err);
+    if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+        die(
+            err,
+            Failure::Setup(format!(
+                "cannot enter {} inside the sandbox: {e}",
+                spec.cwd.display()
+            )),
+        );
+    }
+    network(spec, err, ends.proxy);
+    let _ = sys::process::sethostname(b"cordon");
+    // The sandbox's own tmpfs, devices and procfs are new inodes, and the socket-proof views'
+    // files are overlay inodes: Landlock rules for them can only be added now.
+    if let Some(f) = p.fence.as_mut() {
+        let r = f
+            .grant_all(Path::new("/tmp"))
+            .and_then(|_| f.grant_all(Path::new("/var/tmp")))
+            .and_then(|_| f.grant_all(Path::new("/dev/shm")))
+            .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
+            .and_then(|_| f.grant_proc(Path::new("/proc")))
+            .and_then(|_| views.iter().try_for_each(|v| f.grant_read(v)));
+        if let Err(e) = r {
+            die(err, Failure::Setup(e.to_string()));
+        }
+    }
+    let mut caught = FORWARDED.to_vec();
+    caught.push(libc::SIGCHLD);
+    let (sfd, _) = match sys::process::block_signals(&caught) {
+        Ok(s) => s,
+        Err(e) => die(err, Failure::Setup(format!("signalfd: {e}"))),
+    };
+    crate::timing("init: fork command");
+    // SAFETY: init is single-threaded (the clone that made it copied one thread).
+    let cmd = match unsafe { sys::process::fork() } {
+        Ok(Forked::Child) => {
+            drop(sfd);
+            drop(ends.alive);
+            drop(ends.done);
+            super::command::main(spec, p, err, old_mask)
+        }
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => die(err, Failure::Setup(format!("fork: {e}"))),
+    };
+    drop(p);
+    // init reports nothing more on the report pipe: only the command (until its execve) holds
+    // it now, so the supervisor sees EOF once the command has started or failed to.
+    sys::process::close(err);
+    reap(cmd, &sfd, &ends.done)
+}
+
+/// Our own uid/gid mapped to themselves. setgroups must be denied before an unprivileged
+/// process may write gid_map.
+fn map_ids(err: RawFd, (uid, gid): (u32, u32)) {
+    let maps = sys::write_file("/proc/self/setgroups", b"deny")
+        .and_then(|_| sys::write_file("/proc/self/uid_map", format!("{uid} {uid} 1\n").as_bytes()))
+        .and_then(|_| sys::write_file("/proc/self/gid_map", format!("{gid} {gid} 1\n").as_bytes()));
+    if let Err(e) = maps {
+        die(
+            err,
+            Failure::UsernsDenied(format!("user namespaces are restricted here ({e})")),
+        );
+    }
+    crate::timing("init: maps done");
+}
+
+/// The mounts (mounts.rs); returns the socket-proof views mounted.
+fn build_view(spec: &SandboxSpec, err: RawFd) -> Vec<PathBuf> {
+    let clones = match crate::mounts::take_clones(spec) {
+        Ok(c) => c,
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => die(
+            err,
+            Failure::UsernsDenied(format!(
+                "mounts are not permitted in a user namespace here ({e})"
+            )),
+        ),
+        Err(e) => die(
+            err,
+            Failure::Setup(format!("cannot set up the file system view: {e}")),
+        ),
+    };
+    let views = match crate::mounts::build_root(spec, clones) {
+        Ok(v) => v,
+        Err(e) => die(
+            err,
+            Failure::Setup(format!("cannot set up the file system view: {e}")),
+        ),
+    };
+    crate::timing("init: mounts done");
+    views
+}
+
+/// Loopback up in the new network namespace; the proxy's listening socket made there and sent
+/// to the supervisor, which serves it from outside.
+fn network(spec: &SandboxSpec, err: RawFd, proxy: Option<OwnedFd>) {
+    if spec.network != Network::Full {
+        if let Err(e) = sys::net::loopback_up() {
+            die(
+                err,
+                Failure::Setup(format!("cannot bring up loopback: {e}")),
+            );
+        }
+    }
+    if let (Network::Proxy { port }, Some(sock)) = (&spec.network, proxy) {
+        match std::net::TcpListener::bind(("127.0.0.1", *port)) {
+            Ok(l) => {
+                if let Err(e) = sys::net::send_fd(&sock, l.as_raw_fd()) {
+                    die(
+                        err,
+                        Failure::Setup(format!("cannot hand the proxy socket out: {e}")),
+                    );
+                }
+            }
+            Err(e) => die(
+                err,
+                Failure::Setup(format!(
+                    "cannot listen on 127.0.0.1:{port} for the proxy: {e}"
+                )),
+            ),
+        }
+    }
+}
+
+/// Reaps everything; forwards signals to the command; leaves with its status. Leaving kills
+/// every other process of the namespace.
+fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
+    loop {
+        let Some(si) = sys::process::read_siginfo(sfd) else {
+            continue;
+        };
+        if si.signo == libc::SIGCHLD {
+            while let Ok(Some((pid, status))) = sys::process::waitpid(-1, libc::WNOHANG) {
+                if pid == cmd {
+                    finish(done, sys::process::status_code(status, EXIT_SETUP));
+                }
+            }
+        } else if should_forward(&si) {
+            sys::process::kill(cmd, si.signo);
+        }
+    }
+}
+
+/// init's last act once the command has exited: kill and reap every other process of the
+/// namespace, then hand the status to the supervisor before exiting.
+///
+/// Why not just exit: PID 1's exit kills the namespace too, but the supervisor would then wait
+/// for the kernel to tear down the mount, IPC and user namespaces (synchronous in exit(2)) before
+/// it hears anything. After `kill(-1, SIGKILL)` from PID 1 (every process of the namespace but
+/// itself) and reaping to ECHILD, nothing of the sandbox runs any more: a fork racing the kill
+/// fails, as the kernel re-checks for a pending fatal signal under the tasklist lock. The
+/// supervisor may return on the status alone; the teardown happens off its critical path.
+fn finish(done: &OwnedFd, code: i32) -> ! {
+    sys::process::kill(-1, libc::SIGKILL);
+    loop {
+        match sys::process::waitpid(-1, 0) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(_) => break, // ECHILD: nothing left.
+        }
+    }
+    let (user_us, sys_us, max_rss_kib) = sys::process::rusage_children_us();
+    let exit = Exit {
+        code,
+        usage: Some(Usage {
+            user_us,
+            sys_us,
+            max_rss_kib,
+        }),
+    };
+    sys::write_all(done.as_raw_fd(), &exit.encode());
+    sys::process::exit_now(code)
+}

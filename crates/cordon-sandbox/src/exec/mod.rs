@@ -1,0 +1,255 @@
+//! Spawning and supervising the sandboxed command.
+//!
+//! Namespaces mode, three processes, one file each:
+//!
+//! ```text
+//! cordon (supervisor.rs, outside)        forwards signals, enforces --timeout, serves the proxy
+//!   └─ init (init.rs, PID 1 of the new namespaces)  builds the mounts, then reaps and forwards signals
+//!        └─ the command (command.rs)      rlimits, capabilities dropped, Landlock, seccomp, execve
+//! ```
+//!
+//! init exists because PID 1 ignores every signal it has no handler for (Ctrl-C would not stop
+//! a command running as PID 1), and because when PID 1 exits the kernel kills everything else in
+//! the PID namespace: daemons and `setsid` children die with the command. Without namespaces
+//! (the fallback, and `danger-full-access`) the supervisor forks the command itself.
+//!
+//! The supervisor clones init with every namespace flag in one `clone` call (no extra fork),
+//! before any thread is started, so the child may allocate freely. What the processes tell the
+//! supervisor is typed ([`message`]): a [`message::Failure`] on a close-on-exec report pipe
+//! (empty at EOF: the command was executed), init's [`message::Exit`] on the done pipe.
+//! Everything that runs in the children is prepared here first ([`Prepared`]).
+
+mod command;
+mod init;
+pub mod message;
+mod supervisor;
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use crate::fence::Fence;
+use crate::seccomp::{self, Filter};
+use crate::spec::{Isolation, Network, SandboxSpec};
+use crate::sys;
+use crate::Error;
+
+pub use message::Usage;
+
+/// Exit status for setup failures, and the commands' "not executable" / "not found"
+/// (defined in `exit.rs`).
+pub const EXIT_SETUP: i32 = crate::exit::CORDON_FAILED as i32;
+pub const EXIT_NOEXEC: i32 = crate::exit::REFUSED as i32;
+pub const EXIT_NOTFOUND: i32 = crate::exit::NOT_FOUND as i32;
+/// Exit status when --timeout killed the sandbox (as timeout(1)).
+pub const EXIT_TIMEOUT: i32 = crate::exit::TIMEOUT as i32;
+
+/// Signals the supervisor and init catch and forward to the command.
+const FORWARDED: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+];
+
+/// What the caller gets back when the sandbox has a proxy listener to serve.
+pub type ListenerHook<'a> = Box<dyn FnOnce(std::net::TcpListener) + 'a>;
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: i32,
+    pub timed_out: bool,
+    /// Set when the namespaces could not be used and the run fell back to Landlock + seccomp.
+    pub fell_back: Option<String>,
+    /// What the sandbox's processes used, as init measured it (namespaces: the supervisor
+    /// returns before init is reaped, so its own RUSAGE_CHILDREN does not have it yet).
+    pub usage: Option<Usage>,
+}
+
+impl Outcome {
+    fn code(code: i32) -> Outcome {
+        Outcome {
+            code,
+            timed_out: false,
+            fell_back: None,
+            usage: None,
+        }
+    }
+}
+
+/// Runs the sandbox. `on_listener` receives the proxy's listening socket (created inside the
+/// sandbox's network namespace) when `spec.network` is `Proxy`.
+pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
+    match &spec.isolation {
+        Isolation::None => {
+            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+            supervisor::run_plain(spec, false)
+        }
+        Isolation::LandlockOnly { reason } => {
+            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+            let mut o = supervisor::run_plain(spec, true)?;
+            o.fell_back = Some(reason.clone());
+            Ok(o)
+        }
+        Isolation::Namespaces => match supervisor::run_namespaces(spec, on_listener)? {
+            Ok(o) => Ok(o),
+            Err(reason) => {
+                // No copies could be mounted: the pinned files must still be what was approved.
+                crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+                let mut fb = spec.clone();
+                fb.isolation = Isolation::LandlockOnly {
+                    reason: reason.clone(),
+                };
+                let mut o = supervisor::run_plain(&fb, true)?;
+                o.fell_back = Some(reason);
+                Ok(o)
+            }
+        },
+    }
+}
+
+/// Everything prepared in the supervisor before any process is created: the children only
+/// apply it.
+struct Prepared {
+    filter: Filter,
+    fence: Option<Fence>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    path_dirs: Vec<PathBuf>,
+}
+
+fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
+    let setup = |e: io::Error| Error::Setup(e.to_string());
+    let filter = Filter::compile(seccomp::Options {
+        socket_families: if fallback && spec.network != Network::Full {
+            // No network namespace: seccomp is the network fence. Unix sockets stay only when
+            // Landlock can fence named ones (ABI 9, LANDLOCK_ACCESS_FS_RESOLVE_UNIX).
+            if crate::fence::kernel_abi() >= 9 {
+                Some(&[libc::AF_UNIX])
+            } else {
+                Some(&[])
+            }
+        } else {
+            None
+        },
+    })
+    .map_err(setup)?;
+    let fence = if spec.isolation == Isolation::None {
+        None
+    } else {
+        Some(build_fence(spec, fallback).map_err(setup)?)
+    };
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::Usage("an argument contains a NUL byte".into()))?;
+    if argv.is_empty() {
+        return Err(Error::Usage("no command given".into()));
+    }
+    let mut envp = Vec::new();
+    for (k, v) in &spec.env {
+        if let Ok(c) = CString::new(format!("{k}={v}")) {
+            envp.push(c);
+        }
+    }
+    let path = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path_dirs = std::env::split_paths(&path)
+        .filter(|p| p.is_absolute())
+        .collect();
+    Ok(Prepared {
+        filter,
+        fence,
+        argv,
+        envp,
+        path_dirs,
+    })
+}
+
+fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
+    let mut f = Fence::new()?;
+    let outside: Vec<PathBuf> = spec
+        .secrets
+        .iter()
+        .filter(|s| fallback || !spec.writable.iter().any(|w| s.starts_with(w)))
+        .cloned()
+        .collect();
+    f.grant_machine_read(&outside)?;
+    for w in &spec.writable {
+        if fallback {
+            // Without mounts, Landlock alone keeps secrets and protected paths closed: the
+            // directories holding them get no rule of their own (see README: fallback).
+            let mut holes: Vec<PathBuf> = spec
+                .secrets
+                .iter()
+                .filter(|s| s.starts_with(w))
+                .cloned()
+                .collect();
+            holes.extend(
+                spec.protected
+                    .iter()
+                    .filter(|p| p.path.starts_with(w))
+                    .map(|p| p.path.clone()),
+            );
+            holes.extend(
+                spec.pinned_elsewhere
+                    .iter()
+                    .filter(|p| p.starts_with(w))
+                    .cloned(),
+            );
+            f.grant_writable(w, &holes)?;
+        } else if spec.pinned_elsewhere.iter().any(|p| p.starts_with(w)) {
+            // Files another run has pinned: besides their read-only mounts, the directories on
+            // the way to them get no right of their own, so that none of them can be renamed
+            // (a renamed directory would take the mounts below it along).
+            let holes: Vec<PathBuf> = spec
+                .pinned_elsewhere
+                .iter()
+                .filter(|p| p.starts_with(w))
+                .cloned()
+                .collect();
+            f.grant_writable(w, &holes)?;
+        } else {
+            f.grant_all(w)?;
+        }
+    }
+    if fallback {
+        for d in [
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
+            "/dev/pts",
+        ] {
+            f.grant_read_write_files(Path::new(d))?;
+        }
+        f.grant_proc(Path::new("/proc"))?;
+    }
+    Ok(f)
+}
+
+/// Whether a caught signal should be passed on. SIGINT/SIGQUIT sent by the terminal (si_code
+/// SI_KERNEL) already reached the command, which is in the terminal's foreground process group:
+/// forwarding would deliver them twice.
+fn should_forward(si: &sys::process::SigInfo) -> bool {
+    !((si.signo == libc::SIGINT || si.signo == libc::SIGQUIT) && si.code == libc::SI_KERNEL)
+}
+
+/// Reports a failure to the supervisor on the report pipe and exits. Only used in children.
+fn die(report: RawFd, f: message::Failure) -> ! {
+    sys::write_all(report, &f.encode());
+    sys::process::exit_now(EXIT_SETUP)
+}

@@ -1,0 +1,312 @@
+//! The supervisor: cordon's own process, outside the sandbox. It creates the sandbox's first
+//! process (init with namespaces, the command itself without), forwards signals, enforces the
+//! timeout, and turns what the processes reported into an [`Outcome`].
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::message::{Exit, Failure, Usage};
+use super::{
+    init, prepare, should_forward, ListenerHook, Outcome, EXIT_NOEXEC, EXIT_NOTFOUND, EXIT_SETUP,
+    EXIT_TIMEOUT, FORWARDED,
+};
+use crate::spec::{Network, SandboxSpec};
+use crate::sys;
+use crate::sys::process::Forked;
+use crate::Error;
+
+fn setup(e: io::Error) -> Error {
+    Error::Setup(e.to_string())
+}
+
+/// Namespaces mode. Returns Ok(Err(reason)) when user namespaces turned out to be powerless here
+/// and the caller should fall back.
+pub(super) fn run_namespaces(
+    spec: &SandboxSpec,
+    on_listener: Option<ListenerHook<'_>>,
+) -> Result<Result<Outcome, String>, Error> {
+    crate::timing("prepare");
+    let prepared = prepare(spec, false)?;
+    crate::timing("placeholders");
+    let _placeholders =
+        crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
+    let (err_r, err_w) = sys::pipe().map_err(setup)?;
+    let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
+    let (done_r, done_w) = sys::pipe().map_err(setup)?;
+    let proxy_pair = match spec.network {
+        Network::Proxy { .. } => Some(sys::net::socketpair().map_err(setup)?),
+        _ => None,
+    };
+    let (sfd, old_mask) = sys::process::block_signals(FORWARDED).map_err(setup)?;
+    let ids = (crate::host::euid(), sys::process::egid());
+
+    crate::timing("clone");
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | if spec.network == Network::Full {
+            0
+        } else {
+            libc::CLONE_NEWNET
+        };
+    // SAFETY: the supervisor starts no thread before the sandbox's processes exist (the proxy's
+    // starts after, from `on_listener`), so the child may allocate.
+    let pid = match unsafe { sys::process::clone(flags) } {
+        Ok(Forked::Child) => {
+            drop(err_r);
+            drop(alive_w);
+            drop(done_r);
+            let ends = init::Ends {
+                report: err_w.as_raw_fd(),
+                alive: alive_r,
+                done: done_w,
+                proxy: proxy_pair.map(|(parent, child)| {
+                    drop(parent);
+                    child
+                }),
+            };
+            // init owns the report pipe's descriptor from here (it closes it after forking).
+            std::mem::forget(err_w);
+            init::main(spec, prepared, ends, ids, &old_mask)
+        }
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => {
+            old_mask.restore();
+            return match e.raw_os_error() {
+                Some(libc::EPERM) | Some(libc::EINVAL) | Some(libc::ENOSPC)
+                | Some(libc::EUSERS) | Some(libc::ENOSYS) => {
+                    Ok(Err(format!("user namespaces are unavailable (clone: {e})")))
+                }
+                _ => Err(Error::Setup(format!("clone: {e}"))),
+            };
+        }
+    };
+    drop(err_w);
+    drop(alive_r);
+    drop(done_w);
+    drop(prepared);
+    if let (Some((parent_sock, child_sock)), Some(hook)) = (proxy_pair, on_listener) {
+        drop(child_sock);
+        if let Ok(l) = sys::net::recv_listener(&parent_sock) {
+            hook(l);
+        }
+    }
+    let res = supervise(
+        pid,
+        &sfd,
+        Some(&done_r),
+        spec.timeout_ms.map(Duration::from_millis),
+    );
+    crate::timing("sandbox exited");
+    drop(alive_w);
+    old_mask.restore();
+    let (ended, timed_out) =
+        res.map_err(|e| Error::Setup(format!("waiting for the sandbox: {e}")))?;
+    outcome(&err_r, ended, timed_out, &spec.argv[0])
+}
+
+/// Fallback (Landlock + seccomp only) and danger-full-access: one child, no namespaces.
+pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, Error> {
+    let mut spec = spec.clone();
+    // A private temporary directory stands in for the private /tmp.
+    let tmp = if fallback {
+        Some(PrivateTmp::new().map_err(setup)?)
+    } else {
+        None
+    };
+    if let Some(t) = &tmp {
+        spec.writable.push(t.path.clone());
+        spec.env.retain(|(k, _)| k != "TMPDIR");
+        spec.env
+            .push(("TMPDIR".into(), t.path.display().to_string()));
+    }
+    let prepared = prepare(&spec, fallback)?;
+    let (err_r, err_w) = sys::pipe().map_err(setup)?;
+    let (sfd, old_mask) = sys::process::block_signals(FORWARDED).map_err(setup)?;
+    // Orphans of the command (daemons) are re-parented to us, so that we can kill them at the end.
+    sys::process::become_subreaper();
+    // SAFETY: as for the clone in `run_namespaces`: no other thread exists yet.
+    let pid = match unsafe { sys::process::fork() } {
+        Ok(Forked::Child) => {
+            sys::process::die_with_parent();
+            drop(err_r);
+            let fd = err_w.as_raw_fd();
+            if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+                super::die(
+                    fd,
+                    Failure::Setup(format!("cannot enter {}: {e}", spec.cwd.display())),
+                );
+            }
+            std::mem::forget(err_w);
+            super::command::main(&spec, prepared, fd, &old_mask)
+        }
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => return Err(Error::Setup(format!("fork: {e}"))),
+    };
+    drop(err_w);
+    drop(prepared);
+    let (ended, timed_out) = supervise(pid, &sfd, None, spec.timeout_ms.map(Duration::from_millis))
+        .map_err(|e| Error::Setup(format!("waiting for the command: {e}")))?;
+    kill_descendants();
+    old_mask.restore();
+    drop(tmp);
+    outcome(&err_r, ended, timed_out, &spec.argv[0]).map(|r| r.unwrap_or(Outcome::code(EXIT_SETUP)))
+}
+
+/// How the supervisor learnt that the sandbox ended.
+#[derive(Clone, Copy)]
+enum Ended {
+    /// The wait status of its first process (killed, or exited without reporting).
+    Waited(i32),
+    /// init's report: every process of the sandbox is gone already.
+    Reported(Exit),
+}
+
+/// Waits for `pid`, forwarding signals to it and enforcing the timeout. With `done`, init's
+/// report on it ends the wait (init itself may still be tearing the namespaces down).
+fn supervise(
+    pid: libc::pid_t,
+    sfd: &OwnedFd,
+    done: Option<&OwnedFd>,
+    timeout: Option<Duration>,
+) -> io::Result<(Ended, bool)> {
+    // poll ignores a negative fd: without a report pipe only the process's exit counts.
+    let done_fd = done.map_or(-1, |f| f.as_raw_fd());
+    let pidfd = sys::process::pidfd_open(pid)?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    loop {
+        let wait_ms = match deadline {
+            Some(d) if !timed_out => {
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_millis().min(i32::MAX as u128) as i32
+            }
+            _ => -1,
+        };
+        let mut fds = [pidfd.as_raw_fd(), sfd.as_raw_fd(), done_fd].map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        let n = match sys::process::poll(&mut fds, wait_ms) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 && deadline.is_some() && !timed_out {
+            // The whole sandbox: killing PID 1 of the namespace kills every process in it.
+            sys::process::kill(pid, libc::SIGKILL);
+            timed_out = true;
+            continue;
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            if let Some(si) = sys::process::read_siginfo(sfd) {
+                if should_forward(&si) {
+                    sys::process::kill(pid, si.signo);
+                }
+            }
+        }
+        if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            // init's report: every process of the sandbox is gone (see init::finish). Without
+            // it (init was killed, or died), fall through to waiting for init.
+            let mut buf = [0u8; Exit::LEN];
+            let n = sys::process::read(done_fd, &mut buf).unwrap_or(0);
+            if let Some(exit) = Exit::decode(&buf[..n]) {
+                // Reap init if it is already gone; if not, it is a zombie-to-be that exits on
+                // its own (it has nothing left to do) and is collected when cordon exits.
+                let _ = sys::process::waitpid(pid, libc::WNOHANG);
+                return Ok((Ended::Reported(exit), timed_out));
+            }
+            return sys::process::wait_blocking(pid).map(|st| (Ended::Waited(st), timed_out));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            return sys::process::wait_blocking(pid).map(|st| (Ended::Waited(st), timed_out));
+        }
+    }
+}
+
+/// The outcome from the report pipe (read after the sandbox ended) and how it ended.
+/// Ok(Err(reason)): the user namespace was powerless, fall back.
+fn outcome(
+    err_r: &OwnedFd,
+    ended: Ended,
+    timed_out: bool,
+    argv0: &str,
+) -> Result<Result<Outcome, String>, Error> {
+    let msg = sys::read_to_end(err_r);
+    if timed_out {
+        return Ok(Ok(Outcome {
+            timed_out: true,
+            ..Outcome::code(EXIT_TIMEOUT)
+        }));
+    }
+    match Failure::decode(&msg) {
+        None => {
+            let (code, usage): (i32, Option<Usage>) = match ended {
+                Ended::Waited(status) => (sys::process::status_code(status, EXIT_SETUP), None),
+                Ended::Reported(e) => (e.code, e.usage),
+            };
+            Ok(Ok(Outcome {
+                usage,
+                ..Outcome::code(code)
+            }))
+        }
+        Some(Failure::UsernsDenied(why)) => Ok(Err(why)),
+        Some(Failure::NotFound) => {
+            eprintln!("cordon: {argv0}: command not found");
+            Ok(Ok(Outcome::code(EXIT_NOTFOUND)))
+        }
+        Some(Failure::NotExecutable(why)) => {
+            eprintln!("cordon: {argv0}: {why}");
+            Ok(Ok(Outcome::code(EXIT_NOEXEC)))
+        }
+        Some(Failure::Setup(why)) => Err(Error::Setup(why)),
+    }
+}
+
+/// Kills every remaining descendant (they were re-parented to us as sub-reaper) and reaps them.
+fn kill_descendants() {
+    for _ in 0..10_000 {
+        let mut any = false;
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for t in tasks.flatten() {
+                if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                    for pid in s
+                        .split_whitespace()
+                        .filter_map(|p| p.parse::<libc::pid_t>().ok())
+                    {
+                        any = true;
+                        sys::process::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        while let Ok(Some(_)) = sys::process::waitpid(-1, libc::WNOHANG) {}
+        if !any {
+            return;
+        }
+        let _ = sys::process::waitpid(-1, 0);
+    }
+}
+
+/// The fallback's stand-in for a private /tmp: a fresh directory, removed at the end.
+struct PrivateTmp {
+    path: PathBuf,
+}
+
+impl PrivateTmp {
+    fn new() -> io::Result<PrivateTmp> {
+        let path = sys::process::mkdtemp(&std::env::temp_dir().join("cordon-tmp-"))?;
+        Ok(PrivateTmp { path })
+    }
+}
+
+impl Drop for PrivateTmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

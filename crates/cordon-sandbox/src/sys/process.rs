@@ -1,0 +1,298 @@
+//! Processes and signals: what the supervisor, the sandbox's init and the command's process do
+//! to create, watch and end each other.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::check;
+
+/// Which side of a fork or clone this is.
+pub enum Forked {
+    Child,
+    Parent(libc::pid_t),
+}
+
+fn forked(r: libc::c_long) -> io::Result<Forked> {
+    match r {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// fork(2).
+///
+/// # Safety
+/// The calling process must be single-threaded, or the child must make only
+/// async-signal-safe calls until it execs or exits (another thread may have held a lock, of the
+/// allocator for one, at the fork).
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: fork takes no arguments; the caller upholds the threading contract above.
+    forked(unsafe { libc::fork() } as libc::c_long)
+}
+
+/// clone(2) with `flags` (namespace flags) and no new stack: like fork, the child continues on a
+/// copy of the caller's stack; it is PID 1 of a new PID namespace if asked for.
+///
+/// # Safety
+/// As [`fork`].
+pub unsafe fn clone(flags: libc::c_int) -> io::Result<Forked> {
+    // SAFETY: a null stack makes clone behave as fork; no pointer is passed (parent_tid,
+    // child_tid and tls are unused without the flags that read them). The caller upholds the
+    // threading contract.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    forked(r)
+}
+
+/// _exit(2): ends the process now (no atexit handlers, no flushing: safe after fork).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn kill(pid: libc::pid_t, sig: i32) {
+    // SAFETY: kill takes plain integers; a process that is gone gives ESRCH, ignored.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// waitpid(2). `Ok(None)`: with WNOHANG, nothing has changed state yet.
+pub fn waitpid(pid: libc::pid_t, flags: i32) -> io::Result<Option<(libc::pid_t, i32)>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid, writable int.
+    let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+    match r {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        r => Ok(Some((r, status))),
+    }
+}
+
+/// waitpid(pid) until it returns, through EINTR; the wait status.
+pub fn wait_blocking(pid: libc::pid_t) -> io::Result<i32> {
+    loop {
+        match waitpid(pid, 0) {
+            Ok(Some((r, status))) if r == pid => return Ok(status),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A wait status as a shell reports it: the exit code, or 128+N for signal N (`other` when it
+/// is neither, which waitpid without WUNTRACED never returns).
+pub fn status_code(status: i32, other: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        crate::exit::signal(libc::WTERMSIG(status))
+    } else {
+        other
+    }
+}
+
+/// pidfd_open(2): a descriptor that polls readable once `pid` has exited.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes plain integers.
+    let fd = check(
+        unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) },
+        || format!("pidfd_open {pid}"),
+    )?;
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// poll(2) on `fds` (a negative fd is ignored by the kernel); the number of ready descriptors.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, writable slice of pollfd of the length given.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// read(2) once into `buf`, through EINTR.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is a valid, writable buffer of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+pub fn close(fd: RawFd) {
+    // SAFETY: closes a descriptor the caller owns and no longer uses.
+    unsafe { libc::close(fd) };
+}
+
+/// Marks every descriptor from `first` up close-on-exec (close_range(2) with
+/// CLOSE_RANGE_CLOEXEC): only those below reach what is executed next.
+pub fn cloexec_from(first: u32) {
+    // SAFETY: close_range with integers only changes descriptor flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+}
+
+/// The signal mask as it was before [`block_signals`]; restored by [`SigMask::restore`].
+#[derive(Clone, Copy)]
+pub struct SigMask(libc::sigset_t);
+
+impl SigMask {
+    pub fn restore(&self) {
+        // SAFETY: `self.0` is a mask sigprocmask returned; the old mask is not asked for.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+fn sigset(sigs: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut s: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `s` is a valid sigset_t; sigemptyset/sigaddset only write it.
+    unsafe {
+        libc::sigemptyset(&mut s);
+        for &g in sigs {
+            libc::sigaddset(&mut s, g);
+        }
+    }
+    s
+}
+
+/// Blocks `sigs` and returns a signalfd that reads them, with the mask from before.
+pub fn block_signals(sigs: &[i32]) -> io::Result<(OwnedFd, SigMask)> {
+    let set = sigset(sigs);
+    // SAFETY: sigset_t is plain data; sigprocmask fills it.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both masks are valid sigset_t values.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old) };
+    // SAFETY: `set` is a valid mask; -1 asks for a new descriptor.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok((unsafe { OwnedFd::from_raw_fd(fd) }, SigMask(old)))
+}
+
+/// A signal read from a signalfd.
+#[derive(Clone, Copy, Debug)]
+pub struct SigInfo {
+    pub signo: i32,
+    /// `si_code`: SI_KERNEL when the terminal sent it, SI_USER for kill(2), ...
+    pub code: i32,
+}
+
+/// Reads one signal from the signalfd `fd` (None on a short read or an error).
+pub fn read_siginfo(fd: &OwnedFd) -> Option<SigInfo> {
+    // SAFETY: signalfd_siginfo is plain data.
+    let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `si` is a valid, writable buffer of `size` bytes.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&mut si as *mut libc::signalfd_siginfo).cast(),
+            size,
+        )
+    };
+    (n == size as isize).then_some(SigInfo {
+        signo: si.ssi_signo as i32,
+        code: si.ssi_code,
+    })
+}
+
+/// The default action for SIGPIPE (Rust ignores it in its own processes; a command gets it back).
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// PR_SET_PDEATHSIG: SIGKILL when the parent dies.
+pub fn die_with_parent() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+}
+
+/// PR_SET_CHILD_SUBREAPER: orphaned descendants are re-parented to this process.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// PR_SET_NO_NEW_PRIVS.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    check(r as libc::c_long, || "no_new_privs".into()).map(|_| ())
+}
+
+pub fn sethostname(name: &[u8]) -> io::Result<()> {
+    // SAFETY: `name` is a valid buffer of `name.len()` bytes, only read.
+    let r = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+    check(r as libc::c_long, || "sethostname".into()).map(|_| ())
+}
+
+/// execve(2); returns only on failure, with the error.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: `path`, and every string `a` and `e` point to, are NUL-terminated and live across
+    // the call; both arrays end with a null pointer.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// getrusage(RUSAGE_CHILDREN) in microseconds: (user, system, max RSS in KiB).
+pub fn rusage_children_us() -> (u64, u64, u64) {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let us = |t: libc::timeval| (t.tv_sec as u64) * 1_000_000 + t.tv_usec as u64;
+    (us(ru.ru_utime), us(ru.ru_stime), ru.ru_maxrss.max(0) as u64)
+}
+
+pub fn egid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// mkdtemp(3) on `prefix` followed by six random characters.
+pub fn mkdtemp(prefix: &std::path::Path) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut template = prefix.as_os_str().as_bytes().to_vec();
+    template.extend_from_slice(b"XXXXXX\0");
+    // SAFETY: `template` is a writable, NUL-terminated buffer that mkdtemp fills in place.
+    let p = unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    template.pop();
+    Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(
+        template,
+    )))
+}
