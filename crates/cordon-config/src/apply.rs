@@ -99,6 +99,7 @@ impl Applier<'_, '_> {
         self.limits(&f)?;
         self.policy(&f, snap)?;
         self.audit(&f)?;
+        self.caches(&f.caches)?;
         self.managed(f)
     }
 
@@ -518,6 +519,86 @@ impl Applier<'_, '_> {
             }
             if self.how == How::Managed || self.personal(d, "audit.dir")? {
                 self.cfg.audit_dir = Some(Val::new(p, self.origin(d)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[caches]`: turning caches off and removing entries tighten (any layer); adding entries
+    /// and turning them back on loosen.
+    fn caches(&mut self, c: &crate::schema::CachesToml) -> Result<(), ConfigError> {
+        use cordon_sandbox::caches::known;
+        if let Some(e) = &c.enabled {
+            if !*e.get_ref() || self.loosen(e, "caches.enabled")? {
+                self.cfg.caches_enabled = Val::new(*e.get_ref(), self.origin(e));
+            }
+        }
+        for r in &c.remove {
+            let name = r.get_ref().trim();
+            if !known::is_known_name(name) {
+                let names = known::names();
+                let hint = match units::did_you_mean(name, &names) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None => format!("expected one of {}", names.join(", ")),
+                };
+                return Err(self
+                    .doc
+                    .err_at(r, format!("`{name}` is not a known cache"), &hint));
+            }
+            self.cfg
+                .caches_remove
+                .push(Val::new(name.to_string(), self.origin(r)));
+        }
+        for a in &c.add {
+            let v = a.get_ref();
+            let name_ok = !v.name.is_empty()
+                && v.name.len() <= 64
+                && v.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+                })
+                && !v.name.starts_with('.');
+            if !name_ok {
+                return Err(self.doc.err_at(
+                    a,
+                    format!(
+                        "cache name {:?}: use lower-case letters, digits, `-`, `_`, `.`",
+                        v.name
+                    ),
+                    "e.g. name = \"deno\"",
+                ));
+            }
+            let p = expand_home(&v.path, &self.paths.home);
+            if !p.is_absolute() {
+                return Err(self.doc.err_at(
+                    a,
+                    format!(
+                        "cache path {:?} must be absolute (or start with ~/)",
+                        v.path
+                    ),
+                    "write the full path",
+                ));
+            }
+            if let Some(e) = &v.env {
+                let ok = !e.is_empty()
+                    && !e.starts_with(|c: char| c.is_ascii_digit())
+                    && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    return Err(self.doc.err_at(
+                        a,
+                        format!("`env` {e:?} is not a variable name"),
+                        "e.g. env = \"DENO_DIR\"",
+                    ));
+                }
+            }
+            if self.loosen(a, "caches.add")? {
+                self.cfg.caches_add.push(Val::new(
+                    cordon_sandbox::caches::Extra {
+                        name: v.name.clone(),
+                        path: p,
+                        var: v.env.clone(),
+                    },
+                    self.origin(a),
+                ));
             }
         }
         Ok(())

@@ -419,6 +419,12 @@ pub struct Config {
     pub policy: Vec<PolicyEntry>,
     pub no_policy: Val<bool>,
     pub audit_dir: Option<Val<PathBuf>>,
+    /// `[caches] enabled`.
+    pub caches_enabled: Val<bool>,
+    /// `[caches] remove`: known caches (or families) not to overlay.
+    pub caches_remove: Vec<Val<String>>,
+    /// `[caches] add`.
+    pub caches_add: Vec<Val<cordon_sandbox::caches::Extra>>,
     pub managed: Managed,
     pub project: Project,
     /// Settings of an untrusted project (or a project's approver, audit dir, removals) that
@@ -555,6 +561,9 @@ impl Config {
             policy: Vec::new(),
             no_policy: Val::new(false, b()),
             audit_dir: None,
+            caches_enabled: Val::new(true, b()),
+            caches_remove: Vec::new(),
+            caches_add: Vec::new(),
             managed: Managed::default(),
             project: Project {
                 root: workspace.to_path_buf(),

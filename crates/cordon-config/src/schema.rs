@@ -29,6 +29,8 @@ pub(crate) struct FileToml {
     pub policy: PolicyToml,
     #[serde(default)]
     pub audit: AuditToml,
+    #[serde(default)]
+    pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
     /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
     #[serde(default)]
@@ -50,6 +52,25 @@ pub(crate) struct ProfileToml {
     pub network: NetToml,
     #[serde(default)]
     pub limits: LimitsToml,
+}
+
+/// `[caches]`: tool caches overlaid in the sandbox.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachesToml {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub add: Vec<S<CacheAddToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheAddToml {
+    pub name: String,
+    pub path: String,
+    pub env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +168,7 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "caches",
     "managed",
     "profile",
     "description",
@@ -170,6 +192,11 @@ const KEYS: &[&str] = &[
     "rule",
     "tool",
     "dir",
+    "enabled",
+    "remove",
+    "add",
+    "name",
+    "path",
     "allowed_modes",
     "allowed_approvals",
     "never_allow_domains",

@@ -118,6 +118,18 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
                 None => Entry::Unset,
             },
         ),
+        (
+            "caches.enabled",
+            one(json!(c.caches_enabled.value), &c.caches_enabled.origin),
+        ),
+        ("caches.remove", many(&c.caches_remove, |x| s(x))),
+        (
+            "caches.add",
+            many(
+                &c.caches_add,
+                |x| json!({ "name": x.name, "path": x.path.display().to_string(), "env": x.var }),
+            ),
+        ),
     ]
 }
 

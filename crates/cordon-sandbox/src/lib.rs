@@ -5,6 +5,7 @@
 //! Data flows one way: a [`spec::Request`] is resolved into a [`SandboxSpec`] (plain data, no
 //! confinement yet), which [`exec::run`] turns into processes. All system calls live here.
 
+pub mod caches;
 pub mod env;
 pub mod exec;
 pub mod exit;
