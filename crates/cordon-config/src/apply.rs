@@ -93,6 +93,7 @@ impl Applier<'_, '_> {
         snap: Option<&Snapshot>,
     ) -> Result<(), ConfigError> {
         self.top(&f)?;
+        self.hook(&f)?;
         self.filesystem(&f)?;
         self.env(&f)?;
         self.network(&f)?;
@@ -187,6 +188,35 @@ impl Applier<'_, '_> {
             };
             if self.how == How::Managed || self.personal(v, "approver_timeout")? {
                 self.cfg.approver_timeout_ms = Some(Val::new(ms, self.origin(v)));
+            }
+        }
+        Ok(())
+    }
+
+    /// [hook]: what agents' hooks say and do for unknown tools.
+    fn hook(&mut self, f: &FileToml) -> Result<(), ConfigError> {
+        if let Some(c) = &f.hook.context {
+            // Not a permission: any layer that applies in full may set it.
+            if matches!(self.how, How::Full | How::Trusted) {
+                self.cfg.hook_context = Val::new(*c.get_ref(), self.origin(c));
+            }
+        }
+        if let Some(u) = &f.hook.unknown_tool {
+            let d = match u.get_ref().as_str() {
+                "allow" => cordon_policy::Decision::Allow,
+                "ask" => cordon_policy::Decision::Ask,
+                "deny" => cordon_policy::Decision::Deny,
+                other => {
+                    return Err(self.doc.err_at(
+                        u,
+                        format!("unknown decision '{other}' for `unknown_tool`"),
+                        "use allow, ask or deny",
+                    ))
+                }
+            };
+            // Stricter is always taken; looser only where a layer may loosen.
+            if d >= self.cfg.hook_unknown_tool.value || self.loosen(u, "hook.unknown_tool")? {
+                self.cfg.hook_unknown_tool = Val::new(d, self.origin(u));
             }
         }
         Ok(())

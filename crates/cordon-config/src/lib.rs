@@ -419,6 +419,11 @@ pub struct Config {
     pub policy: Vec<PolicyEntry>,
     pub no_policy: Val<bool>,
     pub audit_dir: Option<Val<PathBuf>>,
+    /// `[hook] context`: agents' hooks give the model a few lines about the sandbox at session
+    /// start (default true).
+    pub hook_context: Val<bool>,
+    /// `[hook] unknown_tool`: what a hook answers for a tool cordon does not know (default ask).
+    pub hook_unknown_tool: Val<cordon_policy::Decision>,
     /// `[caches] enabled`.
     pub caches_enabled: Val<bool>,
     /// `[caches] remove`: known caches (or families) not to overlay.
@@ -561,6 +566,8 @@ impl Config {
             policy: Vec::new(),
             no_policy: Val::new(false, b()),
             audit_dir: None,
+            hook_context: Val::new(true, b()),
+            hook_unknown_tool: Val::new(cordon_policy::Decision::Ask, b()),
             caches_enabled: Val::new(true, b()),
             caches_remove: Vec::new(),
             caches_add: Vec::new(),

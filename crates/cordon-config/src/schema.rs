@@ -30,6 +30,8 @@ pub(crate) struct FileToml {
     #[serde(default)]
     pub audit: AuditToml,
     #[serde(default)]
+    pub hook: HookToml,
+    #[serde(default)]
     pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
     /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
@@ -52,6 +54,16 @@ pub(crate) struct ProfileToml {
     pub network: NetToml,
     #[serde(default)]
     pub limits: LimitsToml,
+}
+
+/// `[hook]`: what `cordon hook AGENT` does beyond the rules.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HookToml {
+    /// SessionStart: give the model a few lines about the sandbox.
+    pub context: Option<S<bool>>,
+    /// A tool cordon does not know: allow | ask | deny.
+    pub unknown_tool: Option<S<String>>,
 }
 
 /// `[caches]`: tool caches overlaid in the sandbox.
@@ -168,6 +180,9 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "hook",
+    "context",
+    "unknown_tool",
     "caches",
     "managed",
     "profile",

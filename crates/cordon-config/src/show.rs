@@ -48,6 +48,17 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
                 None => Entry::Unset,
             },
         ),
+        (
+            "hook.context",
+            one(json!(c.hook_context.value), &c.hook_context.origin),
+        ),
+        (
+            "hook.unknown_tool",
+            one(
+                s(c.hook_unknown_tool.value.as_str()),
+                &c.hook_unknown_tool.origin,
+            ),
+        ),
         ("filesystem.writable", many(&c.writable, |p| path(p))),
         ("filesystem.read_secret", many(&c.read_secret, |p| path(p))),
         ("filesystem.secret", many(&c.secrets, |p| path(p))),
