@@ -12,8 +12,13 @@ pub mod exit;
 pub mod fallback;
 pub mod fence;
 pub mod files;
+pub mod gitconfig;
+pub mod guard;
+pub mod handles;
 pub mod host;
+pub mod index;
 mod mounts;
+pub mod neutralise;
 pub mod placeholders;
 pub mod probe;
 mod protected;
@@ -25,6 +30,7 @@ pub mod spec;
 mod sys;
 
 pub use exec::{run, Outcome};
+pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};
 
