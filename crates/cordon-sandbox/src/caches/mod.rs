@@ -540,6 +540,24 @@ impl Caches {
 /// workspace's cache lock until dropped (after the sandbox is gone).
 pub struct Session {
     _lock: Option<fs::File>,
+    /// The workspace's caches directory, when its trash holds old work directories.
+    trash: Option<std::os::fd::OwnedFd>,
+}
+
+/// Empties the trash of old work directories in a thread while the sandbox runs; stopped (at
+/// most one removal still in flight) and joined when dropped.
+pub struct TrashCollector {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TrashCollector {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Session {
@@ -548,11 +566,15 @@ impl Session {
     /// throwaway when another sandbox of this workspace holds it. Failures to prepare a cache
     /// drop that cache (said on stderr): a cache is a convenience, never a reason not to run.
     pub fn start(c: &mut Caches, workspace: &Path) -> Session {
+        let none = Session {
+            _lock: None,
+            trash: None,
+        };
         let Some(dir) = c.dir.clone() else {
-            return Session { _lock: None };
+            return none;
         };
         if c.is_empty() {
-            return Session { _lock: None };
+            return none;
         }
         if let Err(e) = store::create_caches_dir(&dir, workspace) {
             eprintln!(
@@ -561,7 +583,7 @@ impl Session {
             );
             c.overlays.clear();
             c.private.clear();
-            return Session { _lock: None };
+            return none;
         }
         let lock = match store::try_lock(&dir) {
             Ok(Some(f)) => Some(f),
@@ -590,7 +612,47 @@ impl Session {
             eprintln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
         }
-        Session { _lock: lock }
+        // The work directories the last mounts left, moved aside (only with the lock: without
+        // it they belong to the sandbox that holds it).
+        let mut trash = None;
+        if lock.is_some() && !c.overlays.is_empty() {
+            match store::open_dir(&dir) {
+                Ok(cfd) => {
+                    c.overlays.retain(|o| match store::retire_work(&cfd, o) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            eprintln!(
+                                "cordon: cache {}: cannot clear {} ({e}); it stays read-only in this run",
+                                o.name,
+                                o.work.display()
+                            );
+                            false
+                        }
+                    });
+                    if !store::trash_is_empty(&cfd) {
+                        trash = Some(cfd);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("cordon: caches: {e}; tool caches stay read-only in this run");
+                    c.overlays.clear();
+                }
+            }
+        }
+        Session { _lock: lock, trash }
+    }
+
+    /// Once the sandbox's processes exist (the supervisor starts no thread before): empties the
+    /// trash of old work directories in a thread, until the returned collector is dropped.
+    pub fn collect_trash(&mut self) -> Option<TrashCollector> {
+        let cfd = self.trash.take()?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cordon-cache-trash".into())
+            .spawn(move || store::empty_trash(&cfd, &s))
+            .ok();
+        Some(TrashCollector { stop, thread })
     }
 }
 

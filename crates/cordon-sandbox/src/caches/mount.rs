@@ -16,6 +16,20 @@
 //! (they keep showing the lower file). Deleting a lower file leaves a whiteout (a 0/0 character
 //! device) in the upper layer; the lower file stays.
 //!
+//! `volatile` (Linux 5.10): overlayfs skips every sync of the upper file system, fsync(2) inside
+//! and above all the syncfs(2) of the *whole* upper file system that the unmount does otherwise
+//! (a flush of every dirty page of the home's file system, other programs' included: several ms
+//! on a quiet machine, far more on a busy one). The price: after a crash, writes of the last
+//! seconds before it may be missing from the upper layer (a cache; the tools verify what they
+//! read from it, and `cordon cache clean` empties it). overlayfs leaves a mark of a volatile
+//! mount in `work/work/incompat/volatile` and refuses the next mount while it is there: the
+//! supervisor moves `work/work` aside before each mount (`store::retire_work`).
+//!
+//! The overlays are unmounted by init once every process of the sandbox is gone and before it
+//! reports the exit ([`teardown`]), so that the superblocks, which hold the upper and work
+//! directories, are gone while the supervisor still holds the workspace's cache lock: the next
+//! run of the workspace never mounts an upper layer that is still in use.
+//!
 //! The private directories are bind mounts of the host's directories, attached after the
 //! secrets inside a tmpfs laid over cordon's state directory (which is itself a secret): the
 //! sandbox sees an empty, read-only state directory with only the way to its private
@@ -146,6 +160,9 @@ fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
     s("redirect_dir", "nofollow")?;
     s("metacopy", "off")?;
     s("index", "off")?;
+    // Before 5.10 the option is unknown (EINVAL): the overlay is then synced at its unmount,
+    // as it was before.
+    let _ = fsconfig(&fs, FSCONFIG_SET_FLAG, Some("volatile"), None);
     fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
     // SAFETY: fsmount of a created context.
     let m = unsafe {
@@ -342,6 +359,27 @@ pub fn grant(f: &mut crate::fence::Fence, c: &Caches) -> io::Result<()> {
         f.grant_all(&root)?;
     }
     Ok(())
+}
+
+/// init, once every other process of the sandbox is gone, before it reports the exit: unmounts
+/// the caches, which destroys the overlays' superblocks (nothing holds a file of them any more;
+/// with `volatile`, without a sync). From its own namespace only; the rest of the namespace is
+/// torn down after the report, off the supervisor's critical path.
+pub fn teardown() {
+    let mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
+    if mounted.is_empty() {
+        return;
+    }
+    // A working directory inside a cache would keep its superblock alive.
+    // SAFETY: chdir to a static path.
+    unsafe { libc::chdir(c"/".as_ptr()) };
+    // Nested caches were mounted after (on top of) the caches that hold them.
+    for path in mounted.iter().rev() {
+        if let Ok(c) = sys::cstr(path) {
+            // SAFETY: umount2 of a mount this init made, in its own namespace.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
 }
 
 fn is_overlay(p: &Path) -> bool {

@@ -195,7 +195,9 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
 /// it hears anything. After `kill(-1, SIGKILL)` from PID 1 (every process of the namespace but
 /// itself) and reaping to ECHILD, nothing of the sandbox runs any more: a fork racing the kill
 /// fails, as the kernel re-checks for a pending fatal signal under the tasklist lock. The
-/// supervisor may return on the status alone; the teardown happens off its critical path.
+/// supervisor may return on the status alone; the teardown happens off its critical path, but
+/// for the tool caches' overlays, unmounted before the report (their upper layers must be free
+/// before the workspace's cache lock is).
 fn finish(done: &OwnedFd, code: i32) -> ! {
     sys::process::kill(-1, libc::SIGKILL);
     loop {
@@ -205,6 +207,9 @@ fn finish(done: &OwnedFd, code: i32) -> ! {
             Err(_) => break, // ECHILD: nothing left.
         }
     }
+    // The caches' overlays go now, while the supervisor still holds the workspace's cache lock
+    // (caches/mount.rs): cheap, as they are volatile.
+    crate::caches::mount::teardown();
     let (user_us, sys_us, max_rss_kib) = sys::process::rusage_children_us();
     let exit = Exit {
         code,

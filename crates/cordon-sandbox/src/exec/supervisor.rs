@@ -30,7 +30,7 @@ pub(super) fn run_namespaces(
     crate::timing("prepare");
     // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
     let mut spec_caches = spec.clone();
-    let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
+    let mut caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
     let spec = &spec_caches;
     crate::timing("caches");
     let prepared = prepare(spec, false)?;
@@ -94,6 +94,9 @@ pub(super) fn run_namespaces(
     drop(alive_r);
     drop(done_w);
     drop(prepared);
+    // Threads may start now that the sandbox's first process exists. Stopped and joined before
+    // the lock goes (declared after `caches`, dropped before it).
+    let _trash = caches.collect_trash();
     if let (Some((parent_sock, child_sock)), Some(hook)) = (proxy_pair, on_listener) {
         drop(child_sock);
         if let Ok(l) = sys::net::recv_listener(&parent_sock) {
