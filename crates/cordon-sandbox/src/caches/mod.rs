@@ -540,22 +540,16 @@ impl Caches {
 /// workspace's cache lock until dropped (after the sandbox is gone).
 pub struct Session {
     _lock: Option<fs::File>,
-    /// The workspace's caches directory, when its trash holds old work directories.
-    trash: Option<std::os::fd::OwnedFd>,
+    /// `store::MOUNTS_LOCK`, until the sandbox's init holds it ([`Session::handed_over`]).
+    mounts: Option<fs::File>,
+    /// The trash's cleaner (the intermediate child, reaped when the session ends).
+    cleaner: Option<libc::pid_t>,
 }
 
-/// Empties the trash of old work directories in a thread while the sandbox runs; stopped (at
-/// most one removal still in flight) and joined when dropped.
-pub struct TrashCollector {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for TrashCollector {
+impl Drop for Session {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(pid) = self.cleaner.take() {
+            store::reap_cleaner(pid);
         }
     }
 }
@@ -563,12 +557,17 @@ impl Drop for TrashCollector {
 impl Session {
     /// Prepares `c` for a run: upper and work directories, the empty host cache directories
     /// (`create`), the private directories; takes the workspace's lock, or marks the run as
-    /// throwaway when another sandbox of this workspace holds it. Failures to prepare a cache
+    /// throwaway when another sandbox of this workspace holds it; moves the work directories
+    /// the last mounts left to the trash and starts its cleaner. Failures to prepare a cache
     /// drop that cache (said on stderr): a cache is a convenience, never a reason not to run.
-    pub fn start(c: &mut Caches, workspace: &Path) -> Session {
+    ///
+    /// # Safety
+    /// The calling process must be single-threaded (the cleaner is forked).
+    pub unsafe fn start(c: &mut Caches, workspace: &Path) -> Session {
         let none = Session {
             _lock: None,
-            trash: None,
+            mounts: None,
+            cleaner: None,
         };
         let Some(dir) = c.dir.clone() else {
             return none;
@@ -585,7 +584,7 @@ impl Session {
             c.private.clear();
             return none;
         }
-        let lock = match store::try_lock(&dir) {
+        let mut lock = match store::try_lock(&dir) {
             Ok(Some(f)) => Some(f),
             Ok(None) => {
                 c.throwaway = true;
@@ -597,6 +596,26 @@ impl Session {
                 None
             }
         };
+        // The last sandbox of the workspace may still be unmounting its overlays (its init
+        // does, after its report): wait for it, so that an upper layer is never in two mounts.
+        let mut mounts = None;
+        if lock.is_some() && !c.overlays.is_empty() {
+            match store::lock_mounts(&dir, std::time::Duration::from_secs(5)) {
+                Ok(Some(f)) => mounts = Some(f),
+                r => {
+                    let why = match r {
+                        Err(e) => e.to_string(),
+                        _ => {
+                            "the last sandbox of this workspace still holds its overlays after 5 s"
+                                .into()
+                        }
+                    };
+                    eprintln!("cordon: caches: {why}; this run's cache writes are thrown away");
+                    c.throwaway = true;
+                    lock = None;
+                }
+            }
+        }
         c.overlays.retain(|o| match store::create_overlay_dirs(o) {
             Ok(()) => true,
             Err(e) => {
@@ -612,14 +631,15 @@ impl Session {
             eprintln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
         }
-        // The work directories the last mounts left, moved aside (only with the lock: without
-        // it they belong to the sandbox that holds it).
-        let mut trash = None;
+        // The work directories the last mounts left (marked volatile), moved aside: only with
+        // the lock (without it, they belong to the sandbox that holds it; this run's layers are
+        // a throwaway tmpfs).
+        let mut cleaner = None;
         if lock.is_some() && !c.overlays.is_empty() {
             match store::open_dir(&dir) {
                 Ok(cfd) => {
                     c.overlays.retain(|o| match store::retire_work(&cfd, o) {
-                        Ok(()) => true,
+                        Ok(_) => true,
                         Err(e) => {
                             eprintln!(
                                 "cordon: cache {}: cannot clear {} ({e}); it stays read-only in this run",
@@ -629,8 +649,14 @@ impl Session {
                             false
                         }
                     });
-                    if !store::trash_is_empty(&cfd) {
-                        trash = Some(cfd);
+                    let n = store::trash_len(&cfd);
+                    if n > store::TRASH_MAX {
+                        // The cleaners fell behind: this run removes the excess itself.
+                        store::empty_trash(&cfd, n - store::TRASH_MAX);
+                    }
+                    if n > 0 {
+                        // SAFETY: the caller guarantees a single thread.
+                        cleaner = unsafe { store::spawn_cleaner(&cfd) };
                     }
                 }
                 Err(e) => {
@@ -639,20 +665,17 @@ impl Session {
                 }
             }
         }
-        Session { _lock: lock, trash }
+        Session {
+            _lock: lock,
+            mounts,
+            cleaner,
+        }
     }
 
-    /// Once the sandbox's processes exist (the supervisor starts no thread before): empties the
-    /// trash of old work directories in a thread, until the returned collector is dropped.
-    pub fn collect_trash(&mut self) -> Option<TrashCollector> {
-        let cfd = self.trash.take()?;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("cordon-cache-trash".into())
-            .spawn(move || store::empty_trash(&cfd, &s))
-            .ok();
-        Some(TrashCollector { stop, thread })
+    /// After the clone: the sandbox's init holds the mounts lock now (a copy of the same open
+    /// file, so the same lock) until it has unmounted the overlays; the supervisor's copy goes.
+    pub fn handed_over(&mut self) {
+        self.mounts = None;
     }
 }
 

@@ -208,57 +208,73 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
     if c.overlays.is_empty() {
         return Ok(p);
     }
+    let Some(dir) = &c.dir else {
+        return Ok(p);
+    };
     if c.throwaway {
         // This namespace's own view of the caches directory: an empty tmpfs, gone with the
         // sandbox. The host's directory (and the other sandbox's layers) are untouched.
-        if let Some(dir) = &c.dir {
-            sys::mount(
-                "tmpfs",
-                dir,
-                "tmpfs",
-                libc::MS_NOSUID | libc::MS_NODEV,
-                "mode=0700",
-            )?;
-            for o in &c.overlays {
-                std::fs::create_dir_all(&o.upper)?;
-                std::fs::create_dir_all(&o.work)?;
-                std::fs::create_dir_all(super::store::hidden_mount_point(o))?;
-            }
+        sys::mount(
+            "tmpfs",
+            dir,
+            "tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            "mode=0700",
+        )?;
+        for o in &c.overlays {
+            std::fs::create_dir_all(&o.upper)?;
+            std::fs::create_dir_all(&o.work)?;
         }
+        std::fs::create_dir_all(dir.join(super::store::STAGE))?;
     }
-    for o in &c.overlays {
-        if let Err(e) = take_caches(o, &mut p) {
+    // Every overlay is mounted in one staging tmpfs (this namespace only), its caches are taken
+    // from there as detached clones, and the staging tmpfs goes with everything in it in one
+    // unmount: each unmount waits for an RCU grace period (synchronize_rcu_expedited), one
+    // instead of one per overlay.
+    let stage = dir.join(super::store::STAGE);
+    if let Err(e) = sys::mount(
+        "cordon-caches",
+        &stage,
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        "mode=0700,size=64k",
+    ) {
+        eprintln!(
+            "cordon: caches: cannot mount a tmpfs on {} ({e}); tool caches stay read-only in this run",
+            stage.display()
+        );
+        return Ok(p);
+    }
+    for (i, o) in c.overlays.iter().enumerate() {
+        if let Err(e) = take_caches(o, &stage.join(i.to_string()), &mut p) {
             eprintln!(
                 "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
                 o.lower.display()
             );
         }
     }
+    crate::timing("init: overlays staged");
+    let cpath = sys::cstr(&stage)?;
+    // SAFETY: umount2 of the mount just made, by path, in this namespace.
+    unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
     Ok(p)
 }
 
-/// Builds the overlay of `o`, mounts it on its hidden mount point (this namespace only), takes a
-/// detached clone of each cache's subdirectory of it, and unmounts it again: only the caches are
-/// ever attached where the command can see them.
-fn take_caches(o: &Overlay, p: &mut Prepared) -> io::Result<()> {
+/// Builds the overlay of `o`, mounts it at `at` (in the staging tmpfs), and takes a detached
+/// clone of each cache's subdirectory of it: only the caches are ever attached where the
+/// command can see them.
+fn take_caches(o: &Overlay, at: &Path, p: &mut Prepared) -> io::Result<()> {
     let fd = overlay(o)?;
-    let hidden = super::store::hidden_mount_point(o);
-    move_mount(&fd, &hidden)?;
+    std::fs::create_dir(at)?;
+    move_mount(&fd, at)?;
     drop(fd);
-    let mut r = Ok(());
     for c in &o.caches {
         let rel = c.path.strip_prefix(&o.lower).unwrap_or(Path::new(""));
-        match open_tree_clone(&hidden.join(rel), false) {
-            Ok(cfd) => p.overlays.push((c.path.clone(), cfd)),
-            Err(e) => {
-                r = Err(io::Error::new(e.kind(), format!("{}: {e}", c.name)));
-            }
-        }
+        let cfd = open_tree_clone(&at.join(rel), false)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", c.name)))?;
+        p.overlays.push((c.path.clone(), cfd));
     }
-    // SAFETY: umount2 of the mount just made, by path, in this namespace.
-    let cpath = sys::cstr(&hidden)?;
-    unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
-    r
+    Ok(())
 }
 
 fn attach(fd: &OwnedFd, target: &Path) -> io::Result<()> {

@@ -195,9 +195,10 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
 /// it hears anything. After `kill(-1, SIGKILL)` from PID 1 (every process of the namespace but
 /// itself) and reaping to ECHILD, nothing of the sandbox runs any more: a fork racing the kill
 /// fails, as the kernel re-checks for a pending fatal signal under the tasklist lock. The
-/// supervisor may return on the status alone; the teardown happens off its critical path, but
-/// for the tool caches' overlays, unmounted before the report (their upper layers must be free
-/// before the workspace's cache lock is).
+/// supervisor may return on the status alone; the teardown happens off its critical path. The
+/// tool caches' overlays are unmounted by init itself after the report: it holds the
+/// workspace's mounts lock, inherited from the supervisor, until then (its files are closed
+/// before its namespaces go when it exits, so exiting alone would free the lock too early).
 fn finish(done: &OwnedFd, code: i32) -> ! {
     sys::process::kill(-1, libc::SIGKILL);
     loop {
@@ -207,9 +208,6 @@ fn finish(done: &OwnedFd, code: i32) -> ! {
             Err(_) => break, // ECHILD: nothing left.
         }
     }
-    // The caches' overlays go now, while the supervisor still holds the workspace's cache lock
-    // (caches/mount.rs): cheap, as they are volatile.
-    crate::caches::mount::teardown();
     let (user_us, sys_us, max_rss_kib) = sys::process::rusage_children_us();
     let exit = Exit {
         code,
@@ -219,6 +217,11 @@ fn finish(done: &OwnedFd, code: i32) -> ! {
             max_rss_kib,
         }),
     };
+    // The report may end the supervisor at once; what init still does must not be cut short.
+    sys::process::outlive_parent();
     sys::write_all(done.as_raw_fd(), &exit.encode());
+    // Then the caches' overlays go, off the supervisor's path: init holds the workspace's
+    // mounts lock (caches/store.rs) until it exits, after this.
+    crate::caches::mount::teardown();
     sys::process::exit_now(code)
 }

@@ -30,7 +30,9 @@ pub(super) fn run_namespaces(
     crate::timing("prepare");
     // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
     let mut spec_caches = spec.clone();
-    let mut caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
+    // SAFETY: no thread exists yet (see the clone below): the trash's cleaner is forked here.
+    let mut caches =
+        unsafe { crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace) };
     let spec = &spec_caches;
     crate::timing("caches");
     let prepared = prepare(spec, false)?;
@@ -94,9 +96,7 @@ pub(super) fn run_namespaces(
     drop(alive_r);
     drop(done_w);
     drop(prepared);
-    // Threads may start now that the sandbox's first process exists. Stopped and joined before
-    // the lock goes (declared after `caches`, dropped before it).
-    let _trash = caches.collect_trash();
+    caches.handed_over();
     if let (Some((parent_sock, child_sock)), Some(hook)) = (proxy_pair, on_listener) {
         drop(child_sock);
         if let Ok(l) = sys::net::recv_listener(&parent_sock) {

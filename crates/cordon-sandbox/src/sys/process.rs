@@ -235,6 +235,13 @@ pub fn die_with_parent() {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
 }
 
+/// Undoes [`die_with_parent`]: init, once it has reported, finishes its teardown even when the
+/// supervisor has ended.
+pub fn outlive_parent() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+}
+
 /// PR_SET_CHILD_SUBREAPER: orphaned descendants are re-parented to this process.
 pub fn become_subreaper() {
     // SAFETY: prctl with integer arguments.
