@@ -450,6 +450,10 @@ pub fn empty_trash(caches: &OwnedFd, limit: u64) {
     if unsafe { libc::flock(tfd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return;
     }
+    // `cordon cache clean` (which takes this lock too) may have removed the trash meanwhile.
+    if lstat_at(tfd.as_raw_fd(), c".").map_or(true, |st| st.st_nlink == 0) {
+        return;
+    }
     // SAFETY: mkdirat relative to a directory descriptor we hold.
     unsafe { libc::mkdirat(caches.as_raw_fd(), c".cleaning".as_ptr(), 0o700) };
     let Ok(cfd) = openat(
@@ -647,6 +651,13 @@ pub fn clean(dir: &Path) -> io::Result<bool> {
     let Some(_mounts) = lock_mounts(dir, std::time::Duration::from_secs(5))? else {
         return Ok(false);
     };
+    // And the trash's: a cleaner at work finishes first (one that starts later finds the trash
+    // locked, or gone).
+    let trash = openat(cfd.as_raw_fd(), c".trash", libc::O_RDONLY | libc::O_DIRECTORY).ok();
+    if let Some(t) = &trash {
+        // SAFETY: flock on a descriptor we hold (waits for the cleaner).
+        unsafe { libc::flock(t.as_raw_fd(), libc::LOCK_EX) };
+    }
     for n in list(&cfd)? {
         // The mounts lock goes too: it is held here, and no run can be waiting for it (a run
         // takes the lock first).
