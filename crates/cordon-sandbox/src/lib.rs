@@ -3,7 +3,10 @@
 //! paths read-only; Landlock as a second fence; a seccomp deny list; rlimits.
 //!
 //! Data flows one way: a [`spec::Request`] is resolved into a [`SandboxSpec`] (plain data, no
-//! confinement yet), which [`exec::run`] turns into processes. All system calls live here.
+//! confinement yet), which [`exec::run`] turns into processes. All system calls live here, and
+//! all `unsafe` code in `sys` (denied elsewhere).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod env;
 pub mod exec;
@@ -45,14 +48,9 @@ pub enum Error {
 pub fn timing(phase: &str) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some()) {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         eprintln!(
             "cordon-timing: {:>12} {phase}",
-            ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
+            crate::sys::fs::monotonic_us()
         );
     }
 }

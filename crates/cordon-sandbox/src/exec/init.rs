@@ -77,6 +77,7 @@ pub(super) fn main(
         Err(e) => die(err, Failure::Setup(format!("signalfd: {e}"))),
     };
     crate::timing("init: fork command");
+    #[allow(unsafe_code)]
     // SAFETY: init is single-threaded (the clone that made it copied one thread).
     let cmd = match unsafe { sys::process::fork() } {
         Ok(Forked::Child) => {

@@ -53,6 +53,7 @@ pub(super) fn run_namespaces(
         } else {
             libc::CLONE_NEWNET
         };
+    #[allow(unsafe_code)]
     // SAFETY: the supervisor starts no thread before the sandbox's processes exist (the proxy's
     // starts after, from `on_listener`), so the child may allocate.
     let pid = match unsafe { sys::process::clone(flags) } {
@@ -129,6 +130,7 @@ pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, E
     let (sfd, old_mask) = sys::process::block_signals(FORWARDED).map_err(setup)?;
     // Orphans of the command (daemons) are re-parented to us, so that we can kill them at the end.
     sys::process::become_subreaper();
+    #[allow(unsafe_code)]
     // SAFETY: as for the clone in `run_namespaces`: no other thread exists yet.
     let pid = match unsafe { sys::process::fork() } {
         Ok(Forked::Child) => {

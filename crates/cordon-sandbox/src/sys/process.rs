@@ -296,3 +296,67 @@ pub fn mkdtemp(prefix: &std::path::Path) -> io::Result<std::path::PathBuf> {
         template,
     )))
 }
+
+/// Whether this kernel has seccomp (PR_GET_SECCOMP answers).
+pub fn seccomp_available() -> bool {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+/// Installs the seccomp filter `prog` on the calling thread (no_new_privs must be set).
+pub fn install_seccomp(prog: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(prog.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp filter too long"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut _,
+    };
+    // SAFETY: `fprog` points at `prog`, initialised instructions alive for the call; the kernel
+    // copies them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u64,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Tries, in a child process, what the sandbox needs of a user namespace: unshare a user and a
+/// mount namespace, deny setgroups, make a mount private.
+pub fn try_userns() -> io::Result<()> {
+    // SAFETY: the child calls only unshare, open/write/close (through std::fs::write, which
+    // allocates: the callers, `doctor` and `Probe::full`, run single-threaded) and mount, then
+    // _exit.
+    match unsafe { fork() }? {
+        Forked::Child => {
+            // SAFETY: unshare with flags only.
+            let ok = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } == 0
+                && std::fs::write("/proc/self/setgroups", "deny").is_ok()
+                && super::mount(
+                    "none",
+                    std::path::Path::new("/"),
+                    "",
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    "",
+                )
+                .is_ok();
+            exit_now(if ok { 0 } else { 1 })
+        }
+        Forked::Parent(pid) => {
+            let st = wait_blocking(pid)?;
+            if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::other(
+                    "unshare(CLONE_NEWUSER|CLONE_NEWNS) or a mount inside it was refused",
+                ))
+            }
+        }
+    }
+}
