@@ -29,8 +29,15 @@ pub struct Args {
     workspace: Option<PathBuf>,
     #[command(flatten)]
     audit: crate::cmd_audit::LogArgs,
-    /// The shell command to decide (several words are joined with spaces).
-    #[arg(last = true)]
+    /// The shell command to decide: one argument (`cordon check 'rm -rf ~'`) or several
+    /// words, joined with spaces. `--` before it is optional; everything after the first
+    /// word of the command belongs to the command (`cordon check ls --json` checks
+    /// `ls --json`).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     command: Vec<std::ffi::OsString>,
 }
 
@@ -57,10 +64,10 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
     let (policy, cfg) = check::policy_for(&root, &args.policy)?;
     if args.each_line.is_some() && !args.command.is_empty() {
-        return fail("give either --each-line FILE or a command after --, not both");
+        return fail("give either --each-line FILE or a command, not both");
     }
     if args.each_line.is_none() && args.command.is_empty() {
-        return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
+        return fail("no command to check; usage: cordon check [--json] 'shell command'");
     }
     let audit = check::start_session(&args.audit.options(), "check", &args.policy, &cfg, &ctx)?;
     if let Some(file) = args.each_line {

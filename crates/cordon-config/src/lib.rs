@@ -388,6 +388,17 @@ pub struct Config {
     pub policy: Vec<PolicyEntry>,
     pub no_policy: Val<bool>,
     pub audit_dir: Option<Val<PathBuf>>,
+    /// `[hook] context`: agents' hooks give the model a few lines about the sandbox at session
+    /// start (default true).
+    pub hook_context: Val<bool>,
+    /// `[hook] unknown_tool`: what a hook answers for a tool cordon does not know (default ask).
+    pub hook_unknown_tool: Val<cordon_policy::Decision>,
+    /// `[caches] enabled`.
+    pub caches_enabled: Val<bool>,
+    /// `[caches] remove`: known caches (or families) not to overlay.
+    pub caches_remove: Vec<Val<String>>,
+    /// `[caches] add`.
+    pub caches_add: Vec<Val<cordon_sandbox::caches::Extra>>,
     pub managed: Managed,
     pub project: Project,
     /// Settings of an untrusted project (or a project's approver, audit dir, removals) that
@@ -526,6 +537,11 @@ impl Config {
             policy: Vec::new(),
             no_policy: Val::new(false, b()),
             audit_dir: None,
+            hook_context: Val::new(true, b()),
+            hook_unknown_tool: Val::new(cordon_policy::Decision::Ask, b()),
+            caches_enabled: Val::new(true, b()),
+            caches_remove: Vec::new(),
+            caches_add: Vec::new(),
             managed: Managed::default(),
             project: Project {
                 root: workspace.to_path_buf(),
@@ -989,6 +1005,86 @@ impl Applier<'_, '_> {
         Ok(())
     }
 
+    /// `[caches]`: turning caches off and removing entries tighten (any layer); adding entries
+    /// and turning them back on loosen.
+    fn apply_caches(&mut self, c: &schema::CachesToml) -> Result<(), ConfigError> {
+        use cordon_sandbox::caches::known;
+        if let Some(e) = &c.enabled {
+            if !*e.get_ref() || self.loosen(e, "caches.enabled")? {
+                self.cfg.caches_enabled = Val::new(*e.get_ref(), self.origin(e));
+            }
+        }
+        for r in &c.remove {
+            let name = r.get_ref().trim();
+            if !known::is_known_name(name) {
+                let names = known::names();
+                let hint = match units::did_you_mean(name, &names) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None => format!("expected one of {}", names.join(", ")),
+                };
+                return Err(self
+                    .doc
+                    .err_at(r, format!("`{name}` is not a known cache"), &hint));
+            }
+            self.cfg
+                .caches_remove
+                .push(Val::new(name.to_string(), self.origin(r)));
+        }
+        for a in &c.add {
+            let v = a.get_ref();
+            let name_ok = !v.name.is_empty()
+                && v.name.len() <= 64
+                && v.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+                })
+                && !v.name.starts_with('.');
+            if !name_ok {
+                return Err(self.doc.err_at(
+                    a,
+                    format!(
+                        "cache name {:?}: use lower-case letters, digits, `-`, `_`, `.`",
+                        v.name
+                    ),
+                    "e.g. name = \"deno\"",
+                ));
+            }
+            let p = expand_home(&v.path, &self.paths.home);
+            if !p.is_absolute() {
+                return Err(self.doc.err_at(
+                    a,
+                    format!(
+                        "cache path {:?} must be absolute (or start with ~/)",
+                        v.path
+                    ),
+                    "write the full path",
+                ));
+            }
+            if let Some(e) = &v.env {
+                let ok = !e.is_empty()
+                    && !e.starts_with(|c: char| c.is_ascii_digit())
+                    && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    return Err(self.doc.err_at(
+                        a,
+                        format!("`env` {e:?} is not a variable name"),
+                        "e.g. env = \"DENO_DIR\"",
+                    ));
+                }
+            }
+            if self.loosen(a, "caches.add")? {
+                self.cfg.caches_add.push(Val::new(
+                    cordon_sandbox::caches::Extra {
+                        name: v.name.clone(),
+                        path: p,
+                        var: v.env.clone(),
+                    },
+                    self.origin(a),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, f: FileToml, snap: Option<&Snapshot>) -> Result<(), ConfigError> {
         let tighten_only = matches!(self.how, How::Untrusted | How::Managed);
         if let Some(m) = &f.managed {
@@ -1060,6 +1156,32 @@ impl Applier<'_, '_> {
             };
             if self.how == How::Managed || self.personal(v, "approver_timeout")? {
                 self.cfg.approver_timeout_ms = Some(Val::new(ms, self.origin(v)));
+            }
+        }
+
+        // [hook]
+        if let Some(c) = &f.hook.context {
+            // Not a permission: any layer that applies in full may set it.
+            if matches!(self.how, How::Full | How::Trusted) {
+                self.cfg.hook_context = Val::new(*c.get_ref(), self.origin(c));
+            }
+        }
+        if let Some(u) = &f.hook.unknown_tool {
+            let d = match u.get_ref().as_str() {
+                "allow" => cordon_policy::Decision::Allow,
+                "ask" => cordon_policy::Decision::Ask,
+                "deny" => cordon_policy::Decision::Deny,
+                other => {
+                    return Err(self.doc.err_at(
+                        u,
+                        format!("unknown decision '{other}' for `unknown_tool`"),
+                        "use allow, ask or deny",
+                    ))
+                }
+            };
+            // Stricter is always taken; looser only where a layer may loosen.
+            if d >= self.cfg.hook_unknown_tool.value || self.loosen(u, "hook.unknown_tool")? {
+                self.cfg.hook_unknown_tool = Val::new(d, self.origin(u));
             }
         }
 
@@ -1383,6 +1505,8 @@ impl Applier<'_, '_> {
                 self.cfg.audit_dir = Some(Val::new(p, self.origin(d)));
             }
         }
+
+        self.apply_caches(&f.caches)?;
 
         // [managed]
         if let Some(m) = f.managed {

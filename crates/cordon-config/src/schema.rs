@@ -29,6 +29,10 @@ pub(crate) struct FileToml {
     pub policy: PolicyToml,
     #[serde(default)]
     pub audit: AuditToml,
+    #[serde(default)]
+    pub hook: HookToml,
+    #[serde(default)]
+    pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
     /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
     #[serde(default)]
@@ -50,6 +54,35 @@ pub(crate) struct ProfileToml {
     pub network: NetToml,
     #[serde(default)]
     pub limits: LimitsToml,
+}
+
+/// `[hook]`: what `cordon hook AGENT` does beyond the rules.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HookToml {
+    /// SessionStart: give the model a few lines about the sandbox.
+    pub context: Option<S<bool>>,
+    /// A tool cordon does not know: allow | ask | deny.
+    pub unknown_tool: Option<S<String>>,
+}
+
+/// `[caches]`: tool caches overlaid in the sandbox.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachesToml {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub add: Vec<S<CacheAddToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheAddToml {
+    pub name: String,
+    pub path: String,
+    pub env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +180,10 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "hook",
+    "context",
+    "unknown_tool",
+    "caches",
     "managed",
     "profile",
     "description",
@@ -170,6 +207,11 @@ const KEYS: &[&str] = &[
     "rule",
     "tool",
     "dir",
+    "enabled",
+    "remove",
+    "add",
+    "name",
+    "path",
     "allowed_modes",
     "allowed_approvals",
     "never_allow_domains",

@@ -120,7 +120,10 @@ fn sandbox(
     match &spec.isolation {
         Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
         Isolation::LandlockOnly { reason } => {
-            eprintln!("cordon: {}", cordon_sandbox::fallback::notice(reason))
+            eprintln!("cordon: {}", cordon_sandbox::fallback::notice(reason));
+            if let Some(n) = cordon_sandbox::caches::fallback_notice(&spec.caches) {
+                eprintln!("cordon: {n}");
+            }
         }
         Isolation::Namespaces => {}
     }
@@ -131,6 +134,9 @@ fn sandbox(
         Ok(o) => {
             if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
                 eprintln!("cordon: {}", cordon_sandbox::fallback::notice(why));
+                if let Some(n) = cordon_sandbox::caches::fallback_notice(&spec.caches) {
+                    eprintln!("cordon: {n}");
+                }
             }
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");

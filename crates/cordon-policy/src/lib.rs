@@ -4,7 +4,8 @@
 //! Pure: no I/O except reading policy files in [`Policy::load`]. The shell is parsed with
 //! tree-sitter-bash (one parser per thread, reused); every simple command in lists, pipelines,
 //! subshells, substitutions, here-docs and wrappers (`bash -c`, `env`, `sudo`, `xargs`,
-//! `find -exec`, `eval`, …) is evaluated. What cannot be known statically asks; limits and
+//! `find -exec`, `eval`, …) is evaluated. Options of the programs cordon knows are read as the
+//! program reads them (see `options`). What cannot be known statically asks; limits and
 //! parse errors ask; deny wins over ask, ask over allow.
 
 use std::cell::RefCell;
@@ -13,7 +14,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
+mod checks;
+mod code;
 mod glob;
+mod options;
 // Generated from builtin.toml (see tests.rs); kept as the generator writes it.
 #[rustfmt::skip]
 mod builtin_rules;
@@ -21,6 +25,7 @@ mod rules;
 pub mod tool_rules;
 pub mod unicode;
 
+use code::Code;
 pub use rules::Rule;
 use rules::{Subject, Token};
 pub use tool_rules::{ToolCall, ToolHit, ToolRule};
@@ -214,15 +219,19 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("invisible-char", "ask: zero-width, bidi, tag, control or non-ASCII space characters"),
     ("confusable-name", "ask: non-ASCII program name (homoglyphs)"),
     ("dynamic-program", "ask: the program is a variable or substitution"),
-    ("dynamic-wrapper", "ask: bash -c / eval / env -S of a string not known statically"),
+    ("dynamic-wrapper", "ask: bash -c / eval / env -S / xargs -I / python -c of code not known statically"),
+    ("code-from-input", "ask: a shell or interpreter reading its program from stdin that is not a literal here-doc"),
     ("env-assignment", "ask: LD_PRELOAD, PATH, GIT_SSH_COMMAND, BASH_ENV, PAGER, ... set"),
-    ("git-config-override", "ask: git -c / --config-env / --exec-path"),
-    ("curl-pipe-shell", "deny: downloaded code piped or substituted into a shell"),
+    ("git-config-override", "ask: git -c / --config-env / --exec-path / --git-dir / --work-tree"),
+    ("curl-pipe-shell", "deny: downloaded code piped, redirected or substituted into a shell or interpreter"),
+    ("download-exec", "deny: a file downloaded earlier in the same command is run"),
+    ("find-delete-critical", "deny: find -delete / -exec rm under /, a system directory, home, or the whole workspace"),
+    ("dd-device / package-publish", "deny: dd of= a device however spelled; publish after options or abbreviated (npm pu)"),
     ("rm-critical", "deny: rm -r of /, a system directory, home, the workspace or an ancestor"),
     ("rm-root", "deny: rm --no-preserve-root"),
     ("rm-dynamic", "ask: rm -r of a path not known statically"),
-    ("sed-readonly / sed-script", "allow sed that only prints; ask for -i, e, w, r"),
-    ("awk-readonly / awk-program", "allow awk without system(), |, >, getline; else ask"),
+    ("sed-readonly / sed-script", "allow sed that only prints; ask for -i, -f, e, w, r (options read as sed reads them)"),
+    ("awk-readonly / awk-program", "allow awk with -F/-v only and no system(), |, >, getline, @; else ask"),
     ("redirect-*", "writes: /dev/null allow, workspace or /tmp allow, protected path or device deny, elsewhere ask"),
     ("wrapper", "allow: env/timeout/nice/xargs/... themselves; what they run is evaluated"),
 ];
@@ -543,6 +552,57 @@ fn text<'s>(n: tree_sitter::Node, src: &'s str) -> &'s str {
     src.get(n.byte_range()).unwrap_or("")
 }
 
+/// The operator of a file redirection (`>`, `>>`, `<`, `&>`, ...).
+fn redirect_op<'s>(r: tree_sitter::Node, src: &'s str) -> &'s str {
+    let mut cur = r.walk();
+    let op = r
+        .children(&mut cur)
+        .find(|c| !c.is_named())
+        .map_or("", |c| text(c, src));
+    op
+}
+
+/// The text a here-doc feeds, when it is a literal: a quoted delimiter (`<<'EOF'`) keeps the
+/// body as written; an unquoted one expands `$x`, `$(..)` and backquotes in it (then the text
+/// is data only known at run time: None) and removes the `\` before `$`, `` ` ``, `\` and a
+/// newline (`\$(id)` feeds `$(id)`).
+fn heredoc_script(r: tree_sitter::Node, src: &str) -> Option<String> {
+    let mut cur = r.walk();
+    let mut quoted = false;
+    let mut body = None;
+    for c in r.named_children(&mut cur) {
+        match c.kind() {
+            "heredoc_start" => quoted = text(c, src).contains(['\'', '"', '\\']),
+            "heredoc_body" => body = Some(c),
+            _ => {}
+        }
+    }
+    let raw = body.map_or("", |b| text(b, src));
+    if quoted {
+        return Some(raw.to_string());
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' | '`' => return None, // an expansion
+            '\\' => match chars.peek() {
+                Some('$' | '`' | '\\') => {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                }
+                Some('\n') => {
+                    chars.next();
+                }
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 const SYSTEM_DIRS: &[&str] = &[
     "/bin",
     "/sbin",
@@ -550,9 +610,6 @@ const SYSTEM_DIRS: &[&str] = &[
     "/usr/sbin",
     "/usr/local/bin",
     "/usr/local/sbin",
-];
-const SHELLS: &[&str] = &[
-    "bash", "sh", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash", "tcsh", "csh",
 ];
 const FETCHERS: &[&str] = &[
     "curl",
@@ -617,8 +674,22 @@ fn dangerous_env(name: &str) -> bool {
         "MAKEFLAGS",
         "CARGO_BUILD_RUSTC_WRAPPER",
         "TERMINFO",
+        "RIPGREP_CONFIG_PATH",
+        "GIT_TEMPLATE_DIR",
+        "GIT_COMMON_DIR",
+        "GIT_ALLOW_PROTOCOL",
+        "GIT_SEQUENCE_EDITOR",
+        "PYTHONWARNINGS",
     ];
-    const PREFIX: &[&str] = &["LD_", "DYLD_", "GIT_CONFIG", "BASH_FUNC_", "CARGO_TARGET_"];
+    // GIT_TRACE*: git writes its trace to the file named (`GIT_TRACE=/home/u/.bashrc`).
+    const PREFIX: &[&str] = &[
+        "LD_",
+        "DYLD_",
+        "GIT_CONFIG",
+        "GIT_TRACE",
+        "BASH_FUNC_",
+        "CARGO_TARGET_",
+    ];
     EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
 }
 
@@ -631,6 +702,15 @@ struct Ev<'a> {
     out: Vec<CommandEval>,
     findings: Vec<Hit>,
     commands_seen: usize,
+    /// What the commands being walked read on stdin when nothing redirects it: what the
+    /// enclosing pipeline stage, `( )`, `{ }`, loop or `bash -c` was fed.
+    stdin: Stdin,
+    /// Files written by a download earlier in the same input (`curl -o f`, `wget URL`,
+    /// `curl URL > f`): running one of them is running downloaded code.
+    downloads: Vec<PathBuf>,
+    /// Downloading commands (`curl`, `wget`, ...) evaluated so far: a pipeline stage or a
+    /// redirected body that raised it downloads.
+    fetches: usize,
 }
 
 fn hit(decision: Decision, rule: &str, reason: impl Into<String>) -> Hit {
@@ -650,6 +730,9 @@ impl<'a> Ev<'a> {
             out: Vec::new(),
             findings: Vec::new(),
             commands_seen: 0,
+            stdin: Stdin::default(),
+            downloads: Vec::new(),
+            fetches: 0,
         }
     }
 
@@ -772,29 +855,9 @@ impl<'a> Ev<'a> {
             return;
         }
         match n.kind() {
-            "command" => self.command_node(n, src, depth, via, Stdin::default(), level),
-            "redirected_statement" => self.redirected(n, src, depth, via, Stdin::default(), level),
-            "pipeline" => {
-                let mut fetch = false;
-                let mut cur = n.walk();
-                let stages: Vec<_> = n.named_children(&mut cur).collect();
-                for st in stages {
-                    let stdin = Stdin {
-                        fetch,
-                        script: None,
-                    };
-                    match st.kind() {
-                        "command" => self.command_node(st, src, depth, via, stdin, level + 1),
-                        "redirected_statement" => {
-                            self.redirected(st, src, depth, via, stdin, level + 1)
-                        }
-                        _ => self.walk(st, src, depth, via, level + 1),
-                    }
-                    if !fetch && has_fetcher(st, src, self.ctx) {
-                        fetch = true;
-                    }
-                }
-            }
+            "command" => self.command_node(n, src, depth, via, self.inherited(), level),
+            "redirected_statement" => self.redirected(n, src, depth, via, self.inherited(), level),
+            "pipeline" => self.pipeline(n, src, depth, via, level),
             "variable_assignment" => {
                 self.assignment(n, src, via);
                 if let Some(v) = n.child_by_field_name("value") {
@@ -812,6 +875,59 @@ impl<'a> Ev<'a> {
                     self.walk(c, src, depth, via, level + 1);
                 }
             }
+        }
+    }
+
+    /// Stdin as a command inherits it from what encloses it (never a here-doc's script: that
+    /// was read by the shell it fed).
+    fn inherited(&self) -> Stdin {
+        Stdin {
+            fetch: self.stdin.fetch,
+            script: None,
+        }
+    }
+
+    /// Evaluate `n` (a compound command: `( )`, `{ }`, a loop) with `stdin` as what its
+    /// commands read.
+    fn walk_with_stdin(
+        &mut self,
+        n: tree_sitter::Node,
+        src: &str,
+        depth: usize,
+        via: &str,
+        stdin: &Stdin,
+        level: usize,
+    ) {
+        let saved = std::mem::replace(
+            &mut self.stdin,
+            Stdin {
+                fetch: stdin.fetch,
+                script: None,
+            },
+        );
+        match n.kind() {
+            "command" => self.command_node(n, src, depth, via, stdin.clone(), level),
+            "redirected_statement" => self.redirected(n, src, depth, via, stdin.clone(), level),
+            _ => self.walk(n, src, depth, via, level),
+        }
+        self.stdin = saved;
+    }
+
+    /// Each stage reads what the stages before it wrote: once one of them downloads, every
+    /// later stage is fed downloaded data (`curl x | gunzip | sh`, `curl x | (sh)`,
+    /// `curl x | tee >(sh)`). The first stage reads what the pipeline was fed.
+    fn pipeline(&mut self, n: tree_sitter::Node, src: &str, depth: usize, via: &str, level: usize) {
+        let mut fetch = self.stdin.fetch;
+        let mut cur = n.walk();
+        let stages: Vec<_> = n.named_children(&mut cur).collect();
+        for st in stages {
+            let stdin = Stdin {
+                fetch,
+                script: None,
+            };
+            let before = self.fetches;
+            self.walk_with_stdin(st, src, depth, via, &stdin, level + 1);
+            fetch |= self.fetches > before;
         }
     }
 
@@ -875,33 +991,43 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        // Here-docs and here-strings feed the body; file redirections are checked after the
-        // body so a `cd` in it is taken into account (tree-sitter attaches `> f` in
-        // `cd d && ls > f` to the whole list).
+        // Here-docs, here-strings and `<` feed the body; writes are checked after the body so
+        // a `cd` in it is taken into account (tree-sitter attaches `> f` in `cd d && ls > f`
+        // to the whole list).
         let (feeds, files): (Vec<_>, Vec<_>) = redirects
             .into_iter()
-            .partition(|r| r.kind() != "file_redirect");
+            .partition(|r| r.kind() != "file_redirect" || redirect_op(*r, src).starts_with('<'));
         for r in feeds {
             self.redirect(r, src, depth, via, &mut stdin, level);
         }
+        let before = self.fetches;
+        if let Some(b) = body {
+            self.walk_with_stdin(b, src, depth, via, &stdin, level + 1);
+        }
+        // A download saved by a redirection (`curl URL > f`, `curl URL | gunzip > f`), or
+        // read by a process substitution (`curl URL > >(sh)`).
+        let fetcher = stdin.fetch || self.fetches > before;
         let mut none = Stdin::default();
-        match body {
-            Some(b) if b.kind() == "command" => {
-                self.command_node(b, src, depth, via, stdin, level + 1)
-            }
-            Some(b) if b.kind() == "redirected_statement" => {
-                self.redirected(b, src, depth, via, stdin, level + 1)
-            }
-            Some(b) => self.walk(b, src, depth, via, level + 1),
-            None => {}
-        }
+        let saved = std::mem::replace(
+            &mut self.stdin,
+            Stdin {
+                fetch: fetcher,
+                script: None,
+            },
+        );
         for r in files {
-            self.redirect(r, src, depth, via, &mut none, level);
+            if let Some(target) = self.redirect(r, src, depth, via, &mut none, level) {
+                if fetcher {
+                    self.downloaded(&target);
+                }
+            }
         }
+        self.stdin = saved;
     }
 
-    /// A redirection: a write to a file is checked as a write; a here-doc or here-string
-    /// becomes the command's stdin; substitutions inside are walked.
+    /// A redirection: a write to a file is checked as a write (and its target returned); a
+    /// here-doc, here-string or `< file` becomes the command's stdin; substitutions inside
+    /// are walked.
     fn redirect(
         &mut self,
         r: tree_sitter::Node,
@@ -910,25 +1036,12 @@ impl<'a> Ev<'a> {
         via: &str,
         stdin: &mut Stdin,
         level: usize,
-    ) {
+    ) -> Option<Word> {
+        let mut target = None;
         match r.kind() {
             "file_redirect" => {
-                let mut op = "";
-                let mut dest = None;
-                let mut cur = r.walk();
-                if cur.goto_first_child() {
-                    loop {
-                        let c = cur.node();
-                        if cur.field_name() == Some("destination") {
-                            dest.get_or_insert(c);
-                        } else if !c.is_named() {
-                            op = text(c, src);
-                        }
-                        if !cur.goto_next_sibling() {
-                            break;
-                        }
-                    }
-                }
+                let op = redirect_op(r, src);
+                let dest = r.child_by_field_name("destination");
                 let writes = matches!(op, ">" | ">>" | ">|" | "&>" | "&>>" | "<>" | ">&" | "&>|");
                 if let (true, Some(d)) = (writes, dest) {
                     let w = word(d, src, self.ctx);
@@ -942,30 +1055,37 @@ impl<'a> Ev<'a> {
                             via,
                             vec![h],
                         );
+                        target = Some(w);
                     }
+                }
+                if let (true, Some(d)) = (matches!(op, "<" | "<>"), dest) {
+                    // stdin is now that file (or what `<(cmd)` prints).
+                    let w = word(d, src, self.ctx);
+                    *stdin = Stdin {
+                        fetch: w.fetch,
+                        script: None,
+                    };
                 }
                 self.walk_children(r, src, depth, via, level);
             }
             "heredoc_redirect" => {
-                let mut cur = r.walk();
-                for c in r.named_children(&mut cur) {
-                    if c.kind() == "heredoc_body" {
-                        stdin.script = Some(text(c, src).to_string());
-                    }
-                }
+                stdin.script = heredoc_script(r, src);
+                stdin.fetch = false;
                 self.walk_children(r, src, depth, via, level);
             }
             "herestring_redirect" => {
                 let mut cur = r.walk();
                 for c in r.named_children(&mut cur) {
                     let w = word(c, src, self.ctx);
-                    stdin.script = Some(w.text.clone());
-                    stdin.fetch |= w.fetch;
+                    // Only a literal is a script cordon can read (`sh <<< "$x"` runs data).
+                    stdin.script = w.known.then(|| w.text.clone());
+                    stdin.fetch = w.fetch;
                 }
                 self.walk_children(r, src, depth, via, level);
             }
             _ => self.walk(r, src, depth, via, level + 1),
         }
+        target
     }
 
     fn walk_children(
@@ -1027,12 +1147,30 @@ impl<'a> Ev<'a> {
                 }
             }
         }
+        let mut written = Vec::new();
         for r in redirects {
-            self.redirect(r, src, depth, via, &mut stdin, level);
+            written.extend(self.redirect(r, src, depth, via, &mut stdin, level));
         }
+        let before = self.fetches;
+        // Substitutions in the words run with the command's stdin (`tee >(sh)` reads what
+        // tee is fed).
+        let stdin_fetch = stdin.fetch;
+        let saved = std::mem::replace(
+            &mut self.stdin,
+            Stdin {
+                fetch: stdin.fetch,
+                script: None,
+            },
+        );
         self.command(argv, assigns, stdin, depth, via, false);
         for c in nested {
             self.walk(c, src, depth, via, level + 1);
+        }
+        self.stdin = saved;
+        if stdin_fetch || self.fetches > before {
+            for w in &written {
+                self.downloaded(w);
+            }
         }
     }
 
@@ -1100,10 +1238,17 @@ impl<'a> Ev<'a> {
             self.push_entry("command", shown, via, hits);
             return;
         }
+        // A file downloaded earlier in this input, run by path (`./install.sh`).
+        if prog.text.contains('/') && self.is_download(&prog.text) {
+            hits.push(download_exec(&prog.text));
+        }
         let mut program = program_name(&prog.text);
         if program == "busybox" && argv.len() > 1 && argv[1].known {
             argv.remove(0);
             program = program_name(&argv[0].text);
+        }
+        if FETCHERS.contains(&program.rsplit('/').next().unwrap_or(&program)) {
+            self.fetches += 1;
         }
         if !program.is_ascii() {
             hits.push(hit(
@@ -1125,13 +1270,13 @@ impl<'a> Ev<'a> {
                 hits.push(hit(
                     Decision::Ask,
                     "git-config-override",
-                    format!("git {r} can set core.pager, core.sshCommand, alias.* and other keys that run programs"),
+                    format!("git {r} can set core.pager, core.sshCommand, alias.* and other keys that run programs, or use a repository whose config does"),
                 ));
             }
             args = rest;
         }
 
-        // Wrappers: evaluate what they run.
+        // Wrappers, shells and interpreters: evaluate what they run.
         let inner_via = |name: &str| {
             if via.is_empty() {
                 name.to_string()
@@ -1139,12 +1284,13 @@ impl<'a> Ev<'a> {
                 format!("{via} > {name}")
             }
         };
-        match unwrap(&program, &args) {
+        match unwrap(&program, &args, tail_unknown) {
             Unwrapped::None => {}
             Unwrapped::Argv {
                 argv: inner,
                 assigns: inner_assigns,
                 tail_unknown: tu,
+                chdir,
             } => {
                 for a in &inner_assigns {
                     if dangerous_env(a) {
@@ -1157,6 +1303,10 @@ impl<'a> Ev<'a> {
                 }
                 if !inner.is_empty() {
                     transparent = true;
+                    let saved = self.cwd.clone();
+                    if let Some(d) = chdir {
+                        self.cwd = d.value().and_then(|d| self.resolve(&d));
+                    }
                     self.command(
                         inner,
                         Vec::new(),
@@ -1165,34 +1315,17 @@ impl<'a> Ev<'a> {
                         &inner_via(&program),
                         tu || tail_unknown,
                     );
+                    self.cwd = saved;
                 }
             }
             Unwrapped::Source(s) => {
                 transparent = true;
-                self.source(&s, depth + 1, &inner_via(&program));
+                self.source_with(&s, &stdin, depth + 1, &inner_via(&program));
             }
-            Unwrapped::Dynamic(why, fetch) => {
-                if fetch {
-                    hits.push(hit(
-                        Decision::Deny,
-                        "curl-pipe-shell",
-                        "runs code downloaded from the network without showing it",
-                    ));
-                }
-                hits.push(hit(Decision::Ask, "dynamic-wrapper", why));
-            }
-            Unwrapped::ShellStdin => {
-                let fetch_arg = args.iter().any(|w| w.fetch);
-                if stdin.fetch || fetch_arg {
-                    hits.push(hit(
-                        Decision::Deny,
-                        "curl-pipe-shell",
-                        "pipes code downloaded from the network into a shell",
-                    ));
-                } else if let Some(s) = &stdin.script {
-                    transparent = true;
-                    self.source(s, depth + 1, &inner_via(&program));
-                }
+            Unwrapped::Dynamic(why, fetch) => dynamic(&mut hits, why, fetch || stdin.fetch),
+            Unwrapped::Code(c) => {
+                transparent |=
+                    self.code(c, &program, &stdin, depth, &inner_via(&program), &mut hits);
             }
         }
         if program == "find" {
@@ -1200,7 +1333,7 @@ impl<'a> Ev<'a> {
                 self.command(
                     inner,
                     Vec::new(),
-                    Stdin::default(),
+                    stdin.clone(),
                     depth + 1,
                     &inner_via("find -exec"),
                     true,
@@ -1212,59 +1345,9 @@ impl<'a> Ev<'a> {
         }
 
         // Code checks that rules cannot express.
-        match program.as_str() {
-            "rm" => {
-                if let Some(h) = self.rm_check(&args) {
-                    hits.push(h);
-                }
-            }
-            "sed" | "gsed" => {
-                if sed_readonly(&args) {
-                    hits.push(hit(
-                        Decision::Allow,
-                        "sed-readonly",
-                        "sed that only prints (no -i, no e/w/r commands)",
-                    ));
-                } else {
-                    hits.push(hit(
-                        Decision::Ask,
-                        "sed-script",
-                        "this sed can write files (-i, w) or run commands (e)",
-                    ));
-                }
-            }
-            "uniq" => {
-                // `uniq IN OUT` writes OUT.
-                let files = args
-                    .iter()
-                    .filter(|a| !a.text.starts_with('-') || a.text == "-");
-                if files.count() > 1 {
-                    hits.push(hit(
-                        Decision::Ask,
-                        "uniq-output",
-                        "uniq writes its second file argument",
-                    ));
-                }
-            }
-            "awk" | "gawk" | "mawk" | "nawk" => {
-                if awk_readonly(&args) {
-                    hits.push(hit(
-                        Decision::Allow,
-                        "awk-readonly",
-                        "awk program without system(), pipes, redirections or getline",
-                    ));
-                } else {
-                    hits.push(hit(
-                        Decision::Ask,
-                        "awk-program",
-                        "this awk program can run commands (system, |) or write files (>)",
-                    ));
-                }
-            }
-            _ => {}
-        }
+        self.program_checks(&program, &args, &stdin, &mut hits);
 
-        let values: Vec<Option<String>> = args.iter().map(Word::value).collect();
+        let values = options::rule_view(&program, &args);
         let subject = Subject {
             program: &program,
             args: &values,
@@ -1292,6 +1375,67 @@ impl<'a> Ev<'a> {
             last.args = values;
             last.tail_unknown = tail_unknown;
         }
+    }
+
+    /// Evaluate a shell string as `bash -c` would, its commands reading `stdin`.
+    fn source_with(&mut self, s: &str, stdin: &Stdin, depth: usize, via: &str) {
+        let saved = std::mem::replace(
+            &mut self.stdin,
+            Stdin {
+                fetch: stdin.fetch,
+                script: None,
+            },
+        );
+        self.source(s, depth, via);
+        self.stdin = saved;
+    }
+
+    /// What a shell or interpreter runs (see `code::Code`). Returns whether it was evaluated
+    /// (the program is then a transparent wrapper).
+    fn code(
+        &mut self,
+        c: Code,
+        program: &str,
+        stdin: &Stdin,
+        depth: usize,
+        via: &str,
+        hits: &mut Vec<Hit>,
+    ) -> bool {
+        let is_shell = code::SHELLS.contains(&program) || matches!(program, "source" | ".");
+        match c {
+            Code::None | Code::Opaque => {}
+            Code::Shell(s) => {
+                self.source_with(&s, stdin, depth + 1, via);
+                return true;
+            }
+            Code::Dynamic(why, fetch) => dynamic(hits, why, fetch || stdin.fetch),
+            Code::File(w) if w.fetch => hits.push(fed_download(program, is_shell)),
+            Code::File(w) if w.value().is_none() => dynamic(
+                hits,
+                format!("{program} runs a script whose name is only known at run time: {}", w.text),
+                stdin.fetch,
+            ),
+            Code::File(w) => {
+                if self.is_download(&w.text) {
+                    hits.push(download_exec(&w.text));
+                }
+            }
+            Code::Stdin if stdin.fetch => hits.push(fed_download(program, is_shell)),
+            Code::Stdin => match &stdin.script {
+                Some(s) if is_shell => {
+                    let s = s.clone();
+                    self.source_with(&s, &Stdin::default(), depth + 1, via);
+                    return true;
+                }
+                Some(_) => {} // a literal program in another language: the rules decide
+                None => hits.push(hit(
+                    Decision::Ask,
+                    "code-from-input",
+                    format!("{program} reads its program from standard input (a pipe, a file, the terminal), which cordon cannot see"),
+                )),
+            },
+        }
+        false
     }
 
     fn cd(&mut self, args: &[Word]) {
@@ -1458,6 +1602,40 @@ impl<'a> Ev<'a> {
     }
 }
 
+/// Code only known at run time: ask; deny when what feeds it was downloaded.
+fn dynamic(hits: &mut Vec<Hit>, why: String, fetch: bool) {
+    if fetch {
+        hits.push(hit(
+            Decision::Deny,
+            "curl-pipe-shell",
+            "runs code downloaded from the network without showing it",
+        ));
+    }
+    hits.push(hit(Decision::Ask, "dynamic-wrapper", why));
+}
+
+/// A shell or interpreter whose program is a download (`curl .. | sh`, `python3 <(curl ..)`).
+fn fed_download(program: &str, is_shell: bool) -> Hit {
+    let into = if is_shell {
+        "a shell".to_string()
+    } else {
+        format!("an interpreter ({program})")
+    };
+    hit(
+        Decision::Deny,
+        "curl-pipe-shell",
+        format!("pipes code downloaded from the network into {into}"),
+    )
+}
+
+fn download_exec(path: &str) -> Hit {
+    hit(
+        Decision::Deny,
+        "download-exec",
+        format!("runs {path}, downloaded earlier in the same command: nobody has seen what it does (download it, read it, then run it in a separate command)"),
+    )
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
@@ -1543,19 +1721,25 @@ fn has_fetcher(n: tree_sitter::Node, src: &str, ctx: &Context) -> bool {
 
 enum Unwrapped {
     None,
+    /// A command line run as it is (`env X=1 cmd`, `timeout 5 cmd`), in `chdir` if set
+    /// (`env -C DIR`).
     Argv {
         argv: Vec<Word>,
         assigns: Vec<String>,
         tail_unknown: bool,
+        chdir: Option<Word>,
     },
+    /// A shell string (`eval`, `watch`, `trap`, `su -c`).
     Source(String),
+    /// Runs something cordon cannot know: why, and whether a substitution downloads.
     Dynamic(String, bool),
-    /// A shell reading its script from stdin.
-    ShellStdin,
+    /// A shell or an interpreter.
+    Code(Code),
 }
 
 /// Skip options of a wrapper: `with_arg` lists options that take a separate argument.
-/// Returns the index of the first non-option word.
+/// Returns the index of the first non-option word. (Only for the privilege wrappers, which
+/// are deny whatever they run.)
 fn skip_opts(args: &[Word], with_arg: &[&str]) -> usize {
     let mut i = 0;
     while i < args.len() {
@@ -1574,30 +1758,49 @@ fn skip_opts(args: &[Word], with_arg: &[&str]) -> usize {
     i
 }
 
-fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
-    let argv = |from: usize, tail_unknown: bool| {
-        let mut assigns = Vec::new();
-        let mut i = from.min(args.len());
-        while i < args.len() && args[i].known && is_assignment(&args[i].text) {
-            assigns.push(args[i].text.split('=').next().unwrap_or("").to_string());
-            i += 1;
-        }
-        Unwrapped::Argv {
-            argv: args[i..].to_vec(),
-            assigns,
-            tail_unknown,
-        }
-    };
+/// The command line from `args[from..]`, leading `NAME=value` words being assignments.
+fn argv_from(args: &[Word], from: usize, tail_unknown: bool, chdir: Option<Word>) -> Unwrapped {
+    let mut assigns = Vec::new();
+    let mut i = from.min(args.len());
+    while i < args.len() && args[i].known && is_assignment(&args[i].text) {
+        assigns.push(args[i].text.split('=').next().unwrap_or("").to_string());
+        i += 1;
+    }
+    Unwrapped::Argv {
+        argv: args[i..].to_vec(),
+        assigns,
+        tail_unknown,
+        chdir,
+    }
+}
+
+/// A wrapper whose command starts at its operand number `skip` (0: the first; `timeout`: 1,
+/// after the duration), its options read as the program reads them.
+fn wrapped(program: &str, spec: &options::Spec, args: &[Word], skip: usize) -> Unwrapped {
+    let p = options::parse(spec, args);
+    if p.uncertain {
+        return uncertain(program, args);
+    }
+    let first = p.operands().nth(skip);
+    match first {
+        Some(k) => argv_from(args, k, false, None),
+        None => Unwrapped::None,
+    }
+}
+
+/// Options cordon cannot read: which word is the command is not known.
+fn uncertain(program: &str, args: &[Word]) -> Unwrapped {
+    Unwrapped::Dynamic(
+        format!("{program} is given options cordon cannot read (unknown, or only known at run time): which word is the command is not known"),
+        args.iter().any(|a| a.fetch),
+    )
+}
+
+fn unwrap(program: &str, args: &[Word], tail_unknown: bool) -> Unwrapped {
     match program {
-        "env" => {
-            if args.iter().any(|a| {
-                a.text == "-S" || a.text.starts_with("--split-string") || (a.text.starts_with("-S"))
-            }) {
-                return Unwrapped::Dynamic("env -S splits a string into a command".into(), false);
-            }
-            argv(skip_opts(args, &["-u", "--unset", "-C", "--chdir"]), false)
-        }
-        "sudo" | "doas" | "pkexec" | "run0" => argv(
+        "env" => unwrap_env(args),
+        "sudo" | "doas" | "pkexec" | "run0" => argv_from(
+            args,
             skip_opts(
                 args,
                 &[
@@ -1605,108 +1808,42 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
                 ],
             ),
             false,
+            None,
         ),
-        "xargs" => {
-            let i = skip_opts(
-                args,
-                &[
-                    "-I",
-                    "-d",
-                    "-n",
-                    "-P",
-                    "-L",
-                    "-s",
-                    "-E",
-                    "-a",
-                    "--arg-file",
-                    "--delimiter",
-                    "--max-args",
-                    "--max-procs",
-                ],
-            );
-            if i >= args.len() {
-                Unwrapped::Argv {
-                    argv: vec![Word::known("echo".into())],
-                    assigns: vec![],
-                    tail_unknown: true,
-                }
+        "xargs" => unwrap_xargs(args),
+        "timeout" => wrapped(program, &options::TIMEOUT, args, 1),
+        "nice" => wrapped(program, &options::NICE, args, 0),
+        "ionice" => {
+            let p = options::parse(&options::IONICE, args);
+            if p.has('p', "pid") || p.has('P', "pgid") || p.has('u', "uid") {
+                Unwrapped::None // changes running processes; runs nothing
             } else {
-                argv(i, true)
+                wrapped(program, &options::IONICE, args, 0)
             }
         }
-        "timeout" => {
-            let i = skip_opts(args, &["-s", "-k", "--signal", "--kill-after"]);
-            argv(i + 1, false)
-        }
-        "nice" => argv(skip_opts(args, &["-n", "--adjustment"]), false),
-        "ionice" => argv(
-            skip_opts(
-                args,
-                &["-c", "-n", "-p", "-P", "-u", "--class", "--classdata"],
-            ),
-            false,
-        ),
-        "stdbuf" => argv(skip_opts(args, &["-i", "-o", "-e"]), false),
-        "nohup" | "setsid" | "time" | "builtin" | "chronic" | "coproc" => {
-            argv(skip_opts(args, &[]), false)
-        }
-        "exec" => argv(skip_opts(args, &["-a"]), false),
+        "stdbuf" => wrapped(program, &options::STDBUF, args, 0),
+        "setsid" => wrapped(program, &options::SETSID, args, 0),
+        "time" => wrapped(program, &options::TIME, args, 0),
+        "nohup" => wrapped(program, &options::NOHUP, args, 0),
+        "chronic" => wrapped(program, &options::CHRONIC, args, 0),
+        "builtin" | "coproc" => argv_from(args, skip_opts(args, &[]), false, None),
+        "exec" => wrapped(program, &options::EXEC, args, 0),
         // cordon's own `run`: what it runs is decided (a model writing `cordon run --no-policy
         // -- X` gets X decided); `cordon` itself is no rule's, so it asks.
-        "cordon" if args.first().is_some_and(|a| a.text == "run") => {
-            let rest = &args[1..];
-            if let Some(i) = rest.iter().position(|a| a.text == "-c") {
-                return match rest.get(i + 1) {
-                    Some(w) => shell_string(w),
-                    None => {
-                        Unwrapped::Dynamic("cordon run -c without a command string".into(), false)
-                    }
-                };
-            }
-            let i = skip_opts(
-                rest,
-                &[
-                    "--mode",
-                    "--workspace",
-                    "--cwd",
-                    "--writable",
-                    "--read-secret",
-                    "--env",
-                    "--secret-env",
-                    "--timeout",
-                    "--limit-nproc",
-                    "--limit-memory",
-                    "--limit-nofile",
-                    "--allow-domain",
-                    "--deny-domain",
-                    "--resolve",
-                    "--network",
-                    "--net-log",
-                    "--policy",
-                    "--approval",
-                    "--escalate",
-                    "--audit-dir",
-                    "--agent",
-                ],
-            );
-            argv(1 + i, false)
+        "cordon" if args.first().is_some_and(|a| a.known && a.text == "run") => {
+            unwrap_cordon_run(&args[1..])
         }
         "command" => {
-            if args
-                .iter()
-                .take_while(|a| a.text.starts_with('-'))
-                .any(|a| a.text.contains(['v', 'V']))
-            {
+            let p = options::parse(&options::COMMAND, args);
+            if p.has('v', "") || p.has('V', "") {
                 Unwrapped::None
             } else {
-                argv(skip_opts(args, &[]), false)
+                wrapped(program, &options::COMMAND, args, 0)
             }
         }
-        "watch" => {
-            let i = skip_opts(args, &["-n", "--interval", "-d", "-q"]);
-            join_source(&args[i.min(args.len())..], "watch runs a computed command")
-        }
+        "watch" => unwrap_watch(args),
         "eval" => join_source(args, "eval of a string only known at run time"),
+        "trap" => unwrap_trap(args),
         "su" => match args
             .iter()
             .position(|a| a.text == "-c" || a.text == "--command")
@@ -1714,45 +1851,147 @@ fn unwrap(program: &str, args: &[Word]) -> Unwrapped {
             Some(i) if i + 1 < args.len() => shell_string(&args[i + 1]),
             _ => Unwrapped::None,
         },
-        p if SHELLS.contains(&p) => {
-            let mut i = 0;
-            let mut dash_c = false;
-            let mut reads_stdin = false;
-            while i < args.len() {
-                let t = &args[i].text;
-                if t == "--" {
-                    i += 1;
-                    break;
-                }
-                if t == "-o" || t == "+o" || t == "--rcfile" || t == "--init-file" {
-                    i += 2;
-                    continue;
-                }
-                if (t.starts_with('-') || t.starts_with('+')) && t.len() > 1 {
-                    if !t.starts_with("--") && t.contains('c') {
-                        dash_c = true;
-                    }
-                    if !t.starts_with("--") && t.contains('s') {
-                        reads_stdin = true;
-                    }
-                    i += 1;
-                    continue;
-                }
-                break;
-            }
-            if dash_c {
-                match args.get(i) {
-                    Some(w) => shell_string(w),
-                    None => Unwrapped::Dynamic("a shell -c without a command string".into(), false),
-                }
-            } else if reads_stdin || i >= args.len() || args[i].text == "-" || args[i].fetch {
-                Unwrapped::ShellStdin
-            } else {
-                Unwrapped::None // runs a script file cordon does not read: rules / default decide
+        "parallel" | "sem" => Unwrapped::Dynamic(
+            "GNU parallel runs commands built from its arguments and its input".into(),
+            args.iter().any(|a| a.fetch),
+        ),
+        "source" | "." => Unwrapped::Code(match args.iter().find(|a| a.text != "--") {
+            Some(w) if code::is_stdin_path(w) => Code::Stdin,
+            Some(w) => Code::File(w.clone()),
+            None => Code::None,
+        }),
+        p if code::SHELLS.contains(&p) => Unwrapped::Code(code::shell(p, args, tail_unknown)),
+        p => match code::interpreter(p, args, tail_unknown) {
+            Some(c) => Unwrapped::Code(c),
+            None => Unwrapped::None,
+        },
+    }
+}
+
+/// `cordon run [OPTIONS] -- CMD...` or `cordon run [OPTIONS] -c STRING` (clap: exact long
+/// options; the command only after `--`).
+fn unwrap_cordon_run(args: &[Word]) -> Unwrapped {
+    let p = options::parse(&options::CORDON_RUN, args);
+    if p.uncertain {
+        return uncertain("cordon run", args);
+    }
+    if let Some(s) = p.values('c', "").last() {
+        return shell_string(s);
+    }
+    let Some(dd) = p
+        .items
+        .iter()
+        .position(|i| matches!(i, options::Item::EndOfOptions))
+    else {
+        return Unwrapped::None; // nothing to run (clap refuses it)
+    };
+    let first = p.items[dd..].iter().find_map(|i| match i {
+        options::Item::Operand(k) => Some(*k),
+        _ => None,
+    });
+    match first {
+        Some(k) => argv_from(args, k, false, None),
+        None => Unwrapped::None,
+    }
+}
+
+/// `env [-i] [-u NAME] [-C DIR] [NAME=VALUE]... [COMMAND]`; `-S STRING` splits a string
+/// into the command (not read: ask); a lone `-` is `-i`.
+fn unwrap_env(args: &[Word]) -> Unwrapped {
+    let p = options::parse(&options::ENV, args);
+    if p.has('S', "split-string") {
+        let fetch = p.values('S', "split-string").any(|w| w.fetch);
+        return Unwrapped::Dynamic("env -S splits a string into a command".into(), fetch);
+    }
+    if p.uncertain {
+        return uncertain("env", args);
+    }
+    let mut ops = p.operands().peekable();
+    if ops
+        .peek()
+        .is_some_and(|&k| args[k].known && args[k].text == "-")
+    {
+        ops.next();
+    }
+    let chdir = p.values('C', "chdir").last().cloned();
+    match ops.next() {
+        Some(k) => argv_from(args, k, false, chdir),
+        None => Unwrapped::None,
+    }
+}
+
+/// `xargs [OPTIONS] [COMMAND [ARGS]]`: the command gets more arguments from the input;
+/// with `-I R` / `-i` / `--replace`, every word containing R is replaced by input.
+fn unwrap_xargs(args: &[Word]) -> Unwrapped {
+    let p = options::parse(&options::XARGS, args);
+    if p.uncertain {
+        return uncertain("xargs", args);
+    }
+    let mut replace: Option<Option<String>> = None;
+    for item in &p.items {
+        if item.is('I', "") || item.is('i', "replace") {
+            replace = Some(match item.value() {
+                Some(w) => w.value(),
+                None => Some("{}".to_string()),
+            });
+        }
+    }
+    let Some(k) = p.operands().next() else {
+        return Unwrapped::Argv {
+            argv: vec![Word::known("echo".into())],
+            assigns: vec![],
+            tail_unknown: true,
+            chdir: None,
+        };
+    };
+    let mut inner = argv_from(args, k, true, None);
+    if let (Some(r), Unwrapped::Argv { argv, .. }) = (replace, &mut inner) {
+        for w in argv.iter_mut() {
+            // The replace string unknown: any word may be replaced.
+            if r.as_deref().is_none_or(|r| w.text.contains(r)) {
+                w.known = false;
             }
         }
-        _ => Unwrapped::None,
     }
+    inner
+}
+
+/// `watch [OPTIONS] COMMAND...`: the words joined and run by `sh -c`, or with `-x` as they are.
+fn unwrap_watch(args: &[Word]) -> Unwrapped {
+    let p = options::parse(&options::WATCH, args);
+    if p.uncertain {
+        return uncertain("watch", args);
+    }
+    let Some(k) = p.operands().next() else {
+        return Unwrapped::None;
+    };
+    if p.has('x', "exec") {
+        argv_from(args, k, false, None)
+    } else {
+        join_source(&args[k..], "watch runs a computed command")
+    }
+}
+
+/// `trap [-lpP] [ACTION] [SIGNAL...]`: ACTION is shell code (run later, in this shell).
+fn unwrap_trap(args: &[Word]) -> Unwrapped {
+    let ops: Vec<&Word> = args
+        .iter()
+        .skip_while(|a| a.known && a.text.starts_with('-') && a.text != "-" && a.text != "--")
+        .skip_while(|a| a.known && a.text == "--")
+        .collect();
+    if args
+        .iter()
+        .take_while(|a| a.text.starts_with('-'))
+        .any(|a| matches!(a.text.as_str(), "-l" | "-p" | "-P"))
+        || ops.len() < 2
+    {
+        return Unwrapped::None;
+    }
+    let action = ops[0];
+    if action.known && (action.text == "-" || action.text.is_empty()) {
+        return Unwrapped::None;
+    }
+    shell_string(action)
 }
 
 fn shell_string(w: &Word) -> Unwrapped {
@@ -1788,7 +2027,10 @@ fn is_assignment(t: &str) -> bool {
     }
 }
 
-/// Drop git's global options; report the first one that can make git run a program.
+/// Drop git's global options (git.c matches them exactly: no abbreviations); report the first
+/// one that can make git run a program: `-c`, `--config-env`, `--exec-path`, and
+/// `--git-dir`/`--work-tree` (like `GIT_DIR`: a repository elsewhere, whose config and hooks
+/// run).
 fn git_normalize(args: &[Word]) -> (Vec<Word>, Option<String>) {
     let mut i = 0;
     let mut risky = None;
@@ -1797,20 +2039,23 @@ fn git_normalize(args: &[Word]) -> (Vec<Word>, Option<String>) {
         if !t.starts_with('-') {
             break;
         }
-        if t == "-c" || t == "--config-env" {
-            risky.get_or_insert_with(|| t.to_string());
-            i += 2;
-        } else if t.starts_with("--config-env=") || t.starts_with("--exec-path") {
-            risky.get_or_insert_with(|| t.to_string());
-            i += 1;
-        } else if matches!(
-            t,
-            "-C" | "--git-dir" | "--work-tree" | "--namespace" | "--super-prefix"
-        ) {
-            i += 2;
-        } else {
-            i += 1;
+        let name = t.split('=').next().unwrap_or(t);
+        let separate = !t.contains('=');
+        match name {
+            "-c" | "--config-env" | "--exec-path" | "--git-dir" | "--work-tree" => {
+                risky.get_or_insert_with(|| t.to_string());
+                if separate && name != "--exec-path" {
+                    i += 1;
+                }
+            }
+            "-C" | "--namespace" | "--super-prefix" | "--attr-source" | "--shallow-file"
+                if separate =>
+            {
+                i += 1
+            }
+            _ => {}
         }
+        i += 1;
     }
     (args[i.min(args.len())..].to_vec(), risky)
 }
@@ -1841,164 +2086,6 @@ fn find_exec(args: &[Word]) -> Vec<Vec<Word>> {
         i += 1;
     }
     out
-}
-
-/// sed that only reads: no -i / -f / --in-place, and a script made of print/delete/substitute
-/// commands without the `e` and `w` flags and without e/r/R/w/W commands.
-fn sed_readonly(args: &[Word]) -> bool {
-    let mut scripts = Vec::new();
-    let mut i = 0;
-    let mut have_e = false;
-    let mut positional = Vec::new();
-    while i < args.len() {
-        let a = &args[i];
-        let t = a.text.as_str();
-        if !a.known {
-            return false;
-        }
-        if t == "-e" || t == "--expression" {
-            have_e = true;
-            match args.get(i + 1) {
-                Some(s) if s.known => scripts.push(s.text.clone()),
-                _ => return false,
-            }
-            i += 2;
-            continue;
-        }
-        if let Some(s) = t.strip_prefix("--expression=") {
-            have_e = true;
-            scripts.push(s.to_string());
-        } else if t.starts_with("-i")
-            || t.starts_with("--in-place")
-            || t == "-f"
-            || t.starts_with("--file")
-            || t.starts_with("-s") && t.contains('i')
-        {
-            return false;
-        } else if t.starts_with('-') && t.len() > 1 && !t.starts_with("--") {
-            if t.contains(['i', 'f', 'e']) {
-                return false; // clustered -ni, -nf, -ne: keep it simple, ask
-            }
-        } else if !t.starts_with("--") {
-            positional.push(t.to_string());
-        }
-        i += 1;
-    }
-    if !have_e {
-        match positional.first() {
-            Some(s) => scripts.push(s.clone()),
-            None => return false,
-        }
-    }
-    scripts.iter().all(|s| sed_script_safe(s))
-}
-
-fn sed_script_safe(s: &str) -> bool {
-    let c: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < c.len() {
-        // separators and addresses
-        while i < c.len()
-            && (c[i].is_whitespace()
-                || c[i] == ';'
-                || c[i].is_ascii_digit()
-                || c[i] == ','
-                || c[i] == '$'
-                || c[i] == '!')
-        {
-            i += 1;
-        }
-        if i < c.len() && c[i] == '/' {
-            i += 1;
-            while i < c.len() && c[i] != '/' {
-                if c[i] == '\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-            continue;
-        }
-        if i >= c.len() {
-            break;
-        }
-        match c[i] {
-            'p' | 'd' | 'q' | 'Q' | '=' | 'n' | 'N' | 'P' | 'D' | 'h' | 'H' | 'g' | 'G' | 'x'
-            | 'l' | '{' | '}' => i += 1,
-            's' | 'y' => {
-                let cmd = c[i];
-                let Some(&delim) = c.get(i + 1) else {
-                    return false;
-                };
-                if delim == '\\' || delim == '\n' {
-                    return false;
-                }
-                i += 2;
-                for _ in 0..2 {
-                    while i < c.len() && c[i] != delim {
-                        if c[i] == '\\' {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                if i > c.len() {
-                    return false;
-                }
-                if cmd == 's' {
-                    while i < c.len() && !matches!(c[i], ';' | '\n' | '}') {
-                        if matches!(c[i], 'e' | 'w' | 'W') {
-                            return false;
-                        }
-                        if !(c[i].is_ascii_digit()
-                            || matches!(c[i], 'g' | 'p' | 'i' | 'I' | 'm' | 'M' | ' '))
-                        {
-                            return false;
-                        }
-                        i += 1;
-                    }
-                }
-            }
-            _ => return false, // e, r, R, w, W, a, i, c, unknown: ask
-        }
-    }
-    true
-}
-
-fn awk_readonly(args: &[Word]) -> bool {
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if !a.known {
-            return false;
-        }
-        let t = a.text.as_str();
-        if t == "-f"
-            || t.starts_with("--file")
-            || t.starts_with("-f")
-            || t == "-E"
-            || t.starts_with("--exec")
-        {
-            return false;
-        }
-        if t == "-v" || t == "-F" {
-            i += 2;
-            continue;
-        }
-        if t.starts_with('-') && t.len() > 1 {
-            i += 1;
-            continue;
-        }
-        let p = t;
-        return !(p.contains("system")
-            || p.contains('|')
-            || p.contains('>')
-            || p.contains("getline")
-            || p.contains("ENVIRON")
-            || p.contains("@load"));
-    }
-    false
 }
 
 /// Like `word`, without looking for downloads inside substitutions.

@@ -135,6 +135,8 @@ pub struct SandboxSpec {
     pub timeout_ms: Option<u64>,
     /// Notes about the workspace scan (limits reached).
     pub notes: Vec<String>,
+    /// Tool caches: overlays over the host's, private directories (see `caches`).
+    pub caches: crate::caches::Caches,
     /// Files pinned to approved bytes for this run (a remembered approval).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pinned: Vec<Pinned>,
@@ -167,6 +169,16 @@ pub const HOME_SECRETS: &[&str] = &[
     ".pypirc",
     ".codex/auth.json",
     ".claude/.credentials.json",
+    // Registry tokens and passwords of package managers and build tools, next to the caches
+    // that are overlaid (caches/): cargo, maven, gradle, yarn 2+, poetry, gem.
+    ".cargo/credentials.toml",
+    ".cargo/credentials",
+    ".m2/settings.xml",
+    ".m2/settings-security.xml",
+    ".gradle/gradle.properties",
+    ".yarnrc.yml",
+    ".config/pypoetry/auth.toml",
+    ".gem/credentials",
 ];
 
 /// Protected paths relative to each writable root (read, never write).
@@ -239,6 +251,8 @@ pub struct Request {
     pub force_no_userns: bool,
     /// Secret and protected paths added to or removed from the built-in lists (config).
     pub paths: PathRules,
+    /// Tool caches (overlays); the per-workspace directories come from the caller.
+    pub caches: crate::caches::CacheRequest,
     /// Files pinned to approved bytes (a remembered approval); empty otherwise.
     pub pinned: Vec<Pinned>,
     /// cordon's own directories (its config: grants, approver settings, trust): kept read-only
@@ -347,6 +361,12 @@ pub fn build(
             continue;
         }
         let p = home.join(rel);
+        if let Ok(c) = fs::canonicalize(&p) {
+            push_unique(&mut secrets, c);
+        }
+    }
+    // Credential files of tool homes moved by a variable (CARGO_HOME, GRADLE_USER_HOME).
+    for p in crate::caches::moved_secrets(&home, parent_env) {
         if let Ok(c) = fs::canonicalize(&p) {
             push_unique(&mut secrets, c);
         }
@@ -573,6 +593,20 @@ pub fn build(
     } else {
         Isolation::Namespaces
     };
+    let caches = crate::caches::for_spec(
+        &req.caches,
+        &crate::caches::Context {
+            home: &home,
+            workspace: &workspace,
+            writable: &writable,
+            secrets: &secrets,
+            parent_env,
+        },
+        req.mode == Mode::WorkspaceWrite,
+        isolation == Isolation::Namespaces,
+        &mut env,
+    );
+    crate::timing("spec: caches");
 
     Ok(SandboxSpec {
         mode: req.mode,
@@ -594,6 +628,7 @@ pub fn build(
         limits: req.limits.clone(),
         timeout_ms: req.timeout_ms,
         notes,
+        caches,
         pinned: req.pinned.clone(),
         pinned_elsewhere,
         pin_conflicts,

@@ -28,6 +28,11 @@ pub(super) fn run_namespaces(
     on_listener: Option<ListenerHook<'_>>,
 ) -> Result<Result<Outcome, String>, Error> {
     crate::timing("prepare");
+    // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
+    let mut spec_caches = spec.clone();
+    let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
+    let spec = &spec_caches;
+    crate::timing("caches");
     let prepared = prepare(spec, false)?;
     crate::timing("placeholders");
     let _placeholders =
@@ -119,6 +124,10 @@ pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, E
     } else {
         None
     };
+    if fallback {
+        // Tool caches: private directories instead of overlays (said once by the caller).
+        crate::caches::fallback(&mut spec);
+    }
     if let Some(t) = &tmp {
         spec.writable.push(t.path.clone());
         spec.env.retain(|(k, _)| k != "TMPDIR");
