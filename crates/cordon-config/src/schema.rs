@@ -100,6 +100,8 @@ pub(crate) struct FsToml {
     pub remove_secret: Vec<S<String>>,
     #[serde(default)]
     pub remove_protected: Vec<S<String>>,
+    /// The most files and directories cordon reads in the writable roots before it refuses.
+    pub scan_limit: Option<S<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -193,6 +195,7 @@ const KEYS: &[&str] = &[
     "protected",
     "remove_secret",
     "remove_protected",
+    "scan_limit",
     "pass",
     "allow",
     "deny",
@@ -250,11 +253,14 @@ impl Doc<'_> {
     }
 
     pub fn err(&self, offset: usize, what: impl std::fmt::Display, hint: &str) -> ConfigError {
-        let (l, c) = self.line_col(offset);
-        ConfigError::new(format!(
-            "config {}:{l}:{c}: {what}; {hint}",
-            self.path.display()
-        ))
+        let (line, col) = self.line_col(offset);
+        ConfigError::At {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            what: what.to_string(),
+            hint: hint.into(),
+        }
     }
 
     pub fn err_at<T>(&self, v: &S<T>, what: impl std::fmt::Display, hint: &str) -> ConfigError {
@@ -315,17 +321,17 @@ impl Doc<'_> {
 /// be read (never silently skipped).
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read(path) {
-        Ok(b) => String::from_utf8(b).map(Some).map_err(|_| {
-            ConfigError::new(format!(
-                "config {}: not valid UTF-8; save it as UTF-8 text",
-                path.display()
-            ))
-        }),
+        Ok(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| ConfigError::File {
+                path: path.to_path_buf(),
+                why: "not valid UTF-8; save it as UTF-8 text".into(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::new(format!(
-            "config {}: cannot read it ({e}); fix its permissions or remove it",
-            path.display()
-        ))),
+        Err(e) => Err(ConfigError::File {
+            path: path.to_path_buf(),
+            why: format!("cannot read it ({e}); fix its permissions or remove it"),
+        }),
     }
 }
 

@@ -71,6 +71,13 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
             "filesystem.remove_protected",
             many(&c.remove_protected, |x| s(x)),
         ),
+        (
+            "filesystem.scan_limit",
+            match &c.scan_limit {
+                Some(v) => one(json!(v.value), &v.origin),
+                None => Entry::Unset,
+            },
+        ),
         ("env.pass", many(&c.env_pass, |x| s(x))),
         ("env.secret", many(&c.env_secret, |x| s(x))),
         (

@@ -220,6 +220,13 @@ fn sandbox_request(
             remove_secrets: strs(&cfg.remove_secrets),
             remove_protected: strs(&cfg.remove_protected),
         },
+        // The workspace index (and the record of a run in progress) for the check after the run,
+        // in the workspace's state directory (hidden with the rest of the state, above).
+        state_dir: caches
+            .state_dir
+            .as_ref()
+            .map(|_| paths.workspace_state_dir(&cfg.project.root)),
+        scan_limit: cfg.scan_limit.as_ref().map(|v| v.value),
         pinned: pinned.to_vec(),
         // Grants, approver settings, trust: never writable from inside.
         own_dirs: vec![paths.config_dir.clone()],

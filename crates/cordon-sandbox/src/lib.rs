@@ -18,8 +18,16 @@ pub mod exit;
 pub mod fallback;
 pub mod fence;
 pub mod files;
+pub mod gitconfig;
+pub mod guard;
+// A system-call module of its own (handle-based file operations for the check after a run),
+// each block with a SAFETY comment; to join `sys`.
+#[allow(unsafe_code)]
+pub mod handles;
 pub mod host;
+pub mod index;
 mod mounts;
+pub mod neutralise;
 pub mod placeholders;
 pub mod probe;
 mod protected;
@@ -31,6 +39,7 @@ pub mod spec;
 mod sys;
 
 pub use exec::{run, Outcome};
+pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};
 

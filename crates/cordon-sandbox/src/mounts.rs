@@ -30,6 +30,8 @@ const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"
 /// Detached clones taken before anything is covered.
 pub struct Clones {
     writable: Vec<(PathBuf, OwnedFd)>,
+    /// Pins (read-write, the directory on itself) and protected paths (read-only), attached
+    /// shallowest first so that a read-only entry of a pinned git directory lands on the pin.
     protected: Vec<(PathBuf, OwnedFd)>,
     /// Files other live runs have pinned (read-only here, like protected paths).
     pinned_elsewhere: Vec<(PathBuf, OwnedFd)>,
@@ -54,6 +56,13 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         writable.push((w.clone(), fd));
     }
     let mut protected = Vec::new();
+    for p in &spec.pinned_dirs {
+        // A git directory bind-mounted on itself: still writable, but a mount point, which
+        // rename(2) and rmdir(2) refuse (EBUSY) to move or remove from inside the namespace.
+        let fd = open_tree_clone(p, true)?;
+        mount_setattr(Some(&fd), p, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)?;
+        protected.push((p.clone(), fd));
+    }
     for p in &spec.protected {
         // Placeholders were created by the supervisor, so every protected path exists now.
         let fd = open_tree_clone(&p.path, true)?;
@@ -212,7 +221,9 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
     // cordon's state directory (a secret) emptied but for this workspace's private caches.
     crate::caches::mount::hide_state(&spec.caches, &mut c.caches)
         .map_err(|e| io::Error::new(e.kind(), format!("tool caches: {e}")))?;
-    for (p, fd) in &c.protected {
+    let mut protected = std::mem::take(&mut c.protected);
+    protected.sort_by_key(|(p, _)| p.components().count());
+    for (p, fd) in &protected {
         let kind = spec.protected.iter().find(|x| &x.path == p).map(|x| x.kind);
         attach(fd, p, kind != Some(Kind::File))
             .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;

@@ -35,8 +35,8 @@ pub(super) fn run_namespaces(
     crate::timing("caches");
     let prepared = prepare(spec, false)?;
     crate::timing("placeholders");
-    let _placeholders =
-        crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
+    let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
+        .map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
     let (done_r, done_w) = sys::pipe().map_err(setup)?;

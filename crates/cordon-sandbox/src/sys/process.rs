@@ -360,3 +360,24 @@ pub fn try_userns() -> io::Result<()> {
         }
     }
 }
+
+/// Signals blocked for this thread until dropped (then the previous mask is back).
+pub struct HeldSignals(libc::sigset_t);
+
+impl HeldSignals {
+    pub fn new(sigs: &[i32]) -> HeldSignals {
+        let set = sigset(sigs);
+        // SAFETY: sigset_t is plain data; pthread_sigmask fills it.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: both masks are valid sigset_t values alive for the call.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        HeldSignals(old)
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new(), a valid sigset_t.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
+}
