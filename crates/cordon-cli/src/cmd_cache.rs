@@ -155,12 +155,19 @@ fn list(a: ListArgs) -> ExitCode {
     }
     for o in &plan.overlays {
         println!(
-            "  {:<15} overlay  {}{} -> {}",
-            o.name,
+            "  overlay {} -> {} ({})",
             tilde(&o.lower),
-            if o.create { " (created empty)" } else { "" },
-            tilde(&o.upper)
+            tilde(&o.upper),
+            o.name
         );
+        for c in &o.caches {
+            println!(
+                "    {:<15} {}{}",
+                c.name,
+                tilde(&c.path),
+                if c.create { " (created empty)" } else { "" }
+            );
+        }
     }
     for p in &plan.private {
         println!("  {:<15} private  {}={}", p.name, p.var, tilde(&p.dir));

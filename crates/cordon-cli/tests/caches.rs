@@ -261,14 +261,22 @@ fn poisoning(c: &Case) {
             .as_encoded_bytes(),
     )[..16]
         .to_string();
-    let layer = c
+    let layers = c
         .home
         .join(format!(".local/state/cordon/workspaces/{id}/caches"));
+    // ~/.npm's overlay: its layers are in caches/npm-<hash>.
+    let layer = fs::read_dir(&layers)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("npm-"))
+        .map(|e| e.path())
+        .unwrap_or_else(|| layers.join("npm-none"));
     let o = run_in(
         c,
         &ws2,
         &format!(
-            "cat {l}/npm/upper/f; echo x > {l}/npm/upper/f; ls {l}/npm; echo END",
+            "cat {l}/upper/f; echo x > {l}/upper/f; ls {l}; echo END",
             l = layer.display()
         ),
     );
@@ -280,7 +288,7 @@ fn poisoning(c: &Case) {
     );
     if !c.fallback {
         assert_eq!(
-            fs::read_to_string(layer.join("npm/upper/f")).unwrap(),
+            fs::read_to_string(layer.join("upper/f")).unwrap(),
             "original\npoison\n",
             "[{}] the layer was changed from another sandbox",
             c.label()
@@ -307,7 +315,17 @@ fn poisoning(c: &Case) {
     assert!(text(&o).contains("npm"), "{}", text(&o));
     let o = c.cordon(&["cache", "clean", "--all"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(!layer.join("npm").exists() && !layer.join("private").exists());
+    let left: Vec<_> = fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from(".lock")],
+        "[{}] cache clean left {left:?}",
+        c.label()
+    );
     assert_unchanged(c, &before, "after cache clean");
 }
 
@@ -320,12 +338,22 @@ fn dry_run_shows_each_overlay() {
     let o = c.cordon(&["run", "--dry-run", "--", "true"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("dry run JSON");
     let ov = v["caches"]["overlays"].as_array().unwrap();
-    let npm = ov.iter().find(|o| o["name"] == "npm").expect("npm overlay");
+    let npm = ov
+        .iter()
+        .find(|o| {
+            o["caches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "npm")
+        })
+        .expect("npm overlay");
     assert_eq!(npm["lower"], c.home.join(".npm").display().to_string());
-    assert!(npm["upper"]
-        .as_str()
-        .unwrap()
-        .ends_with("/caches/npm/upper"));
+    let upper = npm["upper"].as_str().unwrap();
+    assert!(
+        upper.contains("/caches/npm-") && upper.ends_with("/upper"),
+        "{upper}"
+    );
     // The fallback shows the variables instead.
     let mut cmd = c.command(&["run", "--dry-run", "--", "true"]);
     cmd.env("CORDON_NO_USERNS", "1");

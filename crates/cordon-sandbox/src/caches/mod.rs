@@ -5,7 +5,7 @@
 //! writable would let a sandboxed command plant code in `~/.cargo/registry/src` or
 //! `~/.npm/_cacache` that the next unsandboxed build runs. Instead, each known cache is mounted
 //! as an **overlay**: the host's cache is the read-only lower layer, and every write lands in an
-//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<name>/upper`), so
+//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<dir>-<hash>/upper`), so
 //! the next run in the same workspace is warm and the host's cache is never written.
 //!
 //! When there is nothing to overlay (no user namespaces: the fallback; or no host cache and no
@@ -54,16 +54,32 @@ pub struct Extra {
     pub var: Option<String>,
 }
 
-/// One overlay: the host's `lower` stays read-only; writes go to `upper`.
+/// One overlay: the host's `lower` stays read-only; writes go to `upper`. Its caches are
+/// mounted from it (bind mounts of its subdirectories), never the overlay as a whole: one
+/// overlay serves every cache below one tool directory (`~/.cache`: pip, uv, go-build, ...),
+/// because each overlay mount costs a few hundred microseconds of journaled metadata work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overlay {
+    /// The layers' directory name: the root's path, sanitized, and a hash of it.
     pub name: String,
-    /// The host's cache (canonical), also where the overlay is mounted in the sandbox.
+    /// The host directory overlaid (canonical): the highest directory below the home directory,
+    /// on the same mount, that holds the caches and none of the workspace, the writable roots
+    /// or cordon's state directory.
     pub lower: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// The caches mounted from it, at their own paths.
+    pub caches: Vec<Cache>,
+}
+
+/// A cache mounted from an overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cache {
+    pub name: String,
+    /// Canonical; inside the overlay's `lower`.
+    pub path: PathBuf,
     /// The cache directory does not exist yet but its tool's directory does: cordon creates it
-    /// empty before the run (as the tool would), so that it can be overlaid.
+    /// empty before the run (as the tool would), so that it can be mounted over.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub create: bool,
 }
@@ -174,6 +190,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         var: &var,
     };
     let mut seen: Vec<PathBuf> = Vec::new();
+    let mut mounts: Vec<(PathBuf, Option<u64>)> = Vec::new();
     let add_private = |c: &mut Caches, p: Private| {
         if !c.private.iter().any(|x| x.name == p.name) {
             c.private.push(p);
@@ -290,15 +307,30 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
         seen.push(lower.clone());
         add_fallback(&mut c);
-        c.overlays.push(Overlay {
-            upper: dir.join(&name).join("upper"),
-            work: dir.join(&name).join("work"),
+        let root = group_root(&lower, cx, req.state_dir.as_deref(), &mut mounts);
+        let cache = Cache {
             name,
-            lower,
+            path: lower,
             create,
-        });
+        };
+        match c.overlays.iter_mut().find(|o| o.lower == root) {
+            Some(o) => o.caches.push(cache),
+            None => {
+                let gname = group_name(&root, cx.home);
+                c.overlays.push(Overlay {
+                    upper: dir.join(&gname).join("upper"),
+                    work: dir.join(&gname).join("work"),
+                    name: gname,
+                    lower: root,
+                    caches: vec![cache],
+                });
+            }
+        }
     }
     // Shallowest first: a cache nested in another is mounted on top of it.
+    for o in &mut c.overlays {
+        o.caches.sort_by_key(|m| m.path.components().count());
+    }
     c.overlays.sort_by_key(|o| o.lower.components().count());
 
     let mut vars: Vec<(String, String)> = Vec::new();
@@ -316,6 +348,97 @@ impl Env<'_> {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| self.home.join(".cargo"))
+    }
+}
+
+/// The mount id of `p` (or of its nearest existing ancestor), memoized.
+fn mount_id(p: &Path, memo: &mut Vec<(PathBuf, Option<u64>)>) -> Option<u64> {
+    if let Some((_, id)) = memo.iter().find(|(q, _)| q == p) {
+        return *id;
+    }
+    let mut q = p;
+    let id = loop {
+        let Ok(c) = crate::sys::cstr(q) else {
+            break None;
+        };
+        // SAFETY: statx into a zeroed struct.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::statx(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_MNT_ID,
+                &mut st,
+            )
+        };
+        if r == 0 {
+            break (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
+        }
+        match q.parent() {
+            Some(parent) => q = parent,
+            None => break None,
+        }
+    };
+    memo.push((p.to_path_buf(), id));
+    id
+}
+
+/// The directory to overlay for the cache at `lower`: its highest ancestor strictly below the
+/// home directory that is on the same mount (overlayfs does not look into submounts of a lower
+/// layer) and holds none of the workspace, the writable roots and cordon's state directory (an
+/// upper layer inside its own lower layer is refused by overlayfs). A cache outside the home
+/// directory is its own root.
+fn group_root(
+    lower: &Path,
+    cx: &Context,
+    state: Option<&Path>,
+    memo: &mut Vec<(PathBuf, Option<u64>)>,
+) -> PathBuf {
+    if !lower.starts_with(cx.home) || lower == cx.home {
+        return lower.to_path_buf();
+    }
+    let Some(mnt) = mount_id(lower, memo) else {
+        return lower.to_path_buf();
+    };
+    let mut best = lower;
+    while let Some(a) = best.parent() {
+        if a == cx.home || !a.starts_with(cx.home) {
+            break;
+        }
+        let holds = |p: &Path| p.starts_with(a);
+        if holds(cx.workspace)
+            || cx.writable.iter().any(|w| holds(w))
+            || state.is_some_and(holds)
+            || mount_id(a, memo) != Some(mnt)
+        {
+            break;
+        }
+        best = a;
+    }
+    best.to_path_buf()
+}
+
+/// `.cache` below the home directory -> `cache-1a2b3c4d` (the hash of the full path keeps two
+/// roots with the same last components apart).
+fn group_name(root: &Path, home: &Path) -> String {
+    let rel = root.strip_prefix(home).unwrap_or(root);
+    let mut n: String = rel
+        .to_string_lossy()
+        .chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+        .collect();
+    n = n.trim_matches('-').to_string();
+    n.truncate(40);
+    // FNV-1a: stable across runs and builds (DefaultHasher is not guaranteed to be).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
+    }
+    if n.is_empty() {
+        format!("root-{h:08x}")
+    } else {
+        format!("{n}-{h:08x}")
     }
 }
 
@@ -536,7 +659,7 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
 pub fn fallback_notice(c: &Caches) -> Option<String> {
     let mut names: Vec<&str> = c.private.iter().map(|p| p.name.as_str()).collect();
     for o in &c.overlays {
-        names.push(o.name.as_str());
+        names.extend(o.caches.iter().map(|m| m.name.as_str()));
     }
     if names.is_empty() {
         return None;

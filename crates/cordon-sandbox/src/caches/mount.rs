@@ -205,20 +205,43 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
             for o in &c.overlays {
                 std::fs::create_dir_all(&o.upper)?;
                 std::fs::create_dir_all(&o.work)?;
+                std::fs::create_dir_all(super::store::hidden_mount_point(o))?;
             }
         }
     }
     for o in &c.overlays {
-        match overlay(o) {
-            Ok(fd) => p.overlays.push((o.lower.clone(), fd)),
-            Err(e) => eprintln!(
-                "cordon: cache {}: cannot overlay {} ({e}); it stays read-only in this run",
-                o.name,
+        if let Err(e) = take_caches(o, &mut p) {
+            eprintln!(
+                "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
                 o.lower.display()
-            ),
+            );
         }
     }
     Ok(p)
+}
+
+/// Builds the overlay of `o`, mounts it on its hidden mount point (this namespace only), takes a
+/// detached clone of each cache's subdirectory of it, and unmounts it again: only the caches are
+/// ever attached where the command can see them.
+fn take_caches(o: &Overlay, p: &mut Prepared) -> io::Result<()> {
+    let fd = overlay(o)?;
+    let hidden = super::store::hidden_mount_point(o);
+    move_mount(&fd, &hidden)?;
+    drop(fd);
+    let mut r = Ok(());
+    for c in &o.caches {
+        let rel = c.path.strip_prefix(&o.lower).unwrap_or(Path::new(""));
+        match open_tree_clone(&hidden.join(rel), false) {
+            Ok(cfd) => p.overlays.push((c.path.clone(), cfd)),
+            Err(e) => {
+                r = Err(io::Error::new(e.kind(), format!("{}: {e}", c.name)));
+            }
+        }
+    }
+    // SAFETY: umount2 of the mount just made, by path, in this namespace.
+    let cpath = sys::cstr(&hidden)?;
+    unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
+    r
 }
 
 fn attach(fd: &OwnedFd, target: &Path) -> io::Result<()> {

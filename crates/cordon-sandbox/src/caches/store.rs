@@ -75,18 +75,29 @@ pub fn try_lock(dir: &Path) -> io::Result<Option<fs::File>> {
     }
 }
 
-/// The upper and work directories, and the host's empty cache directory when it is to be
-/// created (its tool's directory exists).
+/// The directory where init mounts an overlay before it takes its caches from it (in the
+/// sandbox's own mount namespace; never visible to the command).
+pub fn hidden_mount_point(o: &Overlay) -> PathBuf {
+    o.upper.with_file_name("mnt")
+}
+
+/// The upper, work and hidden mount directories, and the host's empty cache directories that
+/// are to be created (their tool's directory exists).
 pub fn create_overlay_dirs(o: &Overlay) -> io::Result<()> {
     mkdirs(&o.upper)?;
     mkdirs(&o.work)?;
-    if o.create && fs::symlink_metadata(&o.lower).is_err() {
-        // Only the missing components below the tool's directory, with the tools' usual mode.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&o.lower)
-            .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", o.lower.display())))?;
+    mkdirs(&hidden_mount_point(o))?;
+    for c in o.caches.iter().filter(|c| c.create) {
+        if fs::symlink_metadata(&c.path).is_err() {
+            // Only the missing components below the tool's directory, with the tools' usual mode.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&c.path)
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("create {}: {e}", c.path.display()))
+                })?;
+        }
     }
     Ok(())
 }

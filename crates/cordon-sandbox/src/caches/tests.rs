@@ -60,8 +60,11 @@ fn run(
     (c, out)
 }
 
-fn overlay<'a>(c: &'a Caches, name: &str) -> Option<&'a Overlay> {
-    c.overlays.iter().find(|o| o.name == name)
+/// The cache `name` and the overlay it is mounted from.
+fn overlay<'a>(c: &'a Caches, name: &str) -> Option<(&'a Overlay, &'a Cache)> {
+    c.overlays
+        .iter()
+        .find_map(|o| o.caches.iter().find(|m| m.name == name).map(|m| (o, m)))
 }
 
 fn private<'a>(c: &'a Caches, name: &str) -> Option<&'a Private> {
@@ -79,14 +82,33 @@ fn existing_caches_are_overlaid_missing_ones_redirected() {
     fs::create_dir_all(t.home.join(".cache/pip")).unwrap();
     fs::create_dir_all(t.home.join(".cargo/registry")).unwrap();
     let (c, env) = run(&t, &req(&t), &[], true);
-    let npm = overlay(&c, "npm").expect("npm overlaid");
-    assert_eq!(npm.lower, t.home.join(".npm"));
-    assert_eq!(npm.upper, t.state.join("workspaces/x/caches/npm/upper"));
+    let (o, npm) = overlay(&c, "npm").expect("npm overlaid");
+    assert_eq!(npm.path, t.home.join(".npm"));
+    assert_eq!(o.lower, t.home.join(".npm"));
+    assert!(o.upper.starts_with(t.state.join("workspaces/x/caches")));
+    assert!(o.name.starts_with("npm-") && o.upper.ends_with(format!("{}/upper", o.name)));
     assert!(!npm.create);
-    assert!(overlay(&c, "pip").is_some());
-    // ~/.cargo exists: the missing ~/.cargo/git is created there and overlaid too.
-    let git = overlay(&c, "cargo-git").expect("cargo-git overlaid");
+    // ~/.cargo exists: the missing ~/.cargo/git is created there and overlaid too, from the one
+    // overlay of ~/.cargo that also serves the registry.
+    let (og, git) = overlay(&c, "cargo-git").expect("cargo-git overlaid");
+    let (or, _) = overlay(&c, "cargo-registry").expect("cargo-registry overlaid");
     assert!(git.create);
+    assert_eq!(og.lower, t.home.join(".cargo"));
+    assert_eq!(og, or);
+    // pip: the overlay of ~/.cache.
+    fs::create_dir_all(t.home.join(".local/share/pnpm/store")).unwrap();
+    let (c, _) = run(&t, &req(&t), &[], true);
+    // ~/.local holds the state directory (an upper layer inside its lower is refused): the
+    // pnpm store's overlay is ~/.local/share.
+    assert_eq!(
+        overlay(&c, "pnpm-store").unwrap().0.lower,
+        t.home.join(".local/share")
+    );
+    let (op, pip) = overlay(&c, "pip").unwrap();
+    assert_eq!(
+        (op.lower.clone(), pip.path.clone()),
+        (t.home.join(".cache"), t.home.join(".cache/pip"))
+    );
     // No host cache, no tool directory: the tool's variable points at the private directory.
     let uv = private(&c, "uv").expect("uv private");
     assert_eq!(uv.dir, t.state.join("workspaces/x/caches/private/uv"));
@@ -118,8 +140,13 @@ fn variables_move_caches_and_reach_the_command() {
         ],
         true,
     );
-    assert_eq!(overlay(&c, "npm").unwrap().lower, moved);
-    assert_eq!(overlay(&c, "pip").unwrap().lower, xdg.join("pip"));
+    assert_eq!(overlay(&c, "npm").unwrap().1.path, moved);
+    assert_eq!(overlay(&c, "pip").unwrap().1.path, xdg.join("pip"));
+    // Below the home directory, on its mount: the overlay is the highest directory under it.
+    assert_eq!(
+        overlay(&c, "npm").unwrap().0.lower,
+        t.home.join("elsewhere")
+    );
     assert_eq!(
         env_of(&env, "npm_config_cache"),
         Some(moved.to_str().unwrap())
@@ -139,7 +166,7 @@ fn go_env_file_is_read() {
     )
     .unwrap();
     let (c, _) = run(&t, &req(&t), &[], true);
-    assert_eq!(overlay(&c, "go-mod").unwrap().lower, modc);
+    assert_eq!(overlay(&c, "go-mod").unwrap().1.path, modc);
 }
 
 #[test]
