@@ -363,6 +363,7 @@ fn mount_id(p: &Path, memo: &mut Vec<(PathBuf, Option<u64>)>) -> Option<u64> {
         };
         // SAFETY: statx into a zeroed struct.
         let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is NUL-terminated and `st` a writable statx, both alive for the call.
         let r = unsafe {
             libc::statx(
                 libc::AT_FDCWD,

@@ -238,8 +238,8 @@ fn take_caches(o: &Overlay, p: &mut Prepared) -> io::Result<()> {
             }
         }
     }
-    // SAFETY: umount2 of the mount just made, by path, in this namespace.
     let cpath = sys::cstr(&hidden)?;
+    // SAFETY: umount2 of the mount just made, by path (NUL-terminated), in this namespace.
     unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
     r
 }
