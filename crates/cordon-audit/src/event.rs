@@ -118,6 +118,17 @@ pub enum Event {
     EnvDropped { name: Text, reason: String },
     /// A protection could not be used as wanted.
     Degradation { what: String, detail: String },
+    /// The check after a run found something the run created or changed that would run code
+    /// outside the sandbox (a git hook or config, an agent config) and moved it aside.
+    Neutralised {
+        /// What was found.
+        path: Text,
+        /// Where it was moved (`NAME.cordon-disabled-<run>` beside it); absent when it could not
+        /// be moved (`error` says why).
+        moved_to: Option<Text>,
+        reason: String,
+        error: Option<String>,
+    },
     /// A list (`tools/list`, one page) answered through the MCP gateway (`cordon mcp wrap`).
     McpList {
         /// The wrapped server's name (`--name`).
@@ -182,6 +193,7 @@ impl Event {
             Event::Connection { .. } => "connection",
             Event::EnvDropped { .. } => "env_dropped",
             Event::Degradation { .. } => "degradation",
+            Event::Neutralised { .. } => "neutralised",
             Event::Recovery { .. } => "recovery",
             Event::McpList { .. } => "mcp_list",
             Event::McpCall { .. } => "mcp_call",
@@ -197,7 +209,10 @@ impl Event {
             | Event::Hook { decision, .. }
             | Event::McpCall { decision, .. } => decision == "deny",
             Event::McpChange { .. } | Event::McpError { .. } => true,
-            Event::Approval { .. } | Event::Exit { .. } | Event::Recovery { .. } => true,
+            Event::Approval { .. }
+            | Event::Exit { .. }
+            | Event::Recovery { .. }
+            | Event::Neutralised { .. } => true,
             _ => false,
         }
     }

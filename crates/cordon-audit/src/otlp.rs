@@ -72,7 +72,7 @@ fn severity(r: &Record) -> (i32, &'static str) {
         || (r.event() == "approval" && r.str("answer") == "deny");
     match r.event() {
         "recovery" => (17, "ERROR"),
-        "degradation" | "mcp_change" | "mcp_error" => (13, "WARN"),
+        "degradation" | "neutralised" | "mcp_change" | "mcp_error" => (13, "WARN"),
         _ if refused => (13, "WARN"),
         _ => (9, "INFO"),
     }

@@ -282,6 +282,24 @@ pub fn summary(r: &Record, colour: bool) -> String {
             YELLOW,
             colour,
         ),
+        "neutralised" => paint(
+            &match r
+                .v
+                .get("moved_to")
+                .map(value_text)
+                .filter(|m| !m.is_empty() && m != "null")
+            {
+                Some(to) => format!("{} -> {to}: {}", r.text("path"), r.text("reason")),
+                None => format!(
+                    "{} NOT MOVED ({}): {}",
+                    r.text("path"),
+                    r.text("error"),
+                    r.text("reason")
+                ),
+            },
+            YELLOW,
+            colour,
+        ),
         "mcp_list" => format!(
             "{}: {} tools shown{}",
             r.text("server"),

@@ -141,10 +141,6 @@ fn parse_since(s: &str) -> Result<i64, String> {
     Ok(cordon_audit::now_ms() - n.saturating_mul(mult))
 }
 
-fn fail(msg: impl std::fmt::Display) -> Error {
-    Error::Usage(msg.to_string())
-}
-
 fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
@@ -167,7 +163,7 @@ fn read_dir_for(flag: Option<&Path>) -> Result<PathBuf, Error> {
         ..Default::default()
     };
     let d = resolve_run_dir(&args, cfg.as_ref().and_then(|c| c.audit_dir.as_ref()))?;
-    d.ok_or_else(|| fail("no audit directory; pass --audit-dir DIR"))
+    d.ok_or_else(|| Error::usage("no audit directory; pass --audit-dir DIR"))
 }
 
 pub fn run(a: Args) -> Result<ExitCode, Error> {
@@ -180,11 +176,11 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
             json,
         } => tail(&dir, follow, lines, json),
         Sub::Show { filter, json } => match (filter.filter(), read_existing(&dir)) {
-            (Err(e), _) | (_, Err(e)) => Err(fail(e)),
+            (Err(e), _) | (_, Err(e)) => Err(Error::usage(e)),
             (Ok(f), Ok(recs)) => print_records(recs.iter().filter(|r| f.matches(r)), json),
         },
         Sub::Export { otlp, filter } => match (filter.filter(), read_existing(&dir)) {
-            (Err(e), _) | (_, Err(e)) => Err(fail(e)),
+            (Err(e), _) | (_, Err(e)) => Err(Error::usage(e)),
             (Ok(f), Ok(recs)) => {
                 let recs: Vec<Record> = recs.into_iter().filter(|r| f.matches(r)).collect();
                 match cordon_audit::otlp::export(&otlp, &recs) {
@@ -195,12 +191,12 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                         );
                         Ok(ExitCode::SUCCESS)
                     }
-                    Err(e) => Err(fail(format!("export to {otlp}: {e}"))),
+                    Err(e) => Err(Error::usage(format!("export to {otlp}: {e}"))),
                 }
             }
         },
         Sub::Report { html, filter } => match (filter.filter(), read_existing(&dir)) {
-            (Err(e), _) | (_, Err(e)) => Err(fail(e)),
+            (Err(e), _) | (_, Err(e)) => Err(Error::usage(e)),
             (Ok(f), Ok(recs)) => {
                 let recs: Vec<Record> = recs.into_iter().filter(|r| f.matches(r)).collect();
                 let page = cordon_audit::report::html(&recs, &dir.display().to_string());
@@ -209,7 +205,10 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                         eprintln!("cordon: wrote {} ({} records)", html.display(), recs.len());
                         Ok(ExitCode::SUCCESS)
                     }
-                    Err(e) => Err(fail(format!("cannot write {}: {e}", html.display()))),
+                    Err(e) => Err(Error::usage(format!(
+                        "cannot write {}: {e}",
+                        html.display()
+                    ))),
                 }
             }
         },
@@ -244,7 +243,7 @@ fn print_records<'a>(
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(ExitCode::SUCCESS);
             }
-            return Err(fail(format!("cannot write the output: {e}")));
+            return Err(Error::usage(format!("cannot write the output: {e}")));
         }
     }
     let _ = out.flush();
@@ -255,7 +254,7 @@ fn verify(path: &Path) -> Result<ExitCode, Error> {
     let r = match cordon_audit::verify::verify_path(path) {
         Ok(r) => r,
         Err(e) => {
-            return Err(fail(format!(
+            return Err(Error::usage(format!(
                 "cannot verify {}: {e}; pass the log directory or a file",
                 path.display()
             )))
@@ -306,7 +305,7 @@ fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> Result<ExitCode, Erro
             eprintln!("cordon: {e}; waiting for it");
             Vec::new()
         }
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(Error::usage(e)),
     };
     let skip = recs.len().saturating_sub(n);
     let code = print_records(recs[skip..].iter(), json);

@@ -29,8 +29,15 @@ pub struct Args {
     workspace: Option<PathBuf>,
     #[command(flatten)]
     audit: crate::cmd_audit::LogArgs,
-    /// The shell command to decide (several words are joined with spaces).
-    #[arg(last = true)]
+    /// The shell command to decide: one argument (`cordon check 'rm -rf ~'`) or several
+    /// words, joined with spaces. `--` before it is optional; everything after the first
+    /// word of the command belongs to the command (`cordon check ls --json` checks
+    /// `ls --json`).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     command: Vec<std::ffi::OsString>,
 }
 
@@ -46,10 +53,6 @@ fn exit_status(d: Decision) -> ExitCode {
     })
 }
 
-fn fail(msg: impl std::fmt::Display) -> Result<ExitCode, Error> {
-    Err(Error::Usage(msg.to_string()))
-}
-
 pub fn run(args: Args) -> Result<ExitCode, Error> {
     let ctx = check::context(args.cwd, args.workspace)?;
     // The rules: built-in, then the config layers' (system, user, project by trust, managed),
@@ -57,10 +60,14 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
     let (policy, cfg) = check::policy_for(&root, &args.policy)?;
     if args.each_line.is_some() && !args.command.is_empty() {
-        return fail("give either --each-line FILE or a command after --, not both");
+        return Err(Error::usage(
+            "give either --each-line FILE or a command, not both",
+        ));
     }
     if args.each_line.is_none() && args.command.is_empty() {
-        return fail("no command to check; usage: cordon check [--json] -- 'shell command'");
+        return Err(Error::usage(
+            "no command to check; usage: cordon check [--json] 'shell command'",
+        ));
     }
     let audit = check::start_session(&args.audit.options(), "check", &args.policy, &cfg, &ctx)?;
     if let Some(file) = args.each_line {
@@ -80,7 +87,11 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     if args.json {
         match serde_json::to_string_pretty(&ev) {
             Ok(s) => println!("{s}"),
-            Err(e) => return fail(format!("cannot encode the evaluation as JSON: {e}")),
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "cannot encode the evaluation as JSON: {e}"
+                )))
+            }
         }
     } else {
         println!("{}", ev.decision.as_str());
@@ -106,7 +117,7 @@ fn each_line(
 ) -> Result<ExitCode, Error> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
-        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+        Err(e) => return Err(Error::usage(format!("cannot read {}: {e}", file.display()))),
     };
     // History files are not always UTF-8: decode lossily; U+FFFD then shows up as suspicious.
     let text = String::from_utf8_lossy(&bytes);
@@ -146,12 +157,12 @@ fn each_line(
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 break;
             }
-            return fail(format!("cannot write the output: {e}"));
+            return Err(Error::usage(format!("cannot write the output: {e}")));
         }
     }
     if let Err(e) = out.flush() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return fail(format!("cannot write the output: {e}"));
+            return Err(Error::usage(format!("cannot write the output: {e}")));
         }
     }
     // A scan of a file (a history) is one audit record: the strictest decision and the counts,

@@ -170,59 +170,61 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         let j = serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
         println!("{j}");
     } else {
-        println!(
-            "cordon doctor — kernel {} ({})",
-            report.probe.kernel, report.probe.arch
-        );
-        for l in &report.layers {
-            println!(
-                "  [{}] {:<40} {}",
-                if l.ok { " ok " } else { "MISS" },
-                l.name,
-                l.detail
-            );
-        }
-        println!(
-            "  will use: {}",
-            match will_use {
-                "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
-                "landlock-only" =>
-                    "fallback: Landlock + seccomp only (no private /tmp, no network)",
-                _ => "nothing: cordon run refuses to run (exit 125)",
-            }
-        );
-        println!("  agents:");
-        if report.agents.is_empty() {
-            println!(
-                "    none found on PATH (claude, codex, gemini, cursor-agent, copilot, goose)"
-            );
-        }
-        for l in &report.agents {
-            println!(
-                "    {:<20} {:<45} cordon hook: {}",
-                l.agent.display(),
-                match (&l.binary, &l.version) {
-                    (Some(b), Some(v)) => format!("{} ({v})", b.display()),
-                    _ => "not on PATH".into(),
-                },
-                if l.cordon_hook.is_empty() {
-                    format!("not installed (cordon install {})", l.agent.arg())
-                } else {
-                    l.cordon_hook.join(", ")
-                }
-            );
-        }
-        if !report.hook_self_test.is_empty() {
-            println!("  hook self-test:");
-            crate::selftest::print(&report.hook_self_test);
-        }
-        for f in &report.fixes {
-            println!("  fix: {f}");
-        }
+        print_text(&report, will_use);
     }
     Ok(if will_use == "refuse" {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The report for a person.
+fn print_text(report: &Report, will_use: &str) {
+    println!(
+        "cordon doctor — kernel {} ({})",
+        report.probe.kernel, report.probe.arch
+    );
+    for l in &report.layers {
+        println!(
+            "  [{}] {:<40} {}",
+            if l.ok { " ok " } else { "MISS" },
+            l.name,
+            l.detail
+        );
+    }
+    println!(
+        "  will use: {}",
+        match will_use {
+            "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
+            "landlock-only" => "fallback: Landlock + seccomp only (no private /tmp, no network)",
+            _ => "nothing: cordon run refuses to run (exit 125)",
+        }
+    );
+    println!("  agents:");
+    if report.agents.is_empty() {
+        println!("    none found on PATH (claude, codex, gemini, cursor-agent, copilot, goose)");
+    }
+    for l in &report.agents {
+        println!(
+            "    {:<20} {:<45} cordon hook: {}",
+            l.agent.display(),
+            match (&l.binary, &l.version) {
+                (Some(b), Some(v)) => format!("{} ({v})", b.display()),
+                _ => "not on PATH".into(),
+            },
+            if l.cordon_hook.is_empty() {
+                format!("not installed (cordon install {})", l.agent.arg())
+            } else {
+                l.cordon_hook.join(", ")
+            }
+        );
+    }
+    if !report.hook_self_test.is_empty() {
+        println!("  hook self-test:");
+        crate::selftest::print(&report.hook_self_test);
+    }
+    for f in &report.fixes {
+        println!("  fix: {f}");
+    }
 }

@@ -22,10 +22,6 @@ pub struct Args {
     list: bool,
 }
 
-fn fail(msg: impl std::fmt::Display) -> Result<ExitCode, Error> {
-    Err(Error::Usage(msg.to_string()))
-}
-
 pub fn run(a: Args) -> Result<ExitCode, Error> {
     let paths = cordon_pipeline::plan::paths();
     let mut store = TrustStore::load(&paths.config_dir)?;
@@ -52,7 +48,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     };
     let dir = match dir {
         Ok(d) => d,
-        Err(e) => return fail(format!("cannot find the project: {e}")),
+        Err(e) => return Err(Error::usage(format!("cannot find the project: {e}"))),
     };
     if a.revoke {
         if store.remove(&dir) {
@@ -72,12 +68,12 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     let snap = match cordon_config::snapshot(&dir) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return fail(format!(
+            return Err(Error::usage(format!(
                 "cannot trust {}: it has no .cordon/ directory (nothing to trust); run this in the project, or give its directory",
                 dir.display()
-            ))
+            )))
         }
-        Err(e) => return fail(format!("cannot trust {}: {e}; fix it and try again", dir.display())),
+        Err(e) => return Err(Error::usage(format!("cannot trust {}: {e}; fix it and try again", dir.display()))),
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

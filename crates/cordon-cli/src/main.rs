@@ -12,12 +12,14 @@ use cordon_sandbox::exit::CORDON_FAILED;
 
 mod agents;
 mod cmd_audit;
+mod cmd_cache;
 mod cmd_check;
 mod cmd_config;
 mod cmd_doctor;
 mod cmd_grants;
 mod cmd_install;
 mod cmd_policy;
+mod cmd_repair;
 mod cmd_run;
 mod cmd_setup;
 mod cmd_trust;
@@ -56,6 +58,11 @@ enum Command {
     Trust(cmd_trust::Args),
     /// List and revoke remembered approvals ("allow for this project").
     Grants(cmd_grants::Args),
+    /// What cordon moved aside after runs in this workspace (git hooks and configs, agent
+    /// configs), and putting it back once reviewed; what makes cordon refuse here, and the fix.
+    Repair(cmd_repair::Args),
+    /// Tool caches overlaid in the sandbox (`cache list`, `cache clean`).
+    Cache(cmd_cache::Args),
     /// MCP: sandbox and pin MCP servers (`wrap`), a sandboxed shell server (`serve`),
     /// `pins`, `approve`, `install`/`uninstall` for clients.
     Mcp(mcp::Args),
@@ -151,6 +158,8 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd_config::run(a),
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
+        Command::Repair(a) => cmd_repair::run(a),
+        Command::Cache(a) => Ok(cmd_cache::run(a)),
         Command::Mcp(a) => Ok(mcp::run(a)),
         Command::Hook(a) => Ok(hook::run(a)),
         Command::Install(a) => Ok(cmd_install::run_install(a)),

@@ -31,6 +31,7 @@ impl TtyRun {
 }
 
 fn cloexec(fd: i32) {
+    // SAFETY: fcntl on a descriptor the caller owns; no memory is passed.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
@@ -44,6 +45,8 @@ fn on_tty(cmd: Command, script: &[(&str, &str)]) -> TtyRun {
 /// Like `on_tty`, with `ahead` typed on the terminal before cordon even starts.
 fn on_tty_typed_ahead(mut cmd: Command, ahead: &str, script: &[(&str, &str)]) -> TtyRun {
     let (mut m, mut s) = (0, 0);
+    // SAFETY: openpty writes the two descriptors into `m` and `s`; the other arguments may be
+    // null.
     let rc = unsafe {
         libc::openpty(
             &mut m,
@@ -56,9 +59,13 @@ fn on_tty_typed_ahead(mut cmd: Command, ahead: &str, script: &[(&str, &str)]) ->
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     cloexec(m);
     cloexec(s);
+    // SAFETY: `m` and `s` are new descriptors from openpty that nothing else owns.
     let master = unsafe { fs::File::from_raw_fd(m) };
+    // SAFETY: as above.
     let slave = unsafe { fs::File::from_raw_fd(s) };
     (&master).write_all(ahead.as_bytes()).unwrap();
+    // SAFETY: the closure runs in the forked child before exec and only calls setsid and
+    // ioctl(TIOCSCTTY), which are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 || libc::ioctl(s, libc::TIOCSCTTY as _, 0) < 0 {
@@ -121,6 +128,8 @@ fn on_tty_typed_ahead(mut cmd: Command, ahead: &str, script: &[(&str, &str)]) ->
 
 /// Runs `cmd` in a new session without a controlling terminal: /dev/tty cannot be opened.
 fn no_tty(mut cmd: Command) -> Output {
+    // SAFETY: the closure runs in the forked child before exec and only calls setsid, which
+    // is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
@@ -1055,6 +1064,7 @@ fn grant_runs_what_was_approved(c: &Case) {
     // it): not a regular file, so nothing can be pinned; no grant, asked (and denied).
     fs::remove_file(c.ws.join("s.sh")).unwrap();
     let fifo = std::ffi::CString::new(c.ws.join("s.sh").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o755) }, 0);
     c.chown_all();
     let _ = fs::remove_file(c.base.join("got.json"));

@@ -533,10 +533,12 @@ fn tail_follow_prints_new_records() {
         .unwrap();
     // A watchdog: if a record never shows up, the reads below end (EOF) and the test fails
     // instead of hanging the whole run. By pidfd, so that a reused pid is never signalled.
+    // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) } as i32;
     assert!(pidfd >= 0, "pidfd_open");
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(60));
+        // SAFETY: pidfd_send_signal on the descriptor opened above; no memory is passed.
         unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, libc::SIGKILL, 0usize, 0) };
     });
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());

@@ -27,6 +27,8 @@ fn of<'a>(recs: &'a [Value], event: &str) -> Vec<&'a Value> {
 }
 
 fn no_tty(mut cmd: Command) -> Output {
+    // SAFETY: the closure runs in the forked child before exec and only calls setsid, which
+    // is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();

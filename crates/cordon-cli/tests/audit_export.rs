@@ -243,6 +243,7 @@ fn html_report_renders_in_headless_chromium() {
             "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", prof.display()));
+        // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             cmd.arg("--no-sandbox");
         }

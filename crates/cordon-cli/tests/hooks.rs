@@ -358,6 +358,43 @@ fn claude_code_untrusted_asks_and_never_refuses() {
         "claude",
         claude(&w, "PreToolUse", "Bash", json!({"command": "npm test"})),
     );
+    // [hook]: unknown tools refused, no context at session start.
+    w.config("[hook]\nunknown_tool = \"deny\"\ncontext = false\n");
+    case(
+        &w,
+        "claude_unknown_tool_config_deny",
+        "claude",
+        claude(&w, "PreToolUse", "Frobnicate", json!({})),
+    );
+    case(
+        &w,
+        "claude_session_start_no_context",
+        "claude",
+        json!({"session_id": "s", "cwd": w.proj(), "hook_event_name": "SessionStart", "source": "startup"}),
+    );
+    // An untrusted project cannot loosen it (the user's default, ask, stays).
+    w.config("");
+    std::fs::create_dir_all(w.proj().join(".cordon")).unwrap();
+    std::fs::write(
+        w.proj().join(".cordon/config.toml"),
+        "[hook]\nunknown_tool = \"allow\"\n",
+    )
+    .unwrap();
+    case(
+        &w,
+        "claude_unknown_tool_untrusted_project",
+        "claude",
+        claude(&w, "PreToolUse", "Frobnicate", json!({})),
+    );
+    std::fs::remove_dir_all(w.proj().join(".cordon")).unwrap();
+    w.config("[hook]\nunknown_tool = \"bogus\"\n");
+    let input = claude(&w, "PreToolUse", "Frobnicate", json!({})).to_string();
+    let (out, err, code) = w.hook("claude", &[], input.as_bytes());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains("unknown_tool") && out.contains("deny"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -428,6 +465,62 @@ fn codex_every_kind_of_call() {
         "codex",
         base("mcp__fs__write", json!({"path": "/x"})),
     );
+    // MCP tool rules ([[policy.tool]] in the config: the gateway's schema).
+    w.config(
+        "[[policy.tool]]\ndecision = \"deny\"\nserver = \"fs\"\ntool = \"write*\"\nargs = { path = \"~/.ssh/*\" }\nreason = \"keys stay out of reach\"\n\n[[policy.tool]]\ndecision = \"allow\"\nserver = \"fs\"\ntool = \"read_file\"\nreason = \"reads are fine\"\n",
+    );
+    let key = w.home().join(".ssh/x").display().to_string();
+    case(
+        &w,
+        "codex_mcp_rule_deny",
+        "codex",
+        base("mcp__fs__write_file", json!({"path": key})),
+    );
+    case(
+        &w,
+        "codex_mcp_rule_allow",
+        "codex",
+        base("mcp__fs__read_file", json!({"path": "/x"})),
+    );
+    case(
+        &w,
+        "claude_mcp_rule_deny",
+        "claude",
+        claude(
+            &w,
+            "PreToolUse",
+            "mcp__fs__write_file",
+            json!({"path": key}),
+        ),
+    );
+    case(
+        &w,
+        "claude_mcp_rule_allow",
+        "claude",
+        claude(
+            &w,
+            "PreToolUse",
+            "mcp__fs__read_file",
+            json!({"path": "/x"}),
+        ),
+    );
+    case(
+        &w,
+        "claude_mcp_no_rule",
+        "claude",
+        claude(
+            &w,
+            "PreToolUse",
+            "mcp__fs__write_file",
+            json!({"path": "/tmp/x"}),
+        ),
+    );
+    w.config("");
+    // PostToolUse: the result blocked, with the redacted text as the reason.
+    let mut post = base("Bash", json!({"command": "cat notes.txt"}));
+    post["hook_event_name"] = json!("PostToolUse");
+    post["tool_response"] = json!("token: supersecretvalue123\n");
+    case(&w, "codex_post_redacted", "codex", post);
     w.config("approval = \"untrusted\"\n");
     case(
         &w,

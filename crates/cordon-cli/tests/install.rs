@@ -528,6 +528,7 @@ both_users!(
 #[test]
 fn managed_scope_needs_root() {
     let c = Case::new(Who::Unprivileged, false);
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return; // no other user to try it as
     }

@@ -196,3 +196,51 @@ fn each_line_gives_one_json_object_per_line() {
     assert_eq!(lines[1]["decision"], "deny");
     assert_eq!(lines[2]["decision"], "ask");
 }
+
+/// Issue 11 item 10: the command may follow without `--`, as one argument (what users type:
+/// `cordon check 'rm -rf ~'`) or as several words; `--` keeps working.
+#[test]
+fn command_without_double_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().to_str().unwrap();
+    for args in [
+        vec!["check", "--workspace", ws, "rm -rf ~"],
+        vec!["check", "--workspace", ws, "--", "rm -rf ~"],
+        vec!["check", "--workspace", ws, "rm", "-rf", "/"],
+        vec!["check", "--workspace", ws, "--", "rm", "-rf", "/"],
+    ] {
+        let o = cordon(&args, dir.path());
+        assert_eq!(
+            code(&o),
+            2,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "deny",
+            "{args:?}"
+        );
+    }
+    // Options before the command are options...
+    let o = cordon(
+        &["check", "--json", "--workspace", ws, "ls -la"],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["commands"][0]["argv"][0], "ls");
+    // ...and every word after the command's first word belongs to it.
+    let o = cordon(&["check", "--workspace", ws, "ls", "--json"], dir.path());
+    assert_eq!(code(&o), 0);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "allow");
+    // Nothing to check is still a usage error that says how.
+    let o = cordon(&["check", "--workspace", ws], dir.path());
+    assert_eq!(code(&o), 125);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cordon check [--json] 'shell command'"),
+        "{err}"
+    );
+}

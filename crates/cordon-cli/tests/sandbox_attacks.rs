@@ -260,6 +260,7 @@ fn outside_process(c: &Case) -> std::process::Child {
     cmd.arg("60")
         .env("OUTSIDE_SECRET", "SECRET-PROC-ENV-MARKER")
         .stdout(Stdio::null());
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 && c.who == harness::Who::Unprivileged {
         use std::os::unix::process::CommandExt;
         cmd.uid(c.uid).gid(c.gid);
@@ -853,6 +854,8 @@ fn fd_leak(c: &Case) {
         "-c",
         "echo pwned >&7; ls /proc/self/fd > out/fds.txt",
     ]);
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe system calls.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(raw, 7) < 0 {

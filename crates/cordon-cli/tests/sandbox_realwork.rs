@@ -175,6 +175,7 @@ fn cargo_build_test(c: &Case) {
     let cargo_home = std::env::var("CARGO_HOME")
         .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
     let cargo = format!("{cargo_home}/bin/cargo");
+    // SAFETY: geteuid has no preconditions.
     if c.who == Who::Unprivileged && unsafe { libc::geteuid() } == 0 {
         eprintln!("skipping cargo as the unprivileged user: the toolchain is in root's home");
         return;

@@ -78,6 +78,7 @@ fn setup(c: &Case, dir: &Path, parser: &str, enabled: bool, args: &[&str]) -> Ou
 }
 
 fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 

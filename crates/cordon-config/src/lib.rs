@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! cordon-config: the layered configuration, project trust and managed policy.
 //!
 //! One TOML schema for every layer; later layers override earlier ones:
@@ -13,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use cordon_net::DomainPattern;
 use cordon_policy::{Loosening, Source};
-use cordon_sandbox::spec::{Limits, Mode, HOME_SECRETS, PROTECTED};
+use cordon_sandbox::spec::{Limits, Mode};
 
+mod apply;
 pub mod grants;
 mod profiles;
 mod schema;
@@ -25,26 +27,55 @@ pub mod store;
 mod trust;
 pub mod units;
 
-use schema::{expand_home, Doc, FileToml, S};
+use schema::{Doc, FileToml};
 pub use trust::{snapshot, Snapshot, TrustRecord, TrustState, TrustStore};
 
-/// A configuration error, already worded for the user (`cordon: ` is added by the caller).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl ConfigError {
-    pub fn new(s: impl Into<String>) -> ConfigError {
-        ConfigError(s.into())
-    }
+/// A configuration error, worded for the user: the thing, the reason, the fix (`cordon: ` is
+/// added by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value of a config file, at its line and column.
+    #[error("config {}:{line}:{col}: {what}; {hint}", path.display())]
+    At {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        what: String,
+        hint: String,
+    },
+    /// A config file that cannot be read (`why` says what to do).
+    #[error("config {}: {why}", path.display())]
+    File { path: PathBuf, why: String },
+    /// A `CORDON_*` variable.
+    #[error("{name}={value}: {why}; fix the variable or unset it")]
+    Env {
+        name: String,
+        value: String,
+        why: String,
+    },
+    /// A `--policy` file.
+    #[error("--policy {}: {why}; fix the path", path.display())]
+    PolicyFile { path: PathBuf, why: String },
+    /// The rules do not load.
+    #[error("bad policy: {0}; fix the rule (`cordon policy test FILE` checks a policy file)")]
+    Policy(String),
+    /// A value the managed file forbids, whoever set it.
+    #[error("{what}: forbidden by the managed policy {by} ({rule}); ask the administrator of this machine")]
+    Managed {
+        what: String,
+        by: String,
+        rule: String,
+    },
+    /// `--no-policy` with rules in the managed file (they always apply).
+    #[error("skipping the policy ({set_by}): forbidden by the managed policy {by} (its rules always apply); drop --no-policy")]
+    ManagedRules { set_by: String, by: String },
+    /// `--profile NAME` names no profile.
+    #[error("unknown profile `{name}`; the profiles are: {known} (define your own as [profile.{name}] in ~/.config/cordon/config.toml)")]
+    UnknownProfile { name: String, known: String },
+    /// The trust store (`why` says what to do).
+    #[error("trust store {}: {why}", path.display())]
+    Trust { path: PathBuf, why: String },
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Where a layer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -204,7 +235,7 @@ pub fn mode_str(m: Mode) -> &'static str {
     }
 }
 
-fn mode_rank(m: Mode) -> u8 {
+pub(crate) fn mode_rank(m: Mode) -> u8 {
     match m {
         Mode::ReadOnly => 0,
         Mode::WorkspaceWrite => 1,
@@ -373,6 +404,9 @@ pub struct Config {
     pub protected: Vec<Val<PathBuf>>,
     pub remove_secrets: Vec<Val<String>>,
     pub remove_protected: Vec<Val<String>>,
+    /// `filesystem.scan_limit`: the most entries the writable roots may hold (the sandbox's
+    /// default when unset).
+    pub scan_limit: Option<Val<u64>>,
     pub env_pass: Vec<Val<String>>,
     pub env_secret: Vec<Val<String>>,
     pub network: Val<NetMode>,
@@ -388,6 +422,17 @@ pub struct Config {
     pub policy: Vec<PolicyEntry>,
     pub no_policy: Val<bool>,
     pub audit_dir: Option<Val<PathBuf>>,
+    /// `[hook] context`: agents' hooks give the model a few lines about the sandbox at session
+    /// start (default true).
+    pub hook_context: Val<bool>,
+    /// `[hook] unknown_tool`: what a hook answers for a tool cordon does not know (default ask).
+    pub hook_unknown_tool: Val<cordon_policy::Decision>,
+    /// `[caches] enabled`.
+    pub caches_enabled: Val<bool>,
+    /// `[caches] remove`: known caches (or families) not to overlay.
+    pub caches_remove: Vec<Val<String>>,
+    /// `[caches] add`.
+    pub caches_add: Vec<Val<cordon_sandbox::caches::Extra>>,
     pub managed: Managed,
     pub project: Project,
     /// Settings of an untrusted project (or a project's approver, audit dir, removals) that
@@ -404,7 +449,7 @@ pub struct Config {
 
 /// How a file layer may act.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum How {
+pub(crate) enum How {
     /// System and user: anything.
     Full,
     /// A trusted project: anything but the approver, the audit dir and removals of built-in
@@ -451,11 +496,9 @@ pub fn load(input: &LoadInput) -> Result<Config, ConfigError> {
             .get(Path::new("config.toml"))
             .map(|b| String::from_utf8(b.clone()))
             .transpose()
-            .map_err(|_| {
-                ConfigError::new(format!(
-                    "config {}: not valid UTF-8; save it as UTF-8 text",
-                    pfile.display()
-                ))
+            .map_err(|_| ConfigError::File {
+                path: pfile.clone(),
+                why: "not valid UTF-8; save it as UTF-8 text".into(),
             })?,
         // Not hashable (a symlink somewhere): read it anyway, but only to tighten.
         None if matches!(state, TrustState::Unhashable(_)) => {
@@ -512,6 +555,7 @@ impl Config {
             protected: Vec::new(),
             remove_secrets: Vec::new(),
             remove_protected: Vec::new(),
+            scan_limit: None,
             env_pass: Vec::new(),
             env_secret: Vec::new(),
             network: Val::new(NetMode::None, b()),
@@ -526,6 +570,11 @@ impl Config {
             policy: Vec::new(),
             no_policy: Val::new(false, b()),
             audit_dir: None,
+            hook_context: Val::new(true, b()),
+            hook_unknown_tool: Val::new(cordon_policy::Decision::Ask, b()),
+            caches_enabled: Val::new(true, b()),
+            caches_remove: Vec::new(),
+            caches_add: Vec::new(),
             managed: Managed::default(),
             project: Project {
                 root: workspace.to_path_buf(),
@@ -576,9 +625,7 @@ impl Config {
                 self.ignored.extend(dropped);
                 Ok(p)
             }
-            Err(e) => Err(ConfigError::new(format!(
-                "bad policy: {e}; fix the rule (`cordon policy test FILE` checks a policy file)"
-            ))),
+            Err(e) => Err(ConfigError::Policy(e.to_string())),
         }
     }
 
@@ -669,7 +716,7 @@ impl Config {
                 }
             }
         }
-        let mut a = Applier {
+        let mut a = apply::Applier {
             cfg: self,
             doc: &doc,
             layer,
@@ -687,7 +734,7 @@ impl Config {
         layer: Layer,
         paths: &Paths,
     ) -> Result<(), ConfigError> {
-        let mut a = Applier {
+        let mut a = apply::Applier {
             cfg: self,
             doc,
             layer,
@@ -698,8 +745,10 @@ impl Config {
     }
 
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let bad = |name: &str, v: &str, why: String| {
-            ConfigError::new(format!("{name}={v}: {why}; fix the variable or unset it"))
+        let bad = |name: &str, v: &str, why: String| ConfigError::Env {
+            name: name.into(),
+            value: v.into(),
+            why,
         };
         if let Some(v) = var("CORDON_MODE").filter(|v| !v.is_empty()) {
             let m: Mode = v.parse().map_err(|e| bad("CORDON_MODE", &v, e))?;
@@ -770,8 +819,9 @@ impl Config {
             self.network = Val::new(n, o("--network"));
         }
         for p in &f.policy {
-            let source = Source::read(p).map_err(|e| {
-                ConfigError::new(format!("--policy {}: {e}; fix the path", p.display()))
+            let source = Source::read(p).map_err(|e| ConfigError::PolicyFile {
+                path: p.clone(),
+                why: e.to_string(),
             })?;
             self.policy.push(PolicyEntry {
                 what: p.display().to_string(),
@@ -816,10 +866,10 @@ impl Config {
     /// The managed file's requirements, checked on the final values: what it forbids is an
     /// error naming the file and line, whoever asked for it.
     fn enforce_managed(&mut self) -> Result<(), ConfigError> {
-        let refuse = |what: String, by: &Origin, rule: &str| {
-            ConfigError::new(format!(
-                "{what}: forbidden by the managed policy {by} ({rule}); ask the administrator of this machine"
-            ))
+        let refuse = |what: String, by: &Origin, rule: &str| ConfigError::Managed {
+            what,
+            by: by.to_string(),
+            rule: rule.into(),
         };
         let set_by = |o: &Origin| match o.layer {
             Layer::Builtin => "the built-in default".to_string(),
@@ -907,542 +957,10 @@ impl Config {
                     .file
                     .as_ref()
                     .map_or("the managed file".to_string(), |p| p.display().to_string());
-                return Err(ConfigError::new(format!(
-                    "skipping the policy ({}): forbidden by the managed policy {by} (its rules always apply); drop --no-policy",
-                    set_by(&self.no_policy.origin)
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Applies one parsed file to the configuration, following its layer's rules.
-struct Applier<'a, 'b> {
-    cfg: &'a mut Config,
-    doc: &'b Doc<'b>,
-    layer: Layer,
-    how: How,
-    paths: &'b Paths,
-}
-
-impl Applier<'_, '_> {
-    fn origin<T>(&self, v: &S<T>) -> Origin {
-        let (line, _) = self.doc.line_col(v.span().start);
-        Origin {
-            layer: self.layer,
-            file: Some(self.doc.path.to_path_buf()),
-            line,
-            what: None,
-        }
-    }
-
-    /// May this layer loosen `key`? Untrusted projects: no, noted as ignored. Managed: an error.
-    fn loosen<T>(&mut self, v: &S<T>, key: &str) -> Result<bool, ConfigError> {
-        match self.how {
-            How::Full | How::Trusted => Ok(true),
-            How::Untrusted => {
-                self.ignore(key);
-                Ok(false)
-            }
-            How::Managed => Err(self.doc.err_at(
-                v,
-                format!("`{key}` widens access"),
-                "a managed file can only tighten (see [managed] for limits on the other layers); remove it",
-            )),
-        }
-    }
-
-    /// Keys only the system, user and managed layers may set, never a project (even trusted).
-    fn personal<T>(&mut self, v: &S<T>, key: &str) -> Result<bool, ConfigError> {
-        match self.how {
-            How::Full => Ok(true),
-            How::Managed => self.loosen(v, key),
-            How::Trusted | How::Untrusted => {
-                self.ignore(key);
-                Ok(false)
-            }
-        }
-    }
-
-    fn ignore(&mut self, key: &str) {
-        self.cfg.ignored.push(key.to_string());
-    }
-
-    fn path(&self, s: &str) -> PathBuf {
-        let p = expand_home(s, &self.paths.home);
-        if p.is_relative() {
-            self.cfg.project.root.join(p)
-        } else {
-            p
-        }
-    }
-
-    fn strings(&self, list: &[S<String>], key: &str) -> Result<(), ConfigError> {
-        for s in list {
-            if s.get_ref().trim().is_empty() {
-                return Err(self
-                    .doc
-                    .err_at(s, format!("empty string in `{key}`"), "remove it"));
-            }
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, f: FileToml, snap: Option<&Snapshot>) -> Result<(), ConfigError> {
-        let tighten_only = matches!(self.how, How::Untrusted | How::Managed);
-        if let Some(m) = &f.managed {
-            if self.how != How::Managed {
-                return Err(self.doc.err_at(
-                    m,
-                    "a [managed] table outside the managed file",
-                    &format!(
-                        "it is only read from {}; move it there (as root) or remove it",
-                        self.paths.managed_file().display()
-                    ),
-                ));
-            }
-        }
-        if let Some(m) = &f.mode {
-            let mode: Mode = m
-                .get_ref()
-                .parse()
-                .map_err(|e: String| self.doc.err_at(m, e, "use one of the names listed"))?;
-            let cur = self.cfg.mode.value;
-            if !tighten_only || mode_rank(mode) < mode_rank(cur) {
-                self.cfg.mode = Val::new(mode, self.origin(m));
-            } else if mode_rank(mode) > mode_rank(cur) && self.how == How::Untrusted {
-                self.ignore("mode");
-            }
-        }
-        if let Some(a) = &f.approval {
-            let ap: Approval = a
-                .get_ref()
-                .parse()
-                .map_err(|e: String| self.doc.err_at(a, e, "use one of the names listed"))?;
-            if self.how == How::Managed {
-                return Err(self.doc.err_at(
-                    a,
-                    "`approval` in the managed file",
-                    "set [managed] allowed_approvals = [..] instead",
-                ));
-            }
-            if self.loosen(a, "approval")? {
-                self.cfg.approval = Val::new(ap, self.origin(a));
-            }
-        }
-        if let Some(a) = &f.approver {
-            if a.get_ref().is_empty() || a.get_ref()[0].trim().is_empty() {
-                return Err(self.doc.err_at(
-                    a,
-                    "`approver` is empty",
-                    "give the command and its arguments, e.g. approver = [\"/usr/local/bin/approve\", \"--json\"]",
-                ));
-            }
-            if self.how == How::Managed || self.personal(a, "approver")? {
-                self.cfg.approver = Some(Val::new(a.get_ref().clone(), self.origin(a)));
-            }
-        }
-        if let Some(v) = &f.approver_timeout {
-            let ms = match v.get_ref() {
-                toml::Value::Integer(i) if *i > 0 => (*i as u64).saturating_mul(1000),
-                toml::Value::String(s) => units::parse_duration_ms(s).map_err(|e| {
-                    self.doc
-                        .err_at(v, e, "write e.g. approver_timeout = \"30s\"")
-                })?,
-                _ => {
-                    return Err(self.doc.err_at(
-                        v,
-                        "`approver_timeout` must be a positive number of seconds or a duration",
-                        "write e.g. approver_timeout = \"30s\"",
-                    ))
-                }
-            };
-            if self.how == How::Managed || self.personal(v, "approver_timeout")? {
-                self.cfg.approver_timeout_ms = Some(Val::new(ms, self.origin(v)));
-            }
-        }
-
-        // [filesystem]
-        let fs = &f.filesystem;
-        for (list, key) in [
-            (&fs.writable, "filesystem.writable"),
-            (&fs.read_secret, "filesystem.read_secret"),
-            (&fs.secret, "filesystem.secret"),
-            (&fs.protected, "filesystem.protected"),
-            (&fs.remove_secret, "filesystem.remove_secret"),
-            (&fs.remove_protected, "filesystem.remove_protected"),
-        ] {
-            self.strings(list, key)?;
-        }
-        for w in &fs.writable {
-            if self.loosen(w, "filesystem.writable")? {
-                let p = self.path(w.get_ref());
-                self.cfg.writable.push(Val::new(p, self.origin(w)));
-            }
-        }
-        for w in &fs.read_secret {
-            if self.loosen(w, "filesystem.read_secret")? {
-                let p = self.path(w.get_ref());
-                self.cfg.read_secret.push(Val::new(p, self.origin(w)));
-            }
-        }
-        for s in &fs.secret {
-            // Relative: in every writable root (like `.env`), so not joined here.
-            let p = expand_home(s.get_ref(), &self.paths.home);
-            self.cfg.secrets.push(Val::new(p, self.origin(s)));
-        }
-        for s in &fs.protected {
-            let p = expand_home(s.get_ref(), &self.paths.home);
-            self.cfg.protected.push(Val::new(p, self.origin(s)));
-        }
-        for r in &fs.remove_secret {
-            let name = r.get_ref().trim_end_matches('/');
-            let name = name.strip_prefix("~/").unwrap_or(name);
-            if !HOME_SECRETS.contains(&name) {
-                let hint = match units::did_you_mean(name, HOME_SECRETS) {
-                    Some(k) => format!("did you mean `{k}`?"),
-                    None => format!("expected one of {}", HOME_SECRETS.join(", ")),
-                };
-                return Err(self.doc.err_at(
-                    r,
-                    format!("`{name}` is not a built-in secret path"),
-                    &hint,
-                ));
-            }
-            if self.personal(r, "filesystem.remove_secret")? {
-                self.cfg
-                    .remove_secrets
-                    .push(Val::new(name.to_string(), self.origin(r)));
-            }
-        }
-        for r in &fs.remove_protected {
-            let name = r.get_ref().trim_end_matches('/');
-            let names: Vec<&str> = PROTECTED.iter().map(|(n, _)| *n).collect();
-            if !names.contains(&name) {
-                let hint = match units::did_you_mean(name, &names) {
-                    Some(k) => format!("did you mean `{k}`?"),
-                    None => format!("expected one of {}", names.join(", ")),
-                };
-                return Err(self.doc.err_at(
-                    r,
-                    format!("`{name}` is not a built-in protected path"),
-                    &hint,
-                ));
-            }
-            if name == ".cordon" {
-                return Err(self.doc.err_at(
-                    r,
-                    "`.cordon` cannot be unprotected",
-                    "it holds the project's config, which trust is bound to; remove this entry",
-                ));
-            }
-            if self.personal(r, "filesystem.remove_protected")? {
-                self.cfg
-                    .remove_protected
-                    .push(Val::new(name.to_string(), self.origin(r)));
-            }
-        }
-
-        // [env]
-        self.strings(&f.env.pass, "env.pass")?;
-        self.strings(&f.env.secret, "env.secret")?;
-        for e in &f.env.pass {
-            if self.loosen(e, "env.pass")? {
-                self.cfg
-                    .env_pass
-                    .push(Val::new(e.get_ref().clone(), self.origin(e)));
-            }
-        }
-        for e in &f.env.secret {
-            if self.loosen(e, "env.secret")? {
-                self.cfg
-                    .env_secret
-                    .push(Val::new(e.get_ref().clone(), self.origin(e)));
-            }
-        }
-
-        // [network]
-        let net = &f.network;
-        if let Some(m) = &net.mode {
-            let mode = match m.get_ref().as_str() {
-                "none" => NetMode::None,
-                "full" => NetMode::Full,
-                other => {
-                    return Err(self.doc.err_at(
-                        m,
-                        format!("unknown network mode {other:?}"),
-                        "expected \"none\" or \"full\"",
-                    ))
-                }
-            };
-            if mode == NetMode::None || self.loosen(m, "network.mode")? {
-                self.cfg.network = Val::new(mode, self.origin(m));
-            }
-        }
-        let domain = |d: &S<String>| -> Result<DomainPattern, ConfigError> {
-            d.get_ref().parse().map_err(|e: String| {
-                self.doc.err_at(
-                    d,
-                    e,
-                    "write a name, *.suffix or an address, with an optional :PORT",
-                )
-            })
-        };
-        let mut allow = Vec::new();
-        for d in &net.allow {
-            allow.push((domain(d)?, d));
-        }
-        let mut deny = Vec::new();
-        for d in &net.deny {
-            deny.push(Val::new(domain(d)?, self.origin(d)));
-        }
-        for (p, d) in allow {
-            if self.loosen(d, "network.allow")? {
-                self.cfg.allow_domains.push(Val::new(p, self.origin(d)));
-            }
-        }
-        self.cfg.deny_domains.extend(deny);
-        if let Some(l) = &net.allow_local {
-            if !*l.get_ref() || self.loosen(l, "network.allow_local")? {
-                self.cfg.allow_local = Val::new(*l.get_ref(), self.origin(l));
-            }
-        }
-        for r in &net.resolve {
-            let v = cordon_net::parse_resolve(r.get_ref()).map_err(|e| {
-                self.doc
-                    .err_at(r, e, "write NAME:ADDR, e.g. \"api.test:127.0.0.1\"")
-            })?;
-            if self.loosen(r, "network.resolve")? {
-                self.cfg.resolve.push(Val::new(v, self.origin(r)));
-            }
-        }
-
-        // [limits]: lower is tighter.
-        let lim = &f.limits;
-        let positive = |v: &S<u64>, key: &str| -> Result<u64, ConfigError> {
-            match *v.get_ref() {
-                0 => Err(self.doc.err_at(
-                    v,
-                    format!("`{key}` must be at least 1"),
-                    "give a positive number",
-                )),
-                n => Ok(n),
-            }
-        };
-        let mut limits: Vec<(&'static str, u64, Origin)> = Vec::new();
-        if let Some(v) = &lim.nproc {
-            limits.push(("nproc", positive(v, "limits.nproc")?, self.origin(v)));
-        }
-        if let Some(v) = &lim.nofile {
-            limits.push(("nofile", positive(v, "limits.nofile")?, self.origin(v)));
-        }
-        if let Some(v) = &lim.memory {
-            let n = match v.get_ref() {
-                toml::Value::Integer(i) if *i > 0 => *i as u64,
-                toml::Value::String(s) => units::parse_bytes(s)
-                    .map_err(|e| self.doc.err_at(v, e, "write bytes, or 512M, 4G"))?,
-                _ => {
-                    return Err(self.doc.err_at(
-                        v,
-                        "`limits.memory` must be a positive number of bytes or a size",
-                        "write e.g. memory = \"4G\"",
-                    ))
-                }
-            };
-            limits.push(("memory", n, self.origin(v)));
-        }
-        for (key, n, origin) in limits {
-            let cur = match key {
-                "nproc" => &mut self.cfg.nproc,
-                "nofile" => &mut self.cfg.nofile,
-                _ => &mut self.cfg.memory,
-            };
-            if !tighten_only || n < cur.value {
-                *cur = Val::new(n, origin);
-            } else if n > cur.value && self.how == How::Untrusted {
-                self.cfg.ignored.push(format!("limits.{key}"));
-            }
-        }
-        if let Some(v) = &lim.timeout {
-            let ms = match v.get_ref() {
-                toml::Value::Integer(i) if *i > 0 => (*i as u64).saturating_mul(1000),
-                toml::Value::String(s) => units::parse_duration_ms(s)
-                    .map_err(|e| self.doc.err_at(v, e, "write e.g. timeout = \"30m\""))?,
-                _ => {
-                    return Err(self.doc.err_at(
-                        v,
-                        "`limits.timeout` must be a positive number of seconds or a duration",
-                        "write e.g. timeout = \"30m\"",
-                    ))
-                }
-            };
-            let cur = self.cfg.timeout_ms.as_ref().map(|t| t.value);
-            if !tighten_only || cur.is_none_or(|c| ms < c) {
-                self.cfg.timeout_ms = Some(Val::new(ms, self.origin(v)));
-            } else if cur.is_some_and(|c| ms > c) && self.how == How::Untrusted {
-                self.ignore("limits.timeout");
-            }
-        }
-
-        // [policy]
-        let loosening = match self.how {
-            How::Full | How::Trusted => Loosening::Keep,
-            How::Untrusted => Loosening::Drop,
-            How::Managed => Loosening::Refuse("a managed file".into()),
-        };
-        let base = self.doc.path.parent().unwrap_or(Path::new("/"));
-        for p in &f.policy.files {
-            let rel = expand_home(p.get_ref(), &self.paths.home);
-            let file = base.join(&rel);
-            let text = if self.layer == Layer::Project {
-                // Only files under .cordon/ (covered by the trust hash), read from the snapshot.
-                let inside: Option<PathBuf> = if rel.is_relative()
-                    && rel
-                        .components()
-                        .all(|c| matches!(c, std::path::Component::Normal(_)))
-                {
-                    Some(rel.clone())
-                } else {
-                    None
-                };
-                let Some(inside) = inside else {
-                    return Err(self.doc.err_at(
-                        p,
-                        format!("policy file {:?} is outside .cordon/", p.get_ref()),
-                        "a project's policy files must lie in its .cordon/ directory (covered by its trust); move it there",
-                    ));
-                };
-                match snap.and_then(|s| s.files.get(&inside)) {
-                    Some(b) => String::from_utf8(b.clone()).map_err(|_| {
-                        self.doc
-                            .err_at(p, "the policy file is not valid UTF-8", "save it as UTF-8")
-                    })?,
-                    None => std::fs::read_to_string(&file).map_err(|e| {
-                        self.doc.err_at(
-                            p,
-                            format!("cannot read policy file {}: {e}", file.display()),
-                            "fix the path",
-                        )
-                    })?,
-                }
-            } else {
-                std::fs::read_to_string(&file).map_err(|e| {
-                    self.doc.err_at(
-                        p,
-                        format!("cannot read policy file {}: {e}", file.display()),
-                        "fix the path (relative paths are relative to this file's directory)",
-                    )
-                })?
-            };
-            self.cfg.policy.push(PolicyEntry {
-                what: file.display().to_string(),
-                source: Source {
-                    origin: file,
-                    text,
-                    embedded: false,
-                    loosening: loosening.clone(),
-                },
-            });
-        }
-        if !f.policy.rule.is_empty()
-            || !f.policy.disable_builtins.is_empty()
-            || !f.policy.tool.is_empty()
-        {
-            for r in &f.policy.rule {
-                if !r.get_ref().contains_key("decision") {
-                    return Err(self.doc.err_at(
-                        r,
-                        "a [[policy.rule]] without `decision`",
-                        "add decision = \"allow\", \"ask\" or \"deny\"",
-                    ));
-                }
-            }
-            self.cfg.policy.push(PolicyEntry {
-                what: format!("inline rules of {}", self.doc.path.display()),
-                source: Source {
-                    origin: self.doc.path.to_path_buf(),
-                    text: self.doc.text.to_string(),
-                    embedded: true,
-                    loosening: loosening.clone(),
-                },
-            });
-        }
-
-        // [audit]
-        if let Some(d) = &f.audit.dir {
-            let p = expand_home(d.get_ref(), &self.paths.home);
-            if !p.is_absolute() {
-                return Err(self.doc.err_at(
-                    d,
-                    "`audit.dir` must be an absolute path (or start with ~/)",
-                    "write the full path",
-                ));
-            }
-            if self.how == How::Managed || self.personal(d, "audit.dir")? {
-                self.cfg.audit_dir = Some(Val::new(p, self.origin(d)));
-            }
-        }
-
-        // [managed]
-        if let Some(m) = f.managed {
-            let m = m.into_inner();
-            if let Some(list) = &m.allowed_modes {
-                let mut v = Vec::new();
-                for s in list.get_ref() {
-                    v.push(
-                        s.get_ref()
-                            .parse::<Mode>()
-                            .map_err(|e| self.doc.err_at(s, e, "use one of the names listed"))?,
-                    );
-                }
-                if v.is_empty() {
-                    return Err(self.doc.err_at(
-                        list,
-                        "`allowed_modes` is empty",
-                        "allow at least one mode, e.g. [\"read-only\"]",
-                    ));
-                }
-                self.cfg.managed.allowed_modes = Some(Val::new(v, self.origin(list)));
-            }
-            if let Some(list) = &m.allowed_approvals {
-                let mut v = Vec::new();
-                for s in list.get_ref() {
-                    v.push(
-                        s.get_ref()
-                            .parse::<Approval>()
-                            .map_err(|e| self.doc.err_at(s, e, "use one of the names listed"))?,
-                    );
-                }
-                if v.is_empty() {
-                    return Err(self.doc.err_at(
-                        list,
-                        "`allowed_approvals` is empty",
-                        "allow at least one approval mode, e.g. [\"untrusted\"]",
-                    ));
-                }
-                self.cfg.managed.allowed_approvals = Some(Val::new(v, self.origin(list)));
-            }
-            for d in &m.never_allow_domains {
-                let p = domain(d)?;
-                let v = Val::new(p, self.origin(d));
-                self.cfg.managed.never_allow_domains.push(v.clone());
-                self.cfg.deny_domains.push(v);
-            }
-            fn forbid(b: &Option<S<bool>>) -> Option<&S<bool>> {
-                b.as_ref().filter(|b| !*b.get_ref())
-            }
-            if let Some(b) = forbid(&m.allow_network_full) {
-                self.cfg.managed.forbid_network_full = Some(self.origin(b));
-            }
-            if let Some(b) = forbid(&m.allow_local_addresses) {
-                self.cfg.managed.forbid_allow_local = Some(self.origin(b));
-            }
-            if let Some(b) = forbid(&m.allow_read_secret) {
-                self.cfg.managed.forbid_read_secret = Some(self.origin(b));
-            }
-            if let Some(b) = m.require_policy.as_ref().filter(|b| *b.get_ref()) {
-                self.cfg.managed.require_policy = Some(self.origin(b));
+                return Err(ConfigError::ManagedRules {
+                    set_by: set_by(&self.no_policy.origin),
+                    by,
+                });
             }
         }
         Ok(())

@@ -85,11 +85,10 @@ impl Config {
         let mut f = doc.parse()?;
         let Some(t) = f.profile.remove(name) else {
             let known: Vec<String> = self.profiles().into_iter().map(|p| p.name).collect();
-            return Err(ConfigError::new(format!(
-                "unknown profile `{name}`; the profiles are: {} (define your own as \
-                 [profile.{name}] in ~/.config/cordon/config.toml)",
-                known.join(", ")
-            )));
+            return Err(ConfigError::UnknownProfile {
+                name: name.to_string(),
+                known: known.join(", "),
+            });
         };
         let line = doc.line_col(t.span().start).0;
         let t = t.into_inner();

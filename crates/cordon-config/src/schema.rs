@@ -29,6 +29,10 @@ pub(crate) struct FileToml {
     pub policy: PolicyToml,
     #[serde(default)]
     pub audit: AuditToml,
+    #[serde(default)]
+    pub hook: HookToml,
+    #[serde(default)]
+    pub caches: CachesToml,
     pub managed: Option<S<ManagedToml>>,
     /// Named profiles (`[profile.NAME]`), applied by `cordon run --profile NAME`.
     #[serde(default)]
@@ -52,6 +56,35 @@ pub(crate) struct ProfileToml {
     pub limits: LimitsToml,
 }
 
+/// `[hook]`: what `cordon hook AGENT` does beyond the rules.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HookToml {
+    /// SessionStart: give the model a few lines about the sandbox.
+    pub context: Option<S<bool>>,
+    /// A tool cordon does not know: allow | ask | deny.
+    pub unknown_tool: Option<S<String>>,
+}
+
+/// `[caches]`: tool caches overlaid in the sandbox.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CachesToml {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub add: Vec<S<CacheAddToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheAddToml {
+    pub name: String,
+    pub path: String,
+    pub env: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FsToml {
@@ -67,6 +100,8 @@ pub(crate) struct FsToml {
     pub remove_secret: Vec<S<String>>,
     #[serde(default)]
     pub remove_protected: Vec<S<String>>,
+    /// The most files and directories cordon reads in the writable roots before it refuses.
+    pub scan_limit: Option<S<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +182,10 @@ const KEYS: &[&str] = &[
     "limits",
     "policy",
     "audit",
+    "hook",
+    "context",
+    "unknown_tool",
+    "caches",
     "managed",
     "profile",
     "description",
@@ -156,6 +195,7 @@ const KEYS: &[&str] = &[
     "protected",
     "remove_secret",
     "remove_protected",
+    "scan_limit",
     "pass",
     "allow",
     "deny",
@@ -170,6 +210,11 @@ const KEYS: &[&str] = &[
     "rule",
     "tool",
     "dir",
+    "enabled",
+    "remove",
+    "add",
+    "name",
+    "path",
     "allowed_modes",
     "allowed_approvals",
     "never_allow_domains",
@@ -208,11 +253,14 @@ impl Doc<'_> {
     }
 
     pub fn err(&self, offset: usize, what: impl std::fmt::Display, hint: &str) -> ConfigError {
-        let (l, c) = self.line_col(offset);
-        ConfigError::new(format!(
-            "config {}:{l}:{c}: {what}; {hint}",
-            self.path.display()
-        ))
+        let (line, col) = self.line_col(offset);
+        ConfigError::At {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            what: what.to_string(),
+            hint: hint.into(),
+        }
     }
 
     pub fn err_at<T>(&self, v: &S<T>, what: impl std::fmt::Display, hint: &str) -> ConfigError {
@@ -273,17 +321,17 @@ impl Doc<'_> {
 /// be read (never silently skipped).
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read(path) {
-        Ok(b) => String::from_utf8(b).map(Some).map_err(|_| {
-            ConfigError::new(format!(
-                "config {}: not valid UTF-8; save it as UTF-8 text",
-                path.display()
-            ))
-        }),
+        Ok(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| ConfigError::File {
+                path: path.to_path_buf(),
+                why: "not valid UTF-8; save it as UTF-8 text".into(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::new(format!(
-            "config {}: cannot read it ({e}); fix its permissions or remove it",
-            path.display()
-        ))),
+        Err(e) => Err(ConfigError::File {
+            path: path.to_path_buf(),
+            why: format!("cannot read it ({e}); fix its permissions or remove it"),
+        }),
     }
 }
 

@@ -48,6 +48,17 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
                 None => Entry::Unset,
             },
         ),
+        (
+            "hook.context",
+            one(json!(c.hook_context.value), &c.hook_context.origin),
+        ),
+        (
+            "hook.unknown_tool",
+            one(
+                s(c.hook_unknown_tool.value.as_str()),
+                &c.hook_unknown_tool.origin,
+            ),
+        ),
         ("filesystem.writable", many(&c.writable, |p| path(p))),
         ("filesystem.read_secret", many(&c.read_secret, |p| path(p))),
         ("filesystem.secret", many(&c.secrets, |p| path(p))),
@@ -59,6 +70,13 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
         (
             "filesystem.remove_protected",
             many(&c.remove_protected, |x| s(x)),
+        ),
+        (
+            "filesystem.scan_limit",
+            match &c.scan_limit {
+                Some(v) => one(json!(v.value), &v.origin),
+                None => Entry::Unset,
+            },
         ),
         ("env.pass", many(&c.env_pass, |x| s(x))),
         ("env.secret", many(&c.env_secret, |x| s(x))),
@@ -117,6 +135,18 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
                 Some(d) => one(path(&d.value), &d.origin),
                 None => Entry::Unset,
             },
+        ),
+        (
+            "caches.enabled",
+            one(json!(c.caches_enabled.value), &c.caches_enabled.origin),
+        ),
+        ("caches.remove", many(&c.caches_remove, |x| s(x))),
+        (
+            "caches.add",
+            many(
+                &c.caches_add,
+                |x| json!({ "name": x.name, "path": x.path.display().to_string(), "env": x.var }),
+            ),
         ),
     ]
 }

@@ -176,27 +176,29 @@ impl TrustStore {
         let path = config_dir.join("trust.json");
         let records = match fs::read(&path) {
             Ok(b) => {
-                let f: StoreFile = serde_json::from_slice(&b).map_err(|e| {
-                    ConfigError::new(format!(
-                        "trust store {}: {e}; fix it, or remove it and run 'cordon trust' again in each project",
-                        path.display()
-                    ))
+                let f: StoreFile = serde_json::from_slice(&b).map_err(|e| ConfigError::Trust {
+                    path: path.clone(),
+                    why: format!(
+                        "{e}; fix it, or remove it and run 'cordon trust' again in each project"
+                    ),
                 })?;
                 if f.version != 1 {
-                    return Err(ConfigError::new(format!(
-                        "trust store {}: version {} is not known to this cordon (expected 1); upgrade cordon or remove the file",
-                        path.display(),
-                        f.version
-                    )));
+                    return Err(ConfigError::Trust {
+                        path,
+                        why: format!(
+                            "version {} is not known to this cordon (expected 1); upgrade cordon or remove the file",
+                            f.version
+                        ),
+                    });
                 }
                 f.projects
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
-                return Err(ConfigError::new(format!(
-                    "trust store {}: cannot read it ({e}); fix its permissions",
-                    path.display()
-                )))
+                return Err(ConfigError::Trust {
+                    path,
+                    why: format!("cannot read it ({e}); fix its permissions"),
+                })
             }
         };
         Ok(TrustStore { path, records })
@@ -238,12 +240,12 @@ impl TrustStore {
             version: 1,
             projects: self.records.clone(),
         };
-        crate::store::write(&self.path, &file).map_err(|e| {
-            ConfigError::new(format!(
-                "trust store {}: {e}; check the permissions of {}",
-                self.path.display(),
+        crate::store::write(&self.path, &file).map_err(|e| ConfigError::Trust {
+            path: self.path.clone(),
+            why: format!(
+                "{e}; check the permissions of {}",
                 self.path.parent().unwrap_or(Path::new("/")).display()
-            ))
+            ),
         })
     }
 }

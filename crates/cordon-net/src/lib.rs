@@ -157,6 +157,14 @@ pub fn start(
                     _ = accept => {}
                     _ = rx => {}
                 }
+                // The sandbox is gone (its sockets are closed): let the tunnels still open end
+                // and record themselves, for up to a second. Dropping them with the runtime
+                // would lose their records (the --net-log line and the audit event).
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    limit.acquire_many(MAX_CONNS as u32),
+                )
+                .await;
             });
             rt.shutdown_timeout(Duration::from_millis(100));
         })?;

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use cordon_config::Config;
 use cordon_policy::{Context, Decision, Evaluation, Policy};
-use cordon_sandbox::SandboxSpec;
 
 use crate::plan::{load_config, paths};
 use crate::record::{self, AuditOptions, Session};
@@ -98,7 +97,6 @@ pub struct Checker {
     pub config: Config,
     pub policy: Policy,
     pub record: Session,
-    spec: Option<SandboxSpec>,
 }
 
 /// A decision on something other than a command, and why.
@@ -120,7 +118,6 @@ impl Checker {
             config,
             policy,
             record,
-            spec: None,
         })
     }
 
@@ -133,45 +130,32 @@ impl Checker {
     }
 
     /// Would the sandbox of this workspace let the command read (or, `write`, change) `path`?
-    /// Deny for a secret, or a write outside the writable roots or to a protected path.
+    /// Deny for a secret (cordon's audit and state directories included), or a write outside
+    /// the writable roots or to a protected path ([`crate::files::FileRules`]: symlinks
+    /// followed, a path that does not exist yet resolved as far as it exists).
     pub fn file(&mut self, path: &Path, write: bool) -> Result<Verdict> {
-        let p = cordon_sandbox::files::lexical(&self.ctx.cwd.join(path));
-        let spec = self.spec()?;
-        let p = std::fs::canonicalize(&p).unwrap_or(p);
-        let deny = |reason: String| Verdict {
-            decision: Decision::Deny,
-            reason,
+        let home = std::fs::canonicalize(&self.ctx.home).unwrap_or_else(|_| self.ctx.home.clone());
+        let mut hidden: Vec<PathBuf> = vec![crate::files::state_dir(&home)];
+        hidden.extend(record::resolve_run_dir(
+            &AuditOptions::default(),
+            self.config.audit_dir.as_ref(),
+        )?);
+        let rules = crate::files::FileRules::new(&self.config, &self.ctx.workspace, &home, &hidden);
+        let p = crate::files::resolve(path, &self.ctx.cwd);
+        let refused = if write {
+            rules.write(&p)
+        } else {
+            rules.read(&p)
         };
-        if let Some(s) = spec.secrets.iter().find(|s| p.starts_with(s)) {
-            return Ok(deny(format!(
-                "{} is a secret path ({})",
-                p.display(),
-                s.display()
-            )));
-        }
-        if write {
-            if let Some(pr) = spec.protected.iter().find(|x| p.starts_with(&x.path)) {
-                return Ok(deny(format!(
-                    "{} is protected ({}): read-only in the sandbox",
-                    p.display(),
-                    pr.path.display()
-                )));
-            }
-            if !spec.writable.iter().any(|w| p.starts_with(w)) {
-                return Ok(deny(format!(
-                    "{} is outside the writable roots ({})",
-                    p.display(),
-                    spec.writable
-                        .iter()
-                        .map(|w| w.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        Ok(Verdict {
-            decision: Decision::Allow,
-            reason: "the sandbox allows it".into(),
+        Ok(match refused {
+            Some(reason) => Verdict {
+                decision: Decision::Deny,
+                reason,
+            },
+            None => Verdict {
+                decision: Decision::Allow,
+                reason: "the sandbox allows it".into(),
+            },
         })
     }
 
@@ -199,19 +183,5 @@ impl Checker {
         deny(format!(
             "{host}:{port} is not an allowed domain (network.allow, --allow-domain)"
         ))
-    }
-
-    /// The spec of a `cordon run` here (built once).
-    fn spec(&mut self) -> Result<&SandboxSpec> {
-        if self.spec.is_none() {
-            let mut req = crate::Request::new(crate::Command::Argv(vec!["true".into()]));
-            req.cwd = Some(self.ctx.cwd.clone());
-            req.workspace = Some(self.ctx.workspace.clone());
-            req.dry_run = true;
-            self.spec = Some(crate::Plan::new(req)?.spec);
-        }
-        self.spec
-            .as_ref()
-            .ok_or_else(|| Error::Usage("no spec".into()))
     }
 }

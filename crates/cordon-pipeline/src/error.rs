@@ -33,6 +33,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A usage error: what the caller asked is wrong (the message names the fix).
+    pub fn usage(msg: impl std::fmt::Display) -> Error {
+        Error::Usage(msg.to_string())
+    }
+
     /// The exit status for this error (see `cordon_sandbox::exit`).
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -108,6 +108,20 @@ pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
     }
 }
 
+/// Prints what the check after a run moved aside (README "Repositories and agent configs").
+fn report_findings(findings: &[cordon_sandbox::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    eprintln!(
+        "cordon: the command left {} thing(s) that would run code outside the sandbox when git, an editor or an agent is used there:",
+        findings.len()
+    );
+    for f in findings {
+        eprintln!("cordon: {}", f.message());
+    }
+}
+
 /// Runs a resolved spec in the sandbox, with cordon's messages on stderr.
 fn sandbox(
     spec: &SandboxSpec,
@@ -120,21 +134,29 @@ fn sandbox(
     match &spec.isolation {
         Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
         Isolation::LandlockOnly { reason } => {
-            eprintln!("cordon: {}", cordon_sandbox::fallback::notice(reason))
+            eprintln!("cordon: {}", cordon_sandbox::fallback::notice(reason));
+            if let Some(n) = cordon_sandbox::caches::fallback_notice(&spec.caches) {
+                eprintln!("cordon: {n}");
+            }
         }
         Isolation::Namespaces => {}
     }
     for n in &spec.notes {
         eprintln!("cordon: note: {n}");
     }
+    report_findings(&spec.recovered);
     match cordon_sandbox::run(spec, on_listener) {
         Ok(o) => {
             if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
                 eprintln!("cordon: {}", cordon_sandbox::fallback::notice(why));
+                if let Some(n) = cordon_sandbox::caches::fallback_notice(&spec.caches) {
+                    eprintln!("cordon: {n}");
+                }
             }
             if o.timed_out {
                 eprintln!("cordon: timed out: the sandbox was killed after --timeout");
             }
+            report_findings(&o.findings);
             Ran {
                 code: o.code.clamp(0, 255) as u8,
                 timed_out: o.timed_out,
@@ -143,6 +165,7 @@ fn sandbox(
                     _ => None,
                 },
                 usage: o.usage,
+                findings: o.findings,
             }
         }
         Err(e @ cordon_sandbox::Error::Refused(_)) => {

@@ -34,6 +34,7 @@ pub mod approve;
 pub mod check;
 pub mod decide;
 mod error;
+pub mod files;
 pub mod launch;
 pub mod plan;
 pub mod profile;

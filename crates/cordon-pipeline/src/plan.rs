@@ -112,6 +112,14 @@ impl Plan {
             }
             Err(e) => return Err(e),
         };
+        if !request.dry_run {
+            // The state directory exists from the first run on, so that it can be hidden.
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(paths.state_dir());
+        }
         let started = Instant::now();
         let req = sandbox_request(&request, &config, &paths, audit_dir.as_ref(), &[])?;
         // The built-in rules are compiled in (no parsing); only config and --policy files are.
@@ -163,6 +171,7 @@ fn sandbox_request(
     let vals = |v: &[cordon_config::Val<PathBuf>]| v.iter().map(|x| x.value.clone()).collect();
     let strs = |v: &[cordon_config::Val<String>]| v.iter().map(|x| x.value.clone()).collect();
     let mut protected: Vec<PathBuf> = vals(&cfg.protected);
+    let caches = cache_request(cfg, paths);
     // cordon's own config and trust store stay read-only even inside a writable root.
     let p = paths;
     protected.extend(
@@ -198,10 +207,12 @@ fn sandbox_request(
         force_no_userns: std::env::var_os("CORDON_NO_USERNS")
             .is_some_and(|v| !v.is_empty() && v != "0"),
         paths: PathRules {
-            // The audit log directory is a secret wherever it is.
+            // The audit log directory is a secret wherever it is, and so is cordon's state
+            // directory (the workspaces' cache layers, ...).
             secrets: vals(&cfg.secrets)
                 .into_iter()
                 .chain(audit_dir.cloned())
+                .chain(caches.state_dir.clone())
                 // The MCP pins (cordon mcp): a wrapped server must not approve itself.
                 .chain(Some(paths.state_dir().join("mcp")).filter(|d| d.is_dir()))
                 .collect(),
@@ -209,9 +220,32 @@ fn sandbox_request(
             remove_secrets: strs(&cfg.remove_secrets),
             remove_protected: strs(&cfg.remove_protected),
         },
+        // The workspace index (and the record of a run in progress) for the check after the run,
+        // in the workspace's state directory (hidden with the rest of the state, above).
+        state_dir: caches
+            .state_dir
+            .as_ref()
+            .map(|_| paths.workspace_state_dir(&cfg.project.root)),
+        scan_limit: cfg.scan_limit.as_ref().map(|v| v.value),
         pinned: pinned.to_vec(),
         // Grants, approver settings, trust: never writable from inside.
         own_dirs: vec![paths.config_dir.clone()],
         proxy_env,
+        caches,
     })
+}
+
+/// The tool caches part of a run (`[caches]`; the layers in the workspace's state directory).
+pub fn cache_request(cfg: &Config, paths: &Paths) -> cordon_sandbox::caches::CacheRequest {
+    // Without a home directory there is no state directory to keep layers in.
+    let state = (paths.home != Path::new("/")).then(|| paths.state_dir());
+    cordon_sandbox::caches::CacheRequest {
+        enabled: cfg.caches_enabled.value,
+        dir: state
+            .as_ref()
+            .map(|_| paths.workspace_state_dir(&cfg.project.root).join("caches")),
+        state_dir: state,
+        remove: cfg.caches_remove.iter().map(|r| r.value.clone()).collect(),
+        add: cfg.caches_add.iter().map(|a| a.value.clone()).collect(),
+    }
 }

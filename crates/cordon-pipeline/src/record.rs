@@ -231,6 +231,10 @@ pub fn start_run(
         agent,
     );
     let s = Session::start(dir, &start)?;
+    // What the check after an earlier run (killed before it) moved aside now.
+    for f in &spec.recovered {
+        s.record(&neutralised(f));
+    }
     for (what, detail) in degradations(spec, probe) {
         s.require(&Event::Degradation {
             what: what.into(),
@@ -325,6 +329,8 @@ pub struct Ran {
     /// The namespaces failed at run time and the run fell back, because.
     pub fell_back: Option<String>,
     pub usage: Option<cordon_sandbox::exec::Usage>,
+    /// What the check after the run moved aside (already printed).
+    pub findings: Vec<cordon_sandbox::Finding>,
 }
 
 impl Ran {
@@ -335,12 +341,26 @@ impl Ran {
             timed_out: false,
             fell_back: None,
             usage: None,
+            findings: Vec::new(),
         }
+    }
+}
+
+/// What the check after a run moved aside (`neutralised`).
+pub fn neutralised(f: &cordon_sandbox::Finding) -> Event {
+    Event::Neutralised {
+        path: Text::from(f.path.as_path()),
+        moved_to: f.moved_to.as_deref().map(Text::from),
+        reason: f.reason.clone(),
+        error: f.error.clone(),
     }
 }
 
 /// Records the exit (and a late fallback) and returns the exit status.
 pub fn finish(s: &Session, ran: &Ran, started: std::time::Instant) -> u8 {
+    for f in &ran.findings {
+        s.record(&neutralised(f));
+    }
     if let Some(why) = &ran.fell_back {
         s.record(&Event::Degradation {
             what: "fallback".into(),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::error::PatternError;
 use crate::glob;
 use crate::{Decision, PolicyError};
 
@@ -231,16 +232,16 @@ struct TokenTable {
 }
 
 impl TokenToml {
-    fn to_token(&self) -> Result<Token, String> {
+    fn to_token(&self) -> Result<Token, PatternError> {
         match self {
-            TokenToml::Str(s) if s.is_empty() => Err("an empty string never matches".into()),
+            TokenToml::Str(s) if s.is_empty() => Err(PatternError::EmptyToken),
             TokenToml::Str(s) => Ok(Token::from_str(s)),
             TokenToml::Table(t) => match (&t.any, &t.glob) {
                 (Some(alts), None) if !alts.is_empty() => Ok(Token::Any(
                     alts.iter().map(|a| Token::from_str(a)).collect(),
                 )),
                 (None, Some(g)) => Ok(Token::Glob(g.clone())),
-                _ => Err("expected a string, { any = [\"a\", \"b\"] } or { glob = \"a*\" }".into()),
+                _ => Err(PatternError::Shape),
             },
         }
     }
@@ -341,7 +342,10 @@ pub fn parse_text(
         }
         let conv = |v: &[TokenToml]| -> Result<Vec<Token>, PolicyError> {
             v.iter()
-                .map(|t| t.to_token().map_err(|m| err_at(path, text, cmd_span, m)))
+                .map(|t| {
+                    t.to_token()
+                        .map_err(|m| err_at(path, text, cmd_span, m.to_string()))
+                })
                 .collect()
         };
         let command = conv(r.command.get_ref())?;
@@ -457,6 +461,7 @@ pub(crate) fn render_rust(rules: &[Rule]) -> String {
         "}",
         "",
         "/// The built-in rules, as `builtin.toml` defines them.",
+        "#[allow(clippy::too_many_lines)] // data: one entry per rule",
         "pub(crate) fn rules() -> Vec<Rule> {",
         "    vec![",
     ];

@@ -24,6 +24,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::error::PatternError;
 use crate::glob;
 use crate::rules::err_at;
 use crate::{Decision, PolicyError};
@@ -224,9 +225,9 @@ struct ExampleToml {
     args: toml::Table,
 }
 
-fn pattern(p: &PatternToml) -> Result<Pattern, String> {
+fn pattern(p: &PatternToml) -> Result<Pattern, PatternError> {
     match p {
-        PatternToml::Str(s) if s.is_empty() => Err("an empty pattern never matches".into()),
+        PatternToml::Str(s) if s.is_empty() => Err(PatternError::EmptyPattern),
         PatternToml::Str(s) => Ok(Pattern::Glob(s.clone())),
         PatternToml::Table(PatternTable {
             any: Some(v),
@@ -236,7 +237,7 @@ fn pattern(p: &PatternToml) -> Result<Pattern, String> {
             any: None,
             glob: Some(g),
         }) if !g.is_empty() => Ok(Pattern::Glob(g.clone())),
-        _ => Err("expected a string, { any = [\"a\", \"b\"] } or { glob = \"a*\" }".into()),
+        _ => Err(PatternError::Shape),
     }
 }
 

@@ -5,14 +5,20 @@
 //! Data flows one way: a [`spec::Request`] is resolved into a [`SandboxSpec`] (plain data, no
 //! confinement yet), which [`exec::run`] turns into processes. All system calls live here.
 
+pub mod caches;
 pub mod env;
 pub mod exec;
 pub mod exit;
 pub mod fallback;
 pub mod fence;
 pub mod files;
+pub mod gitconfig;
+pub mod guard;
+pub mod handles;
 pub mod host;
+pub mod index;
 mod mounts;
+pub mod neutralise;
 pub mod placeholders;
 pub mod probe;
 mod protected;
@@ -24,6 +30,7 @@ pub mod spec;
 mod sys;
 
 pub use exec::{run, Outcome};
+pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};
 

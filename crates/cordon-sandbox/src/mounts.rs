@@ -30,10 +30,14 @@ const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"
 /// Detached clones taken before anything is covered.
 pub struct Clones {
     writable: Vec<(PathBuf, OwnedFd)>,
+    /// Pins (read-write, the directory on itself) and protected paths (read-only), attached
+    /// shallowest first so that a read-only entry of a pinned git directory lands on the pin.
     protected: Vec<(PathBuf, OwnedFd)>,
     /// Files other live runs have pinned (read-only here, like protected paths).
     pinned_elsewhere: Vec<(PathBuf, OwnedFd)>,
     dev: Vec<(&'static str, OwnedFd)>,
+    /// Tool cache overlays and private directories (caches/mount.rs).
+    caches: crate::caches::mount::Prepared,
 }
 
 pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
@@ -52,6 +56,13 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         writable.push((w.clone(), fd));
     }
     let mut protected = Vec::new();
+    for p in &spec.pinned_dirs {
+        // A git directory bind-mounted on itself: still writable, but a mount point, which
+        // rename(2) and rmdir(2) refuse (EBUSY) to move or remove from inside the namespace.
+        let fd = open_tree_clone(p, true)?;
+        mount_setattr(Some(&fd), p, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)?;
+        protected.push((p.clone(), fd));
+    }
     for p in &spec.protected {
         // Placeholders were created by the supervisor, so every protected path exists now.
         let fd = open_tree_clone(&p.path, true)?;
@@ -84,11 +95,14 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
     for n in DEV_NODES {
         dev.push((n, open_tree_clone(&Path::new("/dev").join(n), false)?));
     }
+    // Overlays need their upper directory on a writable mount: built now, attached below.
+    let caches = crate::caches::mount::prepare(&spec.caches)?;
     Ok(Clones {
         writable,
         protected,
         pinned_elsewhere,
         dev,
+        caches,
     })
 }
 
@@ -148,7 +162,7 @@ fn make_read_only(path: &Path) -> io::Result<()> {
 
 /// Builds the view; returns the socket-proof views mounted (Landlock rules for them can only be
 /// added inside, see `fence::Fence::grant_read`).
-pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<Vec<PathBuf>> {
+pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>> {
     let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     mount_setattr(None, Path::new("/"), ro, true)?;
 
@@ -184,6 +198,8 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<Vec<PathBuf>> {
     for (p, fd) in &writable {
         attach(fd, p, true)?;
     }
+    // Tool caches over the host's: before the secrets, which are covered on top of them.
+    crate::caches::mount::attach_overlays(&mut c.caches);
 
     // What must win over the writable roots.
     for s in &spec.secrets {
@@ -202,7 +218,12 @@ pub fn build_root(spec: &SandboxSpec, c: Clones) -> io::Result<Vec<PathBuf>> {
         if is_dir { cover_dir(s) } else { cover_file(s) }
             .map_err(|e| io::Error::new(e.kind(), format!("hide secret {}: {e}", s.display())))?;
     }
-    for (p, fd) in &c.protected {
+    // cordon's state directory (a secret) emptied but for this workspace's private caches.
+    crate::caches::mount::hide_state(&spec.caches, &mut c.caches)
+        .map_err(|e| io::Error::new(e.kind(), format!("tool caches: {e}")))?;
+    let mut protected = std::mem::take(&mut c.protected);
+    protected.sort_by_key(|(p, _)| p.components().count());
+    for (p, fd) in &protected {
         let kind = spec.protected.iter().find(|x| &x.path == p).map(|x| x.kind);
         attach(fd, p, kind != Some(Kind::File))
             .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;

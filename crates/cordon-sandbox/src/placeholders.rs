@@ -11,14 +11,22 @@
 //! alive). Removing a placeholder that another sandbox still has mounted would detach that mount
 //! (rmdir of a mount point in another namespace succeeds) and open the path to it; the lock
 //! prevents that, and the list lets the last run clean up after the others.
+//!
+//! Placeholders are created and removed through directory handles, never by re-resolving a
+//! path: the writable root is opened with no symlink on its path, the parent below it with
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, and a placeholder is removed only if the name still
+//! holds the device and inode that were created (a command that swapped `.git` for a symlink to
+//! elsewhere cannot make cordon remove anything there).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::handles::{self, Stat};
 use crate::protected::{Kind, Protected};
 
 pub struct Placeholders {
@@ -101,8 +109,8 @@ impl Placeholders {
         Placeholders { lock: None }
     }
 
-    /// Creates what is missing among `protected`, under a shared lock for `workspace`.
-    pub fn create(protected: &[Protected]) -> io::Result<Placeholders> {
+    /// Creates what is missing among `protected` (each inside one of `roots`), by handle.
+    pub fn create(protected: &[Protected], roots: &[PathBuf]) -> io::Result<Placeholders> {
         if protected.is_empty() {
             return Ok(Placeholders::none());
         }
@@ -115,35 +123,21 @@ impl Placeholders {
             Err(_) => None,
         }
         .ok_or_else(|| io::Error::other("the placeholder lock was not held"))?;
-        let missing: Vec<&Protected> = protected.iter().filter(|p| !p.exists).collect();
         let mut list = None;
-        for p in missing {
-            let r = match p.kind {
-                Kind::Dir => fs::DirBuilder::new().mode(0o755).create(&p.path),
-                Kind::File => fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o644)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&p.path)
-                    .map(drop),
-            };
+        for p in protected.iter().filter(|p| !p.exists) {
+            let r = make(p, roots);
             match r {
-                Ok(()) => {
+                Ok(Some(line)) => {
                     if list.is_none() {
                         list = Some(open_private("placeholders.list", true)?);
                     }
                     if let Some(l) = list.as_mut() {
                         // One write per line, O_APPEND: lines from concurrent runs do not mix.
-                        let kind = if p.kind == Kind::Dir { 'd' } else { 'f' };
-                        let mut line = format!("{kind} ").into_bytes();
-                        line.extend_from_slice(p.path.as_os_str().as_bytes());
-                        line.push(b'\n');
-                        l.write_all(&line)?;
+                        l.write_all(line.as_bytes())?;
                     }
                 }
                 // Another run (or the user) created it meanwhile: it exists, which is all we need.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Ok(None) => {}
                 Err(e) => {
                     drop(Placeholders { lock: Some(lock) });
                     return Err(io::Error::new(
@@ -160,6 +154,103 @@ impl Placeholders {
     }
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The writable root holding `p` (the deepest), and `p`'s parent relative to it.
+fn root_of<'a>(p: &Path, roots: &'a [PathBuf]) -> io::Result<(&'a PathBuf, PathBuf, Vec<u8>)> {
+    let root = roots
+        .iter()
+        .filter(|r| p.starts_with(r) && p != r.as_path())
+        .max_by_key(|r| r.components().count())
+        .ok_or_else(|| io::Error::other("not inside a writable root"))?;
+    let rel = p.strip_prefix(root).map_err(io::Error::other)?;
+    let name = rel
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?
+        .as_bytes()
+        .to_vec();
+    Ok((
+        root,
+        rel.parent().unwrap_or(Path::new("")).to_path_buf(),
+        name,
+    ))
+}
+
+/// Creates one placeholder; its list line (`d|f dev ino hex(root) hex(parent) hex(name)`), or
+/// None when something is already there.
+fn make(p: &Protected, roots: &[PathBuf]) -> io::Result<Option<String>> {
+    let (root, parent, name) = root_of(&p.path, roots)?;
+    let rfd = handles::open_no_symlinks(root, libc::O_PATH | libc::O_DIRECTORY)?;
+    let dfd = handles::open_beneath(rfd.as_fd(), &parent, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} lies behind a symlink (cordon protects no path through a link, whose target could change):                          replace the link with the real directory; 'cordon repair' shows what an earlier run moved aside",
+                        parent.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+    let st = match p.kind {
+        Kind::Dir => handles::mkdir_at(dfd.as_fd(), &name, 0o755),
+        Kind::File => handles::create_file_at(dfd.as_fd(), &name, 0o644),
+    };
+    let st = match st {
+        Ok(s) => s,
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let kind = if p.kind == Kind::Dir { 'd' } else { 'f' };
+    Ok(Some(format!(
+        "{kind} {} {} {} {} {}\n",
+        st.dev,
+        st.ino,
+        hex(root.as_os_str().as_bytes()),
+        hex(parent.as_os_str().as_bytes()),
+        hex(&name)
+    )))
+}
+
+/// Removes the placeholder of one list line, if it is still the one created (and empty).
+fn unmake(line: &str) -> Option<()> {
+    let mut w = line.split(' ');
+    let kind = w.next()?;
+    let dev: u64 = w.next()?.parse().ok()?;
+    let ino: u64 = w.next()?.parse().ok()?;
+    let root = PathBuf::from(std::ffi::OsStr::from_bytes(&unhex(w.next()?)?));
+    let parent = PathBuf::from(std::ffi::OsStr::from_bytes(&unhex(w.next()?)?));
+    let name = unhex(w.next()?)?;
+    let rfd = handles::open_no_symlinks(&root, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+    let dfd = handles::open_beneath(rfd.as_fd(), &parent, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+    let expect = Stat {
+        dev,
+        ino,
+        mode: if kind == "d" {
+            libc::S_IFDIR
+        } else {
+            libc::S_IFREG
+        },
+        nlink: 1,
+        size: 0,
+        ctime: handles::Ts::default(),
+    };
+    // Fails, as it should, if something was put in it, or if another file is there now.
+    handles::remove_checked(dfd.as_fd(), &name, &expect).ok()
+}
+
 impl Drop for Placeholders {
     fn drop(&mut self) {
         let Some(lock) = self.lock.take() else { return };
@@ -174,19 +265,8 @@ impl Drop for Placeholders {
         if list.read_to_end(&mut text).is_err() || text.is_empty() {
             return;
         }
-        for line in text.split(|b| *b == b'\n').rev() {
-            let (kind, path) = match line {
-                [k, b' ', rest @ ..] => (*k, Path::new(std::ffi::OsStr::from_bytes(rest))),
-                _ => continue,
-            };
-            if kind == b'd' {
-                let _ = fs::remove_dir(path); // fails, as it should, if something was put in it
-            } else if fs::symlink_metadata(path)
-                .map(|m| m.is_file() && m.len() == 0)
-                .unwrap_or(false)
-            {
-                let _ = fs::remove_file(path);
-            }
+        for line in String::from_utf8_lossy(&text).lines().rev() {
+            let _ = unmake(line);
         }
         let _ = list.set_len(0);
     }

@@ -143,6 +143,8 @@ pub struct SandboxSpec {
     pub timeout_ms: Option<u64>,
     /// Notes about the workspace scan (limits reached).
     pub notes: Vec<String>,
+    /// Tool caches: overlays over the host's, private directories (see `caches`).
+    pub caches: crate::caches::Caches,
     /// Files pinned to approved bytes for this run (a remembered approval).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pinned: Vec<Pinned>,
@@ -153,6 +155,16 @@ pub struct SandboxSpec {
     /// caller must not run with them (see `runs.rs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pin_conflicts: Vec<(PathBuf, u32)>,
+    /// Git directories bind-mounted on themselves (read-write) for the run: a mount point
+    /// cannot be renamed or removed, so a repository cannot be swapped for another.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned_dirs: Vec<PathBuf>,
+    /// What the check after the run needs (the index snapshot), when something is writable.
+    #[serde(skip)]
+    pub guard: Option<std::sync::Arc<crate::guard::Guard>>,
+    /// Findings of an earlier run's check, done now because that run ended without it.
+    #[serde(skip)]
+    pub recovered: Vec<crate::neutralise::Finding>,
 }
 
 /// Only the names of the environment are printed: values stay out of logs and dry runs.
@@ -175,6 +187,16 @@ pub const HOME_SECRETS: &[&str] = &[
     ".pypirc",
     ".codex/auth.json",
     ".claude/.credentials.json",
+    // Registry tokens and passwords of package managers and build tools, next to the caches
+    // that are overlaid (caches/): cargo, maven, gradle, yarn 2+, poetry, gem.
+    ".cargo/credentials.toml",
+    ".cargo/credentials",
+    ".m2/settings.xml",
+    ".m2/settings-security.xml",
+    ".gradle/gradle.properties",
+    ".yarnrc.yml",
+    ".config/pypoetry/auth.toml",
+    ".gem/credentials",
 ];
 
 /// Protected paths relative to each writable root (read, never write).
@@ -192,22 +214,6 @@ pub const PROTECTED: &[(&str, Kind)] = &[
     (".mcp.json", Kind::File),
     (".envrc", Kind::File),
 ];
-
-/// Directories not descended into when looking for secret files in the workspace: large, and
-/// made by tools rather than people.
-const SCAN_SKIP: &[&str] = &[
-    ".git",
-    "node_modules",
-    "target",
-    ".venv",
-    "venv",
-    "__pycache__",
-    ".tox",
-];
-/// How deep below a writable root secret files are looked for.
-pub const SCAN_DEPTH: usize = 4;
-/// How many directory entries the scan reads at most before it stops and says so.
-const SCAN_BUDGET: usize = 20_000;
 
 /// Is `name` a workspace secret file: `.env`, `.env.*` (not `.env.example`/`.sample`/`.template`),
 /// `*.pem`, `*.key`, `id_*` private keys (not `*.pub`).
@@ -247,6 +253,14 @@ pub struct Request {
     pub force_no_userns: bool,
     /// Secret and protected paths added to or removed from the built-in lists (config).
     pub paths: PathRules,
+    /// The workspace's state directory (`$XDG_STATE_HOME/cordon/workspaces/<id>`), where its
+    /// index lives; None: every run walks the writable roots in full and keeps nothing.
+    pub state_dir: Option<PathBuf>,
+    /// The most entries the writable roots may hold (default [`crate::guard::DEFAULT_SCAN_LIMIT`]):
+    /// beyond it cordon refuses to run rather than leave a secret unfound.
+    pub scan_limit: Option<u64>,
+    /// Tool caches (overlays); the per-workspace directories come from the caller.
+    pub caches: crate::caches::CacheRequest,
     /// Files pinned to approved bytes (a remembered approval); empty otherwise.
     pub pinned: Vec<Pinned>,
     /// cordon's own directories (its config: grants, approver settings, trust): kept read-only
@@ -359,6 +373,27 @@ pub fn build(
             push_unique(&mut secrets, c);
         }
     }
+    // Credential files of tool homes moved by a variable (CARGO_HOME, GRADLE_USER_HOME).
+    for p in crate::caches::moved_secrets(&home, parent_env) {
+        if let Ok(c) = fs::canonicalize(&p) {
+            push_unique(&mut secrets, c);
+        }
+    }
+    // The state directory exists before the secrets are resolved: it is one of them (the
+    // caller hides cordon's state directory), and a missing path cannot be covered.
+    // It is a cache (and the record of a run in progress): without it, every run reads the
+    // whole workspace, which is slower, not weaker.
+    let mut state_dir = req.state_dir.clone();
+    if let Some(d) = &req.state_dir {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(d) {
+            notes.push(format!(
+                "cannot create the workspace's state directory {} ({e}): every run reads the whole workspace",
+                d.display()
+            ));
+            state_dir = None;
+        }
+    }
     let scan_roots: Vec<PathBuf> = if writable.is_empty() {
         vec![workspace.clone()]
     } else {
@@ -376,17 +411,37 @@ pub fn build(
             }
         }
     }
-    let mut budget = SCAN_BUDGET;
-    for root in &scan_roots {
-        scan_secrets(root, SCAN_DEPTH, &mut budget, &mut secrets);
-        if budget == 0 {
-            notes.push(format!(
-                "secret-file scan of {} stopped after {SCAN_BUDGET} entries: deeper .env/*.pem/*.key files are not hidden",
-                root.display()
-            ));
-            break;
-        }
+    // From the first look at the protected paths to the end of the run, hold the user's shared
+    // placeholder lock: a placeholder left by an earlier run is "existing" here, and only under
+    // the lock is it sure not to be removed (by the last run of another sandbox) before it is
+    // mounted. See placeholders.rs.
+    let namespaces =
+        req.mode != Mode::DangerFullAccess && !req.force_no_userns && probe.userns_error.is_none();
+    if namespaces && !writable.is_empty() {
+        crate::placeholders::hold_shared()
+            .map_err(|e| Error::Setup(format!("the placeholder lock: {e}")))?;
     }
+    // The writable roots (or the workspace, read-only): every secret file, at any depth, through
+    // the workspace index (guard.rs); and, when writable, the repositories and agent configs to
+    // keep intact. Covered secret directories are not read (nothing can be planted in them).
+    let skip: Vec<PathBuf> = secrets
+        .iter()
+        .filter(|s| s.is_dir() && !read_secret.iter().any(|r| r.starts_with(s.as_path())))
+        .cloned()
+        .collect();
+    let scan = crate::guard::scan(&crate::guard::ScanInput {
+        roots: &scan_roots,
+        writable: !writable.is_empty(),
+        state_dir: state_dir.as_deref(),
+        skip: &skip,
+        limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
+        env: parent_env,
+        remove_protected: &req.paths.remove_protected,
+    })?;
+    for s in scan.secrets {
+        push_unique(&mut secrets, s);
+    }
+    notes.extend(scan.notes);
     // --read-secret: an exact secret is dropped from the list; a path inside a secret directory
     // splits that directory into its entries, so that only the named path comes through.
     let mut secrets_allowed = Vec::new();
@@ -447,16 +502,6 @@ pub fn build(
             }
         }
     }
-    // From the first look at the protected paths to the end of the run, hold the user's shared
-    // placeholder lock: a placeholder left by an earlier run is "existing" here, and only under
-    // the lock is it sure not to be removed (by the last run of another sandbox) before it is
-    // mounted. See placeholders.rs.
-    let namespaces =
-        req.mode != Mode::DangerFullAccess && !req.force_no_userns && probe.userns_error.is_none();
-    if namespaces && !writable.is_empty() {
-        crate::placeholders::hold_shared()
-            .map_err(|e| Error::Setup(format!("the placeholder lock: {e}")))?;
-    }
     let mut protected = Vec::new();
     let extra: Vec<(PathBuf, Kind)> = req
         .paths
@@ -502,6 +547,21 @@ pub fn build(
                         continue;
                     }
                     Ok(m) if m.is_dir() => {}
+                    Ok(m) if m.file_type().is_symlink() => {
+                        let target = fs::read_link(root.join(".git"))
+                            .map(|t| t.display().to_string())
+                            .unwrap_or_default();
+                        return Err(Error::Usage(format!(
+                            "{} is a symlink (to {target}): git never makes one, and cordon cannot keep a repository \
+                             behind a link intact (the link can be pointed elsewhere). If a command replaced the real \
+                             .git (an earlier sandboxed run, before cordon pinned it), put it back: rm {}/.git, then \
+                             mv the real git directory (the one holding HEAD, objects/ and refs/) to {}/.git. \
+                             'cordon repair' lists what cordon moved aside",
+                            root.join(".git").display(),
+                            root.display(),
+                            root.display()
+                        )));
+                    }
                     // No repository: protect `.git` as a whole so that none can be planted.
                     _ => {
                         let g = root.join(".git");
@@ -520,9 +580,17 @@ pub fn build(
                 Ok(m) if m.file_type().is_symlink() => {
                     // A mount would land on the link's target and leave the link itself
                     // replaceable: refuse rather than protect the wrong thing.
+                    let target = fs::read_link(&path)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
                     return Err(Error::Usage(format!(
-                        "the protected path {} is a symlink; cordon cannot keep it read-only. Replace it with the real directory or file",
-                        path.display()
+                        "the protected path {} is a symlink (to {target}): a read-only mount would land on the link's \
+                         target and leave the link itself replaceable. Replace the link with the real directory or \
+                         file (rm {p}; cp -a {target} {p}), or if you do not need it protected, add \"{}\" to \
+                         remove_protected under [filesystem] in ~/.config/cordon/config.toml",
+                        path.display(),
+                        rel.display(),
+                        p = path.display(),
                     )));
                 }
                 Ok(m) => {
@@ -542,6 +610,11 @@ pub fn build(
         }
     }
 
+    for p in scan.protected {
+        if !protected.iter().any(|x: &Protected| x.path == p.path) {
+            protected.push(p);
+        }
+    }
     crate::timing("spec: protected");
     // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
     // fallback refuses socket() altogether).
@@ -581,6 +654,20 @@ pub fn build(
     } else {
         Isolation::Namespaces
     };
+    let caches = crate::caches::for_spec(
+        &req.caches,
+        &crate::caches::Context {
+            home: &home,
+            workspace: &workspace,
+            writable: &writable,
+            secrets: &secrets,
+            parent_env,
+        },
+        req.mode == Mode::WorkspaceWrite,
+        isolation == Isolation::Namespaces,
+        &mut env,
+    );
+    crate::timing("spec: caches");
 
     Ok(SandboxSpec {
         mode: req.mode,
@@ -602,9 +689,13 @@ pub fn build(
         limits: req.limits.clone(),
         timeout_ms: req.timeout_ms,
         notes,
+        caches,
         pinned: req.pinned.clone(),
         pinned_elsewhere,
         pin_conflicts,
+        pinned_dirs: scan.pinned,
+        guard: scan.guard.map(std::sync::Arc::new),
+        recovered: scan.recovered,
     })
 }
 
@@ -723,29 +814,6 @@ pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
         d = p.parent();
     }
     None
-}
-
-/// Depth-limited walk of a writable root for secret files. Does not follow symlinks.
-fn scan_secrets(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    let mut subdirs = Vec::new();
-    for ent in rd.flatten() {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Ok(ft) = ent.file_type() else { continue };
-        if ft.is_file() && is_secret_file_name(name) {
-            push_unique(out, ent.path());
-        } else if ft.is_dir() && depth > 1 && !SCAN_SKIP.contains(&name) {
-            subdirs.push(ent.path());
-        }
-    }
-    for d in subdirs {
-        scan_secrets(&d, depth - 1, budget, out);
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 //! Out: as Claude Code's, with Codex's rules (output_parser.rs): `updatedInput` only with
 //! `allow`; `allow` without `updatedInput` and `ask` are "unsupported" (the hook counts as
 //! failed and the call goes ahead), so cordon never sends them: an ask becomes a deny that says
-//! a person must approve; a deny needs a non-empty reason.
+//! a person must approve; a deny needs a non-empty reason. PostToolUse cannot replace a
+//! result in 0.171 (no `updatedToolOutput` yet): cordon blocks it with the redacted text as the
+//! reason.
 
 use serde_json::{json, Value};
 
@@ -116,8 +118,16 @@ pub fn render(input: &Input, out: &Outcome) -> Answer {
                 _ => Answer::empty(),
             },
         },
-        Outcome::Post { redacted: Some(r) } => Answer::json(json!({"hookSpecificOutput": {
-            "hookEventName": "PostToolUse", "updatedToolOutput": r}})),
+        // Codex 0.171 has no `updatedToolOutput` (its PostToolUse output knows
+        // `updatedMCPToolOutput`, MCP tools only): a result is replaced by blocking it, with the
+        // redacted text as the reason, which is what the model then reads.
+        Outcome::Post { redacted: Some(r) } => {
+            let text = match r {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Answer::json(json!({"decision": "block", "reason": text}))
+        }
         Outcome::Context(s) if !s.is_empty() => Answer::json(json!({"hookSpecificOutput": {
             "hookEventName": "SessionStart", "additionalContext": s}})),
         _ => Answer::empty(),

@@ -9,8 +9,8 @@ use cordon_policy::{Context, Policy};
 use cordon_sandbox::spec::Mode;
 
 use super::call::*;
-use super::paths::{resolve, FileRules};
 use super::{rewrite, Agent};
+use cordon_pipeline::files::{resolve, FileRules};
 
 /// What one hook call decides with.
 pub struct Env {
@@ -38,14 +38,6 @@ fn confined() -> bool {
             .map(|v| v.trim().to_string())
     };
     field("NoNewPrivs:").as_deref() == Some("1") && field("Seccomp:").as_deref() == Some("2")
-}
-
-/// cordon's state directory (hidden from sandboxed commands and from the agent's file tools).
-fn state_dir(home: &Path) -> PathBuf {
-    match std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
-        Some(x) if x.is_absolute() => x.join("cordon"),
-        _ => home.join(".local/state/cordon"),
-    }
 }
 
 /// The seam: config, policy, file rules and the audit session for this event.
@@ -101,7 +93,7 @@ pub fn load(agent: Agent, input: &Input) -> Result<Env, String> {
             }
         }
     };
-    let mut hidden: Vec<PathBuf> = vec![state_dir(&home)];
+    let mut hidden: Vec<PathBuf> = vec![cordon_pipeline::files::state_dir(&home)];
     hidden.extend(audit_dir);
     let rules = FileRules::new(&cfg, &workspace, &home, &hidden);
     let approval = cfg.approval.value;
@@ -161,7 +153,12 @@ pub fn decide(agent: Agent, input: &Input) -> Result<Outcome, String> {
             (Outcome::Post { redacted }, rec)
         }
         (EventKind::SessionStart, _) => {
-            let ctx = context(&env);
+            // `[hook] context = false` turns it off.
+            let ctx = if env.cfg.hook_context.value {
+                context(&env)
+            } else {
+                String::new()
+            };
             let v = Verdict::defer("session-start", "context given to the model");
             let mut rec = record(agent, input, None, &v);
             if let cordon_audit::Event::Hook { decision, .. } = &mut rec {
@@ -273,25 +270,70 @@ fn pre_tool(agent: Agent, env: &Env, input: &Input, call: &ToolCall) -> Result<V
         What::Write { paths } => writes(env, paths.iter().map(String::as_str)),
         What::Patch { text } => match super::patch::paths(text) {
             Ok(ps) => writes(env, ps.iter().map(String::as_str)),
-            Err(e) => Verdict::deny("patch", format!("cannot tell which files the patch touches: {e}")),
+            Err(e) => Verdict::deny(
+                "patch",
+                format!("cannot tell which files the patch touches: {e}"),
+            ),
         },
         What::Fetch { url } => fetch(env, url),
-        What::Mcp { server, tool } => unattended(
-            env,
-            Verdict::ask(
-                "mcp-default",
-                format!("MCP tool {server}/{tool}: no cordon rule allows MCP tools yet, so a person decides"),
-            ),
-        ),
+        // The `[[tool]]` rules of the policy (the MCP gateway's schema: server, tool, args);
+        // no matching rule: `[hook] unknown_tool` (default ask).
+        What::Mcp { server, tool } => {
+            let home = env.home.to_string_lossy();
+            let args = &input.tool_input;
+            let arg = |k: &str| crate::mcp::wrap::arg_values(args, k);
+            let hit = env.policy.as_ref().and_then(|p| {
+                p.check_tool(&cordon_policy::ToolCall {
+                    server,
+                    tool,
+                    arg: &arg,
+                    home: &home,
+                })
+            });
+            match hit {
+                Some(h) => match h.decision {
+                    cordon_policy::Decision::Allow => Verdict {
+                        decision: Decision::Allow,
+                        rule: h.rule,
+                        reason: h.reason,
+                        rewrite: None,
+                        explicit: true,
+                    },
+                    cordon_policy::Decision::Ask => {
+                        unattended(env, Verdict::ask(&h.rule, h.reason))
+                    }
+                    cordon_policy::Decision::Deny => Verdict::deny(&h.rule, h.reason),
+                },
+                None => default_for(
+                    env,
+                    "mcp-default",
+                    format!("no tool rule matches the MCP tool {server}/{tool}"),
+                ),
+            }
+        }
         What::Inert => Verdict::defer("inert", "acts only inside the agent"),
-        What::Unknown => unattended(
+        // `[hook] unknown_tool` (default ask).
+        What::Unknown => default_for(
             env,
-            Verdict::ask(
-                "unknown-tool",
-                format!("cordon does not know the tool {}: a person decides", call.tool),
-            ),
+            "unknown-tool",
+            format!("cordon does not know the tool {}", call.tool),
         ),
     })
+}
+
+/// A call no rule decides: `[hook] unknown_tool` (default ask).
+fn default_for(env: &Env, rule: &str, what: String) -> Verdict {
+    match env.cfg.hook_unknown_tool.value {
+        cordon_policy::Decision::Allow => {
+            Verdict::defer(rule, format!("{what}; hook.unknown_tool = \"allow\""))
+        }
+        cordon_policy::Decision::Deny => {
+            Verdict::deny(rule, format!("{what}; hook.unknown_tool = \"deny\""))
+        }
+        cordon_policy::Decision::Ask => {
+            unattended(env, Verdict::ask(rule, format!("{what}: a person decides")))
+        }
+    }
 }
 
 /// An ask with nobody to answer (approval `never`) is a refusal.

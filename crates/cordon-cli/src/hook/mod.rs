@@ -6,7 +6,8 @@
 //! - `claude.rs`, `codex.rs`, `gemini.rs`, `cursor.rs`, `copilot.rs`, `goose.rs`: one adapter per
 //!   agent protocol (parse its JSON into a call; render cordon's answer in its format);
 //! - `decide.rs`: the decision for each kind of call (shell, file read/write, patch, fetch, MCP);
-//! - `paths.rs`, `patch.rs`: the sandbox's file rules applied to a named path; `apply_patch`;
+//! - `patch.rs`: the paths an `apply_patch` touches (the file rules are the pipeline's:
+//!   `cordon_pipeline::files`);
 //! - `rewrite.rs`: the shell command rewritten to run inside `cordon run`, quoted byte for byte.
 //!
 //! Fail closed: every agent treats a crashed hook as "allow", so any error (bad JSON, missing
@@ -27,7 +28,6 @@ mod decide;
 mod gemini;
 mod goose;
 mod patch;
-mod paths;
 mod redact;
 mod rewrite;
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 mod approve;
 mod install;
 mod serve;
-mod wrap;
+pub(crate) mod wrap;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -21,6 +21,7 @@ pub enum Who {
 }
 
 fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
@@ -29,6 +30,7 @@ fn test_user() -> (u32, u32) {
     static U: OnceLock<(u32, u32)> = OnceLock::new();
     *U.get_or_init(|| {
         if !is_root() {
+            // SAFETY: getuid and getgid have no preconditions.
             return unsafe { (libc::getuid(), libc::getgid()) };
         }
         let id = |flag: &str| {
@@ -126,6 +128,7 @@ impl Case {
             fs::create_dir_all(d).unwrap();
         }
         let (uid, gid) = match who {
+            // SAFETY: getuid and getgid have no preconditions.
             Who::Invoker => unsafe { (libc::getuid(), libc::getgid()) },
             Who::Unprivileged => test_user(),
         };

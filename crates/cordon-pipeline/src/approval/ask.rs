@@ -76,29 +76,15 @@ fn ask_who(
     let rec = |by, answer, id: Option<String>, note: &str| {
         record(cx, q.stage, q.unsandboxed, by, answer, id, note)
     };
-    let requested = cx.requested();
     // 1. A remembered grant (never for a rerun outside the sandbox).
     if !q.unsandboxed && !cx.skip_grants {
-        if let Ok(scripts) = scripts {
-            match cx.grants.load() {
-                Ok(all) => {
-                    if let Some(g) =
-                        grants::find(&all, &cx.spec.workspace, &cx.spec.argv, scripts, &requested)
-                    {
-                        eprintln!(
-                            "cordon: approved by the remembered grant {} ('cordon grants revoke {}' to forget it)",
-                            g.id, g.id
-                        );
-                        return rec(
-                            AnsweredBy::Grant,
-                            Answer::AllowOnce,
-                            Some(g.id.clone()),
-                            "remembered grant",
-                        );
-                    }
-                }
-                Err(e) => eprintln!("cordon: warning: remembered grants ignored: {e}"),
-            }
+        if let Some(id) = remembered(cx, scripts) {
+            return rec(
+                AnsweredBy::Grant,
+                Answer::AllowOnce,
+                Some(id),
+                "remembered grant",
+            );
         }
     }
     let project_ok = !q.unsandboxed && scripts.is_ok();
@@ -125,6 +111,56 @@ fn ask_who(
             "no terminal for a rerun outside the sandbox",
         );
     }
+    ask_approver(
+        cx,
+        q,
+        &cmd_line,
+        &tty_err.to_string(),
+        (decision, rule, reason),
+        scripts,
+        project_ok,
+    )
+}
+
+/// The remembered grant that answers this question, if one does (its id).
+fn remembered(cx: &Ctx, scripts: &Result<Vec<Script>, String>) -> Option<String> {
+    let scripts = scripts.as_ref().ok()?;
+    let all = match cx.grants.load() {
+        Ok(all) => all,
+        Err(e) => {
+            eprintln!("cordon: warning: remembered grants ignored: {e}");
+            return None;
+        }
+    };
+    let g = grants::find(
+        &all,
+        &cx.spec.workspace,
+        &cx.spec.argv,
+        scripts,
+        &cx.requested(),
+    )?;
+    eprintln!(
+        "cordon: approved by the remembered grant {} ('cordon grants revoke {}' to forget it)",
+        g.id, g.id
+    );
+    Some(g.id.clone())
+}
+
+/// 3. The approver command from the config (no terminal could be asked).
+#[allow(clippy::too_many_arguments)]
+fn ask_approver(
+    cx: &Ctx,
+    q: &Question,
+    cmd_line: &str,
+    tty_err: &str,
+    (decision, rule, reason): (&Decision, &str, &str),
+    scripts: &Result<Vec<Script>, String>,
+    project_ok: bool,
+) -> ApprovalRecord {
+    let rec = |by, answer, id: Option<String>, note: &str| {
+        record(cx, q.stage, q.unsandboxed, by, answer, id, note)
+    };
+    let requested = cx.requested();
     let Some(approver) = &cx.settings.approver else {
         let where_ = cx
             .settings

@@ -18,7 +18,7 @@ use cordon_config::grants::Grants;
 use cordon_config::Approval;
 use cordon_policy::unicode;
 use cordon_policy::{Decision, Evaluation};
-use cordon_sandbox::exit::REFUSED as EXIT_REFUSED;
+use cordon_sandbox::exit::{self, REFUSED as EXIT_REFUSED};
 use cordon_sandbox::spec::{Isolation, Pinned};
 use cordon_sandbox::SandboxSpec;
 use serde::Serialize;
@@ -413,7 +413,12 @@ pub fn after_failure(cx: &Ctx, code: u8) -> (Rerun, Vec<ApprovalRecord>) {
     let mut records = Vec::new();
     // 124 timeout, 125 cordon failed, 126 refused, 130 Ctrl-C: a rerun would not be what the
     // person wants (and a sandbox that could not start is no reason to run without one).
-    if cx.mode != Approval::OnFailure || matches!(code, 0 | 124 | 125 | 126 | 130) {
+    if cx.mode != Approval::OnFailure
+        || matches!(
+            code,
+            0 | exit::TIMEOUT | exit::CORDON_FAILED | exit::REFUSED | 130
+        )
+    {
         return (Rerun::No, records);
     }
     let unsandboxed = cx.escalations.is_empty();

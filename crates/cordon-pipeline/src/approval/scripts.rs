@@ -138,136 +138,143 @@ pub fn bound_for(argv: &[String], cwd: &Path, workspace: &Path) -> Result<Vec<Bo
 }
 
 fn runner_scripts(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<Bound, String> {
-    let cant = |why: &str| {
-        Err(format!(
-            "{name}: {why}; cordon cannot tell which script it runs, so it can be allowed once only"
-        ))
-    };
     match name {
-        "make" | "gmake" | "just" => {
-            let mut files = Vec::new();
-            let mut dir = cwd.to_path_buf();
-            let mut it = args.iter();
-            while let Some(a) = it.next() {
-                let file_flag = if name == "just" {
-                    matches!(a.as_str(), "-f" | "--justfile")
-                } else {
-                    matches!(a.as_str(), "-f" | "--file" | "--makefile")
-                };
-                if file_flag {
-                    match it.next() {
-                        Some(f) => files.push(f.clone()),
-                        None => return cant("option without a value"),
-                    }
-                } else if let Some(f) = a
-                    .strip_prefix("--file=")
-                    .or_else(|| a.strip_prefix("--makefile="))
-                    .or_else(|| a.strip_prefix("--justfile="))
-                {
-                    files.push(f.to_string());
-                } else if name != "just" && a.starts_with("-f") && a.len() > 2 {
-                    files.push(a[2..].to_string());
-                } else if a == "-C" || a == "--directory" || a == "-d" || a == "--working-directory"
-                {
-                    match it.next() {
-                        Some(d) if name != "just" => dir = dir.join(d),
-                        _ => return cant("a directory option"),
-                    }
-                } else if a.starts_with("--directory=") || (a.starts_with("-C") && a.len() > 2) {
-                    return cant("a directory option");
-                }
+        "make" | "gmake" | "just" => makefile_script(name, args, cwd, ws),
+        _ => package_script(name, args, cwd, ws),
+    }
+}
+
+/// Why `name`'s script cannot be pinned.
+fn cant(name: &str, why: &str) -> Result<Bound, String> {
+    Err(format!(
+        "{name}: {why}; cordon cannot tell which script it runs, so it can be allowed once only"
+    ))
+}
+
+/// make, gmake, just: the makefile (justfile) they read, as `-f`/`-C` say.
+fn makefile_script(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<Bound, String> {
+    let cant = |why: &str| cant(name, why);
+    let mut files = Vec::new();
+    let mut dir = cwd.to_path_buf();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let file_flag = if name == "just" {
+            matches!(a.as_str(), "-f" | "--justfile")
+        } else {
+            matches!(a.as_str(), "-f" | "--file" | "--makefile")
+        };
+        if file_flag {
+            match it.next() {
+                Some(f) => files.push(f.clone()),
+                None => return cant("option without a value"),
             }
-            let file = match files.as_slice() {
-                [] if name == "just" => {
-                    nearest(&dir, ws, &["justfile", "Justfile", "JUSTFILE", ".justfile"])
-                }
-                [] => {
-                    let found = ["GNUmakefile", "makefile", "Makefile"]
-                        .iter()
-                        .map(|n| dir.join(n))
-                        .find(|p| p.is_file());
-                    found.unwrap_or_else(|| dir.join("Makefile"))
-                }
-                [one] => dir.join(one),
-                _ => return cant("several -f files"),
-            };
-            file_script(file, ws)
+        } else if let Some(f) = a
+            .strip_prefix("--file=")
+            .or_else(|| a.strip_prefix("--makefile="))
+            .or_else(|| a.strip_prefix("--justfile="))
+        {
+            files.push(f.to_string());
+        } else if name != "just" && a.starts_with("-f") && a.len() > 2 {
+            files.push(a[2..].to_string());
+        } else if a == "-C" || a == "--directory" || a == "-d" || a == "--working-directory" {
+            match it.next() {
+                Some(d) if name != "just" => dir = dir.join(d),
+                _ => return cant("a directory option"),
+            }
+        } else if a.starts_with("--directory=") || (a.starts_with("-C") && a.len() > 2) {
+            return cant("a directory option");
         }
-        _ => {
-            // npm, pnpm, yarn, bun: a named script pins its package.json entry (with its pre/post
-            // hooks); anything else (install, ci, ...) pins the whole package.json, whose
-            // lifecycle scripts it may run.
-            let mut rest = args.iter().skip_while(|a| a.starts_with('-'));
-            if args.first().is_some_and(|a| a.starts_with('-')) {
-                return cant("options before the subcommand");
+    }
+    let file = match files.as_slice() {
+        [] if name == "just" => {
+            nearest(&dir, ws, &["justfile", "Justfile", "JUSTFILE", ".justfile"])
+        }
+        [] => {
+            let found = ["GNUmakefile", "makefile", "Makefile"]
+                .iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file());
+            found.unwrap_or_else(|| dir.join("Makefile"))
+        }
+        [one] => dir.join(one),
+        _ => return cant("several -f files"),
+    };
+    file_script(file, ws)
+}
+
+/// npm, pnpm, yarn, bun: a named script pins its package.json entry (with its pre/post hooks);
+/// anything else (install, ci, ...) pins the whole package.json, whose lifecycle scripts it may
+/// run.
+fn package_script(name: &str, args: &[String], cwd: &Path, ws: &Path) -> Result<Bound, String> {
+    let cant = |why: &str| cant(name, why);
+    // npm, pnpm, yarn, bun: a named script pins its package.json entry (with its pre/post
+    // hooks); anything else (install, ci, ...) pins the whole package.json, whose
+    // lifecycle scripts it may run.
+    let mut rest = args.iter().skip_while(|a| a.starts_with('-'));
+    if args.first().is_some_and(|a| a.starts_with('-')) {
+        return cant("options before the subcommand");
+    }
+    let sub = rest.next().map(String::as_str);
+    let pkg = lexical(&nearest(cwd, ws, &["package.json"]));
+    // Read once: the entry hashed below and the file the run gets are these bytes.
+    let pin = read_once(&pkg, ws)?;
+    let scripts_of = || -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
+        match &pin {
+            Some(p) => {
+                let v: serde_json::Value = serde_json::from_slice(&p.bytes)
+                    .map_err(|e| format!("{}: {e}", pkg.display()))?;
+                Ok(Some(
+                    v.get("scripts")
+                        .and_then(|s| s.as_object())
+                        .cloned()
+                        .unwrap_or_default(),
+                ))
             }
-            let sub = rest.next().map(String::as_str);
-            let pkg = lexical(&nearest(cwd, ws, &["package.json"]));
-            // Read once: the entry hashed below and the file the run gets are these bytes.
-            let pin = read_once(&pkg, ws)?;
-            let scripts_of =
-                || -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
-                    match &pin {
-                        Some(p) => {
-                            let v: serde_json::Value = serde_json::from_slice(&p.bytes)
-                                .map_err(|e| format!("{}: {e}", pkg.display()))?;
-                            Ok(Some(
-                                v.get("scripts")
-                                    .and_then(|s| s.as_object())
-                                    .cloned()
-                                    .unwrap_or_default(),
-                            ))
-                        }
-                        None => Ok(None),
-                    }
-                };
-            let script_name: Option<String> = match (name, sub) {
-                (_, Some("run" | "run-script" | "rum" | "urn")) => rest.next().cloned(),
-                ("npm" | "pnpm" | "yarn", Some("test" | "t" | "tst")) => Some("test".into()),
-                ("npm" | "pnpm" | "yarn", Some(s @ ("start" | "stop" | "restart"))) => {
-                    Some(s.to_string())
-                }
-                ("yarn" | "pnpm", Some(s)) => {
-                    // `yarn build` runs the script `build` when package.json defines it.
-                    match scripts_of()? {
-                        Some(m) if m.contains_key(s) => Some(s.to_string()),
-                        _ => None,
-                    }
-                }
+            None => Ok(None),
+        }
+    };
+    let script_name: Option<String> = match (name, sub) {
+        (_, Some("run" | "run-script" | "rum" | "urn")) => rest.next().cloned(),
+        ("npm" | "pnpm" | "yarn", Some("test" | "t" | "tst")) => Some("test".into()),
+        ("npm" | "pnpm" | "yarn", Some(s @ ("start" | "stop" | "restart"))) => Some(s.to_string()),
+        ("yarn" | "pnpm", Some(s)) => {
+            // `yarn build` runs the script `build` when package.json defines it.
+            match scripts_of()? {
+                Some(m) if m.contains_key(s) => Some(s.to_string()),
                 _ => None,
-            };
-            match script_name {
-                Some(s) => {
-                    let m = scripts_of()?.unwrap_or_default();
-                    let defs: Vec<serde_json::Value> =
-                        [format!("pre{s}"), s.clone(), format!("post{s}")]
-                            .iter()
-                            .map(|k| m.get(k).cloned().unwrap_or(serde_json::Value::Null))
-                            .collect();
-                    let bytes = serde_json::to_vec(&defs).map_err(|e| e.to_string())?;
-                    Ok((
-                        Script {
-                            file: pkg,
-                            entry: format!("scripts.{s}"),
-                            sha256: sha256(&bytes),
-                        },
-                        pin,
-                    ))
-                }
-                // The whole file, as read above.
-                None => Ok((
-                    Script {
-                        file: pkg,
-                        entry: String::new(),
-                        sha256: match &pin {
-                            Some(p) => p.sha256.clone(),
-                            None => sha256(b"missing"),
-                        },
-                    },
-                    pin,
-                )),
             }
         }
+        _ => None,
+    };
+    match script_name {
+        Some(s) => {
+            let m = scripts_of()?.unwrap_or_default();
+            let defs: Vec<serde_json::Value> = [format!("pre{s}"), s.clone(), format!("post{s}")]
+                .iter()
+                .map(|k| m.get(k).cloned().unwrap_or(serde_json::Value::Null))
+                .collect();
+            let bytes = serde_json::to_vec(&defs).map_err(|e| e.to_string())?;
+            Ok((
+                Script {
+                    file: pkg,
+                    entry: format!("scripts.{s}"),
+                    sha256: sha256(&bytes),
+                },
+                pin,
+            ))
+        }
+        // The whole file, as read above.
+        None => Ok((
+            Script {
+                file: pkg,
+                entry: String::new(),
+                sha256: match &pin {
+                    Some(p) => p.sha256.clone(),
+                    None => sha256(b"missing"),
+                },
+            },
+            pin,
+        )),
     }
 }
 

@@ -69,6 +69,8 @@ pub struct Outcome {
     /// What the sandbox's processes used, as init measured it (namespaces: the supervisor
     /// returns before init is reaped, so its own RUSAGE_CHILDREN does not have it yet).
     pub usage: Option<Usage>,
+    /// What the check after the run neutralised (neutralise.rs).
+    pub findings: Vec<crate::neutralise::Finding>,
 }
 
 impl Outcome {
@@ -78,13 +80,25 @@ impl Outcome {
             timed_out: false,
             fell_back: None,
             usage: None,
+            findings: Vec::new(),
         }
     }
 }
 
 /// Runs the sandbox. `on_listener` receives the proxy's listening socket (created inside the
-/// sandbox's network namespace) when `spec.network` is `Proxy`.
+/// sandbox's network namespace) when `spec.network` is `Proxy`. The check after the run
+/// (neutralise.rs) is part of it, so that no entry point can skip it.
 pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
+    let watch = crate::neutralise::Watch::begin(spec);
+    let mut o = run_sandbox(spec, on_listener)?;
+    o.findings = watch.end();
+    Ok(o)
+}
+
+fn run_sandbox(
+    spec: &SandboxSpec,
+    on_listener: Option<ListenerHook<'_>>,
+) -> Result<Outcome, Error> {
     match &spec.isolation {
         Isolation::None => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;

@@ -28,10 +28,15 @@ pub(super) fn run_namespaces(
     on_listener: Option<ListenerHook<'_>>,
 ) -> Result<Result<Outcome, String>, Error> {
     crate::timing("prepare");
+    // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
+    let mut spec_caches = spec.clone();
+    let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
+    let spec = &spec_caches;
+    crate::timing("caches");
     let prepared = prepare(spec, false)?;
     crate::timing("placeholders");
-    let _placeholders =
-        crate::placeholders::Placeholders::create(&spec.protected).map_err(setup)?;
+    let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
+        .map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
     let (done_r, done_w) = sys::pipe().map_err(setup)?;
@@ -118,6 +123,10 @@ pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, E
     } else {
         None
     };
+    if fallback {
+        // Tool caches: private directories instead of overlays (said once by the caller).
+        crate::caches::fallback(&mut spec);
+    }
     if let Some(t) = &tmp {
         spec.writable.push(t.path.clone());
         spec.env.retain(|(k, _)| k != "TMPDIR");

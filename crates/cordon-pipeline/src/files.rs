@@ -1,6 +1,7 @@
-//! The sandbox's file rules applied to a path an agent's own file tool names. Those tools
-//! (Read, Write, Edit, apply_patch, Gemini's write_file...) run in the agent's process, outside
-//! any sandbox: the hook is their only fence, so it applies what `cordon run` would enforce.
+//! The sandbox's file rules applied to a named path, without building a sandbox: what a hook
+//! asks about an agent's own file tools (Read, Write, Edit, apply_patch, Gemini's write_file...),
+//! which run in the agent's process, outside any sandbox: the hook is their only fence, so it
+//! applies what `cordon run` would enforce ([`crate::check::Checker::file`]).
 //!
 //! A path is made absolute against the hook's `cwd`, then resolved the way the kernel would:
 //! symlinks followed as far as the path exists; the part that does not exist yet (a file about
@@ -8,7 +9,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use cordon_sandbox::spec::{is_secret_file_name, Kind, Mode, HOME_SECRETS, PROTECTED};
+use cordon_sandbox::spec::{is_secret_file_name, Mode, HOME_SECRETS, PROTECTED};
 
 /// `p` against `cwd`, canonical as far as it exists.
 pub fn resolve(p: &Path, cwd: &Path) -> PathBuf {
@@ -54,6 +55,15 @@ pub fn resolve(p: &Path, cwd: &Path) -> PathBuf {
             }
             _ => return lex,
         }
+    }
+}
+
+/// cordon's state directory, `$XDG_STATE_HOME/cordon` else `~/.local/state/cordon` (hidden from
+/// sandboxed commands and from an agent's file tools).
+pub fn state_dir(home: &Path) -> PathBuf {
+    match std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
+        Some(x) if x.is_absolute() => x.join("cordon"),
+        _ => home.join(".local/state/cordon"),
     }
 }
 
@@ -144,10 +154,9 @@ impl FileRules {
             }
         }
         // cordon's own config, trust store and grants stay read-only wherever they are.
-        let paths = cordon_pipeline::plan::paths();
+        let paths = crate::plan::paths();
         protected.push(resolve(&paths.config_dir, home));
         protected.push(resolve(&paths.etc_dir, home));
-        let _ = Kind::Dir;
         FileRules {
             mode,
             writable,
@@ -255,5 +264,50 @@ impl FileRules {
             ));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_follows_symlinks_as_far_as_the_path_exists() {
+        let t = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(t.path()).unwrap();
+        std::fs::create_dir_all(root.join("real/dir")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        // Through a symlinked directory to a file that does not exist yet.
+        assert_eq!(
+            resolve(Path::new("link/dir/new/file"), &root),
+            root.join("real/dir/new/file")
+        );
+        // `..` after a missing part is lexical; after an existing symlink, the kernel's.
+        assert_eq!(resolve(Path::new("missing/../x"), &root), root.join("x"));
+        assert_eq!(
+            resolve(Path::new("link/dir/../x"), &root),
+            root.join("real/x")
+        );
+        assert_eq!(resolve(Path::new("/a/../../b"), &root), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn secret_names_at_any_depth_and_the_git_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = std::fs::canonicalize(t.path()).unwrap();
+        let rules = FileRules {
+            mode: Mode::WorkspaceWrite,
+            writable: vec![ws.clone()],
+            workspace: ws.clone(),
+            secrets: vec![],
+            allowed: vec![],
+            protected: vec![ws.join(".git")],
+        };
+        assert!(rules.read(&ws.join("a/b/c/d/e/.env")).is_some());
+        assert!(rules.read(&ws.join("certs/server.pem")).is_some());
+        assert!(rules.read(&ws.join(".env.example")).is_none());
+        assert!(rules.write(&ws.join(".git/hooks/pre-commit")).is_some());
+        assert!(rules.write(&ws.join("src/main.rs")).is_none());
+        assert!(rules.write(Path::new("/etc/passwd")).is_some());
     }
 }

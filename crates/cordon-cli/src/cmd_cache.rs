@@ -1,0 +1,250 @@
+//! `cordon cache list` / `cordon cache clean`: the tool caches overlaid in the sandbox, and the
+//! per-workspace layers kept under cordon's state directory. Also builds the caches part of a
+//! run's request (`request`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cordon_pipeline::plan::{cache_request, load_config, parent_env, paths, workspace_root};
+use cordon_sandbox::caches::{self, store};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// What is overlaid for this workspace (lower -> upper), and the size of every workspace's
+    /// cache layers.
+    List(ListArgs),
+    /// Remove a workspace's cache layers (the host's caches are never touched).
+    Clean(CleanArgs),
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// The workspace whose caches are shown (default: the git top-level of the current
+    /// directory, else the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CleanArgs {
+    /// The workspace whose layers are removed (default: the current one).
+    #[arg(long, value_name = "DIR", conflicts_with = "all")]
+    workspace: Option<PathBuf>,
+    /// Every workspace's layers.
+    #[arg(long)]
+    all: bool,
+}
+
+/// cordon's state directory (`$XDG_STATE_HOME/cordon`, else `~/.local/state/cordon`).
+fn state_dir() -> Option<PathBuf> {
+    let p = paths();
+    (p.home != Path::new("/")).then(|| p.state_dir())
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cordon: {msg}");
+    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
+}
+
+pub fn run(a: Args) -> ExitCode {
+    match a.cmd {
+        Cmd::List(l) => list(l),
+        Cmd::Clean(c) => clean(c),
+    }
+}
+
+fn human(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+fn tilde(p: &Path) -> String {
+    if let Some(h) = std::env::var_os("HOME").map(PathBuf::from) {
+        if h.is_absolute() && h != Path::new("/") {
+            if let Ok(rest) = p.strip_prefix(&h) {
+                return format!("~/{}", rest.display());
+            }
+        }
+    }
+    p.display().to_string()
+}
+
+/// The caches of `workspace` as a run there would have them (namespaces mode).
+fn plan(workspace: &Path) -> Result<caches::Caches, String> {
+    let p = paths();
+    let cfg =
+        load_config(&p, workspace, &cordon_config::Flags::default()).map_err(|e| e.to_string())?;
+    let req = cache_request(&cfg, &p);
+    let env = parent_env();
+    let home = env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let home = std::fs::canonicalize(&home).unwrap_or(home);
+    let writable: Vec<PathBuf> = std::iter::once(workspace.to_path_buf())
+        .chain(
+            cfg.writable
+                .iter()
+                .filter_map(|w| std::fs::canonicalize(&w.value).ok()),
+        )
+        .collect();
+    let mut out_env = Vec::new();
+    Ok(caches::for_spec(
+        &req,
+        &caches::Context {
+            home: &home,
+            workspace,
+            writable: &writable,
+            secrets: &[],
+            parent_env: &env,
+        },
+        true,
+        true,
+        &mut out_env,
+    ))
+}
+
+fn list(a: ListArgs) -> ExitCode {
+    let ws = match workspace_root(a.workspace.as_deref(), None) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let plan = match plan(&ws) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let stored = match state_dir() {
+        Some(s) => match store::scan(&s) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("cannot read {}: {e}", s.display())),
+        },
+        None => Vec::new(),
+    };
+    if a.json {
+        let v = serde_json::json!({ "workspace": ws, "caches": plan, "stored": stored });
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(format!("cannot encode JSON: {e}")),
+        }
+        return ExitCode::SUCCESS;
+    }
+    println!("workspace {}", ws.display());
+    if plan.overlays.is_empty() && plan.private.is_empty() && plan.skipped.is_empty() {
+        println!("  no tool caches (caches are off, or there is no state directory)");
+    }
+    for o in &plan.overlays {
+        println!(
+            "  overlay {} -> {} ({})",
+            tilde(&o.lower),
+            tilde(&o.upper),
+            o.name
+        );
+        for c in &o.caches {
+            println!(
+                "    {:<15} {}{}",
+                c.name,
+                tilde(&c.path),
+                if c.create { " (created empty)" } else { "" }
+            );
+        }
+    }
+    for p in &plan.private {
+        println!("  {:<15} private  {}={}", p.name, p.var, tilde(&p.dir));
+    }
+    for s in &plan.skipped {
+        println!("  {:<15} skipped  {}: {}", s.name, tilde(&s.path), s.why);
+    }
+    println!();
+    if stored.is_empty() {
+        println!("no cache layers stored yet");
+    }
+    for w in &stored {
+        let total: u64 = w
+            .entries
+            .iter()
+            .map(|e| e.overlay_bytes + e.private_bytes)
+            .sum();
+        println!(
+            "{} ({}): {}",
+            w.workspace
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "workspace unknown".into()),
+            w.id,
+            human(total)
+        );
+        for e in &w.entries {
+            let mut parts = Vec::new();
+            if e.overlay_bytes > 0 {
+                parts.push(format!("overlay {}", human(e.overlay_bytes)));
+            }
+            if e.private_bytes > 0 {
+                parts.push(format!("private {}", human(e.private_bytes)));
+            }
+            if parts.is_empty() {
+                parts.push("empty".into());
+            }
+            println!("  {:<15} {}", e.name, parts.join(", "));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn clean(a: CleanArgs) -> ExitCode {
+    let Some(state) = state_dir() else {
+        return fail("no state directory: neither XDG_STATE_HOME nor HOME is an absolute path");
+    };
+    let dirs: Vec<PathBuf> = if a.all {
+        match store::scan(&state) {
+            Ok(v) => v.into_iter().map(|w| w.dir).collect(),
+            Err(e) => return fail(format!("cannot read {}: {e}", state.display())),
+        }
+    } else {
+        let ws = match workspace_root(a.workspace.as_deref(), None) {
+            Ok(w) => w,
+            Err(e) => return fail(e),
+        };
+        let _ = &state;
+        vec![paths().workspace_state_dir(&ws).join("caches")]
+    };
+    let mut busy = 0;
+    for d in &dirs {
+        match store::clean(d) {
+            Ok(true) => eprintln!("cordon: removed the cache layers in {}", tilde(d)),
+            Ok(false) => {
+                busy += 1;
+                eprintln!(
+                    "cordon: {}: a sandbox of this workspace is running; run 'cordon cache clean' again when it has ended",
+                    tilde(d)
+                );
+            }
+            Err(e) => return fail(format!("{e}; nothing else was removed")),
+        }
+    }
+    if busy > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,732 @@
+//! Tool caches in the sandbox (README "Tool caches"): a sandboxed command can use and fill the
+//! caches of package managers and build tools, and cannot poison the host's.
+//!
+//! - `poisoning`: modifies, creates, deletes, renames, hard-links and chmods in every known cache
+//!   of a fake home; the host's caches are byte-for-byte unchanged (checked outside, from a
+//!   listing of names, modes, link counts and content hashes), the same workspace sees its
+//!   changes again (warm), a second workspace does not; registry credentials next to the caches
+//!   stay unreadable, also inside a cache added by the config (mount order).
+//! - real installs against the real registries, through cordon's proxy: `npm install`, `pip
+//!   install` and `uv pip install` into a venv (as the unprivileged user), `cargo fetch` +
+//!   `cargo build` (as the invoking user: the toolchain is in root's home in CI); each twice, the
+//!   second run served from the workspace's cache (zero connections in the proxy's `--net-log`),
+//!   and no read-only-cache error or warning. In the fallback (no namespaces, so no proxy: the
+//!   run has `--network full`) the same installs go to the private cache directories, and the
+//!   second run works with every network route closed (a proxy variable pointing nowhere).
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use harness::{code, text, Case, Who};
+
+/// Every known cache at its default place in a home directory.
+const CACHE_DIRS: &[&str] = &[
+    ".npm",
+    ".local/share/pnpm/store",
+    ".cache/pnpm",
+    ".cache/yarn",
+    ".yarn/berry",
+    ".bun/install/cache",
+    ".cache/pip",
+    ".cache/uv",
+    ".cache/pypoetry",
+    ".cargo/registry",
+    ".cargo/git",
+    "go/pkg/mod",
+    ".cache/go-build",
+    ".gradle/caches",
+    ".gradle/wrapper/dists",
+    ".m2/repository",
+    ".cache/ccache",
+    ".cache/sccache",
+    ".cache/pre-commit",
+];
+
+const SECRET: &str = "SECRET-REGISTRY-TOKEN-MARKER";
+
+/// Names, types, modes, link counts and content hashes of everything under `root`.
+fn listing(root: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, p: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(m) = fs::symlink_metadata(p) else {
+            return;
+        };
+        let rel = p.strip_prefix(base).unwrap().display().to_string();
+        let desc = if m.file_type().is_symlink() {
+            format!("link -> {}", fs::read_link(p).unwrap().display())
+        } else if m.is_dir() {
+            let mut names: Vec<PathBuf> = fs::read_dir(p)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            names.sort();
+            for n in &names {
+                walk(base, n, out);
+            }
+            format!("dir {:o}", m.mode())
+        } else {
+            let data = fs::read(p).unwrap();
+            format!(
+                "file {:o} nlink {} sha256 {}",
+                m.mode(),
+                m.nlink(),
+                cordon_audit::sha256_hex(&data)
+            )
+        };
+        out.insert(rel, desc);
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The entries that differ between two listings (for readable failures).
+fn diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            Some(w) if w == v => {}
+            Some(w) => out.push(format!("{k}: {v} -> {w}")),
+            None => out.push(format!("{k}: {v} -> (gone)")),
+        }
+    }
+    for (k, w) in b {
+        if !a.contains_key(k) {
+            out.push(format!("{k}: (new) {w}"));
+        }
+    }
+    out
+}
+
+/// Checks the host's caches against `before`. In the fallback, Landlock is the only fence and it
+/// has no right for metadata: the mode of a file one owns can be changed (README: known limits);
+/// names, contents and links cannot.
+fn assert_unchanged(c: &Case, before: &BTreeMap<String, String>, when: &str) {
+    let strip = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        m.iter()
+            .map(|(k, v)| {
+                let v = if c.fallback {
+                    v.split(' ')
+                        .enumerate()
+                        .filter(|(i, _)| *i != 1)
+                        .map(|(_, w)| w)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    let d = diff(&strip(before), &strip(&host_caches(c)));
+    assert!(
+        d.is_empty(),
+        "[{}] {when}: the host's caches changed:\n{}",
+        c.label(),
+        d.join("\n")
+    );
+}
+
+fn host_caches(c: &Case) -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    for d in CACHE_DIRS.iter().chain([".toolx"].iter()) {
+        for (k, v) in listing(&c.home.join(d)) {
+            all.insert(format!("{d}/{k}"), v);
+        }
+    }
+    all
+}
+
+fn seed(c: &Case) {
+    for d in CACHE_DIRS {
+        c.write(&format!("{d}/f"), "original\n");
+        c.write(&format!("{d}/rm_me"), "delete me\n");
+        c.write(&format!("{d}/sub/deep/g"), "deep\n");
+        fs::hard_link(c.home.join(d).join("f"), c.home.join(d).join("hl")).unwrap();
+    }
+    // Registry credentials beside the caches (HOME_SECRETS).
+    c.write(
+        ".cargo/credentials.toml",
+        &format!("[registry]\ntoken = \"{SECRET}\"\n"),
+    );
+    c.write(
+        ".m2/settings.xml",
+        &format!("<password>{SECRET}</password>\n"),
+    );
+    c.write(".gradle/gradle.properties", &format!("token={SECRET}\n"));
+    // A cache added by the config, with a secret inside it: the secret must be covered on top
+    // of the overlay.
+    c.write(".toolx/data", "original\n");
+    c.write(".toolx/token", &format!("{SECRET}\n"));
+    c.write(
+        ".config/cordon/config.toml",
+        "[caches]\nadd = [{ name = \"toolx\", path = \"~/.toolx\" }]\n\n[filesystem]\nsecret = [\"~/.toolx/token\"]\n",
+    );
+    c.chown_all();
+}
+
+/// The shell script that tries to poison every cache.
+fn attack_script() -> String {
+    let mut s = String::new();
+    for d in CACHE_DIRS.iter().chain([".toolx"].iter()) {
+        let d = format!("\"$HOME/{d}\"");
+        s.push_str(&format!(
+            "echo poison >> {d}/f; echo new > {d}/new; rm -f {d}/rm_me; mv {d}/sub {d}/sub2; \
+             ln {d}/f {d}/hl2; chmod 777 {d}/f; mkdir {d}/newdir; ln -s /etc/passwd {d}/link; \
+             echo poison >> {d}/data; echo \"READ {d} $(cat {d}/f 2>/dev/null | tr '\\n' ' ')\";\n"
+        ));
+    }
+    s.push_str(
+        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token 2>&1; true\n",
+    );
+    s
+}
+
+fn run_in(c: &Case, ws: &Path, script: &str) -> Output {
+    let w = ws.display().to_string();
+    c.cordon(&[
+        "run",
+        "--workspace",
+        &w,
+        "--cwd",
+        &w,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
+fn poisoning(c: &Case) {
+    seed(c);
+    let before = host_caches(c);
+    let o = run_in(c, &c.ws, &attack_script());
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {out}", c.label());
+    assert!(
+        !out.contains(SECRET),
+        "[{}] a registry credential was read:\n{out}",
+        c.label()
+    );
+    assert_unchanged(c, &before, "after the attack");
+    if !c.fallback {
+        // The writes landed in the workspace's layers: every cache showed the change inside.
+        for d in CACHE_DIRS {
+            assert!(
+                out.contains(&format!("/{d} original poison")),
+                "[{}] {d} was not writable inside:\n{out}",
+                c.label()
+            );
+        }
+        // The same workspace again: warm (its own changes are there).
+        let o = run_in(c, &c.ws, "cat ~/.npm/f; ls ~/.npm; cat ~/.toolx/data");
+        let t = text(&o);
+        assert!(t.contains("original\npoison"), "[{}] {t}", c.label());
+        assert!(
+            t.contains("sub2") && t.contains("new") && !t.contains("rm_me"),
+            "[{}] {t}",
+            c.label()
+        );
+    }
+    // A second workspace sees none of it.
+    let ws2 = c.home.join("proj2");
+    fs::create_dir_all(&ws2).unwrap();
+    c.chown_all();
+    let o = run_in(
+        c,
+        &ws2,
+        "cat ~/.npm/f ~/.cargo/registry/f ~/.toolx/data; ls ~/.npm",
+    );
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+    assert!(
+        !t.contains("poison") && t.contains("rm_me") && !t.contains("sub2"),
+        "[{}] the second workspace sees the first one's changes:\n{t}",
+        c.label()
+    );
+    assert_unchanged(c, &before, "after the second workspace");
+
+    // The workspace's layers are out of reach: not readable, not writable, by path.
+    // The workspace's id: the first 16 hex digits of the SHA-256 of its canonical path.
+    let id = cordon_audit::sha256_hex(
+        fs::canonicalize(&c.ws)
+            .unwrap()
+            .as_os_str()
+            .as_encoded_bytes(),
+    )[..16]
+        .to_string();
+    let layers = c
+        .home
+        .join(format!(".local/state/cordon/workspaces/{id}/caches"));
+    // ~/.npm's overlay: its layers are in caches/npm-<hash>.
+    let layer = fs::read_dir(&layers)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("npm-"))
+        .map(|e| e.path())
+        .unwrap_or_else(|| layers.join("npm-none"));
+    let o = run_in(
+        c,
+        &ws2,
+        &format!(
+            "cat {l}/upper/f; echo x > {l}/upper/f; ls {l}; echo END",
+            l = layer.display()
+        ),
+    );
+    let t = text(&o);
+    assert!(
+        !t.contains("poison") && t.contains("END"),
+        "[{}] {t}",
+        c.label()
+    );
+    if !c.fallback {
+        assert_eq!(
+            fs::read_to_string(layer.join("upper/f")).unwrap(),
+            "original\npoison\n",
+            "[{}] the layer was changed from another sandbox",
+            c.label()
+        );
+    }
+
+    if c.fallback {
+        // The fallback's private cache directories: warm in the same workspace, absent in another.
+        let o = run_in(
+            c,
+            &c.ws,
+            "mkdir -p \"$PIP_CACHE_DIR\" && echo mine > \"$PIP_CACHE_DIR/x\" && echo OK",
+        );
+        assert!(text(&o).contains("OK"), "[{}] {}", c.label(), text(&o));
+        let o = run_in(c, &c.ws, "cat \"$PIP_CACHE_DIR/x\"");
+        assert!(text(&o).contains("mine"), "[{}] {}", c.label(), text(&o));
+        let o = run_in(c, &ws2, "cat \"$PIP_CACHE_DIR/x\"; echo \"$PIP_CACHE_DIR\"");
+        assert!(!text(&o).contains("mine"), "[{}] {}", c.label(), text(&o));
+    }
+
+    // cordon cache list shows the layers; cordon cache clean removes them (never the host's).
+    let o = c.cordon(&["cache", "list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("npm"), "{}", text(&o));
+    let o = c.cordon(&["cache", "clean", "--all"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let left: Vec<_> = fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from(".lock")],
+        "[{}] cache clean left {left:?}",
+        c.label()
+    );
+    assert_unchanged(c, &before, "after cache clean");
+}
+
+variants!(poisoning);
+
+#[test]
+fn dry_run_shows_each_overlay() {
+    let c = Case::new(Who::Invoker, false);
+    c.write(".npm/f", "x");
+    let o = c.cordon(&["run", "--dry-run", "--", "true"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("dry run JSON");
+    let ov = v["caches"]["overlays"].as_array().unwrap();
+    let npm = ov
+        .iter()
+        .find(|o| {
+            o["caches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "npm")
+        })
+        .expect("npm overlay");
+    assert_eq!(npm["lower"], c.home.join(".npm").display().to_string());
+    let upper = npm["upper"].as_str().unwrap();
+    assert!(
+        upper.contains("/caches/npm-") && upper.ends_with("/upper"),
+        "{upper}"
+    );
+    // The fallback shows the variables instead.
+    let mut cmd = c.command(&["run", "--dry-run", "--", "true"]);
+    cmd.env("CORDON_NO_USERNS", "1");
+    let o = cmd.output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("dry run JSON");
+    assert!(v["caches"]["overlays"].as_array().unwrap().is_empty());
+    assert!(v["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "npm_config_cache"));
+}
+
+#[test]
+fn bad_caches_config_names_the_fix() {
+    let c = Case::new(Who::Invoker, false);
+    c.write(
+        ".config/cordon/config.toml",
+        "[caches]\nremove = [\"npn\"]\n",
+    );
+    let o = c.cordon(&["run", "--", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(text(&o).contains("did you mean `npm`"), "{}", text(&o));
+}
+
+// ---- real package managers against the real registries ----
+
+/// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed
+/// into the sandbox when the tests' environment has them.
+fn ca_env() -> Vec<String> {
+    [
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "NODE_EXTRA_CA_CERTS",
+        "PIP_CERT",
+        "REQUESTS_CA_BUNDLE",
+        "CARGO_HTTP_CAINFO",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| format!("--env={k}={v}")))
+    .collect()
+}
+
+/// `--allow-domain` for each host, plus `--allow-local` when one of them resolves to a private
+/// or reserved address here: behind a registry mirror (this machine's resolve to TEST-NET-3),
+/// the proxy would otherwise refuse them as local destinations.
+fn allow(hosts: &[&str]) -> Vec<String> {
+    use std::net::ToSocketAddrs;
+    let mut v: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("--allow-domain={h}"))
+        .collect();
+    let local = hosts.iter().any(|h| {
+        (*h, 443)
+            .to_socket_addrs()
+            .map(|mut a| a.any(|a| cordon_net::is_local(a.ip())))
+            .unwrap_or(false)
+    });
+    if local {
+        v.push("--allow-local".into());
+    }
+    v
+}
+
+fn net_log_lines(p: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Runs `script` in the sandbox with the registries reachable: through the proxy (namespaces;
+/// the connections are returned from --net-log), or with `--network full` in the fallback.
+fn install(
+    c: &Case,
+    hosts: &[&str],
+    extra: &[String],
+    script: &str,
+) -> (Output, Vec<serde_json::Value>) {
+    let log = c.base.join(format!("net-{}.log", rand_suffix()));
+    let mut args: Vec<String> = vec!["run".into()];
+    if c.fallback {
+        args.push("--network=full".into());
+    } else {
+        args.extend(allow(hosts));
+        args.push(format!("--net-log={}", log.display()));
+    }
+    args.extend(ca_env());
+    args.extend(extra.iter().cloned());
+    // In a directory below the workspace's top level: in the fallback, new entries cannot be
+    // created at the top level (README: the fallback).
+    let app = c.ws.join("app");
+    if !app.exists() {
+        fs::create_dir_all(&app).unwrap();
+        c.chown_all();
+    }
+    args.push(format!("--cwd={}", app.display()));
+    args.extend(["--".into(), "sh".into(), "-c".into(), script.into()]);
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let o = c.cordon(&a);
+    (o, net_log_lines(&log))
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The run's output must not complain about a read-only or unwritable cache.
+fn no_cache_complaint(c: &Case, what: &str, o: &Output) {
+    let t = text(o).to_lowercase();
+    for bad in [
+        "read-only file system",
+        "erofs",
+        "eacces",
+        "permission denied",
+        "not writable",
+        "failed to write cache",
+        "cache entry deserialization failed",
+    ] {
+        assert!(
+            !t.contains(bad),
+            "[{}] {what}: `{bad}` in the output:\n{}",
+            c.label(),
+            text(o)
+        );
+    }
+}
+
+fn ok(c: &Case, what: &str, o: &Output) {
+    assert_eq!(code(o), 0, "[{}] {what} failed:\n{}", c.label(), text(o));
+    no_cache_complaint(c, what, o);
+}
+
+/// A proxy that goes nowhere: with it, any network access of the second run fails, so its
+/// success shows that the cache served it (fallback: no proxy log to count connections in).
+fn no_network() -> Vec<String> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .map(|k| format!("--env={k}=http://127.0.0.1:9"))
+    .collect()
+}
+
+fn second_run_offline(c: &Case, conns: &[serde_json::Value], what: &str) {
+    if !c.fallback {
+        assert!(
+            conns.is_empty(),
+            "[{}] {what}: the second run went to the network: {conns:?}",
+            c.label()
+        );
+    }
+}
+
+fn require(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/opt/cordon-ci/bin")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed: .ci/run installs it"
+        );
+        eprintln!("skipping: {tool} is not installed here");
+    }
+    found
+}
+
+fn npm_install(c: &Case) {
+    if !require("npm") {
+        return;
+    }
+    fs::create_dir_all(c.ws.join("app")).unwrap();
+    fs::write(
+        c.ws.join("app/package.json"),
+        "{\"name\":\"t\",\"version\":\"1.0.0\",\"private\":true}\n",
+    )
+    .unwrap();
+    c.chown_all();
+    let hosts = ["registry.npmjs.org"];
+    let (o, conns) = install(c, &hosts, &[], "npm install --no-audit --no-fund is-number@7.0.0 && test -f node_modules/is-number/index.js && echo INSTALLED");
+    ok(c, "npm install", &o);
+    assert!(text(&o).contains("INSTALLED"));
+    assert!(
+        c.fallback || !conns.is_empty(),
+        "[{}] the first npm install made no connection",
+        c.label()
+    );
+    // Again, from scratch, served from the workspace's cache: no connection at all.
+    let extra = if c.fallback { no_network() } else { Vec::new() };
+    let (o, conns) = install(c, &hosts, &extra, "rm -rf node_modules package-lock.json && npm install --no-audit --no-fund --prefer-offline is-number@7.0.0 && test -f node_modules/is-number/index.js && echo INSTALLED");
+    ok(c, "npm install (second)", &o);
+    assert!(text(&o).contains("INSTALLED"));
+    second_run_offline(c, &conns, "npm install");
+}
+
+fn pip_install(c: &Case) {
+    if !require("python3") {
+        return;
+    }
+    let hosts = ["pypi.org", "files.pythonhosted.org"];
+    // A venv without its own pip (ensurepip alone takes ~10 s here): the system's pip installs
+    // into it with --python.
+    let script = "rm -rf .venv && /usr/bin/python3 -m venv --without-pip .venv && /usr/bin/python3 -m pip --python .venv/bin/python install -q --disable-pip-version-check idna==3.7 && .venv/bin/python -c 'import idna; print(\"INSTALLED\", idna.__version__)' && echo \"CACHED $(find \"$(/usr/bin/python3 -m pip cache dir)\" -type f | wc -l)\"";
+    let (o, conns) = install(c, &hosts, &[], script);
+    ok(c, "pip install", &o);
+    let t = text(&o);
+    assert!(t.contains("INSTALLED 3.7"), "{t}");
+    assert!(
+        c.fallback || conns.iter().any(|e| e["host"] == "files.pythonhosted.org"),
+        "[{}] {conns:?}",
+        c.label()
+    );
+    // pip keeps only responses that HTTP allows it to cache: behind a mirror that strips
+    // Cache-Control (this machine's), nothing is cached, inside cordon or out.
+    let cached = t
+        .split("CACHED ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    let (o, conns) = install(c, &hosts, &[], script);
+    ok(c, "pip install (second)", &o);
+    assert!(text(&o).contains("INSTALLED 3.7"), "{}", text(&o));
+    if cached == 0 {
+        eprintln!("note: the registry's responses are not cacheable here (no Cache-Control): pip's HTTP cache cannot serve the second install");
+        return;
+    }
+    // The wheel comes from the workspace's cache (the index page may be revalidated).
+    assert!(
+        !conns.iter().any(|e| e["host"] == "files.pythonhosted.org"),
+        "[{}] the second pip install downloaded the wheel again: {conns:?}",
+        c.label()
+    );
+}
+
+fn uv_path() -> Option<String> {
+    ["/opt/cordon-ci/bin/uv", "/usr/local/bin/uv", "/usr/bin/uv"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+fn uv_install(c: &Case) {
+    let Some(uv) = uv_path() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "uv is not installed: .ci/run installs it"
+        );
+        eprintln!("skipping: uv is not installed here");
+        return;
+    };
+    let hosts = ["pypi.org", "files.pythonhosted.org"];
+    let script = |offline: &str| {
+        format!(
+            "rm -rf .venv && {uv} venv -q --python /usr/bin/python3 .venv && {uv} pip install -q {offline} --python .venv/bin/python idna==3.7 && .venv/bin/python -c 'import idna; print(\"INSTALLED\", idna.__version__)'"
+        )
+    };
+    let env = [
+        "--env=UV_PYTHON_DOWNLOADS=never".to_string(),
+        "--env=UV_NATIVE_TLS=1".to_string(),
+    ];
+    let (o, conns) = install(c, &hosts, &env, &script(""));
+    ok(c, "uv pip install", &o);
+    assert!(text(&o).contains("INSTALLED 3.7"), "{}", text(&o));
+    assert!(c.fallback || !conns.is_empty());
+    let mut extra = env.to_vec();
+    if c.fallback {
+        extra.extend(no_network());
+    }
+    let (o, conns) = install(c, &hosts, &extra, &script("--offline"));
+    ok(c, "uv pip install --offline (second)", &o);
+    assert!(text(&o).contains("INSTALLED 3.7"), "{}", text(&o));
+    second_run_offline(c, &conns, "uv pip install --offline");
+}
+
+/// cargo as the invoking user (the toolchain lives in its home), with this case's fake home as
+/// CARGO_HOME: the overlaid registry is the fake home's.
+fn cargo_fetch_build(c: &Case) {
+    let real_home = std::env::var("HOME").unwrap_or_default();
+    let cargo = format!(
+        "{}/bin/cargo",
+        std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{real_home}/.cargo"))
+    );
+    if !Path::new(&cargo).exists() {
+        eprintln!("skipping: no cargo at {cargo}");
+        return;
+    }
+    let rustup = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{real_home}/.rustup"));
+    fs::create_dir_all(c.ws.join("app/src")).unwrap();
+    fs::write(
+        c.ws.join("app/Cargo.toml"),
+        "[package]\nname = \"t\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ncfg-if = \"=1.0.0\"\n",
+    )
+    .unwrap();
+    fs::write(c.ws.join("app/src/main.rs"), "cfg_if::cfg_if! { if #[cfg(unix)] { fn main() { println!(\"BUILT\"); } } else { fn main() {} } }\n").unwrap();
+    c.write(".cargo/registry/.keep", "");
+    c.chown_all();
+    let hosts = ["index.crates.io", "static.crates.io"];
+    let env = vec![
+        format!("--env=RUSTUP_HOME={rustup}"),
+        format!("--env=CARGO_HOME={}", c.home.join(".cargo").display()),
+        format!(
+            "--env=PATH={}:/usr/bin:/bin",
+            Path::new(&cargo).parent().unwrap().display()
+        ),
+    ];
+    let (o, conns) = install(c, &hosts, &env, "cargo fetch -q && echo FETCHED");
+    ok(c, "cargo fetch", &o);
+    assert!(c.fallback || !conns.is_empty());
+    let mut extra = env.clone();
+    if c.fallback {
+        extra.extend(no_network());
+    }
+    let (o, conns) = install(
+        c,
+        &hosts,
+        &extra,
+        "rm -rf target && cargo build -q --offline && ./target/debug/t",
+    );
+    ok(c, "cargo build --offline (second)", &o);
+    assert!(text(&o).contains("BUILT"), "{}", text(&o));
+    second_run_offline(c, &conns, "cargo build --offline");
+    // The host's registry got nothing.
+    assert!(fs::read_dir(c.home.join(".cargo/registry"))
+        .unwrap()
+        .flatten()
+        .all(|e| e.file_name() == ".keep"));
+}
+
+mod real {
+    use super::harness::{each, Who};
+    #[test]
+    fn npm_install() {
+        each(super::npm_install, Who::Unprivileged, false)
+    }
+    #[test]
+    fn npm_install_fallback() {
+        each(super::npm_install, Who::Unprivileged, true)
+    }
+    #[test]
+    fn pip_install() {
+        each(super::pip_install, Who::Unprivileged, false)
+    }
+    #[test]
+    fn pip_install_fallback() {
+        each(super::pip_install, Who::Unprivileged, true)
+    }
+    #[test]
+    fn uv_install() {
+        each(super::uv_install, Who::Unprivileged, false)
+    }
+    #[test]
+    fn uv_install_fallback() {
+        each(super::uv_install, Who::Unprivileged, true)
+    }
+    #[test]
+    fn cargo_fetch_build() {
+        each(super::cargo_fetch_build, Who::Invoker, false)
+    }
+    #[test]
+    fn cargo_fetch_build_fallback() {
+        each(super::cargo_fetch_build, Who::Invoker, true)
+    }
+}

@@ -1,0 +1,676 @@
+//! Tool caches that a sandboxed command can use but cannot poison.
+//!
+//! Package managers and build tools keep their caches in the home directory, which is read-only
+//! in the sandbox: `npm install` fails, cargo warns, pip runs cold. Making those directories
+//! writable would let a sandboxed command plant code in `~/.cargo/registry/src` or
+//! `~/.npm/_cacache` that the next unsandboxed build runs. Instead, each known cache is mounted
+//! as an **overlay**: the host's cache is the read-only lower layer, and every write lands in an
+//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<dir>-<hash>/upper`), so
+//! the next run in the same workspace is warm and the host's cache is never written.
+//!
+//! When there is nothing to overlay (no user namespaces: the fallback; or no host cache and no
+//! tool directory to create it in), the tool's own variable points it at a private, per-workspace
+//! directory (`caches/private/<group>`), writable in the sandbox: cold the first time, warm
+//! after. `caches/private` is one mount (one Landlock rule); the tools create their directory
+//! in it when they first need it, as they would in the home directory.
+//!
+//! Pieces: [`known`] (the table), [`resolve`] (spec time, no side effect), [`Session`] (the
+//! supervisor, before the sandbox starts: directories, the workspace lock), [`mount`] (init,
+//! inside the namespaces), [`store`] (`cordon cache list/clean`, through handles).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub mod known;
+pub mod mount;
+pub mod store;
+
+use known::{Env, Redirect, KNOWN};
+
+/// What the caller asks for (from the config and cordon's state directory).
+#[derive(Debug, Clone, Default)]
+pub struct CacheRequest {
+    /// `[caches] enabled`; false: the host caches stay read-only, as any other directory.
+    pub enabled: bool,
+    /// `<state>/workspaces/<id>/caches`: upper layers, work directories, private directories.
+    /// None: no state directory (HOME unset), no caches.
+    pub dir: Option<PathBuf>,
+    /// cordon's state directory, hidden from the sandbox (with holes for private directories).
+    pub state_dir: Option<PathBuf>,
+    /// Known entries (or families) not to overlay.
+    pub remove: Vec<String>,
+    /// Extra caches from the config.
+    pub add: Vec<Extra>,
+}
+
+/// A cache added by the config: `{ name, path, env }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Extra {
+    pub name: String,
+    pub path: PathBuf,
+    /// The variable that points the tool elsewhere (the fallback sets it).
+    pub var: Option<String>,
+}
+
+/// One overlay: the host's `lower` stays read-only; writes go to `upper`. Its caches are
+/// mounted from it (bind mounts of its subdirectories), never the overlay as a whole: one
+/// overlay serves every cache below one tool directory (`~/.cache`: pip, uv, go-build, ...),
+/// because each overlay mount costs a few hundred microseconds of journaled metadata work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overlay {
+    /// The layers' directory name: the root's path, sanitized, and a hash of it.
+    pub name: String,
+    /// The host directory overlaid (canonical): the highest directory below the home directory,
+    /// on the same mount, that holds the caches and none of the workspace, the writable roots
+    /// or cordon's state directory.
+    pub lower: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// The caches mounted from it, at their own paths.
+    pub caches: Vec<Cache>,
+}
+
+/// A cache mounted from an overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cache {
+    pub name: String,
+    /// Canonical; inside the overlay's `lower`.
+    pub path: PathBuf,
+    /// The cache directory does not exist yet but its tool's directory does: cordon creates it
+    /// empty before the run (as the tool would), so that it can be mounted over.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub create: bool,
+}
+
+/// The directory of the private caches, in a workspace's caches directory.
+pub const PRIVATE: &str = "private";
+
+/// A private, per-workspace directory the tool is pointed at with a variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Private {
+    /// The group (one directory for the entries that share a variable: cargo-registry and
+    /// cargo-git share CARGO_HOME).
+    pub name: String,
+    pub var: String,
+    pub dir: PathBuf,
+    /// `MAVEN_OPTS`: the value is `-Dmaven.repo.local=DIR`.
+    #[serde(skip)]
+    maven: bool,
+    /// CARGO_HOME: the real cargo home, whose config.toml is linked into the private one.
+    #[serde(skip)]
+    link_config_from: Option<PathBuf>,
+}
+
+/// A known cache that is not overlaid, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// The caches of a sandbox, as data (part of the spec).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Caches {
+    /// `<state>/workspaces/<id>/caches`.
+    pub dir: Option<PathBuf>,
+    /// Hidden from the sandbox.
+    pub state_dir: Option<PathBuf>,
+    pub overlays: Vec<Overlay>,
+    pub private: Vec<Private>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// What the fallback uses instead (every cache with a variable, in a private directory).
+    #[serde(skip)]
+    fallback: Vec<Private>,
+    /// Set by the supervisor when another sandbox of the same workspace holds the upper layers:
+    /// this run's writes go to a throwaway layer (an overlay's upper must not be shared by two
+    /// live mounts).
+    #[serde(skip)]
+    pub throwaway: bool,
+}
+
+impl Caches {
+    pub fn is_empty(&self) -> bool {
+        self.overlays.is_empty() && self.private.is_empty()
+    }
+
+    /// `caches/private`, mounted writable when some tool is pointed there.
+    pub fn private_root(&self) -> Option<PathBuf> {
+        if self.private.is_empty() {
+            return None;
+        }
+        self.dir.as_ref().map(|d| d.join(PRIVATE))
+    }
+
+    /// Creates `caches/private` (and CARGO_HOME's links to the real cargo config).
+    fn create_private(&self) -> std::io::Result<()> {
+        if let Some(root) = self.private_root() {
+            store::mkdirs(&root)?;
+            for p in &self.private {
+                store::create_private(p)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `resolve` needs to know about the sandbox.
+pub struct Context<'a> {
+    pub home: &'a Path,
+    pub workspace: &'a Path,
+    pub writable: &'a [PathBuf],
+    pub secrets: &'a [PathBuf],
+    /// cordon's environment (the tools' location variables are read here).
+    pub parent_env: &'a [(String, String)],
+}
+
+/// Resolves the caches for a sandbox: reads the file system (which caches exist), changes
+/// nothing. The variables for the command (location variables passed through, private
+/// directories) are returned separately, to be merged into the spec's environment.
+pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String)>) {
+    let mut c = Caches {
+        dir: req.dir.clone(),
+        state_dir: req.state_dir.clone(),
+        ..Default::default()
+    };
+    let Some(dir) = req.dir.clone().filter(|_| req.enabled) else {
+        return (c, Vec::new());
+    };
+    let var = |k: &str| {
+        cx.parent_env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let env = Env {
+        home: cx.home,
+        var: &var,
+    };
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut mounts: Vec<(PathBuf, Option<u64>)> = Vec::new();
+    let add_private = |c: &mut Caches, p: Private| {
+        if !c.private.iter().any(|x| x.name == p.name) {
+            c.private.push(p);
+        }
+    };
+    // (name, path, anchor, redirect: (variable, maven), group)
+    type Entry = (
+        String,
+        PathBuf,
+        Option<PathBuf>,
+        Option<(String, bool)>,
+        String,
+    );
+    let mut entries: Vec<Entry> = Vec::new();
+    for k in KNOWN {
+        if req.add.iter().any(|a| a.name == k.name) {
+            continue; // replaced by the config's entry of the same name
+        }
+        let Some(path) = (k.path)(&env) else { continue };
+        if let Some(r) = req.remove.iter().find(|r| known::matches_name(k.name, r)) {
+            c.skipped.push(Skipped {
+                name: k.name.into(),
+                path,
+                why: format!("removed by the config ([caches] remove = [\"{r}\"])"),
+            });
+            continue;
+        }
+        let redirect = match k.redirect {
+            Redirect::Var(v) => Some((v.to_string(), false)),
+            Redirect::MavenOpts => Some(("MAVEN_OPTS".to_string(), true)),
+            Redirect::None => None,
+        };
+        entries.push((
+            k.name.into(),
+            path,
+            k.anchor.map(|a| a(&env)),
+            redirect,
+            k.group.into(),
+        ));
+    }
+    for a in &req.add {
+        let redirect = a.var.clone().map(|v| (v, false));
+        entries.push((
+            a.name.clone(),
+            a.path.clone(),
+            None,
+            redirect,
+            a.name.clone(),
+        ));
+    }
+    for (name, path, anchor, redirect, group) in entries {
+        let private = |dir: &Path| -> Option<Private> {
+            let (var, maven) = redirect.clone()?;
+            Some(Private {
+                name: group.clone(),
+                dir: dir.join(PRIVATE).join(&group),
+                link_config_from: (var == "CARGO_HOME").then(|| env.path_or_default_cargo()),
+                var,
+                maven,
+            })
+        };
+        // What the fallback uses for this entry, if it is overlaid or redirected.
+        let add_fallback = |c: &mut Caches| {
+            if let Some(p) = private(&dir) {
+                if !c.fallback.iter().any(|x| x.name == p.name) {
+                    c.fallback.push(p);
+                }
+            }
+        };
+        let (lower, create) = match fs::canonicalize(&path) {
+            Ok(l) if l.is_dir() => (l, false),
+            Ok(_) => {
+                c.skipped.push(Skipped {
+                    name,
+                    path,
+                    why: "not a directory".into(),
+                });
+                continue;
+            }
+            Err(_) => {
+                // Not there: create it in the tool's own directory if that exists, else point
+                // the tool at a private directory.
+                let anchored = anchor.as_ref().and_then(|a| {
+                    let rel = path.strip_prefix(a).ok()?;
+                    let a = fs::canonicalize(a).ok().filter(|a| a.is_dir())?;
+                    (!rel.as_os_str().is_empty()).then(|| a.join(rel))
+                });
+                match anchored {
+                    Some(l) => (l, true),
+                    None => {
+                        match private(&dir) {
+                            Some(p) => {
+                                add_fallback(&mut c);
+                                add_private(&mut c, p)
+                            }
+                            None => c.skipped.push(Skipped {
+                                name,
+                                path,
+                                why: "not on this machine, and no variable moves it".into(),
+                            }),
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(why) = refuse(&lower, cx, req.state_dir.as_deref(), &seen) {
+            c.skipped.push(Skipped {
+                name,
+                path: lower,
+                why,
+            });
+            continue;
+        }
+        seen.push(lower.clone());
+        add_fallback(&mut c);
+        let root = group_root(&lower, cx, req.state_dir.as_deref(), &mut mounts);
+        let cache = Cache {
+            name,
+            path: lower,
+            create,
+        };
+        match c.overlays.iter_mut().find(|o| o.lower == root) {
+            Some(o) => o.caches.push(cache),
+            None => {
+                let gname = group_name(&root, cx.home);
+                c.overlays.push(Overlay {
+                    upper: dir.join(&gname).join("upper"),
+                    work: dir.join(&gname).join("work"),
+                    name: gname,
+                    lower: root,
+                    caches: vec![cache],
+                });
+            }
+        }
+    }
+    // Shallowest first: a cache nested in another is mounted on top of it.
+    for o in &mut c.overlays {
+        o.caches.sort_by_key(|m| m.path.components().count());
+    }
+    c.overlays.sort_by_key(|o| o.lower.components().count());
+
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for v in known::LOCATION_VARS {
+        if let Some(val) = var(v).filter(|x| !x.is_empty()) {
+            vars.push((v.to_string(), val));
+        }
+    }
+    (c, vars)
+}
+
+impl Env<'_> {
+    fn path_or_default_cargo(&self) -> PathBuf {
+        (self.var)("CARGO_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| self.home.join(".cargo"))
+    }
+}
+
+/// The mount id of `p` (or of its nearest existing ancestor), memoized.
+fn mount_id(p: &Path, memo: &mut Vec<(PathBuf, Option<u64>)>) -> Option<u64> {
+    if let Some((_, id)) = memo.iter().find(|(q, _)| q == p) {
+        return *id;
+    }
+    let mut q = p;
+    let id = loop {
+        let Ok(c) = crate::sys::cstr(q) else {
+            break None;
+        };
+        // SAFETY: statx into a zeroed struct.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::statx(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_MNT_ID,
+                &mut st,
+            )
+        };
+        if r == 0 {
+            break (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
+        }
+        match q.parent() {
+            Some(parent) => q = parent,
+            None => break None,
+        }
+    };
+    memo.push((p.to_path_buf(), id));
+    id
+}
+
+/// The directory to overlay for the cache at `lower`: its highest ancestor strictly below the
+/// home directory that is on the same mount (overlayfs does not look into submounts of a lower
+/// layer) and holds none of the workspace, the writable roots and cordon's state directory (an
+/// upper layer inside its own lower layer is refused by overlayfs). A cache outside the home
+/// directory is its own root.
+fn group_root(
+    lower: &Path,
+    cx: &Context,
+    state: Option<&Path>,
+    memo: &mut Vec<(PathBuf, Option<u64>)>,
+) -> PathBuf {
+    if !lower.starts_with(cx.home) || lower == cx.home {
+        return lower.to_path_buf();
+    }
+    let Some(mnt) = mount_id(lower, memo) else {
+        return lower.to_path_buf();
+    };
+    let mut best = lower;
+    while let Some(a) = best.parent() {
+        if a == cx.home || !a.starts_with(cx.home) {
+            break;
+        }
+        let holds = |p: &Path| p.starts_with(a);
+        if holds(cx.workspace)
+            || cx.writable.iter().any(|w| holds(w))
+            || state.is_some_and(holds)
+            || mount_id(a, memo) != Some(mnt)
+        {
+            break;
+        }
+        best = a;
+    }
+    best.to_path_buf()
+}
+
+/// `.cache` below the home directory -> `cache-1a2b3c4d` (the hash of the full path keeps two
+/// roots with the same last components apart).
+fn group_name(root: &Path, home: &Path) -> String {
+    let rel = root.strip_prefix(home).unwrap_or(root);
+    let mut n: String = rel
+        .to_string_lossy()
+        .chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+        .collect();
+    n = n.trim_matches('-').to_string();
+    n.truncate(40);
+    // FNV-1a: stable across runs and builds (DefaultHasher is not guaranteed to be).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
+    }
+    if n.is_empty() {
+        format!("root-{h:08x}")
+    } else {
+        format!("{n}-{h:08x}")
+    }
+}
+
+/// Why `lower` cannot be overlaid, if it cannot.
+fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) -> Option<String> {
+    if cx.home.starts_with(lower) {
+        return Some("it holds the home directory".into());
+    }
+    if cx.workspace.starts_with(lower) {
+        return Some("it holds the workspace".into());
+    }
+    if let Some(w) = cx.writable.iter().find(|w| lower.starts_with(w)) {
+        return Some(format!(
+            "inside the writable root {}: already writable, and per workspace",
+            w.display()
+        ));
+    }
+    if let Some(w) = cx.writable.iter().find(|w| w.starts_with(lower)) {
+        return Some(format!("it holds the writable root {}", w.display()));
+    }
+    if let Some(s) = cx.secrets.iter().find(|s| lower.starts_with(s)) {
+        return Some(format!("inside the secret path {}", s.display()));
+    }
+    if let Some(s) = state {
+        if lower.starts_with(s) || s.starts_with(lower) {
+            return Some("it overlaps cordon's state directory".into());
+        }
+    }
+    if seen.iter().any(|s| s == lower) {
+        return Some("the same directory as another cache".into());
+    }
+    None
+}
+
+/// Sets the private directories' variables (and the location variables) in `env`.
+pub fn apply_env(
+    env: &mut Vec<(String, String)>,
+    location: &[(String, String)],
+    private: &[Private],
+) {
+    for (k, v) in location {
+        if !env.iter().any(|(n, _)| n == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    for p in private {
+        let dir = p.dir.display().to_string();
+        let value = if p.maven {
+            // Whatever MAVEN_OPTS held, without an earlier repository setting.
+            let old: Vec<String> = env
+                .iter()
+                .find(|(k, _)| k == "MAVEN_OPTS")
+                .map(|(_, v)| {
+                    v.split_whitespace()
+                        .filter(|t| !t.starts_with("-Dmaven.repo.local="))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            std::iter::once(format!("-Dmaven.repo.local={dir}"))
+                .chain(old)
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            dir
+        };
+        env.retain(|(k, _)| k != &p.var);
+        env.push((p.var.clone(), value));
+    }
+}
+
+impl Caches {
+    /// The fallback (no namespaces, so no overlays): every cache with a variable gets its
+    /// private directory instead. Pure (dry runs show it); [`Caches::fallback_dirs`] creates
+    /// the directories.
+    pub fn to_fallback(&mut self, env: &mut Vec<(String, String)>) {
+        if self.is_empty() {
+            return;
+        }
+        self.overlays.clear();
+        let mut private = std::mem::take(&mut self.fallback);
+        for p in std::mem::take(&mut self.private) {
+            if !private.iter().any(|x| x.name == p.name) {
+                private.push(p);
+            }
+        }
+        apply_env(env, &[], &private);
+        self.private = private;
+    }
+
+    /// Creates the private directory of the fallback; returns it (to become a writable root).
+    pub fn fallback_dirs(&self) -> std::io::Result<Vec<PathBuf>> {
+        self.create_private()?;
+        Ok(self.private_root().into_iter().collect())
+    }
+}
+
+/// The supervisor's part of a run with namespaces: creates the directories and holds the
+/// workspace's cache lock until dropped (after the sandbox is gone).
+pub struct Session {
+    _lock: Option<fs::File>,
+}
+
+impl Session {
+    /// Prepares `c` for a run: upper and work directories, the empty host cache directories
+    /// (`create`), the private directories; takes the workspace's lock, or marks the run as
+    /// throwaway when another sandbox of this workspace holds it. Failures to prepare a cache
+    /// drop that cache (said on stderr): a cache is a convenience, never a reason not to run.
+    pub fn start(c: &mut Caches, workspace: &Path) -> Session {
+        let Some(dir) = c.dir.clone() else {
+            return Session { _lock: None };
+        };
+        if c.is_empty() {
+            return Session { _lock: None };
+        }
+        if let Err(e) = store::create_caches_dir(&dir, workspace) {
+            eprintln!(
+                "cordon: caches: cannot create {} ({e}); tool caches stay read-only in this run",
+                dir.display()
+            );
+            c.overlays.clear();
+            c.private.clear();
+            return Session { _lock: None };
+        }
+        let lock = match store::try_lock(&dir) {
+            Ok(Some(f)) => Some(f),
+            Ok(None) => {
+                c.throwaway = true;
+                None
+            }
+            Err(e) => {
+                eprintln!("cordon: caches: {e}; this run's cache writes are thrown away");
+                c.throwaway = true;
+                None
+            }
+        };
+        c.overlays.retain(|o| match store::create_overlay_dirs(o) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "cordon: cache {}: cannot prepare {} ({e}); it stays read-only in this run",
+                    o.name,
+                    o.lower.display()
+                );
+                false
+            }
+        });
+        if let Err(e) = c.create_private() {
+            eprintln!("cordon: caches: {e}; the tools pointed at private caches will find none");
+            c.private.clear();
+        }
+        Session { _lock: lock }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// The spec's caches: none outside `workspace-write` mode; in namespaces mode the overlays and
+/// the private directories of missing caches; otherwise the fallback's private directories. The
+/// command's environment gets the variables.
+pub fn for_spec(
+    req: &CacheRequest,
+    cx: &Context,
+    workspace_write: bool,
+    namespaces: bool,
+    env: &mut Vec<(String, String)>,
+) -> Caches {
+    if !workspace_write {
+        return Caches::default();
+    }
+    let (mut c, location) = resolve(req, cx);
+    if c.is_empty() {
+        return c;
+    }
+    apply_env(env, &location, &[]);
+    if namespaces {
+        apply_env(env, &[], &c.private);
+    } else {
+        c.to_fallback(env);
+    }
+    c
+}
+
+/// Credential files of tool homes moved by a variable of cordon's environment.
+pub fn moved_secrets(home: &Path, parent_env: &[(String, String)]) -> Vec<PathBuf> {
+    let var = |k: &str| {
+        parent_env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    known::moved_secrets(&Env { home, var: &var })
+}
+
+/// The fallback's part, in the supervisor (idempotent: a spec built for the fallback already
+/// has its private directories): the private directories are created and become writable roots.
+pub fn fallback(spec: &mut crate::SandboxSpec) {
+    let mut env = std::mem::take(&mut spec.env);
+    spec.caches.to_fallback(&mut env);
+    spec.env = env;
+    if let (Some(dir), false) = (&spec.caches.dir, spec.caches.private.is_empty()) {
+        let _ = store::create_caches_dir(dir, &spec.workspace);
+    }
+    match spec.caches.fallback_dirs() {
+        Ok(dirs) => {
+            for d in dirs {
+                if !spec.writable.contains(&d) {
+                    spec.writable.push(d);
+                }
+            }
+        }
+        Err(e) => eprintln!("cordon: caches: {e}; tool caches stay read-only in this run"),
+    }
+}
+
+/// The one line said in the fallback: the tools use private directories instead of overlays.
+pub fn fallback_notice(c: &Caches) -> Option<String> {
+    let mut names: Vec<&str> = c.private.iter().map(|p| p.name.as_str()).collect();
+    for o in &c.overlays {
+        names.extend(o.caches.iter().map(|m| m.name.as_str()));
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "tool caches ({}): no copy-on-write overlays without user namespaces; the tools use this \
+         workspace's private cache directories instead (cold the first time, warm after){}",
+        names.join(", "),
+        c.dir
+            .as_deref()
+            .map(|d| format!(", under {}", d.join(PRIVATE).display()))
+            .unwrap_or_default()
+    ))
+}

@@ -1,0 +1,352 @@
+//! The caches inside the sandbox, set up by its init process (user + mount namespaces).
+//!
+//! Each overlay is built with the new mount API (`fsopen("overlay")`, `fsconfig`, `fsmount`)
+//! while the tree is still writable, because overlayfs refuses an upper directory on a
+//! read-only mount; it takes a private clone of the upper's mount, so the recursive read-only
+//! remount that follows does not reach it. The detached overlay is attached over the host's
+//! cache after the writable roots and before the secrets are covered, so a secret inside a cache
+//! directory is covered on top of the overlay.
+//!
+//! Options, as this kernel allows them in a user namespace: `userxattr` (overlayfs keeps its
+//! whiteouts' and opaque directories' marks in `user.overlay.*` xattrs of the upper layer; the
+//! `trusted.*` ones need a capability in the initial namespace), which forces
+//! `redirect_dir=nofollow` and `metacopy=off` (both refused together with `userxattr`):
+//! renaming a directory that exists in the lower layer fails with EXDEV, and tools fall back to
+//! copying (`mv` does). `index=off`: copying up a file breaks its hard links to other names
+//! (they keep showing the lower file). Deleting a lower file leaves a whiteout (a 0/0 character
+//! device) in the upper layer; the lower file stays.
+//!
+//! The private directories are bind mounts of the host's directories, attached after the
+//! secrets inside a tmpfs laid over cordon's state directory (which is itself a secret): the
+//! sandbox sees an empty, read-only state directory with only the way to its private
+//! directories in it.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{Caches, Overlay};
+use crate::sys::{self, *};
+
+const FSOPEN_CLOEXEC: u32 = 1;
+const FSCONFIG_SET_FLAG: u32 = 0;
+const FSCONFIG_SET_STRING: u32 = 1;
+const FSCONFIG_CMD_CREATE: u32 = 6;
+const FSMOUNT_CLOEXEC: u32 = 1;
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+
+/// Overlays attached in this init (one thread): read by the Landlock step after the mounts.
+static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Made before anything is read-only; attached by [`attach_overlays`] and [`hide_state`]
+/// (`private`: the one `caches/private` directory).
+#[derive(Default)]
+pub struct Prepared {
+    overlays: Vec<(PathBuf, OwnedFd)>,
+    private: Vec<(PathBuf, OwnedFd)>,
+    /// The state directory's other entries (name, is a directory), listed before it is covered.
+    state_entries: Vec<(std::ffi::OsString, bool)>,
+}
+
+/// Escapes `\`, `:` and `,` in an overlayfs layer path (`:` separates lower layers).
+fn escape(p: &Path) -> io::Result<CString> {
+    let mut out = Vec::new();
+    for &b in p.as_os_str().as_encoded_bytes() {
+        if matches!(b, b'\\' | b':' | b',') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    CString::new(out).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// What the kernel logged on a file system context (fsconfig errors say why there).
+fn fs_log(fd: &OwnedFd) -> String {
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 512];
+    for _ in 0..8 {
+        // SAFETY: read into a local buffer from a descriptor we hold.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let s = String::from_utf8_lossy(&buf[..n as usize]);
+        msgs.push(s.trim_start_matches("e ").trim().to_string());
+    }
+    msgs.join("; ")
+}
+
+fn fsconfig(fs: &OwnedFd, cmd: u32, key: Option<&str>, value: Option<&CString>) -> io::Result<()> {
+    let k = key.map(|k| CString::new(k).expect("static key"));
+    // SAFETY: fsconfig with NUL-terminated strings (or NULL) on a context we hold.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            cmd,
+            k.as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
+            value.map_or(std::ptr::null(), |v| v.as_ptr()),
+            0,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        let log = fs_log(fs);
+        let what = key.unwrap_or("create");
+        return Err(io::Error::new(
+            e.kind(),
+            if log.is_empty() {
+                format!("{what}: {e}")
+            } else {
+                format!("{what}: {e}: {log}")
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// A detached overlay mount of `o` (nosuid, nodev).
+fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
+    // SAFETY: fsopen with a NUL-terminated name.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor, owned from here.
+    let fs = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let s = |k: &str, v: &str| {
+        fsconfig(
+            &fs,
+            FSCONFIG_SET_STRING,
+            Some(k),
+            Some(&CString::new(v).expect("static value")),
+        )
+    };
+    fsconfig(
+        &fs,
+        FSCONFIG_SET_STRING,
+        Some("lowerdir"),
+        Some(&escape(&o.lower)?),
+    )?;
+    fsconfig(
+        &fs,
+        FSCONFIG_SET_STRING,
+        Some("upperdir"),
+        Some(&escape(&o.upper)?),
+    )?;
+    fsconfig(
+        &fs,
+        FSCONFIG_SET_STRING,
+        Some("workdir"),
+        Some(&escape(&o.work)?),
+    )?;
+    fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None)?;
+    s("redirect_dir", "nofollow")?;
+    s("metacopy", "off")?;
+    s("index", "off")?;
+    fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
+    // SAFETY: fsmount of a created context.
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) as libc::c_uint,
+        )
+    };
+    if m < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor, owned from here.
+    Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
+}
+
+/// init, before the tree is made read-only: clones of the private directories, the throwaway
+/// layer when another sandbox holds the workspace's upper layers, the overlays. An overlay that
+/// cannot be built is said on stderr and left out (the host's cache then stays read-only).
+pub fn prepare(c: &Caches) -> io::Result<Prepared> {
+    let mut p = Prepared::default();
+    if let Some(root) = c.private_root() {
+        let fd = open_tree_clone(&root, false)?;
+        mount_setattr(
+            Some(&fd),
+            &root,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            false,
+        )?;
+        p.private.push((root, fd));
+        if let Some(state) = &c.state_dir {
+            if let Ok(rd) = std::fs::read_dir(state) {
+                for e in rd.flatten() {
+                    if e.file_name() != "workspaces" {
+                        let dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                        p.state_entries.push((e.file_name(), dir));
+                    }
+                }
+            }
+        }
+    }
+    if c.overlays.is_empty() {
+        return Ok(p);
+    }
+    if c.throwaway {
+        // This namespace's own view of the caches directory: an empty tmpfs, gone with the
+        // sandbox. The host's directory (and the other sandbox's layers) are untouched.
+        if let Some(dir) = &c.dir {
+            sys::mount(
+                "tmpfs",
+                dir,
+                "tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                "mode=0700",
+            )?;
+            for o in &c.overlays {
+                std::fs::create_dir_all(&o.upper)?;
+                std::fs::create_dir_all(&o.work)?;
+                std::fs::create_dir_all(super::store::hidden_mount_point(o))?;
+            }
+        }
+    }
+    for o in &c.overlays {
+        if let Err(e) = take_caches(o, &mut p) {
+            eprintln!(
+                "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
+                o.lower.display()
+            );
+        }
+    }
+    Ok(p)
+}
+
+/// Builds the overlay of `o`, mounts it on its hidden mount point (this namespace only), takes a
+/// detached clone of each cache's subdirectory of it, and unmounts it again: only the caches are
+/// ever attached where the command can see them.
+fn take_caches(o: &Overlay, p: &mut Prepared) -> io::Result<()> {
+    let fd = overlay(o)?;
+    let hidden = super::store::hidden_mount_point(o);
+    move_mount(&fd, &hidden)?;
+    drop(fd);
+    let mut r = Ok(());
+    for c in &o.caches {
+        let rel = c.path.strip_prefix(&o.lower).unwrap_or(Path::new(""));
+        match open_tree_clone(&hidden.join(rel), false) {
+            Ok(cfd) => p.overlays.push((c.path.clone(), cfd)),
+            Err(e) => {
+                r = Err(io::Error::new(e.kind(), format!("{}: {e}", c.name)));
+            }
+        }
+    }
+    // SAFETY: umount2 of the mount just made, by path, in this namespace.
+    let cpath = sys::cstr(&hidden)?;
+    unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
+    r
+}
+
+fn attach(fd: &OwnedFd, target: &Path) -> io::Result<()> {
+    match move_mount(fd, target) {
+        // Under the sandbox's own /tmp: make the mount point there.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(target)?;
+            move_mount(fd, target)
+        }
+        r => r,
+    }
+}
+
+/// init, after the writable roots, before the secrets: the overlays over the host's caches.
+pub fn attach_overlays(p: &mut Prepared) {
+    let mut mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
+    for (path, fd) in p.overlays.drain(..) {
+        match attach(&fd, &path) {
+            Ok(()) => mounted.push(path),
+            Err(e) => eprintln!(
+                "cordon: cache: cannot mount the overlay on {} ({e}); it stays read-only in this run",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// init, after the secrets: cordon's state directory becomes an empty read-only tmpfs holding
+/// only the way to this workspace's private directories, which are attached there.
+pub fn hide_state(c: &Caches, p: &mut Prepared) -> io::Result<()> {
+    if p.private.is_empty() {
+        return Ok(());
+    }
+    let state = c.state_dir.as_deref();
+    let mut covered = false;
+    for (dir, fd) in p.private.drain(..) {
+        if let Some(s) = state.filter(|s| dir.starts_with(s)) {
+            if !covered {
+                if !s.exists() {
+                    std::fs::create_dir_all(s)?;
+                }
+                // Traversable, not listable (mode 0111), by its owner too.
+                sys::mount(
+                    "cordon-state",
+                    s,
+                    "tmpfs",
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    "mode=0111,size=64k",
+                )?;
+                covered = true;
+                // What else is in it (the audit log, ...) stays where it was, covered as a
+                // secret is: an inaccessible (mode 000) empty directory or file.
+                for (name, is_dir) in &p.state_entries {
+                    let e = s.join(name);
+                    if *is_dir {
+                        std::fs::DirBuilder::new().mode(0o000).create(&e)?;
+                    } else {
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o000)
+                            .open(&e)?;
+                    }
+                }
+            }
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o111)
+                .create(&dir)?;
+            move_mount(&fd, &dir)?;
+        } else {
+            attach(&fd, &dir)?;
+        }
+    }
+    if let (Some(s), true) = (state, covered) {
+        mount_setattr(
+            None,
+            s,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+/// Landlock rules for what was mounted (new inodes: only possible now, inside): every right on
+/// each overlay and private directory.
+pub fn grant(f: &mut crate::fence::Fence, c: &Caches) -> io::Result<()> {
+    let mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
+    for path in mounted.iter() {
+        if is_overlay(path) {
+            f.grant_all(path)?;
+        }
+    }
+    if let Some(root) = c.private_root() {
+        f.grant_all(&root)?;
+    }
+    Ok(())
+}
+
+fn is_overlay(p: &Path) -> bool {
+    let Ok(c) = sys::cstr(p) else { return false };
+    // SAFETY: statfs into a zeroed struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == OVERLAYFS_SUPER_MAGIC }
+}

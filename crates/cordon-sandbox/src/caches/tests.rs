@@ -1,0 +1,316 @@
+use super::*;
+
+struct T {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    ws: PathBuf,
+    state: PathBuf,
+}
+
+fn setup() -> T {
+    let d = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(d.path()).unwrap();
+    let home = root.join("home");
+    let ws = home.join("proj");
+    let state = home.join(".local/state/cordon");
+    fs::create_dir_all(&ws).unwrap();
+    fs::create_dir_all(&state).unwrap();
+    T {
+        _dir: d,
+        home,
+        ws,
+        state,
+    }
+}
+
+fn req(t: &T) -> CacheRequest {
+    CacheRequest {
+        enabled: true,
+        dir: Some(t.state.join("workspaces/x/caches")),
+        state_dir: Some(t.state.clone()),
+        ..Default::default()
+    }
+}
+
+fn run(
+    t: &T,
+    r: &CacheRequest,
+    env: &[(&str, &str)],
+    namespaces: bool,
+) -> (Caches, Vec<(String, String)>) {
+    let mut parent: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    parent.push(("HOME".into(), t.home.display().to_string()));
+    let mut out = Vec::new();
+    let c = for_spec(
+        r,
+        &Context {
+            home: &t.home,
+            workspace: &t.ws,
+            writable: std::slice::from_ref(&t.ws),
+            secrets: &[],
+            parent_env: &parent,
+        },
+        true,
+        namespaces,
+        &mut out,
+    );
+    (c, out)
+}
+
+/// The cache `name` and the overlay it is mounted from.
+fn overlay<'a>(c: &'a Caches, name: &str) -> Option<(&'a Overlay, &'a Cache)> {
+    c.overlays
+        .iter()
+        .find_map(|o| o.caches.iter().find(|m| m.name == name).map(|m| (o, m)))
+}
+
+fn private<'a>(c: &'a Caches, name: &str) -> Option<&'a Private> {
+    c.private.iter().find(|o| o.name == name)
+}
+
+fn env_of<'a>(env: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn existing_caches_are_overlaid_missing_ones_redirected() {
+    let t = setup();
+    fs::create_dir_all(t.home.join(".npm")).unwrap();
+    fs::create_dir_all(t.home.join(".cache/pip")).unwrap();
+    fs::create_dir_all(t.home.join(".cargo/registry")).unwrap();
+    let (c, env) = run(&t, &req(&t), &[], true);
+    let (o, npm) = overlay(&c, "npm").expect("npm overlaid");
+    assert_eq!(npm.path, t.home.join(".npm"));
+    assert_eq!(o.lower, t.home.join(".npm"));
+    assert!(o.upper.starts_with(t.state.join("workspaces/x/caches")));
+    assert!(o.name.starts_with("npm-") && o.upper.ends_with(format!("{}/upper", o.name)));
+    assert!(!npm.create);
+    // ~/.cargo exists: the missing ~/.cargo/git is created there and overlaid too, from the one
+    // overlay of ~/.cargo that also serves the registry.
+    let (og, git) = overlay(&c, "cargo-git").expect("cargo-git overlaid");
+    let (or, _) = overlay(&c, "cargo-registry").expect("cargo-registry overlaid");
+    assert!(git.create);
+    assert_eq!(og.lower, t.home.join(".cargo"));
+    assert_eq!(og, or);
+    // pip: the overlay of ~/.cache.
+    fs::create_dir_all(t.home.join(".local/share/pnpm/store")).unwrap();
+    let (c, _) = run(&t, &req(&t), &[], true);
+    // ~/.local holds the state directory (an upper layer inside its lower is refused): the
+    // pnpm store's overlay is ~/.local/share.
+    assert_eq!(
+        overlay(&c, "pnpm-store").unwrap().0.lower,
+        t.home.join(".local/share")
+    );
+    let (op, pip) = overlay(&c, "pip").unwrap();
+    assert_eq!(
+        (op.lower.clone(), pip.path.clone()),
+        (t.home.join(".cache"), t.home.join(".cache/pip"))
+    );
+    // No host cache, no tool directory: the tool's variable points at the private directory.
+    let uv = private(&c, "uv").expect("uv private");
+    assert_eq!(uv.dir, t.state.join("workspaces/x/caches/private/uv"));
+    assert_eq!(env_of(&env, "UV_CACHE_DIR"), Some(uv.dir.to_str().unwrap()));
+    assert!(env_of(&env, "npm_config_cache").is_none());
+    // yarn 1: nothing to overlay, no variable of its own.
+    assert!(c.skipped.iter().any(|s| s.name == "yarn"));
+    // Maven gets its repository through MAVEN_OPTS.
+    let m = env_of(&env, "MAVEN_OPTS").unwrap();
+    assert!(
+        m.starts_with("-Dmaven.repo.local=") && m.ends_with("private/maven"),
+        "{m}"
+    );
+}
+
+#[test]
+fn variables_move_caches_and_reach_the_command() {
+    let t = setup();
+    let moved = t.home.join("elsewhere/npm-cache");
+    fs::create_dir_all(&moved).unwrap();
+    let xdg = t.home.join("xdg");
+    fs::create_dir_all(xdg.join("pip")).unwrap();
+    let (c, env) = run(
+        &t,
+        &req(&t),
+        &[
+            ("npm_config_cache", moved.to_str().unwrap()),
+            ("XDG_CACHE_HOME", xdg.to_str().unwrap()),
+        ],
+        true,
+    );
+    assert_eq!(overlay(&c, "npm").unwrap().1.path, moved);
+    assert_eq!(overlay(&c, "pip").unwrap().1.path, xdg.join("pip"));
+    // Below the home directory, on its mount: the overlay is the highest directory under it.
+    assert_eq!(
+        overlay(&c, "npm").unwrap().0.lower,
+        t.home.join("elsewhere")
+    );
+    assert_eq!(
+        env_of(&env, "npm_config_cache"),
+        Some(moved.to_str().unwrap())
+    );
+    assert_eq!(env_of(&env, "XDG_CACHE_HOME"), Some(xdg.to_str().unwrap()));
+}
+
+#[test]
+fn go_env_file_is_read() {
+    let t = setup();
+    let modc = t.home.join("gomods");
+    fs::create_dir_all(&modc).unwrap();
+    fs::create_dir_all(t.home.join(".config/go")).unwrap();
+    fs::write(
+        t.home.join(".config/go/env"),
+        format!("GOMODCACHE={}\nGOPROXY=off\n", modc.display()),
+    )
+    .unwrap();
+    let (c, _) = run(&t, &req(&t), &[], true);
+    assert_eq!(overlay(&c, "go-mod").unwrap().1.path, modc);
+}
+
+#[test]
+fn refused_places() {
+    let t = setup();
+    // A cache inside the workspace is already writable (and per workspace).
+    let inside = t.ws.join(".npm-cache");
+    fs::create_dir_all(&inside).unwrap();
+    // A cache that is the home directory itself would make the whole home copy-on-write.
+    let (c, _) = run(
+        &t,
+        &req(&t),
+        &[
+            ("npm_config_cache", inside.to_str().unwrap()),
+            ("PIP_CACHE_DIR", t.home.to_str().unwrap()),
+            ("UV_CACHE_DIR", t.state.join("x").to_str().unwrap()),
+        ],
+        true,
+    );
+    assert!(overlay(&c, "npm").is_none());
+    assert!(c
+        .skipped
+        .iter()
+        .any(|s| s.name == "npm" && s.why.contains("writable root")));
+    assert!(overlay(&c, "pip").is_none());
+    assert!(c
+        .skipped
+        .iter()
+        .any(|s| s.name == "pip" && s.why.contains("home")));
+    // UV_CACHE_DIR inside the state directory, missing: private (never an overlay there).
+    assert!(overlay(&c, "uv").is_none());
+}
+
+#[test]
+fn remove_and_add() {
+    let t = setup();
+    fs::create_dir_all(t.home.join(".cargo/registry")).unwrap();
+    fs::create_dir_all(t.home.join(".cargo/git")).unwrap();
+    fs::create_dir_all(t.home.join(".deno")).unwrap();
+    let mut r = req(&t);
+    r.remove = vec!["cargo".into()];
+    r.add = vec![Extra {
+        name: "deno".into(),
+        path: t.home.join(".deno"),
+        var: Some("DENO_DIR".into()),
+    }];
+    let (c, _) = run(&t, &r, &[], true);
+    assert!(overlay(&c, "cargo-registry").is_none() && overlay(&c, "cargo-git").is_none());
+    assert_eq!(
+        c.skipped
+            .iter()
+            .filter(|s| s.why.contains("removed"))
+            .count(),
+        2
+    );
+    assert!(overlay(&c, "deno").is_some());
+    // The fallback points DENO_DIR at a private directory.
+    let (c, env) = run(&t, &r, &[], false);
+    assert!(c.overlays.is_empty());
+    assert!(env_of(&env, "DENO_DIR").unwrap().ends_with("private/deno"));
+    // Disabled: nothing at all.
+    r.enabled = false;
+    let (c, env) = run(&t, &r, &[], true);
+    assert!(c.is_empty() && env.is_empty());
+}
+
+#[test]
+fn fallback_redirects_every_cache_with_a_variable() {
+    let t = setup();
+    fs::create_dir_all(t.home.join(".npm")).unwrap();
+    fs::create_dir_all(t.home.join(".cargo/registry")).unwrap();
+    fs::write(t.home.join(".cargo/config.toml"), "[net]\n").unwrap();
+    let (c, env) = run(&t, &req(&t), &[], false);
+    assert!(c.overlays.is_empty());
+    assert!(env_of(&env, "npm_config_cache")
+        .unwrap()
+        .ends_with("private/npm"));
+    let cargo = env_of(&env, "CARGO_HOME").unwrap();
+    assert!(cargo.ends_with("private/cargo"), "{cargo}");
+    // Creating the private directory links the real cargo config into the private CARGO_HOME.
+    let dirs = c.fallback_dirs().unwrap();
+    assert_eq!(dirs, vec![t.state.join("workspaces/x/caches/private")]);
+    let link = Path::new(cargo).join("config.toml");
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        t.home.join(".cargo/config.toml")
+    );
+    // Idempotent: a spec built for the fallback is converted again by the supervisor.
+    let mut c2 = c.clone();
+    let mut env2 = env.clone();
+    c2.to_fallback(&mut env2);
+    assert_eq!(c2.private, c.private);
+    assert_eq!(env2, env);
+}
+
+#[test]
+fn moved_credentials_are_secrets() {
+    let t = setup();
+    let ch = t.home.join("opt-cargo");
+    let s = moved_secrets(
+        &t.home,
+        &[("CARGO_HOME".to_string(), ch.display().to_string())],
+    );
+    assert!(s.contains(&ch.join("credentials.toml")));
+    assert!(moved_secrets(&t.home, &[]).is_empty());
+}
+
+#[test]
+fn store_removes_without_following_links() {
+    let t = setup();
+    let dir = t.state.join("workspaces/x/caches");
+    let victim = t.home.join("victim");
+    fs::create_dir_all(&victim).unwrap();
+    fs::write(victim.join("keep"), "keep").unwrap();
+    let up = dir.join("npm/upper/sub");
+    fs::create_dir_all(&up).unwrap();
+    std::os::unix::fs::symlink(&victim, up.join("link")).unwrap();
+    fs::write(up.join("f"), "x").unwrap();
+    // A read-only directory (Go's module cache) and a mode-000 one (overlayfs' work/work).
+    let ro = dir.join("go-mod/upper/m");
+    fs::create_dir_all(&ro).unwrap();
+    fs::write(ro.join("f"), "y").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+    let w = dir.join("go-mod/work/work");
+    fs::create_dir_all(&w).unwrap();
+    fs::set_permissions(&w, fs::Permissions::from_mode(0o000)).unwrap();
+    store::create_caches_dir(&dir, &t.ws).unwrap();
+    let scanned = store::scan(&t.state).unwrap();
+    assert_eq!(scanned.len(), 1);
+    assert_eq!(scanned[0].workspace.as_deref(), Some(t.ws.as_path()));
+    assert!(scanned[0]
+        .entries
+        .iter()
+        .any(|e| e.name == "npm" && e.overlay_bytes > 0));
+    assert!(store::clean(&dir).unwrap());
+    let left: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from(store::LOCK)]);
+    assert_eq!(fs::read_to_string(victim.join("keep")).unwrap(), "keep");
+    // A held lock (a running sandbox) makes clean refuse.
+    let _held = store::try_lock(&dir).unwrap().unwrap();
+    assert!(!store::clean(&dir).unwrap());
+}
