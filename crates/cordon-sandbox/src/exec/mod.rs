@@ -26,7 +26,7 @@ mod supervisor;
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::fence::Fence;
@@ -85,12 +85,56 @@ impl Outcome {
     }
 }
 
-/// Runs the sandbox. `on_listener` receives the proxy's listening socket (created inside the
-/// sandbox's network namespace) when `spec.network` is `Proxy`. The check after the run
-/// (neutralise.rs) is part of it, so that no entry point can skip it.
+/// The command's standard input, output and error, when they are not cordon's own 0, 1 and 2:
+/// e.g. the ends of pipes, for a server run inside the sandbox and spoken to through them.
+/// cordon keeps these descriptors until the run ends (then closes them); inside, only the
+/// command holds them.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+impl Stdio {
+    fn raw(&self) -> [Option<RawFd>; 3] {
+        [&self.stdin, &self.stdout, &self.stderr].map(|f| f.as_ref().map(|f| f.as_raw_fd()))
+    }
+}
+
+/// How to launch a spec, besides the spec itself.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Receives the proxy's listening socket (created inside the sandbox's network namespace)
+    /// when `spec.network` is `Proxy`.
+    pub on_listener: Option<ListenerHook<'a>>,
+    pub stdio: Stdio,
+}
+
+/// Runs the sandbox with cordon's own standard descriptors. See [`run_with`].
 pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
+    run_with(
+        spec,
+        Launch {
+            on_listener,
+            stdio: Stdio::default(),
+        },
+    )
+}
+
+/// Runs the sandbox. The check after the run (neutralise.rs) is part of it, so that no entry
+/// point can skip it.
+///
+/// Several runs may go on at once in one process with namespaces (each sandbox holds only its
+/// own descriptors). Not in the fallback: there a run ends by killing and reaping every
+/// descendant of the process (cordon is their sub-reaper), other runs' commands included.
+pub fn run_with(spec: &SandboxSpec, launch: Launch<'_>) -> Result<Outcome, Error> {
     let watch = crate::neutralise::Watch::begin(spec);
-    let mut o = run_sandbox(spec, on_listener)?;
+    let stdio = launch.stdio.raw();
+    let mut o = run_sandbox(spec, launch.on_listener, stdio)?;
+    // The descriptors given are closed only now: a fallback after a failed namespace attempt
+    // needs them again.
+    drop(launch.stdio);
     o.findings = watch.end();
     Ok(o)
 }
@@ -98,19 +142,20 @@ pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<
 fn run_sandbox(
     spec: &SandboxSpec,
     on_listener: Option<ListenerHook<'_>>,
+    stdio: [Option<RawFd>; 3],
 ) -> Result<Outcome, Error> {
     match &spec.isolation {
         Isolation::None => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-            supervisor::run_plain(spec, false)
+            supervisor::run_plain(spec, false, stdio)
         }
         Isolation::LandlockOnly { reason } => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-            let mut o = supervisor::run_plain(spec, true)?;
+            let mut o = supervisor::run_plain(spec, true, stdio)?;
             o.fell_back = Some(reason.clone());
             Ok(o)
         }
-        Isolation::Namespaces => match supervisor::run_namespaces(spec, on_listener)? {
+        Isolation::Namespaces => match supervisor::run_namespaces(spec, on_listener, stdio)? {
             Ok(o) => Ok(o),
             Err(reason) => {
                 // No copies could be mounted: the pinned files must still be what was approved.
@@ -119,7 +164,7 @@ fn run_sandbox(
                 fb.isolation = Isolation::LandlockOnly {
                     reason: reason.clone(),
                 };
-                let mut o = supervisor::run_plain(&fb, true)?;
+                let mut o = supervisor::run_plain(&fb, true, stdio)?;
                 o.fell_back = Some(reason);
                 Ok(o)
             }
@@ -135,6 +180,8 @@ struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     path_dirs: Vec<PathBuf>,
+    /// Descriptors for the command's 0, 1, 2 (see [`Stdio`]), inherited at these numbers.
+    stdio: [Option<RawFd>; 3],
 }
 
 fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
@@ -188,6 +235,7 @@ fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
         argv,
         envp,
         path_dirs,
+        stdio: [None; 3],
     })
 }
 

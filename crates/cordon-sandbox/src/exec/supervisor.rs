@@ -3,7 +3,7 @@
 //! timeout, and turns what the processes reported into an [`Outcome`].
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ fn setup(e: io::Error) -> Error {
 pub(super) fn run_namespaces(
     spec: &SandboxSpec,
     on_listener: Option<ListenerHook<'_>>,
+    stdio: [Option<RawFd>; 3],
 ) -> Result<Result<Outcome, String>, Error> {
     crate::timing("prepare");
     // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
@@ -33,7 +34,8 @@ pub(super) fn run_namespaces(
     let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
     let spec = &spec_caches;
     crate::timing("caches");
-    let prepared = prepare(spec, false)?;
+    let mut prepared = prepare(spec, false)?;
+    prepared.stdio = stdio;
     crate::timing("placeholders");
     let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
         .map_err(setup)?;
@@ -116,7 +118,11 @@ pub(super) fn run_namespaces(
 }
 
 /// Fallback (Landlock + seccomp only) and danger-full-access: one child, no namespaces.
-pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, Error> {
+pub(super) fn run_plain(
+    spec: &SandboxSpec,
+    fallback: bool,
+    stdio: [Option<RawFd>; 3],
+) -> Result<Outcome, Error> {
     let mut spec = spec.clone();
     // A private temporary directory stands in for the private /tmp.
     let tmp = if fallback {
@@ -134,7 +140,8 @@ pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, E
         spec.env
             .push(("TMPDIR".into(), t.path.display().to_string()));
     }
-    let prepared = prepare(&spec, fallback)?;
+    let mut prepared = prepare(&spec, fallback)?;
+    prepared.stdio = stdio;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (sfd, old_mask) = sys::process::block_signals(FORWARDED).map_err(setup)?;
     // Orphans of the command (daemons) are re-parented to us, so that we can kill them at the end.

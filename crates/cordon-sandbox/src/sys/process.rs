@@ -137,9 +137,35 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-pub fn close(fd: RawFd) {
-    // SAFETY: closes a descriptor the caller owns and no longer uses.
-    unsafe { libc::close(fd) };
+/// dup(2) above the standard descriptors, close-on-exec (fcntl F_DUPFD_CLOEXEC, 3).
+pub fn dup_high(fd: RawFd) -> io::Result<RawFd> {
+    // SAFETY: fcntl with an integer argument.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    check(r as libc::c_long, || format!("dup {fd}")).map(|r| r as RawFd)
+}
+
+/// dup2(2); the new descriptor is not close-on-exec.
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 with integers; `to` is replaced atomically.
+    let r = unsafe { libc::dup2(from, to) };
+    check(r as libc::c_long, || format!("dup2 {from} to {to}")).map(|_| ())
+}
+
+/// Closes every descriptor from 3 up but those in `keep` (close_range(2) over the gaps).
+/// The caller must own nothing else above 2: whatever it held there is gone.
+pub fn close_all_except(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    let mut first = 3u32;
+    for k in keep {
+        if k > first {
+            // SAFETY: close_range with integers; the caller owns nothing in this range.
+            unsafe { libc::syscall(libc::SYS_close_range, first, k - 1, 0u32) };
+        }
+        first = first.max(k + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
 }
 
 /// Marks every descriptor from `first` up close-on-exec (close_range(2) with
