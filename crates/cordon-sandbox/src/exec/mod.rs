@@ -102,6 +102,10 @@ impl Stdio {
     }
 }
 
+/// Called once the sandbox's first process exists (again if the namespaces turned out to be
+/// powerless and the run falls back), with a handle to stop it from another thread.
+pub type StartHook<'a> = Box<dyn FnMut(Running) + 'a>;
+
 /// How to launch a spec, besides the spec itself.
 #[derive(Default)]
 pub struct Launch<'a> {
@@ -109,6 +113,28 @@ pub struct Launch<'a> {
     /// when `spec.network` is `Proxy`.
     pub on_listener: Option<ListenerHook<'a>>,
     pub stdio: Stdio,
+    pub on_start: Option<StartHook<'a>>,
+}
+
+/// The sandbox while it runs (see [`StartHook`]): its first process, by pidfd, so that a
+/// signal never reaches another process that took its pid after it was reaped.
+#[derive(Debug)]
+pub struct Running {
+    pidfd: OwnedFd,
+}
+
+impl Running {
+    /// SIGTERM for the command: init forwards it (namespaces), as `cordon run` does with its
+    /// own SIGTERM. Nothing once the sandbox is gone.
+    pub fn terminate(&self) {
+        let _ = sys::process::pidfd_signal(&self.pidfd, libc::SIGTERM);
+    }
+
+    /// SIGKILL: with namespaces the whole sandbox at once (init is its PID 1); in the fallback
+    /// the command, and whatever it left when the run ends.
+    pub fn kill(&self) {
+        let _ = sys::process::pidfd_signal(&self.pidfd, libc::SIGKILL);
+    }
 }
 
 /// Runs the sandbox with cordon's own standard descriptors. See [`run_with`].
@@ -117,7 +143,7 @@ pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<
         spec,
         Launch {
             on_listener,
-            stdio: Stdio::default(),
+            ..Launch::default()
         },
     )
 }
@@ -125,13 +151,20 @@ pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<
 /// Runs the sandbox. The check after the run (neutralise.rs) is part of it, so that no entry
 /// point can skip it.
 ///
-/// Several runs may go on at once in one process with namespaces (each sandbox holds only its
-/// own descriptors). Not in the fallback: there a run ends by killing and reaping every
-/// descendant of the process (cordon is their sub-reaper), other runs' commands included.
+/// The command gets `launch.stdio` at 0, 1, 2 (cordon's own where none is given) and no other
+/// descriptor: the processes cordon creates close or mark close-on-exec everything else they
+/// inherit (init keeps only its own pipes; see init.rs and command.rs).
+///
+/// It may be called from a process with other threads (the sandbox's first process is then
+/// made through fork(3): see `sys::process::clone_via_fork`), and several runs may go on at
+/// once in one process with namespaces (each sandbox holds only its own descriptors). Not in
+/// the fallback: there a run ends by killing and reaping every descendant of the process
+/// (cordon is their sub-reaper), other runs' commands included.
 pub fn run_with(spec: &SandboxSpec, launch: Launch<'_>) -> Result<Outcome, Error> {
     let watch = crate::neutralise::Watch::begin(spec);
     let stdio = launch.stdio.raw();
-    let mut o = run_sandbox(spec, launch.on_listener, stdio)?;
+    let mut on_start = launch.on_start;
+    let mut o = run_sandbox(spec, launch.on_listener, stdio, &mut on_start)?;
     // The descriptors given are closed only now: a fallback after a failed namespace attempt
     // needs them again.
     drop(launch.stdio);
@@ -143,32 +176,35 @@ fn run_sandbox(
     spec: &SandboxSpec,
     on_listener: Option<ListenerHook<'_>>,
     stdio: [Option<RawFd>; 3],
+    on_start: &mut Option<StartHook<'_>>,
 ) -> Result<Outcome, Error> {
     match &spec.isolation {
         Isolation::None => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-            supervisor::run_plain(spec, false, stdio)
+            supervisor::run_plain(spec, false, stdio, on_start)
         }
         Isolation::LandlockOnly { reason } => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-            let mut o = supervisor::run_plain(spec, true, stdio)?;
+            let mut o = supervisor::run_plain(spec, true, stdio, on_start)?;
             o.fell_back = Some(reason.clone());
             Ok(o)
         }
-        Isolation::Namespaces => match supervisor::run_namespaces(spec, on_listener, stdio)? {
-            Ok(o) => Ok(o),
-            Err(reason) => {
-                // No copies could be mounted: the pinned files must still be what was approved.
-                crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-                let mut fb = spec.clone();
-                fb.isolation = Isolation::LandlockOnly {
-                    reason: reason.clone(),
-                };
-                let mut o = supervisor::run_plain(&fb, true, stdio)?;
-                o.fell_back = Some(reason);
-                Ok(o)
+        Isolation::Namespaces => {
+            match supervisor::run_namespaces(spec, on_listener, stdio, on_start)? {
+                Ok(o) => Ok(o),
+                Err(reason) => {
+                    // No copies could be mounted: the pinned files must still be what was approved.
+                    crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+                    let mut fb = spec.clone();
+                    fb.isolation = Isolation::LandlockOnly {
+                        reason: reason.clone(),
+                    };
+                    let mut o = supervisor::run_plain(&fb, true, stdio, on_start)?;
+                    o.fell_back = Some(reason);
+                    Ok(o)
+                }
             }
-        },
+        }
     }
 }
 
