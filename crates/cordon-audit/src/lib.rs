@@ -11,6 +11,7 @@
 //!
 //! Each line is one record: `{"seq":N,"ts":"…","session":"…","prev":"<sha256 hex of the
 //! previous line>","event":"…",…fields}`. The first record of a chain has `prev` = 64 zeros.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -145,18 +146,10 @@ pub fn log_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// A random session id (16 hex digits) from the kernel's generator.
 pub fn new_session_id() -> String {
     let mut b = [0u8; 8];
-    let mut got = 0;
-    while got < b.len() {
-        let r = unsafe {
-            libc::getrandom(b[got..].as_mut_ptr() as *mut libc::c_void, b.len() - got, 0)
-        };
-        if r <= 0 {
-            // No getrandom: time and pid are unique enough for a session label.
-            let t = now_ms() as u64 ^ ((std::process::id() as u64) << 40);
-            b = t.to_le_bytes();
-            break;
-        }
-        got += r as usize;
+    if !cordon_sandbox::host::random_bytes(&mut b) {
+        // No getrandom: time and pid are unique enough for a session label.
+        let t = now_ms() as u64 ^ ((std::process::id() as u64) << 40);
+        b = t.to_le_bytes();
     }
     hex(&b)
 }

@@ -25,7 +25,6 @@ use std::io::{Seek, SeekFrom, Write};
 
 use serde::Serialize;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::text::SafeFormatter;
@@ -69,48 +68,25 @@ impl Head {
 /// Where the generation counter lives in `audit.head` (after the head line, see `Head`).
 const GEN_OFFSET: usize = 128;
 
-/// The shared mapping of the first page of `audit.head`, for the generation counter.
-struct GenPage(std::ptr::NonNull<libc::c_void>);
-
-// The mapping is only touched under the exclusive flock, through atomics.
-unsafe impl Send for GenPage {}
+/// The shared mapping of the first page of `audit.head`, for the generation counter (only
+/// touched under the exclusive flock, through atomics).
+struct GenPage(cordon_sandbox::host::SharedCounter);
 
 impl GenPage {
     /// Maps the head file's first page shared (growing the file to hold the counter). None if
     /// anything fails: the writer then always takes the `fstat` path.
     fn map(head: &File) -> Option<GenPage> {
+        use std::os::fd::AsFd;
         let len = head.metadata().ok()?.len();
         if len < (GEN_OFFSET + 8) as u64 {
             // Under no lock: set_len only grows here, and concurrent growers agree on the size.
             head.set_len((GEN_OFFSET + 8) as u64).ok()?;
         }
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                head.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        std::ptr::NonNull::new(p).map(GenPage)
+        cordon_sandbox::host::SharedCounter::map(head.as_fd(), GEN_OFFSET).map(GenPage)
     }
 
     fn counter(&self) -> &std::sync::atomic::AtomicU64 {
-        // 128 is 8-aligned within a page-aligned mapping, inside the file (grown above).
-        unsafe {
-            &*(self.0.as_ptr().cast::<u8>().add(GEN_OFFSET) as *const std::sync::atomic::AtomicU64)
-        }
-    }
-}
-
-impl Drop for GenPage {
-    fn drop(&mut self) {
-        unsafe { libc::munmap(self.0.as_ptr(), 4096) };
+        self.0.get()
     }
 }
 
@@ -119,7 +95,8 @@ impl Drop for GenPage {
 pub struct Writer {
     dir: PathBuf,
     log: File,
-    head: File,
+    /// Shared with the lock guard of an append, which must not borrow the writer.
+    head: std::sync::Arc<File>,
     session: String,
     max_bytes: u64,
     line: Vec<u8>,
@@ -136,26 +113,19 @@ pub struct Writer {
 /// Mode of a log file that was rotated away (or is being rotated).
 const ROTATED_MODE: u32 = 0o400;
 
-/// The exclusive lock on `audit.head` (by descriptor: the file stays owned by the writer).
-struct Lock(std::os::unix::io::RawFd);
+/// The exclusive lock on `audit.head`, released when dropped.
+struct Lock(std::sync::Arc<File>);
 
 impl Lock {
-    fn take(fd: std::os::unix::io::RawFd) -> std::io::Result<Lock> {
-        loop {
-            if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
-                return Ok(Lock(fd));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+    fn take(f: &std::sync::Arc<File>) -> std::io::Result<Lock> {
+        cordon_sandbox::host::flock(f, libc::LOCK_EX)?;
+        Ok(Lock(f.clone()))
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        unsafe { libc::flock(self.0, libc::LOCK_UN) };
+        let _ = cordon_sandbox::host::flock(&self.0, libc::LOCK_UN);
     }
 }
 
@@ -243,7 +213,7 @@ impl Writer {
         Ok(Writer {
             dir: dir.to_path_buf(),
             log,
-            head,
+            head: std::sync::Arc::new(head),
             session,
             max_bytes: max_bytes.max(1),
             line: Vec::with_capacity(512),
@@ -269,8 +239,7 @@ impl Writer {
         let mut ser = serde_json::Serializer::with_formatter(&mut self.body, SafeFormatter);
         ev.serialize(&mut ser)
             .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
-        let _lock = Lock::take(self.head.as_raw_fd())
-            .map_err(|e| io_err("cannot lock the audit log", e))?;
+        let _lock = Lock::take(&self.head).map_err(|e| io_err("cannot lock the audit log", e))?;
         let (mut head, torn) = self.tail()?;
         // Announce the change before making it (see the module comment).
         let bumped = self.gen.as_ref().map(|g| {
@@ -395,8 +364,7 @@ impl Writer {
     /// A checkpoint: fsync of the log, then the head. Done at every sync point and when the
     /// writer is dropped (the end of a session).
     pub fn sync(&mut self) -> Result<(), Error> {
-        let _lock = Lock::take(self.head.as_raw_fd())
-            .map_err(|e| io_err("cannot lock the audit log", e))?;
+        let _lock = Lock::take(&self.head).map_err(|e| io_err("cannot lock the audit log", e))?;
         self.checkpoint_locked()
     }
 
@@ -410,14 +378,12 @@ impl Writer {
             }
         }
         // fstat(2) rather than std's statx: this is the one stat of the slower path.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(self.log.as_raw_fd(), &mut st) } != 0 {
-            return Err(io_err("audit log", std::io::Error::last_os_error()));
-        }
-        let marked = st.st_mode & 0o777 == ROTATED_MODE;
+        let (st_mode, st_size) =
+            cordon_sandbox::host::fstat(&self.log).map_err(|e| io_err("audit log", e))?;
+        let marked = st_mode & 0o777 == ROTATED_MODE;
         if let Some(c) = self.cached {
             // Another writer's record changes the size; its rotation marks the file first.
-            if !marked && c.size == st.st_size as u64 {
+            if !marked && c.size == st_size {
                 return Ok((c, None));
             }
         }

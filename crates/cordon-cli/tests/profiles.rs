@@ -359,6 +359,88 @@ fn protected_json_settings_are_created_as_defaults(c: &Case) {
     );
 }
 
+/// What a sandboxed agent could plant in its own writable state directory that runs code (or
+/// steers the agent) later, outside the sandbox — each found in the agent's shipped code: Codex
+/// and Gemini CLI load `.env` into their own environment (`BASH_ENV`, `LD_PRELOAD`), Copilot
+/// CLI's launcher runs the newest `pkg/*/VERSION/index.js`, Claude Code starts the workers of
+/// `daemon.json`, runs `local/claude`, sources `shell-snapshots/` and `session-env/`... None can
+/// be written, and a script the agent's settings name (any name) stays read-only. Checked on the
+/// files outside; in the fallback the profiles are refused, so nothing is written either.
+fn nothing_planted_in_the_state_dir_runs_later(c: &Case) {
+    c.write(".claude/my-status.sh", "echo ok\n");
+    c.write(
+        ".claude/settings.json",
+        r#"{"statusLine": {"type": "command", "command": "bash ~/.claude/my-status.sh"}}"#,
+    );
+    c.write(".codex/bin/notify.py", "print(1)\n");
+    c.write(
+        ".codex/config.toml",
+        &format!(
+            "notify = [\"python3\", \"{}/.codex/bin/notify.py\"]\n",
+            c.home.display()
+        ),
+    );
+    c.chown_all();
+    let plants: [(&str, &[&str]); 4] = [
+        (
+            "claude-code",
+            &[
+                ".claude/my-status.sh",
+                ".claude/statusline-command.sh",
+                ".claude/local/claude",
+                ".claude/daemon.json",
+                ".claude/jobs/w.json",
+                ".claude/seed-admin/x/config",
+                ".claude/rules/r.md",
+                ".claude/shell-snapshots/snapshot-bash-1-x.sh",
+                ".claude/session-env/s/hook-0.sh",
+            ],
+        ),
+        ("codex", &[".codex/.env", ".codex/bin/notify.py"]),
+        (
+            "gemini",
+            &[
+                ".gemini/.env",
+                ".gemini/skills/s/SKILL.md",
+                ".gemini/agents/a.md",
+                ".gemini/system.md",
+                ".gemini/bin/litert/lit",
+            ],
+        ),
+        (
+            "copilot",
+            &[
+                ".copilot/pkg/universal/99.0.0/index.js",
+                ".cache/copilot/pkg/universal/99.0.0/index.js",
+                ".cache/copilot/pkg/linux-x64/99.0.0/index.js",
+                ".copilot/settings.json",
+                ".copilot/lsp-config.json",
+                ".copilot/permissions-config.json",
+                ".copilot/extensions/e/index.js",
+                ".copilot/installed-plugins/p/plugin.json",
+                ".copilot/config/hooks/h.json",
+            ],
+        ),
+    ];
+    for (profile, paths) in plants {
+        let script: String = paths
+            .iter()
+            .map(|p| format!("mkdir -p \"$(dirname ~/{p})\" 2>/dev/null; echo PLANTED >> ~/{p}; "))
+            .collect();
+        let o = run(c, &["run", "--profile", profile, "--", "sh", "-c", &script]);
+        if c.fallback {
+            assert_eq!(code(&o), 125, "{}", text(&o));
+        }
+        for p in paths {
+            assert!(
+                !c.read(p).unwrap_or_default().contains("PLANTED"),
+                "{profile}: ~/{p} was planted from inside the sandbox\n{}",
+                text(&o)
+            );
+        }
+    }
+}
+
 macro_rules! both_users {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -375,6 +457,26 @@ both_users!(
     projects_and_managed_cannot_define_profiles,
     protected_json_settings_are_created_as_defaults,
 );
+
+mod nothing_planted_in_the_state_dir_runs_later {
+    use super::harness::Who;
+    #[test]
+    fn invoker() {
+        super::nothing_planted_in_the_state_dir_runs_later(&super::case(Who::Invoker, false))
+    }
+    #[test]
+    fn unprivileged() {
+        super::nothing_planted_in_the_state_dir_runs_later(&super::case(Who::Unprivileged, false))
+    }
+    #[test]
+    fn invoker_fallback() {
+        super::nothing_planted_in_the_state_dir_runs_later(&super::case(Who::Invoker, true))
+    }
+    #[test]
+    fn unprivileged_fallback() {
+        super::nothing_planted_in_the_state_dir_runs_later(&super::case(Who::Unprivileged, true))
+    }
+}
 
 mod the_profile_opens_only_what_the_agent_needs {
     use super::harness::Who;

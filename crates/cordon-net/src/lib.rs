@@ -4,6 +4,7 @@
 //! first byte). The proxy resolves names itself, checks the address it will connect to (so a
 //! name cannot be re-resolved to somewhere else after the check), and connects to exactly that
 //! address.
+#![forbid(unsafe_code)]
 
 pub mod host;
 pub mod http;

@@ -11,10 +11,8 @@
 //! child), rules for the sandbox's own fresh /tmp, /dev and /proc are added by the sandbox's init
 //! after it mounts them, and the command's process calls `restrict_self` just before execve.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -28,20 +26,7 @@ const WANT: ABI = ABI::V9;
 
 /// The Landlock ABI version of the running kernel (0 = unavailable).
 pub fn kernel_abi() -> i32 {
-    // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<u8>(),
-            0usize,
-            1u32,
-        )
-    };
-    if r < 0 {
-        0
-    } else {
-        r as i32
-    }
+    crate::sys::fs::landlock_abi()
 }
 
 fn read_rights() -> BitFlags<AccessFs> {
@@ -68,28 +53,14 @@ fn ll_err(e: impl std::fmt::Display) -> io::Error {
 /// Opens `name` under `dir` (or an absolute path when `dir` is None) as O_PATH, never following
 /// a symlink: a rule granted through a symlink would land on its target.
 fn open_path(dir: Option<&OwnedFd>, name: &Path) -> io::Result<OwnedFd> {
-    let c = CString::new(name.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
-    let fd = unsafe {
-        libc::openat(
-            dirfd,
-            c.as_ptr(),
-            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    crate::sys::fs::open_path_nofollow(dir, name)
 }
 
 fn fd_kind(fd: &OwnedFd) -> Option<libc::mode_t> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.st_mode & libc::S_IFMT)
+    use std::os::fd::AsFd;
+    crate::sys::fs::fstat(fd.as_fd())
+        .ok()
+        .map(|(mode, _)| mode & libc::S_IFMT)
 }
 
 impl Fence {

@@ -1,11 +1,9 @@
 //! Reading a file that a sandboxed command could have changed, through one handle: the trusted
 //! supervisor never re-resolves such a path between looking at it and using what it saw.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -100,29 +98,7 @@ pub fn lexical(p: &Path) -> PathBuf {
 }
 
 fn open_how(dir: Option<&OwnedFd>, path: &Path, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))?;
-    // SAFETY: `open_how` is plain data (three u64); zeroed is its documented "no options" value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = flags as u64;
-    how.resolve = resolve;
-    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-    // SAFETY: `c` is a NUL-terminated string and `how` a valid open_how, both alive for the
-    // call; the size passed is that of the struct.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: openat2 returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::fs::openat2(dir, path, flags, resolve)
 }
 
 #[cfg(test)]
@@ -139,9 +115,12 @@ mod tests {
         assert!(read_pinned(ws, &ws.join("nope")).unwrap().is_none());
         std::os::unix::fs::symlink("s.sh", ws.join("l.sh")).unwrap();
         assert!(read_pinned(ws, &ws.join("l.sh")).is_err());
-        let fifo = CString::new(ws.join("f").as_os_str().as_bytes()).unwrap();
+        use std::os::unix::ffi::OsStrExt;
+        let fifo = std::ffi::CString::new(ws.join("f").as_os_str().as_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        #[allow(unsafe_code)]
+        let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) };
+        assert_eq!(made, 0);
         let e = read_pinned(ws, &ws.join("f")).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
         assert_eq!(

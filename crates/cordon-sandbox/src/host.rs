@@ -1,75 +1,54 @@
 //! System calls the trusted supervisor makes outside the sandbox, behind safe functions (the
-//! other crates forbid `unsafe`): who the user is, what the children used, locks, the terminal.
+//! other crates forbid `unsafe`): who the user is, what the children used, locks, the terminal,
+//! the audit log's shared counter and random bytes. Implemented in `sys`.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 /// The real user id.
 pub fn uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+    crate::sys::fs::uid()
 }
 
 /// The effective user id.
 pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    crate::sys::fs::euid()
 }
 
 /// The login name of `uid` (getpwuid_r), else `$USER`, else the number.
 pub fn user_name(uid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: passwd is plain data; zeroed is a valid "empty" value for getpwuid_r to fill.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut res: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is to live local storage of the sizes given.
-    let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
-    if r == 0 && !res.is_null() && !pw.pw_name.is_null() {
-        // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`, alive here.
-        let s = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
-        return s.to_string_lossy().into_owned();
-    }
-    std::env::var("USER").unwrap_or_else(|_| uid.to_string())
+    crate::sys::fs::user_name(uid)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| uid.to_string())
 }
 
 /// getrusage(RUSAGE_CHILDREN) of this process: (user ms, sys ms, max RSS KiB).
 pub fn rusage_children() -> (u64, u64, u64) {
-    // SAFETY: rusage is plain data; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, writable rusage.
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
-        return (0, 0, 0);
-    }
-    let ms = |t: libc::timeval| (t.tv_sec as u64) * 1000 + (t.tv_usec as u64) / 1000;
-    (ms(ru.ru_utime), ms(ru.ru_stime), ru.ru_maxrss.max(0) as u64)
+    let (user, sys, rss) = crate::sys::process::rusage_children_us();
+    (user / 1000, sys / 1000, rss)
 }
 
 /// SIGKILL to the process group `pgid` (a child started with `process_group(0)` and its own
 /// children).
 pub fn kill_process_group(pgid: u32) {
-    // SAFETY: kill takes plain integers; a group that is gone gives ESRCH, ignored.
-    unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+    crate::sys::process::kill(-(pgid as libc::pid_t), libc::SIGKILL);
 }
 
 /// SIGTERM to the process `pid` (a child that forwards it and ends: `cordon run`).
 pub fn terminate(pid: u32) {
-    // SAFETY: kill takes plain integers; a process that is gone gives ESRCH, ignored.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    crate::sys::process::kill(pid as libc::pid_t, libc::SIGTERM);
+}
+
+/// A pipe (read end, write end), both close-on-exec: e.g. for a command's stdio given to
+/// [`crate::run_with`].
+pub fn pipe() -> io::Result<(File, File)> {
+    crate::sys::pipe().map(|(r, w)| (File::from(r), File::from(w)))
 }
 
 /// Takes an exclusive `flock` on `f`, waiting for it (through EINTR).
 pub fn lock_exclusive(f: &File) -> io::Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor `f` owns; no memory is passed.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    crate::sys::fs::flock(f.as_fd(), libc::LOCK_EX)
 }
 
 /// The controlling terminal, `/dev/tty`, for reading and writing (never the command's stdin or
@@ -94,36 +73,45 @@ impl<'a> LineMode<'a> {
     /// Canonical input, echo, signals from keys, CR read as NL. A terminal whose settings
     /// cannot be read is left as it is.
     pub fn new(tty: &'a File) -> LineMode<'a> {
-        let fd = tty.as_raw_fd();
-        // SAFETY: termios is plain data; tcgetattr fills it.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: `fd` is open for the life of `tty`; `saved` is writable.
-        let have = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
-        if have {
+        let saved = crate::sys::fs::tty_settings(tty.as_fd());
+        if let Some(saved) = saved {
             let mut t = saved;
             t.c_lflag |= libc::ICANON | libc::ECHO | libc::ISIG;
             t.c_iflag |= libc::ICRNL;
-            // SAFETY: `t` is a valid termios derived from the terminal's own.
-            unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+            crate::sys::fs::set_tty_settings(tty.as_fd(), &t);
         }
-        LineMode {
-            tty,
-            saved: have.then_some(saved),
-        }
+        LineMode { tty, saved }
     }
 
     /// Discards what was typed and not read yet (type-ahead cannot answer a question).
     pub fn discard_input(&self) {
-        // SAFETY: tcflush on an open descriptor; no memory is passed.
-        unsafe { libc::tcflush(self.tty.as_raw_fd(), libc::TCIFLUSH) };
+        crate::sys::fs::flush_tty_input(self.tty.as_fd());
     }
 }
 
 impl Drop for LineMode<'_> {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
-            // SAFETY: restores the settings read from this terminal in `new`.
-            unsafe { libc::tcsetattr(self.tty.as_raw_fd(), libc::TCSANOW, saved) };
+            crate::sys::fs::set_tty_settings(self.tty.as_fd(), saved);
         }
     }
+}
+
+/// A shared, process-wide u64 counter at `offset` in the first page of a file (the audit log's
+/// generation counter). See [`crate::sys::fs::SharedCounter::map`] for the contract.
+pub use crate::sys::fs::SharedCounter;
+
+/// An advisory lock (`flock`) on `f`: `LOCK_SH`, `LOCK_EX` or `LOCK_UN`, waiting through EINTR.
+pub fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
+    crate::sys::fs::flock(f.as_fd(), op)
+}
+
+/// fstat(2) of `f`: (mode, size). One system call, cheaper than `metadata()` (statx).
+pub fn fstat(f: &File) -> io::Result<(u32, u64)> {
+    crate::sys::fs::fstat(f.as_fd())
+}
+
+/// Fills `buf` from the kernel's random generator; false if it is unavailable.
+pub fn random_bytes(buf: &mut [u8]) -> bool {
+    crate::sys::fs::getrandom(buf)
 }

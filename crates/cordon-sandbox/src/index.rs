@@ -760,16 +760,7 @@ impl Store {
                     format!("{}: {e}", dir.join("index.lock").display()),
                 )
             })?;
-        loop {
-            // SAFETY: flock on our own open file.
-            if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } == 0 {
-                break;
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+        crate::sys::fs::flock(std::os::fd::AsFd::as_fd(&lock), libc::LOCK_EX)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             lock,

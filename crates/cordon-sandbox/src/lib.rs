@@ -3,8 +3,14 @@
 //! paths read-only; Landlock as a second fence; a seccomp deny list; rlimits.
 //!
 //! Data flows one way: a [`spec::Request`] is resolved into a [`SandboxSpec`] (plain data, no
-//! confinement yet), which [`exec::run`] turns into processes. All system calls live here.
+//! confinement yet), which [`exec::run`] turns into processes. All system calls live here, and
+//! all `unsafe` code in `sys` (denied elsewhere).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
+// The caches' overlays and store make their own system calls for now (each with a SAFETY
+// comment); they are to move into `sys` like the rest.
+#[allow(unsafe_code)]
 pub mod caches;
 pub mod env;
 pub mod exec;
@@ -14,6 +20,9 @@ pub mod fence;
 pub mod files;
 pub mod gitconfig;
 pub mod guard;
+// A system-call module of its own (handle-based file operations for the check after a run),
+// each block with a SAFETY comment; to join `sys`.
+#[allow(unsafe_code)]
 pub mod handles;
 pub mod host;
 pub mod index;
@@ -29,7 +38,7 @@ pub mod sockets;
 pub mod spec;
 mod sys;
 
-pub use exec::{run, Outcome};
+pub use exec::{run, run_with, Launch, Outcome, Running, StartHook, Stdio};
 pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};
@@ -52,14 +61,9 @@ pub enum Error {
 pub fn timing(phase: &str) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some()) {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         eprintln!(
             "cordon-timing: {:>12} {phase}",
-            ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
+            crate::sys::fs::monotonic_us()
         );
     }
 }

@@ -181,42 +181,21 @@ pub fn begin(g: &Guard) -> io::Result<()> {
 }
 
 fn flock(f: &std::fs::File, op: i32) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    loop {
-        // SAFETY: flock on our own open file.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    use std::os::fd::AsFd;
+    crate::sys::fs::flock(f.as_fd(), op)
 }
 
 /// Signals that would kill cordon mid-check are held until it is done and recorded.
-struct HoldSignals(libc::sigset_t);
+struct HoldSignals(#[allow(dead_code)] crate::sys::process::HeldSignals);
 
 impl HoldSignals {
     fn new() -> HoldSignals {
-        // SAFETY: plain sigset manipulation on our own values.
-        unsafe {
-            let mut s: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut s);
-            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-                libc::sigaddset(&mut s, sig);
-            }
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &s, &mut old);
-            HoldSignals(old)
-        }
-    }
-}
-
-impl Drop for HoldSignals {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in new().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        HoldSignals(crate::sys::process::HeldSignals::new(&[
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+        ]))
     }
 }
 

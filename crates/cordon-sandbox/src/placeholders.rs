@@ -21,7 +21,6 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -53,7 +52,7 @@ fn private_dir() -> io::Result<PathBuf> {
     }
     // A directory in a shared /tmp must be ours, or another user could hold our locks.
     let meta = fs::symlink_metadata(&dir)?;
-    if !meta.is_dir() || meta.uid() != unsafe { libc::getuid() } || meta.mode() & 0o022 != 0 {
+    if !meta.is_dir() || meta.uid() != crate::sys::fs::uid() || meta.mode() & 0o022 != 0 {
         return Err(io::Error::other(format!(
             "{} is not a private directory owned by you; remove it or set XDG_RUNTIME_DIR",
             dir.display()
@@ -75,15 +74,8 @@ fn open_private(name: &str, append: bool) -> io::Result<File> {
 }
 
 fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
-    loop {
-        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    use std::os::fd::AsFd;
+    crate::sys::fs::flock(f.as_fd(), op)
 }
 
 /// The shared lock, taken once per process by `hold_shared` and handed to `Placeholders`.

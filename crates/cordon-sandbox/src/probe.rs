@@ -37,7 +37,7 @@ impl Probe {
         let (kernel, v) = kernel_version();
         let mut userns_error = None;
         if read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
-            && unsafe { libc::geteuid() } != 0
+            && crate::sys::fs::euid() != 0
         {
             userns_error = Some(
                 "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); enable with 'sysctl -w kernel.unprivileged_userns_clone=1'".into(),
@@ -49,7 +49,7 @@ impl Probe {
         }
         if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
             == Some("1")
-            && unsafe { libc::geteuid() } != 0
+            && crate::sys::fs::euid() != 0
         {
             userns_error = Some(
                 "unprivileged user namespaces are restricted by AppArmor (kernel.apparmor_restrict_unprivileged_userns=1); allow cordon with an AppArmor profile granting 'userns', or 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0'".into(),
@@ -61,7 +61,7 @@ impl Probe {
                 "kernel {kernel} lacks the mount API cordon's namespaces need (Linux 5.12+)"
             ));
         }
-        let seccomp = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
+        let seccomp = crate::sys::process::seccomp_available();
         Probe {
             kernel,
             arch: std::env::consts::ARCH,
@@ -91,31 +91,5 @@ impl Probe {
 }
 
 fn try_userns() -> std::io::Result<()> {
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if pid == 0 {
-        let ok = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } == 0
-            && std::fs::write("/proc/self/setgroups", "deny").is_ok()
-            && unsafe {
-                libc::mount(
-                    c"none".as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-            } == 0;
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let mut st = 0;
-    unsafe { libc::waitpid(pid, &mut st, 0) };
-    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(
-            "unshare(CLONE_NEWUSER|CLONE_NEWNS) or a mount inside it was refused",
-        ))
-    }
+    crate::sys::process::try_userns()
 }

@@ -20,7 +20,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -51,8 +50,7 @@ fn dir() -> io::Result<PathBuf> {
         }
     }
     let m = fs::symlink_metadata(&d)?;
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = crate::sys::fs::uid();
     if !m.is_dir() || m.uid() != uid || m.mode() & 0o022 != 0 {
         return Err(io::Error::other(format!(
             "{} is not a private directory owned by you; remove it or set XDG_RUNTIME_DIR",
@@ -63,16 +61,8 @@ fn dir() -> io::Result<PathBuf> {
 }
 
 fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor we own; no memory is passed.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    use std::os::fd::AsFd;
+    crate::sys::fs::flock(f.as_fd(), op)
 }
 
 fn encode(writable: &[PathBuf], pinned: &[PathBuf]) -> Vec<u8> {

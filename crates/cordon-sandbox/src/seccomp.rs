@@ -263,23 +263,7 @@ impl Filter {
 
     /// Installs the filter on the calling thread. `no_new_privs` must already be set.
     pub fn install(&self) -> io::Result<()> {
-        let prog = libc::sock_fprog {
-            len: self.prog.len() as u16,
-            filter: self.prog.as_ptr() as *mut _,
-        };
-        // SAFETY: prog points at our own initialised instructions for the duration of the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                0u64,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        crate::sys::process::install_seccomp(&self.prog)
     }
 
     pub fn len(&self) -> usize {

@@ -75,15 +75,7 @@ impl Limits {
     pub fn defaults() -> Limits {
         // Three quarters of physical memory per process: high enough for any real build, low
         // enough that one process cannot take the machine down.
-        let mem = {
-            let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
-            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            if pages > 0 && page > 0 {
-                (pages as u64).saturating_mul(page as u64)
-            } else {
-                8 << 30
-            }
-        };
+        let mem = crate::sys::fs::physical_memory().unwrap_or(8 << 30);
         Limits {
             nproc: 4096,
             data_bytes: mem / 4 * 3,

@@ -1,5 +1,9 @@
 //! Thin wrappers over the system calls the sandbox uses. Each returns io::Error with the path or
 //! the operation named, so a failed setup says exactly what failed.
+//!
+//! The crate's only `unsafe` code lives here (lib.rs denies it elsewhere): each block says why it
+//! is sound in a `// SAFETY:` comment.
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -7,6 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub mod fs;
 pub mod net;
 pub mod process;
 
@@ -53,9 +58,11 @@ pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
         flags |= libc::AT_RECURSIVE as u32;
     }
     let fd = check(
+        // SAFETY: `c` is a NUL-terminated path alive for the call; the rest are integers.
         unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) },
         || format!("open_tree {}", path.display()),
     )?;
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
@@ -84,6 +91,8 @@ pub fn mount_setattr(
         flags |= libc::AT_RECURSIVE as u32;
     }
     check(
+        // SAFETY: `attr` is a valid mount_attr of the size passed, `c` a NUL-terminated path
+        // (empty with AT_EMPTY_PATH), both alive for the call.
         unsafe {
             libc::syscall(
                 libc::SYS_mount_setattr,
@@ -104,6 +113,7 @@ pub fn move_mount(fd: &OwnedFd, target: &Path) -> io::Result<()> {
     let c = cstr(target)?;
     let empty: &CStr = c"";
     check(
+        // SAFETY: `empty` and `c` are NUL-terminated strings alive for the call.
         unsafe {
             libc::syscall(
                 libc::SYS_move_mount,
@@ -130,6 +140,8 @@ pub fn mount(
     let t = cstr(target)?;
     let f = CString::new(fstype).map_err(io::Error::other)?;
     let d = CString::new(data).map_err(io::Error::other)?;
+    // SAFETY: every pointer is a NUL-terminated string alive for the call, or null where mount
+    // accepts it (no file system type, no data).
     let r = unsafe {
         libc::mount(
             s.as_ptr(),
@@ -160,9 +172,11 @@ pub fn write_file(path: &str, data: &[u8]) -> io::Result<()> {
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     check(
+        // SAFETY: `fds` is a writable array of two ints.
         unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long,
         || "pipe".into(),
     )?;
+    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
@@ -170,6 +184,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub fn write_all(fd: RawFd, buf: &[u8]) {
     let mut off = 0;
     while off < buf.len() {
+        // SAFETY: the pointer and length describe the unwritten rest of `buf`, only read.
         let r = unsafe {
             libc::write(
                 fd,
@@ -191,6 +206,7 @@ pub fn read_to_end(fd: &OwnedFd) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
+        // SAFETY: `buf` is a writable buffer of `buf.len()` bytes.
         let r = unsafe {
             libc::read(
                 fd.as_raw_fd(),
@@ -211,6 +227,8 @@ pub fn read_to_end(fd: &OwnedFd) -> Vec<u8> {
 /// Drops every capability: bounding set, ambient, inheritable, permitted, effective; and locks
 /// the securebits so that uid 0 does not regain them at execve.
 pub fn drop_capabilities() -> io::Result<()> {
+    // SAFETY: prctl and capset with integers, and pointers to the local header and data below,
+    // alive for the calls; nothing else is touched.
     unsafe {
         // The bounding set first: dropping from it needs CAP_SETPCAP, which the capset below removes.
         for cap in 0..64 {
@@ -287,6 +305,7 @@ pub fn set_rlimit(res: libc::__rlimit_resource_t, value: u64) -> io::Result<()> 
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: `cur` is a valid, writable rlimit.
     unsafe { libc::getrlimit(res, &mut cur) };
     // Never raise: a limit already lower (set by the user's shell) stays.
     let max = value.min(cur.rlim_max);
@@ -294,6 +313,7 @@ pub fn set_rlimit(res: libc::__rlimit_resource_t, value: u64) -> io::Result<()> 
         rlim_cur: cur.rlim_cur.min(max),
         rlim_max: max,
     };
+    // SAFETY: `lim` is a valid rlimit, only read.
     if unsafe { libc::setrlimit(res, &lim) } != 0 {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("setrlimit {res}: {e}")));

@@ -363,6 +363,7 @@ fn mount_id(p: &Path, memo: &mut Vec<(PathBuf, Option<u64>)>) -> Option<u64> {
         };
         // SAFETY: statx into a zeroed struct.
         let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is NUL-terminated and `st` a writable statx, both alive for the call.
         let r = unsafe {
             libc::statx(
                 libc::AT_FDCWD,
@@ -562,7 +563,7 @@ impl Session {
     /// drop that cache (said on stderr): a cache is a convenience, never a reason not to run.
     ///
     /// # Safety
-    /// The calling process must be single-threaded (the cleaner is forked).
+    /// As [`store::spawn_cleaner`] (the trash's cleaner is forked here).
     pub unsafe fn start(c: &mut Caches, workspace: &Path) -> Session {
         let none = Session {
             _lock: None,
@@ -655,7 +656,7 @@ impl Session {
                         store::empty_trash(&cfd, n - store::TRASH_MAX);
                     }
                     if n > 0 {
-                        // SAFETY: the caller guarantees a single thread.
+                        // SAFETY: the caller upholds spawn_cleaner's contract.
                         cleaner = unsafe { store::spawn_cleaner(&cfd) };
                     }
                 }
@@ -670,6 +671,12 @@ impl Session {
             mounts,
             cleaner,
         }
+    }
+
+    /// The mounts lock's descriptor, for init to keep.
+    pub fn mounts_lock(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.mounts.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// After the clone: the sandbox's init holds the mounts lock now (a copy of the same open

@@ -402,5 +402,6 @@ fn is_overlay(p: &Path) -> bool {
     let Ok(c) = sys::cstr(p) else { return false };
     // SAFETY: statfs into a zeroed struct.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statfs, both alive for the call.
     unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == OVERLAYFS_SUPER_MAGIC }
 }

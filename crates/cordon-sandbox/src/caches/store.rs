@@ -235,6 +235,7 @@ pub fn list(fd: &OwnedFd) -> io::Result<Vec<CString>> {
 fn lstat_at(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
     // SAFETY: fstatat into a zeroed struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `st` writable, both alive for the call.
     if unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -485,18 +486,19 @@ pub fn empty_trash(caches: &OwnedFd, limit: u64) {
 /// fork failed (the next run's cleaner does the work).
 ///
 /// # Safety
-/// As [`crate::sys::process::fork`]: the calling process must be single-threaded (the children
-/// allocate).
+/// The children allocate and make system calls, nothing else (no stdio, no other lock): the
+/// caller is single-threaded, or relies on fork(3) (glibc's, with the system allocator) making
+/// the allocator consistent in the child, as `sys::process::clone_via_fork` does.
 pub unsafe fn spawn_cleaner(caches: &OwnedFd) -> Option<libc::pid_t> {
     use crate::sys::process::{exit_now, fork, Forked};
-    // SAFETY: the caller guarantees a single thread.
+    // SAFETY: fork(3); the children keep to the contract above.
     match unsafe { fork() } {
         Ok(Forked::Parent(pid)) => Some(pid),
         Err(_) => None,
         Ok(Forked::Child) => {
             // SAFETY: setsid has no preconditions.
             unsafe { libc::setsid() };
-            // SAFETY: still single-threaded (a fork copies one thread).
+            // SAFETY: this process has one thread (fork copied only the caller's).
             if let Ok(Forked::Child) = unsafe { fork() } {
                 let keep = caches.as_raw_fd() as libc::c_uint;
                 // SAFETY: close_range and the priority calls take integers only.
@@ -653,7 +655,12 @@ pub fn clean(dir: &Path) -> io::Result<bool> {
     };
     // And the trash's: a cleaner at work finishes first (one that starts later finds the trash
     // locked, or gone).
-    let trash = openat(cfd.as_raw_fd(), c".trash", libc::O_RDONLY | libc::O_DIRECTORY).ok();
+    let trash = openat(
+        cfd.as_raw_fd(),
+        c".trash",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )
+    .ok();
     if let Some(t) = &trash {
         // SAFETY: flock on a descriptor we hold (waits for the cleaner).
         unsafe { libc::flock(t.as_raw_fd(), libc::LOCK_EX) };

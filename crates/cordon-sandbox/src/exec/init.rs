@@ -21,6 +21,9 @@ pub(super) struct Ends {
     pub done: OwnedFd,
     /// Where the proxy's listening socket goes out (namespaces with a proxy).
     pub proxy: Option<OwnedFd>,
+    /// The workspace's caches mounts lock (`caches::store::MOUNTS_LOCK`), held until init has
+    /// unmounted the overlays and exits.
+    pub mounts_lock: Option<RawFd>,
 }
 
 pub(super) fn main(
@@ -78,6 +81,7 @@ pub(super) fn main(
         Err(e) => die(err, Failure::Setup(format!("signalfd: {e}"))),
     };
     crate::timing("init: fork command");
+    #[allow(unsafe_code)]
     // SAFETY: init is single-threaded (the clone that made it copied one thread).
     let cmd = match unsafe { sys::process::fork() } {
         Ok(Forked::Child) => {
@@ -90,9 +94,15 @@ pub(super) fn main(
         Err(e) => die(err, Failure::Setup(format!("fork: {e}"))),
     };
     drop(p);
-    // init reports nothing more on the report pipe: only the command (until its execve) holds
-    // it now, so the supervisor sees EOF once the command has started or failed to.
-    sys::process::close(err);
+    drop(ends.alive);
+    // init keeps its signalfd, the done pipe and the caches' mounts lock, nothing else it
+    // inherited: the report pipe (only the command holds it now, until its execve: the
+    // supervisor sees EOF once the command has started or failed to), the command's stdio (a reader sees EOF when the
+    // command closes its end), and whatever else cordon's process had open (another thread's
+    // pipes to another sandbox must not be held open by this one).
+    let mut keep = vec![sfd.as_raw_fd(), ends.done.as_raw_fd()];
+    keep.extend(ends.mounts_lock);
+    sys::process::close_all_except(&keep);
     reap(cmd, &sfd, &ends.done)
 }
 
@@ -221,7 +231,9 @@ fn finish(done: &OwnedFd, code: i32) -> ! {
     sys::process::outlive_parent();
     sys::write_all(done.as_raw_fd(), &exit.encode());
     // Then the caches' overlays go, off the supervisor's path: init holds the workspace's
-    // mounts lock (caches/store.rs) until it exits, after this.
+    // mounts lock (caches/store.rs) until it exits, after this. cordon's own stdio first, so
+    // that a reader of cordon's output sees its end without waiting for this.
+    sys::process::close_stdio();
     crate::caches::mount::teardown();
     sys::process::exit_now(code)
 }

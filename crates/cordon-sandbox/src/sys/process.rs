@@ -54,6 +54,83 @@ pub unsafe fn clone(flags: libc::c_int) -> io::Result<Forked> {
     forked(r)
 }
 
+/// [`clone`] for a process that may have other threads. A raw clone runs none of glibc's fork
+/// handlers: had another thread held a lock of the allocator at that moment, the child (a copy
+/// of this thread, which allocates) would wait on it forever. So fork(3) first (glibc takes the
+/// allocator's locks around it and resets them in the child), and that child, which has one
+/// thread, clones with `flags | CLONE_PARENT`: the new process is this process's own child, as
+/// with [`clone`] (waitpid, pidfd, PR_SET_PDEATHSIG on this thread), and the intermediate child
+/// reports its pid (or the clone's errno) on a pipe and exits at once.
+///
+/// Locks of other threads that are not the allocator's (Rust's stderr, say) stay as they were at
+/// the fork: the child must not take them (init only prints on rare setup notes).
+///
+/// # Safety
+/// As [`fork`], for the child's side; the parent may be multi-threaded.
+pub unsafe fn clone_via_fork(flags: libc::c_int) -> io::Result<Forked> {
+    let (r, w) = super::pipe()?;
+    // SAFETY: fork(3) through glibc; the intermediate child below only calls clone, write and
+    // _exit (async-signal-safe), and its clone child has a consistent allocator (see above).
+    match unsafe { fork() }? {
+        Forked::Child => {
+            drop(r);
+            // SAFETY: this process has one thread (fork copied only the caller's).
+            match unsafe { clone(flags | libc::CLONE_PARENT) } {
+                Ok(Forked::Child) => {
+                    drop(w);
+                    Ok(Forked::Child)
+                }
+                Ok(Forked::Parent(pid)) => {
+                    super::write_all(w.as_raw_fd(), &pid.to_ne_bytes());
+                    exit_now(0)
+                }
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                    super::write_all(w.as_raw_fd(), &(-errno).to_ne_bytes());
+                    exit_now(0)
+                }
+            }
+        }
+        Forked::Parent(mid) => {
+            drop(w);
+            let msg = super::read_to_end(&r);
+            wait_blocking(mid)?;
+            match <[u8; 4]>::try_from(msg.as_slice()).map(i32::from_ne_bytes) {
+                Ok(pid) if pid > 0 => Ok(Forked::Parent(pid)),
+                Ok(errno) if errno < 0 => Err(io::Error::from_raw_os_error(-errno)),
+                _ => Err(io::Error::other(
+                    "the intermediate process died before cloning the sandbox",
+                )),
+            }
+        }
+    }
+}
+
+/// The number of threads of this process (/proc/self/stat, field 20); None if unreadable.
+pub fn thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (in parentheses, which may contain anything) start at
+    // field 3, the state.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(17)?.parse().ok()
+}
+
+/// pidfd_send_signal(2): signals the process `pidfd` refers to (never another that took its
+/// pid); an error once it is gone.
+pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a descriptor, a signal number, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    check(r, || format!("pidfd_send_signal {sig}")).map(|_| ())
+}
+
 /// _exit(2): ends the process now (no atexit handlers, no flushing: safe after fork).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions and does not return.
@@ -137,9 +214,41 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-pub fn close(fd: RawFd) {
-    // SAFETY: closes a descriptor the caller owns and no longer uses.
-    unsafe { libc::close(fd) };
+/// dup(2) above the standard descriptors, close-on-exec (fcntl F_DUPFD_CLOEXEC, 3).
+pub fn dup_high(fd: RawFd) -> io::Result<RawFd> {
+    // SAFETY: fcntl with an integer argument.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    check(r as libc::c_long, || format!("dup {fd}")).map(|r| r as RawFd)
+}
+
+/// dup2(2); the new descriptor is not close-on-exec.
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 with integers; `to` is replaced atomically.
+    let r = unsafe { libc::dup2(from, to) };
+    check(r as libc::c_long, || format!("dup2 {from} to {to}")).map(|_| ())
+}
+
+/// Closes descriptors 0, 1 and 2 (close_range(2)).
+pub fn close_stdio() {
+    // SAFETY: close_range with integers; the caller no longer uses its stdio.
+    unsafe { libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32) };
+}
+
+/// Closes every descriptor from 3 up but those in `keep` (close_range(2) over the gaps).
+/// The caller must own nothing else above 2: whatever it held there is gone.
+pub fn close_all_except(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    let mut first = 3u32;
+    for k in keep {
+        if k > first {
+            // SAFETY: close_range with integers; the caller owns nothing in this range.
+            unsafe { libc::syscall(libc::SYS_close_range, first, k - 1, 0u32) };
+        }
+        first = first.max(k + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
 }
 
 /// Marks every descriptor from `first` up close-on-exec (close_range(2) with
@@ -302,4 +411,89 @@ pub fn mkdtemp(prefix: &std::path::Path) -> io::Result<std::path::PathBuf> {
     Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(
         template,
     )))
+}
+
+/// Whether this kernel has seccomp (PR_GET_SECCOMP answers).
+pub fn seccomp_available() -> bool {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+/// Installs the seccomp filter `prog` on the calling thread (no_new_privs must be set).
+pub fn install_seccomp(prog: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(prog.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp filter too long"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut _,
+    };
+    // SAFETY: `fprog` points at `prog`, initialised instructions alive for the call; the kernel
+    // copies them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u64,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Tries, in a child process, what the sandbox needs of a user namespace: unshare a user and a
+/// mount namespace, deny setgroups, make a mount private.
+pub fn try_userns() -> io::Result<()> {
+    // SAFETY: the child calls only unshare, open/write/close (through std::fs::write, which
+    // allocates: the callers, `doctor` and `Probe::full`, run single-threaded) and mount, then
+    // _exit.
+    match unsafe { fork() }? {
+        Forked::Child => {
+            // SAFETY: unshare with flags only.
+            let ok = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } == 0
+                && std::fs::write("/proc/self/setgroups", "deny").is_ok()
+                && super::mount(
+                    "none",
+                    std::path::Path::new("/"),
+                    "",
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    "",
+                )
+                .is_ok();
+            exit_now(if ok { 0 } else { 1 })
+        }
+        Forked::Parent(pid) => {
+            let st = wait_blocking(pid)?;
+            if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::other(
+                    "unshare(CLONE_NEWUSER|CLONE_NEWNS) or a mount inside it was refused",
+                ))
+            }
+        }
+    }
+}
+
+/// Signals blocked for this thread until dropped (then the previous mask is back).
+pub struct HeldSignals(libc::sigset_t);
+
+impl HeldSignals {
+    pub fn new(sigs: &[i32]) -> HeldSignals {
+        let set = sigset(sigs);
+        // SAFETY: sigset_t is plain data; pthread_sigmask fills it.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: both masks are valid sigset_t values alive for the call.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        HeldSignals(old)
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new(), a valid sigset_t.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
