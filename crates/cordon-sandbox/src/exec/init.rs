@@ -102,6 +102,7 @@ pub(super) fn main(
     // pipes to another sandbox must not be held open by this one).
     let mut keep = vec![sfd.as_raw_fd(), ends.done.as_raw_fd()];
     keep.extend(ends.mounts_lock);
+    keep.extend(crate::caches::mount::held_fds());
     sys::process::close_all_except(&keep);
     reap(cmd, &sfd, &ends.done)
 }
