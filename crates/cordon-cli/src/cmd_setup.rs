@@ -159,7 +159,7 @@ pub fn run(a: Args) -> ExitCode {
             Ok(b) => b,
             Err(e) => return fail(format!("--binary {}: {e}", b.display())),
         },
-        None => match crate::cmd_install::self_binary() {
+        None => match crate::installed::self_binary() {
             Ok(b) => b,
             Err(e) => return fail(e),
         },

@@ -25,6 +25,7 @@ mod cmd_setup;
 mod cmd_trust;
 mod hook;
 mod hook_entries;
+mod installed;
 mod mcp;
 mod selftest;
 mod settings_edit;
