@@ -169,3 +169,85 @@ fn command_reference_names_every_command_and_option() {
         missing.join("\n  ")
     );
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens.
+fn anchor(title: &str) -> String {
+    title
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The text of a markdown file outside its fenced code blocks.
+fn prose(md: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in md.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn links_stay_inside_the_repository_and_resolve() {
+    let root = repo().canonicalize().expect("the repository root");
+    let mut bad = Vec::new();
+    for file in [
+        "README.md",
+        "docs/design.md",
+        "docs/testing.md",
+        "docs/benchmarks.md",
+    ] {
+        let path = root.join(file);
+        let Ok(md) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let text = prose(&md);
+        let mut anchors = std::collections::HashMap::<String, usize>::new();
+        let mut known = std::collections::HashSet::new();
+        for line in text.lines() {
+            let title = line.trim_start_matches('#');
+            if line.starts_with('#') && title.starts_with(' ') {
+                let a = anchor(title);
+                let n = anchors.entry(a.clone()).or_insert(0);
+                known.insert(if *n == 0 {
+                    a.clone()
+                } else {
+                    format!("{a}-{n}")
+                });
+                *n += 1;
+            }
+        }
+        for (i, _) in text.match_indices("](") {
+            let target: String = text[i + 2..].chars().take_while(|c| *c != ')').collect();
+            let (file_part, frag) = target.split_once('#').unwrap_or((&target, ""));
+            if file_part.is_empty() {
+                if !known.contains(frag) {
+                    bad.push(format!("{file}: no heading for #{frag}"));
+                }
+                continue;
+            }
+            if file_part.contains("://") || file_part.starts_with('/') {
+                bad.push(format!("{file}: {target} points outside the repository"));
+                continue;
+            }
+            let dir = path.parent().unwrap_or(&root);
+            match dir.join(file_part).canonicalize() {
+                Ok(t) if t.starts_with(&root) => {}
+                Ok(_) => bad.push(format!("{file}: {target} points outside the repository")),
+                Err(_) => bad.push(format!("{file}: {target} does not exist")),
+            }
+        }
+    }
+    assert!(bad.is_empty(), "broken links:\n  {}", bad.join("\n  "));
+}
