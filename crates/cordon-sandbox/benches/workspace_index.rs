@@ -234,7 +234,7 @@ fn bench_tree(name: &str, root: &Path, runs: usize, base: &Path, env: &[(String,
             state_dir: Some(&state),
             skip: &[],
             limit: u64::MAX,
-            env: &env,
+            env,
             remove_protected: &[],
         })
         .map(|s| s.guard)
