@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use cordon_pipeline::Error;
+use cordon_sandbox::exit::CHECK_FAILED;
 use cordon_sandbox::Probe;
 use serde::Serialize;
 
@@ -173,7 +174,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         print_text(&report, will_use);
     }
     Ok(if will_use == "refuse" {
-        ExitCode::from(1)
+        ExitCode::from(CHECK_FAILED)
     } else {
         ExitCode::SUCCESS
     })

@@ -10,6 +10,7 @@ use crate::agents::{self, AgentId, FileFormat, Location, Scope};
 use crate::hook_entries as he;
 use crate::installed::{project_dir, scope_name, self_binary};
 use crate::settings_edit::{Applied, Change, EditError, JsonDoc, TomlDoc};
+use cordon_pipeline::Error;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,11 +48,6 @@ pub struct UninstallArgs {
     /// Print the diff of every file that would change, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: {msg}");
-    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
 }
 
 /// The planned edit of one location.
@@ -390,46 +386,46 @@ fn apply(plans: &[Plan]) -> Result<Vec<String>, String> {
     Ok(lines)
 }
 
-pub fn run_install(a: Args) -> ExitCode {
+pub fn run_install(a: Args) -> Result<ExitCode, Error> {
     if a.self_test && a.agent.is_none() {
-        return crate::selftest::run(None, a.json);
+        return Ok(crate::selftest::run(None, a.json));
     }
     let Some(agent) = a.agent else {
-        return fail(
+        return Err(Error::failed(
             "which agent? cordon install claude|codex|gemini|cursor|copilot|goose (or --self-test)",
-        );
+        ));
     };
     let env = agents::Env::from_process();
     if let Err(e) = check_scope(a.scope, &env) {
-        return fail(e);
+        return Err(Error::failed(e));
     }
     let project = if a.scope == Scope::Project {
         match project_dir(a.project) {
             Ok(p) => p,
-            Err(e) => return fail(e),
+            Err(e) => return Err(Error::failed(e)),
         }
     } else {
         PathBuf::new()
     };
     let bin = match self_binary() {
         Ok(b) => b,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let cmd = he::hook_command(&bin, agent);
     let locs = match agent.locations(a.scope, &env, &project) {
         Ok(l) => l,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let mut plans = Vec::new();
     for loc in locs {
         match plan_install(agent, loc, &cmd) {
             Ok(p) => plans.push(p),
-            Err(e) => return fail(e),
+            Err(e) => return Err(Error::failed(e)),
         }
     }
     if a.dry_run {
         print_diff(&plans);
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     if a.scope == Scope::Managed {
         if let Some(w) = managed_binary_warning(&bin) {
@@ -438,7 +434,7 @@ pub fn run_install(a: Args) -> ExitCode {
     }
     let lines = match apply(&plans) {
         Ok(l) => l,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let events: Vec<&str> = agent.shape().events.iter().map(|(e, _)| *e).collect();
     println!(
@@ -459,46 +455,46 @@ pub fn run_install(a: Args) -> ExitCode {
         println!("  next: {n}");
     }
     if a.self_test {
-        return crate::selftest::run(Some(agent), a.json);
+        return Ok(crate::selftest::run(Some(agent), a.json));
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn run_uninstall(a: UninstallArgs) -> ExitCode {
+pub fn run_uninstall(a: UninstallArgs) -> Result<ExitCode, Error> {
     let env = agents::Env::from_process();
     if let Err(e) = check_scope(a.scope, &env) {
-        return fail(e);
+        return Err(Error::failed(e));
     }
     let project = if a.scope == Scope::Project {
         match project_dir(a.project) {
             Ok(p) => p,
-            Err(e) => return fail(e),
+            Err(e) => return Err(Error::failed(e)),
         }
     } else {
         PathBuf::new()
     };
     let locs = match a.agent.locations(a.scope, &env, &project) {
         Ok(l) => l,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let records = load_records();
     let mut plans = Vec::new();
     for loc in locs {
         match plan_uninstall(a.agent, loc, &records) {
             Ok(p) => plans.push(p),
-            Err(e) => return fail(e),
+            Err(e) => return Err(Error::failed(e)),
         }
     }
     if a.dry_run {
         print_diff(&plans);
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let nothing = plans
         .iter()
         .all(|p| p.change.is_noop() && p.companions.is_empty());
     let lines = match apply(&plans) {
         Ok(l) => l,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     if nothing {
         println!(
@@ -516,5 +512,5 @@ pub fn run_uninstall(a: UninstallArgs) -> ExitCode {
             println!("  {l}");
         }
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

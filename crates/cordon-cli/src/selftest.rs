@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::agents::{self, AgentId};
+use cordon_sandbox::exit::CHECK_FAILED;
 
 /// What one sample expects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -439,7 +440,7 @@ pub fn run(agent: Option<AgentId>, as_json: bool) -> ExitCode {
     if ok && !reps.is_empty() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(CHECK_FAILED)
     }
 }
 
