@@ -461,7 +461,7 @@ fn gemini_file_tools_cannot_plant(c: &Case) {
     }
     assert!(
         server.sent().contains("an agent or editor config")
-            && server.sent().contains("Copilot CLI config"),
+            && server.sent().contains("Copilot CLI: "),
         "gemini as {}: the refusals did not reach the model\n{out}",
         c.label()
     );

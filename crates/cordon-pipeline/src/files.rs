@@ -288,8 +288,9 @@ impl FileRules {
     /// roots, at any depth, existing or about to be created by writing `p` (README
     /// "Repositories and agent configs"): anything inside a git directory (`.git`, or a
     /// directory that is one by its shape — see [`git_dir_after`]), an agent or editor config
-    /// (`.cursor/`, `.gemini/`, `.vscode/`, `.devcontainer/`, `.envrc`...), Copilot CLI's
-    /// `.github/hooks/` and `.github/mcp.json`. The sandbox keeps the existing ones read-only
+    /// (`.cursor/`, `.gemini/`, `.vscode/`, `.devcontainer/`, `.envrc`..., and those that count
+    /// only in a given directory: Copilot CLI's `.github/hooks/` and `.github/mcp.json`,
+    /// `.config/mise`). The sandbox keeps the existing ones read-only
     /// and neutralises new ones after each run; the agent's own file tools run outside any run
     /// and its check, so the hook refuses them.
     pub fn code_config(&self, p: &Path) -> Option<(PathBuf, String)> {
@@ -316,18 +317,11 @@ impl FileRules {
                 {
                     return Some((cur, format!("an agent or editor config ({why})")));
                 }
-                if parent_name.is_some_and(|d| d == ".config")
-                    && matches!(name, "mise" | "mise.toml" | "mise.local.toml")
+                if let Some((_, _, why)) = cordon_sandbox::guard::AGENT_CONFIGS_IN
+                    .iter()
+                    .find(|(d, a, _)| *a == name && parent_name.is_some_and(|p| p == *d))
                 {
-                    return Some((cur, "an agent or editor config (mise)".into()));
-                }
-                if parent_name.is_some_and(|d| d == ".github")
-                    && matches!(name, "hooks" | "mcp.json")
-                {
-                    return Some((
-                        cur,
-                        "a Copilot CLI config (.github/hooks: commands run at its events; .github/mcp.json: MCP servers)".into(),
-                    ));
+                    return Some((cur, format!("an agent or editor config ({why})")));
                 }
                 if cur != p && git_dir_after(&cur, p) {
                     return Some((cur, GIT.into()));

@@ -123,19 +123,45 @@ pub const HOOK_MANAGER_CONFIGS: &[(&str, &str)] = &[
 /// The most entries the writable roots may hold by default (see `Request::scan_limit`).
 pub const DEFAULT_SCAN_LIMIT: u64 = 2_000_000;
 
-/// Is the mark `name` in directory `dir` (of `tree`) an agent or editor config? (`mise` and
-/// `mise.toml` count only inside `.config`.)
+/// Configs that count only inside a directory of a given name (directory, name, what runs).
+pub const AGENT_CONFIGS_IN: &[(&str, &str, &str)] = &[
+    (".config", "mise", "mise: config in .config/"),
+    (".config", "mise.toml", "mise: config in .config/"),
+    (".config", "mise.local.toml", "mise: config in .config/"),
+    (
+        ".github",
+        "hooks",
+        "Copilot CLI: .github/hooks/*.json name commands it runs at its events (cordon install copilot --scope project puts cordon's own hook there)",
+    ),
+    (
+        ".github",
+        "mcp.json",
+        "Copilot CLI: MCP servers (commands to start)",
+    ),
+];
+
+/// A `.env` file that an agent loads into its own environment, whence it reaches every command
+/// the agent runs (`BASH_ENV`, `NODE_OPTIONS`, `LD_PRELOAD`... run code): Gemini CLI (and its
+/// forks) read the nearest `.env` from the directory they start in upwards, in a trusted folder
+/// with every variable. An existing one is a secret (covered in the sandbox: it cannot be
+/// changed); a new one is neutralised after the run like an agent config.
+pub const LOADED_ENV_FILE: (&str, &str) = (
+    ".env",
+    "a .env file: Gemini CLI loads the nearest one into its environment (BASH_ENV, NODE_OPTIONS... run code at its next command)",
+);
+
+/// Is the mark `name` in directory `dir` (of `tree`) an agent or editor config? (Some count only
+/// inside a directory of a given name: [`AGENT_CONFIGS_IN`].)
 pub fn agent_config(tree: &Tree, dir: u32, name: &[u8]) -> Option<&'static str> {
     let s = std::str::from_utf8(name).ok()?;
     if let Some((_, why)) = AGENT_CONFIGS.iter().find(|(n, _)| *n == s) {
         return Some(why);
     }
-    if matches!(s, "mise" | "mise.toml" | "mise.local.toml")
-        && &*tree.dirs[dir as usize].name == b".config"
-    {
-        return Some("mise: config in .config/");
-    }
-    None
+    let parent = &*tree.dirs[dir as usize].name;
+    AGENT_CONFIGS_IN
+        .iter()
+        .find(|(d, n, _)| *n == s && parent == d.as_bytes())
+        .map(|(_, _, why)| *why)
 }
 
 /// What the scan found before the run.
@@ -499,6 +525,12 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
                         _ => {}
                     }
                 } else if agent_config(tree, i, &m.name).is_some() {
+                    // Copilot CLI's configs lie in `.github`, which the command could rename
+                    // (taking cordon's own project hook away with it): pinned, as git
+                    // directories are, so that it cannot be.
+                    if &*dir.name == b".github" && !d.pinned.contains(&path) {
+                        d.pinned.push(path.clone());
+                    }
                     match m.dtype {
                         libc::DT_DIR => d.protect(&p, Kind::Dir),
                         libc::DT_REG => d.protect(&p, Kind::File),

@@ -518,6 +518,15 @@ impl Ctx<'_> {
                         self.found(p, st, format!("a new agent or editor config ({why})"));
                     }
                 }
+            } else if name == guard::LOADED_ENV_FILE.0.as_bytes() {
+                // A new mark: made by the run (its ctime says so; an existing `.env` moved
+                // along with its directory is the user's, covered during the run). A symlink
+                // counts: the agent reads through it.
+                if let Ok(st) = self.roots.stat(&p) {
+                    if !self.empty(&p, &st) && st.ctime.maybe_after(self.t0) {
+                        self.found(p, st, guard::LOADED_ENV_FILE.1.to_string());
+                    }
+                }
             }
         }
     }
