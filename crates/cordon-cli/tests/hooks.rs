@@ -1019,7 +1019,8 @@ fn file_tools_cannot_plant_code_or_read_around_the_sandbox() {
 /// (`HEAD` + `objects/` + `refs/`, or `HEAD` + `commondir`) written piece by piece in any
 /// order, the last piece refused; what a nested repository's config names (`core.hooksPath`,
 /// a `core.fsmonitor` program, present or not yet); another name (hard link) of a secret file;
-/// `~/...` paths, which some tools expand. Checked outside: nothing was written.
+/// `~/...` paths, which some tools expand; the agent's own environment through `/proc`. Checked
+/// outside: nothing was written.
 #[test]
 fn file_tools_variants_git_shape_names_links_tilde() {
     let w = World::new();
@@ -1095,10 +1096,24 @@ fn file_tools_variants_git_shape_names_links_tilde() {
     }
     assert!(!p.join("bare/HEAD").exists() && !p.join("nested/tools/fsmon.sh").exists());
     let read = |path: &str| claude(&w, "PreToolUse", "Read", json!({"file_path": path}));
-    for path in [abs("src/notes.txt"), "~/.ssh/id_rsa".to_string()] {
+    // The agent's own environment (its API keys) through /proc, read or searched.
+    for path in [
+        abs("src/notes.txt"),
+        "~/.ssh/id_rsa".to_string(),
+        "/proc/self/environ".to_string(),
+        "/proc/self/task/../environ".to_string(),
+    ] {
         let (d, reason) = decision_of(&w, "claude", &read(&path));
         assert_eq!(d, "deny", "Read {path} was not refused: {reason}");
     }
+    let grep = claude(
+        &w,
+        "PreToolUse",
+        "Grep",
+        json!({"pattern": "KEY", "path": "/proc/self"}),
+    );
+    let (d, reason) = decision_of(&w, "claude", &grep);
+    assert_eq!(d, "deny", "Grep /proc/self was not refused: {reason}");
     // Ordinary work is not refused: a file called HEAD elsewhere, the nested repository's
     // sources, a read of a source file.
     for path in [

@@ -369,6 +369,12 @@ impl FileRules {
                 s.display()
             ));
         }
+        if let Some(what) = process_secret(p) {
+            return Some(format!(
+                "{} is {what}: the agent's own holds its API keys and tokens, which cordon hides from sandboxed commands",
+                p.display()
+            ));
+        }
         if !p.is_file() {
             return None;
         }
@@ -395,6 +401,12 @@ impl FileRules {
         }
         if !contents {
             return None;
+        }
+        if dir.starts_with("/proc") {
+            return Some(format!(
+                "searching the contents of {} would read processes' environments and memory (the agent's own holds its API keys): search a narrower path",
+                dir.display()
+            ));
         }
         if let Some(s) = self
             .secrets
@@ -503,6 +515,17 @@ impl FileRules {
             }
         }
         None
+    }
+}
+
+/// A process's environment or memory under `/proc` (`/proc/self/environ` of the agent's own
+/// process: its API keys; the sandbox hides secret environment variables from commands).
+fn process_secret(p: &Path) -> Option<&'static str> {
+    let rest = p.strip_prefix("/proc").ok()?;
+    match rest.file_name()?.to_str()? {
+        "environ" => Some("a process's environment"),
+        "mem" | "pagemap" => Some("a process's memory"),
+        _ => None,
     }
 }
 
