@@ -113,7 +113,7 @@ pub struct FileRules {
     scanned: std::sync::OnceLock<Result<Scanned, String>>,
 }
 
-/// What the sandbox's scan of the writable roots finds (`cordon_sandbox::guard::scan`, through
+/// What the sandbox's scan of the writable roots finds (`cordon_sandbox::scan::scan`, through
 /// the workspace index: only what changed since the last look is read again).
 #[derive(Debug, Clone, Default)]
 pub struct Scanned {
@@ -250,7 +250,7 @@ impl FileRules {
             .cloned()
             .collect();
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let scan = cordon_sandbox::guard::scan(&cordon_sandbox::guard::ScanInput {
+        let scan = cordon_sandbox::scan::scan(&cordon_sandbox::guard::ScanInput {
             roots: &roots,
             writable: !self.writable.is_empty(),
             state_dir: Some(state),

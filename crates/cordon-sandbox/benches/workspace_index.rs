@@ -11,7 +11,7 @@
 //! - index, first run: `index::walk` with no index (reads everything);
 //! - index, later run: `index::walk` against the previous index, nothing changed (one pass; a run
 //!   makes two: before and after);
-//! - scan before a run: `guard::scan` with its state directory (load, walk, save if changed,
+//! - scan before a run: `scan::scan` with its state directory (load, walk, save if changed,
 //!   derive secrets/protected/pins) on an unchanged tree;
 //! - check after a run: `neutralise::begin` (the run file with the snapshot) and
 //!   `neutralise::after` (the walk again, what it inspects, the save when something changed).
@@ -22,7 +22,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cordon_sandbox::{guard, handles, index};
+use cordon_sandbox::{guard, handles, index, scan};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -221,7 +221,7 @@ fn main() {
         });
         let state = base.join(format!("state-{}", name.len()));
         let scan = |_: ()| {
-            guard::scan(&guard::ScanInput {
+            scan::scan(&guard::ScanInput {
                 roots: &roots,
                 writable: true,
                 state_dir: Some(&state),

@@ -50,13 +50,13 @@ pub const REGENERATED: &[&str] = &[
 /// index means: bump [`FORMAT`].
 pub fn is_mark(name: &[u8]) -> bool {
     if let Ok(s) = std::str::from_utf8(name) {
-        if crate::spec::is_secret_file_name(s) {
+        if crate::protected::is_secret_file_name(s) {
             return true;
         }
         return s == ".git"
             || GIT_NAMES.contains(&s)
-            || crate::guard::AGENT_CONFIGS.iter().any(|(n, _)| *n == s)
-            || crate::guard::HOOK_MANAGER_CONFIGS
+            || crate::protected::AGENT_CONFIGS.iter().any(|(n, _)| *n == s)
+            || crate::protected::HOOK_MANAGER_CONFIGS
                 .iter()
                 .any(|(n, _)| *n == s)
             || s == "mise"

@@ -85,7 +85,7 @@ impl Limits {
     }
 }
 
-pub use crate::protected::{Kind, Protected};
+pub use crate::protected::{is_secret_file_name, Kind, Protected, HOME_SECRETS, PROTECTED};
 
 /// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
 /// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
@@ -162,70 +162,6 @@ pub struct SandboxSpec {
 /// Only the names of the environment are printed: values stay out of logs and dry runs.
 fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(env.iter().map(|(k, _)| k))
-}
-
-/// Secret paths relative to the home directory (no read, no write).
-pub const HOME_SECRETS: &[&str] = &[
-    ".ssh",
-    ".aws",
-    ".gnupg",
-    ".config/gcloud",
-    ".azure",
-    ".kube",
-    ".docker/config.json",
-    ".netrc",
-    ".git-credentials",
-    ".npmrc",
-    ".pypirc",
-    ".codex/auth.json",
-    ".claude/.credentials.json",
-    // Registry tokens and passwords of package managers and build tools, next to the caches
-    // that are overlaid (caches/): cargo, maven, gradle, yarn 2+, poetry, gem.
-    ".cargo/credentials.toml",
-    ".cargo/credentials",
-    ".m2/settings.xml",
-    ".m2/settings-security.xml",
-    ".gradle/gradle.properties",
-    ".yarnrc.yml",
-    ".config/pypoetry/auth.toml",
-    ".gem/credentials",
-];
-
-/// Protected paths relative to each writable root (read, never write).
-pub const PROTECTED: &[(&str, Kind)] = &[
-    (".git/config", Kind::File),
-    (".git/hooks", Kind::Dir),
-    (".git/info", Kind::Dir),
-    (".gitmodules", Kind::File),
-    (".cordon", Kind::Dir),
-    (".claude", Kind::Dir),
-    (".codex", Kind::Dir),
-    (".agents", Kind::Dir),
-    (".vscode", Kind::Dir),
-    (".idea", Kind::Dir),
-    (".mcp.json", Kind::File),
-    (".envrc", Kind::File),
-];
-
-/// Is `name` a workspace secret file: `.env`, `.env.*` (not `.env.example`/`.sample`/`.template`),
-/// `*.pem`, `*.key`, `id_*` private keys (not `*.pub`).
-pub fn is_secret_file_name(name: &str) -> bool {
-    if name == ".env" {
-        return true;
-    }
-    if let Some(rest) = name.strip_prefix(".env.") {
-        return !matches!(
-            rest,
-            "example" | "sample" | "template" | "dist" | "defaults"
-        );
-    }
-    if name.ends_with(".pem") || name.ends_with(".key") {
-        return true;
-    }
-    if let Some(rest) = name.strip_prefix("id_") {
-        return !rest.is_empty() && !name.ends_with(".pub");
-    }
-    false
 }
 
 /// What the caller asks for; everything is resolved into a `SandboxSpec` by `build`.
@@ -421,7 +357,7 @@ pub fn build(
         .filter(|s| s.is_dir() && !read_secret.iter().any(|r| r.starts_with(s.as_path())))
         .cloned()
         .collect();
-    let scan = crate::guard::scan(&crate::guard::ScanInput {
+    let scan = crate::scan::scan(&crate::guard::ScanInput {
         roots: &scan_roots,
         writable: !writable.is_empty(),
         state_dir: state_dir.as_deref(),
