@@ -131,20 +131,8 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
     HOME.with(|h| *h.borrow_mut() = env(inp.env, "HOME").map(PathBuf::from));
     let started = std::time::Instant::now();
     let mut notes = Vec::new();
-    let mut state_dir = inp.state_dir;
-    let store = match inp.state_dir.map(|d| (d, index::Store::open(d))) {
-        Some((_, Ok(s))) => Some(s),
-        Some((d, Err(e))) => {
-            // A cache: without it every run reads the whole workspace (slower, not weaker).
-            notes.push(format!(
-                "the workspace index in {} cannot be used ({e}): every run reads the whole workspace",
-                d.display()
-            ));
-            state_dir = None;
-            None
-        }
-        None => None,
-    };
+    let store = open_store(inp.state_dir, &mut notes);
+    let state_dir = store.as_ref().and(inp.state_dir);
     // A run that ended without its check (cordon was killed): do it now.
     let recovered = match &store {
         Some(s) => crate::neutralise::recover(s, inp)?,
@@ -193,61 +181,7 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
             recovered,
         });
     }
-    let mut d = Derived::default();
-    let globals = {
-        let mut g = crate::gitconfig::Named::default();
-        let mut files = Vec::new();
-        for p in global_configs(inp.env) {
-            read_named(&roots, &p, 0, &mut g, &mut files);
-        }
-        for (f, _) in files {
-            d.protect_or_watch(&roots, &f, "a file your git config includes");
-        }
-        g
-    };
-    for tree in &idx.trees {
-        for (i, dir) in tree.dirs.iter().enumerate() {
-            let i = i as u32;
-            if dir.flags & (SKIPPED | REGEN) != 0 {
-                continue;
-            }
-            let path = tree.path(i);
-            if dir.flags & GIT_DIR != 0 && valid_head(&roots, &path) {
-                d.git_dir(&roots, tree, i, &path, &globals, inp.remove_protected);
-            }
-            for m in &dir.marks {
-                let p = path.join(std::ffi::OsStr::from_bytes(&m.name));
-                if &*m.name == b".git" {
-                    match m.dtype {
-                        libc::DT_REG => d.protect(&p, Kind::File),
-                        libc::DT_LNK => d.watch(&p, "a .git symlink"),
-                        _ => {}
-                    }
-                } else if agent_config(tree, i, &m.name).is_some() {
-                    // Copilot CLI's configs lie in `.github`, which the command could rename
-                    // (taking cordon's own project hook away with it): pinned, as git
-                    // directories are, so that it cannot be.
-                    if &*dir.name == b".github" && !d.pinned.contains(&path) {
-                        d.pinned.push(path.clone());
-                    }
-                    match m.dtype {
-                        libc::DT_DIR => d.protect(&p, Kind::Dir),
-                        libc::DT_REG => d.protect(&p, Kind::File),
-                        libc::DT_LNK => {
-                            d.watch(&p, "a symlink at an agent config's name");
-                            if let Ok(t) = std::fs::canonicalize(&p) {
-                                if roots.contains(&t) {
-                                    let k = if t.is_dir() { Kind::Dir } else { Kind::File };
-                                    d.protect(&t, k);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
+    let mut d = derive(&idx, &roots, inp);
     let templates = templates(inp.env);
     // Nothing inside a path that is already read-only or covered: a pin (read-write) there
     // would open it again, and a read-only mount there is redundant.
@@ -283,6 +217,83 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
         guard: Some(guard),
         recovered,
     })
+}
+
+/// The workspace index's store in the state directory. A cache: without it every run reads the
+/// whole workspace (slower, not weaker), and a note says so.
+fn open_store(state_dir: Option<&Path>, notes: &mut Vec<String>) -> Option<index::Store> {
+    let d = state_dir?;
+    match index::Store::open(d) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            notes.push(format!(
+                "the workspace index in {} cannot be used ({e}): every run reads the whole workspace",
+                d.display()
+            ));
+            None
+        }
+    }
+}
+
+/// What the index implies in writable roots: the files git configs include, each repository's
+/// git directory, `.git` files and links, agent configs (and what their links point to).
+fn derive(idx: &Index, roots: &Roots, inp: &ScanInput<'_>) -> Derived {
+    let mut d = Derived::default();
+    let globals = {
+        let mut g = crate::gitconfig::Named::default();
+        let mut files = Vec::new();
+        for p in global_configs(inp.env) {
+            read_named(roots, &p, 0, &mut g, &mut files);
+        }
+        for (f, _) in files {
+            d.protect_or_watch(roots, &f, "a file your git config includes");
+        }
+        g
+    };
+    for tree in &idx.trees {
+        for (i, dir) in tree.dirs.iter().enumerate() {
+            let i = i as u32;
+            if dir.flags & (SKIPPED | REGEN) != 0 {
+                continue;
+            }
+            let path = tree.path(i);
+            if dir.flags & GIT_DIR != 0 && valid_head(roots, &path) {
+                d.git_dir(roots, tree, i, &path, &globals, inp.remove_protected);
+            }
+            for m in &dir.marks {
+                let p = path.join(std::ffi::OsStr::from_bytes(&m.name));
+                if &*m.name == b".git" {
+                    match m.dtype {
+                        libc::DT_REG => d.protect(&p, Kind::File),
+                        libc::DT_LNK => d.watch(&p, "a .git symlink"),
+                        _ => {}
+                    }
+                } else if agent_config(tree, i, &m.name).is_some() {
+                    // Copilot CLI's configs lie in `.github`, which the command could rename
+                    // (taking cordon's own project hook away with it): pinned, as git
+                    // directories are, so that it cannot be.
+                    if &*dir.name == b".github" && !d.pinned.contains(&path) {
+                        d.pinned.push(path.clone());
+                    }
+                    match m.dtype {
+                        libc::DT_DIR => d.protect(&p, Kind::Dir),
+                        libc::DT_REG => d.protect(&p, Kind::File),
+                        libc::DT_LNK => {
+                            d.watch(&p, "a symlink at an agent config's name");
+                            if let Ok(t) = std::fs::canonicalize(&p) {
+                                if roots.contains(&t) {
+                                    let k = if t.is_dir() { Kind::Dir } else { Kind::File };
+                                    d.protect(&t, k);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    d
 }
 
 /// The limit's message: what happened, and the two ways on.
