@@ -168,7 +168,7 @@ fn main() -> ExitCode {
         }
     };
     if prints_only(&cli.command) {
-        cordon_sandbox::exit::end_on_closed_stdout();
+        cordon_sandbox::end_on_closed_stdout();
     }
     let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
