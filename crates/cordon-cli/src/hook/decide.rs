@@ -121,6 +121,19 @@ fn rewrites(agent: Agent) -> bool {
     )
 }
 
+/// The paths a file tool's `path` may mean, resolved (symlinks followed, dangling ones too):
+/// against the hook's cwd, and — for `~` and `~/...`, which some tools expand and others take
+/// literally — against the home directory as well. Each is checked; any refusal refuses.
+fn targets<'a>(env: &'a Env, path: &'a str) -> impl Iterator<Item = PathBuf> + 'a {
+    let home = match path.strip_prefix('~') {
+        Some("") => Some(env.home.clone()),
+        Some(rest) => rest.strip_prefix('/').map(|r| env.home.join(r)),
+        None => None,
+    };
+    std::iter::once(resolve(Path::new(path), &env.ctx.cwd))
+        .chain(home.map(|h| resolve(&h, &env.ctx.cwd)))
+}
+
 /// The decision for an event, recorded in the audit log.
 pub fn decide(agent: Agent, input: &Input) -> Result<Outcome, String> {
     let env = load(agent, input)?;
@@ -250,19 +263,19 @@ fn sandbox_answers(approval: Approval) -> bool {
 }
 
 fn pre_tool(agent: Agent, env: &Env, input: &Input, call: &ToolCall) -> Result<Verdict, String> {
-    let cwd = &env.ctx.cwd;
     Ok(match &call.what {
         What::Shell {
             command,
             unsandboxed,
         } => shell(agent, env, input, command, unsandboxed.as_deref())?,
-        What::Read { path } => match env.rules.read(&resolve(Path::new(path), cwd)) {
+        What::Read { path } => match targets(env, path).find_map(|p| env.rules.read(&p)) {
             Some(r) => Verdict::deny("secret-path", r),
             None => Verdict::defer("file-read", "not a secret path"),
         },
         What::Search { path, contents } => {
-            let dir = resolve(Path::new(path.as_deref().unwrap_or(".")), cwd);
-            match env.rules.search(&dir, *contents) {
+            match targets(env, path.as_deref().unwrap_or("."))
+                .find_map(|dir| env.rules.search(&dir, *contents))
+            {
                 Some(r) => Verdict::deny("secret-path", r),
                 None => Verdict::defer("file-search", "no secret path below"),
             }
@@ -350,7 +363,7 @@ fn unattended(env: &Env, v: Verdict) -> Verdict {
 
 fn writes<'a>(env: &Env, paths: impl Iterator<Item = &'a str>) -> Verdict {
     for p in paths {
-        if let Some(r) = env.rules.write(&resolve(Path::new(p), &env.ctx.cwd)) {
+        if let Some(r) = targets(env, p).find_map(|t| env.rules.write(&t)) {
             return Verdict::deny("file-write", r);
         }
     }
