@@ -59,10 +59,9 @@ pub fn is_mark(name: &[u8]) -> bool {
             || crate::protected::HOOK_MANAGER_CONFIGS
                 .iter()
                 .any(|(n, _)| *n == s)
-            || s == "mise"
-            || s == "mise.toml"
-            || s == "mise.local.toml"
-            || s == "mcp.json";
+            || crate::protected::AGENT_CONFIGS_IN
+                .iter()
+                .any(|(_, n, _)| *n == s);
     }
     false
 }
