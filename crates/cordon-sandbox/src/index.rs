@@ -83,7 +83,7 @@ pub const GIT_NAMES: &[&str] = &[
     "git-rebase-todo",
 ];
 
-const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x03";
+const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x04";
 
 /// Flags of a directory.
 pub const SKIPPED: u8 = 1;
