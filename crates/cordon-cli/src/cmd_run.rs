@@ -173,6 +173,8 @@ pub fn request(a: Args) -> Request {
         explain: a.explain,
         dry_run: a.dry_run,
         net_log: a.net_log,
+        stdio: Default::default(),
+        on_start: None,
     }
 }
 

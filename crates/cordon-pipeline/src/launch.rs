@@ -1,4 +1,5 @@
-//! Stage 4, the launch: the proxy when the spec has one, the sandbox (`cordon_sandbox::run`),
+//! Stage 4, the launch: the proxy when the spec has one, the sandbox (`cordon_sandbox::run_with`,
+//! with the request's stdio),
 //! cordon's notices, and the exec and exit records. Returns the exit status: the command's own,
 //! 124 timeout, 125 when cordon failed (the message printed here), 126/127 not executable / not
 //! found, 128+N for a signal.
@@ -44,7 +45,7 @@ pub(crate) fn run(
                 "cordon: WARNING: --network full: the command has the host network, unfiltered"
             );
         }
-        let ran = sandbox(spec, &plan.probe, None);
+        let ran = sandbox(spec, plan, None);
         return record::finish(rec, &ran, started);
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
@@ -82,7 +83,7 @@ pub(crate) fn run(
             ),
         },
     );
-    let ran = sandbox(spec, &plan.probe, Some(hook));
+    let ran = sandbox(spec, plan, Some(hook));
     if let Some(h) = handle.borrow_mut().take() {
         h.shutdown();
     }
@@ -125,9 +126,10 @@ fn report_findings(findings: &[cordon_sandbox::Finding]) {
 /// Runs a resolved spec in the sandbox, with cordon's messages on stderr.
 fn sandbox(
     spec: &SandboxSpec,
-    probe: &Probe,
+    plan: &Plan,
     on_listener: Option<cordon_sandbox::exec::ListenerHook<'_>>,
 ) -> Ran {
+    let probe: &Probe = &plan.probe;
     if let Some(why) = cordon_sandbox::fallback::refusal(spec, probe) {
         return Ran::failed(fail_code(why));
     }
@@ -145,7 +147,19 @@ fn sandbox(
         eprintln!("cordon: note: {n}");
     }
     report_findings(&spec.recovered);
-    match cordon_sandbox::run(spec, on_listener) {
+    let stdio = match plan.request.stdio.copies() {
+        Ok(s) => s,
+        Err(e) => return Ran::failed(fail_code(format!("the command's stdio: {e}"))),
+    };
+    let on_start = plan.request.on_start.clone().map(|f| {
+        Box::new(move |r: cordon_sandbox::Running| (f.0)(r)) as cordon_sandbox::StartHook<'_>
+    });
+    let launch = cordon_sandbox::Launch {
+        on_listener,
+        stdio,
+        on_start,
+    };
+    match cordon_sandbox::run_with(spec, launch) {
         Ok(o) => {
             if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
                 eprintln!("cordon: {}", cordon_sandbox::fallback::notice(why));

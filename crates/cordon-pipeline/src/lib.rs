@@ -22,7 +22,8 @@
 //!    the spec is built again from it, with the files a grant is bound to pinned to the bytes
 //!    that were hashed (`approval/scripts.rs`).
 //! 5. [`Approved::launch`] (`launch.rs`): the proxy when the spec has one, then
-//!    `cordon_sandbox::run` (supervisor, the sandbox's init, the command's `execve`); the exec
+//!    `cordon_sandbox::run_with` (supervisor, the sandbox's init, the command's `execve`; the
+//!    command's stdio is cordon's own, or the caller's pipes: `Request::stdio`); the exec
 //!    and exit records; under `on-failure`, a failed run may be asked about and run again. The
 //!    exit status comes back to `main` (`cordon_sandbox::exit`).
 //!
@@ -45,4 +46,4 @@ pub use approve::Approved;
 pub use decide::Decided;
 pub use error::{Error, Result};
 pub use plan::Plan;
-pub use request::{Command, Request};
+pub use request::{Command, OnStart, Request, Stdio};

@@ -1,6 +1,8 @@
 //! Stage 0, the request: what an entry point asks for, in the pipeline's terms (no clap here).
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::approval::Escalation;
 use crate::record::AuditOptions;
@@ -45,6 +47,45 @@ pub struct Request {
     pub dry_run: bool,
     /// Write every connection through the proxy as a JSON line to this file.
     pub net_log: Option<PathBuf>,
+    /// The command's standard descriptors, where they are not cordon's own.
+    pub stdio: Stdio,
+    /// Called with a handle on the sandbox once it runs (again for a rerun).
+    pub on_start: Option<OnStart>,
+}
+
+/// The command's standard input, output and error when they are not cordon's own 0, 1, 2: an
+/// in-process caller's pipes (the MCP gateway speaking to a server it runs in the sandbox).
+/// Clones of the request share them; each launch gives the sandbox its own copies (closed when
+/// that run ends, see `cordon_sandbox::Stdio`), and these close when the last request holding
+/// them is dropped (at the end of [`crate::Approved::launch`] for the caller's one).
+#[derive(Debug, Clone, Default)]
+pub struct Stdio {
+    pub stdin: Option<Arc<OwnedFd>>,
+    pub stdout: Option<Arc<OwnedFd>>,
+    pub stderr: Option<Arc<OwnedFd>>,
+}
+
+impl Stdio {
+    /// The sandbox's copies (close-on-exec duplicates; the sandbox places them at 0, 1, 2).
+    pub(crate) fn copies(&self) -> std::io::Result<cordon_sandbox::Stdio> {
+        let dup = |f: &Option<Arc<OwnedFd>>| f.as_ref().map(|f| f.try_clone()).transpose();
+        Ok(cordon_sandbox::Stdio {
+            stdin: dup(&self.stdin)?,
+            stdout: dup(&self.stdout)?,
+            stderr: dup(&self.stderr)?,
+        })
+    }
+}
+
+/// What an in-process caller is handed once the sandbox runs: a handle that stops it from
+/// another thread (`cordon_sandbox::Running`).
+#[derive(Clone)]
+pub struct OnStart(pub Arc<dyn Fn(cordon_sandbox::Running) + Send + Sync>);
+
+impl std::fmt::Debug for OnStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart(..)")
+    }
 }
 
 impl Request {
@@ -60,6 +101,8 @@ impl Request {
             explain: false,
             dry_run: false,
             net_log: None,
+            stdio: Stdio::default(),
+            on_start: None,
         }
     }
 

@@ -40,6 +40,12 @@ pub fn terminate(pid: u32) {
     crate::sys::process::kill(pid as libc::pid_t, libc::SIGTERM);
 }
 
+/// A pipe (read end, write end), both close-on-exec: e.g. for a command's stdio given to
+/// [`crate::run_with`].
+pub fn pipe() -> io::Result<(File, File)> {
+    crate::sys::pipe().map(|(r, w)| (File::from(r), File::from(w)))
+}
+
 /// Takes an exclusive `flock` on `f`, waiting for it (through EINTR).
 pub fn lock_exclusive(f: &File) -> io::Result<()> {
     crate::sys::fs::flock(f.as_fd(), libc::LOCK_EX)

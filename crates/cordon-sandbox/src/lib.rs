@@ -38,7 +38,7 @@ pub mod sockets;
 pub mod spec;
 mod sys;
 
-pub use exec::{run, Outcome};
+pub use exec::{run, run_with, Launch, Outcome, Running, StartHook, Stdio};
 pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};

@@ -1,11 +1,13 @@
-//! `cordon mcp wrap`: the gateway. The server runs as `cordon run` (this same binary) with
-//! pipes for its stdin and stdout: the run pipeline, out of process, so that the sandbox, the
-//! command policy and the audit log of a `cordon run` apply to it unchanged (see
-//! [`spawn_server`], the one place that knows how).
+//! `cordon mcp wrap`: the gateway. The server runs in the sandbox from this process, through
+//! the run pipeline (the stages of `cordon run`: the command policy, the sandbox and the audit
+//! records of a `cordon run` apply to it unchanged), with pipes for its stdin and stdout (see
+//! [`launch_server`], the one place that knows how).
 
+use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
+use std::process::ExitCode;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cordon_audit::{Event, Text};
@@ -15,6 +17,7 @@ use serde_json::Value;
 
 use cordon_config::Approval as ApprovalMode;
 use cordon_pipeline::approval::{self, Answer, Settings};
+use cordon_pipeline::Plan;
 
 /// 16 MiB: a message is held whole to route it; this covers a base64 image of about 12 MB
 /// in a tool result, and keeps a hostile or broken peer from making the gateway hold more.
@@ -80,94 +83,127 @@ pub enum PoisonArg {
     Warn,
 }
 
-/// The server as a child process: `cordon run [sandbox options] -- SERVER...` with its stdin
-/// and stdout piped to the gateway and its stderr passed through. The run pipeline decides
-/// the command (a deny rule refuses it; `--approval never`: nobody is asked at start, the
-/// client has the terminal), builds the sandbox and records the run like any `cordon run`.
-pub fn spawn_server(a: &Args) -> Result<Child, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find cordon's own binary: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("run").args(["--approval", "never"]);
+/// The run pipeline's request for the server: what `cordon run --approval never [sandbox
+/// options] --agent mcp:NAME -- SERVER...` asks for (a deny rule refuses it; nobody is asked at
+/// start, the client has the terminal), with the server's stdin and stdout on the given pipes
+/// and its stderr passed through.
+pub fn server_request(
+    a: &Args,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+) -> Result<cordon_pipeline::Request, String> {
+    use cordon_sandbox::spec::Mode;
+    let mut req = cordon_pipeline::Request::new(cordon_pipeline::Command::Argv(a.argv.clone()));
+    let f = &mut req.flags;
+    f.approval = Some(ApprovalMode::Never);
     if a.no_sandbox {
-        cmd.args(["--mode", "danger-full-access"]);
+        f.mode = Some(Mode::DangerFullAccess);
     } else if let Some((ws, rest)) = a.writable.split_first() {
-        cmd.args(["--mode", "workspace-write", "--workspace"])
-            .arg(ws);
-        for w in rest {
-            cmd.arg("--writable").arg(w);
-        }
+        f.mode = Some(Mode::WorkspaceWrite);
+        req.workspace = Some(ws.clone());
+        f.writable = rest.to_vec();
     } else {
-        cmd.args(["--mode", "read-only"]);
+        f.mode = Some(Mode::ReadOnly);
     }
     for d in &a.allow_domain {
-        cmd.args(["--allow-domain", d]);
+        f.allow_domain
+            .push(d.parse().map_err(|e| format!("--allow-domain {d}: {e}"))?);
     }
-    for p in &a.read_secret {
-        cmd.arg("--read-secret").arg(p);
-    }
-    for e in &a.env {
-        cmd.args(["--env", e]);
-    }
-    for e in &a.secret_env {
-        cmd.args(["--secret-env", e]);
-    }
-    for p in &a.policy {
-        cmd.arg("--policy").arg(p);
-    }
-    if let Some(d) = &a.audit.audit_dir {
-        cmd.arg("--audit-dir").arg(d);
-    }
-    if a.audit.no_audit {
-        cmd.arg("--no-audit");
-    }
-    cmd.args(["--agent", &format!("mcp:{}", a.name)]);
-    cmd.arg("--").args(&a.argv);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    cmd.spawn()
-        .map_err(|e| format!("cannot start the MCP server through cordon run: {e}"))
+    f.read_secret = a.read_secret.clone();
+    f.env = a.env.clone();
+    f.secret_env = a.secret_env.clone();
+    f.policy = a.policy.clone();
+    req.audit = cordon_pipeline::record::AuditOptions {
+        dir: a.audit.audit_dir.clone(),
+        off: a.audit.no_audit,
+        agent: Some(format!("mcp:{}", a.name)),
+    };
+    req.stdio = cordon_pipeline::Stdio {
+        stdin: Some(Arc::new(stdin)),
+        stdout: Some(Arc::new(stdout)),
+        stderr: None,
+    };
+    Ok(req)
 }
 
-struct ChildServer(Child);
+/// The server, run in the sandbox from this process: the run pipeline's stages (those of
+/// `cordon run`: decision, sandbox, audit records) in a thread of their own, the server's stdin
+/// and stdout on pipes to the gateway. Returns those pipes' other ends and the server.
+pub fn launch_server(a: &Args) -> Result<(File, File, SandboxedServer), String> {
+    let pipe = || {
+        cordon_sandbox::host::pipe().map_err(|e| format!("cannot make the MCP server's pipes: {e}"))
+    };
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let mut req = server_request(a, in_r.into(), out_w.into())?;
+    let running: Arc<Mutex<Option<cordon_sandbox::Running>>> = Arc::default();
+    let r = running.clone();
+    req.on_start = Some(cordon_pipeline::OnStart(Arc::new(move |run| {
+        *r.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+    })));
+    let (tx, done) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("mcp-server".into())
+        .spawn(move || {
+            let code = match Plan::new(req)
+                .and_then(|p| p.decide())
+                .and_then(|d| d.approve())
+                .and_then(|a| a.launch())
+            {
+                Ok(code) => code,
+                Err(e) => {
+                    if !e.is_silent() {
+                        eprintln!("cordon: {e}");
+                    }
+                    e.exit_code()
+                }
+            };
+            // The live-run record this run published (runs.rs), as `cordon run` does.
+            cordon_sandbox::runs::withdraw();
+            let _ = tx.send(code);
+        })
+        .map_err(|e| format!("cannot start the MCP server's thread: {e}"))?;
+    Ok((in_w, out_r, SandboxedServer { done, running }))
+}
 
-impl cordon_mcp::relay::Server for ChildServer {
+/// The server's run, as the relay stops it.
+pub struct SandboxedServer {
+    /// The run's exit status (the command's own, 125 cordon failed, 126 refused, 128+N).
+    done: mpsc::Receiver<u8>,
+    /// The sandbox, once it runs.
+    running: Arc<Mutex<Option<cordon_sandbox::Running>>>,
+}
+
+impl cordon_mcp::relay::Server for SandboxedServer {
     fn stop(&mut self, grace: Duration) -> String {
-        let status = |s: std::process::ExitStatus| {
-            use std::os::unix::process::ExitStatusExt;
-            match (s.code(), s.signal()) {
-                (Some(c), _) => format!("exit status {c}"),
-                (_, Some(n)) => format!("signal {n}"),
-                _ => s.to_string(),
-            }
-        };
-        let until = Instant::now() + grace;
+        let status = |c: u8| format!("exit status {c}");
+        let gone = || "unknown (the server's run ended without a status)".to_string();
+        match self.done.recv_timeout(grace) {
+            Ok(c) => return status(c),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return gone(),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        // SIGTERM first (init forwards it to the server, as `cordon run` does with its own),
+        // then SIGKILL for the whole sandbox if it does not go. A run still being set up has no
+        // handle yet: asked again until it has one.
+        let asked = Instant::now();
+        let mut terminated = false;
         loop {
-            match self.0.try_wait() {
-                Ok(Some(s)) => return status(s),
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-                Ok(None) => break,
-                Err(e) => return format!("unknown ({e})"),
+            match self.done.recv_timeout(Duration::from_millis(50)) {
+                Ok(c) => return status(c),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return gone(),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            let run = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = run.as_ref() {
+                if !terminated {
+                    r.terminate();
+                    terminated = true;
+                } else if asked.elapsed() > Duration::from_secs(2) {
+                    r.kill();
+                }
             }
         }
-        // SIGTERM first: cordon run forwards it into the sandbox and tears it down; SIGKILL
-        // if it does not go.
-        // Our own child, not reaped yet (try_wait said so): its pid is still its own.
-        cordon_sandbox::host::terminate(self.0.id());
-        let until = Instant::now() + Duration::from_secs(2);
-        loop {
-            match self.0.try_wait() {
-                Ok(Some(s)) => return status(s),
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-                _ => break,
-            }
-        }
-        let _ = self.0.kill();
-        self.0
-            .wait()
-            .map(status)
-            .unwrap_or_else(|e| format!("unknown ({e})"))
     }
 }
 
@@ -417,12 +453,9 @@ pub fn run(a: Args) -> ExitCode {
         Ok(g) => Arc::new(g),
         Err(e) => return super::fail(e),
     };
-    let mut child = match spawn_server(&a) {
-        Ok(c) => c,
+    let (sin, sout, server) = match launch_server(&a) {
+        Ok(s) => s,
         Err(e) => return super::fail(e),
-    };
-    let (Some(sin), Some(sout)) = (child.stdin.take(), child.stdout.take()) else {
-        return super::fail("the MCP server's pipes could not be set up");
     };
     let end = cordon_mcp::relay::run(
         gw,
@@ -430,7 +463,7 @@ pub fn run(a: Args) -> ExitCode {
         Box::new(std::io::stdout()),
         Box::new(sin),
         Box::new(sout),
-        Box::new(ChildServer(child)),
+        Box::new(server),
         max_message,
     );
     match end {

@@ -26,6 +26,9 @@ pub(super) fn main(spec: &SandboxSpec, mut p: Prepared, report: RawFd, old_mask:
             die(report, Failure::Setup(e.to_string()));
         }
     }
+    if let Err(e) = redirect(&p.stdio) {
+        die(report, Failure::Setup(format!("the command's stdio: {e}")));
+    }
     // Every descriptor but 0, 1, 2 is closed at execve (the report pipe included).
     sys::process::cloexec_from(3);
     if let Err(e) = sys::drop_capabilities() {
@@ -93,4 +96,21 @@ fn execute(p: &Prepared) -> Failure {
         Some(e) => Failure::NotExecutable(e.to_string()),
         None => Failure::NotFound,
     }
+}
+
+/// Puts the given descriptors at 0, 1, 2. Each is first copied above 2 (close-on-exec), so that
+/// one given as, say, 1 for stderr is not overwritten by another before it is placed.
+fn redirect(stdio: &[Option<RawFd>; 3]) -> io::Result<()> {
+    let mut high = [None; 3];
+    for (i, fd) in stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            high[i] = Some(sys::process::dup_high(*fd)?);
+        }
+    }
+    for (i, fd) in high.iter().enumerate() {
+        if let Some(fd) = fd {
+            sys::process::dup2(*fd, i as RawFd)?;
+        }
+    }
+    Ok(())
 }

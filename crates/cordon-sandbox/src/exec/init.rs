@@ -91,9 +91,13 @@ pub(super) fn main(
         Err(e) => die(err, Failure::Setup(format!("fork: {e}"))),
     };
     drop(p);
-    // init reports nothing more on the report pipe: only the command (until its execve) holds
-    // it now, so the supervisor sees EOF once the command has started or failed to.
-    sys::process::close(err);
+    drop(ends.alive);
+    // init keeps its signalfd and the done pipe, nothing else it inherited: the report pipe
+    // (only the command holds it now, until its execve: the supervisor sees EOF once the
+    // command has started or failed to), the command's stdio (a reader sees EOF when the
+    // command closes its end), and whatever else cordon's process had open (another thread's
+    // pipes to another sandbox must not be held open by this one).
+    sys::process::close_all_except(&[sfd.as_raw_fd(), ends.done.as_raw_fd()]);
     reap(cmd, &sfd, &ends.done)
 }
 

@@ -26,7 +26,7 @@ mod supervisor;
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::fence::Fence;
@@ -85,12 +85,89 @@ impl Outcome {
     }
 }
 
-/// Runs the sandbox. `on_listener` receives the proxy's listening socket (created inside the
-/// sandbox's network namespace) when `spec.network` is `Proxy`. The check after the run
-/// (neutralise.rs) is part of it, so that no entry point can skip it.
+/// The command's standard input, output and error, when they are not cordon's own 0, 1 and 2:
+/// e.g. the ends of pipes, for a server run inside the sandbox and spoken to through them.
+/// cordon keeps these descriptors until the run ends (then closes them); inside, only the
+/// command holds them.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+impl Stdio {
+    fn raw(&self) -> [Option<RawFd>; 3] {
+        [&self.stdin, &self.stdout, &self.stderr].map(|f| f.as_ref().map(|f| f.as_raw_fd()))
+    }
+}
+
+/// Called once the sandbox's first process exists (again if the namespaces turned out to be
+/// powerless and the run falls back), with a handle to stop it from another thread.
+pub type StartHook<'a> = Box<dyn FnMut(Running) + 'a>;
+
+/// How to launch a spec, besides the spec itself.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Receives the proxy's listening socket (created inside the sandbox's network namespace)
+    /// when `spec.network` is `Proxy`.
+    pub on_listener: Option<ListenerHook<'a>>,
+    pub stdio: Stdio,
+    pub on_start: Option<StartHook<'a>>,
+}
+
+/// The sandbox while it runs (see [`StartHook`]): its first process, by pidfd, so that a
+/// signal never reaches another process that took its pid after it was reaped.
+#[derive(Debug)]
+pub struct Running {
+    pidfd: OwnedFd,
+}
+
+impl Running {
+    /// SIGTERM for the command: init forwards it (namespaces), as `cordon run` does with its
+    /// own SIGTERM. Nothing once the sandbox is gone.
+    pub fn terminate(&self) {
+        let _ = sys::process::pidfd_signal(&self.pidfd, libc::SIGTERM);
+    }
+
+    /// SIGKILL: with namespaces the whole sandbox at once (init is its PID 1); in the fallback
+    /// the command, and whatever it left when the run ends.
+    pub fn kill(&self) {
+        let _ = sys::process::pidfd_signal(&self.pidfd, libc::SIGKILL);
+    }
+}
+
+/// Runs the sandbox with cordon's own standard descriptors. See [`run_with`].
 pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
+    run_with(
+        spec,
+        Launch {
+            on_listener,
+            ..Launch::default()
+        },
+    )
+}
+
+/// Runs the sandbox. The check after the run (neutralise.rs) is part of it, so that no entry
+/// point can skip it.
+///
+/// The command gets `launch.stdio` at 0, 1, 2 (cordon's own where none is given) and no other
+/// descriptor: the processes cordon creates close or mark close-on-exec everything else they
+/// inherit (init keeps only its own pipes; see init.rs and command.rs).
+///
+/// It may be called from a process with other threads (the sandbox's first process is then
+/// made through fork(3): see `sys::process::clone_via_fork`), and several runs may go on at
+/// once in one process with namespaces (each sandbox holds only its own descriptors). Not in
+/// the fallback: there a run ends by killing and reaping every descendant of the process
+/// (cordon is their sub-reaper), other runs' commands included.
+pub fn run_with(spec: &SandboxSpec, launch: Launch<'_>) -> Result<Outcome, Error> {
     let watch = crate::neutralise::Watch::begin(spec);
-    let mut o = run_sandbox(spec, on_listener)?;
+    let stdio = launch.stdio.raw();
+    let mut on_start = launch.on_start;
+    let mut o = run_sandbox(spec, launch.on_listener, stdio, &mut on_start)?;
+    // The descriptors given are closed only now: a fallback after a failed namespace attempt
+    // needs them again.
+    drop(launch.stdio);
     o.findings = watch.end();
     Ok(o)
 }
@@ -98,32 +175,36 @@ pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<
 fn run_sandbox(
     spec: &SandboxSpec,
     on_listener: Option<ListenerHook<'_>>,
+    stdio: [Option<RawFd>; 3],
+    on_start: &mut Option<StartHook<'_>>,
 ) -> Result<Outcome, Error> {
     match &spec.isolation {
         Isolation::None => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-            supervisor::run_plain(spec, false)
+            supervisor::run_plain(spec, false, stdio, on_start)
         }
         Isolation::LandlockOnly { reason } => {
             crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-            let mut o = supervisor::run_plain(spec, true)?;
+            let mut o = supervisor::run_plain(spec, true, stdio, on_start)?;
             o.fell_back = Some(reason.clone());
             Ok(o)
         }
-        Isolation::Namespaces => match supervisor::run_namespaces(spec, on_listener)? {
-            Ok(o) => Ok(o),
-            Err(reason) => {
-                // No copies could be mounted: the pinned files must still be what was approved.
-                crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
-                let mut fb = spec.clone();
-                fb.isolation = Isolation::LandlockOnly {
-                    reason: reason.clone(),
-                };
-                let mut o = supervisor::run_plain(&fb, true)?;
-                o.fell_back = Some(reason);
-                Ok(o)
+        Isolation::Namespaces => {
+            match supervisor::run_namespaces(spec, on_listener, stdio, on_start)? {
+                Ok(o) => Ok(o),
+                Err(reason) => {
+                    // No copies could be mounted: the pinned files must still be what was approved.
+                    crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+                    let mut fb = spec.clone();
+                    fb.isolation = Isolation::LandlockOnly {
+                        reason: reason.clone(),
+                    };
+                    let mut o = supervisor::run_plain(&fb, true, stdio, on_start)?;
+                    o.fell_back = Some(reason);
+                    Ok(o)
+                }
             }
-        },
+        }
     }
 }
 
@@ -135,6 +216,8 @@ struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     path_dirs: Vec<PathBuf>,
+    /// Descriptors for the command's 0, 1, 2 (see [`Stdio`]), inherited at these numbers.
+    stdio: [Option<RawFd>; 3],
 }
 
 fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
@@ -188,6 +271,7 @@ fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
         argv,
         envp,
         path_dirs,
+        stdio: [None; 3],
     })
 }
 

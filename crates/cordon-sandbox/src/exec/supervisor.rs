@@ -3,14 +3,14 @@
 //! timeout, and turns what the processes reported into an [`Outcome`].
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::message::{Exit, Failure, Usage};
 use super::{
-    init, prepare, should_forward, ListenerHook, Outcome, EXIT_NOEXEC, EXIT_NOTFOUND, EXIT_SETUP,
-    EXIT_TIMEOUT, FORWARDED,
+    init, prepare, should_forward, ListenerHook, Outcome, Running, StartHook, EXIT_NOEXEC,
+    EXIT_NOTFOUND, EXIT_SETUP, EXIT_TIMEOUT, FORWARDED,
 };
 use crate::spec::{Network, SandboxSpec};
 use crate::sys;
@@ -26,6 +26,8 @@ fn setup(e: io::Error) -> Error {
 pub(super) fn run_namespaces(
     spec: &SandboxSpec,
     on_listener: Option<ListenerHook<'_>>,
+    stdio: [Option<RawFd>; 3],
+    on_start: &mut Option<StartHook<'_>>,
 ) -> Result<Result<Outcome, String>, Error> {
     crate::timing("prepare");
     // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
@@ -33,7 +35,8 @@ pub(super) fn run_namespaces(
     let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
     let spec = &spec_caches;
     crate::timing("caches");
-    let prepared = prepare(spec, false)?;
+    let mut prepared = prepare(spec, false)?;
+    prepared.stdio = stdio;
     crate::timing("placeholders");
     let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
         .map_err(setup)?;
@@ -58,10 +61,20 @@ pub(super) fn run_namespaces(
         } else {
             libc::CLONE_NEWNET
         };
+    // `cordon run` starts no thread before the sandbox's processes exist (the proxy's starts
+    // after, from `on_listener`): one clone. A caller with other threads (a gateway running a
+    // server in-process) goes through fork(3) first.
+    let threaded = sys::process::thread_count().is_none_or(|n| n > 1);
     #[allow(unsafe_code)]
-    // SAFETY: the supervisor starts no thread before the sandbox's processes exist (the proxy's
-    // starts after, from `on_listener`), so the child may allocate.
-    let pid = match unsafe { sys::process::clone(flags) } {
+    // SAFETY: single-threaded, the child may allocate; with other threads, clone_via_fork makes
+    // the allocator consistent in the child first.
+    let pid = match unsafe {
+        if threaded {
+            sys::process::clone_via_fork(flags)
+        } else {
+            sys::process::clone(flags)
+        }
+    } {
         Ok(Forked::Child) => {
             drop(err_r);
             drop(alive_w);
@@ -101,6 +114,7 @@ pub(super) fn run_namespaces(
             hook(l);
         }
     }
+    started(pid, on_start);
     let res = supervise(
         pid,
         &sfd,
@@ -116,7 +130,12 @@ pub(super) fn run_namespaces(
 }
 
 /// Fallback (Landlock + seccomp only) and danger-full-access: one child, no namespaces.
-pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, Error> {
+pub(super) fn run_plain(
+    spec: &SandboxSpec,
+    fallback: bool,
+    stdio: [Option<RawFd>; 3],
+    on_start: &mut Option<StartHook<'_>>,
+) -> Result<Outcome, Error> {
     let mut spec = spec.clone();
     // A private temporary directory stands in for the private /tmp.
     let tmp = if fallback {
@@ -134,13 +153,15 @@ pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, E
         spec.env
             .push(("TMPDIR".into(), t.path.display().to_string()));
     }
-    let prepared = prepare(&spec, fallback)?;
+    let mut prepared = prepare(&spec, fallback)?;
+    prepared.stdio = stdio;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (sfd, old_mask) = sys::process::block_signals(FORWARDED).map_err(setup)?;
     // Orphans of the command (daemons) are re-parented to us, so that we can kill them at the end.
     sys::process::become_subreaper();
     #[allow(unsafe_code)]
-    // SAFETY: as for the clone in `run_namespaces`: no other thread exists yet.
+    // SAFETY: fork(3) through glibc, which keeps the allocator usable in the child even when
+    // this process has other threads; the child takes no other lock before execve.
     let pid = match unsafe { sys::process::fork() } {
         Ok(Forked::Child) => {
             sys::process::die_with_parent();
@@ -160,12 +181,23 @@ pub(super) fn run_plain(spec: &SandboxSpec, fallback: bool) -> Result<Outcome, E
     };
     drop(err_w);
     drop(prepared);
+    started(pid, on_start);
     let (ended, timed_out) = supervise(pid, &sfd, None, spec.timeout_ms.map(Duration::from_millis))
         .map_err(|e| Error::Setup(format!("waiting for the command: {e}")))?;
     kill_descendants();
     old_mask.restore();
     drop(tmp);
     outcome(&err_r, ended, timed_out, &spec.argv[0]).map(|r| r.unwrap_or(Outcome::code(EXIT_SETUP)))
+}
+
+/// Hands the caller a handle on the sandbox's first process.
+fn started(pid: libc::pid_t, on_start: &mut Option<StartHook<'_>>) {
+    if let Some(f) = on_start.as_mut() {
+        // Not reaped before `supervise`: the pid is still this process's child.
+        if let Ok(pidfd) = sys::process::pidfd_open(pid) {
+            f(Running { pidfd });
+        }
+    }
 }
 
 /// How the supervisor learnt that the sandbox ended.

@@ -54,6 +54,83 @@ pub unsafe fn clone(flags: libc::c_int) -> io::Result<Forked> {
     forked(r)
 }
 
+/// [`clone`] for a process that may have other threads. A raw clone runs none of glibc's fork
+/// handlers: had another thread held a lock of the allocator at that moment, the child (a copy
+/// of this thread, which allocates) would wait on it forever. So fork(3) first (glibc takes the
+/// allocator's locks around it and resets them in the child), and that child, which has one
+/// thread, clones with `flags | CLONE_PARENT`: the new process is this process's own child, as
+/// with [`clone`] (waitpid, pidfd, PR_SET_PDEATHSIG on this thread), and the intermediate child
+/// reports its pid (or the clone's errno) on a pipe and exits at once.
+///
+/// Locks of other threads that are not the allocator's (Rust's stderr, say) stay as they were at
+/// the fork: the child must not take them (init only prints on rare setup notes).
+///
+/// # Safety
+/// As [`fork`], for the child's side; the parent may be multi-threaded.
+pub unsafe fn clone_via_fork(flags: libc::c_int) -> io::Result<Forked> {
+    let (r, w) = super::pipe()?;
+    // SAFETY: fork(3) through glibc; the intermediate child below only calls clone, write and
+    // _exit (async-signal-safe), and its clone child has a consistent allocator (see above).
+    match unsafe { fork() }? {
+        Forked::Child => {
+            drop(r);
+            // SAFETY: this process has one thread (fork copied only the caller's).
+            match unsafe { clone(flags | libc::CLONE_PARENT) } {
+                Ok(Forked::Child) => {
+                    drop(w);
+                    Ok(Forked::Child)
+                }
+                Ok(Forked::Parent(pid)) => {
+                    super::write_all(w.as_raw_fd(), &pid.to_ne_bytes());
+                    exit_now(0)
+                }
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                    super::write_all(w.as_raw_fd(), &(-errno).to_ne_bytes());
+                    exit_now(0)
+                }
+            }
+        }
+        Forked::Parent(mid) => {
+            drop(w);
+            let msg = super::read_to_end(&r);
+            wait_blocking(mid)?;
+            match <[u8; 4]>::try_from(msg.as_slice()).map(i32::from_ne_bytes) {
+                Ok(pid) if pid > 0 => Ok(Forked::Parent(pid)),
+                Ok(errno) if errno < 0 => Err(io::Error::from_raw_os_error(-errno)),
+                _ => Err(io::Error::other(
+                    "the intermediate process died before cloning the sandbox",
+                )),
+            }
+        }
+    }
+}
+
+/// The number of threads of this process (/proc/self/stat, field 20); None if unreadable.
+pub fn thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (in parentheses, which may contain anything) start at
+    // field 3, the state.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(17)?.parse().ok()
+}
+
+/// pidfd_send_signal(2): signals the process `pidfd` refers to (never another that took its
+/// pid); an error once it is gone.
+pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a descriptor, a signal number, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    check(r, || format!("pidfd_send_signal {sig}")).map(|_| ())
+}
+
 /// _exit(2): ends the process now (no atexit handlers, no flushing: safe after fork).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions and does not return.
@@ -137,9 +214,35 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-pub fn close(fd: RawFd) {
-    // SAFETY: closes a descriptor the caller owns and no longer uses.
-    unsafe { libc::close(fd) };
+/// dup(2) above the standard descriptors, close-on-exec (fcntl F_DUPFD_CLOEXEC, 3).
+pub fn dup_high(fd: RawFd) -> io::Result<RawFd> {
+    // SAFETY: fcntl with an integer argument.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    check(r as libc::c_long, || format!("dup {fd}")).map(|r| r as RawFd)
+}
+
+/// dup2(2); the new descriptor is not close-on-exec.
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 with integers; `to` is replaced atomically.
+    let r = unsafe { libc::dup2(from, to) };
+    check(r as libc::c_long, || format!("dup2 {from} to {to}")).map(|_| ())
+}
+
+/// Closes every descriptor from 3 up but those in `keep` (close_range(2) over the gaps).
+/// The caller must own nothing else above 2: whatever it held there is gone.
+pub fn close_all_except(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    let mut first = 3u32;
+    for k in keep {
+        if k > first {
+            // SAFETY: close_range with integers; the caller owns nothing in this range.
+            unsafe { libc::syscall(libc::SYS_close_range, first, k - 1, 0u32) };
+        }
+        first = first.max(k + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
 }
 
 /// Marks every descriptor from `first` up close-on-exec (close_range(2) with
