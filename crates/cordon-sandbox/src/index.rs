@@ -954,7 +954,10 @@ mod tests {
         for idx in [&big, &small, &small, &big] {
             s.save(idx).unwrap();
             assert_eq!(std::fs::read(state.join("index")).unwrap(), encode(idx));
-            assert_eq!(s.load().unwrap().trees[0].dirs.len(), idx.trees[0].dirs.len());
+            assert_eq!(
+                s.load().unwrap().trees[0].dirs.len(),
+                idx.trees[0].dirs.len()
+            );
         }
         drop(s);
         std::fs::remove_dir_all(&d).unwrap();

@@ -420,15 +420,38 @@ pub fn build(
         .filter(|s| s.is_dir() && !read_secret.iter().any(|r| r.starts_with(s.as_path())))
         .cloned()
         .collect();
-    let scan = crate::guard::scan(&crate::guard::ScanInput {
-        roots: &scan_roots,
-        writable: !writable.is_empty(),
-        state_dir: state_dir.as_deref(),
-        skip: &skip,
-        limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
+    // Host unix sockets (below) are looked for meanwhile, on a second thread: both walks mostly
+    // wait on the kernel. The thread knows the secrets found so far only; what it decided is
+    // kept if the final list answers each of its questions alike (`Found::same_with`), else
+    // the search is made again. No thread outlives this scope: the supervisor's `clone` of the
+    // sandbox, later, relies on being the process's only thread.
+    let early_secrets = secrets.clone();
+    let sockets_scope = |secrets| crate::sockets::Scope {
+        home: &home,
         env: parent_env,
-        remove_protected: &req.paths.remove_protected,
-    })?;
+        writable: &writable,
+        cwd: &cwd,
+        secrets,
+    };
+    let (scan, early_sockets) = std::thread::scope(|s| {
+        let job = namespaces
+            .then(|| s.spawn(|| crate::sockets::discover(&sockets_scope(&early_secrets))));
+        let scan = crate::guard::scan(&crate::guard::ScanInput {
+            roots: &scan_roots,
+            writable: !writable.is_empty(),
+            state_dir: state_dir.as_deref(),
+            skip: &skip,
+            limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
+            env: parent_env,
+            remove_protected: &req.paths.remove_protected,
+        });
+        let early = job.map(|j| match j.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+        (scan, early)
+    });
+    let scan = scan?;
     for s in scan.secrets {
         push_unique(&mut secrets, s);
     }
@@ -609,16 +632,10 @@ pub fn build(
     crate::timing("spec: protected");
     // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
     // fallback refuses socket() altogether).
-    let found = if namespaces {
-        crate::sockets::discover(&crate::sockets::Scope {
-            home: &home,
-            env: parent_env,
-            writable: &writable,
-            cwd: &cwd,
-            secrets: &secrets,
-        })?
-    } else {
-        crate::sockets::Found::default()
+    let found = match early_sockets {
+        Some(Ok(f)) if f.same_with(&early_secrets, &secrets) => f,
+        Some(_) => crate::sockets::discover(&sockets_scope(&secrets))?,
+        None => crate::sockets::Found::default(),
     };
     notes.extend(found.notes);
     crate::timing("spec: sockets");
