@@ -73,9 +73,11 @@ fn append(c: &mut Criterion) {
     g.bench_function("baseline_locked_write", |b| {
         use std::os::fd::AsRawFd;
         b.iter(|| {
+            // SAFETY: flock on a descriptor this bench owns (`lock` lives for the loop).
             unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
             let _ = f.metadata().unwrap().len();
             f.write_all(line.as_bytes()).unwrap();
+            // SAFETY: as above: unlocks the descriptor this bench owns.
             unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_UN) };
         })
     });

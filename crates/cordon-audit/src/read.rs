@@ -171,19 +171,7 @@ fn decision_colour(d: &str) -> &'static str {
 pub fn summary(r: &Record, colour: bool) -> String {
     let ev = r.event();
     let details = match ev {
-        "session_start" => format!(
-            "{} mode={} network={} user={}{} cordon {} roots={}",
-            r.text("command"),
-            r.text("mode"),
-            r.text("network"),
-            r.text("user"),
-            match r.v.get("agent").map(value_text) {
-                Some(a) if !a.is_empty() => format!(" agent={a}"),
-                _ => String::new(),
-            },
-            r.text("version"),
-            r.text("roots"),
-        ),
+        "session_start" => session_start_details(r),
         "decision" => {
             let d = r.text("decision");
             format!(
@@ -194,75 +182,10 @@ pub fn summary(r: &Record, colour: bool) -> String {
                 r.text("command")
             )
         }
-        "hook" => {
-            let d = r.text("decision");
-            format!(
-                "{} {} {} {} ({}{}): {}{} — {}",
-                r.text("agent"),
-                r.text("hook_event"),
-                r.text("tool"),
-                paint(&d, decision_colour(&d), colour),
-                r.text("rule"),
-                if r.v.get("rewritten").and_then(Value::as_bool) == Some(true) {
-                    ", sandboxed"
-                } else {
-                    ""
-                },
-                r.text("reason"),
-                match r.text("agent_session") {
-                    s if s.is_empty() => String::new(),
-                    s => format!(" [session {s}]"),
-                },
-                r.text("target")
-            )
-        }
-        "approval" => {
-            let a = r.text("answer");
-            let c = if a.starts_with("allow") { GREEN } else { RED };
-            let granted = r.text("granted");
-            format!(
-                "{} by {} ({}{}): {}{}",
-                paint(&a, c, colour),
-                r.text("answered_by"),
-                r.text("stage"),
-                match r.v.get("rule").map(value_text) {
-                    Some(x) if !x.is_empty() => format!(", {x}"),
-                    _ => String::new(),
-                },
-                r.text("prompt"),
-                if granted.is_empty() {
-                    String::new()
-                } else {
-                    format!(" granted: {granted}")
-                }
-            )
-        }
-        "exec" => format!(
-            "pid={} cwd={} argv: {}",
-            r.u64("pid"),
-            r.text("cwd"),
-            r.v.get("argv")
-                .and_then(Value::as_array)
-                .map(|a| a
-                    .iter()
-                    .map(|x| quote(&value_text(x)))
-                    .collect::<Vec<_>>()
-                    .join(" "))
-                .unwrap_or_default()
-        ),
-        "exit" => format!(
-            "status={}{} {}ms user={}ms sys={}ms maxrss={}KiB",
-            r.v.get("status").map(value_text).unwrap_or_default(),
-            if r.v.get("timed_out").and_then(Value::as_bool) == Some(true) {
-                " (timed out)"
-            } else {
-                ""
-            },
-            r.u64("duration_ms"),
-            r.u64("user_ms"),
-            r.u64("sys_ms"),
-            r.u64("max_rss_kib"),
-        ),
+        "hook" => hook_details(r, colour),
+        "approval" => approval_details(r, colour),
+        "exec" => exec_details(r),
+        "exit" => exit_details(r),
         "connection" => {
             let d = r.text("decision");
             format!(
@@ -282,24 +205,7 @@ pub fn summary(r: &Record, colour: bool) -> String {
             YELLOW,
             colour,
         ),
-        "neutralised" => paint(
-            &match r
-                .v
-                .get("moved_to")
-                .map(value_text)
-                .filter(|m| !m.is_empty() && m != "null")
-            {
-                Some(to) => format!("{} -> {to}: {}", r.text("path"), r.text("reason")),
-                None => format!(
-                    "{} NOT MOVED ({}): {}",
-                    r.text("path"),
-                    r.text("error"),
-                    r.text("reason")
-                ),
-            },
-            YELLOW,
-            colour,
-        ),
+        "neutralised" => neutralised_details(r, colour),
         "mcp_list" => format!(
             "{}: {} tools shown{}",
             r.text("server"),
@@ -309,43 +215,8 @@ pub fn summary(r: &Record, colour: bool) -> String {
                 w => paint(&format!(", withheld: {w}"), YELLOW, colour),
             }
         ),
-        "mcp_call" => {
-            let d = r.text("decision");
-            format!(
-                "{} {}/{} {}: {}{}",
-                paint(&d, decision_colour(&d), colour),
-                r.text("server"),
-                r.text("tool"),
-                r.text("rule"),
-                r.text("reason"),
-                match r.v.get("duration_ms").and_then(Value::as_u64) {
-                    Some(ms) => format!(
-                        " ({}B in {ms}ms{})",
-                        r.u64("result_bytes"),
-                        if r.v.get("is_error").and_then(Value::as_bool) == Some(true) {
-                            ", tool error"
-                        } else {
-                            ""
-                        }
-                    ),
-                    None => String::new(),
-                }
-            )
-        }
-        "mcp_change" => paint(
-            &format!(
-                "{} {}{}: {}",
-                r.text("change"),
-                r.text("server"),
-                match r.v.get("tool").map(value_text) {
-                    Some(t) if !t.is_empty() => format!("/{t}"),
-                    _ => String::new(),
-                },
-                r.text("detail")
-            ),
-            YELLOW,
-            colour,
-        ),
+        "mcp_call" => mcp_call_details(r, colour),
+        "mcp_change" => mcp_change_details(r, colour),
         "mcp_error" => paint(
             &format!(
                 "{} {}: {}",
@@ -378,6 +249,169 @@ pub fn summary(r: &Record, colour: bool) -> String {
         r.seq,
         paint(&term_safe(ev), BOLD, colour),
         details
+    )
+}
+
+/// `session_start`: the command, mode, network, who, cordon's version, the roots.
+fn session_start_details(r: &Record) -> String {
+    format!(
+        "{} mode={} network={} user={}{} cordon {} roots={}",
+        r.text("command"),
+        r.text("mode"),
+        r.text("network"),
+        r.text("user"),
+        match r.v.get("agent").map(value_text) {
+            Some(a) if !a.is_empty() => format!(" agent={a}"),
+            _ => String::new(),
+        },
+        r.text("version"),
+        r.text("roots"),
+    )
+}
+
+/// `hook`: an agent's tool call and cordon's answer.
+fn hook_details(r: &Record, colour: bool) -> String {
+    let d = r.text("decision");
+    format!(
+        "{} {} {} {} ({}{}): {}{} — {}",
+        r.text("agent"),
+        r.text("hook_event"),
+        r.text("tool"),
+        paint(&d, decision_colour(&d), colour),
+        r.text("rule"),
+        if r.v.get("rewritten").and_then(Value::as_bool) == Some(true) {
+            ", sandboxed"
+        } else {
+            ""
+        },
+        r.text("reason"),
+        match r.text("agent_session") {
+            s if s.is_empty() => String::new(),
+            s => format!(" [session {s}]"),
+        },
+        r.text("target")
+    )
+}
+
+/// `approval`: the answer, who gave it, at which stage, what was granted.
+fn approval_details(r: &Record, colour: bool) -> String {
+    let a = r.text("answer");
+    let c = if a.starts_with("allow") { GREEN } else { RED };
+    let granted = r.text("granted");
+    format!(
+        "{} by {} ({}{}): {}{}",
+        paint(&a, c, colour),
+        r.text("answered_by"),
+        r.text("stage"),
+        match r.v.get("rule").map(value_text) {
+            Some(x) if !x.is_empty() => format!(", {x}"),
+            _ => String::new(),
+        },
+        r.text("prompt"),
+        if granted.is_empty() {
+            String::new()
+        } else {
+            format!(" granted: {granted}")
+        }
+    )
+}
+
+/// `exec`: the process and its argv.
+fn exec_details(r: &Record) -> String {
+    format!(
+        "pid={} cwd={} argv: {}",
+        r.u64("pid"),
+        r.text("cwd"),
+        r.v.get("argv")
+            .and_then(Value::as_array)
+            .map(|a| a
+                .iter()
+                .map(|x| quote(&value_text(x)))
+                .collect::<Vec<_>>()
+                .join(" "))
+            .unwrap_or_default()
+    )
+}
+
+/// `exit`: the status and the resources used.
+fn exit_details(r: &Record) -> String {
+    format!(
+        "status={}{} {}ms user={}ms sys={}ms maxrss={}KiB",
+        r.v.get("status").map(value_text).unwrap_or_default(),
+        if r.v.get("timed_out").and_then(Value::as_bool) == Some(true) {
+            " (timed out)"
+        } else {
+            ""
+        },
+        r.u64("duration_ms"),
+        r.u64("user_ms"),
+        r.u64("sys_ms"),
+        r.u64("max_rss_kib"),
+    )
+}
+
+/// `neutralised`: what the check after a run moved aside (or could not).
+fn neutralised_details(r: &Record, colour: bool) -> String {
+    paint(
+        &match r
+            .v
+            .get("moved_to")
+            .map(value_text)
+            .filter(|m| !m.is_empty() && m != "null")
+        {
+            Some(to) => format!("{} -> {to}: {}", r.text("path"), r.text("reason")),
+            None => format!(
+                "{} NOT MOVED ({}): {}",
+                r.text("path"),
+                r.text("error"),
+                r.text("reason")
+            ),
+        },
+        YELLOW,
+        colour,
+    )
+}
+
+/// `mcp_call`: a tool call through the gateway and its result.
+fn mcp_call_details(r: &Record, colour: bool) -> String {
+    let d = r.text("decision");
+    format!(
+        "{} {}/{} {}: {}{}",
+        paint(&d, decision_colour(&d), colour),
+        r.text("server"),
+        r.text("tool"),
+        r.text("rule"),
+        r.text("reason"),
+        match r.v.get("duration_ms").and_then(Value::as_u64) {
+            Some(ms) => format!(
+                " ({}B in {ms}ms{})",
+                r.u64("result_bytes"),
+                if r.v.get("is_error").and_then(Value::as_bool) == Some(true) {
+                    ", tool error"
+                } else {
+                    ""
+                }
+            ),
+            None => String::new(),
+        }
+    )
+}
+
+/// `mcp_change`: a server's or tool's change against its pin.
+fn mcp_change_details(r: &Record, colour: bool) -> String {
+    paint(
+        &format!(
+            "{} {}{}: {}",
+            r.text("change"),
+            r.text("server"),
+            match r.v.get("tool").map(value_text) {
+                Some(t) if !t.is_empty() => format!("/{t}"),
+                _ => String::new(),
+            },
+            r.text("detail")
+        ),
+        YELLOW,
+        colour,
     )
 }
 

@@ -57,8 +57,67 @@ th{background:#f4f5fa}td.n{text-align:right;font-variant-numeric:tabular-nums}co
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:90px}\
 .card b{display:block;font-size:22px}svg text{font:11px system-ui,sans-serif;fill:#445}";
 
-/// The page for `recs` (already filtered); `source` names the log.
-pub fn html(recs: &[Record], source: &str) -> String {
+/// Denied and asked commands, approvals.
+fn flagged_table(h: &mut String, flagged: &[&Record]) {
+    h.push_str("<h2>Denied and asked commands</h2><table><tr><th>time</th><th>session</th><th>decision</th><th>rule</th><th>command</th><th>reason</th></tr>");
+    for r in flagged {
+        let (d, cmd, rule, reason) = if r.event() == "approval" {
+            (
+                format!(
+                    "approval: {} by {}",
+                    field(r, "answer"),
+                    field(r, "answered_by")
+                ),
+                field(r, "prompt"),
+                field(r, "rule"),
+                field(r, "note"),
+            )
+        } else if r.event() == "hook" {
+            (
+                field(r, "decision"),
+                format!(
+                    "{} {}: {}",
+                    field(r, "agent"),
+                    field(r, "tool"),
+                    field(r, "target")
+                ),
+                field(r, "rule"),
+                field(r, "reason"),
+            )
+        } else {
+            (
+                field(r, "decision"),
+                field(r, "command"),
+                field(r, "rule"),
+                field(r, "reason"),
+            )
+        };
+        let class = if d == "deny" { "deny" } else { "ask" };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{d}</td><td><code>{rule}</code></td><td><code>{cmd}</code></td><td>{reason}</td></tr>",
+            crate::rfc3339_ms(r.ts_ms),
+            esc(r.session().get(..8).unwrap_or(r.session())),
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// What the page counts, in one pass over the records.
+struct Tally<'a> {
+    sessions: BTreeMap<String, Session>,
+    by_decision: BTreeMap<String, usize>,
+    by_rule: BTreeMap<(String, String), usize>,
+    by_event: BTreeMap<String, usize>,
+    domains: BTreeMap<String, Domain>,
+    /// Denied and asked decisions, approvals.
+    flagged: Vec<&'a Record>,
+    /// The first and last record's time (0 when there is none).
+    t0: i64,
+    t1: i64,
+}
+
+fn tally(recs: &[Record]) -> Tally<'_> {
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut by_decision: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_rule: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -122,6 +181,30 @@ pub fn html(recs: &[Record], source: &str) -> String {
         t0 = 0;
         t1 = 0;
     }
+    Tally {
+        sessions,
+        by_decision,
+        by_rule,
+        by_event,
+        domains,
+        flagged,
+        t0,
+        t1,
+    }
+}
+
+/// The page for `recs` (already filtered); `source` names the log.
+pub fn html(recs: &[Record], source: &str) -> String {
+    let Tally {
+        sessions,
+        by_decision,
+        by_rule,
+        by_event,
+        domains,
+        flagged,
+        t0,
+        t1,
+    } = tally(recs);
     let mut h = String::with_capacity(64 << 10);
     let _ = write!(
         h,
@@ -211,49 +294,7 @@ pub fn html(recs: &[Record], source: &str) -> String {
     }
     h.push_str("</table>");
 
-    // Denied and asked commands, approvals.
-    h.push_str("<h2>Denied and asked commands</h2><table><tr><th>time</th><th>session</th><th>decision</th><th>rule</th><th>command</th><th>reason</th></tr>");
-    for r in &flagged {
-        let (d, cmd, rule, reason) = if r.event() == "approval" {
-            (
-                format!(
-                    "approval: {} by {}",
-                    field(r, "answer"),
-                    field(r, "answered_by")
-                ),
-                field(r, "prompt"),
-                field(r, "rule"),
-                field(r, "note"),
-            )
-        } else if r.event() == "hook" {
-            (
-                field(r, "decision"),
-                format!(
-                    "{} {}: {}",
-                    field(r, "agent"),
-                    field(r, "tool"),
-                    field(r, "target")
-                ),
-                field(r, "rule"),
-                field(r, "reason"),
-            )
-        } else {
-            (
-                field(r, "decision"),
-                field(r, "command"),
-                field(r, "rule"),
-                field(r, "reason"),
-            )
-        };
-        let class = if d == "deny" { "deny" } else { "ask" };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{d}</td><td><code>{rule}</code></td><td><code>{cmd}</code></td><td>{reason}</td></tr>",
-            crate::rfc3339_ms(r.ts_ms),
-            esc(r.session().get(..8).unwrap_or(r.session())),
-        );
-    }
-    h.push_str("</table>");
+    flagged_table(&mut h, &flagged);
 
     // Domains.
     h.push_str("<h2>Domains contacted</h2><table><tr><th>host:port</th><th>allowed</th><th>denied</th><th>bytes up</th><th>bytes down</th></tr>");

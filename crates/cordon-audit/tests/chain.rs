@@ -30,6 +30,8 @@ fn helper_child_writer() {
         // A full disk, reproducibly: writes stop at `limit` bytes, the one that crosses it is
         // cut short (SIGXFSZ ignored, so write(2) returns the short count).
         let l: u64 = limit.parse().unwrap();
+        // SAFETY: signal(2) and setrlimit(2) on plain values, in this child process before it
+        // writes anything.
         unsafe {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             let r = libc::rlimit {
@@ -220,6 +222,7 @@ fn kill_9_at_random_moments() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(std::time::Duration::from_micros(seed % 40_000));
+        // SAFETY: kill(2) of our own child, not yet waited for (its pid cannot be reused).
         unsafe { libc::kill(k.id() as i32, libc::SIGKILL) };
         let _ = k.wait();
         let r = verify_path(t.path()).unwrap();

@@ -3,7 +3,7 @@
 //!
 //! Every location and format here was checked against the agent's own documentation and, for
 //! the agents on npm (Claude Code 2.1.332, Codex 0.171.0, Gemini CLI 0.61.0, Copilot CLI
-//! 1.0.102), against the code they ship (see README "Agents: install and doctor"). Cursor and
+//! 1.0.102), against the code they ship (see README "Agents: `cordon install`"). Cursor and
 //! goose are not on npm: their entries follow their documentation only.
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 use cordon_audit::read::{self, Filter, Record};
 use cordon_pipeline::record::{resolve_run_dir, AuditOptions};
 use cordon_pipeline::Error;
+use cordon_sandbox::exit::CHECK_FAILED;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -268,7 +269,7 @@ fn verify(path: &Path) -> Result<ExitCode, Error> {
     }
     if let Some((at, why)) = &r.problem {
         println!("TAMPERED: {at}: {}", cordon_audit::term_safe(why));
-        return Ok(ExitCode::from(1));
+        return Ok(ExitCode::from(CHECK_FAILED));
     }
     if let Some((at, n)) = &r.torn {
         println!("torn: the last record at {at} is incomplete ({n} bytes): a crash mid-write, not tampering; the next record written seals it");

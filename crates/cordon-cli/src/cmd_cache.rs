@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cordon_pipeline::plan::{cache_request, load_config, parent_env, paths, workspace_root};
+use cordon_pipeline::Error;
 use cordon_sandbox::caches::{self, store};
+use cordon_sandbox::exit::CHECK_FAILED;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -50,12 +52,7 @@ fn state_dir() -> Option<PathBuf> {
     (p.home != Path::new("/")).then(|| p.state_dir())
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: {msg}");
-    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
-}
-
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
     match a.cmd {
         Cmd::List(l) => list(l),
         Cmd::Clean(c) => clean(c),
@@ -125,19 +122,19 @@ fn plan(workspace: &Path) -> Result<caches::Caches, String> {
     ))
 }
 
-fn list(a: ListArgs) -> ExitCode {
+fn list(a: ListArgs) -> Result<ExitCode, Error> {
     let ws = match workspace_root(a.workspace.as_deref(), None) {
         Ok(w) => w,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let plan = match plan(&ws) {
         Ok(p) => p,
-        Err(e) => return fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let stored = match state_dir() {
         Some(s) => match store::scan(&s) {
             Ok(v) => v,
-            Err(e) => return fail(format!("cannot read {}: {e}", s.display())),
+            Err(e) => return Err(Error::failed(format!("cannot read {}: {e}", s.display()))),
         },
         None => Vec::new(),
     };
@@ -145,9 +142,9 @@ fn list(a: ListArgs) -> ExitCode {
         let v = serde_json::json!({ "workspace": ws, "caches": plan, "stored": stored });
         match serde_json::to_string_pretty(&v) {
             Ok(s) => println!("{s}"),
-            Err(e) => return fail(format!("cannot encode JSON: {e}")),
+            Err(e) => return Err(Error::failed(format!("cannot encode JSON: {e}"))),
         }
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     println!("workspace {}", ws.display());
     if plan.overlays.is_empty() && plan.private.is_empty() && plan.skipped.is_empty() {
@@ -208,22 +205,29 @@ fn list(a: ListArgs) -> ExitCode {
             println!("  {:<15} {}", e.name, parts.join(", "));
         }
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-fn clean(a: CleanArgs) -> ExitCode {
+fn clean(a: CleanArgs) -> Result<ExitCode, Error> {
     let Some(state) = state_dir() else {
-        return fail("no state directory: neither XDG_STATE_HOME nor HOME is an absolute path");
+        return Err(Error::failed(
+            "no state directory: neither XDG_STATE_HOME nor HOME is an absolute path",
+        ));
     };
     let dirs: Vec<PathBuf> = if a.all {
         match store::scan(&state) {
             Ok(v) => v.into_iter().map(|w| w.dir).collect(),
-            Err(e) => return fail(format!("cannot read {}: {e}", state.display())),
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "cannot read {}: {e}",
+                    state.display()
+                )))
+            }
         }
     } else {
         let ws = match workspace_root(a.workspace.as_deref(), None) {
             Ok(w) => w,
-            Err(e) => return fail(e),
+            Err(e) => return Err(Error::failed(e)),
         };
         let _ = &state;
         vec![paths().workspace_state_dir(&ws).join("caches")]
@@ -239,12 +243,12 @@ fn clean(a: CleanArgs) -> ExitCode {
                     tilde(d)
                 );
             }
-            Err(e) => return fail(format!("{e}; nothing else was removed")),
+            Err(e) => return Err(Error::failed(format!("{e}; nothing else was removed"))),
         }
     }
     if busy > 0 {
-        ExitCode::from(1)
+        Ok(ExitCode::from(CHECK_FAILED))
     } else {
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -9,6 +9,7 @@ use cordon_pipeline::check;
 use cordon_pipeline::record::{self, Session};
 use cordon_pipeline::Error;
 use cordon_policy::{Context, Decision, Policy};
+use cordon_sandbox::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,8 +49,8 @@ fn exit_for(d: Decision) -> Result<ExitCode, Error> {
 fn exit_status(d: Decision) -> ExitCode {
     ExitCode::from(match d {
         Decision::Allow => 0,
-        Decision::Ask => 1,
-        Decision::Deny => 2,
+        Decision::Ask => exit::CHECK_ASK,
+        Decision::Deny => exit::CHECK_DENY,
     })
 }
 

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use cordon_pipeline::Error;
+use cordon_sandbox::exit::CHECK_FAILED;
 use cordon_sandbox::Probe;
 use serde::Serialize;
 
@@ -41,14 +42,14 @@ struct AgentLine {
 fn agent_lines() -> Vec<AgentLine> {
     let found = crate::agents::find_installed();
     let env = crate::agents::Env::from_process();
-    let project = crate::cmd_install::project_dir(None).unwrap_or_default();
+    let project = crate::installed::project_dir(None).unwrap_or_default();
     crate::agents::ALL
         .into_iter()
         .filter_map(|a| {
             let f = found.iter().find(|f| f.agent == a);
-            let hooks: Vec<String> = crate::cmd_install::installed_scopes(a, &env, &project)
+            let hooks: Vec<String> = crate::installed::installed_scopes(a, &env, &project)
                 .into_iter()
-                .map(|(s, p)| format!("{}:{}", crate::cmd_install::scope_name(s), p.display()))
+                .map(|(s, p)| format!("{}:{}", crate::installed::scope_name(s), p.display()))
                 .collect();
             (f.is_some() || !hooks.is_empty()).then(|| AgentLine {
                 agent: a,
@@ -173,7 +174,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         print_text(&report, will_use);
     }
     Ok(if will_use == "refuse" {
-        ExitCode::from(1)
+        ExitCode::from(CHECK_FAILED)
     } else {
         ExitCode::SUCCESS
     })

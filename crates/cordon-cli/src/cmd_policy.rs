@@ -57,7 +57,11 @@ fn test(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    ExitCode::from(if ok { 0 } else { 1 })
+    ExitCode::from(if ok {
+        0
+    } else {
+        cordon_sandbox::exit::CHECK_FAILED
+    })
 }
 
 fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> Result<ExitCode, Error> {

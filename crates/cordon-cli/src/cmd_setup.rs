@@ -8,6 +8,7 @@
 //! cordon's own process (cordon confines what it runs by itself), and programs cordon executes
 //! do not inherit it.
 
+use cordon_pipeline::Error;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -148,31 +149,26 @@ fn writable_by_others(bin: &Path) -> Option<String> {
     None
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: {msg}");
-    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
-}
-
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
     let bin = match a.binary.clone() {
         Some(b) => match fs::canonicalize(&b) {
             Ok(b) => b,
-            Err(e) => return fail(format!("--binary {}: {e}", b.display())),
+            Err(e) => return Err(Error::failed(format!("--binary {}: {e}", b.display()))),
         },
-        None => match crate::cmd_install::self_binary() {
+        None => match crate::installed::self_binary() {
             Ok(b) => b,
-            Err(e) => return fail(e),
+            Err(e) => return Err(Error::failed(e)),
         },
     };
     let file = profile_dir().join(PROFILE);
     if a.dry_run {
         println!("# {}", file.display());
         print!("{}", profile_text(&bin));
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let root = cordon_sandbox::host::euid() == 0;
     if !root && debug_var("CORDON_APPARMOR_DIR").is_none() {
-        return fail(format!(
+        return Err(Error::failed(format!(
             "cordon setup {}the AppArmor profile in {}: run it as root (sudo cordon setup{})",
             if a.undo {
                 "--undo removes "
@@ -181,12 +177,12 @@ pub fn run(a: Args) -> ExitCode {
             },
             profile_dir().display(),
             if a.undo { " --undo" } else { "" }
-        ));
+        )));
     }
     if a.undo {
         if !file.exists() {
             println!("cordon: no profile at {}: nothing to undo", file.display());
-            return ExitCode::SUCCESS;
+            return Ok(ExitCode::SUCCESS);
         }
         if apparmor_enabled() {
             if let Err(e) = run_parser(&["-R"], &file) {
@@ -194,36 +190,42 @@ pub fn run(a: Args) -> ExitCode {
             }
         }
         if let Err(e) = fs::remove_file(&file) {
-            return fail(format!("cannot remove {}: {e}", file.display()));
+            return Err(Error::failed(format!(
+                "cannot remove {}: {e}",
+                file.display()
+            )));
         }
         println!(
             "cordon: AppArmor profile removed ({}); cordon now runs in its fallback where \
              user namespaces are restricted",
             file.display()
         );
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     if !apparmor_enabled() {
         println!(
             "cordon: AppArmor is not active on this kernel, so it does not restrict user \
              namespaces here: nothing to do (cordon doctor shows what cordon will use)"
         );
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     if let Some(w) = writable_by_others(&bin) {
-        return fail(format!(
+        return Err(Error::failed(format!(
             "{} can be changed by a user other than root ({w}): granting it user namespaces \
              would grant them to any program put there; install cordon where only root can \
              write (e.g. sudo install -m 755 {} /usr/local/bin/cordon) and run \
              'sudo /usr/local/bin/cordon setup', or name it with --binary",
             bin.display(),
             bin.display()
-        ));
+        )));
     }
     let text = profile_text(&bin);
     let previous = fs::read_to_string(&file).ok();
     if let Err(e) = write_profile(&file, &text) {
-        return fail(format!("cannot write {}: {e}", file.display()));
+        return Err(Error::failed(format!(
+            "cannot write {}: {e}",
+            file.display()
+        )));
     }
     if let Err(e) = run_parser(&["-r"], &file) {
         // Leave the machine as it was: the previous profile, or none.
@@ -235,7 +237,7 @@ pub fn run(a: Args) -> ExitCode {
                 let _ = fs::remove_file(&file);
             }
         }
-        return fail(format!("{e}; the profile was not installed"));
+        return Err(Error::failed(format!("{e}; the profile was not installed")));
     }
     println!(
         "cordon: AppArmor profile `{PROFILE}` installed in {} and loaded: {} may create user \
@@ -249,7 +251,7 @@ pub fn run(a: Args) -> ExitCode {
     {
         println!("  but the kernel does not list it yet: check `sudo aa-status | grep {PROFILE}`");
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes the profile atomically (a dot-file in the same directory, which AppArmor's loaders

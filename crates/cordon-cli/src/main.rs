@@ -25,6 +25,7 @@ mod cmd_setup;
 mod cmd_trust;
 mod hook;
 mod hook_entries;
+mod installed;
 mod mcp;
 mod selftest;
 mod settings_edit;
@@ -88,7 +89,7 @@ struct CompletionsArgs {
     shell: clap_complete::Shell,
 }
 
-fn completions(a: CompletionsArgs) -> ExitCode {
+fn completions(a: CompletionsArgs) -> Result<ExitCode, Error> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     let mut out = Vec::new();
@@ -97,19 +98,16 @@ fn completions(a: CompletionsArgs) -> ExitCode {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(b: &[u8]) -> ExitCode {
+fn write_stdout(b: &[u8]) -> Result<ExitCode, Error> {
     use std::io::Write;
     match std::io::stdout().write_all(b) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cordon: cannot write to stdout: {e}");
-            ExitCode::from(CORDON_FAILED)
-        }
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
     }
 }
 
-fn man() -> ExitCode {
+fn man() -> Result<ExitCode, Error> {
     use clap::CommandFactory;
     let cmd = Cli::command();
     let mut out = Vec::new();
@@ -132,10 +130,7 @@ fn man() -> ExitCode {
     }
     match r {
         Ok(()) => write_stdout(&out),
-        Err(e) => {
-            eprintln!("cordon: cannot render the man page: {e}");
-            ExitCode::from(CORDON_FAILED)
-        }
+        Err(e) => Err(Error::failed(format!("cannot render the man page: {e}"))),
     }
 }
 
@@ -159,14 +154,14 @@ fn main() -> ExitCode {
         Command::Trust(a) => cmd_trust::run(a),
         Command::Grants(a) => cmd_grants::run(a),
         Command::Repair(a) => cmd_repair::run(a),
-        Command::Cache(a) => Ok(cmd_cache::run(a)),
-        Command::Mcp(a) => Ok(mcp::run(a)),
-        Command::Hook(a) => Ok(hook::run(a)),
-        Command::Install(a) => Ok(cmd_install::run_install(a)),
-        Command::Uninstall(a) => Ok(cmd_install::run_uninstall(a)),
-        Command::Setup(a) => Ok(cmd_setup::run(a)),
-        Command::Completions(a) => Ok(completions(a)),
-        Command::Man => Ok(man()),
+        Command::Cache(a) => cmd_cache::run(a),
+        Command::Mcp(a) => mcp::run(a),
+        Command::Hook(a) => hook::run(a),
+        Command::Install(a) => cmd_install::run_install(a),
+        Command::Uninstall(a) => cmd_install::run_uninstall(a),
+        Command::Setup(a) => cmd_setup::run(a),
+        Command::Completions(a) => completions(a),
+        Command::Man => man(),
     };
     match done {
         Ok(code) => code,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::agents::{self, AgentId};
+use cordon_sandbox::exit::CHECK_FAILED;
 
 /// What one sample expects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -260,15 +261,15 @@ fn run_hook(
 /// Tests one agent's installed hook (or `command`, when given).
 pub fn test_agent(agent: AgentId, found: Option<agents::Found>) -> AgentReport {
     let env = agents::Env::from_process();
-    let project = crate::cmd_install::project_dir(None).unwrap_or_default();
-    let installed = crate::cmd_install::installed_command(agent, &env, &project);
+    let project = crate::installed::project_dir(None).unwrap_or_default();
+    let installed = crate::installed::installed_command(agent, &env, &project);
     let mut rep = AgentReport {
         agent,
         rewrite_honoured: rewrite_support(agent, found.as_ref()),
         found,
         installed_in: installed
             .as_ref()
-            .map(|(s, p, _)| format!("{} ({})", p.display(), crate::cmd_install::scope_name(*s))),
+            .map(|(s, p, _)| format!("{} ({})", p.display(), crate::installed::scope_name(*s))),
         command: installed.as_ref().map(|(_, _, c)| c.clone()),
         cases: vec![],
         ok: false,
@@ -373,12 +374,12 @@ fn tempdir() -> std::io::Result<std::path::PathBuf> {
 pub fn reports(agent: Option<AgentId>) -> Vec<AgentReport> {
     let found = agents::find_installed();
     let env = agents::Env::from_process();
-    let project = crate::cmd_install::project_dir(None).unwrap_or_default();
+    let project = crate::installed::project_dir(None).unwrap_or_default();
     agents::ALL
         .into_iter()
         .filter(|a| agent.is_none_or(|x| x == *a))
         .filter(|a| {
-            agent.is_some() || crate::cmd_install::installed_command(*a, &env, &project).is_some()
+            agent.is_some() || crate::installed::installed_command(*a, &env, &project).is_some()
         })
         .map(|a| test_agent(a, found.iter().find(|f| f.agent == a).cloned()))
         .collect()
@@ -439,7 +440,7 @@ pub fn run(agent: Option<AgentId>, as_json: bool) -> ExitCode {
     if ok && !reps.is_empty() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(CHECK_FAILED)
     }
 }
 

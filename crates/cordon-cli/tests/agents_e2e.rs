@@ -118,6 +118,7 @@ fn agent_cmd(c: &Case, bin: &Path) -> Command {
     if c.fallback {
         cmd.env("CORDON_NO_USERNS", "1");
     }
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 && c.who == Who::Unprivileged {
         cmd.uid(c.uid).gid(c.gid);
     }

@@ -32,6 +32,7 @@ fn python() -> PathBuf {
 }
 
 fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
@@ -71,6 +72,7 @@ fn as_case(c: &Case, program: &Path) -> Command {
     }
     // No controlling terminal: an `ask` must not find one (process_group alone keeps it).
     cmd.process_group(0);
+    // SAFETY: the pre_exec closure only calls setsid(2), async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();

@@ -37,6 +37,7 @@ fn git_out(c: &Case, dir: &str, args: &[&str]) -> std::process::Output {
         .env("GIT_AUTHOR_EMAIL", "a@example.com")
         .env("GIT_COMMITTER_NAME", "A")
         .env("GIT_COMMITTER_EMAIL", "a@example.com");
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         cmd.uid(c.uid).gid(c.gid);
     }
@@ -507,6 +508,7 @@ fn killed_run_is_checked_later(c: &Case) {
         "[{}] the plant did not happen",
         c.label()
     );
+    // SAFETY: kill(2) of our own child, not yet waited for (its pid cannot be reused).
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
     // Leftover processes of the fallback die with it? Give the kernel a moment.
@@ -561,6 +563,7 @@ fn with_submodule(c: &Case) {
             .current_dir(dir)
             .env("HOME", &c.home)
             .env("GIT_CONFIG_NOSYSTEM", "1");
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } == 0 {
             cmd.uid(c.uid).gid(c.gid);
         }

@@ -18,6 +18,9 @@ fn path(p: &std::path::Path) -> Value {
     Value::String(p.display().to_string())
 }
 
+// A table: one row per config key, in the order `config show` prints them. Split in pieces, the
+// order would be spread over several functions.
+#[allow(clippy::too_many_lines)]
 fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
     let one = |v: Value, o: &Origin| Entry::One(v, o.clone());
     let s = |x: &str| Value::String(x.to_string());

@@ -401,12 +401,14 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
-    let (head, rest) = match read_head(&mut s).await {
+/// The request's head, parsed, and the bytes read after it. `None`: it was malformed, and
+/// answered 400.
+async fn request_head(s: &mut TcpStream, sh: &Shared) -> io::Result<Option<(http::Head, Vec<u8>)>> {
+    let (head, rest) = match read_head(s).await {
         Ok(h) => h,
         Err(HeadError::Bad(why)) => {
-            bad_request(&sh, &mut s, &why.0).await;
-            return Ok(());
+            bad_request(sh, s, &why.0).await;
+            return Ok(None);
         }
         Err(HeadError::Io(e)) => {
             let _ = s
@@ -420,9 +422,37 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let head = match http::parse_head(&head) {
         Ok(h) => h,
         Err(why) => {
-            bad_request(&sh, &mut s, &why.0).await;
-            return Ok(());
+            bad_request(sh, s, &why.0).await;
+            return Ok(None);
         }
+    };
+    Ok(Some((head, rest)))
+}
+
+/// The request's head as sent to the server: origin-form request line, the URI's host as Host,
+/// hop-by-hop headers dropped, one request per connection.
+fn origin_form(head: &http::Head, path: &str, hostport: &str) -> String {
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let mut out = format!(
+        "{} {path} {}\r\nHost: {hostport}\r\n",
+        head.method, head.version
+    );
+    for (k, v) in &head.headers {
+        if !HOP_BY_HOP.iter().any(|x| k.eq_ignore_ascii_case(x)) {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out
+}
+
+async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
+    let Some((head, rest)) = request_head(&mut s, &sh).await? else {
+        return Ok(());
     };
     if head.method.eq_ignore_ascii_case("CONNECT") {
         if !matches!(head.framing, Framing::None | Framing::Length(0)) {
@@ -491,23 +521,7 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
             return Ok(());
         }
     };
-    // Origin-form request line, the URI's host as Host, hop-by-hop headers dropped, one
-    // request per connection.
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_string()
-    };
-    let mut out = format!(
-        "{} {path} {}\r\nHost: {hostport}\r\n",
-        head.method, head.version
-    );
-    for (k, v) in &head.headers {
-        if !HOP_BY_HOP.iter().any(|x| k.eq_ignore_ascii_case(x)) {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
+    let out = origin_form(&head, path, hostport);
     up.write_all(out.as_bytes()).await?;
     let (cr, mut cw) = s.split();
     let (mut ur, mut uw) = up.split();

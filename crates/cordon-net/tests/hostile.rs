@@ -151,6 +151,8 @@ fn a_thousand_concurrent_tunnels() {
     let echo = echo_server();
     let (h, p, _) = proxy(&[&format!("echo.test:{echo}")]);
     // Four descriptors per tunnel live in this one process (client, proxy's two, echo server's).
+    // SAFETY: getrlimit/setrlimit(2) on a local rlimit struct: raises this test process's own
+    // soft limit to its hard one.
     unsafe {
         let mut r = libc::rlimit {
             rlim_cur: 0,

@@ -20,6 +20,10 @@ pub enum Error {
     /// What the caller asked is wrong (a missing command, conflicting options...).
     #[error("{0}")]
     Usage(String),
+    /// cordon could not do what was asked (a file it cannot write, a state directory it cannot
+    /// find...): the message names the thing, the reason and the fix.
+    #[error("{0}")]
+    Failed(String),
     /// A file cordon must read cannot be.
     #[error("cannot read {path}: {err}")]
     Read {
@@ -36,6 +40,11 @@ impl Error {
     /// A usage error: what the caller asked is wrong (the message names the fix).
     pub fn usage(msg: impl std::fmt::Display) -> Error {
         Error::Usage(msg.to_string())
+    }
+
+    /// cordon could not do what was asked (the message names the thing, the reason, the fix).
+    pub fn failed(msg: impl std::fmt::Display) -> Error {
+        Error::Failed(msg.to_string())
     }
 
     /// The exit status for this error (see `cordon_sandbox::exit`).

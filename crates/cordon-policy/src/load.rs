@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::error;
 use crate::rules::{self, Rule, Subject, Token};
 use crate::tool_rules::{self, ToolCall, ToolHit, ToolRule};
 use crate::{builtin_rules, Context, Decision, Hit, PolicyError};
@@ -100,7 +101,7 @@ impl Policy {
                 }
                 };
                 for (name, off) in f.disable_builtins.drain(..) {
-                    let (line, _) = rules::line_col(&f.text, off);
+                    let (line, _) = error::line_col(&f.text, off);
                     dropped.push(what(format!(
                         "disable_builtins {name:?} at {}:{line}",
                         path.display()
@@ -134,7 +135,7 @@ impl Policy {
                 let before = all.len();
                 all.retain(|r| r.id != id);
                 if all.len() == before {
-                    return Err(rules::err_at(
+                    return Err(error::err_at(
                         path,
                         &f.text,
                         *off,
@@ -239,7 +240,7 @@ fn check_examples(path: &Path, f: &rules::ParsedFile) -> Result<(), PolicyError>
         };
         for (ex, off) in rule.examples.iter().zip(ex_offs) {
             if !matches_any(ex) {
-                return Err(rules::err_at(
+                return Err(error::err_at(
                     path,
                     &f.text,
                     *off,
@@ -249,7 +250,7 @@ fn check_examples(path: &Path, f: &rules::ParsedFile) -> Result<(), PolicyError>
         }
         for (ex, off) in rule.counter_examples.iter().zip(cex_offs) {
             if matches_any(ex) {
-                return Err(rules::err_at(
+                return Err(error::err_at(
                     path,
                     &f.text,
                     *off,

@@ -101,21 +101,15 @@ impl Ev<'_> {
     }
 }
 
-/// Protected paths inside the workspace (DESIGN.md): writes there persist past the sandbox.
+/// Protected paths inside the workspace (the sandbox's built-in list): writes there persist
+/// past the sandbox.
 fn protected(rel: &Path) -> bool {
-    let s = rel.to_string_lossy();
-    const DIRS: &[&str] = &[
-        ".git/hooks",
-        ".git/info",
-        ".cordon",
-        ".claude",
-        ".codex",
-        ".agents",
-        ".vscode",
-        ".idea",
-    ];
-    const FILES: &[&str] = &[".git/config", ".gitmodules", ".mcp.json", ".envrc"];
-    FILES.iter().any(|f| s == *f) || DIRS.iter().any(|d| rel.starts_with(d))
+    cordon_defaults::PROTECTED
+        .iter()
+        .any(|(p, kind)| match kind {
+            cordon_defaults::Kind::File => rel == Path::new(p),
+            cordon_defaults::Kind::Dir => rel.starts_with(p),
+        })
 }
 
 fn normalize(p: &Path) -> PathBuf {

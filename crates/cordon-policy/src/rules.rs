@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::PatternError;
+use crate::error::{err_at, line_col, PatternError};
 use crate::glob;
 use crate::{Decision, PolicyError};
 
@@ -255,28 +255,6 @@ pub struct ParsedFile {
     /// For each rule: byte offsets of its examples and counter-examples (for error positions).
     pub example_spans: Vec<(Vec<usize>, Vec<usize>)>,
     pub text: String,
-}
-
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, col)
-}
-
-pub fn err_at(path: &Path, text: &str, offset: usize, msg: impl Into<String>) -> PolicyError {
-    let (line, column) = line_col(text, offset);
-    PolicyError::Syntax {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message: msg.into(),
-    }
 }
 
 /// Parse one policy file's text. `id_prefix` is `builtin` for the embedded rules (ids become

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::PatternError;
+use crate::error::{err_at, line_col};
 use crate::glob;
-use crate::rules::err_at;
 use crate::{Decision, PolicyError};
 
 /// A text pattern: glob or alternatives.
@@ -330,7 +330,7 @@ pub(crate) fn parse(
                 pattern(&p).map_err(|m| at(tool_off, format!("args.{k}: {m}")))?,
             ));
         }
-        let (line, _) = crate::rules::line_col(text, tool_off);
+        let (line, _) = line_col(text, tool_off);
         let rule = ToolRule {
             id: format!("{}:{}", path.display(), line),
             name: r.name,

@@ -11,7 +11,7 @@
 //! - index, first run: `index::walk` with no index (reads everything);
 //! - index, later run: `index::walk` against the previous index, nothing changed (one pass; a run
 //!   makes two: before and after);
-//! - scan before a run: `guard::scan` with its state directory (load, walk, save if changed,
+//! - scan before a run: `scan::scan` with its state directory (load, walk, save if changed,
 //!   derive secrets/protected/pins) on an unchanged tree;
 //! - check after a run: `neutralise::begin` (the run file with the snapshot) and
 //!   `neutralise::after` (the walk again, what it inspects, the save when something changed).
@@ -22,7 +22,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cordon_sandbox::{guard, handles, index};
+use cordon_sandbox::{guard, handles, index, scan};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -191,103 +191,108 @@ fn main() {
     let env: Vec<(String, String)> = vec![("HOME".into(), base.display().to_string())];
     println!("runs: {runs} (medians)");
     for (name, root) in &trees {
-        let roots = vec![root.clone()];
-        let (dirs, entries) = floor_full(root);
-        let node = shape(root);
-        let full_floor = time(runs, || {
-            floor_full(root);
-        });
-        let inc_floor = time(runs, || {
-            floor_incremental(root, &node);
-        });
-        let first = time(runs, || {
-            let _ = index::walk(None, &roots, &[], u64::MAX);
-        });
-        let Ok((mut idx, _)) = index::walk(None, &roots, &[], u64::MAX) else {
-            panic!("walk")
-        };
-        // As the next run finds it: recorded long enough ago to be stable.
-        for t in &mut idx.trees {
-            for d in &mut t.dirs {
-                d.stable = true;
-            }
-        }
-        let later = time(runs, || {
-            let _ = index::walk(Some(&idx), &roots, &[], u64::MAX);
-        });
-        let codec = time(runs, || {
-            let b = index::encode(&idx);
-            let _ = index::decode(&b);
-        });
-        let state = base.join(format!("state-{}", name.len()));
-        let scan = |_: ()| {
-            guard::scan(&guard::ScanInput {
-                roots: &roots,
-                writable: true,
-                state_dir: Some(&state),
-                skip: &[],
-                limit: u64::MAX,
-                env: &env,
-                remove_protected: &[],
-            })
-            .map(|s| s.guard)
-        };
-        let _ = scan(());
-        std::thread::sleep(Duration::from_millis(200)); // past the racy window
-        let _ = scan(());
-        let pre = time(runs, || {
-            let _ = scan(());
-        });
-        let g = scan(()).ok().flatten();
-        let post = time(runs, || {
-            if let Some(g) = &g {
-                let _ = cordon_sandbox::neutralise::begin(g);
-                let _ = cordon_sandbox::neutralise::after(g);
-            }
-        });
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "\n{name}: {} ({dirs} directories, {entries} entries)",
-            root.display()
-        );
-        println!(
-            "  floor, full walk (open+getdents)          {:>9.3} ms",
-            ms(full_floor)
-        );
-        println!(
-            "  floor, statx per directory                {:>9.3} ms",
-            ms(inc_floor)
-        );
-        println!(
-            "  index, first run (full walk)              {:>9.3} ms  {:>5.2}x the full floor",
-            ms(first),
-            ms(first) / ms(full_floor)
-        );
-        println!(
-            "  index, later run (one pass, unchanged)    {:>9.3} ms  {:>5.2}x the statx floor, {:>5.2}x the full floor",
-            ms(later),
-            ms(later) / ms(inc_floor),
-            ms(later) / ms(full_floor)
-        );
-        println!(
-            "  index encode + decode ({:>7} bytes)      {:>9.3} ms",
-            index::encode(&idx).len(),
-            ms(codec)
-        );
-        println!(
-            "  scan before a run (load, walk, derive)    {:>9.3} ms  {:>5.2}x the statx floor",
-            ms(pre),
-            ms(pre) / ms(inc_floor)
-        );
-        println!(
-            "  check after a run (walk, inspect)         {:>9.3} ms  {:>5.2}x the statx floor",
-            ms(post),
-            ms(post) / ms(inc_floor)
-        );
-        println!(
-            "  a run in all (scan + check)               {:>9.3} ms",
-            ms(pre) + ms(post)
-        );
+        bench_tree(name, root, runs, &base, &env);
     }
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Measures one tree and prints its lines.
+fn bench_tree(name: &str, root: &Path, runs: usize, base: &Path, env: &[(String, String)]) {
+    let roots = vec![root.to_path_buf()];
+    let (dirs, entries) = floor_full(root);
+    let node = shape(root);
+    let full_floor = time(runs, || {
+        floor_full(root);
+    });
+    let inc_floor = time(runs, || {
+        floor_incremental(root, &node);
+    });
+    let first = time(runs, || {
+        let _ = index::walk(None, &roots, &[], u64::MAX);
+    });
+    let Ok((mut idx, _)) = index::walk(None, &roots, &[], u64::MAX) else {
+        panic!("walk")
+    };
+    // As the next run finds it: recorded long enough ago to be stable.
+    for t in &mut idx.trees {
+        for d in &mut t.dirs {
+            d.stable = true;
+        }
+    }
+    let later = time(runs, || {
+        let _ = index::walk(Some(&idx), &roots, &[], u64::MAX);
+    });
+    let codec = time(runs, || {
+        let b = index::encode(&idx);
+        let _ = index::decode(&b);
+    });
+    let state = base.join(format!("state-{}", name.len()));
+    let scan = |_: ()| {
+        scan::scan(&guard::ScanInput {
+            roots: &roots,
+            writable: true,
+            state_dir: Some(&state),
+            skip: &[],
+            limit: u64::MAX,
+            env,
+            remove_protected: &[],
+        })
+        .map(|s| s.guard)
+    };
+    let _ = scan(());
+    std::thread::sleep(Duration::from_millis(200)); // past the racy window
+    let _ = scan(());
+    let pre = time(runs, || {
+        let _ = scan(());
+    });
+    let g = scan(()).ok().flatten();
+    let post = time(runs, || {
+        if let Some(g) = &g {
+            let _ = cordon_sandbox::neutralise::begin(g);
+            let _ = cordon_sandbox::neutralise::after(g);
+        }
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "\n{name}: {} ({dirs} directories, {entries} entries)",
+        root.display()
+    );
+    println!(
+        "  floor, full walk (open+getdents)          {:>9.3} ms",
+        ms(full_floor)
+    );
+    println!(
+        "  floor, statx per directory                {:>9.3} ms",
+        ms(inc_floor)
+    );
+    println!(
+        "  index, first run (full walk)              {:>9.3} ms  {:>5.2}x the full floor",
+        ms(first),
+        ms(first) / ms(full_floor)
+    );
+    println!(
+        "  index, later run (one pass, unchanged)    {:>9.3} ms  {:>5.2}x the statx floor, {:>5.2}x the full floor",
+        ms(later),
+        ms(later) / ms(inc_floor),
+        ms(later) / ms(full_floor)
+    );
+    println!(
+        "  index encode + decode ({:>7} bytes)      {:>9.3} ms",
+        index::encode(&idx).len(),
+        ms(codec)
+    );
+    println!(
+        "  scan before a run (load, walk, derive)    {:>9.3} ms  {:>5.2}x the statx floor",
+        ms(pre),
+        ms(pre) / ms(inc_floor)
+    );
+    println!(
+        "  check after a run (walk, inspect)         {:>9.3} ms  {:>5.2}x the statx floor",
+        ms(post),
+        ms(post) / ms(inc_floor)
+    );
+    println!(
+        "  a run in all (scan + check)               {:>9.3} ms",
+        ms(pre) + ms(post)
+    );
 }

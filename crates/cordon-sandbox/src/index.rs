@@ -50,13 +50,13 @@ pub const REGENERATED: &[&str] = &[
 /// index means: bump [`FORMAT`].
 pub fn is_mark(name: &[u8]) -> bool {
     if let Ok(s) = std::str::from_utf8(name) {
-        if crate::spec::is_secret_file_name(s) {
+        if crate::protected::is_secret_file_name(s) {
             return true;
         }
         return s == ".git"
             || GIT_NAMES.contains(&s)
-            || crate::guard::AGENT_CONFIGS.iter().any(|(n, _)| *n == s)
-            || crate::guard::HOOK_MANAGER_CONFIGS
+            || crate::protected::AGENT_CONFIGS.iter().any(|(n, _)| *n == s)
+            || crate::protected::HOOK_MANAGER_CONFIGS
                 .iter()
                 .any(|(n, _)| *n == s)
             || s == "mise"
@@ -412,6 +412,33 @@ impl Walker<'_> {
             && (d.flags & SKIPPED != 0) == self.skip.iter().any(|s| s == path)
     }
 
+    /// What is new in the directory `dir` just read (index `me`), against the previous index.
+    fn note_changes(&mut self, dir: &Dir, me: u32, old: Option<(&Tree, u32)>) {
+        match old {
+            None => self.changes.new_dirs.push((self.tree_no, me)),
+            Some((t, i)) => {
+                let od = &t.dirs[i as usize];
+                let fresh: Vec<Box<[u8]>> = dir
+                    .marks
+                    .iter()
+                    .filter(|m| {
+                        od.mark(&m.name)
+                            .is_none_or(|o| o.ino != m.ino || o.dtype != m.dtype)
+                    })
+                    .map(|m| m.name.clone())
+                    .collect();
+                if !fresh.is_empty() || (dir.flags & GIT_DIR != 0 && od.flags & GIT_DIR == 0) {
+                    self.changes.new_marks.push(NewMarks {
+                        tree: self.tree_no,
+                        dir: me,
+                        names: fresh,
+                        was_git_dir: od.flags & GIT_DIR != 0,
+                    });
+                }
+            }
+        }
+    }
+
     /// The directory open (O_PATH) at `fd`, whose stat is `st`.
     #[allow(clippy::too_many_arguments)]
     fn visit_opened(
@@ -518,30 +545,7 @@ impl Walker<'_> {
         if dir.has("HEAD") && (dir.has("commondir") || (dir.has("objects") && dir.has("refs"))) {
             dir.flags |= GIT_DIR;
         }
-        // What is new in it, against the previous index.
-        match old {
-            None => self.changes.new_dirs.push((self.tree_no, me)),
-            Some((t, i)) => {
-                let od = &t.dirs[i as usize];
-                let fresh: Vec<Box<[u8]>> = dir
-                    .marks
-                    .iter()
-                    .filter(|m| {
-                        od.mark(&m.name)
-                            .is_none_or(|o| o.ino != m.ino || o.dtype != m.dtype)
-                    })
-                    .map(|m| m.name.clone())
-                    .collect();
-                if !fresh.is_empty() || (dir.flags & GIT_DIR != 0 && od.flags & GIT_DIR == 0) {
-                    self.changes.new_marks.push(NewMarks {
-                        tree: self.tree_no,
-                        dir: me,
-                        names: fresh,
-                        was_git_dir: od.flags & GIT_DIR != 0,
-                    });
-                }
-            }
-        }
+        self.note_changes(&dir, me, old);
         link(tree, dir);
         for n in subdirs {
             let old_child = old.and_then(|(t, i)| t.child(i, &n).map(|c| (t, c)));

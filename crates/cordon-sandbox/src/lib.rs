@@ -33,6 +33,7 @@ pub mod probe;
 mod protected;
 pub mod runs;
 mod runtime;
+pub mod scan;
 pub mod seccomp;
 pub mod sockets;
 pub mod spec;

@@ -16,7 +16,7 @@
 //!   nor a copy of git's template, a `commondir` that does not lead back to its own common
 //!   directory, `exec` lines added to a rebase in progress;
 //! - a `.git` file whose `gitdir:` leads outside the writable roots, a `.git` symlink;
-//! - an agent or editor config (`guard::AGENT_CONFIGS`), outside regenerated trees, that is new
+//! - an agent or editor config (`protected::AGENT_CONFIGS`), outside regenerated trees, that is new
 //!   or changed;
 //! - a watched path (named by a config, a hook manager's config) that appeared or changed.
 

@@ -5,12 +5,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Dir,
-    File,
-}
+// The built-in lists are defined once, in cordon-defaults.
+pub use cordon_defaults::{
+    is_secret_file_name, Kind, AGENT_CONFIGS, HOME_SECRETS, HOOK_MANAGER_CONFIGS, PROTECTED,
+};
 
 /// A path that stays read-only even inside a writable root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -85,7 +85,7 @@ impl Limits {
     }
 }
 
-pub use crate::protected::{Kind, Protected};
+pub use crate::protected::{is_secret_file_name, Kind, Protected, HOME_SECRETS, PROTECTED};
 
 /// A file a remembered approval is bound to, pinned to the bytes whose hash was checked: the
 /// run reads exactly these (namespaces: a read-only copy mounted over the path; without them,
@@ -164,70 +164,6 @@ fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::
     s.collect_seq(env.iter().map(|(k, _)| k))
 }
 
-/// Secret paths relative to the home directory (no read, no write).
-pub const HOME_SECRETS: &[&str] = &[
-    ".ssh",
-    ".aws",
-    ".gnupg",
-    ".config/gcloud",
-    ".azure",
-    ".kube",
-    ".docker/config.json",
-    ".netrc",
-    ".git-credentials",
-    ".npmrc",
-    ".pypirc",
-    ".codex/auth.json",
-    ".claude/.credentials.json",
-    // Registry tokens and passwords of package managers and build tools, next to the caches
-    // that are overlaid (caches/): cargo, maven, gradle, yarn 2+, poetry, gem.
-    ".cargo/credentials.toml",
-    ".cargo/credentials",
-    ".m2/settings.xml",
-    ".m2/settings-security.xml",
-    ".gradle/gradle.properties",
-    ".yarnrc.yml",
-    ".config/pypoetry/auth.toml",
-    ".gem/credentials",
-];
-
-/// Protected paths relative to each writable root (read, never write).
-pub const PROTECTED: &[(&str, Kind)] = &[
-    (".git/config", Kind::File),
-    (".git/hooks", Kind::Dir),
-    (".git/info", Kind::Dir),
-    (".gitmodules", Kind::File),
-    (".cordon", Kind::Dir),
-    (".claude", Kind::Dir),
-    (".codex", Kind::Dir),
-    (".agents", Kind::Dir),
-    (".vscode", Kind::Dir),
-    (".idea", Kind::Dir),
-    (".mcp.json", Kind::File),
-    (".envrc", Kind::File),
-];
-
-/// Is `name` a workspace secret file: `.env`, `.env.*` (not `.env.example`/`.sample`/`.template`),
-/// `*.pem`, `*.key`, `id_*` private keys (not `*.pub`).
-pub fn is_secret_file_name(name: &str) -> bool {
-    if name == ".env" {
-        return true;
-    }
-    if let Some(rest) = name.strip_prefix(".env.") {
-        return !matches!(
-            rest,
-            "example" | "sample" | "template" | "dist" | "defaults"
-        );
-    }
-    if name.ends_with(".pem") || name.ends_with(".key") {
-        return true;
-    }
-    if let Some(rest) = name.strip_prefix("id_") {
-        return !rest.is_empty() && !name.ends_with(".pub");
-    }
-    false
-}
-
 /// What the caller asks for; everything is resolved into a `SandboxSpec` by `build`.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -285,68 +221,9 @@ pub fn build(
     parent_env: &[(String, String)],
     probe: &crate::Probe,
 ) -> Result<SandboxSpec, Error> {
-    let cwd_raw = match &req.cwd {
-        Some(c) => c.clone(),
-        None => std::env::current_dir()
-            .map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?,
-    };
-    let cwd = canonical(&cwd_raw, "--cwd")?;
-    if !cwd.is_dir() {
-        return Err(Error::Usage(format!(
-            "--cwd {}: not a directory",
-            cwd.display()
-        )));
-    }
-    // The workspace comes from --workspace or from where cordon was started, never from the
-    // command's --cwd alone widening anything: `--cwd $HOME` with no --workspace keeps the
-    // workspace of the directory cordon runs in (CVE-2025-59532 was the opposite).
-    let workspace = match &req.workspace {
-        Some(w) => canonical(w, "--workspace")?,
-        None => {
-            let here = std::env::current_dir()
-                .map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?;
-            let here = canonical(&here, "the working directory")?;
-            git_toplevel(&here).unwrap_or(here)
-        }
-    };
-    let home = parent_env
-        .iter()
-        .find(|(k, _)| k == "HOME")
-        .map(|(_, v)| PathBuf::from(v))
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let home = fs::canonicalize(&home).unwrap_or(home);
-
+    let (cwd, workspace, home) = locate(req, parent_env)?;
     crate::timing("spec: paths");
-    let mut writable = Vec::new();
-    if req.mode == Mode::WorkspaceWrite {
-        // A workspace that holds the home directory (cordon started in ~ or / outside any git
-        // repository) would make shell rc files and tool configs writable: not by accident.
-        if req.workspace.is_none() && home.starts_with(&workspace) {
-            return Err(Error::Usage(format!(
-                "the workspace would be {} (no git repository above the working directory), which holds your home directory; \
-                 cd into a project, or pass --workspace DIR (or --mode read-only)",
-                workspace.display()
-            )));
-        }
-        writable.push(workspace.clone());
-        for w in &req.writable {
-            let c = canonical(w, "--writable")?;
-            if c == Path::new("/") {
-                return Err(Error::Usage(
-                    "--writable /: the whole machine cannot be a writable root; use --mode danger-full-access if you mean it".into(),
-                ));
-            }
-            if !writable.contains(&c) {
-                writable.push(c);
-            }
-        }
-    } else if !req.writable.is_empty() && req.mode == Mode::ReadOnly {
-        return Err(Error::Usage(
-            "--writable has no effect with --mode read-only".into(),
-        ));
-    }
-
+    let writable = writable_roots(req, &workspace, &home)?;
     let read_secret: Vec<PathBuf> = req
         .read_secret
         .iter()
@@ -354,54 +231,15 @@ pub fn build(
         .collect();
 
     // Secrets: the home list, then secret files found in the writable roots.
-    let mut secrets = Vec::new();
+    let mut secrets = home_secrets(req, &home, parent_env);
     let mut notes = Vec::new();
-    for rel in HOME_SECRETS {
-        if req.paths.remove_secrets.iter().any(|r| r == rel) {
-            continue;
-        }
-        if let Some(c) = canonical_if_present(&home.join(rel)) {
-            push_unique(&mut secrets, c);
-        }
-    }
-    // Credential files of tool homes moved by a variable (CARGO_HOME, GRADLE_USER_HOME).
-    for p in crate::caches::moved_secrets(&home, parent_env) {
-        if let Some(c) = canonical_if_present(&p) {
-            push_unique(&mut secrets, c);
-        }
-    }
-    // The state directory exists before the secrets are resolved: it is one of them (the
-    // caller hides cordon's state directory), and a missing path cannot be covered.
-    // It is a cache (and the record of a run in progress): without it, every run reads the
-    // whole workspace, which is slower, not weaker.
-    let mut state_dir = req.state_dir.clone();
-    if let Some(d) = &req.state_dir {
-        use std::os::unix::fs::DirBuilderExt;
-        if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(d) {
-            notes.push(format!(
-                "cannot create the workspace's state directory {} ({e}): every run reads the whole workspace",
-                d.display()
-            ));
-            state_dir = None;
-        }
-    }
+    let state_dir = make_state_dir(req, &mut notes);
     let scan_roots: Vec<PathBuf> = if writable.is_empty() {
         vec![workspace.clone()]
     } else {
         writable.clone()
     };
-    for extra in &req.paths.secrets {
-        let candidates: Vec<PathBuf> = if extra.is_absolute() {
-            vec![extra.clone()]
-        } else {
-            scan_roots.iter().map(|r| r.join(extra)).collect()
-        };
-        for p in candidates {
-            if let Ok(c) = fs::canonicalize(&p) {
-                push_unique(&mut secrets, c);
-            }
-        }
-    }
+    extra_secrets(req, &scan_roots, &mut secrets);
     // From the first look at the protected paths to the end of the run, hold the user's shared
     // placeholder lock: a placeholder left by an earlier run is "existing" here, and only under
     // the lock is it sure not to be removed (by the last run of another sandbox) before it is
@@ -413,19 +251,13 @@ pub fn build(
             .map_err(|e| Error::Setup(format!("the placeholder lock: {e}")))?;
     }
     // The writable roots (or the workspace, read-only): every secret file, at any depth, through
-    // the workspace index (guard.rs); and, when writable, the repositories and agent configs to
+    // the workspace index (scan.rs); and, when writable, the repositories and agent configs to
     // keep intact. Covered secret directories are not read (nothing can be planted in them).
     let skip: Vec<PathBuf> = secrets
         .iter()
         .filter(|s| s.is_dir() && !read_secret.iter().any(|r| r.starts_with(s.as_path())))
         .cloned()
         .collect();
-    // Host unix sockets (below) are looked for meanwhile, on a second thread: both walks mostly
-    // wait on the kernel. The thread knows the secrets found so far only; what it decided is
-    // kept if the final list answers each of its questions alike (`Found::same_with`), else
-    // the search is made again. No thread outlives this scope: the supervisor's `clone` of the
-    // sandbox, later, relies on being the process's only thread.
-    let early_secrets = secrets.clone();
     let sockets_scope = |secrets| crate::sockets::Scope {
         home: &home,
         env: parent_env,
@@ -433,10 +265,9 @@ pub fn build(
         cwd: &cwd,
         secrets,
     };
-    let (scan, early_sockets) = std::thread::scope(|s| {
-        let job = namespaces
-            .then(|| s.spawn(|| crate::sockets::discover(&sockets_scope(&early_secrets))));
-        let scan = crate::guard::scan(&crate::guard::ScanInput {
+    let early_secrets = secrets.clone();
+    let (scan, early_sockets) = scan_with_sockets(
+        &crate::guard::ScanInput {
             roots: &scan_roots,
             writable: !writable.is_empty(),
             state_dir: state_dir.as_deref(),
@@ -444,186 +275,19 @@ pub fn build(
             limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
             env: parent_env,
             remove_protected: &req.paths.remove_protected,
-        });
-        let early = job.map(|j| match j.join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        });
-        (scan, early)
-    });
+        },
+        namespaces.then(|| sockets_scope(&early_secrets)),
+    );
     let scan = scan?;
     for s in scan.secrets {
         push_unique(&mut secrets, s);
     }
     notes.extend(scan.notes);
-    // --read-secret: an exact secret is dropped from the list; a path inside a secret directory
-    // splits that directory into its entries, so that only the named path comes through.
-    let mut secrets_allowed = Vec::new();
-    for allow in &read_secret {
-        let mut next = Vec::new();
-        for s in secrets.drain(..) {
-            if &s == allow {
-                secrets_allowed.push(s);
-            } else if allow.starts_with(&s) {
-                secrets_allowed.push(allow.clone());
-                split_secret(&s, allow, &mut next);
-            } else {
-                next.push(s);
-            }
-        }
-        secrets = next;
-    }
-
-    // A secret inside another is covered with it (~/.ssh/id_rsa, found by the scan of a
-    // workspace that holds the home, inside ~/.ssh); mounting over it too would fail once the
-    // outer cover hides it.
-    let all = secrets.clone();
-    secrets.retain(|s| !all.iter().any(|o| o != s && s.starts_with(o)));
-
+    let (secrets, secrets_allowed) = allow_read_secrets(secrets, &read_secret);
     crate::timing("spec: secrets scanned");
-    // A writable root inside a secret would be covered by it: say so instead of hiding it.
-    for w in &writable {
-        if let Some(s) = secrets.iter().find(|s| w.starts_with(s)) {
-            return Err(Error::Usage(format!(
-                "the writable root {} is inside the secret path {}; add --read-secret {} if you mean it",
-                w.display(),
-                s.display(),
-                s.display()
-            )));
-        }
-    }
-    // This run's record among the user's live runs (runs.rs): published before the others are
-    // read. Pins another run could change are conflicts; files others pinned are read-only here.
-    let can_write = if req.mode == Mode::DangerFullAccess {
-        vec![PathBuf::from("/")]
-    } else {
-        writable.clone()
-    };
-    let pin_paths: Vec<PathBuf> = req.pinned.iter().map(|p| p.path.clone()).collect();
-    let live = crate::runs::publish(&can_write, &pin_paths)
-        .map_err(|e| Error::Setup(format!("the record of live runs: {e}")))?;
-    let mut pin_conflicts = Vec::new();
-    let mut pinned_elsewhere = Vec::new();
-    for r in &live {
-        for p in &pin_paths {
-            if r.writable.iter().any(|w| p.starts_with(w)) {
-                pin_conflicts.push((p.clone(), r.pid));
-            }
-        }
-        for q in &r.pinned {
-            if writable.iter().any(|w| q.starts_with(w)) && !pin_paths.contains(q) {
-                push_unique(&mut pinned_elsewhere, q.clone());
-            }
-        }
-    }
-    let mut protected = Vec::new();
-    let extra: Vec<(PathBuf, Kind)> = req
-        .paths
-        .protected
-        .iter()
-        .map(|p| {
-            let dir = p.as_os_str().as_encoded_bytes().ends_with(b"/");
-            let clean: PathBuf = p.components().collect();
-            (clean, if dir { Kind::Dir } else { Kind::File })
-        })
-        .collect();
-    for root in &writable {
-        let builtin = PROTECTED
-            .iter()
-            .filter(|(rel, _)| !req.paths.remove_protected.iter().any(|r| r == rel))
-            .map(|(rel, kind)| (PathBuf::from(rel), *kind));
-        // Only what lies inside this root: outside the roots everything is read-only anyway.
-        let extra = extra.iter().filter_map(|(p, kind)| {
-            let a = absolute(p, root);
-            let rel = a.strip_prefix(root).ok()?.to_path_buf();
-            (!rel.as_os_str().is_empty()).then_some((rel, *kind))
-        });
-        for (rel, kind) in builtin.chain(extra) {
-            let kind = &kind;
-            let path = root.join(&rel);
-            if protected.iter().any(|p: &Protected| p.path == path) {
-                continue;
-            }
-            let meta = fs::symlink_metadata(&path);
-            // .git may be a file (worktrees, submodules: "gitdir: ..."); then the file itself is
-            // protected so that it cannot be pointed elsewhere, and nothing below it exists.
-            if rel.starts_with(".git/") {
-                match fs::symlink_metadata(root.join(".git")) {
-                    Ok(m) if m.is_file() => {
-                        let g = root.join(".git");
-                        if !protected.iter().any(|p: &Protected| p.path == g) {
-                            protected.push(Protected {
-                                path: g,
-                                kind: Kind::File,
-                                exists: true,
-                            });
-                        }
-                        continue;
-                    }
-                    Ok(m) if m.is_dir() => {}
-                    Ok(m) if m.file_type().is_symlink() => {
-                        let target = fs::read_link(root.join(".git"))
-                            .map(|t| t.display().to_string())
-                            .unwrap_or_default();
-                        return Err(Error::Usage(format!(
-                            "{} is a symlink (to {target}): git never makes one, and cordon cannot keep a repository \
-                             behind a link intact (the link can be pointed elsewhere). If a command replaced the real \
-                             .git (an earlier sandboxed run, before cordon pinned it), put it back: rm {}/.git, then \
-                             mv the real git directory (the one holding HEAD, objects/ and refs/) to {}/.git. \
-                             'cordon repair' lists what cordon moved aside",
-                            root.join(".git").display(),
-                            root.display(),
-                            root.display()
-                        )));
-                    }
-                    // No repository: protect `.git` as a whole so that none can be planted.
-                    _ => {
-                        let g = root.join(".git");
-                        if !protected.iter().any(|p: &Protected| p.path == g) {
-                            protected.push(Protected {
-                                path: g,
-                                kind: Kind::Dir,
-                                exists: false,
-                            });
-                        }
-                        continue;
-                    }
-                }
-            }
-            match meta {
-                Ok(m) if m.file_type().is_symlink() => {
-                    // A mount would land on the link's target and leave the link itself
-                    // replaceable: refuse rather than protect the wrong thing.
-                    let target = fs::read_link(&path)
-                        .map(|t| t.display().to_string())
-                        .unwrap_or_default();
-                    return Err(Error::Usage(format!(
-                        "the protected path {} is a symlink (to {target}): a read-only mount would land on the link's \
-                         target and leave the link itself replaceable. Replace the link with the real directory or \
-                         file (rm {p}; cp -a {target} {p}), or if you do not need it protected, add \"{}\" to \
-                         remove_protected under [filesystem] in ~/.config/cordon/config.toml",
-                        path.display(),
-                        rel.display(),
-                        p = path.display(),
-                    )));
-                }
-                Ok(m) => {
-                    let k = if m.is_dir() { Kind::Dir } else { Kind::File };
-                    protected.push(Protected {
-                        path,
-                        kind: k,
-                        exists: true,
-                    });
-                }
-                Err(_) => protected.push(Protected {
-                    path,
-                    kind: *kind,
-                    exists: false,
-                }),
-            }
-        }
-    }
-
+    writable_outside_secrets(&writable, &secrets)?;
+    let (pin_conflicts, pinned_elsewhere) = live_runs(req, &writable)?;
+    let mut protected = protected_paths(req, &writable)?;
     for p in scan.protected {
         if !protected.iter().any(|x: &Protected| x.path == p.path) {
             protected.push(p);
@@ -632,6 +296,8 @@ pub fn build(
     crate::timing("spec: protected");
     // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
     // fallback refuses socket() altogether).
+    // Found beside the scan, with the secrets known then: kept if the final list answers each
+    // question the search asked alike, else searched again (see `scan_with_sockets`).
     let found = match early_sockets {
         Some(Ok(f)) if f.same_with(&early_secrets, &secrets) => f,
         Some(_) => crate::sockets::discover(&sockets_scope(&secrets))?,
@@ -643,25 +309,8 @@ pub fn build(
     for d in &req.own_dirs {
         protect_own_dir(d, &writable, &mut protected, &mut notes);
     }
-    let (mut env, env_dropped) = filter_env(parent_env, &req.env);
-    if !req.proxy_env.is_empty() {
-        env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
-        env.extend(req.proxy_env.iter().cloned());
-    }
-
-    let isolation = if req.mode == Mode::DangerFullAccess {
-        Isolation::None
-    } else if req.force_no_userns {
-        Isolation::LandlockOnly {
-            reason: "CORDON_NO_USERNS is set".into(),
-        }
-    } else if let Some(why) = &probe.userns_error {
-        Isolation::LandlockOnly {
-            reason: why.clone(),
-        }
-    } else {
-        Isolation::Namespaces
-    };
+    let (mut env, env_dropped) = command_env(req, parent_env);
+    let isolation = isolation(req, probe);
     let caches = crate::caches::for_spec(
         &req.caches,
         &crate::caches::Context {
@@ -707,12 +356,381 @@ pub fn build(
     })
 }
 
+/// The workspace scan, and (with `sockets`) the search for host unix sockets on a second
+/// thread meanwhile: both mostly wait on the kernel. The search only knows the secrets found
+/// before the scan; `build` keeps its result if the final list answers each of its questions
+/// alike (`sockets::Found::same_with`), else searches again, so the spec is what a sequential
+/// build gives. No thread outlives this function: the supervisor's `clone` of the sandbox,
+/// later, relies on being the process's only thread.
+type EarlySockets = Option<Result<crate::sockets::Found, Error>>;
+fn scan_with_sockets(
+    inp: &crate::guard::ScanInput<'_>,
+    sockets: Option<crate::sockets::Scope<'_>>,
+) -> (Result<crate::scan::Scan, Error>, EarlySockets) {
+    std::thread::scope(|s| {
+        let job = sockets.map(|sc| s.spawn(move || crate::sockets::discover(&sc)));
+        let scan = crate::scan::scan(inp);
+        let early = job.map(|j| match j.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+        (scan, early)
+    })
+}
+
+/// A writable root inside a secret would be covered by it: say so instead of hiding it.
+fn writable_outside_secrets(writable: &[PathBuf], secrets: &[PathBuf]) -> Result<(), Error> {
+    for w in writable {
+        if let Some(s) = secrets.iter().find(|s| w.starts_with(s)) {
+            return Err(Error::Usage(format!(
+                "the writable root {} is inside the secret path {}; add --read-secret {} if you mean it",
+                w.display(),
+                s.display(),
+                s.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The command's environment (filtered as asked), with cordon's proxy variables in place of
+/// the caller's; and the names dropped.
+fn command_env(
+    req: &Request,
+    parent_env: &[(String, String)],
+) -> (Vec<(String, String)>, Vec<DroppedEnv>) {
+    let (mut env, env_dropped) = filter_env(parent_env, &req.env);
+    if !req.proxy_env.is_empty() {
+        env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        env.extend(req.proxy_env.iter().cloned());
+    }
+    (env, env_dropped)
+}
+
+/// The command's working directory, the workspace and the home directory, canonical.
+fn locate(
+    req: &Request,
+    parent_env: &[(String, String)],
+) -> Result<(PathBuf, PathBuf, PathBuf), Error> {
+    let cwd_raw = match &req.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?,
+    };
+    let cwd = canonical(&cwd_raw, "--cwd")?;
+    if !cwd.is_dir() {
+        return Err(Error::Usage(format!(
+            "--cwd {}: not a directory",
+            cwd.display()
+        )));
+    }
+    // The workspace comes from --workspace or from where cordon was started, never from the
+    // command's --cwd alone widening anything: `--cwd $HOME` with no --workspace keeps the
+    // workspace of the directory cordon runs in (CVE-2025-59532 was the opposite).
+    let workspace = match &req.workspace {
+        Some(w) => canonical(w, "--workspace")?,
+        None => {
+            let here = std::env::current_dir()
+                .map_err(|e| Error::Setup(format!("cannot read the working directory: {e}")))?;
+            let here = canonical(&here, "the working directory")?;
+            git_toplevel(&here).unwrap_or(here)
+        }
+    };
+    let home = parent_env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let home = fs::canonicalize(&home).unwrap_or(home);
+    Ok((cwd, workspace, home))
+}
+
+/// The writable roots: the workspace, then `--writable` (workspace-write mode only).
+fn writable_roots(req: &Request, workspace: &Path, home: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut writable = Vec::new();
+    if req.mode == Mode::WorkspaceWrite {
+        // A workspace that holds the home directory (cordon started in ~ or / outside any git
+        // repository) would make shell rc files and tool configs writable: not by accident.
+        if req.workspace.is_none() && home.starts_with(workspace) {
+            return Err(Error::Usage(format!(
+                "the workspace would be {} (no git repository above the working directory), which holds your home directory; \
+                 cd into a project, or pass --workspace DIR (or --mode read-only)",
+                workspace.display()
+            )));
+        }
+        writable.push(workspace.to_path_buf());
+        for w in &req.writable {
+            let c = canonical(w, "--writable")?;
+            if c == Path::new("/") {
+                return Err(Error::Usage(
+                    "--writable /: the whole machine cannot be a writable root; use --mode danger-full-access if you mean it".into(),
+                ));
+            }
+            if !writable.contains(&c) {
+                writable.push(c);
+            }
+        }
+    } else if !req.writable.is_empty() && req.mode == Mode::ReadOnly {
+        return Err(Error::Usage(
+            "--writable has no effect with --mode read-only".into(),
+        ));
+    }
+    Ok(writable)
+}
+
+/// The built-in secrets under the home directory that exist (minus `remove_secrets`), and the
+/// credential files of tool homes moved by a variable (CARGO_HOME, GRADLE_USER_HOME).
+fn home_secrets(req: &Request, home: &Path, parent_env: &[(String, String)]) -> Vec<PathBuf> {
+    let mut secrets = Vec::new();
+    for rel in HOME_SECRETS {
+        if req.paths.remove_secrets.iter().any(|r| r == rel) {
+            continue;
+        }
+        if let Some(c) = canonical_if_present(&home.join(rel)) {
+            push_unique(&mut secrets, c);
+        }
+    }
+    for p in crate::caches::moved_secrets(home, parent_env) {
+        if let Some(c) = canonical_if_present(&p) {
+            push_unique(&mut secrets, c);
+        }
+    }
+    secrets
+}
+
 /// The canonical path of `p` if something is there (a dangling symlink is nothing). Same as
 /// `fs::canonicalize(p).ok()`, but a missing path costs one `lstat` instead of a `readlink` per
 /// component: most of the secrets cordon looks for at each start do not exist.
 fn canonical_if_present(p: &Path) -> Option<PathBuf> {
     fs::symlink_metadata(p).ok()?;
     fs::canonicalize(p).ok()
+}
+
+/// The workspace's state directory, created (0700) before the secrets are resolved: it is one
+/// of them (the caller hides cordon's state directory), and a missing path cannot be covered.
+/// It is a cache (and the record of a run in progress): without it, every run reads the whole
+/// workspace, which is slower, not weaker (a note says so).
+fn make_state_dir(req: &Request, notes: &mut Vec<String>) -> Option<PathBuf> {
+    let d = req.state_dir.as_ref()?;
+    use std::os::unix::fs::DirBuilderExt;
+    if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(d) {
+        notes.push(format!(
+            "cannot create the workspace's state directory {} ({e}): every run reads the whole workspace",
+            d.display()
+        ));
+        return None;
+    }
+    Some(d.clone())
+}
+
+/// The configured extra secrets that exist: absolute, or relative to each scanned root.
+fn extra_secrets(req: &Request, scan_roots: &[PathBuf], secrets: &mut Vec<PathBuf>) {
+    for extra in &req.paths.secrets {
+        let candidates: Vec<PathBuf> = if extra.is_absolute() {
+            vec![extra.clone()]
+        } else {
+            scan_roots.iter().map(|r| r.join(extra)).collect()
+        };
+        for p in candidates {
+            if let Ok(c) = fs::canonicalize(&p) {
+                push_unique(secrets, c);
+            }
+        }
+    }
+}
+
+/// `--read-secret`: an exact secret is dropped from the list; a path inside a secret directory
+/// splits that directory into its entries, so that only the named path comes through. Returns
+/// the secrets to cover and the ones allowed.
+fn allow_read_secrets(
+    mut secrets: Vec<PathBuf>,
+    read_secret: &[PathBuf],
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut secrets_allowed = Vec::new();
+    for allow in read_secret {
+        let mut next = Vec::new();
+        for s in secrets.drain(..) {
+            if &s == allow {
+                secrets_allowed.push(s);
+            } else if allow.starts_with(&s) {
+                secrets_allowed.push(allow.clone());
+                split_secret(&s, allow, &mut next);
+            } else {
+                next.push(s);
+            }
+        }
+        secrets = next;
+    }
+    // A secret inside another is covered with it (~/.ssh/id_rsa, found by the scan of a
+    // workspace that holds the home, inside ~/.ssh); mounting over it too would fail once the
+    // outer cover hides it.
+    let all = secrets.clone();
+    secrets.retain(|s| !all.iter().any(|o| o != s && s.starts_with(o)));
+    (secrets, secrets_allowed)
+}
+
+/// Files this run pins that another live run can write, with that run's pid.
+type PinConflicts = Vec<(PathBuf, u32)>;
+
+/// This run's record among the user's live runs (runs.rs): published before the others are
+/// read. Pins another run could change are conflicts; files others pinned are read-only here.
+/// Returns (pin conflicts, files pinned elsewhere).
+fn live_runs(req: &Request, writable: &[PathBuf]) -> Result<(PinConflicts, Vec<PathBuf>), Error> {
+    let can_write = if req.mode == Mode::DangerFullAccess {
+        vec![PathBuf::from("/")]
+    } else {
+        writable.to_vec()
+    };
+    let pin_paths: Vec<PathBuf> = req.pinned.iter().map(|p| p.path.clone()).collect();
+    let live = crate::runs::publish(&can_write, &pin_paths)
+        .map_err(|e| Error::Setup(format!("the record of live runs: {e}")))?;
+    let mut pin_conflicts = Vec::new();
+    let mut pinned_elsewhere = Vec::new();
+    for r in &live {
+        for p in &pin_paths {
+            if r.writable.iter().any(|w| p.starts_with(w)) {
+                pin_conflicts.push((p.clone(), r.pid));
+            }
+        }
+        for q in &r.pinned {
+            if writable.iter().any(|w| q.starts_with(w)) && !pin_paths.contains(q) {
+                push_unique(&mut pinned_elsewhere, q.clone());
+            }
+        }
+    }
+    Ok((pin_conflicts, pinned_elsewhere))
+}
+
+/// The protected paths of each writable root: the built-in ones (minus `remove_protected`),
+/// then the configured ones that lie inside it.
+fn protected_paths(req: &Request, writable: &[PathBuf]) -> Result<Vec<Protected>, Error> {
+    let mut protected = Vec::new();
+    let extra: Vec<(PathBuf, Kind)> = req
+        .paths
+        .protected
+        .iter()
+        .map(|p| {
+            let dir = p.as_os_str().as_encoded_bytes().ends_with(b"/");
+            let clean: PathBuf = p.components().collect();
+            (clean, if dir { Kind::Dir } else { Kind::File })
+        })
+        .collect();
+    for root in writable {
+        let builtin = PROTECTED
+            .iter()
+            .filter(|(rel, _)| !req.paths.remove_protected.iter().any(|r| r == rel))
+            .map(|(rel, kind)| (PathBuf::from(rel), *kind));
+        // Only what lies inside this root: outside the roots everything is read-only anyway.
+        let extra = extra.iter().filter_map(|(p, kind)| {
+            let a = absolute(p, root);
+            let rel = a.strip_prefix(root).ok()?.to_path_buf();
+            (!rel.as_os_str().is_empty()).then_some((rel, *kind))
+        });
+        for (rel, kind) in builtin.chain(extra) {
+            let path = root.join(&rel);
+            if protected.iter().any(|p: &Protected| p.path == path) {
+                continue;
+            }
+            // .git may be a file (worktrees, submodules: "gitdir: ..."); then the file itself is
+            // protected so that it cannot be pointed elsewhere, and nothing below it exists.
+            if rel.starts_with(".git/") && !git_dir_entry(root, &mut protected)? {
+                continue;
+            }
+            protected.push(protected_entry(path, &rel, kind)?);
+        }
+    }
+    Ok(protected)
+}
+
+/// For a built-in entry under `.git/`: whether `.git` is a directory (then the entry itself is
+/// protected). Otherwise `.git` stands for it: a `.git` file (worktrees, submodules) is
+/// protected itself, a missing one as a whole (so that none can be planted); a symlink is
+/// refused.
+fn git_dir_entry(root: &Path, protected: &mut Vec<Protected>) -> Result<bool, Error> {
+    let g = root.join(".git");
+    let (kind, exists) = match fs::symlink_metadata(&g) {
+        Ok(m) if m.is_file() => (Kind::File, true),
+        Ok(m) if m.is_dir() => return Ok(true),
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::read_link(&g)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "{} is a symlink (to {target}): git never makes one, and cordon cannot keep a repository \
+                 behind a link intact (the link can be pointed elsewhere). If a command replaced the real \
+                 .git (an earlier sandboxed run, before cordon pinned it), put it back: rm {}/.git, then \
+                 mv the real git directory (the one holding HEAD, objects/ and refs/) to {}/.git. \
+                 'cordon repair' lists what cordon moved aside",
+                g.display(),
+                root.display(),
+                root.display()
+            )));
+        }
+        // No repository: protect `.git` as a whole so that none can be planted.
+        _ => (Kind::Dir, false),
+    };
+    if !protected.iter().any(|p: &Protected| p.path == g) {
+        protected.push(Protected {
+            path: g,
+            kind,
+            exists,
+        });
+    }
+    Ok(false)
+}
+
+/// One protected path: its kind as found, or as listed (with a placeholder) when missing. A
+/// symlink is refused: a mount would land on the link's target and leave the link itself
+/// replaceable.
+fn protected_entry(path: PathBuf, rel: &Path, kind: Kind) -> Result<Protected, Error> {
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            Err(Error::Usage(format!(
+                "the protected path {} is a symlink (to {target}): a read-only mount would land on the link's \
+                 target and leave the link itself replaceable. Replace the link with the real directory or \
+                 file (rm {p}; cp -a {target} {p}), or if you do not need it protected, add \"{}\" to \
+                 remove_protected under [filesystem] in ~/.config/cordon/config.toml",
+                path.display(),
+                rel.display(),
+                p = path.display(),
+            )))
+        }
+        Ok(m) => {
+            let k = if m.is_dir() { Kind::Dir } else { Kind::File };
+            Ok(Protected {
+                path,
+                kind: k,
+                exists: true,
+            })
+        }
+        Err(_) => Ok(Protected {
+            path,
+            kind,
+            exists: false,
+        }),
+    }
+}
+
+/// Without namespaces when asked (danger-full-access, CORDON_NO_USERNS) or when the kernel
+/// refuses them (the probe's reason): Landlock alone.
+fn isolation(req: &Request, probe: &crate::Probe) -> Isolation {
+    if req.mode == Mode::DangerFullAccess {
+        Isolation::None
+    } else if req.force_no_userns {
+        Isolation::LandlockOnly {
+            reason: "CORDON_NO_USERNS is set".into(),
+        }
+    } else if let Some(why) = &probe.userns_error {
+        Isolation::LandlockOnly {
+            reason: why.clone(),
+        }
+    } else {
+        Isolation::Namespaces
+    }
 }
 
 /// Keeps cordon's own directory `dir` read-only inside the sandbox when a writable root holds it

@@ -75,7 +75,7 @@ pub fn render(_input: &Input, out: &Outcome) -> Answer {
             Answer {
                 stdout: json!({"decision": "block", "reason": reason}).to_string(),
                 stderr: reason,
-                code: 2,
+                code: cordon_sandbox::exit::HOOK_DENY,
             }
         }
         _ => Answer::empty(),

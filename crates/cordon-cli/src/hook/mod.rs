@@ -19,6 +19,9 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
+use cordon_pipeline::Error;
+use cordon_sandbox::exit::HOOK_DENY;
+
 mod call;
 mod claude;
 mod codex;
@@ -110,7 +113,7 @@ impl Agent {
         Answer {
             stdout: stdout.to_string(),
             stderr: reason,
-            code: 2,
+            code: HOOK_DENY,
         }
     }
 }
@@ -146,7 +149,10 @@ fn emit(a: &Answer) -> ExitCode {
     ExitCode::from(a.code)
 }
 
-pub fn run(args: Args) -> ExitCode {
+/// `cordon hook AGENT`. Never `Err`: every error, a panic included, is answered as a refusal in
+/// the agent's format with [`HOOK_DENY`] (fail closed: an agent reads cordon's generic error, or
+/// a crash, as "allow").
+pub fn run(args: Args) -> Result<ExitCode, Error> {
     let _ = FAIL_AS.set((args.agent, args.event.clone()));
     // Fail closed on a panic too: the release build aborts on panic, which every agent would
     // read as "allow". The hook answers deny and exits 2 before that.
@@ -154,13 +160,13 @@ pub fn run(args: Args) -> ExitCode {
         let (agent, event) = FAIL_AS.get().cloned().unwrap_or((Agent::Claude, None));
         let a = agent.fail(event.as_deref(), &format!("internal error: {info}"));
         let _ = emit(&a);
-        std::process::exit(2);
+        std::process::exit(i32::from(HOOK_DENY));
     }));
     let answer = match handle(&args) {
         Ok(a) => a,
         Err(e) => args.agent.fail(args.event.as_deref(), &e),
     };
-    emit(&answer)
+    Ok(emit(&answer))
 }
 
 /// Reads stdin (bounded) and decides.

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use cordon_audit::{Event, Text};
 use cordon_mcp::pins::{self, PinnedText, PinnedTool, ServerPins};
+use cordon_pipeline::Error;
+use cordon_sandbox::exit::CHECK_FAILED;
 use serde_json::Value;
 
 #[derive(clap::Args)]
@@ -30,14 +32,14 @@ pub struct ApproveArgs {
     pub audit: crate::cmd_audit::LogArgs,
 }
 
-pub fn pins(a: PinsArgs) -> ExitCode {
+pub fn pins(a: PinsArgs) -> Result<ExitCode, Error> {
     let store = match super::store() {
         Ok(s) => s,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let all = match store.all() {
         Ok(a) => a,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let collisions = pins::collisions(&all);
     let shown: Vec<&ServerPins> = all
@@ -46,9 +48,9 @@ pub fn pins(a: PinsArgs) -> ExitCode {
         .collect();
     if let Some(n) = &a.name {
         if shown.is_empty() {
-            return super::fail(format!(
+            return Err(Error::failed(format!(
                 "no pins for an MCP server named {n:?} (see 'cordon mcp pins')"
-            ));
+            )));
         }
     }
     if a.json {
@@ -58,7 +60,7 @@ pub fn pins(a: PinsArgs) -> ExitCode {
             "collisions": collisions.iter().map(|(t, s)| serde_json::json!({"tool": t, "servers": s})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     if shown.is_empty() {
         println!("no MCP server pinned yet ({})", store.dir().display());
@@ -124,7 +126,7 @@ pub fn pins(a: PinsArgs) -> ExitCode {
     for (t, servers) in &collisions {
         println!("collision: tool {t:?} is offered by {}", servers.join(", "));
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A readable line diff of two texts.
@@ -174,24 +176,24 @@ fn tool_diff(old: Option<&PinnedTool>, new: &Value) -> String {
     out
 }
 
-pub fn approve(a: ApproveArgs) -> ExitCode {
+pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
     let store = match super::store() {
         Ok(s) => s,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let cur = match store.load(&a.name) {
         Ok(p) => p,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     if cur.identity.is_none()
         && cur.pending_identity.is_none()
         && cur.tools.is_empty()
         && cur.pending.is_empty()
     {
-        return super::fail(format!(
+        return Err(Error::failed(format!(
             "no pins for an MCP server named {:?} (see 'cordon mcp pins')",
             a.name
-        ));
+        )));
     }
     // What would be approved, shown first.
     let mut text = String::new();
@@ -217,7 +219,7 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
     let tools: Vec<String> = match &a.tool {
         Some(t) => {
             if !cur.pending.contains_key(t) {
-                return super::fail(format!(
+                return Err(Error::failed(format!(
                     "nothing withheld for tool {t:?} of {:?} ({})",
                     a.name,
                     if cur.tools.contains_key(t) {
@@ -225,7 +227,7 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
                     } else {
                         "no such tool; see 'cordon mcp pins'"
                     }
-                ));
+                )));
             }
             vec![t.clone()]
         }
@@ -244,13 +246,13 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
     }
     if text.is_empty() {
         println!("nothing withheld for {:?}", a.name);
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     print!("{text}");
     let _ = std::io::stdout().flush();
     if !a.yes && !confirm() {
         eprintln!("cordon: not approved");
-        return ExitCode::from(1);
+        return Ok(ExitCode::from(CHECK_FAILED));
     }
     let now = cordon_audit::rfc3339_ms(cordon_audit::now_ms());
     let mut changes = Vec::new();
@@ -290,7 +292,7 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
         p.listed = true;
     });
     if let Err(e) = res {
-        return super::fail(e);
+        return Err(Error::failed(e));
     }
     // Recorded in the audit log like every change.
     if let Ok(Some(dir)) = cordon_pipeline::record::resolve_run_dir(&a.audit.options(), None) {
@@ -325,7 +327,7 @@ pub fn approve(a: ApproveArgs) -> ExitCode {
         changes.len(),
         a.name
     );
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// y/N on the terminal (never from stdin: what reads stdin may be a script).

@@ -12,6 +12,7 @@ use jsonc_parser::cst::CstObject;
 use serde_json::{json, Value};
 
 use crate::settings_edit::{self, Change, JsonDoc, JsonFlavor, TomlDoc};
+use cordon_pipeline::Error;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Client {
@@ -326,10 +327,14 @@ fn toml_change(
     Ok(Some(doc.change()))
 }
 
-pub fn run(a: Args, install: bool) -> ExitCode {
+pub fn run(a: Args, install: bool) -> Result<ExitCode, Error> {
     let cordon = match std::env::current_exe().and_then(std::fs::canonicalize) {
         Ok(p) => p.display().to_string(),
-        Err(e) => return super::fail(format!("cannot find cordon's own binary: {e}")),
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "cannot find cordon's own binary: {e}"
+            )))
+        }
     };
     let path = file_of(&a);
     let mut notes = Vec::new();
@@ -341,20 +346,20 @@ pub fn run(a: Args, install: bool) -> ExitCode {
         Ok(Some(c)) => c,
         Ok(None) => {
             println!("{}: no MCP servers to change", path.display());
-            return ExitCode::SUCCESS;
+            return Ok(ExitCode::SUCCESS);
         }
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     for n in &notes {
         println!("{}: {n}", path.display());
     }
     if change.is_noop() {
         println!("{}: nothing to change", path.display());
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     if a.dry_run {
         print!("{}", change.diff());
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     match change.apply() {
         Ok(_) => {
@@ -368,8 +373,8 @@ pub fn run(a: Args, install: bool) -> ExitCode {
                 },
                 settings_edit::backup_path(&path).display()
             );
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Err(e) => super::fail(e),
+        Err(e) => Err(Error::failed(e)),
     }
 }

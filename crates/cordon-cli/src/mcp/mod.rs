@@ -2,6 +2,7 @@
 //! (`pins`, `approve`) and client configuration (`install`, `uninstall`). The logic lives in
 //! the cordon-mcp crate; this is the command line around it.
 
+use cordon_pipeline::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,7 +35,7 @@ enum Cmd {
     Approve(approve::ApproveArgs),
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
     match a.cmd {
         Cmd::Wrap(a) => wrap::run(*a),
         Cmd::Serve(a) => serve::run(a),
@@ -66,9 +67,4 @@ pub fn state_dir() -> Result<PathBuf, String> {
 /// The pin store (`<state>/mcp`).
 pub fn store() -> Result<cordon_mcp::pins::Store, String> {
     Ok(cordon_mcp::pins::Store::new(state_dir()?.join("mcp")))
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cordon: {msg}");
-    ExitCode::from(cordon_sandbox::exit::CORDON_FAILED)
 }

@@ -12,6 +12,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use cordon_audit::{Event, Text};
+use cordon_pipeline::Error;
+use cordon_sandbox::exit;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock as Content, ServerCapabilities, ServerConfig};
@@ -112,7 +114,7 @@ impl Shell {
         {
             Ok(Ok(o)) => Ok(Ran {
                 code: o.status.code(),
-                timed_out: o.status.code() == Some(124),
+                timed_out: o.status.code() == Some(i32::from(exit::TIMEOUT)),
                 stdout: capped(o.stdout),
                 stderr: capped(o.stderr),
             }),
@@ -234,10 +236,10 @@ impl Shell {
                     &rule,
                     &reason,
                     Some(body.len() as u64),
-                    Some(ran.code == Some(126)),
+                    Some(ran.code == Some(i32::from(exit::REFUSED))),
                     Some(started),
                 );
-                if ran.code == Some(126) {
+                if ran.code == Some(i32::from(exit::REFUSED)) {
                     error(body)
                 } else {
                     text(body)
@@ -331,18 +333,22 @@ impl ServerHandler for Shell {
     }
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(e) => return super::fail(format!("cannot find cordon's own binary: {e}")),
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "cannot find cordon's own binary: {e}"
+            )))
+        }
     };
     let workspace = match cordon_pipeline::plan::workspace_root(a.workspace.as_deref(), None) {
         Ok(w) => w,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let audit_dir = match cordon_pipeline::record::resolve_run_dir(&a.audit.options(), None) {
         Ok(d) => d,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let audit = match &audit_dir {
         Some(dir) => {
@@ -356,11 +362,11 @@ pub fn run(a: Args) -> ExitCode {
                 a.audit.agent.as_deref(),
             );
             if let Err(e) = cordon_audit::Writer::create_dir(dir) {
-                return super::fail(format!("audit log: {e}"));
+                return Err(Error::failed(format!("audit log: {e}")));
             }
             match cordon_pipeline::record::Session::start(dir, &start) {
                 Ok(s) => s,
-                Err(e) => return super::fail(e),
+                Err(e) => return Err(Error::failed(e)),
             }
         }
         None => cordon_pipeline::record::Session::disabled(),
@@ -379,15 +385,19 @@ pub fn run(a: Args) -> ExitCode {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return super::fail(format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        }
     };
     rt.block_on(async move {
         match shell.serve(rmcp::transport::stdio()).await {
             Ok(service) => {
                 let _ = service.waiting().await;
-                ExitCode::SUCCESS
+                Ok(ExitCode::SUCCESS)
             }
-            Err(e) => super::fail(format!("mcp serve: {e}")),
+            Err(e) => Err(Error::failed(format!("mcp serve: {e}"))),
         }
     })
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use cordon_config::Approval as ApprovalMode;
 use cordon_pipeline::approval::{self, Answer, Settings};
+use cordon_pipeline::Error;
 use cordon_pipeline::Plan;
 
 /// 16 MiB: a message is held whole to route it; this covers a base64 image of about 12 MB
@@ -350,13 +351,13 @@ impl Rules {
     }
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result<ExitCode, Error> {
     if let Err(e) = cordon_mcp::pins::check_name(&a.name) {
-        return super::fail(format!("--name: {e}"));
+        return Err(Error::failed(format!("--name: {e}")));
     }
     let cwd = match std::env::current_dir() {
         Ok(d) => d,
-        Err(e) => return super::fail(format!("current directory: {e}")),
+        Err(e) => return Err(Error::failed(format!("current directory: {e}"))),
     };
     // The config layers (for the tool rules, the approval settings, the audit directory).
     let workspace = cordon_pipeline::check::workspace_of(&cwd);
@@ -370,11 +371,11 @@ pub fn run(a: Args) -> ExitCode {
         &flags,
     ) {
         Ok(c) => c,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let policy = match cfg.load_policy() {
         Ok(p) => p,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let audit = match cordon_pipeline::record::resolve_run_dir(
         &a.audit.options(),
@@ -403,21 +404,21 @@ pub fn run(a: Args) -> ExitCode {
                 Some(&format!("mcp:{}", a.name)),
             );
             if let Err(e) = cordon_audit::Writer::create_dir(&dir) {
-                return super::fail(format!(
+                return Err(Error::failed(format!(
                     "audit log: {e}; pass --audit-dir DIR, or --no-audit"
-                ));
+                )));
             }
             match cordon_pipeline::record::Session::start(&dir, &start) {
                 Ok(s) => s,
-                Err(e) => return super::fail(e),
+                Err(e) => return Err(Error::failed(e)),
             }
         }
         Ok(None) => cordon_pipeline::record::Session::disabled(),
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let store = match super::store() {
         Ok(s) => s,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let path = std::env::var("PATH").ok();
     let identity = cordon_mcp::pins::identity(&a.argv, path.as_deref(), &cwd);
@@ -451,11 +452,11 @@ pub fn run(a: Args) -> ExitCode {
         Box::new(move |ev| rec_audit.record(&ev)),
     ) {
         Ok(g) => Arc::new(g),
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let (sin, sout, server) = match launch_server(&a) {
         Ok(s) => s,
-        Err(e) => return super::fail(e),
+        Err(e) => return Err(Error::failed(e)),
     };
     let end = cordon_mcp::relay::run(
         gw,
@@ -467,13 +468,13 @@ pub fn run(a: Args) -> ExitCode {
         max_message,
     );
     match end {
-        cordon_mcp::relay::End::Client => ExitCode::SUCCESS,
+        cordon_mcp::relay::End::Client => Ok(ExitCode::SUCCESS),
         cordon_mcp::relay::End::Server(status) => {
             let code = status
                 .strip_prefix("exit status ")
                 .and_then(|c| c.parse::<u8>().ok())
                 .unwrap_or(1);
-            ExitCode::from(code)
+            Ok(ExitCode::from(code))
         }
     }
 }

@@ -416,7 +416,7 @@ pub fn after_failure(cx: &Ctx, code: u8) -> (Rerun, Vec<ApprovalRecord>) {
     if cx.mode != Approval::OnFailure
         || matches!(
             code,
-            0 | exit::TIMEOUT | exit::CORDON_FAILED | exit::REFUSED | 130
+            0 | exit::TIMEOUT | exit::CORDON_FAILED | exit::REFUSED | exit::INTERRUPTED
         )
     {
         return (Rerun::No, records);

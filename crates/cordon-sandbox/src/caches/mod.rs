@@ -167,6 +167,58 @@ pub struct Context<'a> {
     pub parent_env: &'a [(String, String)],
 }
 
+/// A cache to consider: (name, path, anchor, redirect: (variable, maven), group).
+type Entry = (
+    String,
+    PathBuf,
+    Option<PathBuf>,
+    Option<(String, bool)>,
+    String,
+);
+
+/// The known caches (minus those the config removes, which are recorded as skipped, and those it
+/// replaces), then the config's own.
+fn entries(req: &CacheRequest, env: &Env, c: &mut Caches) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for k in KNOWN {
+        if req.add.iter().any(|a| a.name == k.name) {
+            continue; // replaced by the config's entry of the same name
+        }
+        let Some(path) = (k.path)(env) else { continue };
+        if let Some(r) = req.remove.iter().find(|r| known::matches_name(k.name, r)) {
+            c.skipped.push(Skipped {
+                name: k.name.into(),
+                path,
+                why: format!("removed by the config ([caches] remove = [\"{r}\"])"),
+            });
+            continue;
+        }
+        let redirect = match k.redirect {
+            Redirect::Var(v) => Some((v.to_string(), false)),
+            Redirect::MavenOpts => Some(("MAVEN_OPTS".to_string(), true)),
+            Redirect::None => None,
+        };
+        entries.push((
+            k.name.into(),
+            path,
+            k.anchor.map(|a| a(env)),
+            redirect,
+            k.group.into(),
+        ));
+    }
+    for a in &req.add {
+        let redirect = a.var.clone().map(|v| (v, false));
+        entries.push((
+            a.name.clone(),
+            a.path.clone(),
+            None,
+            redirect,
+            a.name.clone(),
+        ));
+    }
+    entries
+}
+
 /// Resolves the caches for a sandbox: reads the file system (which caches exist), changes
 /// nothing. The variables for the command (location variables passed through, private
 /// directories) are returned separately, to be merged into the spec's environment.
@@ -196,51 +248,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
             c.private.push(p);
         }
     };
-    // (name, path, anchor, redirect: (variable, maven), group)
-    type Entry = (
-        String,
-        PathBuf,
-        Option<PathBuf>,
-        Option<(String, bool)>,
-        String,
-    );
-    let mut entries: Vec<Entry> = Vec::new();
-    for k in KNOWN {
-        if req.add.iter().any(|a| a.name == k.name) {
-            continue; // replaced by the config's entry of the same name
-        }
-        let Some(path) = (k.path)(&env) else { continue };
-        if let Some(r) = req.remove.iter().find(|r| known::matches_name(k.name, r)) {
-            c.skipped.push(Skipped {
-                name: k.name.into(),
-                path,
-                why: format!("removed by the config ([caches] remove = [\"{r}\"])"),
-            });
-            continue;
-        }
-        let redirect = match k.redirect {
-            Redirect::Var(v) => Some((v.to_string(), false)),
-            Redirect::MavenOpts => Some(("MAVEN_OPTS".to_string(), true)),
-            Redirect::None => None,
-        };
-        entries.push((
-            k.name.into(),
-            path,
-            k.anchor.map(|a| a(&env)),
-            redirect,
-            k.group.into(),
-        ));
-    }
-    for a in &req.add {
-        let redirect = a.var.clone().map(|v| (v, false));
-        entries.push((
-            a.name.clone(),
-            a.path.clone(),
-            None,
-            redirect,
-            a.name.clone(),
-        ));
-    }
+    let entries = entries(req, &env, &mut c);
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;

@@ -1,0 +1,190 @@
+//! cordon's built-in path lists, defined once. The sandbox applies them (cordon-sandbox), the
+//! config checks names against them (`remove_secret`, `remove_protected`), the agent hooks and
+//! the policy read them: none of those keeps a copy.
+//!
+//! - [`HOME_SECRETS`]: secret paths under the home directory (no read, no write);
+//! - [`is_secret_file_name`]: secret file names in the workspace, at any depth (`.env`, keys);
+//! - [`PROTECTED`]: paths under each writable root that stay read-only;
+//! - [`AGENT_CONFIGS`], [`HOOK_MANAGER_CONFIGS`]: configs that make a tool run code, kept
+//!   read-only at any depth and neutralised when a run creates or changes them.
+
+#![forbid(unsafe_code)]
+
+use serde::Serialize;
+
+/// What a protected path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// Secret paths relative to the home directory (no read, no write).
+pub const HOME_SECRETS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".config/gcloud",
+    ".azure",
+    ".kube",
+    ".docker/config.json",
+    ".netrc",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".codex/auth.json",
+    ".claude/.credentials.json",
+    // Registry tokens and passwords of package managers and build tools, next to the caches
+    // that are overlaid (caches/): cargo, maven, gradle, yarn 2+, poetry, gem.
+    ".cargo/credentials.toml",
+    ".cargo/credentials",
+    ".m2/settings.xml",
+    ".m2/settings-security.xml",
+    ".gradle/gradle.properties",
+    ".yarnrc.yml",
+    ".config/pypoetry/auth.toml",
+    ".gem/credentials",
+];
+
+/// Protected paths relative to each writable root (read, never write).
+pub const PROTECTED: &[(&str, Kind)] = &[
+    (".git/config", Kind::File),
+    (".git/hooks", Kind::Dir),
+    (".git/info", Kind::Dir),
+    (".gitmodules", Kind::File),
+    (".cordon", Kind::Dir),
+    (".claude", Kind::Dir),
+    (".codex", Kind::Dir),
+    (".agents", Kind::Dir),
+    (".vscode", Kind::Dir),
+    (".idea", Kind::Dir),
+    (".mcp.json", Kind::File),
+    (".envrc", Kind::File),
+];
+
+/// Is `name` a workspace secret file: `.env`, `.env.*` (not `.env.example`/`.sample`/`.template`),
+/// `*.pem`, `*.key`, `id_*` private keys (not `*.pub`).
+pub fn is_secret_file_name(name: &str) -> bool {
+    if name == ".env" {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix(".env.") {
+        return !matches!(
+            rest,
+            "example" | "sample" | "template" | "dist" | "defaults"
+        );
+    }
+    if name.ends_with(".pem") || name.ends_with(".key") {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix("id_") {
+        return !rest.is_empty() && !name.ends_with(".pub");
+    }
+    false
+}
+
+/// Configs that make a tool run code when a person, an editor or an agent opens or enters the
+/// directory that holds them (name, what runs). Existing ones are read-only during a run, at any
+/// depth outside regenerated trees; new ones are neutralised after it.
+pub const AGENT_CONFIGS: &[(&str, &str)] = &[
+    (
+        ".claude",
+        "Claude Code: settings.json hooks, MCP servers, commands, agents",
+    ),
+    (
+        ".mcp.json",
+        "Claude Code and others: MCP servers (commands to start)",
+    ),
+    (".codex", "Codex: config.toml (MCP servers, hooks)"),
+    (".agents", "agent skills and commands"),
+    (".cursor", "Cursor: hooks.json, mcp.json"),
+    (
+        ".gemini",
+        "Gemini CLI: settings.json (MCP servers, tool discovery commands)",
+    ),
+    (".windsurf", "Windsurf: hooks, workflows"),
+    (
+        ".zed",
+        "Zed: tasks, language servers and context servers with commands",
+    ),
+    (".continue", "Continue: MCP servers"),
+    (".kiro", "Kiro: agent hooks"),
+    (".amazonq", "Amazon Q: MCP servers"),
+    (".clinerules", "Cline: hooks, workflows"),
+    (".roo", "Roo Code: MCP servers"),
+    (".opencode", "OpenCode: plugins (JavaScript it loads)"),
+    ("opencode.json", "OpenCode: plugins, MCP servers"),
+    ("opencode.jsonc", "OpenCode: plugins, MCP servers"),
+    (".aider.conf.yml", "Aider: lint-cmd, test-cmd"),
+    (
+        ".vscode",
+        "VS Code: tasks (runOn folderOpen), settings naming executables",
+    ),
+    (
+        ".idea",
+        "JetBrains IDEs: run configurations, external tools, startup tasks",
+    ),
+    (
+        ".devcontainer",
+        "Dev Containers: initializeCommand runs on the host",
+    ),
+    (
+        ".devcontainer.json",
+        "Dev Containers: initializeCommand runs on the host",
+    ),
+    (".husky", "husky: the git hooks (core.hooksPath = .husky/_)"),
+    (".envrc", "direnv: a shell script run on cd"),
+    (
+        ".mise.toml",
+        "mise: [hooks] enter/cd, templates that exec, env._.source",
+    ),
+    ("mise.toml", "mise: as .mise.toml"),
+    (".mise.local.toml", "mise: as .mise.toml"),
+    ("mise.local.toml", "mise: as .mise.toml"),
+    (".mise", "mise: config directory"),
+    (".autoenv.zsh", "zsh-autoenv: sourced on cd"),
+    (".autoenv_leave.zsh", "zsh-autoenv: sourced on leaving"),
+    (".env.leave", "autoenv: sourced on leaving"),
+    (".dir-locals.el", "Emacs: directory variables (eval)"),
+    (".dir-locals-2.el", "Emacs: directory variables (eval)"),
+    (".nvim.lua", "Neovim exrc"),
+    (".nvimrc", "Neovim/Vim exrc"),
+    (".exrc", "Vim exrc"),
+];
+
+/// Configs that an installed git hook manager reads from the work tree's top at each commit
+/// (name, manager). Protected when that manager's hook is installed in the repository.
+pub const HOOK_MANAGER_CONFIGS: &[(&str, &str)] = &[
+    (".pre-commit-config.yaml", "pre-commit"),
+    (".pre-commit-config.yml", "pre-commit"),
+    ("lefthook.yml", "lefthook"),
+    (".lefthook.yml", "lefthook"),
+    ("lefthook.yaml", "lefthook"),
+    (".lefthook.yaml", "lefthook"),
+    ("lefthook.toml", "lefthook"),
+    (".lefthook.toml", "lefthook"),
+    ("lefthook.json", "lefthook"),
+    (".lefthook.json", "lefthook"),
+    ("lefthook-local.yml", "lefthook"),
+    (".lefthook-local.yml", "lefthook"),
+    ("lefthook-local.yaml", "lefthook"),
+    (".lefthook-local.yaml", "lefthook"),
+    ("lefthook-local.toml", "lefthook"),
+    (".lefthook-local.toml", "lefthook"),
+    ("lefthook-local.json", "lefthook"),
+    (".lefthook-local.json", "lefthook"),
+    (".lefthook", "lefthook"),
+    (".lefthook-local", "lefthook"),
+    (".overcommit.yml", "overcommit"),
+    (".lintstagedrc", "lint-staged"),
+    (".lintstagedrc.json", "lint-staged"),
+    (".lintstagedrc.yaml", "lint-staged"),
+    (".lintstagedrc.yml", "lint-staged"),
+    (".lintstagedrc.mjs", "lint-staged"),
+    (".lintstagedrc.cjs", "lint-staged"),
+    (".lintstagedrc.js", "lint-staged"),
+    ("lint-staged.config.js", "lint-staged"),
+    ("lint-staged.config.mjs", "lint-staged"),
+    ("lint-staged.config.cjs", "lint-staged"),
+];
