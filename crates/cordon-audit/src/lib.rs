@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod error;
 mod event;
 pub mod otlp;
 pub mod read;
@@ -36,21 +37,8 @@ pub const HEAD_NAME: &str = "audit.head";
 /// `prev` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// An error of the audit log, in cordon's style: what, why, and the fix when there is one.
-#[derive(Debug)]
-pub struct Error(pub String);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-pub(crate) fn io_err(what: impl std::fmt::Display, e: std::io::Error) -> Error {
-    Error(format!("{what}: {e}"))
-}
+pub(crate) use error::io_err;
+pub use error::Error;
 
 /// The default log directory: `$XDG_STATE_HOME/cordon/audit`, else
 /// `$HOME/.local/state/cordon/audit`. (`--audit-dir` and `CORDON_AUDIT_DIR` are the caller's.)
@@ -67,7 +55,7 @@ pub fn default_dir() -> Result<PathBuf, Error> {
             .join("state")
             .join("cordon")
             .join("audit")),
-        _ => Err(Error(
+        _ => Err(Error::Log(
             "no audit directory: neither XDG_STATE_HOME nor HOME is set to an absolute path; \
              pass --audit-dir DIR or set CORDON_AUDIT_DIR"
                 .into(),

@@ -153,7 +153,7 @@ pub fn export(url: &str, recs: &[Record]) -> Result<usize, Error> {
 
 fn parse_url(url: &str) -> Result<(String, u16, String), Error> {
     let Some(rest) = url.strip_prefix("http://") else {
-        return Err(Error(format!(
+        return Err(Error::Export(format!(
             "'{url}' is not an http:// URL; cordon sends OTLP/HTTP without TLS: point it at a collector on this machine or network (e.g. http://127.0.0.1:4318)"
         )));
     };
@@ -164,12 +164,12 @@ fn parse_url(url: &str) -> Result<(String, u16, String), Error> {
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
             Ok(p) => (h, p),
-            Err(_) => return Err(Error(format!("'{url}': bad port '{p}'"))),
+            Err(_) => return Err(Error::Export(format!("'{url}': bad port '{p}'"))),
         },
         _ => (authority, 4318),
     };
     if host.is_empty() {
-        return Err(Error(format!("'{url}': no host")));
+        return Err(Error::Export(format!("'{url}': no host")));
     }
     Ok((
         host.trim_start_matches('[')
@@ -183,7 +183,7 @@ fn parse_url(url: &str) -> Result<(String, u16, String), Error> {
 fn post(host: &str, port: u16, path: &str, body: &[u8]) -> Result<(), Error> {
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| Error(format!("cannot resolve {host}: {e}")))?
+        .map_err(|e| Error::Export(format!("cannot resolve {host}: {e}")))?
         .collect();
     let mut last = None;
     let mut conn = None;
@@ -197,7 +197,7 @@ fn post(host: &str, port: u16, path: &str, body: &[u8]) -> Result<(), Error> {
         }
     }
     let Some(mut s) = conn else {
-        return Err(Error(format!(
+        return Err(Error::Export(format!(
             "cannot connect to {host}:{port}: {}; is the collector running?",
             last.map(|e| e.to_string())
                 .unwrap_or_else(|| "no address".into())
@@ -213,7 +213,7 @@ fn post(host: &str, port: u16, path: &str, body: &[u8]) -> Result<(), Error> {
     );
     s.write_all(head.as_bytes())
         .and_then(|_| s.write_all(body))
-        .map_err(|e| Error(format!("cannot send to {host}:{port}: {e}")))?;
+        .map_err(|e| Error::Export(format!("cannot send to {host}:{port}: {e}")))?;
     let mut resp = Vec::new();
     let _ = s.take(64 << 10).read_to_end(&mut resp);
     let text = String::from_utf8_lossy(&resp);
@@ -223,11 +223,11 @@ fn post(host: &str, port: u16, path: &str, body: &[u8]) -> Result<(), Error> {
         .and_then(|c| c.parse::<u16>().ok());
     match status {
         Some(c) if (200..300).contains(&c) => Ok(()),
-        Some(c) => Err(Error(format!(
+        Some(c) => Err(Error::Export(format!(
             "the collector answered {c}: {}",
             crate::term_safe(text.lines().next().unwrap_or(""))
         ))),
-        None => Err(Error("no HTTP answer from the collector".into())),
+        None => Err(Error::Export("no HTTP answer from the collector".into())),
     }
 }
 

@@ -237,8 +237,7 @@ impl Writer {
     pub fn append(&mut self, ev: &Event) -> Result<u64, Error> {
         self.body.clear();
         let mut ser = serde_json::Serializer::with_formatter(&mut self.body, SafeFormatter);
-        ev.serialize(&mut ser)
-            .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
+        ev.serialize(&mut ser).map_err(Error::Encode)?;
         let _lock = Lock::take(&self.head).map_err(|e| io_err("cannot lock the audit log", e))?;
         let (mut head, torn) = self.tail()?;
         // Announce the change before making it (see the module comment).
@@ -263,8 +262,7 @@ impl Writer {
             };
             let mut body = Vec::new();
             let mut ser = serde_json::Serializer::with_formatter(&mut body, SafeFormatter);
-            rec.serialize(&mut ser)
-                .map_err(|e| Error(format!("cannot encode the audit record: {e}")))?;
+            rec.serialize(&mut ser).map_err(Error::Encode)?;
             head = self.build_line(head, &body);
             out.extend_from_slice(&self.line);
         }
@@ -293,7 +291,7 @@ impl Writer {
             )
         })?;
         if n != out.len() {
-            return Err(Error(format!(
+            return Err(Error::Log(format!(
                 "cannot write the audit log in {}: short write ({n} of {} bytes; disk full?)",
                 self.dir.display(),
                 out.len()
@@ -403,7 +401,7 @@ impl Writer {
                 self.log = open_log(&self.dir)?;
                 let m = self.log.metadata().map_err(|e| io_err("audit log", e))?;
                 if m.mode() & 0o777 == ROTATED_MODE && m.len() == 0 {
-                    return Err(Error(format!(
+                    return Err(Error::Log(format!(
                         "{} is read-only (mode 0400); make it writable (chmod 600) or move it aside",
                         p.display()
                     )));
@@ -445,7 +443,7 @@ impl Writer {
             Some((start, line)) => match seq_of(&line) {
                 Some(s) => (s, sha256(&line)),
                 None => {
-                    return Err(Error(format!(
+                    return Err(Error::Log(format!(
                         "the last record of {} (at byte {start}) is not a cordon audit record; \
                          run 'cordon audit verify', then move the file aside to start a new chain",
                         p.display()
@@ -469,7 +467,7 @@ impl Writer {
             .map_err(|e| io_err(format!("{}", last.display()), e))?;
         let mut lastb = [0u8; 1];
         if size == 0 || f.read_exact_at(&mut lastb, size - 1).is_err() || lastb[0] != b'\n' {
-            return Err(Error(format!(
+            return Err(Error::Log(format!(
                 "the rotated audit file {} does not end with a whole record; run 'cordon audit verify'",
                 last.display()
             )));
@@ -477,7 +475,7 @@ impl Writer {
         match last_line(&f, size).map_err(|e| io_err(format!("{}", last.display()), e))? {
             Some((_, line)) => match seq_of(&line) {
                 Some(s) => Ok((s, sha256(&line))),
-                None => Err(Error(format!(
+                None => Err(Error::Log(format!(
                     "the last record of {} is not a cordon audit record; run 'cordon audit verify'",
                     last.display()
                 ))),
@@ -490,7 +488,7 @@ impl Writer {
         let from = self.dir.join(LOG_NAME);
         let to = self.dir.join(format!("audit.{last_seq:012}.jsonl"));
         if to.exists() {
-            return Err(Error(format!(
+            return Err(Error::Log(format!(
                 "cannot rotate the audit log: {} exists; run 'cordon audit verify'",
                 to.display()
             )));

@@ -103,7 +103,7 @@ pub struct Args {
     pub argv: Vec<String>,
 }
 
-fn parse_domain(s: &str) -> Result<cordon_net::DomainPattern, String> {
+fn parse_domain(s: &str) -> Result<cordon_net::DomainPattern, cordon_net::Error> {
     s.parse()
 }
 

@@ -106,7 +106,7 @@ impl Applier<'_, '_> {
 
     /// A domain pattern from this file (the error names its line).
     fn domain(&self, d: &S<String>) -> Result<DomainPattern, ConfigError> {
-        d.get_ref().parse().map_err(|e: String| {
+        d.get_ref().parse().map_err(|e: cordon_net::Error| {
             self.doc.err_at(
                 d,
                 e,

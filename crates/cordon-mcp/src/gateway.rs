@@ -188,7 +188,7 @@ impl Gateway {
         identity: Identity,
         policy: Box<dyn CallPolicy>,
         record: Recorder,
-    ) -> Result<Gateway, String> {
+    ) -> Result<Gateway, crate::Error> {
         pins::check_name(&opts.name)?;
         let name = opts.name.clone();
         let first_use = opts.first_use;
@@ -457,7 +457,7 @@ impl Gateway {
                     "it is not a tool the server listed through the gateway (call tools/list first)".into(),
                 ),
             },
-            Err(e) => Shown::Withheld(e),
+            Err(e) => Shown::Withheld(e.to_string()),
         }
     }
 

@@ -9,10 +9,12 @@
 #![forbid(unsafe_code)]
 
 pub mod canon;
+pub mod error;
 pub mod gateway;
 pub mod pins;
 pub mod poison;
 pub mod relay;
 pub mod wire;
 
+pub use error::Error;
 pub use gateway::{CallDecision, CallPolicy, FirstUse, Gateway, Options, PoisonMode};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::canon;
+use crate::error::Error;
 use crate::poison::{Finding, TOOL_FIELDS};
 
 /// What a server is: the command line it was started with and the SHA-256 of the files it
@@ -100,7 +101,7 @@ pub fn tool_sha256(tool: &Value) -> String {
 }
 
 /// A server name as given to `--name`: 1–64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty()
         || name.len() > 64
         || name.starts_with('.')
@@ -108,9 +109,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
-        return Err(format!(
-            "invalid server name {:?}: use 1 to 64 letters, digits, '.', '_' or '-' (not starting with '.')",
-            cordon_policy::unicode::escape(name)
+        return Err(Error::BadName(
+            cordon_policy::unicode::escape(name).to_string(),
         ));
     }
     Ok(())
@@ -136,28 +136,37 @@ impl Store {
         self.dir.join("servers").join(format!("{name}.json"))
     }
 
-    fn lock(&self) -> Result<std::fs::File, String> {
-        std::fs::create_dir_all(self.dir.join("servers"))
-            .map_err(|e| format!("pin store {}: {e}", self.dir.display()))?;
+    fn lock(&self) -> Result<std::fs::File, Error> {
+        std::fs::create_dir_all(self.dir.join("servers")).map_err(|source| Error::Store {
+            dir: self.dir.clone(),
+            source,
+        })?;
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(self.dir.join("lock"))
-            .map_err(|e| format!("pin store lock {}: {e}", self.dir.join("lock").display()))?;
-        f.lock()
-            .map_err(|e| format!("pin store lock {}: {e}", self.dir.display()))?;
+            .map_err(|source| Error::Lock {
+                path: self.dir.join("lock"),
+                source,
+            })?;
+        f.lock().map_err(|source| Error::Lock {
+            path: self.dir.clone(),
+            source,
+        })?;
         Ok(f)
     }
 
     /// The pins of `name` (empty when the server was never seen).
-    pub fn load(&self, name: &str) -> Result<ServerPins, String> {
+    pub fn load(&self, name: &str) -> Result<ServerPins, Error> {
         let p = self.path(name);
         let mut s = String::new();
         match std::fs::File::open(&p) {
             Ok(mut f) => {
-                f.read_to_string(&mut s)
-                    .map_err(|e| format!("pin file {}: {e}", p.display()))?;
+                f.read_to_string(&mut s).map_err(|source| Error::File {
+                    path: p.clone(),
+                    source,
+                })?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(ServerPins {
@@ -165,14 +174,9 @@ impl Store {
                     ..Default::default()
                 })
             }
-            Err(e) => return Err(format!("pin file {}: {e}", p.display())),
+            Err(source) => return Err(Error::File { path: p, source }),
         }
-        serde_json::from_str(&s).map_err(|e| {
-            format!(
-                "pin file {} is damaged ({e}); move it away to start over (every tool will be pinned again on first use)",
-                p.display()
-            )
-        })
+        serde_json::from_str(&s).map_err(|source| Error::Damaged { path: p, source })
     }
 
     /// Loads, changes and saves the pins of `name` under the store's lock.
@@ -180,7 +184,7 @@ impl Store {
         &self,
         name: &str,
         f: impl FnOnce(&mut ServerPins) -> T,
-    ) -> Result<(T, ServerPins), String> {
+    ) -> Result<(T, ServerPins), Error> {
         let _lock = self.lock()?;
         let mut pins = self.load(name)?;
         let out = f(&mut pins);
@@ -188,30 +192,36 @@ impl Store {
         Ok((out, pins))
     }
 
-    fn save(&self, pins: &ServerPins) -> Result<(), String> {
+    fn save(&self, pins: &ServerPins) -> Result<(), Error> {
         let p = self.path(&pins.name);
         let tmp = p.with_extension(format!("json.tmp{}", std::process::id()));
-        let body = serde_json::to_vec_pretty(pins).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec_pretty(pins).map_err(Error::Encode)?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .open(&tmp)
-            .map_err(|e| format!("pin file {}: {e}", tmp.display()))?;
+            .map_err(|source| Error::File {
+                path: tmp.clone(),
+                source,
+            })?;
         f.write_all(&body)
             .and_then(|_| f.write_all(b"\n"))
             .and_then(|_| f.sync_all())
-            .map_err(|e| format!("pin file {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &p).map_err(|e| format!("pin file {}: {e}", p.display()))
+            .map_err(|source| Error::File {
+                path: tmp.clone(),
+                source,
+            })?;
+        std::fs::rename(&tmp, &p).map_err(|source| Error::File { path: p, source })
     }
 
     /// Every server's pins, by name.
-    pub fn all(&self) -> Result<Vec<ServerPins>, String> {
+    pub fn all(&self) -> Result<Vec<ServerPins>, Error> {
         let dir = self.dir.join("servers");
         let rd = match std::fs::read_dir(&dir) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(format!("pin store {}: {e}", dir.display())),
+            Err(source) => return Err(Error::Store { dir, source }),
         };
         let mut names: Vec<String> = rd
             .flatten()

@@ -1,6 +1,7 @@
 //! Host names and addresses as the proxy sees them: canonical form, allow/deny patterns, and
 //! the address classes that count as "local".
 
+use crate::error::Error;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -204,22 +205,26 @@ impl fmt::Display for DomainPattern {
 }
 
 /// Splits `host[:port]`, `[v6]:port`.
-pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
+pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), Error> {
     let parse_port = |p: &str| {
         p.parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("bad port in {s:?}"))
+            .ok_or_else(|| Error::BadPort {
+                input: s.to_string(),
+            })
     };
     if s.starts_with('[') {
-        let end = s
-            .find(']')
-            .ok_or_else(|| format!("unclosed '[' in {s:?}"))?;
+        let end = s.find(']').ok_or_else(|| Error::UnclosedBracket {
+            input: s.to_string(),
+        })?;
         let (h, rest) = s.split_at(end + 1);
         return match rest.strip_prefix(':') {
             Some(p) => Ok((h, Some(parse_port(p)?))),
             None if rest.is_empty() => Ok((h, None)),
-            None => Err(format!("bad address {s:?}")),
+            None => Err(Error::BadAddress {
+                input: s.to_string(),
+            }),
         };
     }
     match s.rsplit_once(':') {
@@ -230,24 +235,32 @@ pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
 }
 
 impl FromStr for DomainPattern {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
         let (h, port) = split_host_port(s.trim())?;
         let host = if let Some(suffix) = h.strip_prefix("*.") {
             match canonical_host(suffix) {
                 Ok(Host::Name(n)) if n.contains('.') || !n.is_empty() => HostPat::Suffix(n),
-                Ok(_) => return Err(format!("{s:?}: a wildcard needs a domain after '*.'")),
-                Err(e) => return Err(format!("{s:?}: {e}")),
+                Ok(_) => return Err(Error::EmptyWildcard { input: s.into() }),
+                Err(reason) => {
+                    return Err(Error::PatternHost {
+                        input: s.into(),
+                        reason,
+                    })
+                }
             }
         } else if h.contains('*') {
-            return Err(format!(
-                "{s:?}: only a leading '*.' wildcard is supported (e.g. '*.github.com')"
-            ));
+            return Err(Error::InnerWildcard { input: s.into() });
         } else {
             match canonical_host(h) {
                 Ok(Host::Name(n)) => HostPat::Exact(n),
                 Ok(Host::Ip(a)) => HostPat::Ip(a),
-                Err(e) => return Err(format!("{s:?}: {e}")),
+                Err(reason) => {
+                    return Err(Error::PatternHost {
+                        input: s.into(),
+                        reason,
+                    })
+                }
             }
         };
         Ok(DomainPattern {
@@ -284,17 +297,21 @@ impl DomainPattern {
 }
 
 /// `--resolve NAME:ADDR` (like curl's, without the port): pins NAME to ADDR.
-pub fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
+pub fn parse_resolve(s: &str) -> Result<(String, IpAddr), Error> {
     let (name, addr) = s
         .split_once(':')
-        .ok_or_else(|| format!("--resolve {s:?}: expected NAME:ADDR"))?;
+        .ok_or_else(|| Error::ResolveSyntax { input: s.into() })?;
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
-    let a: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("--resolve {s:?}: {addr:?} is not an address"))?;
+    let a: IpAddr = addr.parse().map_err(|_| Error::ResolveAddress {
+        input: s.into(),
+        addr: addr.into(),
+    })?;
     match canonical_host(name) {
         Ok(Host::Name(n)) => Ok((n, a)),
-        _ => Err(format!("--resolve {s:?}: {name:?} is not a host name")),
+        _ => Err(Error::ResolveName {
+            input: s.into(),
+            name: name.into(),
+        }),
     }
 }
 

@@ -6,6 +6,7 @@
 //! address.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod host;
 pub mod http;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub use error::Error;
 pub use host::{canonical_host, is_local, parse_resolve, DomainPattern, Host};
 use http::Framing;
 
@@ -569,7 +571,7 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
 
 /// `host[:port]` → canonical host and port.
 fn parse_target(s: &str, default_port: u16) -> Result<(Host, u16), String> {
-    let (h, p) = host::split_host_port(s)?;
+    let (h, p) = host::split_host_port(s).map_err(|e| e.to_string())?;
     let h = canonical_host(h).map_err(|e| e.to_string())?;
     Ok((h, p.unwrap_or(default_port)))
 }
@@ -590,7 +592,7 @@ async fn connect_tunnel(
     let parsed = match host::split_host_port(target) {
         Ok((_, Some(_))) => parse_target(target, 443),
         Ok((_, None)) => Err("CONNECT needs host:port".to_string()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     };
     let (h, port) = match parsed {
         Ok(x) => x,
