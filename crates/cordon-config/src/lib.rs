@@ -75,6 +75,18 @@ pub enum ConfigError {
     /// The trust store (`why` says what to do).
     #[error("trust store {}: {why}", path.display())]
     Trust { path: PathBuf, why: String },
+    /// A duration (`--timeout`, `timeout`, `approver_timeout`) that is not a number with a unit.
+    #[error("'{0}' is not a duration (try 30s, 500ms, 5m)")]
+    BadDuration(String),
+    /// A duration of zero, below zero, or not finite.
+    #[error("'{0}': the duration must be positive")]
+    NonPositiveDuration(String),
+    /// A size (`--memory`, `memory`, `--max-message`) that is not a number with a unit.
+    #[error("'{0}' is not a size (try 4G, 512M)")]
+    BadSize(String),
+    /// A size over 2^64 bytes.
+    #[error("'{0}' is too large")]
+    SizeTooLarge(String),
 }
 
 /// Where a layer comes from.
@@ -759,7 +771,8 @@ impl Config {
             self.approval = Val::new(m, Origin::env("CORDON_APPROVAL"));
         }
         if let Some(v) = var("CORDON_TIMEOUT").filter(|v| !v.is_empty()) {
-            let t = units::parse_duration_ms(&v).map_err(|e| bad("CORDON_TIMEOUT", &v, e))?;
+            let t = units::parse_duration_ms(&v)
+                .map_err(|e| bad("CORDON_TIMEOUT", &v, e.to_string()))?;
             self.timeout_ms = Some(Val::new(t, Origin::env("CORDON_TIMEOUT")));
         }
         Ok(())

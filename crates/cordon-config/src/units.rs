@@ -1,7 +1,9 @@
 //! Durations and sizes as people write them (flags and config files).
 
+use crate::ConfigError;
+
 /// "30s", "500ms", "5m", "1h", or plain seconds; in milliseconds.
-pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
+pub fn parse_duration_ms(s: &str) -> Result<u64, ConfigError> {
     let s = s.trim();
     let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1.0)
@@ -17,15 +19,15 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 5m)"))?;
+        .map_err(|_| ConfigError::BadDuration(s.to_string()))?;
     if !v.is_finite() || v <= 0.0 {
-        return Err(format!("'{s}': the duration must be positive"));
+        return Err(ConfigError::NonPositiveDuration(s.to_string()));
     }
     Ok((v * mult).round() as u64)
 }
 
 /// "4G", "512M", "100k", or plain bytes.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
+pub fn parse_bytes(s: &str) -> Result<u64, ConfigError> {
     let t = s.trim();
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&t[..t.len() - 1], 1u64 << 10),
@@ -36,9 +38,9 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     };
     let v: u64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a size (try 4G, 512M)"))?;
+        .map_err(|_| ConfigError::BadSize(s.to_string()))?;
     v.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
+        .ok_or_else(|| ConfigError::SizeTooLarge(s.to_string()))
 }
 
 /// Edit distance (Levenshtein), for "did you mean" hints.

@@ -150,7 +150,7 @@ impl Approved {
     fn build(&self, ok: &approval::Approved, pins: &[Pinned]) -> Result<(Config, SandboxSpec)> {
         let plan = &self.decided.plan;
         let mut cfg = plan.config.clone();
-        cfg.grant(&ok.layer().map_err(Error::Usage)?)?;
+        cfg.grant(&ok.layer()?)?;
         let req = plan.sandbox_request(&cfg, pins)?;
         let spec = spec::build(&req, &parent_env(), &plan.probe)?;
         Ok((cfg, spec))

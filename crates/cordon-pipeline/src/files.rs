@@ -110,7 +110,7 @@ pub struct FileRules {
     /// Built-in protected entries switched off (`filesystem.remove_protected`), for the scan.
     pub remove_protected: Vec<String>,
     /// The scan, done once (on first need) per set of rules.
-    scanned: std::sync::OnceLock<Result<Scanned, String>>,
+    scanned: std::sync::OnceLock<Result<Scanned, cordon_sandbox::Error>>,
 }
 
 /// What the sandbox's scan of the writable roots finds (`cordon_sandbox::scan::scan`, through
@@ -226,14 +226,14 @@ impl FileRules {
     /// The sandbox's scan of the writable roots (or of the workspace in read-only mode), done
     /// once. `Err`: it could not be done (the entry limit, an unreadable root, a secret with a
     /// name outside the roots): the caller refuses (the sandbox would not run either).
-    pub fn scanned(&self) -> Result<&Scanned, String> {
+    pub fn scanned(&self) -> Result<&Scanned, cordon_sandbox::Error> {
         self.scanned
             .get_or_init(|| self.scan())
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    fn scan(&self) -> Result<Scanned, String> {
+    fn scan(&self) -> Result<Scanned, cordon_sandbox::Error> {
         let Some((state, limit)) = &self.index else {
             return Ok(Scanned::default());
         };
@@ -258,8 +258,7 @@ impl FileRules {
             limit: *limit,
             env: &env,
             remove_protected: &self.remove_protected,
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         let mut protected: Vec<(PathBuf, String)> = scan
             .protected
             .into_iter()

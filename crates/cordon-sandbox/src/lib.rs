@@ -44,7 +44,7 @@ pub use neutralise::Finding;
 pub use probe::Probe;
 pub use spec::{Isolation, Mode, Network, SandboxSpec};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request is wrong (bad option, missing path): the user can fix the command line.
     #[error("{0}")]

@@ -778,15 +778,16 @@ fn protect_own_dir(
 /// Without namespaces there is no copy to mount: the pinned files are read again, through a
 /// handle, and must still hold exactly the approved bytes (no other sandbox can change them
 /// from here on: see `runs.rs`). The error names the file that changed.
-pub fn verify_pinned(spec: &SandboxSpec) -> Result<(), String> {
+pub fn verify_pinned(spec: &SandboxSpec) -> Result<(), crate::Error> {
     for p in &spec.pinned {
-        let now = crate::files::read_pinned(&spec.workspace, &p.path)
-            .map_err(|e| format!("cannot read {} again: {e}", p.path.display()))?;
+        let now = crate::files::read_pinned(&spec.workspace, &p.path).map_err(|e| {
+            crate::Error::Refused(format!("cannot read {} again: {e}", p.path.display()))
+        })?;
         if now.as_ref().map(|f| &f.bytes) != Some(&p.bytes) {
-            return Err(format!(
+            return Err(crate::Error::Refused(format!(
                 "{} changed after it was approved (the approval is bound to its content); not run. Run the command again to be asked about it as it is now",
                 p.path.display()
-            ));
+            )));
         }
     }
     Ok(())

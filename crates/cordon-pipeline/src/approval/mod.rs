@@ -241,15 +241,16 @@ impl Approved {
     }
 
     /// The escalations granted, as the config layer they become.
-    pub fn layer(&self) -> Result<cordon_config::Granted, String> {
+    pub fn layer(&self) -> Result<cordon_config::Granted, crate::Error> {
         let mut g = cordon_config::Granted::default();
         for e in &self.escalations {
             match e {
                 Escalation::Write(p) => g.writable.push(p.clone()),
                 Escalation::Secret(p) => g.read_secret.push(p.clone()),
-                Escalation::Domain(d) => g
-                    .allow_domain
-                    .push(d.parse().map_err(|e| format!("domain:{d}: {e}"))?),
+                Escalation::Domain(d) => g.allow_domain.push(
+                    d.parse()
+                        .map_err(|e| crate::Error::Usage(format!("domain:{d}: {e}")))?,
+                ),
                 Escalation::Env(n) => g.env.push(n.clone()),
             }
         }

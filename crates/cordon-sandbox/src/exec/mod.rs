@@ -180,11 +180,11 @@ fn run_sandbox(
 ) -> Result<Outcome, Error> {
     match &spec.isolation {
         Isolation::None => {
-            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+            crate::spec::verify_pinned(spec)?;
             supervisor::run_plain(spec, false, stdio, on_start)
         }
         Isolation::LandlockOnly { reason } => {
-            crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+            crate::spec::verify_pinned(spec)?;
             let mut o = supervisor::run_plain(spec, true, stdio, on_start)?;
             o.fell_back = Some(reason.clone());
             Ok(o)
@@ -194,7 +194,7 @@ fn run_sandbox(
                 Ok(o) => Ok(o),
                 Err(reason) => {
                     // No copies could be mounted: the pinned files must still be what was approved.
-                    crate::spec::verify_pinned(spec).map_err(Error::Refused)?;
+                    crate::spec::verify_pinned(spec)?;
                     let mut fb = spec.clone();
                     fb.isolation = Isolation::LandlockOnly {
                         reason: reason.clone(),
