@@ -3,8 +3,15 @@
 //! own `Args` and `fn run(Args) -> Result<ExitCode, Error>`; `main` prints an error once. A run
 //! goes through `cordon_pipeline` (see its module doc for the stages, from `main` to `execve` and
 //! back to the audit record); exit statuses are `cordon_sandbox::exit`.
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
+
+// `outln!`, `out!`, `errln!`: cordon's output without `println!`'s panic on a closed pipe.
+#[macro_use]
+extern crate cordon_pipeline;
 
 use clap::{Parser, Subcommand};
 use cordon_pipeline::Error;
@@ -94,17 +101,7 @@ fn completions(a: CompletionsArgs) -> Result<ExitCode, Error> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "cordon", &mut out);
-    write_stdout(&out)
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(b: &[u8]) -> Result<ExitCode, Error> {
-    use std::io::Write;
-    match std::io::stdout().write_all(b) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
-    }
+    cordon_pipeline::out::write_stdout(&out)
 }
 
 fn man() -> Result<ExitCode, Error> {
@@ -129,7 +126,7 @@ fn man() -> Result<ExitCode, Error> {
             .and_then(|_| m.render_subcommands_section(&mut out));
     }
     match r {
-        Ok(()) => write_stdout(&out),
+        Ok(()) => cordon_pipeline::out::write_stdout(&out),
         Err(e) => Err(Error::failed(format!("cannot render the man page: {e}"))),
     }
 }
@@ -163,11 +160,14 @@ fn main() -> ExitCode {
         Command::Completions(a) => completions(a),
         Command::Man => man(),
     };
+    // What stdout still buffers is written now, so that a failure is reported (125) rather than
+    // lost at exit; a reader that closed the pipe early is a quiet end (`cordon_pipeline::out`).
+    let done = done.and_then(|code| cordon_pipeline::out::flush().map(|()| code));
     match done {
         Ok(code) => code,
         Err(e) => {
             if !e.is_silent() {
-                eprintln!("cordon: {e}");
+                errln!("cordon: {e}");
             }
             ExitCode::from(e.exit_code())
         }

@@ -9,6 +9,9 @@
 //!   read-only at any depth and neutralised when a run creates or changes them.
 
 #![forbid(unsafe_code)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use serde::Serialize;
 

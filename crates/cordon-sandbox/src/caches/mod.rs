@@ -564,7 +564,7 @@ impl Session {
             return Session { _lock: None };
         }
         if let Err(e) = store::create_caches_dir(&dir, workspace) {
-            eprintln!(
+            errln!(
                 "cordon: caches: cannot create {} ({e}); tool caches stay read-only in this run",
                 dir.display()
             );
@@ -579,7 +579,7 @@ impl Session {
                 None
             }
             Err(e) => {
-                eprintln!("cordon: caches: {e}; this run's cache writes are thrown away");
+                errln!("cordon: caches: {e}; this run's cache writes are thrown away");
                 c.throwaway = true;
                 None
             }
@@ -587,7 +587,7 @@ impl Session {
         c.overlays.retain(|o| match store::create_overlay_dirs(o) {
             Ok(()) => true,
             Err(e) => {
-                eprintln!(
+                errln!(
                     "cordon: cache {}: cannot prepare {} ({e}); it stays read-only in this run",
                     o.name,
                     o.lower.display()
@@ -596,7 +596,7 @@ impl Session {
             }
         });
         if let Err(e) = c.create_private() {
-            eprintln!("cordon: caches: {e}; the tools pointed at private caches will find none");
+            errln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
         }
         Session { _lock: lock }
@@ -660,7 +660,7 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
                 }
             }
         }
-        Err(e) => eprintln!("cordon: caches: {e}; tool caches stay read-only in this run"),
+        Err(e) => errln!("cordon: caches: {e}; tool caches stay read-only in this run"),
     }
 }
 

@@ -211,7 +211,7 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
     }
     for o in &c.overlays {
         if let Err(e) = take_caches(o, &mut p) {
-            eprintln!(
+            errln!(
                 "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
                 o.lower.display()
             );
@@ -261,7 +261,7 @@ pub fn attach_overlays(p: &mut Prepared) {
     for (path, fd) in p.overlays.drain(..) {
         match attach(&fd, &path) {
             Ok(()) => mounted.push(path),
-            Err(e) => eprintln!(
+            Err(e) => errln!(
                 "cordon: cache: cannot mount the overlay on {} ({e}); it stays read-only in this run",
                 path.display()
             ),
