@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Tool caches (README "Tool caches"), in one run, as an unprivileged user:
 #  1. the overlay set-up's share of `cordon run -- true`: every known cache exists in the home
-#     directory (19 overlays), against the same with `[caches] enabled = false`;
-#  2. a warm `npm ci` of a ~65-package lockfile (express 4) inside `cordon run` against the same
-#     outside, both served from the same warm host cache (inside: through the overlay).
+#     directory (19 caches in 9 tool directories: 9 overlays), against the same with
+#     `[caches] enabled = false`, end to end (hyperfine) and per phase (CORDON_TIMING medians);
+#     and the floor: the same 9 overlayfs mounts alone, without cordon (bench/ovl_floor.py);
+#  2. a warm `npm ci` of a ~70-package lockfile (express 4) inside `cordon run` against the same
+#     outside, both served from the same warm host cache (inside: through the overlay), and the
+#     floor: the same outside under a bare overlayfs mount of ~/.npm (unshare -Urm, no cordon).
 # Prints medians and ratios. Usage: bench/caches.sh [RUNS] [NPM_RUNS]
-# (needs hyperfine, npm, and the npm registry reachable for the one-time warm-up)
+# (needs hyperfine, npm, unshare, and the npm registry reachable for the one-time warm-up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
 npm_runs=${2:-10}
-for t in hyperfine npm python3; do
+for t in hyperfine npm python3 unshare; do
   command -v "$t" >/dev/null || { echo "bench/caches.sh: $t is missing" >&2; exit 1; }
 done
 cargo build --release -q
@@ -28,7 +31,7 @@ mkdir -p "$home/off/cordon" && printf '[caches]\nenabled = false\n' > "$home/off
 as=()
 if [ "$(id -u)" = 0 ]; then
   id cordonbench >/dev/null 2>&1 || useradd --no-create-home --home-dir /nonexistent --shell /bin/sh cordonbench
-  chown -R cordonbench "$work"
+  chown -R cordonbench:cordonbench "$work"
   as=(setpriv --reuid=cordonbench --regid=cordonbench --clear-groups --reset-env)
 fi
 envs=(env HOME="$home" PATH="/usr/local/bin:/usr/bin:/bin")
@@ -42,12 +45,27 @@ cd "$home/repo"
 "${as[@]}" "${envs[@]}" hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/start.json" \
   -n caches "$work/cordon run -- true" \
   -n no-caches "env XDG_CONFIG_HOME=$home/off $work/cordon run -- true" >&2
+# Per phase: medians of CORDON_TIMING's deltas, the caches' phases with and without them.
+phases() { # N [env...]
+  local n=$1; shift
+  for _ in $(seq "$n"); do
+    "${as[@]}" "${envs[@]}" "$@" CORDON_TIMING=1 "$work/cordon" run -- true 2>&1 >/dev/null | grep '^cordon-timing:'
+    echo END
+  done
+}
+phases 40 env >"$work/ph-caches.txt"
+phases 40 env "XDG_CONFIG_HOME=$home/off" >"$work/ph-off.txt"
+# The floor: the same 9 overlay mounts, made the way cordon makes them, without cordon.
+mkdir -p "$work/floor" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor"
+lowers=()
+for d in .npm .cache .cargo go .gradle .m2 .yarn .bun .local/share; do lowers+=("$home/$d"); done
+floor_ms=$("${as[@]}" "${envs[@]}" python3 bench/ovl_floor.py "$work/floor" 40 "${lowers[@]}")
 
 # 2. a warm npm ci, outside and inside.
 app="$home/repo/app"
 mkdir -p "$app"
 printf '{"name":"bench","version":"1.0.0","private":true,"dependencies":{"express":"4.21.2"}}\n' > "$app/package.json"
-[ "$(id -u)" = 0 ] && chown -R cordonbench "$work"
+[ "$(id -u)" = 0 ] && chown -R cordonbench:cordonbench "$work"
 cd "$app"
 "${as[@]}" "${envs[@]}" npm install --no-audit --no-fund --silent >/dev/null # warms the host cache, writes the lockfile
 pkgs=$(python3 -c "import json;print(len([k for k in json.load(open('$app/package-lock.json'))['packages'] if k]))")
@@ -62,17 +80,41 @@ ca=()
 [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && ca=(--env "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS")
 ci="rm -rf node_modules && npm ci --prefer-offline --no-audit --no-fund --silent"
 "${as[@]}" "${envs[@]}" "$work/cordon" run "${allow[@]}" "${ca[@]}" -- sh -c "$ci" # the overlay's first use
+# The floor: a bare overlayfs mount of ~/.npm (fresh layers each run, as cordon's options).
+ovl='d=$(mktemp -d '"$work"'/ovl.XXXXXX) && mkdir $d/u $d/w && unshare -Urm sh -c "mount -t overlay overlay -o lowerdir=$HOME/.npm,upperdir=$d/u,workdir=$d/w,userxattr,redirect_dir=nofollow,metacopy=off,index=off,volatile $HOME/.npm && '"$ci"'"'
 "${as[@]}" "${envs[@]}" hyperfine --warmup 1 --runs "$npm_runs" --export-json "$work/npm.json" \
   -n outside "sh -c '$ci'" \
+  -n bare-overlay "sh -c '$ovl'" \
   -n inside "$work/cordon run ${allow[*]} ${ca[*]} -- sh -c '$ci'" >&2
 
-python3 - "$work/start.json" "$work/npm.json" "$pkgs" <<'PY'
-import json, sys
+python3 - "$work/start.json" "$work/npm.json" "$pkgs" "$work/ph-caches.txt" "$work/ph-off.txt" "$floor_ms" <<'PY'
+import collections, json, statistics, sys
 def med(p):
     return {x["command"]: x["median"] * 1000 for x in json.load(open(p))["results"]}
+def phases(p):
+    d, prev = collections.defaultdict(list), None
+    for line in open(p):
+        if line.startswith("END"):
+            prev = None
+            continue
+        _, t, name = line.split(None, 2)
+        if prev:
+            d[f"{prev[1]} -> {name.strip()}"].append(int(t) - prev[0])
+        prev = (int(t), name.strip())
+    return {k: statistics.median(v) / 1000 for k, v in d.items()}
 s, n = med(sys.argv[1]), med(sys.argv[2])
+pc, po = phases(sys.argv[4]), phases(sys.argv[5])
 print(f"cordon run -- true: caches {s['caches']:.2f} ms, no caches {s['no-caches']:.2f} ms: "
-      f"the 19 overlays' share = {s['caches'] - s['no-caches']:.2f} ms (target <= 0.3 ms)")
+      f"the 9 overlays' share = {s['caches'] - s['no-caches']:.2f} ms end to end (target <= 0.3 ms)")
+share = 0.0
+for k in sorted(set(pc) | set(po), key=lambda k: -abs(pc.get(k, 0) - po.get(k, 0))):
+    a, b = pc.get(k, 0), po.get(k, 0)
+    if abs(a - b) >= 0.05:
+        print(f"  phase {k}: {a:.2f} vs {b:.2f} ms ({a - b:+.2f})")
+    share += a - b
+print(f"  CORDON_TIMING, sum of the phases' differences (medians of 40): {share:+.2f} ms")
+print(f"  floor: the same 9 overlay mounts alone, without cordon: {float(sys.argv[6]):.2f} ms")
 print(f"warm npm ci ({sys.argv[3]} packages): outside {n['outside']:.0f} ms, inside {n['inside']:.0f} ms: "
-      f"{n['inside'] / n['outside']:.2f}x (target <= 1.2x)")
+      f"{n['inside'] / n['outside']:.2f}x (target <= 1.2x); bare overlay of ~/.npm, no cordon: "
+      f"{n['bare-overlay']:.0f} ms ({n['bare-overlay'] / n['outside']:.2f}x)")
 PY

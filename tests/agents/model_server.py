@@ -161,11 +161,12 @@ class Handler(BaseHTTPRequestHandler):
                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15}
         if "tool" in step:
             t = step["tool"]["openai"]
-            item = {"type": "function_call", "id": next_id("fc"), "call_id": next_id("call"),
-                    "name": t["name"], "arguments": json.dumps(t["arguments"])}
             if t.get("custom"):
                 item = {"type": "custom_tool_call", "id": next_id("ctc"), "call_id": next_id("call"),
                         "name": t["name"], "input": t["input"]}
+            else:
+                item = {"type": "function_call", "id": next_id("fc"), "call_id": next_id("call"),
+                        "name": t["name"], "arguments": json.dumps(t["arguments"])}
         else:
             item = {"type": "message", "id": next_id("m"), "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": step["text"], "annotations": []}]}

@@ -199,7 +199,10 @@ fn print_text(report: &Report, will_use: &str) -> Result<(), Error> {
         "  will use: {}",
         match will_use {
             "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
-            "landlock-only" => "fallback: Landlock + seccomp only (no private /tmp, no network)",
+            "landlock-only" => {
+                "fallback: Landlock + seccomp only (no private /tmp, no network; secret directories' \
+                 file names and sizes stay visible, not their contents: README \"The fallback\")"
+            }
             _ => "nothing: cordon run refuses to run (exit 125)",
         }
     )?;

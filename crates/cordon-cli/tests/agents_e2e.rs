@@ -414,6 +414,60 @@ fn copilot(c: &Case) {
     check_effects(c, &server, "copilot", &out, "builtin:rm-critical");
 }
 
+/// Gemini CLI's own file tool (write_file, in the agent's process: no sandbox) asked to plant
+/// code that runs later, outside: another agent's config (`.cursor/hooks.json`), a nested
+/// agent config (`sub/.claude/settings.json`), Copilot CLI's project hooks. Each refused by the
+/// hook; checked outside: none was written, and the model was told why.
+fn gemini_file_tools_cannot_plant(c: &Case) {
+    let Some(bin) = agent_bin("gemini") else {
+        return;
+    };
+    let targets = [
+        ".cursor/hooks.json",
+        "sub/.claude/settings.json",
+        ".github/hooks/x.json",
+    ];
+    let mut steps: Vec<Value> = targets
+        .iter()
+        .map(|t| json!({"tool": {"gemini": {"name": "write_file", "args": {"file_path": c.ws.join(t), "content": "{\"hooks\": {}}"}}}}))
+        .collect();
+    steps.push(json!({"text": "all done"}));
+    let server = Server::start(&c.base, &Value::Array(steps));
+    let (hook, _) = cordon_hook_cmd("gemini");
+    let h = json!([{"matcher": ".*", "hooks": [{"type": "command", "command": hook}]}]);
+    c.write(
+        ".gemini/settings.json",
+        &json!({"security": {"auth": {"selectedType": "gemini-api-key"}},
+            "model": {"name": "gemini-2.5-flash"},
+            "experimental": {"useModelRouter": false},
+            "hooks": {"BeforeTool": h}})
+        .to_string(),
+    );
+    c.chown_all();
+    let mut cmd = agent_cmd(c, &bin);
+    cmd.args(["-p", "go", "--approval-mode", "yolo"])
+        .env("GEMINI_API_KEY", "test-dummy")
+        .env(
+            "GOOGLE_GEMINI_BASE_URL",
+            format!("http://127.0.0.1:{}", server.port),
+        )
+        .env("GEMINI_CLI_TRUST_WORKSPACE", "true");
+    let out = run(cmd, 300);
+    for t in targets {
+        assert!(
+            !c.ws.join(t).exists(),
+            "gemini as {}: write_file planted {t}\n{out}",
+            c.label()
+        );
+    }
+    assert!(
+        server.sent().contains("an agent or editor config")
+            && server.sent().contains("Copilot CLI: "),
+        "gemini as {}: the refusals did not reach the model\n{out}",
+        c.label()
+    );
+}
+
 // As the invoking user and as an unprivileged one, with namespaces (the agents themselves are
 // the same either way; the fallback is covered by hook_sandbox.rs).
 #[test]
@@ -439,4 +493,8 @@ fn copilot_invoker() {
 #[test]
 fn gemini_invoker() {
     gemini(&Case::new(Who::Invoker, false));
+}
+#[test]
+fn gemini_file_tools_cannot_plant_invoker() {
+    gemini_file_tools_cannot_plant(&Case::new(Who::Invoker, false));
 }

@@ -6,6 +6,8 @@
 //!   listing of names, modes, link counts and content hashes), the same workspace sees its
 //!   changes again (warm), a second workspace does not; registry credentials next to the caches
 //!   stay unreadable, also inside a cache added by the config (mount order).
+//! - `back_to_back`: six runs of one workspace in a row, each appending to two caches, each
+//!   seeing every earlier run's writes, none saying anything about its caches.
 //! - real installs against the real registries, through cordon's proxy: `npm install`, `pip
 //!   install` and `uv pip install` into a venv (as the unprivileged user), `cargo fetch` +
 //!   `cargo build` (as the invoking user: the toolchain is in root's home in CI); each twice, the
@@ -330,6 +332,41 @@ fn poisoning(c: &Case) {
 }
 
 variants!(poisoning);
+
+/// Runs of one workspace back to back: each finds every earlier run's writes (no run fell back
+/// to a throwaway layer, and no mount was refused: the overlays are volatile, so each mount
+/// leaves a mark in its work directory that the next run must move aside, as the unprivileged
+/// user too), none complains about its caches, and the host's caches are unchanged.
+fn back_to_back(c: &Case) {
+    seed(c);
+    let before = host_caches(c);
+    for i in 0..6 {
+        let o = run_in(
+            c,
+            &c.ws,
+            &format!(
+                "n=${{npm_config_cache:-$HOME/.npm}}; p=${{PIP_CACHE_DIR:-$HOME/.cache/pip}}; \
+                 mkdir -p \"$n\" \"$p\" && echo run{i} >> \"$n/log\" && echo run{i} >> \"$p/log\" && \
+                 cat \"$n/log\" \"$p/log\""
+            ),
+        );
+        let t = text(&o);
+        assert_eq!(code(&o), 0, "[{}] run {i}: {t}", c.label());
+        let want: String = (0..=i).map(|j| format!("run{j}\n")).collect();
+        assert_eq!(
+            t.matches(&want).count(),
+            2,
+            "[{}] run {i} does not see every earlier run's writes:\n{t}",
+            c.label()
+        );
+        for bad in ["thrown away", "read-only in this run", "cordon: cache"] {
+            assert!(!t.contains(bad), "[{}] run {i}: {t}", c.label());
+        }
+    }
+    assert_unchanged(c, &before, "after the runs");
+}
+
+variants!(back_to_back);
 
 #[test]
 fn dry_run_shows_each_overlay() {

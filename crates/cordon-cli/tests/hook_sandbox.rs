@@ -154,8 +154,56 @@ fn rewrite_runs_in_the_sandbox(c: &Case) {
     );
 }
 
+/// The working directory a sandboxed command leaves is chosen by that command, and the outer
+/// shell (outside the sandbox, with the user's functions) changes to it: with the builtin `cd`,
+/// never a `cd` function of the user's (rvm, autoenv and their kin source a file from the
+/// directory entered, which the command planted). Checked outside: the planted file did not run,
+/// the directory did change.
+fn cwd_channel_runs_nothing_outside(c: &Case) {
+    // (One level down: in the fallback nothing new can be made at the workspace's top.)
+    c.write("proj/sub/.keep", "");
+    c.chown_all();
+    let marker = c.home.join("OUTSIDE-RAN");
+    let cmd = format!(
+        "mkdir -p sub/evil && echo 'touch {}' > sub/evil/.hookrc && cd sub/evil",
+        marker.display()
+    );
+    let ans = hook(
+        c,
+        &serde_json::json!({"session_id": "s-2", "cwd": c.ws, "hook_event_name": "PreToolUse",
+            "tool_name": "Bash", "tool_input": {"command": cmd}}),
+    );
+    let rewritten = ans["hookSpecificOutput"]["updatedInput"]["command"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{ans}"));
+    // The user's shell (Claude Code's snapshot): a `cd` that sources what it finds there.
+    let script = format!(
+        "cd() {{ for a in \"$@\"; do [ -f \"$a/.hookrc\" ] && . \"$a/.hookrc\"; done; builtin cd \"$@\"; }}; \
+         eval {} && pwd -P > {}/pwd.txt",
+        shell_quote(rewritten),
+        c.home.display()
+    );
+    let out = bash(c, &script);
+    assert!(
+        !marker.exists(),
+        "{}: a file the sandboxed command planted ran outside through the user's cd: {}",
+        c.label(),
+        harness::text(&out)
+    );
+    assert_eq!(
+        c.read("pwd.txt").unwrap_or_default().trim(),
+        c.ws.join("sub/evil").display().to_string(),
+        "{}: cwd not tracked: {}",
+        c.label(),
+        harness::text(&out)
+    );
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-variants!(rewrite_runs_in_the_sandbox);
+variants!(
+    rewrite_runs_in_the_sandbox,
+    cwd_channel_runs_nothing_outside
+);

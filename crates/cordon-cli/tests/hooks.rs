@@ -885,3 +885,250 @@ fn approvals_reaching_a_person() {
         "more than 2% of the commands reach a person under on-request:\n{table}"
     );
 }
+
+/// The decision a hook answers (Claude Code's, Codex's or Gemini CLI's format) and its reason.
+fn decision_of(w: &World, agent: &str, input: &Value) -> (String, String) {
+    let (out, err, code) = w.hook(agent, &[], input.to_string().as_bytes());
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+    let o = &v["hookSpecificOutput"];
+    let (d, r) = if o.is_object() {
+        (&o["permissionDecision"], &o["permissionDecisionReason"])
+    } else {
+        (&v["decision"], &v["reason"])
+    };
+    (
+        d.as_str().unwrap_or("none").to_string(),
+        format!("{} (exit {code}, stderr {err})", r.as_str().unwrap_or("")),
+    )
+}
+
+/// An agent's own file tools run outside the sandbox and outside its check after each run: what
+/// the sandbox keeps read-only or neutralises must be refused to them too, and what it hides must
+/// not be read around it. Found attacking the hooks: a Write through a dangling symlink
+/// (`x -> ~/.bash_login` resolved as `x`, inside the workspace); writes into a nested
+/// repository's hooks, a submodule's git directory, an agent config at any depth (`.cursor/`,
+/// `sub/.claude/`), Copilot CLI's `.github/hooks/` and `.github/mcp.json`; a workspace-wide Grep
+/// reading `*.key` files (Claude Code's Grep runs ripgrep with `--hidden`); a Read of the target
+/// of a secret-named symlink (covered in the sandbox). Each refused; ordinary work is not.
+#[test]
+fn file_tools_cannot_plant_code_or_read_around_the_sandbox() {
+    let w = World::new();
+    let p = w.proj();
+    std::os::unix::fs::symlink("../.bash_login", p.join("dangling")).unwrap();
+    std::os::unix::fs::symlink("../../.bash_profile", p.join("src/chain")).unwrap();
+    std::fs::create_dir_all(p.join("sub/.git/hooks")).unwrap();
+    std::fs::create_dir_all(p.join(".git/modules/m/hooks")).unwrap();
+    std::fs::create_dir_all(p.join("certs")).unwrap();
+    std::fs::write(
+        p.join("certs/server.key"),
+        "-----BEGIN PRIVATE KEY-----\nK\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.home().join("shared")).unwrap();
+    std::fs::write(
+        w.home().join("shared/app.env"),
+        "DB_PASSWORD=hunter2hunter2\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../../shared/app.env", p.join("src/.env")).unwrap();
+    let claude_write = |path: &Path| {
+        claude(
+            &w,
+            "PreToolUse",
+            "Write",
+            json!({"file_path": path, "content": "x"}),
+        )
+    };
+    let codex_patch = |rel: &str| {
+        json!({"session_id": "019a-codex", "cwd": w.proj(), "hook_event_name": "PreToolUse",
+            "model": "gpt", "tool_name": "apply_patch", "tool_input": {"command":
+            format!("*** Begin Patch\n*** Add File: {rel}\n+x\n*** End Patch\n")}})
+    };
+    let gemini_write = |path: &Path| {
+        json!({"session_id": "g-1", "cwd": w.proj(), "hook_event_name": "BeforeTool",
+            "tool_name": "write_file", "tool_input": {"file_path": path, "content": "x"}})
+    };
+    for rel in [
+        "dangling",
+        "src/chain",
+        "sub/.git/hooks/pre-commit",
+        "sub/.git/config",
+        ".git/modules/m/hooks/post-checkout",
+        ".cursor/hooks.json",
+        ".gemini/settings.json",
+        "sub/.claude/settings.json",
+        "deep/down/.vscode/tasks.json",
+        ".github/hooks/cordon.json",
+        ".github/mcp.json",
+    ] {
+        for (agent, input) in [
+            ("claude", claude_write(&p.join(rel))),
+            ("codex", codex_patch(rel)),
+            ("gemini", gemini_write(&p.join(rel))),
+        ] {
+            let (d, why) = decision_of(&w, agent, &input);
+            assert_eq!(d, "deny", "{agent} write of {rel} was not refused: {why}");
+        }
+    }
+    assert!(!w.home().join(".bash_login").exists());
+    for rel in ["src/new.rs", ".github/workflows/ci.yml", "docs/README.md"] {
+        let (d, why) = decision_of(&w, "claude", &claude_write(&p.join(rel)));
+        assert_ne!(d, "deny", "an ordinary write of {rel} was refused: {why}");
+    }
+    // A content search whose scope holds a secret file; a narrower one passes.
+    let grep = |path: &Path| {
+        claude(
+            &w,
+            "PreToolUse",
+            "Grep",
+            json!({"pattern": "PRIVATE", "path": path}),
+        )
+    };
+    let (d, why) = decision_of(&w, "claude", &grep(&p));
+    assert_eq!(d, "deny", "{why}");
+    assert!(
+        why.contains("certs/server.key") || why.contains(".env"),
+        "{why}"
+    );
+    let (d, why) = decision_of(&w, "claude", &grep(&p.join("docs")));
+    assert_ne!(d, "deny", "{why}");
+    // The target of a secret-named symlink, read directly.
+    let (d, why) = decision_of(
+        &w,
+        "claude",
+        &claude(
+            &w,
+            "PreToolUse",
+            "Read",
+            json!({"file_path": w.home().join("shared/app.env")}),
+        ),
+    );
+    assert_eq!(d, "deny", "{why}");
+    let (d, why) = decision_of(
+        &w,
+        "claude",
+        &claude(
+            &w,
+            "PreToolUse",
+            "Read",
+            json!({"file_path": p.join("src/main.rs")}),
+        ),
+    );
+    assert_ne!(d, "deny", "{why}");
+}
+
+/// Variants of the same classes (attacking the first fix): a git directory made by its shape
+/// (`HEAD` + `objects/` + `refs/`, or `HEAD` + `commondir`) written piece by piece in any
+/// order, the last piece refused; what a nested repository's config names (`core.hooksPath`,
+/// a `core.fsmonitor` program, present or not yet); another name (hard link) of a secret file;
+/// `~/...` paths, which some tools expand; the agent's own environment through `/proc`. Checked
+/// outside: nothing was written.
+#[test]
+fn file_tools_variants_git_shape_names_links_tilde() {
+    let w = World::new();
+    let p = w.proj();
+    let git = |args: &[&str]| {
+        let st = Command::new("git")
+            .args(args)
+            .current_dir(&p)
+            .env("HOME", w.home())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "git {args:?}");
+    };
+    // Pieces of a bare repository already there (written earlier, when they were harmless).
+    std::fs::create_dir_all(p.join("bare/objects")).unwrap();
+    std::fs::create_dir_all(p.join("bare/refs")).unwrap();
+    std::fs::write(p.join("bare/config"), "[core]\n\tpager = touch /tmp/x\n").unwrap();
+    std::fs::create_dir_all(p.join("full/objects")).unwrap();
+    std::fs::create_dir_all(p.join("full/refs")).unwrap();
+    std::fs::write(p.join("full/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::create_dir_all(p.join("linked")).unwrap();
+    std::fs::write(p.join("linked/commondir"), "../full\n").unwrap();
+    // A nested repository whose config names code in its work tree.
+    git(&["init", "-q", "nested"]);
+    git(&["-C", "nested", "config", "core.hooksPath", "tools/hooks"]);
+    git(&[
+        "-C",
+        "nested",
+        "config",
+        "core.fsmonitor",
+        "./tools/fsmon.sh",
+    ]);
+    std::fs::create_dir_all(p.join("nested/tools/hooks")).unwrap();
+    // Another name of a secret file.
+    std::fs::create_dir_all(p.join("certs")).unwrap();
+    std::fs::write(p.join("certs/tls.key"), "-----BEGIN PRIVATE KEY-----\nK\n").unwrap();
+    std::fs::hard_link(p.join("certs/tls.key"), p.join("src/notes.txt")).unwrap();
+    let write = |path: &str| {
+        claude(
+            &w,
+            "PreToolUse",
+            "Write",
+            json!({"file_path": path, "content": "x"}),
+        )
+    };
+    let abs = |rel: &str| p.join(rel).display().to_string();
+    for (path, why) in [
+        (abs("bare/HEAD"), "completes a bare repository's shape"),
+        (abs("full/config"), "inside a bare repository"),
+        (abs("full/hooks/post-checkout"), "inside a bare repository"),
+        (
+            abs("linked/HEAD"),
+            "completes a HEAD + commondir git directory",
+        ),
+        (
+            abs("nested/tools/hooks/pre-commit"),
+            "the nested repository's core.hooksPath",
+        ),
+        (
+            abs("nested/tools/fsmon.sh"),
+            "the nested repository's fsmonitor program (missing)",
+        ),
+        (abs("src/notes.txt"), "another name of a secret"),
+        (
+            "~/.bashrc".to_string(),
+            "the home directory's shell startup file",
+        ),
+    ] {
+        let (d, reason) = decision_of(&w, "claude", &write(&path));
+        assert_eq!(d, "deny", "Write {path} ({why}) was not refused: {reason}");
+    }
+    assert!(!p.join("bare/HEAD").exists() && !p.join("nested/tools/fsmon.sh").exists());
+    let read = |path: &str| claude(&w, "PreToolUse", "Read", json!({"file_path": path}));
+    // The agent's own environment (its API keys) through /proc, read or searched.
+    for path in [
+        abs("src/notes.txt"),
+        "~/.ssh/id_rsa".to_string(),
+        "/proc/self/environ".to_string(),
+        "/proc/self/task/../environ".to_string(),
+    ] {
+        let (d, reason) = decision_of(&w, "claude", &read(&path));
+        assert_eq!(d, "deny", "Read {path} was not refused: {reason}");
+    }
+    let grep = claude(
+        &w,
+        "PreToolUse",
+        "Grep",
+        json!({"pattern": "KEY", "path": "/proc/self"}),
+    );
+    let (d, reason) = decision_of(&w, "claude", &grep);
+    assert_eq!(d, "deny", "Grep /proc/self was not refused: {reason}");
+    // Ordinary work is not refused: a file called HEAD elsewhere, the nested repository's
+    // sources, a read of a source file.
+    for path in [
+        abs("docs/HEAD"),
+        abs("nested/src/lib.rs"),
+        abs("bare/README.md"),
+    ] {
+        let (d, reason) = decision_of(&w, "claude", &write(&path));
+        assert_ne!(
+            d, "deny",
+            "an ordinary write of {path} was refused: {reason}"
+        );
+    }
+    let (d, reason) = decision_of(&w, "claude", &read(&abs("src/main.rs")));
+    assert_ne!(d, "deny", "{reason}");
+}

@@ -5,8 +5,9 @@
 //! - [`HOME_SECRETS`]: secret paths under the home directory (no read, no write);
 //! - [`is_secret_file_name`]: secret file names in the workspace, at any depth (`.env`, keys);
 //! - [`PROTECTED`]: paths under each writable root that stay read-only;
-//! - [`AGENT_CONFIGS`], [`HOOK_MANAGER_CONFIGS`]: configs that make a tool run code, kept
-//!   read-only at any depth and neutralised when a run creates or changes them.
+//! - [`AGENT_CONFIGS`], [`AGENT_CONFIGS_IN`], [`HOOK_MANAGER_CONFIGS`]: configs that make a tool
+//!   run code, kept read-only at any depth and neutralised when a run creates or changes them;
+//!   [`LOADED_ENV_FILE`]: a `.env` an agent loads, neutralised when a run creates it.
 
 #![forbid(unsafe_code)]
 // cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
@@ -155,6 +156,33 @@ pub const AGENT_CONFIGS: &[(&str, &str)] = &[
     (".nvimrc", "Neovim/Vim exrc"),
     (".exrc", "Vim exrc"),
 ];
+
+/// Configs that count only inside a directory of a given name (directory, name, what runs).
+pub const AGENT_CONFIGS_IN: &[(&str, &str, &str)] = &[
+    (".config", "mise", "mise: config in .config/"),
+    (".config", "mise.toml", "mise: config in .config/"),
+    (".config", "mise.local.toml", "mise: config in .config/"),
+    (
+        ".github",
+        "hooks",
+        "Copilot CLI: .github/hooks/*.json name commands it runs at its events (cordon install copilot --scope project puts cordon's own hook there)",
+    ),
+    (
+        ".github",
+        "mcp.json",
+        "Copilot CLI: MCP servers (commands to start)",
+    ),
+];
+
+/// A `.env` file that an agent loads into its own environment, whence it reaches every command
+/// the agent runs (`BASH_ENV`, `NODE_OPTIONS`, `LD_PRELOAD`... run code): Gemini CLI (and its
+/// forks) read the nearest `.env` from the directory they start in upwards, in a trusted folder
+/// with every variable. An existing one is a secret (covered in the sandbox: it cannot be
+/// changed); a new one is neutralised after the run like an agent config.
+pub const LOADED_ENV_FILE: (&str, &str) = (
+    ".env",
+    "a .env file: Gemini CLI loads the nearest one into its environment (BASH_ENV, NODE_OPTIONS... run code at its next command)",
+);
 
 /// Configs that an installed git hook manager reads from the work tree's top at each commit
 /// (name, manager). Protected when that manager's hook is installed in the repository.

@@ -701,6 +701,138 @@ impl Gateway {
         v
     }
 
+    /// Each listed tool against its pin: shown, or withheld and why (pending approvals and the
+    /// change events recorded on the way). On the last page, tools no longer listed are noted.
+    fn verdicts(
+        &self,
+        p: &mut pins::ServerPins,
+        tools: &[Value],
+        checked: &[(String, String, Vec<Finding>)],
+        listing: &[String],
+        last_page: bool,
+        events: &mut Vec<ChangeEv>,
+    ) -> Vec<Shown> {
+        let first = self.opts.first_use == FirstUse::Trust;
+        let warn = self.opts.poison == PoisonMode::Warn;
+        let identity_ok = self.identity_ok;
+        let trusting = first && !p.listed && identity_ok;
+        let mut verdicts = Vec::with_capacity(tools.len());
+        for (i, (name, sha, findings)) in checked.iter().enumerate() {
+            let def = pins::tool_def(&tools[i]);
+            let flagged = !findings.is_empty() && !warn;
+            let pend =
+                |kind: &str, p: &mut pins::ServerPins, events: &mut Vec<_>, detail: String| {
+                    pend_tool(p, events, (name, sha, findings), &def, kind, detail);
+                };
+            let findings_text = || {
+                findings
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let verdict = match p.tools.get(name) {
+                Some(t) if t.sha256 == *sha => {
+                    if flagged && t.accepted != *findings {
+                        pend("flagged", p, events, findings_text());
+                        Shown::Withheld(format!(
+                            "flagged as possible poisoning: {}",
+                            findings_text()
+                        ))
+                    } else {
+                        p.pending.remove(name);
+                        Shown::Ok {
+                            annotations: def.get("annotations").cloned(),
+                        }
+                    }
+                }
+                Some(t) => {
+                    let what = changed_fields(&t.def, &def);
+                    let old = short(&t.sha256).to_string();
+                    pend("changed", p, events, format!("{what} changed"));
+                    Shown::Withheld(format!(
+                        "its definition changed since it was pinned ({what}; sha256 {old}… → {}…)",
+                        short(sha)
+                    ))
+                }
+                None if trusting && !flagged => {
+                    p.tools.insert(
+                        name.clone(),
+                        PinnedTool {
+                            sha256: sha.clone(),
+                            def: def.clone(),
+                            pinned_at: now(),
+                            how: "first-use".into(),
+                            accepted: Vec::new(),
+                        },
+                    );
+                    events.push((
+                        Some(name.clone()),
+                        "pinned",
+                        None,
+                        Some(sha.clone()),
+                        "first use".into(),
+                    ));
+                    Shown::Ok {
+                        annotations: def.get("annotations").cloned(),
+                    }
+                }
+                None if flagged => {
+                    pend("flagged", p, events, findings_text());
+                    Shown::Withheld(format!(
+                        "flagged as possible poisoning: {}",
+                        findings_text()
+                    ))
+                }
+                None => {
+                    pend(
+                        "new",
+                        p,
+                        events,
+                        "a tool that was not there when the server was pinned".into(),
+                    );
+                    Shown::Withheld(if p.listed {
+                        "it is new: it was not there when the server's tools were pinned".into()
+                    } else {
+                        "the server was never approved (first use is set to ask)".into()
+                    })
+                }
+            };
+            let verdict = match verdict {
+                Shown::Ok { .. } if !identity_ok => Shown::Withheld(format!(
+                    "the server's identity changed: {}",
+                    self.identity_note
+                )),
+                v => v,
+            };
+            if warn && !findings.is_empty() {
+                events.push((
+                    Some(name.clone()),
+                    "flagged",
+                    None,
+                    Some(sha.clone()),
+                    format!("warned: {}", findings_text()),
+                ));
+            }
+            verdicts.push(verdict);
+        }
+        if last_page {
+            if identity_ok {
+                p.listed = true;
+            }
+            for gone in p.tools.keys().filter(|k| listing.binary_search(k).is_err()) {
+                events.push((
+                    Some(gone.clone()),
+                    "removed",
+                    None,
+                    None,
+                    "no longer listed by the server".into(),
+                ));
+            }
+        }
+        verdicts
+    }
+
     fn list_answer(&self, mut msg: Value, raw: Vec<u8>) -> Vec<Out> {
         let last_page = msg.pointer("/result/nextCursor").is_none_or(Value::is_null);
         let Some(tools) = msg
@@ -753,106 +885,9 @@ impl Gateway {
             }
         };
         listing.sort();
-        let first = self.opts.first_use == FirstUse::Trust;
         let warn = self.opts.poison == PoisonMode::Warn;
-        let identity_ok = self.identity_ok;
         let result = self.store.update(self.name(), |p| {
-            let trusting = first && !p.listed && identity_ok;
-            let mut verdicts = Vec::with_capacity(tools.len());
-            for (i, (name, sha, findings)) in checked.iter().enumerate() {
-                let def = pins::tool_def(&tools[i]);
-                let flagged = !findings.is_empty() && !warn;
-                let pend = |kind: &str, p: &mut pins::ServerPins, events: &mut Vec<_>, detail: String| {
-                    let again = p.pending.get(name).is_some_and(|x| x.sha256 == *sha && x.kind == kind);
-                    if !again {
-                        events.push((
-                            Some(name.clone()),
-                            match kind {
-                                "new" => "new",
-                                "changed" => "changed",
-                                _ => "flagged",
-                            },
-                            p.tools.get(name).map(|t| t.sha256.clone()),
-                            Some(sha.clone()),
-                            detail,
-                        ));
-                    }
-                    p.pending.insert(
-                        name.clone(),
-                        PendingTool {
-                            sha256: sha.clone(),
-                            def: def.clone(),
-                            kind: kind.into(),
-                            findings: findings.clone(),
-                            seen_at: now(),
-                        },
-                    );
-                };
-                let findings_text = || findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ");
-                let verdict = match p.tools.get(name) {
-                    Some(t) if t.sha256 == *sha => {
-                        if flagged && t.accepted != *findings {
-                            pend("flagged", p, &mut events, findings_text());
-                            Shown::Withheld(format!("flagged as possible poisoning: {}", findings_text()))
-                        } else {
-                            p.pending.remove(name);
-                            Shown::Ok { annotations: def.get("annotations").cloned() }
-                        }
-                    }
-                    Some(t) => {
-                        let what = changed_fields(&t.def, &def);
-                        let old = short(&t.sha256).to_string();
-                        pend("changed", p, &mut events, format!("{what} changed"));
-                        Shown::Withheld(format!(
-                            "its definition changed since it was pinned ({what}; sha256 {old}… → {}…)",
-                            short(sha)
-                        ))
-                    }
-                    None if trusting && !flagged => {
-                        p.tools.insert(
-                            name.clone(),
-                            PinnedTool {
-                                sha256: sha.clone(),
-                                def: def.clone(),
-                                pinned_at: now(),
-                                how: "first-use".into(),
-                                accepted: Vec::new(),
-                            },
-                        );
-                        events.push((Some(name.clone()), "pinned", None, Some(sha.clone()), "first use".into()));
-                        Shown::Ok { annotations: def.get("annotations").cloned() }
-                    }
-                    None if flagged => {
-                        pend("flagged", p, &mut events, findings_text());
-                        Shown::Withheld(format!("flagged as possible poisoning: {}", findings_text()))
-                    }
-                    None => {
-                        pend("new", p, &mut events, "a tool that was not there when the server was pinned".into());
-                        Shown::Withheld(if p.listed {
-                            "it is new: it was not there when the server's tools were pinned".into()
-                        } else {
-                            "the server was never approved (first use is set to ask)".into()
-                        })
-                    }
-                };
-                let verdict = match verdict {
-                    Shown::Ok { .. } if !identity_ok => Shown::Withheld(format!("the server's identity changed: {}", self.identity_note)),
-                    v => v,
-                };
-                if warn && !findings.is_empty() {
-                    events.push((Some(name.clone()), "flagged", None, Some(sha.clone()), format!("warned: {}", findings_text())));
-                }
-                verdicts.push(verdict);
-            }
-            if last_page {
-                if identity_ok {
-                    p.listed = true;
-                }
-                for gone in p.tools.keys().filter(|k| listing.binary_search(k).is_err()) {
-                    events.push((Some(gone.clone()), "removed", None, None, "no longer listed by the server".into()));
-                }
-            }
-            verdicts
+            self.verdicts(p, tools, &checked, &listing, last_page, &mut events)
         });
         let verdicts = match result {
             Ok((v, _)) => v,
@@ -918,6 +953,45 @@ impl Gateway {
             vec![Out::Client(line(&msg))]
         }
     }
+}
+
+/// Records a tool as pending approval (`kind`: new, changed, flagged), and a change event unless
+/// it was pending already for the same definition and reason.
+fn pend_tool(
+    p: &mut pins::ServerPins,
+    events: &mut Vec<ChangeEv>,
+    (name, sha, findings): (&String, &String, &Vec<Finding>),
+    def: &Value,
+    kind: &str,
+    detail: String,
+) {
+    let again = p
+        .pending
+        .get(name)
+        .is_some_and(|x| x.sha256 == *sha && x.kind == kind);
+    if !again {
+        events.push((
+            Some(name.clone()),
+            match kind {
+                "new" => "new",
+                "changed" => "changed",
+                _ => "flagged",
+            },
+            p.tools.get(name).map(|t| t.sha256.clone()),
+            Some(sha.clone()),
+            detail,
+        ));
+    }
+    p.pending.insert(
+        name.clone(),
+        PendingTool {
+            sha256: sha.clone(),
+            def: def.clone(),
+            kind: kind.into(),
+            findings: findings.clone(),
+            seen_at: now(),
+        },
+    );
 }
 
 fn pending_reason(p: &PendingTool) -> String {

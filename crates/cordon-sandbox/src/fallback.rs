@@ -37,6 +37,7 @@ pub fn refusal(spec: &SandboxSpec, probe: &Probe) -> Option<String> {
 pub fn notice(reason: &str) -> String {
     format!(
         "{reason}: running with Landlock + seccomp only (no private /tmp, no network at all, \
-         new entries cannot be created in directories that hold protected or secret paths); see 'cordon doctor'"
+         new entries cannot be created in directories that hold protected or secret paths, \
+         secret directories' file names and sizes stay visible, their contents do not); see 'cordon doctor'"
     )
 }

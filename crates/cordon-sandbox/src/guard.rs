@@ -12,24 +12,24 @@ use std::sync::Mutex;
 
 use crate::handles::{self, Ts};
 use crate::index::{Index, Tree, REGEN};
-use crate::protected::{is_secret_file_name, AGENT_CONFIGS};
+use crate::protected::is_secret_file_name;
+pub use crate::protected::{AGENT_CONFIGS, AGENT_CONFIGS_IN, LOADED_ENV_FILE};
 
 /// The most entries the writable roots may hold by default (see `Request::scan_limit`).
 pub const DEFAULT_SCAN_LIMIT: u64 = 2_000_000;
 
-/// Is the mark `name` in directory `dir` (of `tree`) an agent or editor config? (`mise` and
-/// `mise.toml` count only inside `.config`.)
+/// Is the mark `name` in directory `dir` (of `tree`) an agent or editor config? (Some count only
+/// inside a directory of a given name: [`AGENT_CONFIGS_IN`].)
 pub fn agent_config(tree: &Tree, dir: u32, name: &[u8]) -> Option<&'static str> {
     let s = std::str::from_utf8(name).ok()?;
     if let Some((_, why)) = AGENT_CONFIGS.iter().find(|(n, _)| *n == s) {
         return Some(why);
     }
-    if matches!(s, "mise" | "mise.toml" | "mise.local.toml")
-        && &*tree.dirs[dir as usize].name == b".config"
-    {
-        return Some("mise: config in .config/");
-    }
-    None
+    let parent = &*tree.dirs[dir as usize].name;
+    AGENT_CONFIGS_IN
+        .iter()
+        .find(|(d, n, _)| *n == s && parent == d.as_bytes())
+        .map(|(_, _, why)| *why)
 }
 
 /// The input of [`scan`].

@@ -61,7 +61,8 @@ pub fn is_mark(name: &[u8]) -> bool {
                 .any(|(n, _)| *n == s)
             || s == "mise"
             || s == "mise.toml"
-            || s == "mise.local.toml";
+            || s == "mise.local.toml"
+            || s == "mcp.json";
     }
     false
 }
@@ -83,7 +84,7 @@ pub const GIT_NAMES: &[&str] = &[
     "git-rebase-todo",
 ];
 
-const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x02";
+const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x03";
 
 /// Flags of a directory.
 pub const SKIPPED: u8 = 1;

@@ -96,7 +96,9 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
         dev.push((n, open_tree_clone(&Path::new("/dev").join(n), false)?));
     }
     // Overlays need their upper directory on a writable mount: built now, attached below.
+    crate::timing("init: clones taken");
     let caches = crate::caches::mount::prepare(&spec.caches)?;
+    crate::timing("init: overlays made");
     Ok(Clones {
         writable,
         protected,
@@ -200,6 +202,7 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
     }
     // Tool caches over the host's: before the secrets, which are covered on top of them.
     crate::caches::mount::attach_overlays(&mut c.caches);
+    crate::timing("init: overlays attached");
 
     // What must win over the writable roots.
     for s in &spec.secrets {

@@ -159,7 +159,13 @@ pub fn begin(g: &Guard) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(&runs)?;
-    let path = runs.join(format!("{}-{}", std::process::id(), g.t0.sec));
+    // Written under a dot name, locked, complete, then renamed into place: `recover` (in any
+    // other cordon of this workspace, a hook's scan included) skips dot names, so it never sees
+    // a run's file between its creation and its lock, when it would take it for a dead run's
+    // and remove it (losing the check should this run then be killed).
+    let name = format!("{}-{}", std::process::id(), g.t0.sec);
+    let path = runs.join(&name);
+    let tmp = runs.join(format!(".{name}"));
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -167,13 +173,14 @@ pub fn begin(g: &Guard) -> io::Result<()> {
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)?;
+        .open(&tmp)?;
     flock(&f, libc::LOCK_EX)?;
     let mut b = RUN_MAGIC.to_vec();
     b.extend_from_slice(&g.t0.sec.to_le_bytes());
     b.extend_from_slice(&g.t0.nsec.to_le_bytes());
     b.extend_from_slice(&index::encode(&g.index));
     f.write_all(&b)?;
+    std::fs::rename(&tmp, &path)?;
     if let Ok(mut r) = g.run_file.lock() {
         *r = Some((path, f));
     }
@@ -289,6 +296,10 @@ pub(crate) fn recover(
     };
     let mut all = Vec::new();
     for e in rd.flatten() {
+        // A run's file being written (see `begin`).
+        if e.file_name().as_bytes().first() == Some(&b'.') {
+            continue;
+        }
         let path = e.path();
         let Ok(mut f) = std::fs::OpenOptions::new().read(true).open(&path) else {
             continue;
@@ -516,6 +527,15 @@ impl Ctx<'_> {
                     // of a concurrent run looks like, which must stay where it is).
                     if !self.empty(&p, &st) {
                         self.found(p, st, format!("a new agent or editor config ({why})"));
+                    }
+                }
+            } else if name == guard::LOADED_ENV_FILE.0.as_bytes() {
+                // A new mark: made by the run (its ctime says so; an existing `.env` moved
+                // along with its directory is the user's, covered during the run). A symlink
+                // counts: the agent reads through it.
+                if let Ok(st) = self.roots.stat(&p) {
+                    if !self.empty(&p, &st) && st.ctime.maybe_after(self.t0) {
+                        self.found(p, st, guard::LOADED_ENV_FILE.1.to_string());
                     }
                 }
             }
@@ -926,5 +946,35 @@ mod tests {
             }),
             "20000229T010101Z"
         );
+    }
+
+    /// A run's file is invisible to `recover` until it is locked and complete (`begin` writes it
+    /// under a dot name): recovery never removes a starting run's file. A dead run's
+    /// unreadable file is still cleaned up.
+    #[test]
+    fn recovery_skips_a_run_file_being_written() {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().join("state");
+        let ws = t.path().join("ws");
+        std::fs::create_dir_all(state.join("runs")).unwrap();
+        std::fs::create_dir_all(&ws).unwrap();
+        let starting = state.join("runs/.123-456");
+        let dead = state.join("runs/124-456");
+        std::fs::write(&starting, b"").unwrap();
+        std::fs::write(&dead, b"short").unwrap();
+        let store = index::Store::open(&state).unwrap();
+        let roots = vec![ws];
+        let inp = guard::ScanInput {
+            roots: &roots,
+            writable: true,
+            state_dir: Some(&state),
+            skip: &[],
+            limit: 1000,
+            env: &[],
+            remove_protected: &[],
+        };
+        assert!(recover(&store, &inp).unwrap().is_empty());
+        assert!(starting.exists(), "a starting run's file was removed");
+        assert!(!dead.exists(), "a dead run's unreadable file was kept");
     }
 }

@@ -269,6 +269,12 @@ fn derive(idx: &Index, roots: &Roots, inp: &ScanInput<'_>) -> Derived {
                         _ => {}
                     }
                 } else if agent_config(tree, i, &m.name).is_some() {
+                    // Copilot CLI's configs lie in `.github`, which the command could rename
+                    // (taking cordon's own project hook away with it): pinned, as git
+                    // directories are, so that it cannot be.
+                    if &*dir.name == b".github" && !d.pinned.contains(&path) {
+                        d.pinned.push(path.clone());
+                    }
                     match m.dtype {
                         libc::DT_DIR => d.protect(&p, Kind::Dir),
                         libc::DT_REG => d.protect(&p, Kind::File),

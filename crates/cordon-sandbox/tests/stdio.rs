@@ -288,7 +288,14 @@ fn the_command_holds_no_other_descriptor() {
                 unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
             };
             let held = [inherit(&file), inherit(&leak_r), inherit(&leak_w)];
-            let spec = sh(&ws, "ls -l /proc/self/fd/", fallback);
+            // Nor can it open those of its parent (init, or cordon in the fallback: its copies
+            // of cordon's 0/1/2, init's report pipe) through /proc (Landlock's ptrace scope).
+            let spec = sh(
+                &ws,
+                "ls -l /proc/self/fd/; for f in /proc/$PPID/fd/*; do \
+                 (exec 9<\"$f\") 2>/dev/null && echo OPENED $f; done; true",
+                fallback,
+            );
             let (out_r, out_w) = pipe();
             let o = run_with(
                 &spec,
@@ -312,6 +319,7 @@ fn the_command_holds_no_other_descriptor() {
                 "fallback={fallback}:\n{out}"
             );
             assert!(!out.contains("leak-marker"), "fallback={fallback}:\n{out}");
+            assert!(!out.contains("OPENED"), "fallback={fallback}:\n{out}");
             drop(held);
         },
     );
@@ -417,6 +425,12 @@ fn a_running_sandbox_is_stopped_from_another_thread() {
                 let mut started = [0u8; 8];
                 out_r.read_exact(&mut started).unwrap();
                 assert_eq!(&started, b"started\n");
+                // on_start runs in the supervisor right after the clone, which may be scheduled
+                // after the command has printed.
+                let until = std::time::Instant::now() + Duration::from_secs(20);
+                while running.lock().unwrap().is_none() && std::time::Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 {
                     let g = running.lock().unwrap();
                     let r = g.as_ref().expect("on_start was called");

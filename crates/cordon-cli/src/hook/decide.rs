@@ -121,6 +121,19 @@ fn rewrites(agent: Agent) -> bool {
     )
 }
 
+/// The paths a file tool's `path` may mean, resolved (symlinks followed, dangling ones too):
+/// against the hook's cwd, and — for `~` and `~/...`, which some tools expand and others take
+/// literally — against the home directory as well. Each is checked; any refusal refuses.
+fn targets<'a>(env: &'a Env, path: &'a str) -> impl Iterator<Item = PathBuf> + 'a {
+    let home = match path.strip_prefix('~') {
+        Some("") => Some(env.home.clone()),
+        Some(rest) => rest.strip_prefix('/').map(|r| env.home.join(r)),
+        None => None,
+    };
+    std::iter::once(resolve(Path::new(path), &env.ctx.cwd))
+        .chain(home.map(|h| resolve(&h, &env.ctx.cwd)))
+}
+
 /// The decision for an event, recorded in the audit log.
 pub fn decide(agent: Agent, input: &Input) -> Result<Outcome, String> {
     let env = load(agent, input)?;
@@ -250,19 +263,19 @@ fn sandbox_answers(approval: Approval) -> bool {
 }
 
 fn pre_tool(agent: Agent, env: &Env, input: &Input, call: &ToolCall) -> Result<Verdict, String> {
-    let cwd = &env.ctx.cwd;
     Ok(match &call.what {
         What::Shell {
             command,
             unsandboxed,
         } => shell(agent, env, input, command, unsandboxed.as_deref())?,
-        What::Read { path } => match env.rules.read(&resolve(Path::new(path), cwd)) {
+        What::Read { path } => match targets(env, path).find_map(|p| env.rules.read(&p)) {
             Some(r) => Verdict::deny("secret-path", r),
             None => Verdict::defer("file-read", "not a secret path"),
         },
         What::Search { path, contents } => {
-            let dir = resolve(Path::new(path.as_deref().unwrap_or(".")), cwd);
-            match env.rules.search(&dir, *contents) {
+            match targets(env, path.as_deref().unwrap_or("."))
+                .find_map(|dir| env.rules.search(&dir, *contents))
+            {
                 Some(r) => Verdict::deny("secret-path", r),
                 None => Verdict::defer("file-search", "no secret path below"),
             }
@@ -350,7 +363,7 @@ fn unattended(env: &Env, v: Verdict) -> Verdict {
 
 fn writes<'a>(env: &Env, paths: impl Iterator<Item = &'a str>) -> Verdict {
     for p in paths {
-        if let Some(r) = env.rules.write(&resolve(Path::new(p), &env.ctx.cwd)) {
+        if let Some(r) = targets(env, p).find_map(|t| env.rules.write(&t)) {
             return Verdict::deny("file-write", r);
         }
     }
@@ -490,18 +503,18 @@ fn grant_flags(esc: &str) -> Result<Vec<String>, String> {
     })
 }
 
-fn shell(
-    agent: Agent,
-    env: &Env,
-    input: &Input,
-    command: &str,
-    unsandboxed: Option<&str>,
-) -> Result<Verdict, String> {
-    if command.contains('\0') {
-        return Ok(Verdict::deny("nul", "the command holds a NUL byte"));
-    }
-    // A model's own `cordon run`: its inner command is what is decided; its escalations are
-    // questions; its loosening flags are refused.
+/// What the hook decides for a shell command: the command itself, or the inner command of a
+/// model's own `cordon run` (its escalations become questions, granted as flags).
+struct ShellTarget {
+    to_decide: String,
+    grants: Vec<String>,
+    escalations: Vec<String>,
+    /// The inner command of a model's `cordon run`.
+    run_inner: Option<String>,
+}
+
+/// Reads a model's own `cordon run` in `command` (see [`ShellTarget`]); `Err`: the refusal.
+fn own_run(env: &Env, command: &str) -> Result<ShellTarget, Verdict> {
     let mut grants: Vec<String> = Vec::new();
     let mut to_decide = command.to_string();
     let mut escalations: Vec<String> = Vec::new();
@@ -509,12 +522,12 @@ fn shell(
     if let Some(r) = own_cordon_run(env, command) {
         let r = match r {
             Ok(r) => r,
-            Err(e) => return Ok(Verdict::deny("cordon-run", e)),
+            Err(e) => return Err(Verdict::deny("cordon-run", e)),
         };
         for e in &r.escalations {
             match grant_flags(e) {
                 Ok(f) => grants.extend(f),
-                Err(e) => return Ok(Verdict::deny("cordon-run", e)),
+                Err(e) => return Err(Verdict::deny("cordon-run", e)),
             }
         }
         escalations = r.escalations;
@@ -527,7 +540,7 @@ fn shell(
                 .collect::<Vec<_>>()
                 .join(" "),
             _ => {
-                return Ok(Verdict::deny(
+                return Err(Verdict::deny(
                     "cordon-run",
                     "cordon run needs either -- CMD or -c STRING",
                 ))
@@ -535,6 +548,65 @@ fn shell(
         };
         run_inner = Some(to_decide.clone());
     }
+    Ok(ShellTarget {
+        to_decide,
+        grants,
+        escalations,
+        run_inner,
+    })
+}
+
+/// `cmd` rewritten to run inside `cordon run` (`own_run`: it is the inner command of the
+/// model's own `cordon run`, whose escalations `grants` carries).
+fn sandboxed(
+    agent: Agent,
+    env: &Env,
+    input: &Input,
+    cmd: &str,
+    own_run: bool,
+    grants: &[String],
+) -> Result<String, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find cordon's own binary: {e}"))?;
+    let no_policy = env.cfg.managed.require_policy.is_none();
+    let inner = rewrite::Inner {
+        exe: &exe,
+        workspace: &env.ctx.workspace,
+        agent: agent.name(),
+        no_policy,
+        grants,
+    };
+    // Claude Code and Copilot CLI keep one shell across calls (its cwd, aliases, functions).
+    let r = if matches!(agent, Agent::Claude | Agent::Copilot) && !own_run {
+        let (dir, file) = cwd_channel(agent, input)?;
+        rewrite::stateful(&inner, cmd, &dir, &file)
+    } else {
+        rewrite::plain(&inner, cmd)
+    };
+    r.ok_or_else(|| "the command or a path cannot be quoted for the shell".to_string())
+}
+
+fn shell(
+    agent: Agent,
+    env: &Env,
+    input: &Input,
+    command: &str,
+    unsandboxed: Option<&str>,
+) -> Result<Verdict, String> {
+    if command.contains('\0') {
+        return Ok(Verdict::deny("nul", "the command holds a NUL byte"));
+    }
+    // A model's own `cordon run`: its inner command is what is decided; its escalations are
+    // questions; its loosening flags are refused.
+    let ShellTarget {
+        to_decide,
+        grants,
+        escalations,
+        run_inner,
+    } = match own_run(env, command) {
+        Ok(r) => r,
+        Err(v) => return Ok(v),
+    };
     let ev = match &env.policy {
         Some(p) => p.check_shell(&to_decide, &env.ctx),
         None => Policy::builtin().check_shell("true", &env.ctx),
@@ -576,25 +648,14 @@ fn shell(
     let sandboxable =
         rewrites(agent) && !env.nested && env.cfg.mode.value != Mode::DangerFullAccess;
     let rewrite = if sandboxable {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find cordon's own binary: {e}"))?;
-        let no_policy = env.cfg.managed.require_policy.is_none();
-        let inner = rewrite::Inner {
-            exe: &exe,
-            workspace: &env.ctx.workspace,
-            agent: agent.name(),
-            no_policy,
-            grants: &grants,
-        };
-        let cmd = run_inner.as_deref().unwrap_or(command);
-        // Claude Code and Copilot CLI keep one shell across calls (its cwd, aliases, functions).
-        let r = if matches!(agent, Agent::Claude | Agent::Copilot) && run_inner.is_none() {
-            let (dir, file) = cwd_channel(agent, input)?;
-            rewrite::stateful(&inner, cmd, &dir, &file)
-        } else {
-            rewrite::plain(&inner, cmd)
-        };
-        Some(r.ok_or("the command or a path cannot be quoted for the shell")?)
+        Some(sandboxed(
+            agent,
+            env,
+            input,
+            run_inner.as_deref().unwrap_or(command),
+            run_inner.is_some(),
+            &grants,
+        )?)
     } else {
         None
     };

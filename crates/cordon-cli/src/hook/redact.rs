@@ -65,7 +65,20 @@ fn collect_file(p: &Path, depth: usize, out: &mut Vec<String>) {
     if !m.is_file() || m.len() > MAX_FILE {
         return;
     }
-    let Ok(text) = std::fs::read_to_string(p) else {
+    // Read through a handle (non-blocking, regular files only, no symlink on the way): the
+    // path was looked at above, but a sandboxed command still running (in the background) may
+    // have put a FIFO there since, whose open would hang the hook until the agent gives up on it
+    // (and shows the output unredacted).
+    let Ok(real) = std::fs::canonicalize(p) else {
+        return;
+    };
+    let Ok(Some(file)) = cordon_sandbox::files::read_pinned(Path::new("/"), &real) else {
+        return;
+    };
+    if file.bytes.len() as u64 > MAX_FILE {
+        return;
+    }
+    let Ok(text) = String::from_utf8(file.bytes) else {
         return;
     };
     for line in text.lines() {

@@ -80,7 +80,11 @@ pub fn plain(i: &Inner, command: &str) -> Option<String> {
 /// - the working directory: the inner bash writes its final `pwd -P` (an EXIT trap) to
 ///   `CWD_FILE`, in a directory that is one more writable root for this run; the outer shell
 ///   then `cd`s there, so Claude Code's own `pwd -P` sees it. A sandboxed command can write
-///   anything there, but it is only ever read as a directory to `cd` to;
+///   anything there, so the outer shell (outside the sandbox) reads one line of a regular file
+///   (never through a symlink: it could name a FIFO or a huge file) and changes directory with
+///   the *builtin* `cd`, never a `cd` function of the user's (rvm, autoenv and their kin source
+///   files from the directory entered: the sandboxed command chose it), and in zsh with `-q`
+///   (no `chpwd` hooks);
 /// - the exit status is the command's (cordon run passes it through).
 pub fn stateful(i: &Inner, command: &str, cwd_dir: &Path, cwd_file: &Path) -> Option<String> {
     let cf = p(cwd_file)?;
@@ -97,7 +101,9 @@ pub fn stateful(i: &Inner, command: &str, cwd_dir: &Path, cwd_file: &Path) -> Op
         "__cordon_d=\"$(alias -p; declare -f)\"; [ ${{#__cordon_d}} -lt 100000 ] || __cordon_d=; \
          export __CORDON_DEFS=\"$__cordon_d\"; unset __cordon_d; \
          {} -- bash -c {}; __cordon_rc=$?; unset __CORDON_DEFS; \
-         if [ -s {cf} ]; then cd -- \"$(cat {cf})\" 2>/dev/null; fi; rm -f {cf}; (exit $__cordon_rc)",
+         if [ -f {cf} ] && [ ! -L {cf} ] && IFS= read -r __cordon_d < {cf}; then \
+         if [ -n \"${{ZSH_VERSION-}}\" ]; then builtin cd -q -- \"$__cordon_d\"; else builtin cd -- \"$__cordon_d\"; fi 2>/dev/null; fi; \
+         unset __cordon_d; command rm -f -- {cf}; (exit $__cordon_rc)",
         head(i, &extra)?,
         sq(&inner_script)?
     ))

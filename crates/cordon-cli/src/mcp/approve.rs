@@ -177,14 +177,8 @@ fn tool_diff(old: Option<&PinnedTool>, new: &Value) -> String {
 }
 
 pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
-    let store = match super::store() {
-        Ok(s) => s,
-        Err(e) => return Err(Error::failed(e)),
-    };
-    let cur = match store.load(&a.name) {
-        Ok(p) => p,
-        Err(e) => return Err(Error::failed(e)),
-    };
+    let store = super::store().map_err(Error::failed)?;
+    let cur = store.load(&a.name).map_err(Error::failed)?;
     if cur.identity.is_none()
         && cur.pending_identity.is_none()
         && cur.tools.is_empty()
@@ -196,26 +190,12 @@ pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
         )));
     }
     // What would be approved, shown first.
-    let mut text = String::new();
     let whole = a.tool.is_none();
-    if whole {
-        if let Some(new) = &cur.pending_identity {
-            text.push_str(&format!(
-                "server identity: {}\n",
-                match &cur.identity {
-                    Some(old) => cordon_mcp::gateway::identity_diff(old, new),
-                    None => format!("first use: {}", new.argv.join(" ")),
-                }
-            ));
-        }
-        if let Some(new) = &cur.pending_instructions {
-            let old = cur.instructions.as_ref().map_or("", |p| p.text.as_str());
-            text.push_str(&format!("instructions:\n{}", diff(old, &new.text)));
-            for f in &new.findings {
-                text.push_str(&format!("  flagged: {f}\n"));
-            }
-        }
-    }
+    let mut text = if whole {
+        server_changes(&cur)
+    } else {
+        String::new()
+    };
     let tools: Vec<String> = match &a.tool {
         Some(t) => {
             if !cur.pending.contains_key(t) {
@@ -303,6 +283,39 @@ pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
         return Err(Error::failed(e));
     }
     // Recorded in the audit log like every change.
+    record_approvals(&a, &changes);
+    outln!(
+        "approved: {} item(s) of {:?}; the client sees them at its next tools/list",
+        changes.len(),
+        a.name
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server-level changes waiting for approval (its identity, its instructions), as shown.
+fn server_changes(cur: &ServerPins) -> String {
+    let mut text = String::new();
+    if let Some(new) = &cur.pending_identity {
+        text.push_str(&format!(
+            "server identity: {}\n",
+            match &cur.identity {
+                Some(old) => cordon_mcp::gateway::identity_diff(old, new),
+                None => format!("first use: {}", new.argv.join(" ")),
+            }
+        ));
+    }
+    if let Some(new) = &cur.pending_instructions {
+        let old = cur.instructions.as_ref().map_or("", |p| p.text.as_str());
+        text.push_str(&format!("instructions:\n{}", diff(old, &new.text)));
+        for f in &new.findings {
+            text.push_str(&format!("  flagged: {f}\n"));
+        }
+    }
+    text
+}
+
+/// The approvals, recorded in the audit log (when there is one) like every change.
+fn record_approvals(a: &ApproveArgs, changes: &[(Option<String>, Option<String>)]) {
     if let Ok(Some(dir)) = cordon_pipeline::record::resolve_run_dir(&a.audit.options(), None) {
         let start = cordon_pipeline::record::session_start(
             "mcp-approve",
@@ -314,7 +327,7 @@ pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
             a.audit.agent.as_deref(),
         );
         if let Ok(s) = cordon_pipeline::record::Session::start(&dir, &start) {
-            for (tool, sha) in &changes {
+            for (tool, sha) in changes {
                 s.record(&Event::McpChange {
                     server: a.name.clone(),
                     tool: tool.as_deref().map(Text::from),
@@ -330,12 +343,6 @@ pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
             }
         }
     }
-    outln!(
-        "approved: {} item(s) of {:?}; the client sees them at its next tools/list",
-        changes.len(),
-        a.name
-    )?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// y/N on the terminal (never from stdin: what reads stdin may be a script).

@@ -351,6 +351,49 @@ impl Rules {
     }
 }
 
+/// The audit session of this server (disabled with --no-audit).
+fn audit_session(
+    a: &Args,
+    cfg: &cordon_config::Config,
+) -> Result<cordon_pipeline::record::Session, Error> {
+    let s = match cordon_pipeline::record::resolve_run_dir(
+        &a.audit.options(),
+        cfg.audit_dir.as_ref(),
+    ) {
+        Ok(Some(dir)) => {
+            let digest = cordon_pipeline::record::config_digest(cfg, &a.policy).unwrap_or_default();
+            let start = cordon_pipeline::record::session_start(
+                "mcp-wrap",
+                digest,
+                None,
+                if a.no_sandbox {
+                    "danger-full-access"
+                } else if a.writable.is_empty() {
+                    "read-only"
+                } else {
+                    "workspace-write"
+                },
+                a.writable.iter().map(|w| Text::from(w.as_path())).collect(),
+                if a.allow_domain.is_empty() {
+                    "none"
+                } else {
+                    "proxy"
+                },
+                Some(&format!("mcp:{}", a.name)),
+            );
+            if let Err(e) = cordon_audit::Writer::create_dir(&dir) {
+                return Err(Error::failed(format!(
+                    "audit log: {e}; pass --audit-dir DIR, or --no-audit"
+                )));
+            }
+            cordon_pipeline::record::Session::start(&dir, &start).map_err(Error::failed)?
+        }
+        Ok(None) => cordon_pipeline::record::Session::disabled(),
+        Err(e) => return Err(Error::failed(e)),
+    };
+    Ok(s)
+}
+
 pub fn run(a: Args) -> Result<ExitCode, Error> {
     if let Err(e) = cordon_mcp::pins::check_name(&a.name) {
         return Err(Error::failed(format!("--name: {e}")));
@@ -377,49 +420,8 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         Ok(p) => p,
         Err(e) => return Err(Error::failed(e)),
     };
-    let audit = match cordon_pipeline::record::resolve_run_dir(
-        &a.audit.options(),
-        cfg.audit_dir.as_ref(),
-    ) {
-        Ok(Some(dir)) => {
-            let digest =
-                cordon_pipeline::record::config_digest(&cfg, &a.policy).unwrap_or_default();
-            let start = cordon_pipeline::record::session_start(
-                "mcp-wrap",
-                digest,
-                None,
-                if a.no_sandbox {
-                    "danger-full-access"
-                } else if a.writable.is_empty() {
-                    "read-only"
-                } else {
-                    "workspace-write"
-                },
-                a.writable.iter().map(|w| Text::from(w.as_path())).collect(),
-                if a.allow_domain.is_empty() {
-                    "none"
-                } else {
-                    "proxy"
-                },
-                Some(&format!("mcp:{}", a.name)),
-            );
-            if let Err(e) = cordon_audit::Writer::create_dir(&dir) {
-                return Err(Error::failed(format!(
-                    "audit log: {e}; pass --audit-dir DIR, or --no-audit"
-                )));
-            }
-            match cordon_pipeline::record::Session::start(&dir, &start) {
-                Ok(s) => s,
-                Err(e) => return Err(Error::failed(e)),
-            }
-        }
-        Ok(None) => cordon_pipeline::record::Session::disabled(),
-        Err(e) => return Err(Error::failed(e)),
-    };
-    let store = match super::store() {
-        Ok(s) => s,
-        Err(e) => return Err(Error::failed(e)),
-    };
+    let audit = audit_session(&a, &cfg)?;
+    let store = super::store().map_err(Error::failed)?;
     let path = std::env::var("PATH").ok();
     let identity = cordon_mcp::pins::identity(&a.argv, path.as_deref(), &cwd);
     let home = std::env::var("HOME").unwrap_or_default();
@@ -454,10 +456,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         Ok(g) => Arc::new(g),
         Err(e) => return Err(Error::failed(e)),
     };
-    let (sin, sout, server) = match launch_server(&a) {
-        Ok(s) => s,
-        Err(e) => return Err(Error::failed(e)),
-    };
+    let (sin, sout, server) = launch_server(&a).map_err(Error::failed)?;
     let end = cordon_mcp::relay::run(
         gw,
         Box::new(std::io::stdin()),

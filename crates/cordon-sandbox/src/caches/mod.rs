@@ -549,19 +549,40 @@ impl Caches {
 /// workspace's cache lock until dropped (after the sandbox is gone).
 pub struct Session {
     _lock: Option<fs::File>,
+    /// `store::MOUNTS_LOCK`, until the sandbox's init holds it ([`Session::handed_over`]).
+    mounts: Option<fs::File>,
+    /// The trash's cleaner (the intermediate child, reaped when the session ends).
+    cleaner: Option<libc::pid_t>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(pid) = self.cleaner.take() {
+            store::reap_cleaner(pid);
+        }
+    }
 }
 
 impl Session {
     /// Prepares `c` for a run: upper and work directories, the empty host cache directories
     /// (`create`), the private directories; takes the workspace's lock, or marks the run as
-    /// throwaway when another sandbox of this workspace holds it. Failures to prepare a cache
+    /// throwaway when another sandbox of this workspace holds it; moves the work directories
+    /// the last mounts left to the trash and starts its cleaner. Failures to prepare a cache
     /// drop that cache (said on stderr): a cache is a convenience, never a reason not to run.
-    pub fn start(c: &mut Caches, workspace: &Path) -> Session {
+    ///
+    /// # Safety
+    /// As [`store::spawn_cleaner`] (the trash's cleaner is forked here).
+    pub unsafe fn start(c: &mut Caches, workspace: &Path) -> Session {
+        let none = Session {
+            _lock: None,
+            mounts: None,
+            cleaner: None,
+        };
         let Some(dir) = c.dir.clone() else {
-            return Session { _lock: None };
+            return none;
         };
         if c.is_empty() {
-            return Session { _lock: None };
+            return none;
         }
         if let Err(e) = store::create_caches_dir(&dir, workspace) {
             errln!(
@@ -570,9 +591,9 @@ impl Session {
             );
             c.overlays.clear();
             c.private.clear();
-            return Session { _lock: None };
+            return none;
         }
-        let lock = match store::try_lock(&dir) {
+        let mut lock = match store::try_lock(&dir) {
             Ok(Some(f)) => Some(f),
             Ok(None) => {
                 c.throwaway = true;
@@ -584,6 +605,26 @@ impl Session {
                 None
             }
         };
+        // The last sandbox of the workspace may still be unmounting its overlays (its init
+        // does, after its report): wait for it, so that an upper layer is never in two mounts.
+        let mut mounts = None;
+        if lock.is_some() && !c.overlays.is_empty() {
+            match store::lock_mounts(&dir, std::time::Duration::from_secs(5)) {
+                Ok(Some(f)) => mounts = Some(f),
+                r => {
+                    let why = match r {
+                        Err(e) => e.to_string(),
+                        _ => {
+                            "the last sandbox of this workspace still holds its overlays after 5 s"
+                                .into()
+                        }
+                    };
+                    errln!("cordon: caches: {why}; this run's cache writes are thrown away");
+                    c.throwaway = true;
+                    lock = None;
+                }
+            }
+        }
         c.overlays.retain(|o| match store::create_overlay_dirs(o) {
             Ok(()) => true,
             Err(e) => {
@@ -599,7 +640,57 @@ impl Session {
             errln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
         }
-        Session { _lock: lock }
+        // The work directories the last mounts left (marked volatile), moved aside: only with
+        // the lock (without it, they belong to the sandbox that holds it; this run's layers are
+        // a throwaway tmpfs).
+        let mut cleaner = None;
+        if lock.is_some() && !c.overlays.is_empty() {
+            match store::open_dir(&dir) {
+                Ok(cfd) => {
+                    c.overlays.retain(|o| match store::retire_work(&cfd, o) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            errln!(
+                                "cordon: cache {}: cannot clear {} ({e}); it stays read-only in this run",
+                                o.name,
+                                o.work.display()
+                            );
+                            false
+                        }
+                    });
+                    let n = store::trash_len(&cfd);
+                    if n > store::TRASH_MAX {
+                        // The cleaners fell behind: this run removes the excess itself.
+                        store::empty_trash(&cfd, n - store::TRASH_MAX);
+                    }
+                    if n > 0 {
+                        // SAFETY: the caller upholds spawn_cleaner's contract.
+                        cleaner = unsafe { store::spawn_cleaner(&cfd) };
+                    }
+                }
+                Err(e) => {
+                    errln!("cordon: caches: {e}; tool caches stay read-only in this run");
+                    c.overlays.clear();
+                }
+            }
+        }
+        Session {
+            _lock: lock,
+            mounts,
+            cleaner,
+        }
+    }
+
+    /// The mounts lock's descriptor, for init to keep.
+    pub fn mounts_lock(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.mounts.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// After the clone: the sandbox's init holds the mounts lock now (a copy of the same open
+    /// file, so the same lock) until it has unmounted the overlays; the supervisor's copy goes.
+    pub fn handed_over(&mut self) {
+        self.mounts = None;
     }
 }
 

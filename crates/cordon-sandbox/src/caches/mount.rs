@@ -16,6 +16,24 @@
 //! (they keep showing the lower file). Deleting a lower file leaves a whiteout (a 0/0 character
 //! device) in the upper layer; the lower file stays.
 //!
+//! `volatile` (Linux 5.10): overlayfs skips every sync of the upper file system, fsync(2) inside
+//! and above all the syncfs(2) of the *whole* upper file system that the unmount does otherwise
+//! (a flush of every dirty page of the home's file system, other programs' included: several ms
+//! on a quiet machine, far more on a busy one). The price: after a crash, writes of the last
+//! seconds before it may be missing from the upper layer (a cache; the tools verify what they
+//! read from it, and `cordon cache clean` empties it). overlayfs leaves a mark of a volatile
+//! mount in `work/work/incompat/volatile` and refuses the next mount while it is there: the
+//! supervisor moves `work/work` to the trash before each mount (`store::retire_work`), and a
+//! detached cleaner removes it (`store::spawn_cleaner`).
+//!
+//! All overlays are mounted in one staging tmpfs, their caches taken from there as detached
+//! clones, and the staging tmpfs unmounted once (each unmount waits for an RCU grace period).
+//!
+//! The overlays are unmounted by init after it has reported the exit ([`teardown`]), off the
+//! supervisor's path; init holds the workspace's mounts lock (`store::MOUNTS_LOCK`) until then,
+//! and the next run of the workspace waits for it before it touches the work directories or
+//! mounts: an upper layer is never in two mounts at once.
+//!
 //! The private directories are bind mounts of the host's directories, attached after the
 //! secrets inside a tmpfs laid over cordon's state directory (which is itself a secret): the
 //! sandbox sees an empty, read-only state directory with only the way to its private
@@ -40,11 +58,17 @@ const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 /// Overlays attached in this init (one thread): read by the Landlock step after the mounts.
 static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+/// The overlays' detached root mounts, held by init until [`teardown`]: closing the last
+/// descriptor of a detached mount unmounts it, and every unmount waits for an RCU grace period.
+static ROOTS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
 /// Made before anything is read-only; attached by [`attach_overlays`] and [`hide_state`]
 /// (`private`: the one `caches/private` directory).
 #[derive(Default)]
 pub struct Prepared {
     overlays: Vec<(PathBuf, OwnedFd)>,
+    /// The overlays' detached root mounts (see [`ROOTS`]).
+    roots: Vec<OwnedFd>,
     private: Vec<(PathBuf, OwnedFd)>,
     /// The state directory's other entries (name, is a directory), listed before it is covered.
     state_entries: Vec<(std::ffi::OsString, bool)>,
@@ -146,6 +170,9 @@ fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
     s("redirect_dir", "nofollow")?;
     s("metacopy", "off")?;
     s("index", "off")?;
+    // Before 5.10 the option is unknown (EINVAL): the overlay is then synced at its unmount,
+    // as it was before.
+    let _ = fsconfig(&fs, FSCONFIG_SET_FLAG, Some("volatile"), None);
     fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
     // SAFETY: fsmount of a created context.
     let m = unsafe {
@@ -191,57 +218,137 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
     if c.overlays.is_empty() {
         return Ok(p);
     }
+    let Some(dir) = &c.dir else {
+        return Ok(p);
+    };
     if c.throwaway {
         // This namespace's own view of the caches directory: an empty tmpfs, gone with the
         // sandbox. The host's directory (and the other sandbox's layers) are untouched.
-        if let Some(dir) = &c.dir {
-            sys::mount(
-                "tmpfs",
-                dir,
-                "tmpfs",
-                libc::MS_NOSUID | libc::MS_NODEV,
-                "mode=0700",
-            )?;
-            for o in &c.overlays {
-                std::fs::create_dir_all(&o.upper)?;
-                std::fs::create_dir_all(&o.work)?;
-                std::fs::create_dir_all(super::store::hidden_mount_point(o))?;
-            }
+        sys::mount(
+            "tmpfs",
+            dir,
+            "tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            "mode=0700",
+        )?;
+        for o in &c.overlays {
+            std::fs::create_dir_all(&o.upper)?;
+            std::fs::create_dir_all(&o.work)?;
         }
+        std::fs::create_dir_all(dir.join(super::store::STAGE))?;
     }
-    for o in &c.overlays {
-        if let Err(e) = take_caches(o, &mut p) {
+    // Each overlay is a detached mount; its caches are taken from it as detached clones (Linux
+    // 6.15 clones from detached mounts) and it is held until the teardown. Before 6.15, every
+    // overlay is mounted in one staging tmpfs (this namespace only), its caches taken from
+    // there, and the staging tmpfs unmounted once: each unmount waits for an RCU grace period
+    // (synchronize_rcu_expedited, milliseconds on a busy machine), one instead of one per
+    // overlay.
+    let stage = dir.join(super::store::STAGE);
+    let mut staged = false;
+    for (i, o) in c.overlays.iter().enumerate() {
+        let r = if staged {
+            overlay(o).and_then(|root| take_staged(o, root, &stage.join(i.to_string()), &mut p))
+        } else {
+            match take_detached(o, &mut p) {
+                Ok(None) => Ok(()),
+                Ok(Some(root)) => {
+                    // This kernel cannot clone from a detached mount.
+                    if let Err(e) = sys::mount(
+                        "cordon-caches",
+                        &stage,
+                        "tmpfs",
+                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        "mode=0700,size=64k",
+                    ) {
+                        errln!(
+                            "cordon: caches: cannot mount a tmpfs on {} ({e}); tool caches stay read-only in this run",
+                            stage.display()
+                        );
+                        return Ok(p);
+                    }
+                    staged = true;
+                    take_staged(o, root, &stage.join(i.to_string()), &mut p)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = r {
             errln!(
                 "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
                 o.lower.display()
             );
         }
     }
+    crate::timing("init: overlays staged");
+    if staged {
+        let cpath = sys::cstr(&stage)?;
+        // SAFETY: umount2 of the mount made above, by path (NUL-terminated), in this namespace.
+        unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
+    }
     Ok(p)
 }
 
-/// Builds the overlay of `o`, mounts it on its hidden mount point (this namespace only), takes a
-/// detached clone of each cache's subdirectory of it, and unmounts it again: only the caches are
-/// ever attached where the command can see them.
-fn take_caches(o: &Overlay, p: &mut Prepared) -> io::Result<()> {
-    let fd = overlay(o)?;
-    let hidden = super::store::hidden_mount_point(o);
-    move_mount(&fd, &hidden)?;
-    drop(fd);
-    let mut r = Ok(());
+/// A detached clone of the directory `rel` of the detached mount `root` (open_tree(2) relative
+/// to it: Linux 6.15 and later).
+fn clone_at(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = sys::cstr(rel)?;
+    // SAFETY: open_tree relative to a mount descriptor we hold, with a NUL-terminated path.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor, owned from here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Builds the overlay of `o` as a detached mount and takes a detached clone of each cache's
+/// subdirectory of it: only the caches are ever attached where the command can see them; the
+/// overlay's root is held by init (out of the sandbox's reach) until the teardown.
+/// `Ok(Some(root))`, with nothing taken, when this kernel cannot clone from a detached mount:
+/// the overlay is then staged (mounting it again would find its work directory marked).
+fn take_detached(o: &Overlay, p: &mut Prepared) -> io::Result<Option<OwnedFd>> {
+    let root = overlay(o)?;
+    let mut taken = Vec::new();
     for c in &o.caches {
         let rel = c.path.strip_prefix(&o.lower).unwrap_or(Path::new(""));
-        match open_tree_clone(&hidden.join(rel), false) {
-            Ok(cfd) => p.overlays.push((c.path.clone(), cfd)),
-            Err(e) => {
-                r = Err(io::Error::new(e.kind(), format!("{}: {e}", c.name)));
+        match clone_at(&root, rel) {
+            Ok(cfd) => taken.push((c.path.clone(), cfd)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && taken.is_empty() => {
+                return Ok(Some(root))
             }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", c.name))),
         }
     }
-    let cpath = sys::cstr(&hidden)?;
-    // SAFETY: umount2 of the mount just made, by path (NUL-terminated), in this namespace.
-    unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
-    r
+    p.overlays.extend(taken);
+    p.roots.push(root);
+    Ok(None)
+}
+
+/// Mounts the overlay `fd` of `o` at `at` (in the staging tmpfs), and takes a detached clone of
+/// each cache's subdirectory of it.
+fn take_staged(o: &Overlay, fd: OwnedFd, at: &Path, p: &mut Prepared) -> io::Result<()> {
+    std::fs::create_dir(at)?;
+    move_mount(&fd, at)?;
+    drop(fd);
+    for c in &o.caches {
+        let rel = c.path.strip_prefix(&o.lower).unwrap_or(Path::new(""));
+        let cfd = open_tree_clone(&at.join(rel), false)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", c.name)))?;
+        p.overlays.push((c.path.clone(), cfd));
+    }
+    Ok(())
 }
 
 fn attach(fd: &OwnedFd, target: &Path) -> io::Result<()> {
@@ -257,6 +364,10 @@ fn attach(fd: &OwnedFd, target: &Path) -> io::Result<()> {
 
 /// init, after the writable roots, before the secrets: the overlays over the host's caches.
 pub fn attach_overlays(p: &mut Prepared) {
+    ROOTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .append(&mut p.roots);
     let mut mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
     for (path, fd) in p.overlays.drain(..) {
         match attach(&fd, &path) {
@@ -342,6 +453,36 @@ pub fn grant(f: &mut crate::fence::Fence, c: &Caches) -> io::Result<()> {
         f.grant_all(&root)?;
     }
     Ok(())
+}
+
+/// init, once every other process of the sandbox is gone and it has reported the exit: unmounts
+/// the caches, which destroys the overlays' superblocks (nothing holds a file of them any more;
+/// with `volatile`, without a sync), while it still holds the workspace's mounts lock. From its
+/// own namespace only; the rest of the namespace is torn down when init exits.
+pub fn teardown() {
+    let mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
+    // A working directory inside a cache would keep its superblock alive.
+    // SAFETY: chdir to a static path.
+    unsafe { libc::chdir(c"/".as_ptr()) };
+    // Nested caches were mounted after (on top of) the caches that hold them.
+    for path in mounted.iter().rev() {
+        if let Ok(c) = sys::cstr(path) {
+            // SAFETY: umount2 of a mount this init made, in its own namespace.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    // The overlays' roots last: closing them unmounts them, and the superblocks go.
+    ROOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// The descriptors init must keep open until [`teardown`] (it closes every other one).
+pub fn held_fds() -> Vec<RawFd> {
+    ROOTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|f| f.as_raw_fd())
+        .collect()
 }
 
 fn is_overlay(p: &Path) -> bool {

@@ -19,8 +19,15 @@ use std::path::{Path, PathBuf};
 
 use super::{Overlay, Private};
 
-/// The lock file in a workspace's caches directory.
+/// The lock file in a workspace's caches directory: held by the supervisor of the sandbox that
+/// uses the workspace's layers, for its whole run.
 pub const LOCK: &str = ".lock";
+/// The second lock: held while the overlays of the workspace's layers exist. Taken by the
+/// supervisor (after [`LOCK`]) before it touches the work directories, inherited by the
+/// sandbox's init at the clone (the supervisor then closes its copy), and released when init,
+/// after its report, has unmounted the overlays (their superblocks, which hold the upper and
+/// work directories, are then gone) and exits. The next run of the workspace waits for it.
+pub const MOUNTS_LOCK: &str = ".mounts.lock";
 /// The file naming the workspace a caches directory belongs to (for `cordon cache list`).
 pub const WORKSPACE_FILE: &str = ".workspace";
 
@@ -34,7 +41,7 @@ pub(super) fn mkdirs(p: &Path) -> io::Result<()> {
 
 /// `<state>/workspaces/<id>/caches`, and the file naming its workspace.
 pub fn create_caches_dir(dir: &Path, workspace: &Path) -> io::Result<()> {
-    mkdirs(dir)?;
+    mkdirs(&dir.join(STAGE))?;
     let f = dir.join(WORKSPACE_FILE);
     if fs::symlink_metadata(&f).is_err() {
         let mut o = fs::OpenOptions::new()
@@ -52,6 +59,25 @@ pub fn create_caches_dir(dir: &Path, workspace: &Path) -> io::Result<()> {
 
 /// Takes the workspace's cache lock without waiting: `Ok(None)` when another run holds it.
 pub fn try_lock(dir: &Path) -> io::Result<Option<fs::File>> {
+    try_lock_file(dir, LOCK)
+}
+
+/// Takes [`MOUNTS_LOCK`], waiting up to `wait` for the init of the workspace's last sandbox to
+/// unmount its overlays (milliseconds, after its report): `Ok(None)` if it did not.
+pub fn lock_mounts(dir: &Path, wait: std::time::Duration) -> io::Result<Option<fs::File>> {
+    let end = std::time::Instant::now() + wait;
+    loop {
+        if let Some(f) = try_lock_file(dir, MOUNTS_LOCK)? {
+            return Ok(Some(f));
+        }
+        if std::time::Instant::now() >= end {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+}
+
+fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -59,7 +85,7 @@ pub fn try_lock(dir: &Path) -> io::Result<Option<fs::File>> {
         .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(dir.join(LOCK))
+        .open(dir.join(name))
         .map_err(|e| io::Error::new(e.kind(), format!("lock {}: {e}", dir.display())))?;
     loop {
         // SAFETY: flock on a descriptor we own.
@@ -75,18 +101,16 @@ pub fn try_lock(dir: &Path) -> io::Result<Option<fs::File>> {
     }
 }
 
-/// The directory where init mounts an overlay before it takes its caches from it (in the
-/// sandbox's own mount namespace; never visible to the command).
-pub fn hidden_mount_point(o: &Overlay) -> PathBuf {
-    o.upper.with_file_name("mnt")
-}
+/// The directory of a workspace's caches directory where init mounts its staging tmpfs, in
+/// which it mounts the overlays before it takes their caches from them (in the sandbox's own
+/// mount namespace; never visible to the command).
+pub const STAGE: &str = ".mnt";
 
-/// The upper, work and hidden mount directories, and the host's empty cache directories that
+/// The upper and work directories, and the host's empty cache directories that
 /// are to be created (their tool's directory exists).
 pub fn create_overlay_dirs(o: &Overlay) -> io::Result<()> {
     mkdirs(&o.upper)?;
     mkdirs(&o.work)?;
-    mkdirs(&hidden_mount_point(o))?;
     for c in o.caches.iter().filter(|c| c.create) {
         if fs::symlink_metadata(&c.path).is_err() {
             // Only the missing components below the tool's directory, with the tools' usual mode.
@@ -276,31 +300,227 @@ pub fn du(fd: &OwnedFd) -> u64 {
     walk(fd, 0, &mut HashSet::new())
 }
 
-/// Removes the entry `name` under the directory `dir`, recursively, through handles.
+/// Removes the entry `name` under the directory `dir`, recursively, through handles. What is
+/// already gone counts as removed: the trash's cleaner may be removing the same tree.
 pub fn remove_at(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
+    fn gone(r: io::Result<()>) -> io::Result<()> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
     fn rm(dir: RawFd, name: &CStr, depth: usize) -> io::Result<()> {
-        let st = lstat_at(dir, name)?;
-        if is_dir(&st) {
+        let st = match lstat_at(dir, name) {
+            Ok(st) => st,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let flags = if is_dir(&st) {
             if depth > 4096 {
-                return Err(io::Error::other("directory tree too deep"));
+                return Err(io::Error::other("too deep"));
             }
-            let sub = open_subdir(dir, name, true)?;
+            let sub = match open_subdir(dir, name, true) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
             for n in list(&sub)? {
                 rm(sub.as_raw_fd(), &n, depth + 1)?;
             }
-            drop(sub);
-            // SAFETY: unlinkat relative to a directory descriptor we hold.
-            if unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        } else if
-        // SAFETY: unlinkat relative to a directory descriptor we hold, `name` NUL-terminated.
-        unsafe { libc::unlinkat(dir, name.as_ptr(), 0) } != 0 {
-            return Err(io::Error::last_os_error());
+            libc::AT_REMOVEDIR
+        } else {
+            0
+        };
+        // SAFETY: unlinkat relative to a directory descriptor we hold.
+        if unsafe { libc::unlinkat(dir, name.as_ptr(), flags) } != 0 {
+            return gone(Err(io::Error::last_os_error()));
         }
         Ok(())
     }
     rm(dir.as_raw_fd(), name, 0)
+}
+
+// ---- the work directories of volatile overlays ----
+
+/// Where the supervisor moves the overlays' old work directories, in a workspace's caches
+/// directory, until the cleaner removes them.
+pub const TRASH: &str = ".trash";
+
+/// Above this many entries in the trash (old work directories), a run removes the excess itself
+/// before it mounts anything: the cleaner fell behind (runs back to back for long), and the trash
+/// must not grow without end.
+pub const TRASH_MAX: u64 = 1024;
+
+/// Before a mount of `o` (the workspace's lock held, so no mount of its layers is alive): moves
+/// the `work/work` its last mount left into `<caches>/.trash`. overlayfs would otherwise remove
+/// it itself during the mount, and refuses to while it holds the mark of a volatile mount
+/// (`work/work/incompat/volatile`). A rename frees nothing, so it costs the same everywhere,
+/// where removing a directory frees its block, and that can wait for the disk: on a file
+/// system mounted `discard` without a journal, each freed block waits for a synchronous discard
+/// (~3.5 ms per directory on the machine of docs/benchmarks.md; a volatile work directory is
+/// three). The cleaner ([`spawn_cleaner`]) removes the trash outside the run's critical path.
+/// Returns whether something was moved.
+pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
+    let name = cstring(OsStr::new(&o.name))?;
+    let ofd = openat(
+        caches.as_raw_fd(),
+        &name,
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )?;
+    let wfd = openat(ofd.as_raw_fd(), c"work", libc::O_RDONLY | libc::O_DIRECTORY)?;
+    // overlayfs makes `work/work` mode 000, and moving a directory to another parent needs
+    // write permission on it (its `..` changes): without CAP_DAC_OVERRIDE, the rename would
+    // fail with EACCES. The mode is changed on the inode held (open_subdir), never by path.
+    let held = match open_subdir(wfd.as_raw_fd(), c"work", true) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false), // never mounted
+        Err(e) => return Err(e),
+    };
+    // SAFETY: mkdirat relative to a directory descriptor we hold.
+    if unsafe { libc::mkdirat(caches.as_raw_fd(), c".trash".as_ptr(), 0o700) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+    }
+    let tfd = openat(
+        caches.as_raw_fd(),
+        c".trash",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let to = cstring(OsStr::new(&format!(
+        "{}.{}.{}",
+        o.name,
+        std::process::id(),
+        now.as_nanos()
+    )))?;
+    // SAFETY: renameat2 between directory descriptors we hold, with NUL-terminated names;
+    // RENAME_NOREPLACE never replaces what is in the trash.
+    let r = unsafe {
+        libc::renameat2(
+            wfd.as_raw_fd(),
+            c"work".as_ptr(),
+            tfd.as_raw_fd(),
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    drop(held);
+    // Not moved (a file system without RENAME_NOREPLACE, say): removed then, which is what
+    // overlayfs would do but cannot with the mark.
+    remove_at(&wfd, c"work").map_err(|r| io::Error::new(r.kind(), format!("{e}; {r}")))?;
+    Ok(false)
+}
+
+/// Where the cleaner moves each entry of the trash before it removes it: removing a directory
+/// holds its parent's lock while its block is freed (and, on a file system mounted `discard`
+/// without a journal, discarded), which would hold up the next run's moves into `.trash`.
+pub const CLEANING: &str = ".cleaning";
+
+/// How many entries the trash holds (with those the cleaner is removing), from the link counts
+/// of the two directories alone (every entry is a directory). 0 when there is none.
+pub fn trash_len(caches: &OwnedFd) -> u64 {
+    [c".trash", c".cleaning"]
+        .iter()
+        .filter_map(|n| lstat_at(caches.as_raw_fd(), n).ok())
+        .map(|st| st.st_nlink.saturating_sub(2))
+        .sum()
+}
+
+/// Removes what is in `<caches>/.trash`, `limit` entries at most (and what a cleaner that was
+/// stopped left in `.cleaning`), unless another cleaner is at it (an exclusive `flock` on
+/// `.trash`, not waited for). Entries are dead work directories: no mount uses them (they were
+/// moved with the workspace's mounts lock held, after the mount that used them was gone), so
+/// this needs no other lock and may run while sandboxes of the workspace run.
+pub fn empty_trash(caches: &OwnedFd, limit: u64) {
+    let Ok(tfd) = openat(
+        caches.as_raw_fd(),
+        c".trash",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    ) else {
+        return;
+    };
+    // SAFETY: flock on a descriptor we hold.
+    if unsafe { libc::flock(tfd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return;
+    }
+    // `cordon cache clean` (which takes this lock too) may have removed the trash meanwhile.
+    if lstat_at(tfd.as_raw_fd(), c".").map_or(true, |st| st.st_nlink == 0) {
+        return;
+    }
+    // SAFETY: mkdirat relative to a directory descriptor we hold.
+    unsafe { libc::mkdirat(caches.as_raw_fd(), c".cleaning".as_ptr(), 0o700) };
+    let Ok(cfd) = openat(
+        caches.as_raw_fd(),
+        c".cleaning",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    ) else {
+        return;
+    };
+    for n in list(&cfd).unwrap_or_default() {
+        let _ = remove_at(&cfd, &n);
+    }
+    for n in list(&tfd).unwrap_or_default().iter().take(limit as usize) {
+        // SAFETY: renameat between directory descriptors we hold (the names are unique:
+        // overlay name, process id, time).
+        if unsafe { libc::renameat(tfd.as_raw_fd(), n.as_ptr(), cfd.as_raw_fd(), n.as_ptr()) } == 0
+        {
+            let _ = remove_at(&cfd, n);
+        }
+    }
+}
+
+/// Empties the trash in a detached process, so that freeing the old work directories' blocks
+/// never waits in a run (nor in the idle time between runs, which it uses): forked twice
+/// (nobody has to reap it: it is re-parented), in a session of its own (the terminal's signals
+/// do not reach it), every descriptor but the caches directory's closed (it holds no pipe of its
+/// caller open, nor the workspace's lock), at idle I/O priority and the lowest CPU priority.
+/// Returns the intermediate child, which exits at once, for [`reap_cleaner`]; None when the
+/// fork failed (the next run's cleaner does the work).
+///
+/// # Safety
+/// The children allocate and make system calls, nothing else (no stdio, no other lock): the
+/// caller is single-threaded, or relies on fork(3) (glibc's, with the system allocator) making
+/// the allocator consistent in the child, as `sys::process::clone_via_fork` does.
+pub unsafe fn spawn_cleaner(caches: &OwnedFd) -> Option<libc::pid_t> {
+    use crate::sys::process::{exit_now, fork, Forked};
+    // SAFETY: fork(3); the children keep to the contract above.
+    match unsafe { fork() } {
+        Ok(Forked::Parent(pid)) => Some(pid),
+        Err(_) => None,
+        Ok(Forked::Child) => {
+            // SAFETY: setsid has no preconditions.
+            unsafe { libc::setsid() };
+            // SAFETY: this process has one thread (fork copied only the caller's).
+            if let Ok(Forked::Child) = unsafe { fork() } {
+                let keep = caches.as_raw_fd() as libc::c_uint;
+                // SAFETY: close_range and the priority calls take integers only.
+                unsafe {
+                    if keep > 0 {
+                        libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32);
+                    }
+                    libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
+                    // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_IDLE (3) << 13.
+                    libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+                }
+                empty_trash(caches, u64::MAX);
+            }
+            exit_now(0)
+        }
+    }
+}
+
+/// Collects the intermediate child of [`spawn_cleaner`] (it exited right after its fork).
+pub fn reap_cleaner(pid: libc::pid_t) {
+    let _ = crate::sys::process::waitpid(pid, 0);
 }
 
 /// One entry of a workspace's caches directory, as `cordon cache list` shows it.
@@ -419,7 +639,8 @@ fn usage(cfd: &OwnedFd) -> Vec<Usage> {
 }
 
 /// Removes everything in a workspace's caches directory but its lock, holding the lock (so no
-/// sandbox of the workspace is running). `Ok(false)` when a sandbox of it is running.
+/// sandbox of the workspace is running) and the mounts lock (so no overlay of its layers is
+/// left either). `Ok(false)` when a sandbox of it is running.
 pub fn clean(dir: &Path) -> io::Result<bool> {
     let cfd = match open_dir(dir) {
         Ok(f) => f,
@@ -429,7 +650,24 @@ pub fn clean(dir: &Path) -> io::Result<bool> {
     let Some(_lock) = try_lock(dir)? else {
         return Ok(false);
     };
+    let Some(_mounts) = lock_mounts(dir, std::time::Duration::from_secs(5))? else {
+        return Ok(false);
+    };
+    // And the trash's: a cleaner at work finishes first (one that starts later finds the trash
+    // locked, or gone).
+    let trash = openat(
+        cfd.as_raw_fd(),
+        c".trash",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )
+    .ok();
+    if let Some(t) = &trash {
+        // SAFETY: flock on a descriptor we hold (waits for the cleaner).
+        unsafe { libc::flock(t.as_raw_fd(), libc::LOCK_EX) };
+    }
     for n in list(&cfd)? {
+        // The mounts lock goes too: it is held here, and no run can be waiting for it (a run
+        // takes the lock first).
         if n.to_bytes() == LOCK.as_bytes() {
             continue;
         }

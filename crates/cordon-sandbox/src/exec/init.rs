@@ -21,6 +21,9 @@ pub(super) struct Ends {
     pub done: OwnedFd,
     /// Where the proxy's listening socket goes out (namespaces with a proxy).
     pub proxy: Option<OwnedFd>,
+    /// The workspace's caches mounts lock (`caches::store::MOUNTS_LOCK`), held until init has
+    /// unmounted the overlays and exits.
+    pub mounts_lock: Option<RawFd>,
 }
 
 pub(super) fn main(
@@ -92,12 +95,15 @@ pub(super) fn main(
     };
     drop(p);
     drop(ends.alive);
-    // init keeps its signalfd and the done pipe, nothing else it inherited: the report pipe
-    // (only the command holds it now, until its execve: the supervisor sees EOF once the
-    // command has started or failed to), the command's stdio (a reader sees EOF when the
+    // init keeps its signalfd, the done pipe and the caches' mounts lock, nothing else it
+    // inherited: the report pipe (only the command holds it now, until its execve: the
+    // supervisor sees EOF once the command has started or failed to), the command's stdio (a reader sees EOF when the
     // command closes its end), and whatever else cordon's process had open (another thread's
     // pipes to another sandbox must not be held open by this one).
-    sys::process::close_all_except(&[sfd.as_raw_fd(), ends.done.as_raw_fd()]);
+    let mut keep = vec![sfd.as_raw_fd(), ends.done.as_raw_fd()];
+    keep.extend(ends.mounts_lock);
+    keep.extend(crate::caches::mount::held_fds());
+    sys::process::close_all_except(&keep);
     reap(cmd, &sfd, &ends.done)
 }
 
@@ -200,7 +206,10 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
 /// it hears anything. After `kill(-1, SIGKILL)` from PID 1 (every process of the namespace but
 /// itself) and reaping to ECHILD, nothing of the sandbox runs any more: a fork racing the kill
 /// fails, as the kernel re-checks for a pending fatal signal under the tasklist lock. The
-/// supervisor may return on the status alone; the teardown happens off its critical path.
+/// supervisor may return on the status alone; the teardown happens off its critical path. The
+/// tool caches' overlays are unmounted by init itself after the report: it holds the
+/// workspace's mounts lock, inherited from the supervisor, until then (its files are closed
+/// before its namespaces go when it exits, so exiting alone would free the lock too early).
 fn finish(done: &OwnedFd, code: i32) -> ! {
     sys::process::kill(-1, libc::SIGKILL);
     loop {
@@ -219,6 +228,13 @@ fn finish(done: &OwnedFd, code: i32) -> ! {
             max_rss_kib,
         }),
     };
+    // The report may end the supervisor at once; what init still does must not be cut short.
+    sys::process::outlive_parent();
     sys::write_all(done.as_raw_fd(), &exit.encode());
+    // Then the caches' overlays go, off the supervisor's path: init holds the workspace's
+    // mounts lock (caches/store.rs) until it exits, after this. cordon's own stdio first, so
+    // that a reader of cordon's output sees its end without waiting for this.
+    sys::process::close_stdio();
+    crate::caches::mount::teardown();
     sys::process::exit_now(code)
 }

@@ -32,7 +32,11 @@ pub(super) fn run_namespaces(
     crate::timing("prepare");
     // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
     let mut spec_caches = spec.clone();
-    let _caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
+    #[allow(unsafe_code)]
+    // SAFETY: the trash's cleaner is forked here with fork(3) (glibc, system allocator), and
+    // only allocates and makes system calls, so other threads (a gateway's) do not matter.
+    let mut caches =
+        unsafe { crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace) };
     let spec = &spec_caches;
     crate::timing("caches");
     let mut prepared = prepare(spec, false)?;
@@ -87,6 +91,7 @@ pub(super) fn run_namespaces(
                     drop(parent);
                     child
                 }),
+                mounts_lock: caches.mounts_lock(),
             };
             // init owns the report pipe's descriptor from here (it closes it after forking).
             std::mem::forget(err_w);
@@ -108,6 +113,7 @@ pub(super) fn run_namespaces(
     drop(alive_r);
     drop(done_w);
     drop(prepared);
+    caches.handed_over();
     if let (Some((parent_sock, child_sock)), Some(hook)) = (proxy_pair, on_listener) {
         drop(child_sock);
         if let Ok(l) = sys::net::recv_listener(&parent_sock) {

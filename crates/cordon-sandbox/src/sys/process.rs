@@ -228,6 +228,12 @@ pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
     check(r as libc::c_long, || format!("dup2 {from} to {to}")).map(|_| ())
 }
 
+/// Closes descriptors 0, 1 and 2 (close_range(2)).
+pub fn close_stdio() {
+    // SAFETY: close_range with integers; the caller no longer uses its stdio.
+    unsafe { libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32) };
+}
+
 /// Closes every descriptor from 3 up but those in `keep` (close_range(2) over the gaps).
 /// The caller must own nothing else above 2: whatever it held there is gone.
 pub fn close_all_except(keep: &[RawFd]) {
@@ -336,6 +342,13 @@ pub fn default_sigpipe() {
 pub fn die_with_parent() {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+}
+
+/// Undoes [`die_with_parent`]: init, once it has reported, finishes its teardown even when the
+/// supervisor has ended.
+pub fn outlive_parent() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
 }
 
 /// PR_SET_CHILD_SUBREAPER: orphaned descendants are re-parented to this process.
