@@ -468,6 +468,66 @@ fn gemini_file_tools_cannot_plant(c: &Case) {
     );
 }
 
+/// The workspace is the user's choice, not the model's: a shell command that `cd`s into another
+/// repository (the stateful rewrite carries the directory back to the agent's shell) must not
+/// make that repository the next command's writable workspace. Copilot CLI's hook input has no
+/// project directory, only `cwd` (its process's, not its shell's). Checked outside: nothing was
+/// written in the other repository.
+fn copilot_cd_keeps_the_workspace(c: &Case) {
+    let Some(bin) = agent_bin("copilot") else {
+        return;
+    };
+    let other = c.home.join("other");
+    std::fs::create_dir_all(other.join(".git/refs")).unwrap();
+    std::fs::create_dir_all(other.join(".git/objects")).unwrap();
+    std::fs::write(other.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let steps = json!([
+        {"tool": {"anthropic": {"name": "bash", "input": {"command": format!("cd {}", other.display()), "description": "cd"}}}},
+        {"tool": {"anthropic": {"name": "bash", "input": {"command": format!("echo x > planted.txt; pwd > {}", c.ws.join("where.txt").display()), "description": "w"}}}},
+        {"text": "all done"}
+    ]);
+    let server = Server::start(&c.base, &steps);
+    let (hook, _) = cordon_hook_cmd("copilot");
+    let h = |ev: &str| json!([{"type": "command", "bash": format!("{hook} --event {ev}"), "timeoutSec": 30}]);
+    c.write(
+        "proj/.github/hooks/cordon.json",
+        &json!({"version": 1, "hooks": {"preToolUse": h("preToolUse"), "postToolUse": h("postToolUse")}}).to_string(),
+    );
+    c.chown_all();
+    let mut cmd = agent_cmd(c, &bin);
+    cmd.args(["-p", "go"])
+        .env("COPILOT_OFFLINE", "true")
+        .env(
+            "COPILOT_PROVIDER_BASE_URL",
+            format!("http://127.0.0.1:{}", server.port),
+        )
+        .env("COPILOT_PROVIDER_TYPE", "anthropic")
+        .env("COPILOT_PROVIDER_API_KEY", "test-dummy")
+        .env("COPILOT_MODEL", "claude-sonnet-4.5")
+        .env("COPILOT_ALLOW_ALL", "true")
+        .env("COPILOT_AUTO_UPDATE", "false");
+    let out = run(cmd, 180);
+    let recs = audit(c);
+    let hooks: Vec<String> = recs
+        .iter()
+        .filter(|r| r["event"] == "hook")
+        .map(|r| r.to_string())
+        .collect();
+    // Copilot CLI 1.0.102 in `-p` mode starts each shell command in its own directory, with or
+    // without cordon (measured: where.txt says proj both ways); should a later version carry the
+    // `cd` over, the workspace must still be the user's: nothing written in the other one.
+    assert!(
+        c.read("proj/where.txt").is_some(),
+        "copilot as {}: the second command did not run\n{out}\n{hooks:#?}",
+        c.label()
+    );
+    assert!(
+        !other.join("planted.txt").exists(),
+        "copilot as {}: a cd made another repository writable\n{out}\n{hooks:#?}",
+        c.label()
+    );
+}
+
 // As the invoking user and as an unprivileged one, with namespaces (the agents themselves are
 // the same either way; the fallback is covered by hook_sandbox.rs).
 #[test]
@@ -497,4 +557,8 @@ fn gemini_invoker() {
 #[test]
 fn gemini_file_tools_cannot_plant_invoker() {
     gemini_file_tools_cannot_plant(&Case::new(Who::Invoker, false));
+}
+#[test]
+fn copilot_cd_keeps_the_workspace_invoker() {
+    copilot_cd_keeps_the_workspace(&Case::new(Who::Invoker, false));
 }

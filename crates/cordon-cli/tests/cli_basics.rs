@@ -146,3 +146,43 @@ fn completions_and_man_page() {
         assert!(String::from_utf8_lossy(&o.stdout).contains("install"));
     }
 }
+
+/// Output into a closed pipe (`cordon policy show | head -1`, `cordon run --dry-run -- true |
+/// head -1`): cordon ends as any Unix filter does (SIGPIPE), never with a panic on stderr.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    for args in [
+        &["policy", "show"][..],
+        &["man"],
+        &["run", "--dry-run", "--", "true"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before cordon writes (as `head` that has read enough).
+        drop(child.stdout.take());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let st = child.wait().unwrap();
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "cordon {args:?} into a closed pipe: {err}"
+        );
+        assert!(
+            st.success() || st.signal() == Some(libc::SIGPIPE),
+            "cordon {args:?} into a closed pipe: {st:?}, {err}"
+        );
+    }
+}

@@ -1092,6 +1092,8 @@ fn file_tools_variants_git_shape_names_links_tilde() {
             "~/.bashrc".to_string(),
             "the home directory's shell startup file",
         ),
+        (abs("sub/.qwen/settings.json"), "Qwen Code's MCP servers"),
+        (abs("pkg/crush.json"), "Crush's MCP and language servers"),
     ] {
         let (d, reason) = decision_of(&w, "claude", &write(&path));
         assert_eq!(d, "deny", "Write {path} ({why}) was not refused: {reason}");

@@ -584,6 +584,39 @@ fn copilot_configs_and_env(c: &Case) {
     );
 }
 
+/// More agents' project configs that start commands (found attacking item 11: Qwen Code's
+/// `.qwen/settings.json`, Crush's `crush.json`, Kilo Code's `.kilocode/mcp.json`, Kilo's
+/// `kilo.jsonc`), new below the top: neutralised after the run, reported. Checked outside.
+fn other_agents_configs(c: &Case) {
+    repo(c, "");
+    std::fs::create_dir_all(c.ws.join("sub")).unwrap();
+    c.chown_all();
+    let o = c.sh(
+        "mkdir -p sub/.qwen && echo '{\"mcpServers\":{}}' > sub/.qwen/settings.json; \
+         echo '{\"mcp\":{}}' > sub/crush.json; echo '{\"lsp\":{}}' > sub/.crush.json; \
+         mkdir -p sub/.kilocode && echo '{}' > sub/.kilocode/mcp.json; echo '{}' > sub/kilo.jsonc; echo done",
+    );
+    let out = text(&o);
+    for p in [
+        "sub/.qwen",
+        "sub/crush.json",
+        "sub/.crush.json",
+        "sub/.kilocode",
+        "sub/kilo.jsonc",
+    ] {
+        assert!(
+            !c.ws.join(p).exists(),
+            "[{}] {p} is still there after the run:\n{out}",
+            c.label()
+        );
+    }
+    assert!(
+        out.contains("neutralised") && out.contains("Qwen Code"),
+        "[{}] {out}",
+        c.label()
+    );
+}
+
 variants!(
     swap_git_dir,
     commondir_redirect,
@@ -594,6 +627,7 @@ variants!(
     hooks_path_in_workspace,
     agent_configs,
     copilot_configs_and_env,
+    other_agents_configs,
     secrets_across_runs,
     secret_scan_limit,
     placeholder_symlink_swap,

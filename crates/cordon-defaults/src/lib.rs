@@ -120,6 +120,22 @@ pub const AGENT_CONFIGS: &[(&str, &str)] = &[
     (".opencode", "OpenCode: plugins (JavaScript it loads)"),
     ("opencode.json", "OpenCode: plugins, MCP servers"),
     ("opencode.jsonc", "OpenCode: plugins, MCP servers"),
+    (
+        ".qwen",
+        "Qwen Code: settings.json MCP servers, .qwen/.env loaded into its environment",
+    ),
+    (
+        ".crush.json",
+        "Crush: MCP servers and language servers (commands)",
+    ),
+    (
+        "crush.json",
+        "Crush: MCP servers and language servers (commands)",
+    ),
+    (".kilocode", "Kilo Code: mcp.json MCP servers"),
+    (".kilo", "Kilo: kilo.json(c) MCP servers"),
+    ("kilo.json", "Kilo: MCP servers"),
+    ("kilo.jsonc", "Kilo: MCP servers"),
     (".aider.conf.yml", "Aider: lint-cmd, test-cmd"),
     (
         ".vscode",

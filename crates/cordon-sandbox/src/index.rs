@@ -59,10 +59,9 @@ pub fn is_mark(name: &[u8]) -> bool {
             || crate::protected::HOOK_MANAGER_CONFIGS
                 .iter()
                 .any(|(n, _)| *n == s)
-            || s == "mise"
-            || s == "mise.toml"
-            || s == "mise.local.toml"
-            || s == "mcp.json";
+            || crate::protected::AGENT_CONFIGS_IN
+                .iter()
+                .any(|(_, n, _)| *n == s);
     }
     false
 }
@@ -84,7 +83,7 @@ pub const GIT_NAMES: &[&str] = &[
     "git-rebase-todo",
 ];
 
-const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x03";
+const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x04";
 
 /// Flags of a directory.
 pub const SKIPPED: u8 = 1;

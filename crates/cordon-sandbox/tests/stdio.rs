@@ -162,6 +162,7 @@ fn read_within(mut r: std::fs::File, limit: Duration) -> Option<String> {
 fn each_way(name: &str, modes: &[bool], body: fn(bool)) {
     static SERIAL: Mutex<()> = Mutex::new(());
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _clean = Cleanup;
     for &fallback in modes {
         body(fallback);
         // SAFETY: geteuid has no preconditions.
@@ -212,24 +213,19 @@ fn each_way(name: &str, modes: &[bool], body: fn(bool)) {
     );
 }
 
-/// Removes this process's base directory when the last test of the file is done with it.
+/// Removes this process's base directory (workspaces, the unprivileged copy) when a test ends,
+/// passed or not; the next test makes it again.
 struct Cleanup;
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if std::env::var_os("CORDON_STDIO_CHILD").is_none() {
-            static LEFT: Mutex<usize> = Mutex::new(4);
-            let mut left = LEFT.lock().unwrap_or_else(|e| e.into_inner());
-            *left -= 1;
-            if *left == 0 {
-                let _ = std::fs::remove_dir_all(base());
-            }
+            let _ = std::fs::remove_dir_all(base());
         }
     }
 }
 
 #[test]
 fn the_command_uses_the_descriptors_given() {
-    let _c = Cleanup;
     each_way(
         "the_command_uses_the_descriptors_given",
         &[false, true],
@@ -269,7 +265,6 @@ fn the_command_holds_no_other_descriptor() {
     // cordon's process holds a descriptor that is not close-on-exec (a file and a pipe, as a
     // library in the same process might leave them): the command must see only 0, 1, 2 (and
     // the directory `ls` opens), with namespaces and in the fallback.
-    let _c = Cleanup;
     each_way(
         "the_command_holds_no_other_descriptor",
         &[false, true],
@@ -332,7 +327,6 @@ fn concurrent_launches_do_not_hold_each_others_pipes() {
     // not keep them open: A's reader sees EOF when A's run ends, while B still runs. Namespaces
     // only: in the fallback a run ends by killing and reaping every descendant of the process
     // (see `run_with`).
-    let _c = Cleanup;
     each_way(
         "concurrent_launches_do_not_hold_each_others_pipes",
         &[false],
@@ -392,7 +386,6 @@ fn a_running_sandbox_is_stopped_from_another_thread() {
     // The gateway stops a server that does not exit when its stdin closes: terminate (SIGTERM
     // for the command), and kill (the whole sandbox). Nothing it started survives: a reader of
     // a pipe a background process of the command holds sees its end.
-    let _c = Cleanup;
     each_way(
         "a_running_sandbox_is_stopped_from_another_thread",
         &[false, true],
