@@ -131,29 +131,6 @@ fn man() -> Result<ExitCode, Error> {
     }
 }
 
-/// Whether the command only prints (and reads): then a closed stdout ends it like any Unix
-/// filter. A run, a hook and the MCP relays keep Rust's default (SIGPIPE ignored): they must
-/// finish what they do (answer, record) whoever stopped reading; so do `doctor` and `install`,
-/// whose self-test writes events to hook commands that may exit without reading them.
-fn prints_only(c: &Command) -> bool {
-    match c {
-        Command::Run(a) => a.dry_run,
-        Command::Hook(_) | Command::Mcp(_) | Command::Doctor(_) | Command::Install(_) => false,
-        Command::Check(_)
-        | Command::Policy(_)
-        | Command::Audit(_)
-        | Command::Config(_)
-        | Command::Trust(_)
-        | Command::Grants(_)
-        | Command::Repair(_)
-        | Command::Cache(_)
-        | Command::Uninstall(_)
-        | Command::Setup(_)
-        | Command::Completions(_)
-        | Command::Man => true,
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -164,9 +141,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if prints_only(&cli.command) {
-        cordon_sandbox::end_on_closed_stdout();
-    }
+    // SIGPIPE stays ignored (Rust's default; the proxy needs it) for every command: a closed
+    // stdout is handled where cordon writes (`cordon_pipeline::out`), so that a command still
+    // finishes what it does (a setup, a restore, a revoke) and exits with its own status.
     let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),

@@ -81,12 +81,3 @@ pub fn timing(phase: &str) {
         );
     }
 }
-
-/// For a command that only prints: a closed stdout (`cordon policy show | head`) ends cordon
-/// as it ends any Unix filter, by SIGPIPE (status [`exit::signal`]`(13)` in a shell), instead of
-/// a panic in the printing (Rust ignores SIGPIPE in its own processes). Not for what must
-/// outlive its reader: a run (its proxy's sockets, the audit record), a hook (it answers, fail
-/// closed), an MCP relay.
-pub fn end_on_closed_stdout() {
-    crate::sys::process::default_sigpipe();
-}
