@@ -20,6 +20,7 @@ cargo build --release -q
 work=$(mktemp -d /var/tmp/cordon-bench-caches.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 install -m 755 target/release/cordon "$work/cordon"
+install -m 755 bench/ovl_floor.py "$work/ovl_floor.py"
 home="$work/home"
 mkdir -p "$home/repo" && git -C "$home/repo" init -q
 for d in .npm .local/share/pnpm/store .cache/pnpm .cache/yarn .yarn/berry .bun/install/cache \
@@ -59,7 +60,7 @@ phases 40 env "XDG_CONFIG_HOME=$home/off" >"$work/ph-off.txt"
 mkdir -p "$work/floor" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor"
 lowers=()
 for d in .npm .cache .cargo go .gradle .m2 .yarn .bun .local/share; do lowers+=("$home/$d"); done
-floor_ms=$("${as[@]}" "${envs[@]}" python3 bench/ovl_floor.py "$work/floor" 40 "${lowers[@]}")
+floor_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor" 40 "${lowers[@]}")
 
 # 2. a warm npm ci, outside and inside.
 app="$home/repo/app"

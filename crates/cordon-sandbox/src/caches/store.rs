@@ -518,9 +518,14 @@ pub unsafe fn spawn_cleaner(caches: &OwnedFd) -> Option<libc::pid_t> {
     }
 }
 
-/// Collects the intermediate child of [`spawn_cleaner`] (it exited right after its fork).
+/// Collects the intermediate child of [`spawn_cleaner`] if it has exited (it does right after its
+/// fork, but on a busy machine it may not have run yet), and those of earlier runs of this
+/// process (a long-lived caller): never waits.
 pub fn reap_cleaner(pid: libc::pid_t) {
-    let _ = crate::sys::process::waitpid(pid, 0);
+    static PENDING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    pending.push(pid);
+    pending.retain(|&p| matches!(crate::sys::process::waitpid(p, libc::WNOHANG), Ok(None)));
 }
 
 /// One entry of a workspace's caches directory, as `cordon cache list` shows it.
