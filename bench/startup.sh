@@ -2,7 +2,13 @@
 # Start-up cost of a sandboxed command, in one hyperfine run, as an unprivileged user:
 #   bare `true` | `cordon run -- true` | bwrap with a comparable set-up | codex sandbox (if installed)
 # Prints each median and the ratios cordon/true-overhead and cordon/bwrap.
-# Usage: [CORDON=BIN] bench/startup.sh [RUNS]   (needs hyperfine and bwrap: apt-get install hyperfine bubblewrap)
+# Usage: [CORDON=BIN] [BASELINE=BIN] [SETTLE=SECONDS] bench/startup.sh [RUNS]
+#   (needs hyperfine and bwrap: apt-get install hyperfine bubblewrap)
+# BASELINE=BIN adds `BIN run -- true` (an older cordon) to the same run, with the ratio.
+# SETTLE (default 40): seconds of pause before each command. ext4 without a journal skips every
+# inode freed in the last ~30 s when it allocates one (ialloc.c, recently_deleted), and each
+# cordon run creates and frees its placeholders in the workspace: without the pause, a command
+# measured after another cordon inherits its churn (0.5-0.9 ms per run here, in sys time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-300}
@@ -15,6 +21,8 @@ bin=${CORDON:-target/release/cordon}
 work=$(mktemp -d /var/tmp/cordon-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 install -m 755 "$bin" "$work/cordon"
+[ -z "${BASELINE:-}" ] || install -m 755 "$BASELINE" "$work/cordon-baseline"
+settle=${SETTLE:-40}
 # A typical workspace: a git repository (so .git/hooks etc. exist; agent dirs do not).
 mkdir -p "$work/repo" && git -C "$work/repo" init -q
 as=()
@@ -29,6 +37,9 @@ bw="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --unshare-all --die
 floor="unshare --user --map-current-user --mount --net --ipc --pid --fork --uts true"
 cmds=(true "$work/cordon run -- true" "$work/cordon run --no-policy -- true" "$floor" "$bw")
 names=(true cordon cordon-no-policy ns-floor bwrap)
+if [ -n "${BASELINE:-}" ]; then
+  cmds+=("$work/cordon-baseline run -- true"); names+=(baseline)
+fi
 # Peers, when installed and working here (npm i -g @openai/codex @anthropic-ai/sandbox-runtime;
 # srt also needs ripgrep and socat).
 if command -v codex >/dev/null && (cd "$work/repo" && "${as[@]}" env HOME="$work" PATH="$PATH" codex sandbox -c sandbox_mode=workspace-write -- true) >/dev/null 2>&1; then
@@ -41,7 +52,7 @@ args=()
 for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 cd "$work/repo"
 "${as[@]}" env HOME="$work" PATH="$PATH" hyperfine -N --warmup 30 --runs "$runs" \
-  --export-json "$work/out.json" "${args[@]}" >&2
+  --setup "sleep $settle" --export-json "$work/out.json" "${args[@]}" >&2
 python3 - "$work/out.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
@@ -53,6 +64,8 @@ print(f"cordon / bwrap = {c / b:.2f}x (target <= 0.6x)")
 f = med["ns-floor"]
 print(f"namespaces alone (unshare) - true = {f - t:.2f} ms: the kernel's share; cordon's own = {c - f:.2f} ms")
 print(f"policy check per start = {c - med['cordon-no-policy']:.2f} ms")
+if "baseline" in med:
+    print(f"cordon / baseline = {c / med['baseline']:.2f}x ({c - med['baseline']:+.2f} ms)")
 for k in ("codex", "srt"):
     if k in med:
         print(f"cordon / {k} = {c / med[k]:.2f}x")

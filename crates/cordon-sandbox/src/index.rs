@@ -23,7 +23,7 @@
 //! unreadable means a full walk.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -778,20 +778,37 @@ impl Store {
         decode(&b)
     }
 
-    /// Replaces the index atomically.
+    /// Writes the index, in place, and only if its bytes changed.
+    ///
+    /// Why not a new file renamed over the old one: ext4 (`auto_da_alloc`, on by default)
+    /// flushes a file renamed over another, or truncated to zero, to disk right away, which
+    /// cost 0.2 to 2 ms per save on every run (twice: before and after). In place is as safe
+    /// here: every reader and writer holds the store's lock (no one sees a half-written file
+    /// while cordon runs), and a file torn by a crash fails its checksum or its length check
+    /// in [`decode`], which means a full walk, as with no index at all. A stale index is never
+    /// unsafe either: a directory whose ctime moved on is read again.
     pub fn save(&self, idx: &Index) -> io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self.dir.join(format!("index.tmp.{}", std::process::id()));
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let new = encode(idx);
         let mut f = std::fs::OpenOptions::new()
             .create(true)
-            .truncate(true)
+            .truncate(false)
+            .read(true)
             .write(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(&encode(idx))?;
-        drop(f);
-        std::fs::rename(&tmp, self.dir.join("index"))
+            .open(self.dir.join("index"))?;
+        let mut old = Vec::with_capacity(new.len() + 1);
+        // One byte more than the new index: a longer file is a change too.
+        (&mut f).take(new.len() as u64 + 1).read_to_end(&mut old)?;
+        if old == new {
+            return Ok(());
+        }
+        f.write_all_at(&new, 0)?;
+        if old.len() > new.len() {
+            f.set_len(new.len() as u64)?;
+        }
+        Ok(())
     }
 }
 
@@ -920,6 +937,33 @@ mod tests {
         };
         assert!(all_marks(&idx).is_empty());
         assert_eq!(idx.trees[0].dirs.len(), 2); // root, secret (skipped)
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn saved_in_place_shorter_or_longer() {
+        let d = tmp("store");
+        let state = d.join("state");
+        std::fs::create_dir_all(d.join("w/a/b")).unwrap();
+        let roots = vec![d.join("w")];
+        let Ok((big, _)) = walk(None, &roots, &[], 1000) else {
+            panic!()
+        };
+        std::fs::remove_dir_all(d.join("w/a")).unwrap();
+        let Ok((small, _)) = walk(None, &roots, &[], 1000) else {
+            panic!()
+        };
+        let s = Store::open(&state).unwrap();
+        assert!(s.load().is_none());
+        for idx in [&big, &small, &small, &big] {
+            s.save(idx).unwrap();
+            assert_eq!(std::fs::read(state.join("index")).unwrap(), encode(idx));
+            assert_eq!(
+                s.load().unwrap().trees[0].dirs.len(),
+                idx.trees[0].dirs.len()
+            );
+        }
+        drop(s);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -80,6 +80,18 @@ pub struct Found {
     /// Every socket found (those inside a view need no cover of their own).
     pub sockets: Vec<PathBuf>,
     pub notes: Vec<String>,
+    /// The questions asked about the secrets on the way.
+    pub asked: Vec<Asked>,
+}
+
+impl Found {
+    /// Would [`discover`] with `secrets` instead of the list this was found with have decided
+    /// the same? True when both lists answer every question it asked alike.
+    pub fn same_with(&self, found_with: &[PathBuf], secrets: &[PathBuf]) -> bool {
+        self.asked
+            .iter()
+            .all(|q| q.answer(found_with) == q.answer(secrets))
+    }
 }
 
 /// What the sandbox will be, as far as hiding sockets is concerned.
@@ -92,7 +104,36 @@ pub struct Scope<'a> {
     pub secrets: &'a [PathBuf],
 }
 
+/// One question [`discover`] asked about the secrets: is a secret at or around `path` (inside
+/// it, or holding it), or with `around == false` only holding it. Every decision that depends
+/// on the secrets is one of these, so a discovery made with another list of secrets decides
+/// the same wherever both lists answer every question alike ([`Found::same_with`]).
+#[derive(Debug, Clone)]
+pub struct Asked {
+    path: PathBuf,
+    around: bool,
+}
+
+impl Asked {
+    fn answer(&self, secrets: &[PathBuf]) -> bool {
+        secrets
+            .iter()
+            .any(|x| self.path.starts_with(x) || (self.around && x.starts_with(&self.path)))
+    }
+}
+
 impl Scope<'_> {
+    /// The secrets question about `path` (see [`Asked`]), recorded in `asked`.
+    fn secret_at(&self, path: &Path, around: bool, asked: &mut Vec<Asked>) -> bool {
+        let q = Asked {
+            path: path.to_path_buf(),
+            around,
+        };
+        let a = q.answer(self.secrets);
+        asked.push(q);
+        a
+    }
+
     fn var(&self, k: &str) -> Option<&str> {
         self.env
             .iter()
@@ -122,7 +163,13 @@ impl Scope<'_> {
     /// which a path through the overlay does not meet), no other mount lies below it (overlayfs
     /// does not cross mount points: what is mounted there would vanish), and overlayfs' option
     /// syntax can name it.
-    fn view_ok(&self, d: &Path, mounts: &[PathBuf], hidden: &[PathBuf]) -> bool {
+    fn view_ok(
+        &self,
+        d: &Path,
+        mounts: &[PathBuf],
+        hidden: &[PathBuf],
+        asked: &mut Vec<Asked>,
+    ) -> bool {
         let Some(s) = d.to_str() else { return false };
         self.may_cover_dir(d)
             && d.components().count() > 2
@@ -130,10 +177,7 @@ impl Scope<'_> {
             && !s.chars().any(char::is_control)
             && !self.is_private(d)
             && !hidden.iter().any(|h| d.starts_with(h) || h.starts_with(d))
-            && !self
-                .secrets
-                .iter()
-                .any(|x| x.starts_with(d) || d.starts_with(x))
+            && !self.secret_at(d, true, asked)
             && !mounts.iter().any(|m| m != d && m.starts_with(d))
             && fs::symlink_metadata(d).is_ok_and(|m| m.is_dir())
     }
@@ -161,8 +205,9 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
         Some(_) => xdg_dirs(sc),
         None => Vec::new(),
     };
+    let mut asked = Vec::new();
     if let Some(m) = &mounts {
-        wanted.retain(|d| sc.view_ok(d, m, &f.dirs));
+        wanted.retain(|d| sc.view_ok(d, m, &f.dirs, &mut asked));
     }
     let mut cands = table_candidates(&mut f.notes)?;
     let mut skip = f.dirs.clone();
@@ -171,12 +216,12 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
     for (_, v) in sc.env {
         env_paths(v, &mut cands);
     }
-    f.sockets = reachable_sockets(sc, &f.dirs, cands);
+    f.sockets = reachable_sockets(sc, &f.dirs, cands, &mut asked);
     if let Some(mounts) = &mounts {
         wanted.extend(
             f.sockets
                 .iter()
-                .filter_map(|s| anchor(sc, s, mounts, &f.dirs)),
+                .filter_map(|s| anchor(sc, s, mounts, &f.dirs, &mut asked)),
         );
         // Outermost first; a view inside another is covered by it.
         wanted.sort_by_key(|d| d.components().count());
@@ -200,6 +245,7 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
         .iter()
         .filter(|s| !f.views.iter().any(|v| s.starts_with(v)))
         .count();
+    f.asked = asked;
     if covers > MAX_COVERS {
         return Err(Error::Setup(format!(
             "{covers} unix sockets reachable from the sandbox would each need a mount of their own (at most {MAX_COVERS}); \
@@ -291,7 +337,12 @@ fn table_candidates(notes: &mut Vec<String>) -> Result<Vec<PathBuf>, Error> {
 
 /// The candidates that are sockets now and that the user could connect to, by canonical path,
 /// without those already out of reach (private or hidden directories, secrets).
-fn reachable_sockets(sc: &Scope, hidden: &[PathBuf], cands: Vec<PathBuf>) -> Vec<PathBuf> {
+fn reachable_sockets(
+    sc: &Scope,
+    hidden: &[PathBuf],
+    cands: Vec<PathBuf>,
+    asked: &mut Vec<Asked>,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut parents: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
@@ -311,7 +362,7 @@ fn reachable_sockets(sc: &Scope, hidden: &[PathBuf], cands: Vec<PathBuf>) -> Vec
         if !seen.insert(c.clone())
             || sc.is_private(&c)
             || hidden.iter().any(|d| c.starts_with(d))
-            || sc.secrets.iter().any(|s| c.starts_with(s))
+            || sc.secret_at(&c, false, asked)
         {
             continue;
         }
@@ -327,20 +378,26 @@ fn reachable_sockets(sc: &Scope, hidden: &[PathBuf], cands: Vec<PathBuf>) -> Vec
 /// outermost directory between the home and the socket where a view is safe (e.g. `~/.tool` for
 /// `~/.tool/run/a.sock`, so that a socket created later anywhere in `~/.tool` is closed too);
 /// elsewhere, the socket's own directory.
-fn anchor(sc: &Scope, s: &Path, mounts: &[PathBuf], hidden: &[PathBuf]) -> Option<PathBuf> {
+fn anchor(
+    sc: &Scope,
+    s: &Path,
+    mounts: &[PathBuf],
+    hidden: &[PathBuf],
+    asked: &mut Vec<Asked>,
+) -> Option<PathBuf> {
     let parent = s.parent()?;
     if sc.home != Path::new("/") && parent.starts_with(sc.home) && parent != sc.home {
         let rel = parent.strip_prefix(sc.home).ok()?;
         let mut d = sc.home.to_path_buf();
         for c in rel.components() {
             d.push(c);
-            if sc.view_ok(&d, mounts, hidden) {
+            if sc.view_ok(&d, mounts, hidden, asked) {
                 return Some(d);
             }
         }
         return None;
     }
-    sc.view_ok(parent, mounts, hidden)
+    sc.view_ok(parent, mounts, hidden, asked)
         .then(|| parent.to_path_buf())
 }
 
@@ -635,6 +692,39 @@ mod tests {
         );
         assert!(paths("/usr/bin:/bin").is_empty());
         assert!(paths("relative/sock").is_empty());
+    }
+
+    #[test]
+    fn found_with_other_secrets_is_kept_only_when_every_answer_agrees() {
+        let f = Found {
+            asked: vec![
+                Asked {
+                    path: "/h/.tool".into(),
+                    around: true,
+                },
+                Asked {
+                    path: "/run/d/a.sock".into(),
+                    around: false,
+                },
+            ],
+            ..Found::default()
+        };
+        let early: Vec<PathBuf> = vec!["/h/.ssh".into()];
+        let with = |more: &str| {
+            let mut v = early.clone();
+            v.push(more.into());
+            v
+        };
+        assert!(f.same_with(&early, &early));
+        // A secret found in the workspace touches nothing asked: kept.
+        assert!(f.same_with(&early, &with("/h/project/.env")));
+        // Inside a directory considered for a view, or holding it: asked again.
+        assert!(!f.same_with(&early, &with("/h/.tool/key")));
+        assert!(!f.same_with(&early, &with("/h")));
+        // Holding a socket: asked again.
+        assert!(!f.same_with(&early, &with("/run/d")));
+        // A secret dropped by --read-secret counts as much as one added.
+        assert!(!f.same_with(&with("/h/.tool/key"), &early));
     }
 
     #[test]

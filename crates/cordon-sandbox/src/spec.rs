@@ -258,15 +258,27 @@ pub fn build(
         .filter(|s| s.is_dir() && !read_secret.iter().any(|r| r.starts_with(s.as_path())))
         .cloned()
         .collect();
-    let scan = crate::scan::scan(&crate::guard::ScanInput {
-        roots: &scan_roots,
-        writable: !writable.is_empty(),
-        state_dir: state_dir.as_deref(),
-        skip: &skip,
-        limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
+    let sockets_scope = |secrets| crate::sockets::Scope {
+        home: &home,
         env: parent_env,
-        remove_protected: &req.paths.remove_protected,
-    })?;
+        writable: &writable,
+        cwd: &cwd,
+        secrets,
+    };
+    let early_secrets = secrets.clone();
+    let (scan, early_sockets) = scan_with_sockets(
+        &crate::guard::ScanInput {
+            roots: &scan_roots,
+            writable: !writable.is_empty(),
+            state_dir: state_dir.as_deref(),
+            skip: &skip,
+            limit: req.scan_limit.unwrap_or(crate::guard::DEFAULT_SCAN_LIMIT),
+            env: parent_env,
+            remove_protected: &req.paths.remove_protected,
+        },
+        namespaces.then(|| sockets_scope(&early_secrets)),
+    );
+    let scan = scan?;
     for s in scan.secrets {
         push_unique(&mut secrets, s);
     }
@@ -284,16 +296,12 @@ pub fn build(
     crate::timing("spec: protected");
     // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
     // fallback refuses socket() altogether).
-    let found = if namespaces {
-        crate::sockets::discover(&crate::sockets::Scope {
-            home: &home,
-            env: parent_env,
-            writable: &writable,
-            cwd: &cwd,
-            secrets: &secrets,
-        })?
-    } else {
-        crate::sockets::Found::default()
+    // Found beside the scan, with the secrets known then: kept if the final list answers each
+    // question the search asked alike, else searched again (see `scan_with_sockets`).
+    let found = match early_sockets {
+        Some(Ok(f)) if f.same_with(&early_secrets, &secrets) => f,
+        Some(_) => crate::sockets::discover(&sockets_scope(&secrets))?,
+        None => crate::sockets::Found::default(),
     };
     notes.extend(found.notes);
     crate::timing("spec: sockets");
@@ -345,6 +353,28 @@ pub fn build(
         pinned_dirs: scan.pinned,
         guard: scan.guard.map(std::sync::Arc::new),
         recovered: scan.recovered,
+    })
+}
+
+/// The workspace scan, and (with `sockets`) the search for host unix sockets on a second
+/// thread meanwhile: both mostly wait on the kernel. The search only knows the secrets found
+/// before the scan; `build` keeps its result if the final list answers each of its questions
+/// alike (`sockets::Found::same_with`), else searches again, so the spec is what a sequential
+/// build gives. No thread outlives this function: the supervisor's `clone` of the sandbox,
+/// later, relies on being the process's only thread.
+type EarlySockets = Option<Result<crate::sockets::Found, Error>>;
+fn scan_with_sockets(
+    inp: &crate::guard::ScanInput<'_>,
+    sockets: Option<crate::sockets::Scope<'_>>,
+) -> (Result<crate::scan::Scan, Error>, EarlySockets) {
+    std::thread::scope(|s| {
+        let job = sockets.map(|sc| s.spawn(move || crate::sockets::discover(&sc)));
+        let scan = crate::scan::scan(inp);
+        let early = job.map(|j| match j.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+        (scan, early)
     })
 }
 
@@ -457,17 +487,24 @@ fn home_secrets(req: &Request, home: &Path, parent_env: &[(String, String)]) -> 
         if req.paths.remove_secrets.iter().any(|r| r == rel) {
             continue;
         }
-        let p = home.join(rel);
-        if let Ok(c) = fs::canonicalize(&p) {
+        if let Some(c) = canonical_if_present(&home.join(rel)) {
             push_unique(&mut secrets, c);
         }
     }
     for p in crate::caches::moved_secrets(home, parent_env) {
-        if let Ok(c) = fs::canonicalize(&p) {
+        if let Some(c) = canonical_if_present(&p) {
             push_unique(&mut secrets, c);
         }
     }
     secrets
+}
+
+/// The canonical path of `p` if something is there (a dangling symlink is nothing). Same as
+/// `fs::canonicalize(p).ok()`, but a missing path costs one `lstat` instead of a `readlink` per
+/// component: most of the secrets cordon looks for at each start do not exist.
+fn canonical_if_present(p: &Path) -> Option<PathBuf> {
+    fs::symlink_metadata(p).ok()?;
+    fs::canonicalize(p).ok()
 }
 
 /// The workspace's state directory, created (0700) before the secrets are resolved: it is one

@@ -306,11 +306,11 @@ fn outcome(
         }
         Some(Failure::UsernsDenied(why)) => Ok(Err(why)),
         Some(Failure::NotFound) => {
-            eprintln!("cordon: {argv0}: command not found");
+            errln!("cordon: {argv0}: command not found");
             Ok(Ok(Outcome::code(EXIT_NOTFOUND)))
         }
         Some(Failure::NotExecutable(why)) => {
-            eprintln!("cordon: {argv0}: {why}");
+            errln!("cordon: {argv0}: {why}");
             Ok(Ok(Outcome::code(EXIT_NOEXEC)))
         }
         Some(Failure::Setup(why)) => Err(Error::Setup(why)),
