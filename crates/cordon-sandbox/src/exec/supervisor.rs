@@ -65,8 +65,8 @@ pub(super) fn run_namespaces(
         } else {
             libc::CLONE_NEWNET
         };
-    // `cordon run` starts no thread before the sandbox's processes exist (the proxy's starts
-    // after, from `on_listener`): one clone. A caller with other threads (a gateway running a
+    // `cordon run` has no other thread here (the spec's socket search ran on one, joined before
+    // `spec::build` returned; the proxy's starts after, from `on_listener`): one clone. A caller with other threads (a gateway running a
     // server in-process) goes through fork(3) first.
     let threaded = sys::process::thread_count().is_none_or(|n| n > 1);
     #[allow(unsafe_code)]
