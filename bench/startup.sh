@@ -5,10 +5,9 @@
 # Usage: [CORDON=BIN] [BASELINE=BIN] [SETTLE=SECONDS] bench/startup.sh [RUNS]
 #   (needs hyperfine and bwrap: apt-get install hyperfine bubblewrap)
 # BASELINE=BIN adds `BIN run -- true` (an older cordon) to the same run, with the ratio.
-# SETTLE (default 40): seconds of pause before each command. ext4 without a journal skips every
-# inode freed in the last ~30 s when it allocates one (ialloc.c, recently_deleted), and each
-# cordon run creates and frees its placeholders in the workspace: without the pause, a command
-# measured after another cordon inherits its churn (0.5-0.9 ms per run here, in sys time).
+# SETTLE (default 40, 0 for none): seconds of pause before each command. Measured right after
+# another cordon, a command spent 0.5-0.9 ms more sys time per run here (the same binary, both
+# orders; each run creates and removes its placeholders in the workspace; cause not pinned down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-300}

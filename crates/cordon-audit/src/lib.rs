@@ -12,6 +12,9 @@
 //! Each line is one record: `{"seq":N,"ts":"…","session":"…","prev":"<sha256 hex of the
 //! previous line>","event":"…",…fields}`. The first record of a chain has `prev` = 64 zeros.
 #![forbid(unsafe_code)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 

@@ -155,7 +155,7 @@ fn read_dir_for(flag: Option<&Path>) -> Result<PathBuf, Error> {
     let cfg = match cfg {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("cordon: note: the config is not readable ({e}); its audit.dir is not used");
+            errln!("cordon: note: the config is not readable ({e}); its audit.dir is not used");
             None
         }
     };
@@ -178,7 +178,9 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         } => tail(&dir, follow, lines, json),
         Sub::Show { filter, json } => match (filter.filter(), read_existing(&dir)) {
             (Err(e), _) | (_, Err(e)) => Err(Error::usage(e)),
-            (Ok(f), Ok(recs)) => print_records(recs.iter().filter(|r| f.matches(r)), json),
+            (Ok(f), Ok(recs)) => {
+                print_records(recs.iter().filter(|r| f.matches(r)), json).map(|_| ExitCode::SUCCESS)
+            }
         },
         Sub::Export { otlp, filter } => match (filter.filter(), read_existing(&dir)) {
             (Err(e), _) | (_, Err(e)) => Err(Error::usage(e)),
@@ -186,7 +188,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                 let recs: Vec<Record> = recs.into_iter().filter(|r| f.matches(r)).collect();
                 match cordon_audit::otlp::export(&otlp, &recs) {
                     Ok(n) => {
-                        eprintln!(
+                        errln!(
                             "cordon: exported {n} records to {}",
                             otlp.trim_end_matches('/')
                         );
@@ -203,7 +205,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                 let page = cordon_audit::report::html(&recs, &dir.display().to_string());
                 match std::fs::write(&html, page) {
                     Ok(()) => {
-                        eprintln!("cordon: wrote {} ({} records)", html.display(), recs.len());
+                        errln!("cordon: wrote {} ({} records)", html.display(), recs.len());
                         Ok(ExitCode::SUCCESS)
                     }
                     Err(e) => Err(Error::usage(format!(
@@ -226,10 +228,8 @@ fn read_existing(dir: &Path) -> Result<Vec<Record>, String> {
     read::read_all(dir).map_err(|e| e.to_string())
 }
 
-fn print_records<'a>(
-    recs: impl Iterator<Item = &'a Record>,
-    json: bool,
-) -> Result<ExitCode, Error> {
+/// Prints `recs`; false when stdout's reader is gone (the rest is dropped quietly).
+fn print_records<'a>(recs: impl Iterator<Item = &'a Record>, json: bool) -> Result<bool, Error> {
     let c = colour();
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
@@ -241,14 +241,10 @@ fn print_records<'a>(
             read::summary(r, c)
         };
         if let Err(e) = writeln!(out, "{line}") {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(Error::usage(format!("cannot write the output: {e}")));
+            return still_open(e);
         }
     }
-    let _ = out.flush();
-    Ok(ExitCode::SUCCESS)
+    out.flush().map_or_else(still_open, |()| Ok(true))
 }
 
 fn verify(path: &Path) -> Result<ExitCode, Error> {
@@ -262,25 +258,25 @@ fn verify(path: &Path) -> Result<ExitCode, Error> {
         }
     };
     for n in &r.notes {
-        println!("note: {}", cordon_audit::term_safe(n));
+        outln!("note: {}", cordon_audit::term_safe(n))?;
     }
     for s in &r.sealed {
-        println!("sealed: a torn record at {s} (a crash mid-write), sealed by the recovery record after it");
+        outln!("sealed: a torn record at {s} (a crash mid-write), sealed by the recovery record after it")?;
     }
     if let Some((at, why)) = &r.problem {
-        println!("TAMPERED: {at}: {}", cordon_audit::term_safe(why));
+        outln!("TAMPERED: {at}: {}", cordon_audit::term_safe(why))?;
         return Ok(ExitCode::from(CHECK_FAILED));
     }
     if let Some((at, n)) = &r.torn {
-        println!("torn: the last record at {at} is incomplete ({n} bytes): a crash mid-write, not tampering; the next record written seals it");
+        outln!("torn: the last record at {at} is incomplete ({n} bytes): a crash mid-write, not tampering; the next record written seals it")?;
     }
-    println!(
+    outln!(
         "intact: {} records in {} file(s), seq {}..{}",
         r.records,
         r.files.len(),
         r.first_seq.unwrap_or(0),
         r.last_seq.unwrap_or(0)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -303,15 +299,15 @@ fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> Result<ExitCode, Erro
     let recs = match read_existing(dir) {
         Ok(r) => r,
         Err(e) if follow => {
-            eprintln!("cordon: {e}; waiting for it");
+            errln!("cordon: {e}; waiting for it");
             Vec::new()
         }
         Err(e) => return Err(Error::usage(e)),
     };
     let skip = recs.len().saturating_sub(n);
-    let code = print_records(recs[skip..].iter(), json);
-    if !follow {
-        return code;
+    // Following ends when the reader is gone (`audit tail -f | head -1`).
+    if !print_records(recs[skip..].iter(), json)? || !follow {
+        return Ok(ExitCode::SUCCESS);
     }
     // Follow audit.jsonl from where it ended; a rotation (new inode) starts the new file.
     let mut last_seq = recs.last().map(|r| r.seq);
@@ -322,14 +318,16 @@ fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> Result<ExitCode, Erro
         if cur.as_ref().map(|m| m.ino()) != Some(ino) {
             if let Some(m) = cur {
                 // Drain the rest of the old file, then switch.
-                drain(&mut f, &mut off, &mut pending, &mut last_seq, json, c);
+                if !drain(&mut f, &mut off, &mut pending, &mut last_seq, json, c)? {
+                    return Ok(ExitCode::SUCCESS);
+                }
                 f = std::fs::File::open(&path).ok();
                 ino = m.ino();
                 off = 0;
                 pending.clear();
             }
         }
-        if !drain(&mut f, &mut off, &mut pending, &mut last_seq, json, c) {
+        if !drain(&mut f, &mut off, &mut pending, &mut last_seq, json, c)? {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -337,7 +335,7 @@ fn tail(dir: &Path, follow: bool, n: usize, json: bool) -> Result<ExitCode, Erro
 }
 
 /// Prints the whole new lines of `f` after `off` whose seq is past `last_seq`; false when
-/// stdout is gone.
+/// stdout's reader is gone (following ends quietly), an error when stdout fails otherwise.
 fn drain(
     f: &mut Option<std::fs::File>,
     off: &mut u64,
@@ -345,10 +343,10 @@ fn drain(
     last_seq: &mut Option<u64>,
     json: bool,
     c: bool,
-) -> bool {
-    let Some(file) = f else { return true };
+) -> Result<bool, Error> {
+    let Some(file) = f else { return Ok(true) };
     if file.seek(SeekFrom::Start(*off)).is_err() {
-        return true;
+        return Ok(true);
     }
     let mut buf = Vec::new();
     if let Ok(n) = file.read_to_end(&mut buf) {
@@ -369,10 +367,20 @@ fn drain(
             } else {
                 read::summary(&r, c)
             };
-            if writeln!(out, "{s}").is_err() {
-                return false;
+            if let Err(e) = writeln!(out, "{s}") {
+                return still_open(e);
             }
         }
     }
-    out.flush().is_ok()
+    out.flush().map_or_else(still_open, |()| Ok(true))
+}
+
+/// A closed pipe is the quiet end of the output (`Ok(false)`); any other write error fails.
+fn still_open(e: std::io::Error) -> Result<bool, Error> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Ok(false);
+    }
+    Err(Error::failed(format!(
+        "cannot write the output to stdout: {e}; the output is incomplete"
+    )))
 }

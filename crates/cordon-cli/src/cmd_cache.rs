@@ -141,40 +141,40 @@ fn list(a: ListArgs) -> Result<ExitCode, Error> {
     if a.json {
         let v = serde_json::json!({ "workspace": ws, "caches": plan, "stored": stored });
         match serde_json::to_string_pretty(&v) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}")?,
             Err(e) => return Err(Error::failed(format!("cannot encode JSON: {e}"))),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!("workspace {}", ws.display());
+    outln!("workspace {}", ws.display())?;
     if plan.overlays.is_empty() && plan.private.is_empty() && plan.skipped.is_empty() {
-        println!("  no tool caches (caches are off, or there is no state directory)");
+        outln!("  no tool caches (caches are off, or there is no state directory)")?;
     }
     for o in &plan.overlays {
-        println!(
+        outln!(
             "  overlay {} -> {} ({})",
             tilde(&o.lower),
             tilde(&o.upper),
             o.name
-        );
+        )?;
         for c in &o.caches {
-            println!(
+            outln!(
                 "    {:<15} {}{}",
                 c.name,
                 tilde(&c.path),
                 if c.create { " (created empty)" } else { "" }
-            );
+            )?;
         }
     }
     for p in &plan.private {
-        println!("  {:<15} private  {}={}", p.name, p.var, tilde(&p.dir));
+        outln!("  {:<15} private  {}={}", p.name, p.var, tilde(&p.dir))?;
     }
     for s in &plan.skipped {
-        println!("  {:<15} skipped  {}: {}", s.name, tilde(&s.path), s.why);
+        outln!("  {:<15} skipped  {}: {}", s.name, tilde(&s.path), s.why)?;
     }
-    println!();
+    outln!()?;
     if stored.is_empty() {
-        println!("no cache layers stored yet");
+        outln!("no cache layers stored yet")?;
     }
     for w in &stored {
         let total: u64 = w
@@ -182,7 +182,7 @@ fn list(a: ListArgs) -> Result<ExitCode, Error> {
             .iter()
             .map(|e| e.overlay_bytes + e.private_bytes)
             .sum();
-        println!(
+        outln!(
             "{} ({}): {}",
             w.workspace
                 .as_deref()
@@ -190,7 +190,7 @@ fn list(a: ListArgs) -> Result<ExitCode, Error> {
                 .unwrap_or_else(|| "workspace unknown".into()),
             w.id,
             human(total)
-        );
+        )?;
         for e in &w.entries {
             let mut parts = Vec::new();
             if e.overlay_bytes > 0 {
@@ -202,7 +202,7 @@ fn list(a: ListArgs) -> Result<ExitCode, Error> {
             if parts.is_empty() {
                 parts.push("empty".into());
             }
-            println!("  {:<15} {}", e.name, parts.join(", "));
+            outln!("  {:<15} {}", e.name, parts.join(", "))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -235,10 +235,10 @@ fn clean(a: CleanArgs) -> Result<ExitCode, Error> {
     let mut busy = 0;
     for d in &dirs {
         match store::clean(d) {
-            Ok(true) => eprintln!("cordon: removed the cache layers in {}", tilde(d)),
+            Ok(true) => errln!("cordon: removed the cache layers in {}", tilde(d)),
             Ok(false) => {
                 busy += 1;
-                eprintln!(
+                errln!(
                     "cordon: {}: a sandbox of this workspace is running; run 'cordon cache clean' again when it has ended",
                     tilde(d)
                 );

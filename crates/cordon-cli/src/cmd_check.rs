@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
     audit.require(&record::decision(&ev, &raw))?;
     if args.json {
         match serde_json::to_string_pretty(&ev) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}")?,
             Err(e) => {
                 return Err(Error::usage(format!(
                     "cannot encode the evaluation as JSON: {e}"
@@ -95,10 +95,22 @@ pub fn run(args: Args) -> Result<ExitCode, Error> {
             }
         }
     } else {
-        println!("{}", ev.decision.as_str());
-        eprintln!("{}", ev.summary());
+        outln!("{}", ev.decision.as_str())?;
+        errln!("{}", ev.summary());
     }
     exit_for(ev.decision)
+}
+
+/// `Ok(true)` when stdout's reader is gone (the rest of the output is dropped); any other write
+/// error fails the command (the output is incomplete).
+fn write_result(r: std::io::Result<()>) -> Result<bool, Error> {
+    match r {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
+        Err(e) => Err(Error::failed(format!(
+            "cannot write the output to stdout: {e}; the output is incomplete"
+        ))),
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -124,6 +136,9 @@ fn each_line(
     let text = String::from_utf8_lossy(&bytes);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    // A reader that stopped early (`| head`) ends the output, not the check: every line is still
+    // decided, counted and recorded, and the exit status is the strictest decision of the file.
+    let mut closed = false;
     let mut worst = Decision::Allow;
     let mut counts = [0usize; 3];
     for (i, line) in text.lines().enumerate() {
@@ -133,6 +148,9 @@ fn each_line(
         let ev = policy.check_shell(line, ctx);
         worst = worst.max(ev.decision);
         counts[ev.decision as usize] += 1;
+        if closed {
+            continue;
+        }
         let r = if json {
             serde_json::to_writer(
                 &mut out,
@@ -142,7 +160,8 @@ fn each_line(
                     ev: &ev,
                 },
             )
-            .map_err(std::io::Error::other)
+            // `From` keeps the I/O error's kind (a closed pipe stays `BrokenPipe`).
+            .map_err(std::io::Error::from)
             .and_then(|_| out.write_all(b"\n"))
         } else {
             writeln!(
@@ -154,17 +173,10 @@ fn each_line(
                 line
             )
         };
-        if let Err(e) = r {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                break;
-            }
-            return Err(Error::usage(format!("cannot write the output: {e}")));
-        }
+        closed = write_result(r)?;
     }
-    if let Err(e) = out.flush() {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(Error::usage(format!("cannot write the output: {e}")));
-        }
+    if !closed {
+        write_result(out.flush())?;
     }
     // A scan of a file (a history) is one audit record: the strictest decision and the counts,
     // not one record (and one fsync per deny) for each line.

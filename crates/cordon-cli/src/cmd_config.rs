@@ -54,9 +54,9 @@ fn show(a: ShowArgs) -> Result<ExitCode, Error> {
     if a.json {
         let j = serde_json::to_string_pretty(&cordon_config::render_json(&cfg, a.origin))
             .map_err(|e| Error::Usage(format!("cannot encode the config as JSON: {e}")))?;
-        println!("{j}");
+        outln!("{j}")?;
     } else {
-        print!("{}", cordon_config::render_text(&cfg, a.origin));
+        out!("{}", cordon_config::render_text(&cfg, a.origin))?;
     }
     Ok(ExitCode::SUCCESS)
 }

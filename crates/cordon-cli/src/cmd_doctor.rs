@@ -169,9 +169,9 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     };
     if a.json {
         let j = serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
-        println!("{j}");
+        outln!("{j}")?;
     } else {
-        print_text(&report, will_use);
+        print_text(&report, will_use)?;
     }
     Ok(if will_use == "refuse" {
         ExitCode::from(CHECK_FAILED)
@@ -181,20 +181,21 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
 }
 
 /// The report for a person.
-fn print_text(report: &Report, will_use: &str) {
-    println!(
+fn print_text(report: &Report, will_use: &str) -> Result<(), Error> {
+    outln!(
         "cordon doctor — kernel {} ({})",
-        report.probe.kernel, report.probe.arch
-    );
+        report.probe.kernel,
+        report.probe.arch
+    )?;
     for l in &report.layers {
-        println!(
+        outln!(
             "  [{}] {:<40} {}",
             if l.ok { " ok " } else { "MISS" },
             l.name,
             l.detail
-        );
+        )?;
     }
-    println!(
+    outln!(
         "  will use: {}",
         match will_use {
             "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
@@ -204,13 +205,13 @@ fn print_text(report: &Report, will_use: &str) {
             }
             _ => "nothing: cordon run refuses to run (exit 125)",
         }
-    );
-    println!("  agents:");
+    )?;
+    outln!("  agents:")?;
     if report.agents.is_empty() {
-        println!("    none found on PATH (claude, codex, gemini, cursor-agent, copilot, goose)");
+        outln!("    none found on PATH (claude, codex, gemini, cursor-agent, copilot, goose)")?;
     }
     for l in &report.agents {
-        println!(
+        outln!(
             "    {:<20} {:<45} cordon hook: {}",
             l.agent.display(),
             match (&l.binary, &l.version) {
@@ -222,13 +223,14 @@ fn print_text(report: &Report, will_use: &str) {
             } else {
                 l.cordon_hook.join(", ")
             }
-        );
+        )?;
     }
     if !report.hook_self_test.is_empty() {
-        println!("  hook self-test:");
-        crate::selftest::print(&report.hook_self_test);
+        outln!("  hook self-test:")?;
+        crate::selftest::print(&report.hook_self_test)?;
     }
     for f in &report.fixes {
-        println!("  fix: {f}");
+        outln!("  fix: {f}")?;
     }
+    Ok(())
 }

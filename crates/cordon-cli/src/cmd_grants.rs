@@ -37,24 +37,24 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
             if json {
                 let j = serde_json::to_string_pretty(&all)
                     .map_err(|e| Error::Usage(format!("grants: {e}")))?;
-                println!("{j}");
+                outln!("{j}")?;
                 return Ok(ExitCode::SUCCESS);
             }
             if all.is_empty() {
-                println!("no remembered approvals ({})", store.path().display());
+                outln!("no remembered approvals ({})", store.path().display())?;
                 return Ok(ExitCode::SUCCESS);
             }
             for g in &all {
-                println!("{}  {}", g.id, display_argv(&g.argv));
-                println!(
+                outln!("{}  {}", g.id, display_argv(&g.argv))?;
+                outln!(
                     "    workspace: {}",
                     cordon_policy::unicode::escape(&g.workspace.display().to_string())
-                );
+                )?;
                 if !g.escalations.is_empty() {
-                    println!(
+                    outln!(
                         "    grants:    {}",
                         cordon_policy::unicode::escape(&g.escalations.join(", "))
-                    );
+                    )?;
                 }
                 for s in &g.scripts {
                     let entry = if s.entry.is_empty() {
@@ -62,19 +62,19 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                     } else {
                         format!(" {}", s.entry)
                     };
-                    println!(
+                    outln!(
                         "    pinned:    {}{entry} sha256:{}",
                         cordon_policy::unicode::escape(&s.file.display().to_string()),
                         &s.sha256[..s.sha256.len().min(16)]
-                    );
+                    )?;
                 }
-                println!("    by:        {}", g.approved_by);
+                outln!("    by:        {}", g.approved_by)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Sub::Revoke { ids, all } => {
             let n = store.revoke(&ids, all)?;
-            println!("revoked {n} grant{}", if n == 1 { "" } else { "s" });
+            outln!("revoked {n} grant{}", if n == 1 { "" } else { "s" })?;
             Ok(ExitCode::SUCCESS)
         }
     }

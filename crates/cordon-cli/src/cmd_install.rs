@@ -296,23 +296,24 @@ fn save_records(r: &[SwitchRecord]) -> Result<(), String> {
     c.apply().map(|_| ()).map_err(|e| e.to_string())
 }
 
-fn print_diff(plans: &[Plan]) {
+fn print_diff(plans: &[Plan]) -> Result<(), Error> {
     let mut any = false;
     for p in plans {
         for c in std::iter::once(&p.change).chain(p.companions.iter()) {
             let d = c.diff();
             if !d.is_empty() {
                 any = true;
-                print!("{d}");
+                out!("{d}")?;
                 if !d.ends_with('\n') {
-                    println!();
+                    outln!()?;
                 }
             }
         }
     }
     if !any {
-        println!("(no change)");
+        outln!("(no change)")?;
     }
+    Ok(())
 }
 
 fn apply(plans: &[Plan]) -> Result<Vec<String>, String> {
@@ -388,7 +389,7 @@ fn apply(plans: &[Plan]) -> Result<Vec<String>, String> {
 
 pub fn run_install(a: Args) -> Result<ExitCode, Error> {
     if a.self_test && a.agent.is_none() {
-        return Ok(crate::selftest::run(None, a.json));
+        return crate::selftest::run(None, a.json);
     }
     let Some(agent) = a.agent else {
         return Err(Error::failed(
@@ -424,12 +425,12 @@ pub fn run_install(a: Args) -> Result<ExitCode, Error> {
         }
     }
     if a.dry_run {
-        print_diff(&plans);
+        print_diff(&plans)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.scope == Scope::Managed {
         if let Some(w) = managed_binary_warning(&bin) {
-            eprintln!("cordon: {w}");
+            errln!("cordon: {w}");
         }
     }
     let lines = match apply(&plans) {
@@ -437,25 +438,25 @@ pub fn run_install(a: Args) -> Result<ExitCode, Error> {
         Err(e) => return Err(Error::failed(e)),
     };
     let events: Vec<&str> = agent.shape().events.iter().map(|(e, _)| *e).collect();
-    println!(
+    outln!(
         "cordon: hook installed for {} ({} scope): `{cmd}` on {}",
         agent.display(),
         scope_name(a.scope),
         events.join(", ")
-    );
+    )?;
     for l in lines {
-        println!("  {l}");
+        outln!("  {l}")?;
     }
     for p in &plans {
         if let (Some(sw), Some(_)) = (p.loc.switch, &p.record) {
-            println!("  set {} = true: {}", sw.key, sw.what);
+            outln!("  set {} = true: {}", sw.key, sw.what)?;
         }
     }
     for n in agent.notes(a.scope) {
-        println!("  next: {n}");
+        outln!("  next: {n}")?;
     }
     if a.self_test {
-        return Ok(crate::selftest::run(Some(agent), a.json));
+        return crate::selftest::run(Some(agent), a.json);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -486,7 +487,7 @@ pub fn run_uninstall(a: UninstallArgs) -> Result<ExitCode, Error> {
         }
     }
     if a.dry_run {
-        print_diff(&plans);
+        print_diff(&plans)?;
         return Ok(ExitCode::SUCCESS);
     }
     let nothing = plans
@@ -497,19 +498,19 @@ pub fn run_uninstall(a: UninstallArgs) -> Result<ExitCode, Error> {
         Err(e) => return Err(Error::failed(e)),
     };
     if nothing {
-        println!(
+        outln!(
             "cordon: no hook of cordon's for {} in the {} scope; nothing changed",
             a.agent.display(),
             scope_name(a.scope)
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "cordon: hook removed for {} ({} scope)",
             a.agent.display(),
             scope_name(a.scope)
-        );
+        )?;
         for l in lines {
-            println!("  {l}");
+            outln!("  {l}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

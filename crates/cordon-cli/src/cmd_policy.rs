@@ -34,47 +34,47 @@ enum Sub {
 
 pub fn run(args: Args) -> Result<ExitCode, Error> {
     match args.command {
-        Sub::Test { files } => Ok(test(&files)),
+        Sub::Test { files } => test(&files),
         Sub::Show { policy, workspace } => show(&policy, workspace.as_deref()),
     }
 }
 
-fn test(files: &[PathBuf]) -> ExitCode {
+fn test(files: &[PathBuf]) -> Result<ExitCode, Error> {
     let mut ok = true;
     match cordon_policy::check_builtin_examples() {
-        Ok(n) => println!("ok    built-in rules ({n} examples)"),
+        Ok(n) => outln!("ok    built-in rules ({n} examples)")?,
         Err(e) => {
             ok = false;
-            println!("FAIL  {e}");
+            outln!("FAIL  {e}")?;
         }
     }
     for f in files {
         match cordon_policy::test_file(f) {
-            Ok((rules, n)) => println!("ok    {} ({rules} rules, {n} examples)", f.display()),
+            Ok((rules, n)) => outln!("ok    {} ({rules} rules, {n} examples)", f.display())?,
             Err(e) => {
                 ok = false;
-                println!("FAIL  {e}");
+                outln!("FAIL  {e}")?;
             }
         }
     }
-    ExitCode::from(if ok {
+    Ok(ExitCode::from(if ok {
         0
     } else {
         cordon_sandbox::exit::CHECK_FAILED
-    })
+    }))
 }
 
 fn show(files: &[PathBuf], workspace: Option<&std::path::Path>) -> Result<ExitCode, Error> {
     let root = cordon_pipeline::plan::workspace_root(workspace, None)?;
     let (policy, _) = cordon_pipeline::check::policy_for(&root, files)?;
-    println!("# rules in evaluation order; for each command the strictest match wins (deny > ask > allow)");
+    outln!("# rules in evaluation order; for each command the strictest match wins (deny > ask > allow)")?;
     for r in policy.rules() {
-        println!("{}", r.show());
+        outln!("{}", r.show())?;
     }
-    println!("\n# checks in code (always on):");
+    outln!("\n# checks in code (always on):")?;
     for (name, what) in cordon_policy::CHECKS {
-        println!("builtin:{name:<22} {what}");
+        outln!("builtin:{name:<22} {what}")?;
     }
-    println!("builtin:{:<22} ask: a command no rule matches", "default");
+    outln!("builtin:{:<22} ask: a command no rule matches", "default")?;
     Ok(ExitCode::SUCCESS)
 }

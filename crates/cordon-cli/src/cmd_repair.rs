@@ -26,7 +26,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     let state = cordon_pipeline::plan::paths().workspace_state_dir(&ws);
     let records = neutralise::records(&state);
     if !a.restore.is_empty() {
-        return Ok(restore(&ws, &records, &a.restore));
+        return restore(&ws, &records, &a.restore);
     }
     let still: Vec<&neutralise::Record> = records
         .iter()
@@ -35,32 +35,32 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     if a.json {
         let j = serde_json::to_string_pretty(&still)
             .map_err(|e| Error::Usage(format!("repair: {e}")))?;
-        println!("{j}");
+        outln!("{j}")?;
         return Ok(ExitCode::SUCCESS);
     }
     for p in problems(&ws) {
-        println!("problem: {p}");
+        outln!("problem: {p}")?;
     }
     let pending = neutralise::pending_runs(&state);
     if pending > 0 {
-        println!(
+        outln!(
             "{pending} run(s) here ended before their check (cordon was killed); the next 'cordon run' in {} performs it first",
             ws.display()
-        );
+        )?;
     }
     if still.is_empty() {
-        println!("nothing moved aside in {}", ws.display());
+        outln!("nothing moved aside in {}", ws.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     for r in still {
         let to = r.moved_to.as_deref().unwrap_or(Path::new(""));
-        println!("{}", r.path.display());
-        println!("    why: {}", r.reason);
-        println!("    now: {}", to.display());
-        println!(
+        outln!("{}", r.path.display())?;
+        outln!("    why: {}", r.reason)?;
+        outln!("    now: {}", to.display())?;
+        outln!(
             "    after reviewing it: cordon repair --restore {}",
             r.path.display()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -69,7 +69,11 @@ fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
 
-fn restore(ws: &Path, records: &[neutralise::Record], wanted: &[PathBuf]) -> ExitCode {
+fn restore(
+    ws: &Path,
+    records: &[neutralise::Record],
+    wanted: &[PathBuf],
+) -> Result<ExitCode, Error> {
     let mut code = ExitCode::SUCCESS;
     for w in wanted {
         let w = std::path::absolute(w).unwrap_or_else(|_| w.clone());
@@ -78,7 +82,7 @@ fn restore(ws: &Path, records: &[neutralise::Record], wanted: &[PathBuf]) -> Exi
             (r.path == w || r.moved_to.as_deref() == Some(w.as_path()))
                 && r.moved_to.as_deref().is_some_and(exists)
         }) else {
-            eprintln!(
+            errln!(
                 "cordon: repair: {} is not something cordon moved aside here (see 'cordon repair')",
                 w.display()
             );
@@ -88,9 +92,9 @@ fn restore(ws: &Path, records: &[neutralise::Record], wanted: &[PathBuf]) -> Exi
         let to = r.moved_to.clone().unwrap_or_default();
         let root = ws_root_of(ws, &r.path);
         match neutralise::restore(&root, &to, &r.path) {
-            Ok(()) => println!("restored {}", r.path.display()),
+            Ok(()) => outln!("restored {}", r.path.display())?,
             Err(e) => {
-                eprintln!(
+                errln!(
                     "cordon: repair: cannot put {} back at {}: {e}{}",
                     to.display(),
                     r.path.display(),
@@ -104,7 +108,7 @@ fn restore(ws: &Path, records: &[neutralise::Record], wanted: &[PathBuf]) -> Exi
             }
         }
     }
-    code
+    Ok(code)
 }
 
 /// The directory under which `p` is restored by handle: the workspace, or `/` for a path that

@@ -162,8 +162,8 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     };
     let file = profile_dir().join(PROFILE);
     if a.dry_run {
-        println!("# {}", file.display());
-        print!("{}", profile_text(&bin));
+        outln!("# {}", file.display())?;
+        out!("{}", profile_text(&bin))?;
         return Ok(ExitCode::SUCCESS);
     }
     let root = cordon_sandbox::host::euid() == 0;
@@ -181,12 +181,12 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     }
     if a.undo {
         if !file.exists() {
-            println!("cordon: no profile at {}: nothing to undo", file.display());
+            outln!("cordon: no profile at {}: nothing to undo", file.display())?;
             return Ok(ExitCode::SUCCESS);
         }
         if apparmor_enabled() {
             if let Err(e) = run_parser(&["-R"], &file) {
-                eprintln!("cordon: {e} (the profile may not have been loaded); removing the file");
+                errln!("cordon: {e} (the profile may not have been loaded); removing the file");
             }
         }
         if let Err(e) = fs::remove_file(&file) {
@@ -195,18 +195,18 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                 file.display()
             )));
         }
-        println!(
+        outln!(
             "cordon: AppArmor profile removed ({}); cordon now runs in its fallback where \
              user namespaces are restricted",
             file.display()
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if !apparmor_enabled() {
-        println!(
+        outln!(
             "cordon: AppArmor is not active on this kernel, so it does not restrict user \
              namespaces here: nothing to do (cordon doctor shows what cordon will use)"
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(w) = writable_by_others(&bin) {
@@ -239,17 +239,17 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         }
         return Err(Error::failed(format!("{e}; the profile was not installed")));
     }
-    println!(
+    outln!(
         "cordon: AppArmor profile `{PROFILE}` installed in {} and loaded: {} may create user \
          namespaces (undo: sudo cordon setup --undo)",
         file.display(),
         bin.display()
-    );
+    )?;
     if userns_restricted() == Some(true)
         && !profile_loaded()
         && debug_var("CORDON_APPARMOR_DIR").is_none()
     {
-        println!("  but the kernel does not list it yet: check `sudo aa-status | grep {PROFILE}`");
+        outln!("  but the kernel does not list it yet: check `sudo aa-status | grep {PROFILE}`")?;
     }
     Ok(ExitCode::SUCCESS)
 }

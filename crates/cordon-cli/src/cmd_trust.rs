@@ -27,7 +27,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     let mut store = TrustStore::load(&paths.config_dir)?;
     if a.list {
         if store.records.is_empty() {
-            eprintln!("cordon: no trusted projects ({})", store.path.display());
+            errln!("cordon: no trusted projects ({})", store.path.display());
         }
         for r in &store.records {
             let (state, _) = store.state(&r.path);
@@ -38,7 +38,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
                 TrustState::Untrusted => "untrusted",
                 TrustState::Unhashable(_) => "unhashable",
             };
-            println!("{st}\t{}\t{}", r.hash, r.path.display());
+            outln!("{st}\t{}\t{}", r.hash, r.path.display())?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -53,12 +53,12 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     if a.revoke {
         if store.remove(&dir) {
             store.save()?;
-            eprintln!(
+            errln!(
                 "cordon: {} is no longer trusted: only the settings of its .cordon/ that tighten apply",
                 dir.display()
             );
         } else {
-            eprintln!(
+            errln!(
                 "cordon: {} was not trusted; nothing to revoke",
                 dir.display()
             );
@@ -89,7 +89,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         trusted_at: now,
     });
     store.save()?;
-    eprintln!(
+    errln!(
         "cordon: trusted {} ({}; {}): its .cordon/ config now applies in full until a file there changes. See 'cordon config show --origin'",
         dir.display(),
         if files.is_empty() { "no files".to_string() } else { files.join(", ") },

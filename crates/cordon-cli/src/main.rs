@@ -3,8 +3,15 @@
 //! own `Args` and `fn run(Args) -> Result<ExitCode, Error>`; `main` prints an error once. A run
 //! goes through `cordon_pipeline` (see its module doc for the stages, from `main` to `execve` and
 //! back to the audit record); exit statuses are `cordon_sandbox::exit`.
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
+
+// `outln!`, `out!`, `errln!`: cordon's output without `println!`'s panic on a closed pipe.
+#[macro_use]
+extern crate cordon_pipeline;
 
 use clap::{Parser, Subcommand};
 use cordon_pipeline::Error;
@@ -94,17 +101,7 @@ fn completions(a: CompletionsArgs) -> Result<ExitCode, Error> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "cordon", &mut out);
-    write_stdout(&out)
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(b: &[u8]) -> Result<ExitCode, Error> {
-    use std::io::Write;
-    match std::io::stdout().write_all(b) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
-    }
+    cordon_pipeline::out::write_stdout(&out)
 }
 
 fn man() -> Result<ExitCode, Error> {
@@ -129,31 +126,8 @@ fn man() -> Result<ExitCode, Error> {
             .and_then(|_| m.render_subcommands_section(&mut out));
     }
     match r {
-        Ok(()) => write_stdout(&out),
+        Ok(()) => cordon_pipeline::out::write_stdout(&out),
         Err(e) => Err(Error::failed(format!("cannot render the man page: {e}"))),
-    }
-}
-
-/// Whether the command only prints (and reads): then a closed stdout ends it like any Unix
-/// filter. A run, a hook and the MCP relays keep Rust's default (SIGPIPE ignored): they must
-/// finish what they do (answer, record) whoever stopped reading; so do `doctor` and `install`,
-/// whose self-test writes events to hook commands that may exit without reading them.
-fn prints_only(c: &Command) -> bool {
-    match c {
-        Command::Run(a) => a.dry_run,
-        Command::Hook(_) | Command::Mcp(_) | Command::Doctor(_) | Command::Install(_) => false,
-        Command::Check(_)
-        | Command::Policy(_)
-        | Command::Audit(_)
-        | Command::Config(_)
-        | Command::Trust(_)
-        | Command::Grants(_)
-        | Command::Repair(_)
-        | Command::Cache(_)
-        | Command::Uninstall(_)
-        | Command::Setup(_)
-        | Command::Completions(_)
-        | Command::Man => true,
     }
 }
 
@@ -167,9 +141,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if prints_only(&cli.command) {
-        cordon_sandbox::end_on_closed_stdout();
-    }
+    // SIGPIPE stays ignored (Rust's default; the proxy needs it) for every command: a closed
+    // stdout is handled where cordon writes (`cordon_pipeline::out`), so that a command still
+    // finishes what it does (a setup, a restore, a revoke) and exits with its own status.
     let done: Result<ExitCode, Error> = match cli.command {
         Command::Run(a) => cmd_run::run(*a),
         Command::Doctor(a) => cmd_doctor::run(a),
@@ -189,11 +163,14 @@ fn main() -> ExitCode {
         Command::Completions(a) => completions(a),
         Command::Man => man(),
     };
+    // What stdout still buffers is written now, so that a failure is reported (125) rather than
+    // lost at exit; a reader that closed the pipe early is a quiet end (`cordon_pipeline::out`).
+    let done = done.and_then(|code| cordon_pipeline::out::flush().map(|()| code));
     match done {
         Ok(code) => code,
         Err(e) => {
             if !e.is_silent() {
-                eprintln!("cordon: {e}");
+                errln!("cordon: {e}");
             }
             ExitCode::from(e.exit_code())
         }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::agents::{self, AgentId};
+use cordon_pipeline::Error;
 use cordon_sandbox::exit::CHECK_FAILED;
 
 /// What one sample expects.
@@ -385,25 +386,25 @@ pub fn reports(agent: Option<AgentId>) -> Vec<AgentReport> {
         .collect()
 }
 
-pub fn print(reps: &[AgentReport]) {
+pub fn print(reps: &[AgentReport]) -> Result<(), Error> {
     for r in reps {
-        println!(
+        outln!(
             "  {} {}",
             r.agent.display(),
             r.found
                 .as_ref()
                 .map(|f| format!("({}, {})", f.binary.display(), f.version))
                 .unwrap_or_else(|| "(not on PATH)".into())
-        );
+        )?;
         if let Some(n) = &r.note {
-            println!("    {n}");
+            outln!("    {n}")?;
             continue;
         }
         if let Some(i) = &r.installed_in {
-            println!("    hook: {} in {i}", r.command.as_deref().unwrap_or(""));
+            outln!("    hook: {} in {i}", r.command.as_deref().unwrap_or(""))?;
         }
         for c in &r.cases {
-            println!(
+            outln!(
                 "    [{}] {} -> {} ({} ms)",
                 if c.ok { " ok " } else { "FAIL" },
                 c.name,
@@ -415,33 +416,34 @@ pub fn print(reps: &[AgentReport]) {
                     Verdict::Garbled(g) => format!("not an answer: {g}"),
                 },
                 c.ms
-            );
+            )?;
         }
-        println!("    rewrite honoured by the agent: {}", r.rewrite_honoured);
+        outln!("    rewrite honoured by the agent: {}", r.rewrite_honoured)?;
     }
+    Ok(())
 }
 
 /// `cordon install [AGENT] --self-test`: exit 0 when every tested hook answered as expected.
-pub fn run(agent: Option<AgentId>, as_json: bool) -> ExitCode {
+pub fn run(agent: Option<AgentId>, as_json: bool) -> Result<ExitCode, Error> {
     let reps = reports(agent);
     let ok = reps.iter().all(|r| r.ok);
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"ok": ok, "agents": reps})).unwrap_or_default()
-        );
+        )?;
     } else if reps.is_empty() {
-        println!("cordon self-test: no agent has cordon's hook installed (cordon install AGENT)");
+        outln!("cordon self-test: no agent has cordon's hook installed (cordon install AGENT)")?;
     } else {
-        println!("cordon self-test:");
-        print(&reps);
-        println!("  result: {}", if ok { "ok" } else { "FAILED" });
+        outln!("cordon self-test:")?;
+        print(&reps)?;
+        outln!("  result: {}", if ok { "ok" } else { "FAILED" })?;
     }
-    if ok && !reps.is_empty() {
+    Ok(if ok && !reps.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(CHECK_FAILED)
-    }
+    })
 }
 
 #[cfg(test)]

@@ -528,6 +528,55 @@ fn copilot_cd_keeps_the_workspace(c: &Case) {
     );
 }
 
+/// Copilot CLI's own grep (ripgrep in its process: no sandbox) over a workspace that holds a
+/// private key: refused by the hook, naming it; checked outside: the key's content never reached
+/// the model, cordon's reason did.
+fn copilot_grep_cannot_read_secrets(c: &Case) {
+    let Some(bin) = agent_bin("copilot") else {
+        return;
+    };
+    c.write(
+        "proj/certs/server.key",
+        "-----BEGIN PRIVATE KEY-----\nKEYMATERIAL-MARKER-0123456789\n-----END PRIVATE KEY-----\n",
+    );
+    let steps = json!([
+        {"tool": {"anthropic": {"name": "grep", "input": {"pattern": "KEYMATERIAL", "output_mode": "content"}}}},
+        {"text": "all done"}
+    ]);
+    let server = Server::start(&c.base, &steps);
+    let (hook, _) = cordon_hook_cmd("copilot");
+    let h = |ev: &str| json!([{"type": "command", "bash": format!("{hook} --event {ev}"), "timeoutSec": 30}]);
+    c.write(
+        "proj/.github/hooks/cordon.json",
+        &json!({"version": 1, "hooks": {"preToolUse": h("preToolUse"), "postToolUse": h("postToolUse")}}).to_string(),
+    );
+    c.chown_all();
+    let mut cmd = agent_cmd(c, &bin);
+    cmd.args(["-p", "go"])
+        .env("COPILOT_OFFLINE", "true")
+        .env(
+            "COPILOT_PROVIDER_BASE_URL",
+            format!("http://127.0.0.1:{}", server.port),
+        )
+        .env("COPILOT_PROVIDER_TYPE", "anthropic")
+        .env("COPILOT_PROVIDER_API_KEY", "test-dummy")
+        .env("COPILOT_MODEL", "claude-sonnet-4.5")
+        .env("COPILOT_ALLOW_ALL", "true")
+        .env("COPILOT_AUTO_UPDATE", "false");
+    let out = run(cmd, 180);
+    let sent = server.sent();
+    assert!(
+        !sent.contains("KEYMATERIAL-MARKER-0123456789"),
+        "copilot as {}: its grep read the private key\n{out}",
+        c.label()
+    );
+    assert!(
+        sent.contains("certs/server.key") && sent.contains("rg PATTERN"),
+        "copilot as {}: cordon's reason did not reach the model\n{out}",
+        c.label()
+    );
+}
+
 // As the invoking user and as an unprivileged one, with namespaces (the agents themselves are
 // the same either way; the fallback is covered by hook_sandbox.rs).
 #[test]
@@ -561,4 +610,8 @@ fn gemini_file_tools_cannot_plant_invoker() {
 #[test]
 fn copilot_cd_keeps_the_workspace_invoker() {
     copilot_cd_keeps_the_workspace(&Case::new(Who::Invoker, false));
+}
+#[test]
+fn copilot_grep_cannot_read_secrets_invoker() {
+    copilot_grep_cannot_read_secrets(&Case::new(Who::Invoker, false));
 }

@@ -1118,6 +1118,40 @@ fn file_tools_variants_git_shape_names_links_tilde() {
     );
     let (d, reason) = decision_of(&w, "claude", &grep);
     assert_eq!(d, "deny", "Grep /proc/self was not refused: {reason}");
+    // Copilot CLI's own grep and glob (`paths`: one directory or an array of them).
+    let copilot = |tool: &str, args: Value| {
+        let input =
+            json!({"timestamp": 1, "cwd": p, "toolName": tool, "toolArgs": args.to_string()});
+        let (out, err, code) = w.hook(
+            "copilot",
+            &["--event", "preToolUse"],
+            input.to_string().as_bytes(),
+        );
+        let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+        (
+            v["permissionDecision"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string(),
+            format!("{out} (exit {code}, stderr {err})"),
+        )
+    };
+    std::fs::create_dir_all(p.join("docs")).unwrap();
+    for args in [
+        json!({"pattern": "PRIVATE"}),
+        json!({"pattern": "PRIVATE", "paths": "certs"}),
+        json!({"pattern": "PRIVATE", "paths": ["docs", "certs"]}),
+    ] {
+        let (d, reason) = copilot("grep", args.clone());
+        assert_eq!(d, "deny", "copilot grep {args} was not refused: {reason}");
+    }
+    for (tool, args) in [
+        ("grep", json!({"pattern": "x", "paths": ["docs"]})),
+        ("glob", json!({"pattern": "**/*", "paths": ["."]})),
+    ] {
+        let (d, reason) = copilot(tool, args.clone());
+        assert_ne!(d, "deny", "copilot {tool} {args} was refused: {reason}");
+    }
     // Ordinary work is not refused: a file called HEAD elsewhere, the nested repository's
     // sources, a read of a source file.
     for path in [

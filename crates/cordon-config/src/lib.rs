@@ -7,6 +7,9 @@
 //! tightens) → environment (`CORDON_*`) → flags → managed (`/etc/cordon/managed.toml`, last,
 //! tighten-only). Every effective value carries its [`Origin`] (file and line, flag, variable).
 //! A broken file is an error, never a silent fallback to defaults.
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt;
 use std::net::IpAddr;

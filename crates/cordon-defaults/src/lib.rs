@@ -10,6 +10,9 @@
 //!   [`LOADED_ENV_FILE`]: a `.env` an agent loads, neutralised when a run creates it.
 
 #![forbid(unsafe_code)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use serde::Serialize;
 

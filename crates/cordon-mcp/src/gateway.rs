@@ -237,7 +237,7 @@ impl Gateway {
             });
         }
         if !ok {
-            eprintln!(
+            errln!(
                 "cordon: mcp {name}: every tool is withheld: {note}; a person must review it: cordon mcp approve {name}"
             );
         }
@@ -663,7 +663,7 @@ impl Gateway {
             }
             other => {
                 if let Err(e) = &other {
-                    eprintln!(
+                    errln!(
                         "cordon: mcp {}: {e}; the instructions are withheld",
                         self.name()
                     );
@@ -678,7 +678,7 @@ impl Gateway {
 
     fn warn_findings(&self, tool: Option<&str>, findings: &[Finding]) {
         for f in findings {
-            eprintln!(
+            errln!(
                 "cordon: mcp {}{}: WARNING: possible poisoning ({f}); shown anyway (--on-poison warn)",
                 self.name(),
                 tool.map(|t| format!("/{t}")).unwrap_or_default()
@@ -893,7 +893,7 @@ impl Gateway {
             Ok((v, _)) => v,
             Err(e) => {
                 // Without the store nothing can be checked: withhold everything (fail closed).
-                eprintln!("cordon: mcp {}: {e}; every tool is withheld", self.name());
+                errln!("cordon: mcp {}: {e}; every tool is withheld", self.name());
                 names
                     .iter()
                     .map(|_| Shown::Withheld(format!("the pin store failed: {e}")))
@@ -926,7 +926,7 @@ impl Gateway {
             for (name, v) in names.iter().zip(&verdicts) {
                 if let Shown::Withheld(why) = v {
                     withheld.push(name.clone());
-                    eprintln!(
+                    errln!(
                         "cordon: mcp {}: tool {name:?} withheld: {why}; review it with: cordon mcp approve {} {name}",
                         self.name(),
                         self.name()

@@ -7,6 +7,19 @@
 //! - [`gateway`]: the relay's decisions for each message, both protocol eras;
 //! - [`relay`]: the threads that move messages between the client and the server.
 #![forbid(unsafe_code)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+/// `eprintln!` that never panics (as `cordon_pipeline::errln!`): a diagnostic stderr cannot take
+/// (a closed pipe: `cordon run -- make 2>&1 | head`) is dropped; `eprintln!` would panic, and
+/// the release build aborts on panic.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
 
 pub mod canon;
 pub mod error;

@@ -5,6 +5,19 @@
 //! name cannot be re-resolved to somewhere else after the check), and connects to exactly that
 //! address.
 #![forbid(unsafe_code)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+/// `eprintln!` that never panics (as `cordon_pipeline::errln!`): a diagnostic stderr cannot take
+/// (a closed pipe: `cordon run -- make 2>&1 | head`) is dropped; `eprintln!` would panic, and
+/// the release build aborts on panic.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
 
 pub mod error;
 pub mod host;
@@ -220,7 +233,7 @@ impl Shared {
     fn say_refused(&self, line: &str, key: String) {
         if let Ok(mut s) = self.said.lock() {
             if s.insert(key) {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
     }

@@ -51,7 +51,7 @@ impl Approved {
         };
         let req = &a.decided.plan.request;
         if req.dry_run && !req.escalations.is_empty() {
-            eprintln!("cordon: note: --dry-run asks nothing: the spec is shown without the --escalate requests");
+            errln!("cordon: note: --dry-run asks nothing: the spec is shown without the --escalate requests");
         } else if !req.dry_run {
             let planned = a.decided.plan.spec.clone();
             let ok = a.ask_before(&planned, false)?;
@@ -128,7 +128,7 @@ impl Approved {
         };
         let ok = match &ok.grant {
             Some(id) => {
-                eprintln!(
+                errln!(
                     "cordon: the remembered grant {id} is not used: {} can be changed by another sandboxed run (pid {pid}) while this one runs; asking instead",
                     file.display()
                 );
@@ -137,7 +137,7 @@ impl Approved {
             None => ok,
         };
         if !ok.pins.is_empty() {
-            eprintln!(
+            errln!(
                 "cordon: note: {} can be changed by another sandboxed run (pid {pid}): this run is not held to the approved content (allowed once)",
                 file.display()
             );
@@ -188,7 +188,7 @@ impl Approved {
         // The audit log records these (who answered, what was granted); --explain prints them.
         if self.decided.plan.request.explain {
             for r in &self.approvals {
-                eprintln!(
+                errln!(
                     "cordon: approval: {}",
                     serde_json::to_string(r).unwrap_or_default()
                 );
@@ -210,7 +210,7 @@ impl Approved {
         if matches!(rerun, Rerun::No) {
             return Ok(code);
         }
-        eprintln!("cordon: rerunning {}", approval::display_argv(&ran.argv));
+        errln!("cordon: rerunning {}", approval::display_argv(&ran.argv));
         let granted = match rerun {
             Rerun::WithEscalations(ok) => {
                 let again = &mut |a: &mut Approved, ran: &SandboxSpec| match ask(a, ran, true) {

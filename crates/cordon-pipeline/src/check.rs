@@ -60,7 +60,7 @@ pub fn policy_for(workspace: &Path, files: &[PathBuf]) -> Result<(Policy, Config
     let mut cfg = load_config(&paths(), workspace, &flags)?;
     let policy = cfg.load_policy()?.unwrap_or_else(Policy::builtin);
     if let Some(line) = cfg.ignored_line() {
-        eprintln!("cordon: {line}");
+        errln!("cordon: {line}");
     }
     Ok((policy, cfg))
 }

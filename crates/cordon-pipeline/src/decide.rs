@@ -18,7 +18,7 @@ pub struct Decided {
 impl Decided {
     pub(crate) fn new(plan: Plan, record: Session) -> Result<Decided> {
         if let Some(line) = plan.config.ignored_line() {
-            eprintln!("cordon: {line}");
+            errln!("cordon: {line}");
         }
         let Some(policy) = &plan.policy else {
             return Ok(Decided {
@@ -44,12 +44,12 @@ impl Decided {
             record.require(&record::decision(&ev, text.as_bytes()))?;
         }
         if ev.decision == Decision::Deny {
-            eprintln!("{}", ev.summary());
-            eprintln!("cordon: refused by the command policy (--policy FILE to change the rules, --no-policy to skip them)");
+            errln!("{}", ev.summary());
+            errln!("cordon: refused by the command policy (--policy FILE to change the rules, --no-policy to skip them)");
             return Err(Error::Refused(cordon_sandbox::exit::REFUSED));
         }
         if plan.request.explain {
-            eprintln!("{}", ev.summary());
+            errln!("{}", ev.summary());
         }
         Ok(Decided {
             plan,

@@ -15,7 +15,7 @@ use crate::plan::Plan;
 use crate::record::{self, spec_json, Ran, Session};
 
 fn fail_code(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("cordon: {msg}");
+    errln!("cordon: {msg}");
     exit::CORDON_FAILED
 }
 
@@ -28,11 +28,13 @@ pub(crate) fn run(
     started: std::time::Instant,
 ) -> u8 {
     if plan.request.dry_run {
-        return match spec_json(spec) {
-            Ok(j) => {
-                println!("{j}");
-                0
-            }
+        // The spec on stdout; a reader that stopped early (`| head`) is not a failure.
+        return match spec_json(spec).map_err(|e| e.to_string()).and_then(|j| {
+            outln!("{j}")
+                .and_then(|()| crate::out::flush())
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(()) => 0,
             Err(e) => fail_code(e),
         };
     }
@@ -41,9 +43,7 @@ pub(crate) fn run(
     }
     if !matches!(spec.network, Network::Proxy { .. }) {
         if spec.network == Network::Full {
-            eprintln!(
-                "cordon: WARNING: --network full: the command has the host network, unfiltered"
-            );
+            errln!("cordon: WARNING: --network full: the command has the host network, unfiltered");
         }
         let ran = sandbox(spec, plan, None);
         return record::finish(rec, &ran, started);
@@ -78,7 +78,7 @@ pub(crate) fn run(
         |l: std::net::TcpListener| match cordon_net::start(l, policy, on_event) {
             Ok(h) => *handle.borrow_mut() = Some(h),
             // Fail closed: without the proxy the sandbox simply has no way out.
-            Err(e) => eprintln!(
+            Err(e) => errln!(
                 "cordon: network: the proxy could not start ({e}); the command has no network"
             ),
         },
@@ -114,12 +114,12 @@ fn report_findings(findings: &[cordon_sandbox::Finding]) {
     if findings.is_empty() {
         return;
     }
-    eprintln!(
+    errln!(
         "cordon: the command left {} thing(s) that would run code outside the sandbox when git, an editor or an agent is used there:",
         findings.len()
     );
     for f in findings {
-        eprintln!("cordon: {}", f.message());
+        errln!("cordon: {}", f.message());
     }
 }
 
@@ -134,17 +134,17 @@ fn sandbox(
         return Ran::failed(fail_code(why));
     }
     match &spec.isolation {
-        Isolation::None => eprintln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
+        Isolation::None => errln!("cordon: WARNING: --mode danger-full-access: no sandbox at all, the command runs with your full access"),
         Isolation::LandlockOnly { reason } => {
-            eprintln!("cordon: {}", cordon_sandbox::fallback::notice(reason));
+            errln!("cordon: {}", cordon_sandbox::fallback::notice(reason));
             if let Some(n) = cordon_sandbox::caches::fallback_notice(&spec.caches) {
-                eprintln!("cordon: {n}");
+                errln!("cordon: {n}");
             }
         }
         Isolation::Namespaces => {}
     }
     for n in &spec.notes {
-        eprintln!("cordon: note: {n}");
+        errln!("cordon: note: {n}");
     }
     report_findings(&spec.recovered);
     let stdio = match plan.request.stdio.copies() {
@@ -162,13 +162,13 @@ fn sandbox(
     match cordon_sandbox::run_with(spec, launch) {
         Ok(o) => {
             if let (Some(why), Isolation::Namespaces) = (&o.fell_back, &spec.isolation) {
-                eprintln!("cordon: {}", cordon_sandbox::fallback::notice(why));
+                errln!("cordon: {}", cordon_sandbox::fallback::notice(why));
                 if let Some(n) = cordon_sandbox::caches::fallback_notice(&spec.caches) {
-                    eprintln!("cordon: {n}");
+                    errln!("cordon: {n}");
                 }
             }
             if o.timed_out {
-                eprintln!("cordon: timed out: the sandbox was killed after --timeout");
+                errln!("cordon: timed out: the sandbox was killed after --timeout");
             }
             report_findings(&o.findings);
             Ran {
@@ -183,7 +183,7 @@ fn sandbox(
             }
         }
         Err(e @ cordon_sandbox::Error::Refused(_)) => {
-            eprintln!("cordon: {e}");
+            errln!("cordon: {e}");
             Ran::failed(exit::REFUSED)
         }
         Err(e) => Ran::failed(fail_code(format!("{e}; run 'cordon doctor'"))),

@@ -29,7 +29,13 @@
 //!
 //! Deciding without running (a hook's question about a shell command, a file, a URL) is
 //! [`check::Checker`], on the same config, trust, policy and audit log.
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
+// First: its macros (`out!`, `outln!`, `errln!`) are used by the modules after it.
+#[macro_use]
+pub mod out;
 pub mod approval;
 pub mod approve;
 pub mod check;

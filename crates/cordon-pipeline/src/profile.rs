@@ -40,7 +40,7 @@ pub fn prepare(config: &mut Config, dry_run: bool) -> Result<()> {
             .cloned()
             .collect();
         for m in &missing {
-            eprintln!(
+            errln!(
                 "cordon: {} does not exist yet: a real run with this profile creates it (left out \
                  of the spec below)",
                 m.display()

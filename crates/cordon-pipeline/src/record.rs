@@ -121,9 +121,7 @@ pub fn session_start(
 impl Session {
     /// No log (`--no-audit`): prints the warning.
     pub fn disabled() -> Session {
-        eprintln!(
-            "cordon: WARNING: --no-audit: nothing of this session is recorded in the audit log"
-        );
+        errln!("cordon: WARNING: --no-audit: nothing of this session is recorded in the audit log");
         Session::none()
     }
 
@@ -159,7 +157,7 @@ impl Session {
     pub fn record(&self, ev: &Event) {
         if let Err(e) = self.require(ev) {
             if !self.warned.swap(true, Ordering::SeqCst) {
-                eprintln!("cordon: WARNING: {e}");
+                errln!("cordon: WARNING: {e}");
             }
         }
     }

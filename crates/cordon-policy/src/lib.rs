@@ -24,6 +24,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod decision;
 mod error;

@@ -7,6 +7,19 @@
 //! all `unsafe` code in `sys` (denied elsewhere).
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// cordon's output goes through `out!`/`outln!`/`errln!` (cordon_pipeline::out): `print!`,
+// `println!` and `eprintln!` panic when the pipe's reader is gone (`cordon ... | head`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+/// `eprintln!` that never panics (as `cordon_pipeline::errln!`): a diagnostic stderr cannot take
+/// (a closed pipe: `cordon run -- make 2>&1 | head`) is dropped; `eprintln!` would panic, and
+/// the release build aborts on panic.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
 
 // The caches' overlays and store make their own system calls for now (each with a SAFETY
 // comment); they are to move into `sys` like the rest.
@@ -62,18 +75,9 @@ pub enum Error {
 pub fn timing(phase: &str) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some()) {
-        eprintln!(
+        errln!(
             "cordon-timing: {:>12} {phase}",
             crate::sys::fs::monotonic_us()
         );
     }
-}
-
-/// For a command that only prints: a closed stdout (`cordon policy show | head`) ends cordon
-/// as it ends any Unix filter, by SIGPIPE (status [`exit::signal`]`(13)` in a shell), instead of
-/// a panic in the printing (Rust ignores SIGPIPE in its own processes). Not for what must
-/// outlive its reader: a run (its proxy's sockets, the audit record), a hook (it answers, fail
-/// closed), an MCP relay.
-pub fn end_on_closed_stdout() {
-    crate::sys::process::default_sigpipe();
 }

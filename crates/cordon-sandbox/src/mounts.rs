@@ -294,7 +294,7 @@ fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
     // On the private /tmp, removed once the overlays hold it.
     let empty = Path::new("/tmp/.cordon-empty-layer");
     if let Err(e) = std::fs::create_dir(empty) {
-        eprintln!(
+        errln!(
             "cordon: note: no socket-proof views ({}: {e}): unix sockets are covered one by one",
             empty.display()
         );
@@ -319,7 +319,7 @@ fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
         ) {
             Ok(()) => done.push(v.clone()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!(
+            Err(e) => errln!(
                 "cordon: note: {}: no socket-proof view ({e}); its unix sockets are covered one by one, \
                  and one created there during the run is reachable",
                 v.display()

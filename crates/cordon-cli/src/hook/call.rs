@@ -31,11 +31,9 @@ pub enum What {
     },
     /// Reads one file (or directory listing).
     Read { path: String },
-    /// Reads the contents of many files below a directory (Grep) or lists names (Glob).
-    Search {
-        path: Option<String>,
-        contents: bool,
-    },
+    /// Reads the contents of many files below directories (Grep) or lists names (Glob).
+    /// `paths` empty: the current directory.
+    Search { paths: Vec<String>, contents: bool },
     /// Writes, edits or creates these files.
     Write { paths: Vec<String> },
     /// A patch (`apply_patch` format) touching the files it names.
@@ -71,7 +69,8 @@ impl What {
         match self {
             What::Shell { command, .. } => command.clone(),
             What::Read { path } => path.clone(),
-            What::Search { path, .. } => path.clone().unwrap_or_else(|| ".".into()),
+            What::Search { paths, .. } if paths.is_empty() => ".".into(),
+            What::Search { paths, .. } => paths.join(" "),
             What::Write { paths } => paths.join(" "),
             What::Patch { text } => crate::hook::patch::paths(text)
                 .map(|p| p.join(" "))

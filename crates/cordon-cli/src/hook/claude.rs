@@ -35,11 +35,17 @@ fn what(tool: &str, inp: &Value) -> Result<What, String> {
             paths: vec![path("notebook_path")?],
         },
         "Grep" => What::Search {
-            path: opt_str(inp, "path")?.map(str::to_string),
+            paths: opt_str(inp, "path")?
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
             contents: true,
         },
         "Glob" | "LS" => What::Search {
-            path: opt_str(inp, "path")?.map(str::to_string),
+            paths: opt_str(inp, "path")?
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
             contents: false,
         },
         "WebFetch" => What::Fetch {

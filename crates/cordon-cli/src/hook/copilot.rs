@@ -34,7 +34,26 @@ fn what(tool: &str, args: &Value) -> Result<What, String> {
         "web_fetch" | "fetch" => What::Fetch {
             url: req_str(args, "url")?.to_string(),
         },
-        "report_intent" | "update_todo" | "think" => What::Inert,
+        // Its ripgrep-based search tools (1.0.102): `paths`, one directory or an array of them,
+        // the current directory by default.
+        "grep" | "glob" => What::Search {
+            paths: match args.get("paths") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::String(s)) => vec![s.clone()],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| "field `paths` holds a non-string".to_string())
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err("field `paths` is neither a string nor an array".into()),
+            },
+            contents: tool == "grep",
+        },
+        // Its shells' output and its own session state: nothing outside the agent.
+        "read_bash" | "list_bash" | "report_intent" | "update_todo" | "think" => What::Inert,
         _ => What::Unknown,
     })
 }

@@ -272,10 +272,18 @@ fn pre_tool(agent: Agent, env: &Env, input: &Input, call: &ToolCall) -> Result<V
             Some(r) => Verdict::deny("secret-path", r),
             None => Verdict::defer("file-read", "not a secret path"),
         },
-        What::Search { path, contents } => {
-            match targets(env, path.as_deref().unwrap_or("."))
-                .find_map(|dir| env.rules.search(&dir, *contents))
-            {
+        What::Search { paths, contents } => {
+            let here = [String::from(".")];
+            let paths = if paths.is_empty() {
+                &here[..]
+            } else {
+                &paths[..]
+            };
+            let refused = paths
+                .iter()
+                .flat_map(|p| targets(env, p))
+                .find_map(|dir| env.rules.search(&dir, *contents));
+            match refused {
                 Some(r) => Verdict::deny("secret-path", r),
                 None => Verdict::defer("file-search", "no secret path below"),
             }

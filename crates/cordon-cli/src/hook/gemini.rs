@@ -38,15 +38,15 @@ fn what(tool: &str, inp: &Value) -> Result<What, String> {
             },
         },
         "read_many_files" => What::Search {
-            path: None,
+            paths: Vec::new(),
             contents: true,
         },
         "list_directory" | "glob" => What::Search {
-            path: dir()?,
+            paths: dir()?.into_iter().collect(),
             contents: false,
         },
         "search_file_content" | "grep_search" | "grep" => What::Search {
-            path: dir()?,
+            paths: dir()?.into_iter().collect(),
             contents: true,
         },
         "write_file" | "replace" | "edit" => What::Write {

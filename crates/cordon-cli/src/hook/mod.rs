@@ -136,17 +136,28 @@ pub struct Args {
 /// Set once the agent is known: what the panic hook answers with.
 static FAIL_AS: std::sync::OnceLock<(Agent, Option<String>)> = std::sync::OnceLock::new();
 
+/// Writes the answer; never panics. An answer the agent may not have read in full (stdout
+/// closed or failing) is a refusal: exit [`HOOK_DENY`], as the agent would otherwise read the
+/// exit status alone — 0, "allow", without the rewrite into `cordon run` the answer carried.
 fn emit(a: &Answer) -> ExitCode {
     let mut out = std::io::stdout().lock();
+    let mut written = Ok(());
     if !a.stdout.is_empty() {
-        let _ = out.write_all(a.stdout.as_bytes());
-        let _ = out.write_all(b"\n");
+        written = out
+            .write_all(a.stdout.as_bytes())
+            .and_then(|()| out.write_all(b"\n"));
     }
-    let _ = out.flush();
+    let written = written.and_then(|()| out.flush());
     if !a.stderr.is_empty() {
-        eprintln!("{}", a.stderr);
+        errln!("{}", a.stderr);
     }
-    ExitCode::from(a.code)
+    match written {
+        Ok(()) => ExitCode::from(a.code),
+        Err(e) => {
+            errln!("cordon hook: cannot write the answer to stdout ({e}): refused");
+            ExitCode::from(HOOK_DENY)
+        }
+    }
 }
 
 /// `cordon hook AGENT`. Never `Err`: every error, a panic included, is answered as a refusal in

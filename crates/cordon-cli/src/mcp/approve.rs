@@ -59,11 +59,11 @@ pub fn pins(a: PinsArgs) -> Result<ExitCode, Error> {
             "servers": shown,
             "collisions": collisions.iter().map(|(t, s)| serde_json::json!({"tool": t, "servers": s})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
         return Ok(ExitCode::SUCCESS);
     }
     if shown.is_empty() {
-        println!("no MCP server pinned yet ({})", store.dir().display());
+        outln!("no MCP server pinned yet ({})", store.dir().display())?;
     }
     for s in shown {
         let ident = match (&s.identity, &s.pending_identity) {
@@ -71,17 +71,17 @@ pub fn pins(a: PinsArgs) -> Result<ExitCode, Error> {
             (Some(_), None) => "identity pinned",
             (None, None) => "identity not pinned",
         };
-        println!(
+        outln!(
             "{}: {} tools pinned, {} withheld; {ident}",
             s.name,
             s.tools.len(),
             s.pending.len() + usize::from(s.pending_instructions.is_some())
-        );
+        )?;
         if let Some(id) = s.identity.as_ref().or(s.pending_identity.as_ref()) {
-            println!(
+            outln!(
                 "  command: {}",
                 cordon_policy::unicode::escape(&id.argv.join(" "))
-            );
+            )?;
         }
         for (t, p) in &s.tools {
             let hints = p
@@ -94,15 +94,15 @@ pub fn pins(a: PinsArgs) -> Result<ExitCode, Error> {
                     )
                 })
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "  {t:<32} {}… {} {}{hints}",
                 &p.sha256[..12.min(p.sha256.len())],
                 p.how,
                 p.pinned_at
-            );
+            )?;
         }
         for (t, p) in &s.pending {
-            println!(
+            outln!(
                 "  {t:<32} WITHHELD: {}{}",
                 p.kind,
                 if p.findings.is_empty() {
@@ -117,14 +117,14 @@ pub fn pins(a: PinsArgs) -> Result<ExitCode, Error> {
                             .join("; ")
                     )
                 }
-            );
+            )?;
         }
         if s.pending_instructions.is_some() {
-            println!("  (instructions)                   WITHHELD: changed or flagged");
+            outln!("  (instructions)                   WITHHELD: changed or flagged")?;
         }
     }
     for (t, servers) in &collisions {
-        println!("collision: tool {t:?} is offered by {}", servers.join(", "));
+        outln!("collision: tool {t:?} is offered by {}", servers.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -225,13 +225,21 @@ pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
         }
     }
     if text.is_empty() {
-        println!("nothing withheld for {:?}", a.name);
+        outln!("nothing withheld for {:?}", a.name)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{text}");
-    let _ = std::io::stdout().flush();
+    out!("{text}")?;
+    cordon_pipeline::out::flush()?;
+    // What is approved must have been shown: a diff cut short (`| head`) is not a review.
+    if !a.yes && cordon_pipeline::out::closed() {
+        errln!(
+            "cordon: not approved: the changes could not all be shown (stdout was closed); \
+             run it without a pipe that stops early, or pass --yes"
+        );
+        return Ok(ExitCode::from(CHECK_FAILED));
+    }
     if !a.yes && !confirm() {
-        eprintln!("cordon: not approved");
+        errln!("cordon: not approved");
         return Ok(ExitCode::from(CHECK_FAILED));
     }
     let now = cordon_audit::rfc3339_ms(cordon_audit::now_ms());
@@ -276,11 +284,11 @@ pub fn approve(a: ApproveArgs) -> Result<ExitCode, Error> {
     }
     // Recorded in the audit log like every change.
     record_approvals(&a, &changes);
-    println!(
+    outln!(
         "approved: {} item(s) of {:?}; the client sees them at its next tools/list",
         changes.len(),
         a.name
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -345,7 +353,7 @@ fn confirm() -> bool {
         .write(true)
         .open("/dev/tty")
     else {
-        eprintln!(
+        errln!(
             "cordon: no terminal to confirm on; review the diff above and pass --yes to approve"
         );
         return false;

@@ -345,25 +345,25 @@ pub fn run(a: Args, install: bool) -> Result<ExitCode, Error> {
     let change = match change {
         Ok(Some(c)) => c,
         Ok(None) => {
-            println!("{}: no MCP servers to change", path.display());
+            outln!("{}: no MCP servers to change", path.display())?;
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => return Err(Error::failed(e)),
     };
     for n in &notes {
-        println!("{}: {n}", path.display());
+        outln!("{}: {n}", path.display())?;
     }
     if change.is_noop() {
-        println!("{}: nothing to change", path.display());
+        outln!("{}: nothing to change", path.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.dry_run {
-        print!("{}", change.diff());
+        out!("{}", change.diff())?;
         return Ok(ExitCode::SUCCESS);
     }
     match change.apply() {
         Ok(_) => {
-            println!(
+            outln!(
                 "{}: {} (backup: {})",
                 path.display(),
                 if install {
@@ -372,7 +372,7 @@ pub fn run(a: Args, install: bool) -> Result<ExitCode, Error> {
                     "servers restored"
                 },
                 settings_edit::backup_path(&path).display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(Error::failed(e)),

@@ -8,7 +8,10 @@
 //! for any sandboxed command).
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use cordon_audit::{Event, Text};
@@ -391,13 +394,88 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
             )))
         }
     };
-    rt.block_on(async move {
-        match shell.serve(rmcp::transport::stdio()).await {
+    let done = rt.block_on(async move {
+        let gone = Arc::new(tokio::sync::Notify::new());
+        let out = ClientOut {
+            inner: tokio::io::stdout(),
+            gone: gone.clone(),
+        };
+        match shell.serve((tokio::io::stdin(), out)).await {
             Ok(service) => {
+                // A client that closed its end of stdout ends the server as one that closed
+                // stdin does: rmcp only logs an answer it could not send, and would serve on.
+                let stop = service.cancellation_token();
+                tokio::spawn(async move {
+                    gone.notified().await;
+                    stop.cancel();
+                });
                 let _ = service.waiting().await;
                 Ok(ExitCode::SUCCESS)
             }
+            // The client went away before the handshake's answer (its end of stdout closed):
+            // the same quiet end as a client that closes stdin.
+            Err(e) if client_gone(&e) => Ok(ExitCode::SUCCESS),
             Err(e) => Err(Error::failed(format!("mcp serve: {e}"))),
         }
-    })
+    });
+    // Not `drop(rt)`: that waits for the thread blocked reading stdin, i.e. for a client that
+    // is gone from stdout but keeps stdin open.
+    rt.shutdown_background();
+    done
+}
+
+/// stdout, the client's end; a write that finds it closed (`BrokenPipe`) notifies `gone`.
+struct ClientOut {
+    inner: tokio::io::Stdout,
+    gone: Arc<tokio::sync::Notify>,
+}
+
+impl ClientOut {
+    fn note<T>(&self, r: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.gone.notify_one();
+            }
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for ClientOut {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(r)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note(r)
+    }
+}
+
+/// True when `e` comes from writing to a client whose end of stdout is closed.
+fn client_gone(e: &rmcp::service::ServerInitializeError) -> bool {
+    // The transport's error is a field (not a `source`) of this variant; below it, the chain.
+    let rmcp::service::ServerInitializeError::TransportError { error, .. } = e else {
+        return false;
+    };
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }

@@ -154,7 +154,7 @@ pub fn launch_server(a: &Args) -> Result<(File, File, SandboxedServer), String> 
                 Ok(code) => code,
                 Err(e) => {
                     if !e.is_silent() {
-                        eprintln!("cordon: {e}");
+                        errln!("cordon: {e}");
                     }
                     e.exit_code()
                 }
@@ -345,7 +345,7 @@ impl Rules {
             note: note.clone(),
         });
         if answer == Answer::Deny && !note.is_empty() {
-            eprintln!("cordon: mcp {server}/{tool}: not approved: {note}");
+            errln!("cordon: mcp {server}/{tool}: not approved: {note}");
         }
         answer != Answer::Deny
     }

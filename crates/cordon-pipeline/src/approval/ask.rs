@@ -101,7 +101,7 @@ fn ask_who(
     // 3. The approver command (never for a rerun outside the sandbox: that takes a person).
     let cmd_line = display_argv(&cx.spec.argv);
     if q.unsandboxed {
-        eprintln!(
+        errln!(
             "cordon: not rerun outside the sandbox: that needs a person's yes on a terminal (/dev/tty: {tty_err})"
         );
         return rec(
@@ -128,7 +128,7 @@ fn remembered(cx: &Ctx, scripts: &Result<Vec<Script>, String>) -> Option<String>
     let all = match cx.grants.load() {
         Ok(all) => all,
         Err(e) => {
-            eprintln!("cordon: warning: remembered grants ignored: {e}");
+            errln!("cordon: warning: remembered grants ignored: {e}");
             return None;
         }
     };
@@ -139,9 +139,10 @@ fn remembered(cx: &Ctx, scripts: &Result<Vec<Script>, String>) -> Option<String>
         scripts,
         &cx.requested(),
     )?;
-    eprintln!(
+    errln!(
         "cordon: approved by the remembered grant {} ('cordon grants revoke {}' to forget it)",
-        g.id, g.id
+        g.id,
+        g.id
     );
     Some(g.id.clone())
 }
@@ -169,7 +170,7 @@ fn ask_approver(
             .clone()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "~/.config/cordon/config.toml".into());
-        eprintln!(
+        errln!(
             "cordon: not approved: {cmd_line}: {} and nobody can be asked: no terminal (/dev/tty: {tty_err}) and no approver configured; \
              add approver = [\"/path/to/approver\"] to {where_}, or run cordon from a terminal",
             q.title
@@ -202,21 +203,21 @@ fn ask_approver(
     let shown = display_argv(approver);
     let (answer, why) = match run_approver(approver, &request.to_string(), timeout) {
         Ok((Answer::Deny, why)) => {
-            eprintln!(
+            errln!(
                 "cordon: not approved: {cmd_line}: the approver {shown} said no: {}",
                 unicode::escape(&why)
             );
             (Answer::Deny, why)
         }
         Ok((a, why)) => {
-            eprintln!(
+            errln!(
                 "cordon: approved by the approver {shown}: {}",
                 unicode::escape(&why)
             );
             (a, why)
         }
         Err(why) => {
-            eprintln!(
+            errln!(
                 "cordon: not approved: {cmd_line}: the approver {shown} gave no valid answer, which counts as deny: {}",
                 unicode::escape(&why)
             );
@@ -255,14 +256,14 @@ fn store_if_project(
     };
     match cx.grants.add(g) {
         Ok(g) => {
-            eprintln!(
+            errln!(
                 "cordon: remembered for this project as grant {} ('cordon grants revoke {}' to forget it)",
                 g.id, g.id
             );
             (Answer::AllowProject, Some(g.id), why.to_string())
         }
         Err(e) => {
-            eprintln!("cordon: warning: the grant could not be stored ({e}); allowed this once");
+            errln!("cordon: warning: the grant could not be stored ({e}); allowed this once");
             (Answer::AllowOnce, None, format!("grant not stored: {e}"))
         }
     }

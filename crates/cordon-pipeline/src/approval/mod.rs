@@ -356,7 +356,7 @@ pub fn before_run(cx: &Ctx) -> (Before, Vec<ApprovalRecord>) {
                 return (Before::Run(Approved::nothing()), records);
             }
             let flags: Vec<String> = esc.iter().map(Escalation::flag).collect();
-            eprintln!(
+            errln!(
                 "cordon: --escalate {} refused: --approval never asks no one, and the command does not run with it; \
                  grant the access yourself ({}), or use --approval on-request",
                 unicode::escape(&cx.requested().join(" --escalate ")),
@@ -440,7 +440,7 @@ pub fn after_failure(cx: &Ctx, code: u8) -> (Rerun, Vec<ApprovalRecord>) {
     records.push(r);
     match (ok, unsandboxed) {
         (false, _) => {
-            eprintln!("cordon: not rerun; exit status {code} is the sandboxed run's");
+            errln!("cordon: not rerun; exit status {code} is the sandboxed run's");
             (Rerun::No, records)
         }
         (true, true) => (Rerun::Unsandboxed, records),

@@ -585,7 +585,7 @@ impl Session {
             return none;
         }
         if let Err(e) = store::create_caches_dir(&dir, workspace) {
-            eprintln!(
+            errln!(
                 "cordon: caches: cannot create {} ({e}); tool caches stay read-only in this run",
                 dir.display()
             );
@@ -600,7 +600,7 @@ impl Session {
                 None
             }
             Err(e) => {
-                eprintln!("cordon: caches: {e}; this run's cache writes are thrown away");
+                errln!("cordon: caches: {e}; this run's cache writes are thrown away");
                 c.throwaway = true;
                 None
             }
@@ -619,7 +619,7 @@ impl Session {
                                 .into()
                         }
                     };
-                    eprintln!("cordon: caches: {why}; this run's cache writes are thrown away");
+                    errln!("cordon: caches: {why}; this run's cache writes are thrown away");
                     c.throwaway = true;
                     lock = None;
                 }
@@ -628,7 +628,7 @@ impl Session {
         c.overlays.retain(|o| match store::create_overlay_dirs(o) {
             Ok(()) => true,
             Err(e) => {
-                eprintln!(
+                errln!(
                     "cordon: cache {}: cannot prepare {} ({e}); it stays read-only in this run",
                     o.name,
                     o.lower.display()
@@ -637,7 +637,7 @@ impl Session {
             }
         });
         if let Err(e) = c.create_private() {
-            eprintln!("cordon: caches: {e}; the tools pointed at private caches will find none");
+            errln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
         }
         // The work directories the last mounts left (marked volatile), moved aside: only with
@@ -650,7 +650,7 @@ impl Session {
                     c.overlays.retain(|o| match store::retire_work(&cfd, o) {
                         Ok(_) => true,
                         Err(e) => {
-                            eprintln!(
+                            errln!(
                                 "cordon: cache {}: cannot clear {} ({e}); it stays read-only in this run",
                                 o.name,
                                 o.work.display()
@@ -669,7 +669,7 @@ impl Session {
                     }
                 }
                 Err(e) => {
-                    eprintln!("cordon: caches: {e}; tool caches stay read-only in this run");
+                    errln!("cordon: caches: {e}; tool caches stay read-only in this run");
                     c.overlays.clear();
                 }
             }
@@ -751,7 +751,7 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
                 }
             }
         }
-        Err(e) => eprintln!("cordon: caches: {e}; tool caches stay read-only in this run"),
+        Err(e) => errln!("cordon: caches: {e}; tool caches stay read-only in this run"),
     }
 }
 

@@ -260,7 +260,7 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
                         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                         "mode=0700,size=64k",
                     ) {
-                        eprintln!(
+                        errln!(
                             "cordon: caches: cannot mount a tmpfs on {} ({e}); tool caches stay read-only in this run",
                             stage.display()
                         );
@@ -273,7 +273,7 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
             }
         };
         if let Err(e) = r {
-            eprintln!(
+            errln!(
                 "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
                 o.lower.display()
             );
@@ -372,7 +372,7 @@ pub fn attach_overlays(p: &mut Prepared) {
     for (path, fd) in p.overlays.drain(..) {
         match attach(&fd, &path) {
             Ok(()) => mounted.push(path),
-            Err(e) => eprintln!(
+            Err(e) => errln!(
                 "cordon: cache: cannot mount the overlay on {} ({e}); it stays read-only in this run",
                 path.display()
             ),

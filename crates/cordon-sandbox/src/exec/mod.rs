@@ -14,7 +14,8 @@
 //! (the fallback, and `danger-full-access`) the supervisor forks the command itself.
 //!
 //! The supervisor clones init with every namespace flag in one `clone` call (no extra fork),
-//! before any thread is started, so the child may allocate freely. What the processes tell the
+//! while no other thread runs (the spec's socket search thread is joined before `spec::build`
+//! returns), so the child may allocate freely. What the processes tell the
 //! supervisor is typed ([`message`]): a [`message::Failure`] on a close-on-exec report pipe
 //! (empty at EOF: the command was executed), init's [`message::Exit`] on the done pipe.
 //! Everything that runs in the children is prepared here first ([`Prepared`]).

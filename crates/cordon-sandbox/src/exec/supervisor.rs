@@ -65,8 +65,8 @@ pub(super) fn run_namespaces(
         } else {
             libc::CLONE_NEWNET
         };
-    // `cordon run` starts no thread before the sandbox's processes exist (the proxy's starts
-    // after, from `on_listener`): one clone. A caller with other threads (a gateway running a
+    // `cordon run` has no other thread here (the spec's socket search ran on one, joined before
+    // `spec::build` returned; the proxy's starts after, from `on_listener`): one clone. A caller with other threads (a gateway running a
     // server in-process) goes through fork(3) first.
     let threaded = sys::process::thread_count().is_none_or(|n| n > 1);
     #[allow(unsafe_code)]
@@ -306,11 +306,11 @@ fn outcome(
         }
         Some(Failure::UsernsDenied(why)) => Ok(Err(why)),
         Some(Failure::NotFound) => {
-            eprintln!("cordon: {argv0}: command not found");
+            errln!("cordon: {argv0}: command not found");
             Ok(Ok(Outcome::code(EXIT_NOTFOUND)))
         }
         Some(Failure::NotExecutable(why)) => {
-            eprintln!("cordon: {argv0}: {why}");
+            errln!("cordon: {argv0}: {why}");
             Ok(Ok(Outcome::code(EXIT_NOEXEC)))
         }
         Some(Failure::Setup(why)) => Err(Error::Setup(why)),
