@@ -2,7 +2,7 @@
 //! It can be printed (`cordon run --dry-run`), tested and diffed.
 
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -227,7 +227,7 @@ pub fn build(
     let read_secret: Vec<PathBuf> = req
         .read_secret
         .iter()
-        .map(|p| fs::canonicalize(p).unwrap_or_else(|_| absolute(p, &cwd)))
+        .map(|p| fs::canonicalize(p).unwrap_or_else(|_| crate::guard::lexical(p, &cwd)))
         .collect();
 
     // Secrets: the home list, then secret files found in the writable roots.
@@ -623,7 +623,7 @@ fn protected_paths(req: &Request, writable: &[PathBuf]) -> Result<Vec<Protected>
             .map(|(rel, kind)| (PathBuf::from(rel), *kind));
         // Only what lies inside this root: outside the roots everything is read-only anyway.
         let extra = extra.iter().filter_map(|(p, kind)| {
-            let a = absolute(p, root);
+            let a = crate::guard::lexical(p, root);
             let rel = a.strip_prefix(root).ok()?.to_path_buf();
             (!rel.as_os_str().is_empty()).then_some((rel, *kind))
         });
@@ -819,26 +819,6 @@ fn canonical(p: &Path, what: &str) -> Result<PathBuf, Error> {
     fs::canonicalize(p).map_err(|e| Error::Usage(format!("{what} {}: {e}", p.display())))
 }
 
-/// `p` made absolute against `base`, with `.` and `..` removed lexically.
-fn absolute(p: &Path, base: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The top of the git work tree containing `dir` (walks up looking for `.git`; no git process).
 pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
     let mut d = Some(dir);
@@ -884,11 +864,11 @@ mod tests {
     #[test]
     fn absolute_is_lexical() {
         assert_eq!(
-            absolute(Path::new("a/../b/./c"), Path::new("/x")),
+            crate::guard::lexical(Path::new("a/../b/./c"), Path::new("/x")),
             PathBuf::from("/x/b/c")
         );
         assert_eq!(
-            absolute(Path::new("../../.."), Path::new("/x")),
+            crate::guard::lexical(Path::new("../../.."), Path::new("/x")),
             PathBuf::from("/")
         );
     }
