@@ -109,23 +109,8 @@ pub struct Input {
     pub tool_output: Option<Value>,
 }
 
-/// cordon's decision on a tool call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Ask,
-    Deny,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Ask => "ask",
-            Decision::Deny => "deny",
-        }
-    }
-}
+/// cordon's decision on a tool call: the policy's own (allow, ask, deny).
+pub use cordon_policy::Decision;
 
 /// The answer to a PreToolUse-like event.
 #[derive(Debug, Clone)]
