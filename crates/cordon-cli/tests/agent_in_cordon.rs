@@ -9,80 +9,25 @@
 //! needs the proxy; without namespaces it is refused: tests/profiles.rs).
 
 mod harness;
+mod model;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::{Case, Who};
-use serde_json::{json, Value};
+use model::Server;
+use serde_json::json;
 
 fn agent_bin(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let msg = format!(
-            "\n\n!!!! agent_in_cordon: `{name}` is not installed: this test is SKIPPED. Install it \
-             with the npm line of .ci/run. !!!!\n"
-        );
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg} (CI=true: the agents must be installed)");
-        }
-        eprintln!("{msg}");
-    }
-    found
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+    model::agent_bin("agent_in_cordon", name)
 }
 
 impl Server {
-    fn start(dir: &Path, steps: &Value) -> Server {
-        let scen = dir.join("scenario.json");
-        let log = dir.join("requests.jsonl");
-        let portfile = dir.join("port");
-        std::fs::write(&scen, steps.to_string()).unwrap();
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/agents/model_server.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(&scen)
-            .arg(&log)
-            .arg(&portfile)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3 (the scripted model server)");
-        let t = Instant::now();
-        while !portfile.exists() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "the model server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let port = std::fs::read_to_string(&portfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        Server { child, port, log }
-    }
-
     /// Every tool result the agent sent back to the model, as text.
     fn tool_results(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for line in std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-        {
-            let Ok(r) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
+        for r in self.requests() {
             for m in r["body"]["messages"].as_array().into_iter().flatten() {
                 for part in m["content"].as_array().into_iter().flatten() {
                     if part["type"] == "tool_result" {
@@ -94,17 +39,6 @@ impl Server {
         out.sort();
         out.dedup();
         out
-    }
-
-    fn everything(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -11,80 +11,21 @@
 //! where that is a failure.
 
 mod harness;
+mod model;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{Case, Who};
+use model::Server;
 use serde_json::{json, Value};
 
-/// The agent's binary on PATH; `None` (after a loud message) when absent outside CI.
 fn agent_bin(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let msg = format!(
-            "\n\n!!!! agents_e2e: `{name}` is not installed: this end-to-end test is SKIPPED. \
-             Install it with the npm line of .ci/run. !!!!\n"
-        );
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg} (CI=true: the agents must be installed)");
-        }
-        eprintln!("{msg}");
-    }
-    found
-}
-
-/// The scripted model server, on an ephemeral port; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+    model::agent_bin("agents_e2e", name)
 }
 
 impl Server {
-    fn start(dir: &Path, steps: &Value) -> Server {
-        let scen = dir.join("scenario.json");
-        let log = dir.join("requests.jsonl");
-        let portfile = dir.join("port");
-        std::fs::write(&scen, steps.to_string()).unwrap();
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/agents/model_server.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(&scen)
-            .arg(&log)
-            .arg(&portfile)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3 (the scripted model server)");
-        let t = Instant::now();
-        while !portfile.exists() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "the model server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let port = std::fs::read_to_string(&portfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        Server { child, port, log }
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
     /// Every request body, as text (to look for cordon's reasons in what the agent sent back).
     fn sent(&self) -> String {
         self.requests()
@@ -92,13 +33,6 @@ impl Server {
             .map(|r| r["body"].to_string())
             .collect::<Vec<_>>()
             .join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
