@@ -162,6 +162,14 @@ fn seed(c: &Case) {
         &format!("<password>{SECRET}</password>\n"),
     );
     c.write(".gradle/gradle.properties", &format!("token={SECRET}\n"));
+    c.write(
+        ".config/pip/pip.conf",
+        &format!("[global]\nindex-url = https://u:{SECRET}@pypi.example/simple\n"),
+    );
+    c.write(
+        ".local/share/uv/credentials/credentials.toml",
+        &format!("[[credential]]\npassword = \"{SECRET}\"\n"),
+    );
     // A cache added by the config, with a secret inside it: the secret must be covered on top
     // of the overlay.
     c.write(".toolx/data", "original\n");
@@ -185,7 +193,8 @@ fn attack_script() -> String {
         ));
     }
     s.push_str(
-        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token 2>&1; true\n",
+        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token \
+         ~/.config/pip/pip.conf ~/.local/share/uv/credentials/credentials.toml 2>&1; true\n",
     );
     s
 }
