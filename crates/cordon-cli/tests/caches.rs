@@ -674,6 +674,51 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 variants!(overlay_marks_are_not_obeyed);
 
+/// `cordon cache clean` while a sandbox of the workspace runs is refused (it would empty the
+/// caches under the running tool), in both modes: fallback runs, which took no lock, now hold
+/// the workspace's lock too (shared). Once the run has ended, clean removes the layers.
+fn clean_while_running(c: &Case) {
+    let child = c
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "d=${PIP_CACHE_DIR:-$HOME/.cache/pip}; mkdir -p \"$d\" && echo kept > \"$d/f\" && \
+             touch out/started && sleep 3 && cat \"$d/f\"",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cordon");
+    let started = c.ws.join("out/started");
+    for _ in 0..300 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(started.exists(), "[{}] the run did not start", c.label());
+    let o = c.cordon(&["cache", "clean"]);
+    let t = text(&o);
+    let run = child.wait_with_output().unwrap();
+    assert!(
+        code(&o) != 0 && t.contains("is running"),
+        "[{}] cache clean during a run: {t}",
+        c.label()
+    );
+    assert!(
+        text(&run).contains("kept"),
+        "[{}] the running sandbox lost its cache: {}",
+        c.label(),
+        text(&run)
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+}
+
+variants!(clean_while_running);
+
 // ---- real package managers against the real registries ----
 
 /// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed

@@ -77,7 +77,21 @@ pub fn lock_mounts(dir: &Path, wait: std::time::Duration) -> io::Result<Option<f
     }
 }
 
+/// A fallback run's hold on the workspace's caches, for its whole run: [`LOCK`], shared. `cordon
+/// cache clean` takes it exclusively, so it no longer empties the private directories under a
+/// running sandbox (fallback runs took no lock). Shared, because fallback runs use no upper
+/// layer: several may run at once, as several tools share one cache directory; a run with
+/// namespaces meanwhile finds the lock taken and uses throwaway layers. `Ok(None)` when a run
+/// with namespaces holds it (the private directories are then shared with it).
+pub fn try_lock_shared(dir: &Path) -> io::Result<Option<fs::File>> {
+    try_lock_op(dir, LOCK, libc::LOCK_SH)
+}
+
 fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
+    try_lock_op(dir, name, libc::LOCK_EX)
+}
+
+fn try_lock_op(dir: &Path, name: &str, op: libc::c_int) -> io::Result<Option<fs::File>> {
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -89,7 +103,7 @@ fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
         .map_err(|e| io::Error::new(e.kind(), format!("lock {}: {e}", dir.display())))?;
     loop {
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
             return Ok(Some(f));
         }
         let e = io::Error::last_os_error();
