@@ -126,16 +126,48 @@ pub fn create_overlay_dirs(o: &Overlay) -> io::Result<()> {
     Ok(())
 }
 
-/// For CARGO_HOME pointed at a private directory: links to the real cargo home's config files (so that
-/// registries, mirrors and build settings still apply). Links are made with `symlinkat`, which
-/// never replaces what is there.
-pub fn create_private(p: &Private) -> io::Result<()> {
-    if let Some(real) = &p.link_config_from {
-        mkdirs(&p.dir)?;
-        for name in ["config.toml", "config"] {
-            let target = real.join(name);
-            if target.is_file() {
-                let _ = std::os::unix::fs::symlink(&target, p.dir.join(name));
+/// A private directory's own setup, in `caches/private` (opened as `root`): for CARGO_HOME, links
+/// to the real cargo home's config files (so that registries, mirrors and build settings still
+/// apply).
+///
+/// Everything below `caches/private` is the sandboxes' (writable in every run of the workspace):
+/// the group directory may have been replaced by a link to anywhere (the user's `~/.ssh`,
+/// another project), its `config.toml` by a file of the sandbox's own. So this goes through
+/// handles, relative to `root`, never following a link: a group directory that is not a
+/// directory is removed and made again, and the config names are emptied and linked again each
+/// run, so that the cargo of a later run obeys the user's configuration only, never one a
+/// sandbox planted (`build.rustc-wrapper`, `[target.*] runner`).
+pub fn create_private(root: &OwnedFd, p: &Private) -> io::Result<()> {
+    let Some(real) = &p.link_config_from else {
+        return Ok(());
+    };
+    let group = cstring(p.dir.file_name().unwrap_or_default())?;
+    let make = |root: &OwnedFd| -> io::Result<OwnedFd> {
+        // SAFETY: mkdirat relative to a directory descriptor we hold, NUL-terminated name.
+        if unsafe { libc::mkdirat(root.as_raw_fd(), group.as_ptr(), 0o700) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        openat(root.as_raw_fd(), &group, libc::O_RDONLY | libc::O_DIRECTORY)
+    };
+    let gfd = match open_subdir(root.as_raw_fd(), &group, false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make(root)?,
+        // A link (O_NOFOLLOW: ELOOP) or a file where the directory was: the sandbox's, removed.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            remove_at(root, &group)?;
+            make(root)?
+        }
+        Err(e) => return Err(e),
+    };
+    for name in [c"config.toml", c"config"] {
+        remove_at(&gfd, name)?;
+        let target = real.join(OsStr::from_bytes(name.to_bytes()));
+        if target.is_file() {
+            let t = cstring(target.as_os_str())?;
+            // SAFETY: symlinkat relative to a directory descriptor we hold, NUL-terminated
+            // strings; it never follows nor replaces what is at the name.
+            if unsafe { libc::symlinkat(t.as_ptr(), gfd.as_raw_fd(), name.as_ptr()) } != 0 {
+                return Err(io::Error::last_os_error());
             }
         }
     }
