@@ -670,9 +670,10 @@ async fn connect_tunnel<S: Stream>(
     }
 }
 
-/// An allowed CONNECT served as a plain tunnel: the ClientHello's server name checked (TLS to
-/// port 443 of a name), then the bytes relayed both ways unread.
-#[allow(clippy::too_many_arguments)] // one call site; the request's parts, named
+/// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) served as a plain tunnel: the
+/// ClientHello's server name checked (TLS to port 443 of a name), then the bytes relayed both
+/// ways unread.
+#[allow(clippy::too_many_arguments)] // two call sites; the request's parts, named
 async fn tunnel<S: Stream>(
     mut s: S,
     mut up: TcpStream,
@@ -806,7 +807,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
+async fn socks5<S: Stream>(mut s: S, sh: Arc<Shared>) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
     let handshake = async {
         let mut hdr = [0u8; 2];
@@ -883,7 +884,7 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         .policy
         .decide_connect(&h, port)
         .map(|(rule, ConnectAction::Tunnel)| rule);
-    let (mut up, addr, rule) = match sh.open(&r, &h, decision).await {
+    let (up, addr, rule) = match sh.open(&r, &h, decision).await {
         Ok(x) => x,
         Err(_) => {
             // 0x02: connection not allowed by ruleset.
@@ -892,9 +893,9 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         }
     };
     s.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
-    let (a, b) = relay(&mut s, &mut up).await;
-    sh.event(&r, Some(addr), "allow", rule, a, b);
-    Ok(())
+    // The same tunnel as HTTP CONNECT's, server-name check included: without it, a SOCKS5
+    // tunnel to an allowed name could carry TLS for any other name behind the same front.
+    tunnel(s, up, &sh, &r, &h, addr, rule, Vec::new()).await
 }
 
 #[cfg(test)]
@@ -1028,5 +1029,105 @@ mod tests {
             !line.contains("\"method\"") && !line.contains("\"path\""),
             "{line}"
         );
+    }
+
+    /// A TLS ClientHello record naming `sni` (enough of one for the proxy's parser).
+    fn client_hello(sni: &str) -> Vec<u8> {
+        let name = sni.as_bytes();
+        let mut ext = Vec::new();
+        ext.extend_from_slice(&0u16.to_be_bytes()); // server_name
+        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        ext.push(0); // host_name
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7u8; 32]); // random
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]); // one cipher suite
+        body.extend_from_slice(&[1, 0]); // null compression
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    /// Through one tunnel to api.test:443, a ClientHello for `sni`; returns what the server at
+    /// 127.0.0.1:443 received (empty: the tunnel was closed before any byte reached it).
+    async fn hello_through(l: &TcpListener, sh: Arc<Shared>, socks: bool, sni: &str) -> Vec<u8> {
+        let (mut client, proxy_side) = tokio::io::duplex(4096);
+        let served = tokio::spawn(async move {
+            if socks {
+                socks5(proxy_side, sh).await
+            } else {
+                http(proxy_side, sh).await
+            }
+        });
+        if socks {
+            // No auth; CONNECT DOMAINNAME api.test:443.
+            client.write_all(&[5, 1, 0]).await.unwrap();
+            let mut b = [0u8; 2];
+            client.read_exact(&mut b).await.unwrap();
+            let mut req = vec![5, 1, 0, 3, 8];
+            req.extend_from_slice(b"api.test");
+            req.extend_from_slice(&443u16.to_be_bytes());
+            client.write_all(&req).await.unwrap();
+            let mut rep = [0u8; 10];
+            client.read_exact(&mut rep).await.unwrap();
+            assert_eq!(rep[1], 0, "SOCKS5 reply {rep:?}");
+        } else {
+            client
+                .write_all(b"CONNECT api.test:443 HTTP/1.1\r\nHost: api.test:443\r\n\r\n")
+                .await
+                .unwrap();
+            let mut rep = [0u8; 39];
+            client.read_exact(&mut rep).await.unwrap();
+            assert!(rep.starts_with(b"HTTP/1.1 200 "), "{rep:?}");
+        }
+        let (mut up, _) = l.accept().await.unwrap();
+        client.write_all(&client_hello(sni)).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), up.read_to_end(&mut got)).await;
+        drop(up);
+        served.await.unwrap().unwrap();
+        got
+    }
+
+    /// Every tunnel to port 443 of a name (HTTP CONNECT and SOCKS5 alike) carries TLS for that
+    /// name only: a ClientHello for another name (domain fronting through an allowed front)
+    /// closes it before any byte reaches the server.
+    #[tokio::test]
+    async fn tunnels_to_443_carry_tls_for_their_host_only() {
+        let Ok(l) = TcpListener::bind("127.0.0.1:443").await else {
+            errln!("skipping: cannot listen on 127.0.0.1:443 (needs root)");
+            return;
+        };
+        for socks in [false, true] {
+            let (sh, events) = shared(&["api.test"]);
+            let got = hello_through(&l, sh.clone(), socks, "evil.example").await;
+            assert!(
+                got.is_empty(),
+                "socks={socks}: the server got {} bytes",
+                got.len()
+            );
+            let got = hello_through(&l, sh, socks, "API.test.").await;
+            assert_eq!(got, client_hello("API.test."), "socks={socks}");
+            let ev = events.lock().unwrap();
+            assert_eq!(ev.len(), 2, "{ev:?}");
+            assert_eq!(ev[0].decision, "deny");
+            assert!(
+                ev[0]
+                    .rule
+                    .contains("TLS server name \"evil.example\" does not match"),
+                "{ev:?}"
+            );
+            assert_eq!(ev[1].decision, "allow");
+        }
     }
 }
