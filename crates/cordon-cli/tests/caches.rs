@@ -719,6 +719,60 @@ fn clean_while_running(c: &Case) {
 
 variants!(clean_while_running);
 
+/// A sandbox makes its cache a tree 5000 levels deep (in the upper layer of ~/.npm with
+/// namespaces, in its private directory in the fallback), with 32 MiB at the bottom (more than
+/// its 4096 first directories' blocks). `cordon
+/// cache list` must count it, and `cordon cache clean` remove it: a walk holding a descriptor
+/// per level stopped at the limit of open files, and a depth limit left the tree for good
+/// (clean failed on it every time: "too deep").
+fn deep_trees_are_measured_and_removed(c: &Case) {
+    if which("python3").is_none() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    if !c.fallback {
+        fs::create_dir_all(c.home.join(".npm")).unwrap();
+        c.chown_all();
+    }
+    let o = c.sh("python3 -c 'import os\n\
+         d = os.environ.get(\"npm_config_cache\") or os.path.expanduser(\"~/.npm\")\n\
+         os.makedirs(d, exist_ok=True); os.chdir(d)\n\
+         for i in range(5000):\n    os.mkdir(\"z\"); os.chdir(\"z\")\n\
+         open(\"f\", \"wb\").write(b\"x\" * (32 << 20))\n\
+         print(\"DEEP\")'");
+    assert!(text(&o).contains("DEEP"), "[{}] {}", c.label(), text(&o));
+    let o = c.cordon(&["cache", "list", "--json"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let total: u64 = v["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["entries"].as_array().unwrap().iter())
+        .map(|e| e["overlay_bytes"].as_u64().unwrap() + e["private_bytes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        total >= 32 << 20,
+        "[{}] cache list counts {total} bytes for a tree holding 32 MiB at its bottom",
+        c.label()
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] cache clean: {}", c.label(), text(&o));
+    let left: Vec<_> = fs::read_dir(caches_dir(c))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from(".lock")],
+        "[{}] cache clean left {left:?}",
+        c.label()
+    );
+}
+
+variants!(deep_trees_are_measured_and_removed);
+
 // ---- real package managers against the real registries ----
 
 /// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed
