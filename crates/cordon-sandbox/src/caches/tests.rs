@@ -346,6 +346,39 @@ fn moved_credentials_are_secrets() {
     );
     assert!(s.contains(&ch.join("credentials.toml")));
     assert!(moved_secrets(&t.home, &[]).is_empty());
+    let v = |k: &str, p: &str| (k.to_string(), t.home.join(p).display().to_string());
+    let s = moved_secrets(
+        &t.home,
+        &[
+            v("XDG_CONFIG_HOME", "cfg"),
+            v("XDG_DATA_HOME", "data"),
+            v("DOCKER_CONFIG", "dk"),
+            v("NPM_CONFIG_USERCONFIG", "npmrc"),
+            (
+                "KUBECONFIG".into(),
+                format!(
+                    "{}:{}",
+                    t.home.join("k1").display(),
+                    t.home.join("k2").display()
+                ),
+            ),
+            // The home itself (or above it) is never made a secret by a variable.
+            ("GNUPGHOME".into(), t.home.display().to_string()),
+            ("NETRC".into(), "/".into()),
+        ],
+    );
+    for p in [
+        "cfg/pip/pip.conf",
+        "cfg/pypoetry/auth.toml",
+        "data/uv/credentials",
+        "dk/config.json",
+        "npmrc",
+        "k1",
+        "k2",
+    ] {
+        assert!(s.contains(&t.home.join(p)), "{p}: {s:?}");
+    }
+    assert!(!s.iter().any(|p| t.home.starts_with(p)), "{s:?}");
 }
 
 #[test]
