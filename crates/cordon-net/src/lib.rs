@@ -496,12 +496,8 @@ async fn plain_http<S: Stream>(
     head: http::Head,
     rest: Vec<u8>,
 ) -> io::Result<()> {
-    let target = head.target.as_str();
-    let Some(after) = target
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("http://"))
-        .map(|_| &target[7..])
-    else {
+    let http::Target::AbsoluteHttp { hostport, path } = http::target(&head.target) else {
+        let target = &head.target;
         reply_403(
             &mut s,
             &format!("only http:// absolute URIs and CONNECT are proxied, not {target:?}"),
@@ -509,15 +505,6 @@ async fn plain_http<S: Stream>(
         .await;
         return Ok(());
     };
-    let (authority, path) = match after.find(['/', '?']) {
-        Some(i) => (&after[..i], &after[i..]),
-        None => (after, "/"),
-    };
-    // Userinfo never names the host: the host is what follows the last '@'.
-    let hostport = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
     let (path_only, query) = decide::split_query(path);
     let mut r0 = Req::new("http", hostport.to_string(), 80);
     r0.method = Some(head.method.clone());
@@ -534,16 +521,9 @@ async fn plain_http<S: Stream>(
         port,
         ..r0
     };
-    // The Host header, when sent, must name the same host as the URI.
-    if let Some(hv) = head.get("host") {
-        let same = parse_target(hv, port)
-            .map(|(hh, _)| hh == h)
-            .unwrap_or(false);
-        if !same {
-            let why = format!("Host header {hv:?} does not match the URI's host {h}");
-            refuse(&sh, &r, &mut s, why).await;
-            return Ok(());
-        }
+    if let Err(why) = check_host_header(&head, &h, port) {
+        refuse(&sh, &r, &mut s, why).await;
+        return Ok(());
     }
     let decision = sh.policy.decide_request(&RequestView {
         method: &head.method,
@@ -616,6 +596,19 @@ async fn exchange<C: Stream, U: Stream>(
             // A malformed body: the connection to the server is abandoned mid-request.
             Err(e) => (Some(Err(e)), 0),
         },
+    }
+}
+
+/// The `Host` header, when sent, must name the host the request was decided for (`h`, from
+/// the URI; inside an intercepted tunnel it will be the CONNECT host). Its port is not
+/// compared: the head sent on carries the URI's. Err: the refusal.
+fn check_host_header(head: &http::Head, h: &Host, port: u16) -> Result<(), String> {
+    match head.get("host") {
+        None => Ok(()),
+        Some(hv) if parse_target(hv, port).is_ok_and(|(hh, _)| hh == *h) => Ok(()),
+        Some(hv) => Err(format!(
+            "Host header {hv:?} does not match the URI's host {h}"
+        )),
     }
 }
 
@@ -1128,6 +1121,42 @@ mod tests {
                 "{ev:?}"
             );
             assert_eq!(ev[1].decision, "allow");
+        }
+    }
+
+    #[test]
+    fn the_host_header_names_the_decided_host() {
+        let h = canonical_host("api.test").unwrap();
+        let head = |host: Option<&str>| http::Head {
+            method: "GET".into(),
+            target: "/".into(),
+            version: "HTTP/1.1".into(),
+            headers: host
+                .map(|v| vec![("Host".to_string(), v.to_string())])
+                .unwrap_or_default(),
+            framing: Framing::None,
+        };
+        for ok in [
+            None,
+            Some("api.test"),
+            Some("API.test."),
+            Some("api.test:9999"),
+        ] {
+            assert_eq!(check_host_header(&head(ok), &h, 80), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "other.test",
+            "api.test.evil",
+            "127.0.0.1",
+            "",
+            "api.test:0",
+            "a b",
+        ] {
+            let e = check_host_header(&head(Some(bad)), &h, 80).unwrap_err();
+            assert_eq!(
+                e,
+                format!("Host header {bad:?} does not match the URI's host api.test")
+            );
         }
     }
 }
