@@ -47,6 +47,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEAD: usize = 32 * 1024;
 /// Connections served at once; more wait in the listen queue.
 const MAX_CONNS: usize = 4096;
+/// Distinct refusals said on stderr (and remembered, to say each once): a command that tries
+/// millions of names must not grow the supervisor's memory or flood the terminal.
+const MAX_SAID: usize = if cfg!(test) { 20 } else { 1000 }; // fewer lines in unit tests' output
 
 /// What may be reached.
 #[derive(Debug, Clone, Default)]
@@ -259,13 +262,26 @@ impl Shared {
         });
     }
 
-    /// One line on stderr per refused host:port.
-    fn say_refused(&self, line: &str, key: String) {
-        if let Ok(mut s) = self.said.lock() {
-            if s.insert(key) {
-                errln!("{line}");
-            }
+    /// One line on stderr per refused host:port, for the first [`MAX_SAID`] of them; then one
+    /// line saying that more are only recorded. Returns whether `line` was printed.
+    fn say_refused(&self, line: &str, key: String) -> bool {
+        let Ok(mut s) = self.said.lock() else {
+            return false;
+        };
+        if s.len() > MAX_SAID || s.contains(&key) {
+            return false;
         }
+        if s.len() == MAX_SAID {
+            // A sentinel no key can equal: the set stops growing here.
+            s.insert(String::new());
+            errln!(
+                "cordon: network: more refusals are not shown here; every one is in the audit log (cordon audit) and --net-log"
+            );
+            return false;
+        }
+        s.insert(key);
+        errln!("{line}");
+        true
     }
 
     /// Resolves and checks; returns the one address to connect to.
@@ -1158,5 +1174,21 @@ mod tests {
                 format!("Host header {bad:?} does not match the URI's host api.test")
             );
         }
+    }
+
+    #[test]
+    fn refusals_are_said_once_each_and_the_memory_of_them_is_bounded() {
+        let (sh, _) = shared(&[]);
+        assert!(sh.say_refused("first", "a:1".into()));
+        assert!(!sh.say_refused("first again", "a:1".into()));
+        for i in 1..MAX_SAID {
+            assert!(sh.say_refused("x", format!("h{i}:1")), "{i}");
+        }
+        // The next distinct refusal is not said (one line says so), nor any after it.
+        assert!(!sh.say_refused("y", "new:1".into()));
+        for i in 0..10_000 {
+            assert!(!sh.say_refused("z", format!("more{i}:1")));
+        }
+        assert_eq!(sh.said.lock().unwrap().len(), MAX_SAID + 1);
     }
 }
