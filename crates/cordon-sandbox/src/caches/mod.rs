@@ -801,12 +801,17 @@ pub fn moved_secrets(home: &Path, parent_env: &[(String, String)]) -> Vec<PathBu
 
 /// The fallback's part, in the supervisor (idempotent: a spec built for the fallback already
 /// has its private directories): the private directories are created and become writable roots.
-pub fn fallback(spec: &mut crate::SandboxSpec) {
+/// Returns the workspace's lock, shared ([`store::try_lock_shared`]), to hold until the run
+/// has ended.
+#[must_use = "the lock is held for the run"]
+pub fn fallback(spec: &mut crate::SandboxSpec) -> Option<fs::File> {
     let mut env = std::mem::take(&mut spec.env);
     spec.caches.to_fallback(&mut env);
     spec.env = env;
+    let mut lock = None;
     if let (Some(dir), false) = (&spec.caches.dir, spec.caches.private.is_empty()) {
         let _ = store::create_caches_dir(dir, &spec.workspace);
+        lock = store::try_lock_shared(dir).ok().flatten();
     }
     match spec.caches.fallback_dirs() {
         Ok(dirs) => {
@@ -818,6 +823,7 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
         }
         Err(e) => errln!("cordon: caches: {e}; tool caches stay read-only in this run"),
     }
+    lock
 }
 
 /// The one line said in the fallback: the tools use private directories instead of overlays.
