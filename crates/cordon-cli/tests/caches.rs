@@ -20,7 +20,7 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -162,6 +162,14 @@ fn seed(c: &Case) {
         &format!("<password>{SECRET}</password>\n"),
     );
     c.write(".gradle/gradle.properties", &format!("token={SECRET}\n"));
+    c.write(
+        ".config/pip/pip.conf",
+        &format!("[global]\nindex-url = https://u:{SECRET}@pypi.example/simple\n"),
+    );
+    c.write(
+        ".local/share/uv/credentials/credentials.toml",
+        &format!("[[credential]]\npassword = \"{SECRET}\"\n"),
+    );
     // A cache added by the config, with a secret inside it: the secret must be covered on top
     // of the overlay.
     c.write(".toolx/data", "original\n");
@@ -185,7 +193,8 @@ fn attack_script() -> String {
         ));
     }
     s.push_str(
-        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token 2>&1; true\n",
+        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token \
+         ~/.config/pip/pip.conf ~/.local/share/uv/credentials/credentials.toml 2>&1; true\n",
     );
     s
 }
@@ -528,6 +537,300 @@ fn bad_caches_config_names_the_fix() {
     assert_eq!(code(&o), 125);
     assert!(text(&o).contains("did you mean `npm`"), "{}", text(&o));
 }
+
+// ---- what a sandbox can leave in its caches for cordon, or a later run, to trust ----
+
+/// This workspace's caches directory under the case's state directory.
+fn caches_dir(c: &Case) -> PathBuf {
+    let id = cordon_audit::sha256_hex(
+        fs::canonicalize(&c.ws)
+            .unwrap()
+            .as_os_str()
+            .as_encoded_bytes(),
+    )[..16]
+        .to_string();
+    c.home
+        .join(format!(".local/state/cordon/workspaces/{id}/caches"))
+}
+
+/// `cordon run -- sh -c SCRIPT` with extra variables in cordon's environment.
+fn sh_with(c: &Case, env: &[(&str, &str)], script: &str) -> Output {
+    let mut cmd = c.command(&["run", "--", "sh", "-c", script]);
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run cordon")
+}
+
+/// The private cache directories are the sandboxes' (writable in every run of the workspace:
+/// bind-mounted with namespaces, a writable root in the fallback), and cordon prepares them
+/// before each run, outside the sandbox. A sandbox replaces the private CARGO_HOME (and another
+/// group) by a link to a directory outside: the next run must not follow it (cordon made its
+/// `config.toml` link there); it plants its own `config.toml` in the private CARGO_HOME
+/// (`build.rustc-wrapper`): the next run's cargo must see the user's config again. The next
+/// runs are fallback runs, where CARGO_HOME is private (with namespaces it is overlaid).
+fn private_dirs_through_handles(c: &Case) {
+    c.write(".cargo/config.toml", "[net]\nretry = 3\n");
+    fs::create_dir_all(c.home.join("victim")).unwrap();
+    c.chown_all();
+    let fallback = [("CORDON_NO_USERNS", "1")];
+    // $npm_config_cache is a private directory in both modes (there is no ~/.npm).
+    let o = c.sh(
+        "p=$(dirname \"$npm_config_cache\"); rm -rf \"$p/cargo\" \"$p/pip\" && \
+         ln -s \"$HOME/victim\" \"$p/cargo\" && ln -s \"$HOME/victim/\" \"$p/pip\" && echo PLANTED",
+    );
+    assert!(text(&o).contains("PLANTED"), "[{}] {}", c.label(), text(&o));
+    let o = sh_with(c, &fallback, "cat \"$CARGO_HOME/config.toml\"");
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+    let victim: Vec<_> = fs::read_dir(c.home.join("victim"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        victim.is_empty(),
+        "[{}] cordon followed a link the sandbox planted in its private caches and made {victim:?} outside",
+        c.label()
+    );
+    let private = caches_dir(c).join("private/cargo");
+    assert!(
+        fs::symlink_metadata(&private).unwrap().is_dir(),
+        "[{}] the private CARGO_HOME is still the sandbox's link",
+        c.label()
+    );
+    assert!(t.contains("retry = 3"), "[{}] {t}", c.label());
+
+    // A config of the sandbox's own in the private CARGO_HOME.
+    let o = sh_with(
+        c,
+        &fallback,
+        "rm -f \"$CARGO_HOME/config.toml\" && \
+         printf '[build]\\nrustc-wrapper = \"/bin/false\"\\n' > \"$CARGO_HOME/config.toml\" && echo PLANTED",
+    );
+    assert!(text(&o).contains("PLANTED"), "[{}] {}", c.label(), text(&o));
+    let o = sh_with(c, &fallback, "cat \"$CARGO_HOME/config.toml\"");
+    let t = text(&o);
+    assert!(
+        t.contains("retry = 3") && !t.contains("rustc-wrapper"),
+        "[{}] the next run's cargo reads the config a sandbox planted:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_link(private.join("config.toml")).unwrap(),
+        c.home.join(".cargo/config.toml"),
+        "[{}]",
+        c.label()
+    );
+}
+
+variants!(private_dirs_through_handles);
+
+/// A cache that is or holds a place the sandbox sees private or emptied (its own /tmp, the
+/// runtime directory hidden for its sockets) is not overlaid: the overlay's lower layer is the
+/// host's directory, so `npm_config_cache=/tmp` showed the host's whole /tmp in the sandbox.
+/// Checked with markers in the host's /tmp and runtime directory (readable by the user outside).
+/// In the fallback /tmp is the host's anyway (README: no private /tmp); there the markers must
+/// only stay unchanged.
+fn caches_never_show_private_places(c: &Case) {
+    let tmp = PathBuf::from(format!(
+        "/tmp/cordon-redcache-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    fs::create_dir_all(&tmp).unwrap();
+    fs::write(tmp.join("marker"), "HOST-TMP-MARKER\n").unwrap();
+    let _ = std::os::unix::fs::chown(&tmp, Some(c.uid), Some(c.gid));
+    let _ = std::os::unix::fs::chown(tmp.join("marker"), Some(c.uid), Some(c.gid));
+    c.write("../run/marker", "HOST-RUNTIME-MARKER\n");
+    c.chown_all();
+    let runtime = c.runtime.display().to_string();
+    let cases = [
+        ("npm_config_cache", "/tmp", tmp.join("marker")),
+        ("PIP_CACHE_DIR", "/tmp", tmp.join("marker")),
+        (
+            "npm_config_cache",
+            runtime.as_str(),
+            c.runtime.join("marker"),
+        ),
+    ];
+    for (var, val, file) in &cases {
+        let before = fs::read_to_string(file).unwrap();
+        let f = file.display();
+        let o = sh_with(
+            c,
+            &[(var, val)],
+            &format!("cat {f}; echo poison >> {f}; echo END"),
+        );
+        let t = text(&o);
+        assert!(t.contains("END"), "[{}] {var}={val}: {t}", c.label());
+        if !c.fallback {
+            assert!(
+                !t.contains("-MARKER"),
+                "[{}] {var}={val}: the host's {f} is readable in the sandbox:\n{t}",
+                c.label()
+            );
+        }
+        assert_eq!(
+            fs::read_to_string(file).unwrap(),
+            before,
+            "[{}] {var}={val}",
+            c.label()
+        );
+    }
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+variants!(caches_never_show_private_places);
+
+/// overlayfs keeps its own marks in `user.overlay.*` xattrs of the upper layer (`userxattr`):
+/// opaque directories, whiteouts, redirects, origins, metacopy. Set through the merged view,
+/// they are stored escaped (`user.overlay.overlay.*`, Linux 6.7+; refused before), so the next
+/// mount of the layer does not obey them: a later run still sees the host's files, and neither
+/// the upper layer nor the host's cache holds a mark overlayfs would interpret. 0/0 character
+/// devices (whiteouts) cannot be made. In the fallback the caches are plain directories: the
+/// host's file must stay as it was.
+fn overlay_marks_are_not_obeyed(c: &Case) {
+    c.write(".npm/d/f", "host\n");
+    c.chown_all();
+    let set = |p: &str, n: &str| {
+        format!("python3 -c 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], b\"y\")' \"$HOME/.npm/{p}\" {n} 2>/dev/null;")
+    };
+    let mut script = String::new();
+    for n in ["opaque", "whiteouts", "redirect", "origin", "metacopy"] {
+        script.push_str(&set("d", &format!("user.overlay.{n}")));
+    }
+    script.push_str("echo x > \"$HOME/.npm/d/g\" 2>/dev/null;");
+    script.push_str(&set("d/g", "user.overlay.whiteout"));
+    script.push_str("mknod \"$HOME/.npm/d/wh\" c 0 0 2>/dev/null; echo END");
+    if which("python3").is_none() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let o = c.sh(&script);
+    assert!(text(&o).contains("END"), "[{}] {}", c.label(), text(&o));
+    let o = c.sh("ls \"$HOME/.npm/d\"");
+    let t = text(&o);
+    assert!(
+        t.contains('f'),
+        "[{}] the host's file is hidden now:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/d/f")).unwrap(),
+        "host\n",
+        "[{}]",
+        c.label()
+    );
+    // Outside: no upper layer holds an unescaped mark, nor a whiteout device.
+    fn walk(p: &Path, bad: &mut Vec<String>) {
+        let Ok(m) = fs::symlink_metadata(p) else {
+            return;
+        };
+        if m.file_type().is_char_device() {
+            bad.push(format!("{}: a character device", p.display()));
+        }
+        if let Ok(names) = xattrs(p) {
+            for n in names {
+                // overlayfs sets `origin`, `impure`, `uuid` itself (copy-up); these are the
+                // marks planted above, which it sets only for what it did itself.
+                let planted = ["opaque", "whiteouts", "whiteout", "redirect", "metacopy"];
+                if planted.iter().any(|m| n == format!("user.overlay.{m}")) {
+                    bad.push(format!("{}: {n}", p.display()));
+                }
+            }
+        }
+        if m.is_dir() {
+            for e in fs::read_dir(p).into_iter().flatten().flatten() {
+                walk(&e.path(), bad);
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    for e in fs::read_dir(caches_dir(c)).into_iter().flatten().flatten() {
+        walk(&e.path().join("upper"), &mut bad);
+    }
+    if !c.fallback {
+        // (In the fallback, Landlock has no right for metadata: the xattrs of the user's own
+        // files can be changed; README, known limits.)
+        walk(&c.home.join(".npm"), &mut bad);
+    }
+    assert!(
+        bad.is_empty(),
+        "[{}] overlay marks planted: {bad:?}",
+        c.label()
+    );
+}
+
+/// The xattr names of `p` (not following a link).
+fn xattrs(p: &Path) -> std::io::Result<Vec<String>> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: llistxattr into a buffer of the size passed, with a NUL-terminated path.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(buf[..n as usize]
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect())
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(tool))
+            .find(|f| f.is_file())
+    })
+}
+
+variants!(overlay_marks_are_not_obeyed);
+
+/// `cordon cache clean` while a sandbox of the workspace runs is refused (it would empty the
+/// caches under the running tool), in both modes: fallback runs, which took no lock, now hold
+/// the workspace's lock too (shared). Once the run has ended, clean removes the layers.
+fn clean_while_running(c: &Case) {
+    let child = c
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "d=${PIP_CACHE_DIR:-$HOME/.cache/pip}; mkdir -p \"$d\" && echo kept > \"$d/f\" && \
+             touch out/started && sleep 3 && cat \"$d/f\"",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cordon");
+    let started = c.ws.join("out/started");
+    for _ in 0..300 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(started.exists(), "[{}] the run did not start", c.label());
+    let o = c.cordon(&["cache", "clean"]);
+    let t = text(&o);
+    let run = child.wait_with_output().unwrap();
+    assert!(
+        code(&o) != 0 && t.contains("is running"),
+        "[{}] cache clean during a run: {t}",
+        c.label()
+    );
+    assert!(
+        text(&run).contains("kept"),
+        "[{}] the running sandbox lost its cache: {}",
+        c.label(),
+        text(&run)
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+}
+
+variants!(clean_while_running);
 
 // ---- real package managers against the real registries ----
 

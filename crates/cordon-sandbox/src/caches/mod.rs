@@ -145,12 +145,16 @@ impl Caches {
         self.dir.as_ref().map(|d| d.join(PRIVATE))
     }
 
-    /// Creates `caches/private` (and CARGO_HOME's links to the real cargo config).
+    /// Creates `caches/private` (and CARGO_HOME's links to the real cargo config). What is
+    /// below it was written by sandboxes: handled through a handle of it (`store::create_private`).
     fn create_private(&self) -> std::io::Result<()> {
         if let Some(root) = self.private_root() {
             store::mkdirs(&root)?;
+            let rfd = store::open_dir(&root)?;
             for p in &self.private {
-                store::create_private(p)?;
+                store::create_private(&rfd, p).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", p.dir.display()))
+                })?;
             }
         }
         Ok(())
@@ -221,7 +225,8 @@ fn entries(req: &CacheRequest, env: &Env, c: &mut Caches) -> Vec<Entry> {
 
 /// Resolves the caches for a sandbox: reads the file system (which caches exist), changes
 /// nothing. The variables for the command (location variables passed through, private
-/// directories) are returned separately, to be merged into the spec's environment.
+/// directories) are returned separately, to be merged into the spec's environment. `req`'s
+/// directories must be canonical ([`canonical_request`]; [`for_spec`] makes them so).
 pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String)>) {
     let mut c = Caches {
         dir: req.dir.clone(),
@@ -346,6 +351,37 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
     }
     (c, vars)
+}
+
+/// `req` with its directories canonical, as the caches' paths are (for [`resolve`], whose
+/// caller makes sure of it): the overlap checks compare
+/// them (a state directory reached through a link would not be seen inside a cache that holds
+/// it), and the supervisor opens these directories with no link on the way.
+fn canonical_request(req: &CacheRequest) -> CacheRequest {
+    CacheRequest {
+        dir: req.dir.as_deref().map(canonical),
+        state_dir: req.state_dir.as_deref().map(canonical),
+        ..req.clone()
+    }
+}
+
+/// `p` with its longest existing ancestor made canonical (cordon's state directory may not exist
+/// yet): `/home -> /var/home`, or an `XDG_STATE_HOME` through a link, resolved once here.
+pub fn canonical(p: &Path) -> PathBuf {
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut q = p;
+    loop {
+        if let Ok(c) = fs::canonicalize(q) {
+            return rest.iter().rev().fold(c, |a, r| a.join(r));
+        }
+        match (q.parent(), q.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                q = parent;
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
 }
 
 impl Env<'_> {
@@ -512,6 +548,9 @@ fn group_name(root: &Path, home: &Path) -> String {
     }
 }
 
+/// Places the sandbox sees private, fresh or emptied (see `refuse`).
+const PRIVATE_PLACES: &[&str] = &["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"];
+
 /// Why `lower` cannot be overlaid, if it cannot.
 fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) -> Option<String> {
     if cx.home.starts_with(lower) {
@@ -531,6 +570,32 @@ fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) ->
     }
     if let Some(s) = cx.secrets.iter().find(|s| lower.starts_with(s)) {
         return Some(format!("inside the secret path {}", s.display()));
+    }
+    // The sandbox's own view of these is private, fresh or hidden: its /tmp, /dev, /proc, /sys;
+    // /run and the runtime directory, emptied for their sockets. An overlay's lower layer is the
+    // host's directory, so a cache that is or holds one of them (`npm_config_cache=/tmp`) would
+    // show the host's there: every user's temporary files, Kerberos tickets in /tmp, ...
+    let runtime = cx
+        .parent_env
+        .iter()
+        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute());
+    let private = PRIVATE_PLACES.iter().map(PathBuf::from).chain(runtime);
+    for p in private {
+        let p = fs::canonicalize(&p).unwrap_or(p);
+        if p.starts_with(lower) {
+            return Some(format!(
+                "it holds {}, which the sandbox sees private or empty",
+                p.display()
+            ));
+        }
+    }
+    if let Some(p) = ["/dev", "/proc", "/sys"]
+        .iter()
+        .find(|p| lower.starts_with(p))
+    {
+        return Some(format!("inside {p}, which the sandbox sees private"));
     }
     if let Some(s) = state {
         if lower.starts_with(s) || s.starts_with(lower) {
@@ -771,7 +836,7 @@ pub fn for_spec(
     if !workspace_write {
         return Caches::default();
     }
-    let (mut c, location) = resolve(req, cx);
+    let (mut c, location) = resolve(&canonical_request(req), cx);
     if c.is_empty() {
         return c;
     }
@@ -797,12 +862,17 @@ pub fn moved_secrets(home: &Path, parent_env: &[(String, String)]) -> Vec<PathBu
 
 /// The fallback's part, in the supervisor (idempotent: a spec built for the fallback already
 /// has its private directories): the private directories are created and become writable roots.
-pub fn fallback(spec: &mut crate::SandboxSpec) {
+/// Returns the workspace's lock, shared ([`store::try_lock_shared`]), to hold until the run
+/// has ended.
+#[must_use = "the lock is held for the run"]
+pub fn fallback(spec: &mut crate::SandboxSpec) -> Option<fs::File> {
     let mut env = std::mem::take(&mut spec.env);
     spec.caches.to_fallback(&mut env);
     spec.env = env;
+    let mut lock = None;
     if let (Some(dir), false) = (&spec.caches.dir, spec.caches.private.is_empty()) {
         let _ = store::create_caches_dir(dir, &spec.workspace);
+        lock = store::try_lock_shared(dir).ok().flatten();
     }
     match spec.caches.fallback_dirs() {
         Ok(dirs) => {
@@ -814,6 +884,7 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
         }
         Err(e) => errln!("cordon: caches: {e}; tool caches stay read-only in this run"),
     }
+    lock
 }
 
 /// The one line said in the fallback: the tools use private directories instead of overlays.

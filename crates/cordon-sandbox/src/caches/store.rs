@@ -78,7 +78,21 @@ pub fn lock_mounts(dir: &Path, wait: std::time::Duration) -> io::Result<Option<f
     }
 }
 
+/// A fallback run's hold on the workspace's caches, for its whole run: [`LOCK`], shared. `cordon
+/// cache clean` takes it exclusively, so it no longer empties the private directories under a
+/// running sandbox (fallback runs took no lock). Shared, because fallback runs use no upper
+/// layer: several may run at once, as several tools share one cache directory; a run with
+/// namespaces meanwhile finds the lock taken and uses throwaway layers. `Ok(None)` when a run
+/// with namespaces holds it (the private directories are then shared with it).
+pub fn try_lock_shared(dir: &Path) -> io::Result<Option<fs::File>> {
+    try_lock_op(dir, LOCK, libc::LOCK_SH)
+}
+
 fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
+    try_lock_op(dir, name, libc::LOCK_EX)
+}
+
+fn try_lock_op(dir: &Path, name: &str, op: libc::c_int) -> io::Result<Option<fs::File>> {
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -90,7 +104,7 @@ fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
         .map_err(|e| io::Error::new(e.kind(), format!("lock {}: {e}", dir.display())))?;
     loop {
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
             return Ok(Some(f));
         }
         let e = io::Error::last_os_error();
@@ -127,16 +141,48 @@ pub fn create_overlay_dirs(o: &Overlay) -> io::Result<()> {
     Ok(())
 }
 
-/// For CARGO_HOME pointed at a private directory: links to the real cargo home's config files (so that
-/// registries, mirrors and build settings still apply). Links are made with `symlinkat`, which
-/// never replaces what is there.
-pub fn create_private(p: &Private) -> io::Result<()> {
-    if let Some(real) = &p.link_config_from {
-        mkdirs(&p.dir)?;
-        for name in ["config.toml", "config"] {
-            let target = real.join(name);
-            if target.is_file() {
-                let _ = std::os::unix::fs::symlink(&target, p.dir.join(name));
+/// A private directory's own setup, in `caches/private` (opened as `root`): for CARGO_HOME, links
+/// to the real cargo home's config files (so that registries, mirrors and build settings still
+/// apply).
+///
+/// Everything below `caches/private` is the sandboxes' (writable in every run of the workspace):
+/// the group directory may have been replaced by a link to anywhere (the user's `~/.ssh`,
+/// another project), its `config.toml` by a file of the sandbox's own. So this goes through
+/// handles, relative to `root`, never following a link: a group directory that is not a
+/// directory is removed and made again, and the config names are emptied and linked again each
+/// run, so that the cargo of a later run obeys the user's configuration only, never one a
+/// sandbox planted (`build.rustc-wrapper`, `[target.*] runner`).
+pub fn create_private(root: &OwnedFd, p: &Private) -> io::Result<()> {
+    let Some(real) = &p.link_config_from else {
+        return Ok(());
+    };
+    let group = cstring(p.dir.file_name().unwrap_or_default())?;
+    let make = |root: &OwnedFd| -> io::Result<OwnedFd> {
+        // SAFETY: mkdirat relative to a directory descriptor we hold, NUL-terminated name.
+        if unsafe { libc::mkdirat(root.as_raw_fd(), group.as_ptr(), 0o700) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        openat(root.as_raw_fd(), &group, libc::O_RDONLY | libc::O_DIRECTORY)
+    };
+    let gfd = match open_subdir(root.as_raw_fd(), &group, false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make(root)?,
+        // A link (O_NOFOLLOW: ELOOP) or a file where the directory was: the sandbox's, removed.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            remove_at(root, &group)?;
+            make(root)?
+        }
+        Err(e) => return Err(e),
+    };
+    for name in [c"config.toml", c"config"] {
+        remove_at(&gfd, name)?;
+        let target = real.join(OsStr::from_bytes(name.to_bytes()));
+        if target.is_file() {
+            let t = cstring(target.as_os_str())?;
+            // SAFETY: symlinkat relative to a directory descriptor we hold, NUL-terminated
+            // strings; it never follows nor replaces what is at the name.
+            if unsafe { libc::symlinkat(t.as_ptr(), gfd.as_raw_fd(), name.as_ptr()) } != 0 {
+                return Err(io::Error::last_os_error());
             }
         }
     }

@@ -200,6 +200,54 @@ fn refused_places() {
     assert!(overlay(&c, "uv").is_none());
 }
 
+/// cordon's state directory reached through a link (`XDG_STATE_HOME=~/st`, `~/st -> ~/real`):
+/// compared as it is, a cache at its real path was not seen to overlap it (an overlay of the
+/// state directory was planned), and the supervisor, which opens the caches directory with no
+/// link on the way, could not prepare any cache. Canonical, the cache is refused and the
+/// directories are reachable without a link. Places the sandbox sees private are refused too.
+#[test]
+fn state_through_a_link_and_private_places() {
+    let t = setup();
+    let real = t.home.join("real");
+    fs::create_dir_all(real.join("cordon")).unwrap();
+    std::os::unix::fs::symlink(&real, t.home.join("st")).unwrap();
+    let r = CacheRequest {
+        enabled: true,
+        dir: Some(t.home.join("st/cordon/workspaces/x/caches")),
+        state_dir: Some(t.home.join("st/cordon")),
+        ..Default::default()
+    };
+    let (c, _) = run(
+        &t,
+        &r,
+        &[
+            ("npm_config_cache", real.join("cordon").to_str().unwrap()),
+            ("PIP_CACHE_DIR", "/sys"),
+            ("UV_CACHE_DIR", "/proc/self"),
+        ],
+        true,
+    );
+    assert!(overlay(&c, "npm").is_none(), "{c:?}");
+    assert!(c
+        .skipped
+        .iter()
+        .any(|s| s.name == "npm" && s.why.contains("state directory")));
+    assert_eq!(c.state_dir.as_deref(), Some(real.join("cordon").as_path()));
+    assert_eq!(
+        c.dir.as_deref(),
+        Some(real.join("cordon/workspaces/x/caches").as_path())
+    );
+    for n in ["pip", "uv"] {
+        assert!(overlay(&c, n).is_none(), "{n}: {c:?}");
+        assert!(
+            c.skipped
+                .iter()
+                .any(|s| s.name == n && s.why.contains("sandbox sees private")),
+            "{n}: {c:?}"
+        );
+    }
+}
+
 #[test]
 fn remove_and_add() {
     let t = setup();

@@ -146,10 +146,13 @@ pub(super) fn run_plain(
     } else {
         None
     };
-    if fallback {
-        // Tool caches: private directories instead of overlays (said once by the caller).
-        crate::caches::fallback(&mut spec);
-    }
+    // Tool caches: private directories instead of overlays (said once by the caller); the
+    // workspace's caches lock, shared, held until the run has ended (`cordon cache clean`).
+    let _caches_lock = if fallback {
+        crate::caches::fallback(&mut spec)
+    } else {
+        None
+    };
     if let Some(t) = &tmp {
         spec.writable.push(t.path.clone());
         spec.env.retain(|(k, _)| k != "TMPDIR");
