@@ -320,71 +320,194 @@ fn open_subdir(dir: RawFd, name: &CStr, writable: bool) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Disk usage (bytes) of the tree at `fd`, counting each hard-linked inode once.
-pub fn du(fd: &OwnedFd) -> u64 {
-    fn walk(fd: &OwnedFd, depth: usize, seen: &mut HashSet<(u64, u64)>) -> u64 {
-        let mut total = 0;
-        let Ok(names) = list(fd) else { return 0 };
-        for n in names {
-            let Ok(st) = lstat_at(fd.as_raw_fd(), &n) else {
-                continue;
-            };
-            if st.st_nlink > 1 && !is_dir(&st) {
-                let key = (st.st_dev, st.st_ino);
-                if !seen.insert(key) {
-                    continue;
-                }
-            }
-            total += st.st_blocks as u64 * 512;
-            if is_dir(&st) && depth < 4096 {
-                if let Ok(sub) = openat(fd.as_raw_fd(), &n, libc::O_RDONLY | libc::O_DIRECTORY) {
-                    total += walk(&sub, depth + 1, seen);
-                }
-            }
-        }
-        total
+fn fstat_fd(fd: &OwnedFd) -> io::Result<(u64, u64)> {
+    // SAFETY: fstat into a zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we hold; `st` is writable and alive for the call.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    walk(fd, 0, &mut HashSet::new())
+    Ok((st.st_dev, st.st_ino))
 }
 
-/// Removes the entry `name` under the directory `dir`, recursively, through handles. What is
-/// already gone counts as removed: the trash's cleaner may be removing the same tree.
-pub fn remove_at(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
-    fn gone(r: io::Result<()>) -> io::Result<()> {
-        match r {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
-        }
+/// A directory being walked: the identity (device, inode) of its parent, its name there, and
+/// its entries not visited yet.
+struct Level {
+    parent: (u64, u64),
+    name: CString,
+    todo: Vec<CString>,
+}
+
+/// What [`Walk::next`] found.
+enum Step {
+    /// An entry that is not a directory, in [`Walk::cur`].
+    Entry(CString, libc::stat),
+    /// Went down into a directory (now [`Walk::cur`]).
+    Entered(libc::stat),
+    /// Every entry of a directory was visited; the walk went back up to its parent (now
+    /// [`Walk::cur`]), where it has this name.
+    Left(CString),
+}
+
+/// A depth-first walk that holds **one** directory descriptor at a time, however deep the tree:
+/// a sandbox can make its cache thousands of levels deep, and a descriptor per level ran out at
+/// the limit of open files (a depth limit left such a tree behind for good: `cordon cache clean`
+/// failed on it every time). Going down opens the child relative to its parent with
+/// `O_NOFOLLOW`; going back up opens `..` and checks that it is the directory the walk came from
+/// (device and inode): a directory moved meanwhile stops the walk with an error instead of
+/// leading it elsewhere. Another mount is never entered.
+struct Walk {
+    cur: OwnedFd,
+    levels: Vec<Level>,
+    dev: u64,
+    /// Make unreadable directories readable (for removal: see [`open_subdir`]); else skip them.
+    chmod: bool,
+}
+
+impl Walk {
+    /// The walk of the directory `root` (its entries; `root` itself is not reported).
+    fn new(root: OwnedFd, chmod: bool) -> io::Result<Walk> {
+        let (dev, _) = fstat_fd(&root)?;
+        let todo = list(&root)?;
+        Ok(Walk {
+            cur: root,
+            levels: vec![Level {
+                parent: (0, 0),
+                name: CString::default(),
+                todo,
+            }],
+            dev,
+            chmod,
+        })
     }
-    fn rm(dir: RawFd, name: &CStr, depth: usize) -> io::Result<()> {
-        let st = match lstat_at(dir, name) {
-            Ok(st) => st,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let flags = if is_dir(&st) {
-            if depth > 4096 {
-                return Err(io::Error::other("too deep"));
-            }
-            let sub = match open_subdir(dir, name, true) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+
+    /// The next step; `None` when every entry under the root was visited (`cur` is the root).
+    fn next(&mut self) -> io::Result<Option<Step>> {
+        loop {
+            let Some(lvl) = self.levels.last_mut() else {
+                return Ok(None);
+            };
+            let Some(n) = lvl.todo.pop() else {
+                if self.levels.len() == 1 {
+                    self.levels.clear();
+                    return Ok(None);
+                }
+                let done = self.levels.pop().expect("a level");
+                let up = openat(
+                    self.cur.as_raw_fd(),
+                    c"..",
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                )?;
+                if fstat_fd(&up)? != done.parent {
+                    return Err(io::Error::other(
+                        "a directory was moved while cordon walked the tree",
+                    ));
+                }
+                self.cur = up;
+                return Ok(Some(Step::Left(done.name)));
+            };
+            let st = match lstat_at(self.cur.as_raw_fd(), &n) {
+                Ok(st) => st,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            for n in list(&sub)? {
-                rm(sub.as_raw_fd(), &n, depth + 1)?;
+            if !is_dir(&st) {
+                return Ok(Some(Step::Entry(n, st)));
             }
-            libc::AT_REMOVEDIR
-        } else {
-            0
+            if st.st_dev != self.dev {
+                continue; // a mount point: never entered
+            }
+            let sub = if self.chmod {
+                open_subdir(self.cur.as_raw_fd(), &n, true)
+            } else {
+                openat(self.cur.as_raw_fd(), &n, libc::O_RDONLY | libc::O_DIRECTORY)
+            };
+            let sub = match sub {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                // Unreadable (when not made readable), or swapped for a link since the lstat:
+                // reported as an entry (measured, or unlinked), never entered.
+                Err(e)
+                    if !self.chmod
+                        || matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) =>
+                {
+                    return Ok(Some(Step::Entry(n, st)));
+                }
+                Err(e) => return Err(e),
+            };
+            let parent = fstat_fd(&self.cur)?;
+            let todo = list(&sub)?;
+            self.levels.push(Level {
+                parent,
+                name: n,
+                todo,
+            });
+            self.cur = sub;
+            return Ok(Some(Step::Entered(st)));
+        }
+    }
+}
+
+/// Disk usage (bytes) of the tree at `fd`, counting each hard-linked inode once. What a walk
+/// cannot reach (an unreadable directory, a tree changed meanwhile) is left out.
+pub fn du(fd: &OwnedFd) -> u64 {
+    let Ok(mut w) = fd.try_clone().and_then(|root| Walk::new(root, false)) else {
+        return 0;
+    };
+    let mut seen: HashSet<(u64, u64)> = HashSet::new();
+    let mut total = 0;
+    while let Ok(Some(step)) = w.next() {
+        let st = match step {
+            Step::Entry(_, st) | Step::Entered(st) => st,
+            Step::Left(_) => continue,
         };
-        // SAFETY: unlinkat relative to a directory descriptor we hold.
+        if st.st_nlink > 1 && !is_dir(&st) && !seen.insert((st.st_dev, st.st_ino)) {
+            continue;
+        }
+        total += st.st_blocks as u64 * 512;
+    }
+    total
+}
+
+/// Removes the entry `name` under the directory `dir`, recursively, through handles (a
+/// [`Walk`]: however deep the tree, never following a link, never into another mount). What is
+/// already gone counts as removed: the trash's cleaner may be removing the same tree.
+pub fn remove_at(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
+    fn unlink(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<()> {
+        // SAFETY: unlinkat relative to a directory descriptor we hold, NUL-terminated name.
         if unsafe { libc::unlinkat(dir, name.as_ptr(), flags) } != 0 {
-            return gone(Err(io::Error::last_os_error()));
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e);
+            }
         }
         Ok(())
     }
-    rm(dir.as_raw_fd(), name, 0)
+    let st = match lstat_at(dir.as_raw_fd(), name) {
+        Ok(st) => st,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !is_dir(&st) {
+        return unlink(dir.as_raw_fd(), name, 0);
+    }
+    let root = match open_subdir(dir.as_raw_fd(), name, true) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if fstat_fd(&root)?.0 != fstat_fd(dir)?.0 {
+        return Err(io::Error::other("a mount point: not removed"));
+    }
+    let mut w = Walk::new(root, true)?;
+    while let Some(step) = w.next()? {
+        match step {
+            Step::Entry(n, _) => unlink(w.cur.as_raw_fd(), &n, 0)?,
+            Step::Entered(_) => {}
+            Step::Left(n) => unlink(w.cur.as_raw_fd(), &n, libc::AT_REMOVEDIR)?,
+        }
+    }
+    unlink(dir.as_raw_fd(), name, libc::AT_REMOVEDIR)
 }
 
 // ---- the work directories of volatile overlays ----
