@@ -1058,6 +1058,46 @@ fn killed_run_then_next(c: &Case) {
 
 variants!(killed_run_then_next);
 
+/// The workspace's layers (upper and work directories, in cordon's state directory) are out of
+/// the sandbox's reach by every way to a path: directly, by the paths /proc/self/mountinfo gives
+/// (`upperdir=`), through /proc/PID/root and /proc/PID/fd of every process it can see (init
+/// holds the overlays' roots), and by a relative walk from a cache upwards. A marker in the
+/// layers' directory (checked outside) is never read.
+fn layers_unreachable(c: &Case) {
+    c.write(".npm/f", "host\n");
+    c.chown_all();
+    // A first run makes the layers.
+    let o = c.sh("echo x >> ~/.npm/f; true");
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    let layers = caches_dir(c);
+    fs::create_dir_all(layers.join("zz/upper")).unwrap();
+    fs::write(layers.join("zz/upper/MARK"), "UPPER-MARKER\n").unwrap();
+    c.chown_all();
+    let l = layers.display();
+    let script = format!(
+        "cat {l}/zz/upper/MARK; ls {l}; \
+         for u in $(grep -o 'upperdir=[^,]*' /proc/self/mountinfo | cut -d= -f2); do ls \"$u\" \"$u/..\"; cat \"$u/../../zz/upper/MARK\"; done; \
+         for p in /proc/[0-9]*; do cat \"$p/root{l}/zz/upper/MARK\"; for f in \"$p\"/fd/*; do cat \"$f/MARK\" \"$f/../zz/upper/MARK\"; done; done; \
+         cd ~/.npm && cat ../.local/state/cordon/workspaces/*/caches/zz/upper/MARK; echo END"
+    );
+    let o = c.sh(&script);
+    let t = text(&o);
+    assert!(t.contains("END"), "[{}] {t}", c.label());
+    assert!(
+        !t.contains("UPPER-MARKER"),
+        "[{}] the layers were reached from the sandbox:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/f")).unwrap(),
+        "host\n",
+        "[{}]",
+        c.label()
+    );
+}
+
+variants!(layers_unreachable);
+
 // ---- real package managers against the real registries ----
 
 /// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed
