@@ -1098,6 +1098,63 @@ fn layers_unreachable(c: &Case) {
 
 variants!(layers_unreachable);
 
+/// Waits up to 30 s for `p` to exist.
+fn wait_for(c: &Case, p: &Path, what: &str) {
+    for _ in 0..300 {
+        if p.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("[{}] {what} did not start", c.label());
+}
+
+/// `cordon cache clean` after the first of two concurrent sandboxes has ended, while the second
+/// still runs: with namespaces the second holds no lock (its overlays are on a throwaway layer),
+/// but it uses the workspace's private directories; clean must see it running (the live runs'
+/// records) and leave them alone.
+fn clean_while_a_second_run_runs(c: &Case) {
+    let spawn = |script: &str| {
+        c.command(&["run", "--", "sh", "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cordon")
+    };
+    let wait = "i=0; while [ ! -e out/$1 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done";
+    let a = spawn(&format!(
+        "w() {{ {wait}; }}; touch out/a-started; w a-go; echo A-END"
+    ));
+    wait_for(c, &c.ws.join("out/a-started"), "the first run");
+    let b = spawn(&format!(
+        "w() {{ {wait}; }}; mkdir -p \"$PIP_CACHE_DIR\" && echo kept > \"$PIP_CACHE_DIR/f\" && \
+         touch out/b-started; w b-go; cat \"$PIP_CACHE_DIR/f\"; echo B-END"
+    ));
+    wait_for(c, &c.ws.join("out/b-started"), "the second run");
+    fs::write(c.ws.join("out/a-go"), "").unwrap();
+    let a = a.wait_with_output().unwrap();
+    assert!(text(&a).contains("A-END"), "[{}] {}", c.label(), text(&a));
+    let o = c.cordon(&["cache", "clean"]);
+    fs::write(c.ws.join("out/b-go"), "").unwrap();
+    let b = b.wait_with_output().unwrap();
+    let t = text(&o);
+    assert!(
+        code(&o) != 0 && t.contains("is running"),
+        "[{}] cache clean while the second run runs: {t}",
+        c.label()
+    );
+    assert!(
+        text(&b).contains("kept\nB-END"),
+        "[{}] the second run lost its cache: {}",
+        c.label(),
+        text(&b)
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+}
+
+variants!(clean_while_a_second_run_runs);
+
 // ---- real package managers against the real registries ----
 
 /// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed

@@ -237,6 +237,32 @@ fn state_through_a_link_and_private_places() {
         c.dir.as_deref(),
         Some(real.join("cordon/workspaces/x/caches").as_path())
     );
+    // `/`, the home through a link, the workspace through a link: refused, as they are.
+    std::os::unix::fs::symlink(&t.home, t.home.join("h")).unwrap();
+    std::os::unix::fs::symlink(&t.ws, t.home.join("w")).unwrap();
+    let (c2, _) = run(
+        &t,
+        &r,
+        &[
+            ("npm_config_cache", "/"),
+            ("GOCACHE", t.home.join("h").to_str().unwrap()),
+            ("CCACHE_DIR", t.home.join("w").to_str().unwrap()),
+        ],
+        true,
+    );
+    for (n, why) in [
+        ("npm", "home"),
+        ("go-build", "home"),
+        ("ccache", "workspace"),
+    ] {
+        assert!(overlay(&c2, n).is_none(), "{n}: {c2:?}");
+        assert!(
+            c2.skipped
+                .iter()
+                .any(|s| s.name == n && s.why.contains(why)),
+            "{n}: {c2:?}"
+        );
+    }
     for n in ["pip", "uv"] {
         assert!(overlay(&c, n).is_none(), "{n}: {c:?}");
         assert!(
