@@ -373,9 +373,122 @@ fn back_to_back(c: &Case) {
         }
     }
     assert_unchanged(c, &before, "after the runs");
+    if !c.fallback {
+        leaves_nothing(c);
+    }
 }
 
 variants!(back_to_back);
+
+/// The workspace caches directories of the case (one per workspace used).
+fn caches_dirs(c: &Case) -> Vec<PathBuf> {
+    let ws = c.home.join(".local/state/cordon/workspaces");
+    fs::read_dir(&ws)
+        .map(|rd| rd.flatten().map(|e| e.path().join("caches")).collect())
+        .unwrap_or_default()
+}
+
+/// Once the last sandbox's init is done (it clears the work directories after its report, off
+/// the run's path), no overlay's old work directory is left, and the trash is empty: the
+/// per-run directories do not pile up. Waits up to 20 s for that init.
+fn leaves_nothing(c: &Case) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut left = Vec::new();
+        for d in caches_dirs(c) {
+            for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.join("work/work").symlink_metadata().is_ok() {
+                    left.push(p.join("work/work"));
+                }
+            }
+            for t in [".trash", ".cleaning"] {
+                left.extend(
+                    fs::read_dir(d.join(t))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path()),
+                );
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "[{}] left behind after the runs: {left:?}",
+            c.label()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A run killed with its supervisor (SIGKILL: its init dies with it, before it could clear the
+/// overlays' work directories): the next run of the workspace mounts its caches anyway (it
+/// moves what was left aside), sees what the killed run wrote, and says nothing about them.
+fn killed_run(c: &Case) {
+    seed(c);
+    let before = host_caches(c);
+    let w = c.ws.display().to_string();
+    let script = "n=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$n\" && echo killed >> \"$n/log\" \
+                  && touch \"$0\" && sleep 60";
+    // In a subdirectory: in the fallback, nothing new can be made at the workspace's top
+    // (it holds protected paths).
+    let started = c.ws.join("sub/started");
+    fs::create_dir_all(started.parent().unwrap()).unwrap();
+    c.chown_all();
+    let started_s = started.display().to_string();
+    let mut child = c
+        .command(&[
+            "run",
+            "--workspace",
+            &w,
+            "--cwd",
+            &w,
+            "--",
+            "sh",
+            "-c",
+            script,
+            &started_s,
+        ])
+        .spawn()
+        .expect("spawn cordon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "[{}] the run never started",
+            c.label()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill cordon");
+    let _ = child.wait();
+    // Its init follows it (parent-death signal); give the kernel a moment to tear it down.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = run_in(
+        c,
+        &c.ws,
+        "n=${npm_config_cache:-$HOME/.npm}; echo next >> \"$n/log\" && cat \"$n/log\"",
+    );
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+    assert!(
+        t.contains("killed\nnext\n"),
+        "[{}] the next run does not see the killed run's write: {t}",
+        c.label()
+    );
+    for bad in ["thrown away", "read-only in this run", "cordon: cache"] {
+        assert!(!t.contains(bad), "[{}] {t}", c.label());
+    }
+    assert_unchanged(c, &before, "after the killed run and the next");
+    if !c.fallback {
+        leaves_nothing(c);
+    }
+}
+
+variants!(killed_run);
 
 #[test]
 fn dry_run_shows_each_overlay() {

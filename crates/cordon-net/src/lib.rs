@@ -47,6 +47,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEAD: usize = 32 * 1024;
 /// Connections served at once; more wait in the listen queue.
 const MAX_CONNS: usize = 4096;
+/// Distinct refusals said on stderr (and remembered, to say each once): a command that tries
+/// millions of names must not grow the supervisor's memory or flood the terminal.
+const MAX_SAID: usize = if cfg!(test) { 20 } else { 1000 }; // fewer lines in unit tests' output
 
 /// What may be reached.
 #[derive(Debug, Clone, Default)]
@@ -259,13 +262,26 @@ impl Shared {
         });
     }
 
-    /// One line on stderr per refused host:port.
-    fn say_refused(&self, line: &str, key: String) {
-        if let Ok(mut s) = self.said.lock() {
-            if s.insert(key) {
-                errln!("{line}");
-            }
+    /// One line on stderr per refused host:port, for the first [`MAX_SAID`] of them; then one
+    /// line saying that more are only recorded. Returns whether `line` was printed.
+    fn say_refused(&self, line: &str, key: String) -> bool {
+        let Ok(mut s) = self.said.lock() else {
+            return false;
+        };
+        if s.len() > MAX_SAID || s.contains(&key) {
+            return false;
         }
+        if s.len() == MAX_SAID {
+            // A sentinel no key can equal: the set stops growing here.
+            s.insert(String::new());
+            errln!(
+                "cordon: network: more refusals are not shown here; every one is in the audit log (cordon audit) and --net-log"
+            );
+            return false;
+        }
+        s.insert(key);
+        errln!("{line}");
+        true
     }
 
     /// Resolves and checks; returns the one address to connect to.
@@ -343,6 +359,9 @@ async fn serve(s: TcpStream, sh: Arc<Shared>) {
 enum HeadError {
     /// Malformed: answered 400 with the reason.
     Bad(http::BadRequest),
+    /// Over [`MAX_HEAD`] without its end: answered 400, and recorded (a hostile client; a slow
+    /// or closed one is not recorded: an idle connection is no refusal).
+    TooLarge,
     /// Too large, too slow, closed, or a socket error: answered 400 if still possible.
     Io(io::Error),
 }
@@ -358,7 +377,7 @@ async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Vec<u8>, Vec<u8>)
             return Ok((buf, rest));
         }
         if buf.len() > MAX_HEAD {
-            return Err(HeadError::Io(io::Error::other("request head too large")));
+            return Err(HeadError::TooLarge);
         }
         let mut chunk = [0u8; 4096];
         let left = deadline.saturating_duration_since(Instant::now());
@@ -432,6 +451,21 @@ async fn request_head<S: Stream>(
             bad_request(sh, s, &why.0).await;
             return Ok(None);
         }
+        Err(HeadError::TooLarge) => {
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+            let why = format!("the request head is over {} KiB", MAX_HEAD / 1024);
+            let r = Req::new("http", String::new(), 0);
+            sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
+            sh.say_refused(
+                &format!("cordon: network: refused a malformed request: {why}"),
+                format!("400:{why}"),
+            );
+            return Err(io::Error::other("request head too large"));
+        }
         Err(HeadError::Io(e)) => {
             let _ = s
                 .write_all(
@@ -496,12 +530,8 @@ async fn plain_http<S: Stream>(
     head: http::Head,
     rest: Vec<u8>,
 ) -> io::Result<()> {
-    let target = head.target.as_str();
-    let Some(after) = target
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("http://"))
-        .map(|_| &target[7..])
-    else {
+    let http::Target::AbsoluteHttp { hostport, path } = http::target(&head.target) else {
+        let target = &head.target;
         reply_403(
             &mut s,
             &format!("only http:// absolute URIs and CONNECT are proxied, not {target:?}"),
@@ -509,15 +539,6 @@ async fn plain_http<S: Stream>(
         .await;
         return Ok(());
     };
-    let (authority, path) = match after.find(['/', '?']) {
-        Some(i) => (&after[..i], &after[i..]),
-        None => (after, "/"),
-    };
-    // Userinfo never names the host: the host is what follows the last '@'.
-    let hostport = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
     let (path_only, query) = decide::split_query(path);
     let mut r0 = Req::new("http", hostport.to_string(), 80);
     r0.method = Some(head.method.clone());
@@ -534,16 +555,9 @@ async fn plain_http<S: Stream>(
         port,
         ..r0
     };
-    // The Host header, when sent, must name the same host as the URI.
-    if let Some(hv) = head.get("host") {
-        let same = parse_target(hv, port)
-            .map(|(hh, _)| hh == h)
-            .unwrap_or(false);
-        if !same {
-            let why = format!("Host header {hv:?} does not match the URI's host {h}");
-            refuse(&sh, &r, &mut s, why).await;
-            return Ok(());
-        }
+    if let Err(why) = check_host_header(&head, &h, port) {
+        refuse(&sh, &r, &mut s, why).await;
+        return Ok(());
     }
     let decision = sh.policy.decide_request(&RequestView {
         method: &head.method,
@@ -616,6 +630,19 @@ async fn exchange<C: Stream, U: Stream>(
             // A malformed body: the connection to the server is abandoned mid-request.
             Err(e) => (Some(Err(e)), 0),
         },
+    }
+}
+
+/// The `Host` header, when sent, must name the host the request was decided for (`h`, from
+/// the URI; inside an intercepted tunnel it will be the CONNECT host). Its port is not
+/// compared: the head sent on carries the URI's. Err: the refusal.
+fn check_host_header(head: &http::Head, h: &Host, port: u16) -> Result<(), String> {
+    match head.get("host") {
+        None => Ok(()),
+        Some(hv) if parse_target(hv, port).is_ok_and(|(hh, _)| hh == *h) => Ok(()),
+        Some(hv) => Err(format!(
+            "Host header {hv:?} does not match the URI's host {h}"
+        )),
     }
 }
 
@@ -1129,5 +1156,85 @@ mod tests {
             );
             assert_eq!(ev[1].decision, "allow");
         }
+    }
+
+    #[test]
+    fn the_host_header_names_the_decided_host() {
+        let h = canonical_host("api.test").unwrap();
+        let head = |host: Option<&str>| http::Head {
+            method: "GET".into(),
+            target: "/".into(),
+            version: "HTTP/1.1".into(),
+            headers: host
+                .map(|v| vec![("Host".to_string(), v.to_string())])
+                .unwrap_or_default(),
+            framing: Framing::None,
+        };
+        for ok in [
+            None,
+            Some("api.test"),
+            Some("API.test."),
+            Some("api.test:9999"),
+        ] {
+            assert_eq!(check_host_header(&head(ok), &h, 80), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "other.test",
+            "api.test.evil",
+            "127.0.0.1",
+            "",
+            "api.test:0",
+            "a b",
+        ] {
+            let e = check_host_header(&head(Some(bad)), &h, 80).unwrap_err();
+            assert_eq!(
+                e,
+                format!("Host header {bad:?} does not match the URI's host api.test")
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_are_said_once_each_and_the_memory_of_them_is_bounded() {
+        let (sh, _) = shared(&[]);
+        assert!(sh.say_refused("first", "a:1".into()));
+        assert!(!sh.say_refused("first again", "a:1".into()));
+        for i in 1..MAX_SAID {
+            assert!(sh.say_refused("x", format!("h{i}:1")), "{i}");
+        }
+        // The next distinct refusal is not said (one line says so), nor any after it.
+        assert!(!sh.say_refused("y", "new:1".into()));
+        for i in 0..10_000 {
+            assert!(!sh.say_refused("z", format!("more{i}:1")));
+        }
+        assert_eq!(sh.said.lock().unwrap().len(), MAX_SAID + 1);
+    }
+
+    /// A request head over the limit is answered 400 as before, and now recorded.
+    #[tokio::test]
+    async fn a_head_over_the_limit_is_refused_and_recorded() {
+        let (sh, events) = shared(&["api.test"]);
+        let (mut client, proxy_side) = tokio::io::duplex(4096);
+        let served = tokio::spawn(http(proxy_side, sh));
+        let mut head = b"GET http://api.test/ HTTP/1.1\r\nX-Big: ".to_vec();
+        head.resize(MAX_HEAD + 8192, b'a');
+        let (mut rd, mut wr) = tokio::io::split(&mut client);
+        // The proxy stops reading at the limit: the rest of the write fails, and is ignored.
+        let write = async {
+            let _ = wr.write_all(&head).await;
+        };
+        let mut answer = Vec::new();
+        let read = rd.read_to_end(&mut answer);
+        let (_, r) = tokio::join!(write, read);
+        r.unwrap();
+        assert!(served.await.unwrap().is_err());
+        assert_eq!(
+            answer,
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        let ev = events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].decision, "deny");
+        assert_eq!(ev[0].rule, "bad request: the request head is over 32 KiB");
     }
 }

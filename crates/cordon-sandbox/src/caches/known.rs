@@ -12,9 +12,19 @@ use std::path::{Path, PathBuf};
 pub struct Env<'a> {
     pub home: &'a Path,
     pub var: &'a dyn Fn(&str) -> Option<String>,
+    /// `go env -w`'s file, read once (several Go settings are looked up in it).
+    go_file: std::cell::OnceCell<Option<String>>,
 }
 
-impl Env<'_> {
+impl<'a> Env<'a> {
+    pub fn new(home: &'a Path, var: &'a dyn Fn(&str) -> Option<String>) -> Env<'a> {
+        Env {
+            home,
+            var,
+            go_file: std::cell::OnceCell::new(),
+        }
+    }
+
     /// An absolute path from a variable (relative or empty values are ignored, as the tools do).
     fn path(&self, name: &str) -> Option<PathBuf> {
         (self.var)(name)
@@ -53,13 +63,16 @@ impl Env<'_> {
         if let Some(p) = self.path(key) {
             return Some(p);
         }
-        let file = self.path("GOENV").unwrap_or_else(|| {
-            self.path("XDG_CONFIG_HOME")
-                .unwrap_or_else(|| self.home.join(".config"))
-                .join("go/env")
+        let text = self.go_file.get_or_init(|| {
+            let file = self.path("GOENV").unwrap_or_else(|| {
+                self.path("XDG_CONFIG_HOME")
+                    .unwrap_or_else(|| self.home.join(".config"))
+                    .join("go/env")
+            });
+            std::fs::read_to_string(file).ok()
         });
-        let text = std::fs::read_to_string(file).ok()?;
-        text.lines()
+        text.as_deref()?
+            .lines()
             .filter_map(|l| l.split_once('='))
             .find(|(k, _)| k.trim() == key)
             .map(|(_, v)| PathBuf::from(v.trim()))

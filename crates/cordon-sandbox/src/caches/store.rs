@@ -26,7 +26,8 @@ pub const LOCK: &str = ".lock";
 /// supervisor (after [`LOCK`]) before it touches the work directories, inherited by the
 /// sandbox's init at the clone (the supervisor then closes its copy), and released when init,
 /// after its report, has unmounted the overlays (their superblocks, which hold the upper and
-/// work directories, are then gone) and exits. The next run of the workspace waits for it.
+/// work directories, are then gone) and moved their work directories to the trash (or when it
+/// exits). The next run of the workspace waits for it.
 pub const MOUNTS_LOCK: &str = ".mounts.lock";
 /// The file naming the workspace a caches directory belongs to (for `cordon cache list`).
 pub const WORKSPACE_FILE: &str = ".workspace";
@@ -511,26 +512,35 @@ pub fn remove_at(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
 
 // ---- the work directories of volatile overlays ----
 
-/// Where the supervisor moves the overlays' old work directories, in a workspace's caches
-/// directory, until the cleaner removes them.
+/// Where the overlays' old work directories are moved (by the sandbox's init after its
+/// unmounts, or the next supervisor when that init was killed), in a workspace's caches
+/// directory, until they are removed (by that init, at idle priority: `mount::teardown`).
 pub const TRASH: &str = ".trash";
 
 /// Above this many entries in the trash (old work directories), a run removes the excess itself
-/// before it mounts anything: the cleaner fell behind (runs back to back for long), and the trash
-/// must not grow without end.
+/// before it mounts anything: the inits that empty it were killed before they could, and the
+/// trash must not grow without end.
 pub const TRASH_MAX: u64 = 1024;
 
-/// Before a mount of `o` (the workspace's lock held, so no mount of its layers is alive): moves
-/// the `work/work` its last mount left into `<caches>/.trash`. overlayfs would otherwise remove
+/// With the workspace's mounts lock held and no mount of `o`'s layers alive (by init after its
+/// unmounts, or by the supervisor before the mounts when that init was killed): moves the
+/// `work/work` the last mount left into `<caches>/.trash`. overlayfs would otherwise remove
 /// it itself during the mount, and refuses to while it holds the mark of a volatile mount
 /// (`work/work/incompat/volatile`). A rename frees nothing, so it costs the same everywhere,
 /// where removing a directory frees its block, and that can wait for the disk: on a file
 /// system mounted `discard` without a journal, each freed block waits for a synchronous discard
 /// (~3.5 ms per directory on the machine of docs/benchmarks.md; a volatile work directory is
-/// three). The cleaner ([`spawn_cleaner`]) removes the trash outside the run's critical path.
+/// three). [`empty_trash`] removes it outside every run's critical path.
 /// Returns whether something was moved.
 pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
     let name = cstring(OsStr::new(&o.name))?;
+    // Usually nothing to do (the last init moved it): one fstatat says so. The overlay's name
+    // is one component (`group_name`: letters, digits and `-`).
+    let path = cstring(OsStr::new(&format!("{}/work/work", o.name)))?;
+    match lstat_at(caches.as_raw_fd(), &path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        _ => {}
+    }
     let ofd = openat(
         caches.as_raw_fd(),
         &name,
@@ -603,12 +613,16 @@ pub fn trash_len(caches: &OwnedFd) -> u64 {
         .sum()
 }
 
-/// Removes what is in `<caches>/.trash`, `limit` entries at most (and what a cleaner that was
-/// stopped left in `.cleaning`), unless another cleaner is at it (an exclusive `flock` on
-/// `.trash`, not waited for). Entries are dead work directories: no mount uses them (they were
-/// moved with the workspace's mounts lock held, after the mount that used them was gone), so
-/// this needs no other lock and may run while sandboxes of the workspace run.
-pub fn empty_trash(caches: &OwnedFd, limit: u64) {
+/// Removes what is in `<caches>/.trash` (and what a cleaner that was stopped left in
+/// `.cleaning`), under an exclusive `flock` on `.trash`. `limit`: None, everything, waiting for
+/// the lock (sandbox inits after their report, one after another: each empties what the ones
+/// before it left, and lists the trash again until it is empty, so that what an init moved
+/// there while another cleaned is never left behind); Some(n), n entries at most, and nothing
+/// if another cleaner holds the lock (a supervisor that found the trash overfull, which must
+/// not wait). Entries are dead work directories: no mount uses them (they were moved with the
+/// workspace's mounts lock held, after the mount that used them was gone), so this needs no
+/// other lock and may run while sandboxes of the workspace run.
+pub fn empty_trash(caches: &OwnedFd, limit: Option<u64>) {
     let Ok(tfd) = openat(
         caches.as_raw_fd(),
         c".trash",
@@ -616,9 +630,19 @@ pub fn empty_trash(caches: &OwnedFd, limit: u64) {
     ) else {
         return;
     };
-    // SAFETY: flock on a descriptor we hold.
-    if unsafe { libc::flock(tfd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return;
+    let how = if limit.is_some() {
+        libc::LOCK_EX | libc::LOCK_NB
+    } else {
+        libc::LOCK_EX
+    };
+    loop {
+        // SAFETY: flock on a descriptor we hold.
+        if unsafe { libc::flock(tfd.as_raw_fd(), how) } == 0 {
+            break;
+        }
+        if limit.is_some() || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
     }
     // `cordon cache clean` (which takes this lock too) may have removed the trash meanwhile.
     if lstat_at(tfd.as_raw_fd(), c".").map_or(true, |st| st.st_nlink == 0) {
@@ -636,65 +660,42 @@ pub fn empty_trash(caches: &OwnedFd, limit: u64) {
     for n in list(&cfd).unwrap_or_default() {
         let _ = remove_at(&cfd, &n);
     }
-    for n in list(&tfd).unwrap_or_default().iter().take(limit as usize) {
-        // SAFETY: renameat between directory descriptors we hold (the names are unique:
-        // overlay name, process id, time).
-        if unsafe { libc::renameat(tfd.as_raw_fd(), n.as_ptr(), cfd.as_raw_fd(), n.as_ptr()) } == 0
+    let mut left = limit.unwrap_or(u64::MAX);
+    loop {
+        let names = list(&tfd).unwrap_or_default();
+        let mut moved = 0;
+        for n in names
+            .iter()
+            .take(usize::try_from(left).unwrap_or(usize::MAX))
         {
-            let _ = remove_at(&cfd, n);
-        }
-    }
-}
-
-/// Empties the trash in a detached process, so that freeing the old work directories' blocks
-/// never waits in a run (nor in the idle time between runs, which it uses): forked twice
-/// (nobody has to reap it: it is re-parented), in a session of its own (the terminal's signals
-/// do not reach it), every descriptor but the caches directory's closed (it holds no pipe of its
-/// caller open, nor the workspace's lock), at idle I/O priority and the lowest CPU priority.
-/// Returns the intermediate child, which exits at once, for [`reap_cleaner`]; None when the
-/// fork failed (the next run's cleaner does the work).
-///
-/// # Safety
-/// The children allocate and make system calls, nothing else (no stdio, no other lock): the
-/// caller is single-threaded, or relies on fork(3) (glibc's, with the system allocator) making
-/// the allocator consistent in the child, as `sys::process::clone_via_fork` does.
-pub unsafe fn spawn_cleaner(caches: &OwnedFd) -> Option<libc::pid_t> {
-    use crate::sys::process::{exit_now, fork, Forked};
-    // SAFETY: fork(3); the children keep to the contract above.
-    match unsafe { fork() } {
-        Ok(Forked::Parent(pid)) => Some(pid),
-        Err(_) => None,
-        Ok(Forked::Child) => {
-            // SAFETY: setsid has no preconditions.
-            unsafe { libc::setsid() };
-            // SAFETY: this process has one thread (fork copied only the caller's).
-            if let Ok(Forked::Child) = unsafe { fork() } {
-                let keep = caches.as_raw_fd() as libc::c_uint;
-                // SAFETY: close_range and the priority calls take integers only.
-                unsafe {
-                    if keep > 0 {
-                        libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32);
-                    }
-                    libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
-                    // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_IDLE (3) << 13.
-                    libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
-                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-                }
-                empty_trash(caches, u64::MAX);
+            // SAFETY: renameat between directory descriptors we hold (the names are unique:
+            // overlay name, process id, time).
+            if unsafe { libc::renameat(tfd.as_raw_fd(), n.as_ptr(), cfd.as_raw_fd(), n.as_ptr()) }
+                == 0
+            {
+                let _ = remove_at(&cfd, n);
+                moved += 1;
             }
-            exit_now(0)
+        }
+        left = left.saturating_sub(moved);
+        // Until nothing more is moved: a bounded run stops at its limit, and an entry that
+        // cannot be moved (it never can: the names are ours) does not make this loop forever.
+        if moved == 0 || left == 0 || limit.is_some() {
+            return;
         }
     }
 }
 
-/// Collects the intermediate child of [`spawn_cleaner`] if it has exited (it does right after its
-/// fork, but on a busy machine it may not have run yet), and those of earlier runs of this
-/// process (a long-lived caller): never waits.
-pub fn reap_cleaner(pid: libc::pid_t) {
-    static PENDING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    pending.push(pid);
-    pending.retain(|&p| matches!(crate::sys::process::waitpid(p, libc::WNOHANG), Ok(None)));
+/// Lowers this process to idle I/O priority and the lowest CPU priority: for emptying the
+/// trash, which waits on the disk (every freed block may wait for a discard) and must never
+/// slow down the runs that follow.
+pub fn idle_priority() {
+    // SAFETY: ioprio_set and setpriority take integers only.
+    unsafe {
+        // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_IDLE (3) << 13.
+        libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }
 
 /// One entry of a workspace's caches directory, as `cordon cache list` shows it.

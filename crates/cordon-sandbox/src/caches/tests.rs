@@ -421,3 +421,47 @@ fn store_removes_without_following_links() {
     let _held = store::try_lock(&dir).unwrap().unwrap();
     assert!(!store::clean(&dir).unwrap());
 }
+
+/// The memoized resolver answers as realpath(3) does, links, `..` and loops included.
+#[test]
+fn canon_is_realpath() {
+    use std::os::unix::fs::symlink;
+    let d = tempfile::tempdir().unwrap();
+    let r = fs::canonicalize(d.path()).unwrap();
+    fs::create_dir_all(r.join("a/b/c")).unwrap();
+    fs::write(r.join("a/file"), "x").unwrap();
+    symlink("a/b", r.join("rel")).unwrap();
+    symlink(r.join("a"), r.join("abs")).unwrap();
+    symlink("../a/b/../b/c", r.join("a/up")).unwrap();
+    symlink("rel", r.join("chain")).unwrap();
+    symlink("loop2", r.join("loop1")).unwrap();
+    symlink("loop1", r.join("loop2")).unwrap();
+    symlink("missing", r.join("dangling")).unwrap();
+    let mut c = Canon::default();
+    for p in [
+        "a",
+        "a/b/c",
+        "rel",
+        "rel/c",
+        "abs/b",
+        "a/up",
+        "a/up/..",
+        "chain/c/..",
+        "a/./b",
+        "a/b/../../a",
+        "loop1",
+        "loop1/x",
+        "dangling",
+        "missing/x",
+        "a/file",
+        "a/file/x",
+        "abs/up/../..",
+        "..",
+    ] {
+        let p = r.join(p);
+        // Twice: the memoized answer is the same.
+        for _ in 0..2 {
+            assert_eq!(c.canon(&p), fs::canonicalize(&p).ok(), "{}", p.display());
+        }
+    }
+}
