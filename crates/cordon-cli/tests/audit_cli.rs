@@ -715,6 +715,15 @@ fn connection_events_carry_method_and_path() {
     assert!(!nl.contains("s3cret"), "{nl}");
     let conns = serde_json::to_string(&conns).unwrap();
     assert!(!conns.contains("s3cret"), "{conns}");
+    // `audit show` names the request.
+    let o = audit(&c, &["show", "--event", "connection"]);
+    let shown = text(&o);
+    assert!(
+        shown.contains(&format!("allow http api.test:{port} GET /pkg/left-pad up="))
+            && shown.contains(&format!("deny http evil.test:{port} POST /upload up="))
+            && shown.contains(&format!("allow connect api.test:{port} up=")),
+        "{shown}"
+    );
 }
 
 #[test]

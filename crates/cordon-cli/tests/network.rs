@@ -478,87 +478,6 @@ hello('api.test')
     );
 }
 
-/// The same through SOCKS5 (`socks5h://`, the `ALL_PROXY` the command gets): a SOCKS5 CONNECT
-/// to api.test:443 carrying a ClientHello for another name (domain fronting) is closed before
-/// the server receives a byte of it.
-fn socks_sni_must_match(c: &Case) {
-    let Ok(l) = TcpListener::bind("127.0.0.1:443") else {
-        eprintln!("skipping: cannot listen on 127.0.0.1:443 (needs root)");
-        return;
-    };
-    let got = Arc::new(Mutex::new(Vec::<usize>::new()));
-    let g2 = got.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            conn.set_read_timeout(Some(Duration::from_secs(3))).ok();
-            let mut buf = [0u8; 4096];
-            let n = conn.read(&mut buf).unwrap_or(0);
-            g2.lock().unwrap().push(n);
-        }
-    });
-    let script = r#"
-import socket, ssl, struct
-def hello(sni):
-    s = socket.create_connection(('127.0.0.1', 3128), 3)
-    s.sendall(b'\x05\x01\x00')
-    s.recv(2)
-    s.sendall(b'\x05\x01\x00\x03\x08api.test' + struct.pack('>H', 443))
-    print('socks reply', s.recv(10)[1])
-    ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-    try:
-        ctx.wrap_socket(s, server_hostname=sni).close()
-    except Exception as e:
-        print(sni, 'handshake ended:', type(e).__name__)
-hello('evil.example')
-hello('api.test')
-"#;
-    std::fs::write(c.ws.join("sni.py"), script).unwrap();
-    c.chown_all();
-    let o = c.cordon(&[
-        "run",
-        "--allow-domain=api.test",
-        "--resolve=api.test:127.0.0.1",
-        "--allow-local",
-        "--",
-        "python3",
-        "sni.py",
-    ]);
-    std::thread::sleep(Duration::from_millis(300));
-    let got = got.lock().unwrap().clone();
-    assert!(
-        text(&o).contains("socks reply 0"),
-        "[{}] the SOCKS5 CONNECT was refused: {}",
-        c.label(),
-        text(&o)
-    );
-    assert_eq!(
-        got.len(),
-        2,
-        "[{}] two tunnels: {got:?} {}",
-        c.label(),
-        text(&o)
-    );
-    assert_eq!(
-        got[0],
-        0,
-        "[{}] the mismatched ClientHello was forwarded: {}",
-        c.label(),
-        text(&o)
-    );
-    assert!(
-        got[1] > 0,
-        "[{}] the matching ClientHello was not forwarded: {}",
-        c.label(),
-        text(&o)
-    );
-    assert!(
-        text(&o).contains("TLS server name \"evil.example\" does not match"),
-        "{}",
-        text(&o)
-    );
-}
-
 macro_rules! net_variants {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -584,12 +503,6 @@ net_variants!(
 fn sni_mismatch_closes_the_tunnel() {
     // One variant: it needs port 443.
     sni_must_match(&Case::new(Who::Invoker, false));
-}
-
-#[test]
-fn socks_sni_mismatch_closes_the_tunnel() {
-    // One variant: it needs port 443.
-    socks_sni_must_match(&Case::new(Who::Invoker, false));
 }
 
 #[test]

@@ -359,6 +359,9 @@ async fn serve(s: TcpStream, sh: Arc<Shared>) {
 enum HeadError {
     /// Malformed: answered 400 with the reason.
     Bad(http::BadRequest),
+    /// Over [`MAX_HEAD`] without its end: answered 400, and recorded (a hostile client; a slow
+    /// or closed one is not recorded: an idle connection is no refusal).
+    TooLarge,
     /// Too large, too slow, closed, or a socket error: answered 400 if still possible.
     Io(io::Error),
 }
@@ -374,7 +377,7 @@ async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Vec<u8>, Vec<u8>)
             return Ok((buf, rest));
         }
         if buf.len() > MAX_HEAD {
-            return Err(HeadError::Io(io::Error::other("request head too large")));
+            return Err(HeadError::TooLarge);
         }
         let mut chunk = [0u8; 4096];
         let left = deadline.saturating_duration_since(Instant::now());
@@ -447,6 +450,21 @@ async fn request_head<S: Stream>(
         Err(HeadError::Bad(why)) => {
             bad_request(sh, s, &why.0).await;
             return Ok(None);
+        }
+        Err(HeadError::TooLarge) => {
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+            let why = format!("the request head is over {} KiB", MAX_HEAD / 1024);
+            let r = Req::new("http", String::new(), 0);
+            sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
+            sh.say_refused(
+                &format!("cordon: network: refused a malformed request: {why}"),
+                format!("400:{why}"),
+            );
+            return Err(io::Error::other("request head too large"));
         }
         Err(HeadError::Io(e)) => {
             let _ = s
@@ -1190,5 +1208,33 @@ mod tests {
             assert!(!sh.say_refused("z", format!("more{i}:1")));
         }
         assert_eq!(sh.said.lock().unwrap().len(), MAX_SAID + 1);
+    }
+
+    /// A request head over the limit is answered 400 as before, and now recorded.
+    #[tokio::test]
+    async fn a_head_over_the_limit_is_refused_and_recorded() {
+        let (sh, events) = shared(&["api.test"]);
+        let (mut client, proxy_side) = tokio::io::duplex(4096);
+        let served = tokio::spawn(http(proxy_side, sh));
+        let mut head = b"GET http://api.test/ HTTP/1.1\r\nX-Big: ".to_vec();
+        head.resize(MAX_HEAD + 8192, b'a');
+        let (mut rd, mut wr) = tokio::io::split(&mut client);
+        // The proxy stops reading at the limit: the rest of the write fails, and is ignored.
+        let write = async {
+            let _ = wr.write_all(&head).await;
+        };
+        let mut answer = Vec::new();
+        let read = rd.read_to_end(&mut answer);
+        let (_, r) = tokio::join!(write, read);
+        r.unwrap();
+        assert!(served.await.unwrap().is_err());
+        assert_eq!(
+            answer,
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        let ev = events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].decision, "deny");
+        assert_eq!(ev[0].rule, "bad request: the request head is over 32 KiB");
     }
 }
