@@ -251,6 +251,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     };
     let entries = entries(req, &env, &mut c);
     let mut canon = Canon::default();
+    let private_places = private_places(cx, &mut canon);
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;
@@ -308,7 +309,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 }
             }
         };
-        if let Some(why) = refuse(&lower, cx, req.state_dir.as_deref(), &seen) {
+        if let Some(why) = refuse(&lower, cx, req.state_dir.as_deref(), &seen, &private_places) {
             c.skipped.push(Skipped {
                 name,
                 path: lower,
@@ -573,8 +574,31 @@ fn group_name(root: &Path, home: &Path) -> String {
 /// Places the sandbox sees private, fresh or emptied (see `refuse`).
 const PRIVATE_PLACES: &[&str] = &["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"];
 
+/// The places the sandbox sees private, fresh or hidden, canonical (once per resolution): its
+/// /tmp, /dev, /proc, /sys; /run and the runtime directory, emptied for their sockets.
+fn private_places(cx: &Context, canon: &mut Canon) -> Vec<PathBuf> {
+    let runtime = cx
+        .parent_env
+        .iter()
+        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute());
+    PRIVATE_PLACES
+        .iter()
+        .map(PathBuf::from)
+        .chain(runtime)
+        .map(|p| canon.canon(&p).unwrap_or(p))
+        .collect()
+}
+
 /// Why `lower` cannot be overlaid, if it cannot.
-fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) -> Option<String> {
+fn refuse(
+    lower: &Path,
+    cx: &Context,
+    state: Option<&Path>,
+    seen: &[PathBuf],
+    private: &[PathBuf],
+) -> Option<String> {
     if cx.home.starts_with(lower) {
         return Some("it holds the home directory".into());
     }
@@ -593,19 +617,11 @@ fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) ->
     if let Some(s) = cx.secrets.iter().find(|s| lower.starts_with(s)) {
         return Some(format!("inside the secret path {}", s.display()));
     }
-    // The sandbox's own view of these is private, fresh or hidden: its /tmp, /dev, /proc, /sys;
-    // /run and the runtime directory, emptied for their sockets. An overlay's lower layer is the
-    // host's directory, so a cache that is or holds one of them (`npm_config_cache=/tmp`) would
-    // show the host's there: every user's temporary files, Kerberos tickets in /tmp, ...
-    let runtime = cx
-        .parent_env
-        .iter()
-        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
-        .map(|(_, v)| PathBuf::from(v))
-        .filter(|p| p.is_absolute());
-    let private = PRIVATE_PLACES.iter().map(PathBuf::from).chain(runtime);
+    // The sandbox's own view of these is private, fresh or hidden (`private_places`). An
+    // overlay's lower layer is the host's directory, so a cache that is or holds one of them
+    // (`npm_config_cache=/tmp`) would show the host's there: every user's temporary files,
+    // Kerberos tickets in /tmp, ...
     for p in private {
-        let p = fs::canonicalize(&p).unwrap_or(p);
         if p.starts_with(lower) {
             return Some(format!(
                 "it holds {}, which the sandbox sees private or empty",
