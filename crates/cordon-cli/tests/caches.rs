@@ -1155,6 +1155,53 @@ fn clean_while_a_second_run_runs(c: &Case) {
 
 variants!(clean_while_a_second_run_runs);
 
+/// Credentials that a variable moves away from their place in the home directory stay
+/// secrets there: pip's config under XDG_CONFIG_HOME, uv's credential store under
+/// XDG_DATA_HOME, npm's user config (NPM_CONFIG_USERCONFIG), Docker's (DOCKER_CONFIG), each file
+/// of KUBECONFIG, the netrc (NETRC). Read from the sandbox with those variables in cordon's
+/// environment: no marker comes out.
+fn moved_credentials_stay_secret(c: &Case) {
+    for f in [
+        "cfg/pip/pip.conf",
+        "data/uv/credentials/credentials.toml",
+        "elsewhere/npmrc",
+        "dk/config.json",
+        "kube/a",
+        "kube/b",
+        "elsewhere/netrc",
+    ] {
+        c.write(f, &format!("{SECRET}\n"));
+    }
+    c.chown_all();
+    let h = |p: &str| c.home.join(p).display().to_string();
+    let kube = format!("{}:{}", h("kube/a"), h("kube/b"));
+    let env = [
+        ("XDG_CONFIG_HOME", h("cfg")),
+        ("XDG_DATA_HOME", h("data")),
+        ("NPM_CONFIG_USERCONFIG", h("elsewhere/npmrc")),
+        ("DOCKER_CONFIG", h("dk")),
+        ("KUBECONFIG", kube),
+        ("NETRC", h("elsewhere/netrc")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let o = sh_with(
+        c,
+        &env,
+        "cat \"$XDG_CONFIG_HOME/pip/pip.conf\" \"$XDG_DATA_HOME/uv/credentials/credentials.toml\" \
+         \"$NPM_CONFIG_USERCONFIG\" \"$DOCKER_CONFIG/config.json\" ~/kube/a ~/kube/b \"$NETRC\" 2>&1; \
+         echo END",
+    );
+    let t = text(&o);
+    assert!(t.contains("END"), "[{}] {t}", c.label());
+    assert!(
+        !t.contains(SECRET),
+        "[{}] a moved credential was read:\n{t}",
+        c.label()
+    );
+}
+
+variants!(moved_credentials_stay_secret);
+
 // ---- real package managers against the real registries ----
 
 /// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed

@@ -69,7 +69,7 @@ impl<'a> Env<'a> {
                     .unwrap_or_else(|| self.home.join(".config"))
                     .join("go/env")
             });
-            std::fs::read_to_string(file).ok()
+            read_small_file(&file)
         });
         text.as_deref()?
             .lines()
@@ -85,6 +85,25 @@ impl<'a> Env<'a> {
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| self.home.join("go"))
     }
+}
+
+/// The text of a small regular file, read at every start: a FIFO there (`GOENV` pointing into a
+/// writable root, say) would block cordon on its open, a huge file would be read whole. Opened
+/// without blocking, and read only if it is a regular file, 1 MiB at most.
+fn read_small_file(p: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take(1 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
 }
 
 /// How the tool is pointed at a private directory.
@@ -331,7 +350,7 @@ pub const LOCATION_VARS: &[&str] = &[
     "PRE_COMMIT_HOME",
 ];
 
-/// Credential files in tool homes that a variable moved away from the home directory (the
+/// Credential files that a variable moved away from their place in the home directory (the
 /// default locations are in `spec::HOME_SECRETS`).
 pub fn moved_secrets(e: &Env) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -343,8 +362,43 @@ pub fn moved_secrets(e: &Env) -> Vec<PathBuf> {
     if e.path("GRADLE_USER_HOME").is_some() {
         out.push(e.gradle_home().join("gradle.properties"));
     }
+    // The other built-in secrets that a variable moves, each as its tool documents it: npm's user
+    // config, pip's, poetry's auth file, uv's credential store (under XDG_DATA_HOME), Docker's
+    // config, the cloud CLIs' files, GnuPG's home, the netrc that curl, uv and pip honour.
+    for (var, rel) in MOVED_BY {
+        if let Some(p) = e.path(var) {
+            out.push(if rel.is_empty() { p } else { p.join(rel) });
+        }
+    }
+    if let Some(x) = e.path("XDG_CONFIG_HOME") {
+        out.push(x.join("pip/pip.conf"));
+        out.push(x.join("pypoetry/auth.toml"));
+    }
+    if let Some(x) = e.path("XDG_DATA_HOME") {
+        out.push(x.join("uv/credentials"));
+    }
+    if let Some(k) = (e.var)("KUBECONFIG") {
+        out.extend(std::env::split_paths(&k).filter(|p| p.is_absolute()));
+    }
+    // A variable set to the home directory or above it would make all of it a secret.
+    out.retain(|p| !e.home.starts_with(p));
     out
 }
+
+/// (variable, path below it; "" for the variable's own path) of credentials a variable moves.
+const MOVED_BY: &[(&str, &str)] = &[
+    ("NPM_CONFIG_USERCONFIG", ""),
+    ("npm_config_userconfig", ""),
+    ("PIP_CONFIG_FILE", ""),
+    ("POETRY_CONFIG_DIR", "auth.toml"),
+    ("DOCKER_CONFIG", "config.json"),
+    ("AWS_SHARED_CREDENTIALS_FILE", ""),
+    ("AWS_CONFIG_FILE", ""),
+    ("CLOUDSDK_CONFIG", ""),
+    ("AZURE_CONFIG_DIR", ""),
+    ("GNUPGHOME", ""),
+    ("NETRC", ""),
+];
 
 /// Is `name` a known entry, or a family of them (`cargo`, `go`, `gradle`, `pnpm`, `yarn`)?
 pub fn is_known_name(name: &str) -> bool {

@@ -849,7 +849,7 @@ pub fn for_spec(
     c
 }
 
-/// Credential files of tool homes moved by a variable of cordon's environment.
+/// Credential files moved by a variable of cordon's environment (see [`known::moved_secrets`]).
 pub fn moved_secrets(home: &Path, parent_env: &[(String, String)]) -> Vec<PathBuf> {
     let var = |k: &str| {
         parent_env

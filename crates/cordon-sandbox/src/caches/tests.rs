@@ -167,6 +167,17 @@ fn go_env_file_is_read() {
     .unwrap();
     let (c, _) = run(&t, &req(&t), &[], true);
     assert_eq!(overlay(&c, "go-mod").unwrap().1.path, modc);
+    // A FIFO where the file is expected (GOENV pointing into a writable root a sandbox wrote):
+    // never waited for, and the default places are used.
+    let fifo = t.ws.join("goenv");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (c, _) = run(&t, &req(&t), &[("GOENV", fifo.to_str().unwrap())], true);
+    assert!(
+        overlay(&c, "go-mod").is_none_or(|o| o.1.path != modc),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -346,6 +357,39 @@ fn moved_credentials_are_secrets() {
     );
     assert!(s.contains(&ch.join("credentials.toml")));
     assert!(moved_secrets(&t.home, &[]).is_empty());
+    let v = |k: &str, p: &str| (k.to_string(), t.home.join(p).display().to_string());
+    let s = moved_secrets(
+        &t.home,
+        &[
+            v("XDG_CONFIG_HOME", "cfg"),
+            v("XDG_DATA_HOME", "data"),
+            v("DOCKER_CONFIG", "dk"),
+            v("NPM_CONFIG_USERCONFIG", "npmrc"),
+            (
+                "KUBECONFIG".into(),
+                format!(
+                    "{}:{}",
+                    t.home.join("k1").display(),
+                    t.home.join("k2").display()
+                ),
+            ),
+            // The home itself (or above it) is never made a secret by a variable.
+            ("GNUPGHOME".into(), t.home.display().to_string()),
+            ("NETRC".into(), "/".into()),
+        ],
+    );
+    for p in [
+        "cfg/pip/pip.conf",
+        "cfg/pypoetry/auth.toml",
+        "data/uv/credentials",
+        "dk/config.json",
+        "npmrc",
+        "k1",
+        "k2",
+    ] {
+        assert!(s.contains(&t.home.join(p)), "{p}: {s:?}");
+    }
+    assert!(!s.iter().any(|p| t.home.starts_with(p)), "{s:?}");
 }
 
 #[test]
