@@ -121,7 +121,13 @@ impl Placeholders {
             match r {
                 Ok(Some(line)) => {
                     if list.is_none() {
-                        list = Some(open_private("placeholders.list", true)?);
+                        let mut l = open_private("placeholders.list", true)?;
+                        // The list starts with an empty line, which emptying it keeps (see
+                        // `Drop`); an empty line is no placeholder.
+                        if l.metadata()?.len() == 0 {
+                            l.write_all(b"\n")?;
+                        }
+                        list = Some(l);
                     }
                     if let Some(l) = list.as_mut() {
                         // One write per line, O_APPEND: lines from concurrent runs do not mix.
@@ -254,12 +260,16 @@ impl Drop for Placeholders {
             return;
         };
         let mut text = Vec::new();
-        if list.read_to_end(&mut text).is_err() || text.is_empty() {
+        if list.read_to_end(&mut text).is_err() || text.is_empty() || text == b"\n" {
             return;
         }
         for line in String::from_utf8_lossy(&text).lines().rev() {
             let _ = unmake(line);
         }
-        let _ = list.set_len(0);
+        // Emptied down to its first line (empty), not to nothing: on ext4 a file truncated to
+        // zero is written out and its block allocated when closed after the next write
+        // (`auto_da_alloc`), and freed again at the next truncation (with `discard`, a
+        // synchronous discard): a block allocated and freed on every run, for nothing.
+        let _ = list.set_len(if text.first() == Some(&b'\n') { 1 } else { 0 });
     }
 }

@@ -368,8 +368,16 @@ fn scan_with_sockets(
     sockets: Option<crate::sockets::Scope<'_>>,
 ) -> (Result<crate::scan::Scan, Error>, EarlySockets) {
     std::thread::scope(|s| {
-        let job = sockets.map(|sc| s.spawn(move || crate::sockets::discover(&sc)));
+        let job = sockets.map(|sc| {
+            s.spawn(move || {
+                let t = std::time::Instant::now();
+                let r = crate::sockets::discover(&sc);
+                crate::timing_note("sockets search", t);
+                r
+            })
+        });
         let scan = crate::scan::scan(inp);
+        crate::timing("spec: scan done");
         let early = job.map(|j| match j.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
