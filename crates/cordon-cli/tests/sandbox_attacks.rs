@@ -792,79 +792,6 @@ fn no_git_repo_cannot_be_planted(c: &Case) {
     );
 }
 
-/// Placeholders come from the workspace's pool (`placeholders/` in its state directory) and go
-/// back to it: the same inodes serve run after run and none is left in the workspace. Whatever
-/// is put into a pooled placeholder (by the user, or through a descriptor a process kept) makes
-/// it unusable: what was planted never shows up in the workspace, during a run or after it.
-fn placeholder_pool(c: &Case) {
-    const NAMES: &str =
-        ".git .cordon .claude .codex .agents .vscode .idea .gitmodules .mcp.json .envrc";
-    let inodes = |c: &Case| {
-        let o = c.sh(&format!(
-            "for n in {NAMES}; do stat -c %i \"$n\" 2>/dev/null; done"
-        ));
-        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        v.sort();
-        v
-    };
-    let label = c.label();
-    let first = inodes(c);
-    let second = inodes(c);
-    assert_eq!(first, second, "[{label}] placeholders were not reused");
-    if !c.fallback {
-        assert_eq!(first.len(), 10, "[{label}] {first:?}");
-    }
-    for n in NAMES.split(' ') {
-        assert!(
-            !c.ws.join(n).exists(),
-            "[{label}] placeholder {n} left behind"
-        );
-    }
-    // Plant something in every pooled placeholder.
-    let workspaces = c.home.join(".local/state/cordon/workspaces");
-    let mut planted = 0;
-    for w in std::fs::read_dir(&workspaces).unwrap().flatten() {
-        let Ok(rd) = std::fs::read_dir(w.path().join("placeholders")) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                std::fs::write(p.join("settings.json"), "PLANTED\n").unwrap();
-            } else {
-                std::fs::write(&p, "PLANTED\n").unwrap();
-            }
-            planted += 1;
-        }
-    }
-    if !c.fallback {
-        assert_eq!(planted, 10, "[{label}] pool entries");
-    }
-    c.chown_all();
-    let o = c.sh(&format!(
-        "for n in {NAMES}; do cat \"$n\" \"$n/settings.json\" 2>/dev/null; done; \
-         test ! -w .claude && echo protected"
-    ));
-    let out = text(&o);
-    assert!(
-        !out.contains("PLANTED"),
-        "[{label}] a planted placeholder was used: {out}"
-    );
-    assert!(
-        out.contains("protected"),
-        "[{label}] .claude writable: {out}"
-    );
-    for n in NAMES.split(' ') {
-        assert!(
-            !c.ws.join(n).exists(),
-            "[{label}] {n} left in the workspace"
-        );
-    }
-}
-
 /// Daemons, `setsid` children and a process that keeps forking (racing the final kill) all die
 /// before cordon returns.
 fn daemon_left_behind(c: &Case) {
@@ -1182,7 +1109,6 @@ variants!(
     int80,
     persistence,
     no_git_repo_cannot_be_planted,
-    placeholder_pool,
     daemon_left_behind,
     cwd_widening,
     fd_leak,

@@ -384,43 +384,6 @@ pub fn rename_checked(
 }
 
 /// Creates the directory `name` in `dir` (mode), returning its stat.
-/// Moves `from` (in `from_dir`) to `to` (in `to_dir`), never over an existing `to`
-/// (`renameat2`, RENAME_NOREPLACE; EXDEV when the two lie on different mounts).
-pub fn move_noreplace(
-    from_dir: BorrowedFd<'_>,
-    from: &[u8],
-    to_dir: BorrowedFd<'_>,
-    to: &[u8],
-) -> io::Result<()> {
-    let f = cname(from)?;
-    let t = cname(to)?;
-    // SAFETY: both names NUL-terminated, both directories open.
-    let r = unsafe {
-        libc::renameat2(
-            from_dir.as_raw_fd(),
-            f.as_ptr(),
-            to_dir.as_raw_fd(),
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Whether the directory `name` of `dir` (never through a symlink) has no entry.
-pub fn dir_is_empty_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<bool> {
-    let fd = open_entry(dir, name, libc::O_RDONLY | libc::O_DIRECTORY)?;
-    let mut budget = 1;
-    match read_dir(fd.as_fd(), &mut budget) {
-        Ok(e) => Ok(e.is_empty()),
-        Err(e) if e.kind() == io::ErrorKind::OutOfMemory => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 pub fn mkdir_at(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<Stat> {
     let c = cname(name)?;
     // SAFETY: c NUL-terminated, dir open.

@@ -12,16 +12,6 @@
 //! (rmdir of a mount point in another namespace succeeds) and open the path to it; the lock
 //! prevents that, and the list lets the last run clean up after the others.
 //!
-//! A placeholder is taken from the workspace's pool when it has one (`<state dir>/placeholders`,
-//! out of every sandbox's reach) and given back to it afterwards, by `rename`, rather than
-//! created and removed on every run: creating and removing files costs an inode allocation and a
-//! free each time, and each removed directory frees a block (on ext4 without a journal, as on
-//! some VMs, allocating an inode skips every inode freed in the last ~30 s, and with `discard`
-//! each freed block waits for the device: hundreds of µs to milliseconds per run). The pool
-//! fills up by itself: a placeholder created when the pool had none goes into it after the run
-//! (same mount only; elsewhere it is removed as before). Only an empty directory or empty file
-//! is ever taken from it or given back; one found otherwise is left where it is.
-//!
 //! Placeholders are created and removed through directory handles, never by re-resolving a
 //! path: the writable root is opened with no symlink on its path, the parent below it with
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, and a placeholder is removed only if the name still
@@ -30,7 +20,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -111,13 +101,8 @@ impl Placeholders {
         Placeholders { lock: None }
     }
 
-    /// Creates what is missing among `protected` (each inside one of `roots`), by handle, taking
-    /// from the pool in `state_dir` (see the module comment) when there is one.
-    pub fn create(
-        protected: &[Protected],
-        roots: &[PathBuf],
-        state_dir: Option<&Path>,
-    ) -> io::Result<Placeholders> {
+    /// Creates what is missing among `protected` (each inside one of `roots`), by handle.
+    pub fn create(protected: &[Protected], roots: &[PathBuf]) -> io::Result<Placeholders> {
         if protected.is_empty() {
             return Ok(Placeholders::none());
         }
@@ -131,13 +116,8 @@ impl Placeholders {
         }
         .ok_or_else(|| io::Error::other("the placeholder lock was not held"))?;
         let mut list = None;
-        let mut pool = None;
-        let mut missing = protected.iter().filter(|p| !p.exists).peekable();
-        if missing.peek().is_some() {
-            pool = state_dir.and_then(Pool::open);
-        }
-        for p in missing {
-            let r = make(p, roots, pool.as_mut());
+        for p in protected.iter().filter(|p| !p.exists) {
+            let r = make(p, roots);
             match r {
                 Ok(Some(line)) => {
                     if list.is_none() {
@@ -203,78 +183,9 @@ fn root_of<'a>(p: &Path, roots: &'a [PathBuf]) -> io::Result<(&'a PathBuf, PathB
     ))
 }
 
-/// The placeholders kept between runs of a workspace (see the module comment): empty
-/// directories `d-<inode>` and empty files `f-<inode>` in `<state dir>/placeholders`.
-struct Pool {
-    path: PathBuf,
-    fd: std::os::fd::OwnedFd,
-    /// Entries not taken yet: (name, is a directory).
-    entries: Vec<(Vec<u8>, bool)>,
-}
-
-impl Pool {
-    fn open(state_dir: &Path) -> Option<Pool> {
-        let path = state_dir.join("placeholders");
-        match fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(_) => return None,
-        }
-        let fd = handles::open_no_symlinks(&path, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
-        let mut budget = 100_000;
-        let entries = handles::read_dir(fd.as_fd(), &mut budget)
-            .ok()?
-            .into_iter()
-            .filter_map(|e| match e.name.get(..2) {
-                Some(b"d-") => Some((e.name, true)),
-                Some(b"f-") => Some((e.name, false)),
-                _ => None,
-            })
-            .collect();
-        Some(Pool { path, fd, entries })
-    }
-
-    /// Moves a pooled placeholder of `kind` to `name` in `dfd`: Ok(Some(its stat)) when moved,
-    /// Ok(None) when `name` exists already, Err when none could be used (the caller creates
-    /// one).
-    fn take(&mut self, kind: Kind, dfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<Stat>> {
-        let dir = kind == Kind::Dir;
-        while let Some(i) = self.entries.iter().position(|(_, d)| *d == dir) {
-            let (e, _) = self.entries.swap_remove(i);
-            let pfd = self.fd.as_fd();
-            // Only what cordon put there: an empty directory, or an empty file with no other
-            // name. (Nothing sandboxed can reach the state directory.)
-            let Ok(st) = handles::statx_at(pfd, &e, false) else {
-                continue; // another run took it
-            };
-            let usable = if dir {
-                st.is_dir() && handles::dir_is_empty_at(pfd, &e).unwrap_or(false)
-            } else {
-                st.is_file() && st.size == 0 && st.nlink == 1
-            };
-            if !usable {
-                continue;
-            }
-            match handles::move_noreplace(pfd, &e, dfd, name) {
-                Ok(()) => return Ok(Some(st)),
-                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(err) => {
-                    self.entries.push((e, dir));
-                    if err.raw_os_error() == Some(libc::EEXIST) {
-                        return Ok(None);
-                    }
-                    return Err(err);
-                }
-            }
-        }
-        Err(io::Error::from_raw_os_error(libc::ENOENT))
-    }
-}
-
-/// Creates one placeholder (from the pool when it can); its list line (`d|f dev ino hex(root)
-/// hex(parent) hex(name) hex(pool)`, the pool empty when there is none), or None when something
-/// is already there.
-fn make(p: &Protected, roots: &[PathBuf], pool: Option<&mut Pool>) -> io::Result<Option<String>> {
+/// Creates one placeholder; its list line (`d|f dev ino hex(root) hex(parent) hex(name)`), or
+/// None when something is already there.
+fn make(p: &Protected, roots: &[PathBuf]) -> io::Result<Option<String>> {
     let (root, parent, name) = root_of(&p.path, roots)?;
     let rfd = handles::open_no_symlinks(root, libc::O_PATH | libc::O_DIRECTORY)?;
     let dfd = handles::open_beneath(rfd.as_fd(), &parent, libc::O_PATH | libc::O_DIRECTORY)
@@ -291,22 +202,9 @@ fn make(p: &Protected, roots: &[PathBuf], pool: Option<&mut Pool>) -> io::Result
                 e
             }
         })?;
-    let pool_path = pool.as_ref().map(|p| p.path.clone());
-    let taken = match pool {
-        Some(pool) => match pool.take(p.kind, dfd.as_fd(), &name) {
-            Ok(Some(st)) => Some(Ok(st)),
-            Ok(None) => return Ok(None),
-            // None usable, or another mount: a new one.
-            Err(_) => None,
-        },
-        None => None,
-    };
-    let st = match taken {
-        Some(st) => st,
-        None => match p.kind {
-            Kind::Dir => handles::mkdir_at(dfd.as_fd(), &name, 0o755),
-            Kind::File => handles::create_file_at(dfd.as_fd(), &name, 0o644),
-        },
+    let st = match p.kind {
+        Kind::Dir => handles::mkdir_at(dfd.as_fd(), &name, 0o755),
+        Kind::File => handles::create_file_at(dfd.as_fd(), &name, 0o644),
     };
     let st = match st {
         Ok(s) => s,
@@ -315,20 +213,16 @@ fn make(p: &Protected, roots: &[PathBuf], pool: Option<&mut Pool>) -> io::Result
     };
     let kind = if p.kind == Kind::Dir { 'd' } else { 'f' };
     Ok(Some(format!(
-        "{kind} {} {} {} {} {} {}\n",
+        "{kind} {} {} {} {} {}\n",
         st.dev,
         st.ino,
         hex(root.as_os_str().as_bytes()),
         hex(parent.as_os_str().as_bytes()),
-        hex(&name),
-        pool_path
-            .map(|p| hex(p.as_os_str().as_bytes()))
-            .unwrap_or_default()
+        hex(&name)
     )))
 }
 
-/// Removes the placeholder of one list line (gives it back to its pool), if it is still the one
-/// created (and empty).
+/// Removes the placeholder of one list line, if it is still the one created (and empty).
 fn unmake(line: &str) -> Option<()> {
     let mut w = line.split(' ');
     let kind = w.next()?;
@@ -337,11 +231,6 @@ fn unmake(line: &str) -> Option<()> {
     let root = PathBuf::from(std::ffi::OsStr::from_bytes(&unhex(w.next()?)?));
     let parent = PathBuf::from(std::ffi::OsStr::from_bytes(&unhex(w.next()?)?));
     let name = unhex(w.next()?)?;
-    let pool = w
-        .next()
-        .and_then(unhex)
-        .filter(|p| !p.is_empty())
-        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(&p)));
     let rfd = handles::open_no_symlinks(&root, libc::O_PATH | libc::O_DIRECTORY).ok()?;
     let dfd = handles::open_beneath(rfd.as_fd(), &parent, libc::O_PATH | libc::O_DIRECTORY).ok()?;
     let expect = Stat {
@@ -356,42 +245,8 @@ fn unmake(line: &str) -> Option<()> {
         size: 0,
         ctime: handles::Ts::default(),
     };
-    if let Some(pool) = pool {
-        if give_back(dfd.as_fd(), &name, &expect, &pool).is_some() {
-            return Some(());
-        }
-    }
     // Fails, as it should, if something was put in it, or if another file is there now.
     handles::remove_checked(dfd.as_fd(), &name, &expect).ok()
-}
-
-/// Moves the placeholder `name` of `dfd` into `pool`, if it is still the inode placed and empty.
-/// None: not done (the caller removes it, which fails the same way if it is not empty).
-fn give_back(dfd: BorrowedFd<'_>, name: &[u8], expect: &Stat, pool: &Path) -> Option<()> {
-    let now = handles::statx_at(dfd, name, false).ok()?;
-    if !now.same(expect) {
-        return None;
-    }
-    let empty = |dir: BorrowedFd<'_>, n: &[u8]| {
-        if now.is_dir() {
-            handles::dir_is_empty_at(dir, n).unwrap_or(false)
-        } else {
-            handles::statx_at(dir, n, false)
-                .is_ok_and(|s| s.is_file() && s.size == 0 && s.nlink == 1)
-        }
-    };
-    if !empty(dfd, name) {
-        return None;
-    }
-    let pfd = handles::open_no_symlinks(pool, libc::O_PATH | libc::O_DIRECTORY).ok()?;
-    let to = format!("{}-{}", if now.is_dir() { 'd' } else { 'f' }, now.ino).into_bytes();
-    handles::move_noreplace(dfd, name, pfd.as_fd(), &to).ok()?;
-    // Written into between the check and the move (through a descriptor opened before): back
-    // where it was, as a removal would have left it. Never taken from the pool while not empty.
-    if !empty(pfd.as_fd(), &to) {
-        let _ = handles::move_noreplace(pfd.as_fd(), &to, dfd, name);
-    }
-    Some(())
 }
 
 impl Drop for Placeholders {

@@ -42,10 +42,8 @@ pub(super) fn run_namespaces(
     let mut prepared = prepare(spec, false)?;
     prepared.stdio = stdio;
     crate::timing("placeholders");
-    let state_dir = spec.guard.as_ref().and_then(|g| g.state_dir.as_deref());
-    let _placeholders =
-        crate::placeholders::Placeholders::create(&spec.protected, &spec.writable, state_dir)
-            .map_err(setup)?;
+    let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
+        .map_err(setup)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
     let (done_r, done_w) = sys::pipe().map_err(setup)?;
