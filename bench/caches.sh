@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Tool caches (README "Tool caches"), in one run, as an unprivileged user:
-#  1. the overlay set-up's share of `cordon run -- true`: every known cache exists in the home
-#     directory (19 caches in 9 tool directories: 9 overlays), against the same with
-#     `[caches] enabled = false`, end to end (hyperfine) and per phase (CORDON_TIMING medians);
-#     and the floor: the same 9 overlayfs mounts alone, without cordon (bench/ovl_floor.py);
+#  1. the overlay set-up's share of `cordon run -- true`, in two home directories: every known
+#     cache exists (19 caches in 9 tool directories: 9 overlays), and a typical one (npm, pip,
+#     cargo's registry: 3 overlays); each against the same with `[caches] enabled = false`,
+#     end to end (hyperfine) and per phase (CORDON_TIMING medians); and the floor: the same
+#     overlayfs mounts alone, without cordon (bench/ovl_floor.py);
 #  2. a warm `npm ci` of a ~70-package lockfile (express 4) inside `cordon run` against the same
 #     outside, both served from the same warm host cache (inside: through the overlay), and the
 #     floor: the same outside under a bare overlayfs mount of ~/.npm (unshare -Urm, no cordon).
@@ -29,6 +30,9 @@ for d in .npm .local/share/pnpm/store .cache/pnpm .cache/yarn .yarn/berry .bun/i
   mkdir -p "$home/$d"
 done
 mkdir -p "$home/off/cordon" && printf '[caches]\nenabled = false\n' > "$home/off/cordon/config.toml"
+home3="$work/home3"
+mkdir -p "$home3/repo" && git -C "$home3/repo" init -q
+for d in .npm .cache/pip .cargo/registry; do mkdir -p "$home3/$d"; done
 as=()
 if [ "$(id -u)" = 0 ]; then
   id cordonbench >/dev/null 2>&1 || useradd --no-create-home --home-dir /nonexistent --shell /bin/sh cordonbench
@@ -40,27 +44,34 @@ for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE; do
   [ -n "${!v:-}" ] && envs+=("$v=${!v}")
 done
 
-# 1. start-up with and without the overlays.
+# 1. start-up with and without the overlays, in both homes.
+home3envs=(env HOME="$home3" PATH="/usr/local/bin:/usr/bin:/bin")
+(cd "$home/repo" && "${as[@]}" "${envs[@]}" "$work/cordon" run -- true) # creates the layers
+(cd "$home3/repo" && "${as[@]}" "${home3envs[@]}" "$work/cordon" run -- true)
 cd "$home/repo"
-"${as[@]}" "${envs[@]}" "$work/cordon" run -- true # creates the layers
 "${as[@]}" "${envs[@]}" hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/start.json" \
   -n caches "$work/cordon run -- true" \
-  -n no-caches "env XDG_CONFIG_HOME=$home/off $work/cordon run -- true" >&2
+  -n no-caches "env XDG_CONFIG_HOME=$home/off $work/cordon run -- true" \
+  -n caches3 "env HOME=$home3 sh -c 'cd $home3/repo && exec $work/cordon run -- true'" \
+  -n no-caches3 "env HOME=$home3 XDG_CONFIG_HOME=$home/off sh -c 'cd $home3/repo && exec $work/cordon run -- true'" >&2
 # Per phase: medians of CORDON_TIMING's deltas, the caches' phases with and without them.
-phases() { # N [env...]
-  local n=$1; shift
+phases() { # N DIR [env...]
+  local n=$1 dir=$2; shift 2
   for _ in $(seq "$n"); do
-    "${as[@]}" "${envs[@]}" "$@" CORDON_TIMING=1 "$work/cordon" run -- true 2>&1 >/dev/null | grep '^cordon-timing:'
+    (cd "$dir" && "${as[@]}" "${envs[@]}" "$@" CORDON_TIMING=1 "$work/cordon" run -- true 2>&1 >/dev/null) | grep '^cordon-timing:'
     echo END
   done
 }
-phases 40 env >"$work/ph-caches.txt"
-phases 40 env "XDG_CONFIG_HOME=$home/off" >"$work/ph-off.txt"
-# The floor: the same 9 overlay mounts, made the way cordon makes them, without cordon.
-mkdir -p "$work/floor" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor"
+phases 40 "$home/repo" env >"$work/ph-caches.txt"
+phases 40 "$home/repo" env "XDG_CONFIG_HOME=$home/off" >"$work/ph-off.txt"
+phases 40 "$home3/repo" env "HOME=$home3" >"$work/ph-caches3.txt"
+phases 40 "$home3/repo" env "HOME=$home3" "XDG_CONFIG_HOME=$home/off" >"$work/ph-off3.txt"
+# The floor: the same overlay mounts, made the way cordon makes them, without cordon.
+mkdir -p "$work/floor" "$work/floor3" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor" "$work/floor3"
 lowers=()
 for d in .npm .cache .cargo go .gradle .m2 .yarn .bun .local/share; do lowers+=("$home/$d"); done
 floor_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor" 40 "${lowers[@]}")
+floor3_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor3" 40 "$home3/.npm" "$home3/.cache" "$home3/.cargo")
 
 # 2. a warm npm ci, outside and inside.
 app="$home/repo/app"
@@ -88,7 +99,8 @@ ovl='d=$(mktemp -d '"$work"'/ovl.XXXXXX) && mkdir $d/u $d/w && unshare -Urm sh -
   -n bare-overlay "sh -c '$ovl'" \
   -n inside "$work/cordon run ${allow[*]} ${ca[*]} -- sh -c '$ci'" >&2
 
-python3 - "$work/start.json" "$work/npm.json" "$pkgs" "$work/ph-caches.txt" "$work/ph-off.txt" "$floor_ms" <<'PY'
+python3 - "$work/start.json" "$work/npm.json" "$pkgs" "$work/ph-caches.txt" "$work/ph-off.txt" "$floor_ms" \
+  "$work/ph-caches3.txt" "$work/ph-off3.txt" "$floor3_ms" <<'PY'
 import collections, json, statistics, sys
 def med(p):
     return {x["command"]: x["median"] * 1000 for x in json.load(open(p))["results"]}
@@ -104,17 +116,21 @@ def phases(p):
         prev = (int(t), name.strip())
     return {k: statistics.median(v) / 1000 for k, v in d.items()}
 s, n = med(sys.argv[1]), med(sys.argv[2])
-pc, po = phases(sys.argv[4]), phases(sys.argv[5])
-print(f"cordon run -- true: caches {s['caches']:.2f} ms, no caches {s['no-caches']:.2f} ms: "
-      f"the 9 overlays' share = {s['caches'] - s['no-caches']:.2f} ms end to end (target <= 0.3 ms)")
-share = 0.0
-for k in sorted(set(pc) | set(po), key=lambda k: -abs(pc.get(k, 0) - po.get(k, 0))):
-    a, b = pc.get(k, 0), po.get(k, 0)
-    if abs(a - b) >= 0.05:
-        print(f"  phase {k}: {a:.2f} vs {b:.2f} ms ({a - b:+.2f})")
-    share += a - b
-print(f"  CORDON_TIMING, sum of the phases' differences (medians of 40): {share:+.2f} ms")
-print(f"  floor: the same 9 overlay mounts alone, without cordon: {float(sys.argv[6]):.2f} ms")
+for label, key, ph_on, ph_off, floor in (
+        ("every known cache (19 caches, 9 overlays)", "", sys.argv[4], sys.argv[5], sys.argv[6]),
+        ("npm, pip, cargo (3 overlays)", "3", sys.argv[7], sys.argv[8], sys.argv[9])):
+    pc, po = phases(ph_on), phases(ph_off)
+    on, off = s["caches" + key], s["no-caches" + key]
+    print(f"cordon run -- true, {label}: caches {on:.2f} ms, no caches {off:.2f} ms: "
+          f"the overlays' share = {on - off:.2f} ms end to end (target <= 0.3 ms)")
+    share = 0.0
+    for k in sorted(set(pc) | set(po), key=lambda k: -abs(pc.get(k, 0) - po.get(k, 0))):
+        a, b = pc.get(k, 0), po.get(k, 0)
+        if abs(a - b) >= 0.05:
+            print(f"  phase {k}: {a:.2f} vs {b:.2f} ms ({a - b:+.2f})")
+        share += a - b
+    print(f"  CORDON_TIMING, sum of the phases' differences (medians of 40): {share:+.2f} ms")
+    print(f"  floor: the same overlay mounts alone, without cordon: {float(floor):.2f} ms")
 print(f"warm npm ci ({sys.argv[3]} packages): outside {n['outside']:.0f} ms, inside {n['inside']:.0f} ms: "
       f"{n['inside'] / n['outside']:.2f}x (target <= 1.2x); bare overlay of ~/.npm, no cordon: "
       f"{n['bare-overlay']:.0f} ms ({n['bare-overlay'] / n['outside']:.2f}x)")

@@ -108,6 +108,11 @@ pub enum Event {
         host: Text,
         port: u16,
         addr: Option<String>,
+        /// Plain HTTP: the request's method and path (without the query); absent for tunnels.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<Text>,
         decision: String,
         rule: Text,
         bytes_up: u64,

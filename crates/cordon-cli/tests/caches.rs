@@ -20,7 +20,7 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -162,6 +162,14 @@ fn seed(c: &Case) {
         &format!("<password>{SECRET}</password>\n"),
     );
     c.write(".gradle/gradle.properties", &format!("token={SECRET}\n"));
+    c.write(
+        ".config/pip/pip.conf",
+        &format!("[global]\nindex-url = https://u:{SECRET}@pypi.example/simple\n"),
+    );
+    c.write(
+        ".local/share/uv/credentials/credentials.toml",
+        &format!("[[credential]]\npassword = \"{SECRET}\"\n"),
+    );
     // A cache added by the config, with a secret inside it: the secret must be covered on top
     // of the overlay.
     c.write(".toolx/data", "original\n");
@@ -185,7 +193,8 @@ fn attack_script() -> String {
         ));
     }
     s.push_str(
-        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token 2>&1; true\n",
+        "cat ~/.cargo/credentials.toml ~/.m2/settings.xml ~/.gradle/gradle.properties ~/.toolx/token \
+         ~/.config/pip/pip.conf ~/.local/share/uv/credentials/credentials.toml 2>&1; true\n",
     );
     s
 }
@@ -364,9 +373,122 @@ fn back_to_back(c: &Case) {
         }
     }
     assert_unchanged(c, &before, "after the runs");
+    if !c.fallback {
+        leaves_nothing(c);
+    }
 }
 
 variants!(back_to_back);
+
+/// The workspace caches directories of the case (one per workspace used).
+fn caches_dirs(c: &Case) -> Vec<PathBuf> {
+    let ws = c.home.join(".local/state/cordon/workspaces");
+    fs::read_dir(&ws)
+        .map(|rd| rd.flatten().map(|e| e.path().join("caches")).collect())
+        .unwrap_or_default()
+}
+
+/// Once the last sandbox's init is done (it clears the work directories after its report, off
+/// the run's path), no overlay's old work directory is left, and the trash is empty: the
+/// per-run directories do not pile up. Waits up to 20 s for that init.
+fn leaves_nothing(c: &Case) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut left = Vec::new();
+        for d in caches_dirs(c) {
+            for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.join("work/work").symlink_metadata().is_ok() {
+                    left.push(p.join("work/work"));
+                }
+            }
+            for t in [".trash", ".cleaning"] {
+                left.extend(
+                    fs::read_dir(d.join(t))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path()),
+                );
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "[{}] left behind after the runs: {left:?}",
+            c.label()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A run killed with its supervisor (SIGKILL: its init dies with it, before it could clear the
+/// overlays' work directories): the next run of the workspace mounts its caches anyway (it
+/// moves what was left aside), sees what the killed run wrote, and says nothing about them.
+fn killed_run(c: &Case) {
+    seed(c);
+    let before = host_caches(c);
+    let w = c.ws.display().to_string();
+    let script = "n=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$n\" && echo killed >> \"$n/log\" \
+                  && touch \"$0\" && sleep 60";
+    // In a subdirectory: in the fallback, nothing new can be made at the workspace's top
+    // (it holds protected paths).
+    let started = c.ws.join("sub/started");
+    fs::create_dir_all(started.parent().unwrap()).unwrap();
+    c.chown_all();
+    let started_s = started.display().to_string();
+    let mut child = c
+        .command(&[
+            "run",
+            "--workspace",
+            &w,
+            "--cwd",
+            &w,
+            "--",
+            "sh",
+            "-c",
+            script,
+            &started_s,
+        ])
+        .spawn()
+        .expect("spawn cordon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "[{}] the run never started",
+            c.label()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill cordon");
+    let _ = child.wait();
+    // Its init follows it (parent-death signal); give the kernel a moment to tear it down.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = run_in(
+        c,
+        &c.ws,
+        "n=${npm_config_cache:-$HOME/.npm}; echo next >> \"$n/log\" && cat \"$n/log\"",
+    );
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+    assert!(
+        t.contains("killed\nnext\n"),
+        "[{}] the next run does not see the killed run's write: {t}",
+        c.label()
+    );
+    for bad in ["thrown away", "read-only in this run", "cordon: cache"] {
+        assert!(!t.contains(bad), "[{}] {t}", c.label());
+    }
+    assert_unchanged(c, &before, "after the killed run and the next");
+    if !c.fallback {
+        leaves_nothing(c);
+    }
+}
+
+variants!(killed_run);
 
 #[test]
 fn dry_run_shows_each_overlay() {
@@ -415,6 +537,670 @@ fn bad_caches_config_names_the_fix() {
     assert_eq!(code(&o), 125);
     assert!(text(&o).contains("did you mean `npm`"), "{}", text(&o));
 }
+
+// ---- what a sandbox can leave in its caches for cordon, or a later run, to trust ----
+
+/// This workspace's caches directory under the case's state directory.
+fn caches_dir(c: &Case) -> PathBuf {
+    let id = cordon_audit::sha256_hex(
+        fs::canonicalize(&c.ws)
+            .unwrap()
+            .as_os_str()
+            .as_encoded_bytes(),
+    )[..16]
+        .to_string();
+    c.home
+        .join(format!(".local/state/cordon/workspaces/{id}/caches"))
+}
+
+/// `cordon run -- sh -c SCRIPT` with extra variables in cordon's environment.
+fn sh_with(c: &Case, env: &[(&str, &str)], script: &str) -> Output {
+    let mut cmd = c.command(&["run", "--", "sh", "-c", script]);
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run cordon")
+}
+
+/// The private cache directories are the sandboxes' (writable in every run of the workspace:
+/// bind-mounted with namespaces, a writable root in the fallback), and cordon prepares them
+/// before each run, outside the sandbox. A sandbox replaces the private CARGO_HOME (and another
+/// group) by a link to a directory outside: the next run must not follow it (cordon made its
+/// `config.toml` link there); it plants its own `config.toml` in the private CARGO_HOME
+/// (`build.rustc-wrapper`): the next run's cargo must see the user's config again. The next
+/// runs are fallback runs, where CARGO_HOME is private (with namespaces it is overlaid).
+fn private_dirs_through_handles(c: &Case) {
+    c.write(".cargo/config.toml", "[net]\nretry = 3\n");
+    fs::create_dir_all(c.home.join("victim")).unwrap();
+    c.chown_all();
+    let fallback = [("CORDON_NO_USERNS", "1")];
+    // $npm_config_cache is a private directory in both modes (there is no ~/.npm).
+    let o = c.sh(
+        "p=$(dirname \"$npm_config_cache\"); rm -rf \"$p/cargo\" \"$p/pip\" && \
+         ln -s \"$HOME/victim\" \"$p/cargo\" && ln -s \"$HOME/victim/\" \"$p/pip\" && echo PLANTED",
+    );
+    assert!(text(&o).contains("PLANTED"), "[{}] {}", c.label(), text(&o));
+    let o = sh_with(c, &fallback, "cat \"$CARGO_HOME/config.toml\"");
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+    let victim: Vec<_> = fs::read_dir(c.home.join("victim"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        victim.is_empty(),
+        "[{}] cordon followed a link the sandbox planted in its private caches and made {victim:?} outside",
+        c.label()
+    );
+    let private = caches_dir(c).join("private/cargo");
+    assert!(
+        fs::symlink_metadata(&private).unwrap().is_dir(),
+        "[{}] the private CARGO_HOME is still the sandbox's link",
+        c.label()
+    );
+    assert!(t.contains("retry = 3"), "[{}] {t}", c.label());
+
+    // A config of the sandbox's own in the private CARGO_HOME.
+    let o = sh_with(
+        c,
+        &fallback,
+        "rm -f \"$CARGO_HOME/config.toml\" && \
+         printf '[build]\\nrustc-wrapper = \"/bin/false\"\\n' > \"$CARGO_HOME/config.toml\" && echo PLANTED",
+    );
+    assert!(text(&o).contains("PLANTED"), "[{}] {}", c.label(), text(&o));
+    let o = sh_with(c, &fallback, "cat \"$CARGO_HOME/config.toml\"");
+    let t = text(&o);
+    assert!(
+        t.contains("retry = 3") && !t.contains("rustc-wrapper"),
+        "[{}] the next run's cargo reads the config a sandbox planted:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_link(private.join("config.toml")).unwrap(),
+        c.home.join(".cargo/config.toml"),
+        "[{}]",
+        c.label()
+    );
+}
+
+variants!(private_dirs_through_handles);
+
+/// A cache that is or holds a place the sandbox sees private or emptied (its own /tmp, the
+/// runtime directory hidden for its sockets) is not overlaid: the overlay's lower layer is the
+/// host's directory, so `npm_config_cache=/tmp` showed the host's whole /tmp in the sandbox.
+/// Checked with markers in the host's /tmp and runtime directory (readable by the user outside).
+/// In the fallback /tmp is the host's anyway (README: no private /tmp); there the markers must
+/// only stay unchanged.
+fn caches_never_show_private_places(c: &Case) {
+    let tmp = PathBuf::from(format!(
+        "/tmp/cordon-redcache-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    fs::create_dir_all(&tmp).unwrap();
+    fs::write(tmp.join("marker"), "HOST-TMP-MARKER\n").unwrap();
+    let _ = std::os::unix::fs::chown(&tmp, Some(c.uid), Some(c.gid));
+    let _ = std::os::unix::fs::chown(tmp.join("marker"), Some(c.uid), Some(c.gid));
+    c.write("../run/marker", "HOST-RUNTIME-MARKER\n");
+    c.chown_all();
+    let runtime = c.runtime.display().to_string();
+    let cases = [
+        ("npm_config_cache", "/tmp", tmp.join("marker")),
+        ("PIP_CACHE_DIR", "/tmp", tmp.join("marker")),
+        (
+            "npm_config_cache",
+            runtime.as_str(),
+            c.runtime.join("marker"),
+        ),
+    ];
+    for (var, val, file) in &cases {
+        let before = fs::read_to_string(file).unwrap();
+        let f = file.display();
+        let o = sh_with(
+            c,
+            &[(var, val)],
+            &format!("cat {f}; echo poison >> {f}; echo END"),
+        );
+        let t = text(&o);
+        assert!(t.contains("END"), "[{}] {var}={val}: {t}", c.label());
+        if !c.fallback {
+            assert!(
+                !t.contains("-MARKER"),
+                "[{}] {var}={val}: the host's {f} is readable in the sandbox:\n{t}",
+                c.label()
+            );
+        }
+        assert_eq!(
+            fs::read_to_string(file).unwrap(),
+            before,
+            "[{}] {var}={val}",
+            c.label()
+        );
+    }
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+variants!(caches_never_show_private_places);
+
+/// overlayfs keeps its own marks in `user.overlay.*` xattrs of the upper layer (`userxattr`):
+/// opaque directories, whiteouts, redirects, origins, metacopy. Set through the merged view,
+/// they are stored escaped (`user.overlay.overlay.*`, Linux 6.7+; refused before), so the next
+/// mount of the layer does not obey them: a later run still sees the host's files, and neither
+/// the upper layer nor the host's cache holds a mark overlayfs would interpret. 0/0 character
+/// devices (whiteouts) cannot be made. In the fallback the caches are plain directories: the
+/// host's file must stay as it was.
+fn overlay_marks_are_not_obeyed(c: &Case) {
+    c.write(".npm/d/f", "host\n");
+    c.chown_all();
+    let set = |p: &str, n: &str| {
+        format!("python3 -c 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], b\"y\")' \"$HOME/.npm/{p}\" {n} 2>/dev/null;")
+    };
+    let mut script = String::new();
+    for n in ["opaque", "whiteouts", "redirect", "origin", "metacopy"] {
+        script.push_str(&set("d", &format!("user.overlay.{n}")));
+    }
+    script.push_str("echo x > \"$HOME/.npm/d/g\" 2>/dev/null;");
+    script.push_str(&set("d/g", "user.overlay.whiteout"));
+    script.push_str("mknod \"$HOME/.npm/d/wh\" c 0 0 2>/dev/null; echo END");
+    if which("python3").is_none() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let o = c.sh(&script);
+    assert!(text(&o).contains("END"), "[{}] {}", c.label(), text(&o));
+    let o = c.sh("ls \"$HOME/.npm/d\"");
+    let t = text(&o);
+    assert!(
+        t.contains('f'),
+        "[{}] the host's file is hidden now:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/d/f")).unwrap(),
+        "host\n",
+        "[{}]",
+        c.label()
+    );
+    // Outside: no upper layer holds an unescaped mark, nor a whiteout device.
+    fn walk(p: &Path, bad: &mut Vec<String>) {
+        let Ok(m) = fs::symlink_metadata(p) else {
+            return;
+        };
+        if m.file_type().is_char_device() {
+            bad.push(format!("{}: a character device", p.display()));
+        }
+        if let Ok(names) = xattrs(p) {
+            for n in names {
+                // overlayfs sets `origin`, `impure`, `uuid` itself (copy-up); these are the
+                // marks planted above, which it sets only for what it did itself.
+                let planted = ["opaque", "whiteouts", "whiteout", "redirect", "metacopy"];
+                if planted.iter().any(|m| n == format!("user.overlay.{m}")) {
+                    bad.push(format!("{}: {n}", p.display()));
+                }
+            }
+        }
+        if m.is_dir() {
+            for e in fs::read_dir(p).into_iter().flatten().flatten() {
+                walk(&e.path(), bad);
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    for e in fs::read_dir(caches_dir(c)).into_iter().flatten().flatten() {
+        walk(&e.path().join("upper"), &mut bad);
+    }
+    if !c.fallback {
+        // (In the fallback, Landlock has no right for metadata: the xattrs of the user's own
+        // files can be changed; README, known limits.)
+        walk(&c.home.join(".npm"), &mut bad);
+    }
+    assert!(
+        bad.is_empty(),
+        "[{}] overlay marks planted: {bad:?}",
+        c.label()
+    );
+}
+
+/// The xattr names of `p` (not following a link).
+fn xattrs(p: &Path) -> std::io::Result<Vec<String>> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: llistxattr into a buffer of the size passed, with a NUL-terminated path.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(buf[..n as usize]
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect())
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(tool))
+            .find(|f| f.is_file())
+    })
+}
+
+variants!(overlay_marks_are_not_obeyed);
+
+/// `cordon cache clean` while a sandbox of the workspace runs is refused (it would empty the
+/// caches under the running tool), in both modes: fallback runs, which took no lock, now hold
+/// the workspace's lock too (shared). Once the run has ended, clean removes the layers.
+fn clean_while_running(c: &Case) {
+    let child = c
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "d=${PIP_CACHE_DIR:-$HOME/.cache/pip}; mkdir -p \"$d\" && echo kept > \"$d/f\" && \
+             touch out/started && sleep 3 && cat \"$d/f\"",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cordon");
+    let started = c.ws.join("out/started");
+    for _ in 0..300 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(started.exists(), "[{}] the run did not start", c.label());
+    let o = c.cordon(&["cache", "clean"]);
+    let t = text(&o);
+    let run = child.wait_with_output().unwrap();
+    assert!(
+        code(&o) != 0 && t.contains("is running"),
+        "[{}] cache clean during a run: {t}",
+        c.label()
+    );
+    assert!(
+        text(&run).contains("kept"),
+        "[{}] the running sandbox lost its cache: {}",
+        c.label(),
+        text(&run)
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+}
+
+variants!(clean_while_running);
+
+/// A sandbox makes its cache a tree 5000 levels deep (in the upper layer of ~/.npm with
+/// namespaces, in its private directory in the fallback), with 32 MiB at the bottom (more than
+/// its 4096 first directories' blocks). `cordon
+/// cache list` must count it, and `cordon cache clean` remove it: a walk holding a descriptor
+/// per level stopped at the limit of open files, and a depth limit left the tree for good
+/// (clean failed on it every time: "too deep").
+fn deep_trees_are_measured_and_removed(c: &Case) {
+    if which("python3").is_none() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    if !c.fallback {
+        fs::create_dir_all(c.home.join(".npm")).unwrap();
+        c.chown_all();
+    }
+    let o = c.sh("python3 -c 'import os\n\
+         d = os.environ.get(\"npm_config_cache\") or os.path.expanduser(\"~/.npm\")\n\
+         os.makedirs(d, exist_ok=True); os.chdir(d)\n\
+         for i in range(5000):\n    os.mkdir(\"z\"); os.chdir(\"z\")\n\
+         open(\"f\", \"wb\").write(b\"x\" * (32 << 20))\n\
+         print(\"DEEP\")'");
+    assert!(text(&o).contains("DEEP"), "[{}] {}", c.label(), text(&o));
+    let o = c.cordon(&["cache", "list", "--json"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let total: u64 = v["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["entries"].as_array().unwrap().iter())
+        .map(|e| e["overlay_bytes"].as_u64().unwrap() + e["private_bytes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        total >= 32 << 20,
+        "[{}] cache list counts {total} bytes for a tree holding 32 MiB at its bottom",
+        c.label()
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] cache clean: {}", c.label(), text(&o));
+    let left: Vec<_> = fs::read_dir(caches_dir(c))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from(".lock")],
+        "[{}] cache clean left {left:?}",
+        c.label()
+    );
+}
+
+variants!(deep_trees_are_measured_and_removed);
+
+/// Two sandboxes of one workspace at once. With namespaces, an upper layer cannot be in two
+/// live mounts: the second run gets a throwaway layer (a tmpfs): it works, sees the host's
+/// cache, its writes are not kept, and the first run's layer is intact for the next run. In the
+/// fallback both share the private directory (as two tools share one cache directory). The
+/// host's cache is unchanged either way.
+fn two_sandboxes_at_once(c: &Case) {
+    c.write(".npm/f", "host\n");
+    c.chown_all();
+    let before = fs::read_to_string(c.home.join(".npm/f")).unwrap();
+    let cache = "d=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$d\"";
+    let first = c
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "{cache}; echo a >> \"$d/log\" && touch out/a-started && \
+                 i=0; while [ ! -e out/b-done ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+                 echo a2 >> \"$d/log\"; echo A-END"
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cordon");
+    let started = c.ws.join("out/a-started");
+    for _ in 0..300 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        started.exists(),
+        "[{}] the first run did not start",
+        c.label()
+    );
+    let o = c.sh(&format!(
+        "{cache}; cat \"$HOME/.npm/f\" 2>/dev/null; echo b >> \"$d/log\" && cat \"$d/log\"; \
+         touch out/b-done; echo B-END"
+    ));
+    let t = text(&o);
+    let a = first.wait_with_output().unwrap();
+    assert!(t.contains("B-END"), "[{}] second run: {t}", c.label());
+    assert!(
+        text(&a).contains("A-END"),
+        "[{}] first run: {}",
+        c.label(),
+        text(&a)
+    );
+    let o = c.sh(&format!("{cache}; cat \"$d/log\""));
+    let log = String::from_utf8_lossy(&o.stdout).into_owned();
+    if c.fallback {
+        assert_eq!(log, "a\nb\na2\n", "[{}] {}", c.label(), text(&o));
+    } else {
+        // The second run saw the host's cache (not the first run's layer), wrote in its own.
+        assert!(
+            t.contains("host\nb\nB-END"),
+            "[{}] second run: {t}",
+            c.label()
+        );
+        assert_eq!(
+            log,
+            "a\na2\n",
+            "[{}] the first run's layer after both: {}",
+            c.label(),
+            text(&o)
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/f")).unwrap(),
+        before,
+        "[{}]",
+        c.label()
+    );
+    assert!(
+        !c.home.join(".npm/log").exists(),
+        "[{}] a run wrote in the host's cache",
+        c.label()
+    );
+}
+
+variants!(two_sandboxes_at_once);
+
+/// A run killed mid-way (SIGKILL to cordon, the supervisor): its sandbox goes with it, and the
+/// next run of the workspace gets its caches as usual (the locks died with their holders; the
+/// volatile overlay's mark is moved aside), warm with what the killed run wrote; the host's
+/// cache is unchanged.
+fn killed_run_then_next(c: &Case) {
+    c.write(".npm/f", "host\n");
+    c.chown_all();
+    let cache = "d=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$d\"";
+    // A command line no other test's process has: `sleep 6N.PIDN`.
+    let n = rand_suffix();
+    let marker = format!("{}.{}{n}", 60 + n, std::process::id());
+    let mut first = c
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!("{cache}; echo killed >> \"$d/log\" && touch out/k-started && sleep {marker}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run cordon");
+    let started = c.ws.join("out/k-started");
+    for _ in 0..300 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(started.exists(), "[{}] the run did not start", c.label());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Its sandbox is gone (a moment for the kernel to deliver the parent-death signals).
+    // The processes running this run's `sleep` (found by their exact command line).
+    let sleeping = || -> Vec<i32> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let cl = fs::read(e.path().join("cmdline")).ok()?;
+                (cl == format!("sleep\0{marker}\0").as_bytes()).then_some(pid)
+            })
+            .collect()
+    };
+    for _ in 0..50 {
+        if sleeping().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if c.fallback {
+        // No PID namespace: what the command started outlives a SIGKILLed cordon (still under
+        // Landlock and seccomp; README, known limits). Taken down here, by pid.
+        for pid in sleeping() {
+            // SAFETY: kill takes integers only.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    } else {
+        let left = sleeping();
+        assert!(
+            left.is_empty(),
+            "[{}] the killed run's command survived: {left:?}",
+            c.label()
+        );
+    }
+    let o = c.sh(&format!(
+        "{cache}; echo next >> \"$d/log\" && cat \"$d/log\""
+    ));
+    let t = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+    assert!(t.contains("killed\nnext\n"), "[{}] {t}", c.label());
+    for bad in ["thrown away", "read-only in this run", "cordon: cache"] {
+        assert!(!t.contains(bad), "[{}] {t}", c.label());
+    }
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/f")).unwrap(),
+        "host\n",
+        "[{}]",
+        c.label()
+    );
+    assert!(!c.home.join(".npm/log").exists(), "[{}]", c.label());
+}
+
+variants!(killed_run_then_next);
+
+/// The workspace's layers (upper and work directories, in cordon's state directory) are out of
+/// the sandbox's reach by every way to a path: directly, by the paths /proc/self/mountinfo gives
+/// (`upperdir=`), through /proc/PID/root and /proc/PID/fd of every process it can see (init
+/// holds the overlays' roots), and by a relative walk from a cache upwards. A marker in the
+/// layers' directory (checked outside) is never read.
+fn layers_unreachable(c: &Case) {
+    c.write(".npm/f", "host\n");
+    c.chown_all();
+    // A first run makes the layers.
+    let o = c.sh("echo x >> ~/.npm/f; true");
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    let layers = caches_dir(c);
+    fs::create_dir_all(layers.join("zz/upper")).unwrap();
+    fs::write(layers.join("zz/upper/MARK"), "UPPER-MARKER\n").unwrap();
+    c.chown_all();
+    let l = layers.display();
+    let script = format!(
+        "cat {l}/zz/upper/MARK; ls {l}; \
+         for u in $(grep -o 'upperdir=[^,]*' /proc/self/mountinfo | cut -d= -f2); do ls \"$u\" \"$u/..\"; cat \"$u/../../zz/upper/MARK\"; done; \
+         for p in /proc/[0-9]*; do cat \"$p/root{l}/zz/upper/MARK\"; for f in \"$p\"/fd/*; do cat \"$f/MARK\" \"$f/../zz/upper/MARK\"; done; done; \
+         cd ~/.npm && cat ../.local/state/cordon/workspaces/*/caches/zz/upper/MARK; echo END"
+    );
+    let o = c.sh(&script);
+    let t = text(&o);
+    assert!(t.contains("END"), "[{}] {t}", c.label());
+    assert!(
+        !t.contains("UPPER-MARKER"),
+        "[{}] the layers were reached from the sandbox:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/f")).unwrap(),
+        "host\n",
+        "[{}]",
+        c.label()
+    );
+}
+
+variants!(layers_unreachable);
+
+/// Waits up to 30 s for `p` to exist.
+fn wait_for(c: &Case, p: &Path, what: &str) {
+    for _ in 0..300 {
+        if p.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("[{}] {what} did not start", c.label());
+}
+
+/// `cordon cache clean` after the first of two concurrent sandboxes has ended, while the second
+/// still runs: with namespaces the second holds no lock (its overlays are on a throwaway layer),
+/// but it uses the workspace's private directories; clean must see it running (the live runs'
+/// records) and leave them alone.
+fn clean_while_a_second_run_runs(c: &Case) {
+    let spawn = |script: &str| {
+        c.command(&["run", "--", "sh", "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cordon")
+    };
+    let wait = "i=0; while [ ! -e out/$1 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done";
+    let a = spawn(&format!(
+        "w() {{ {wait}; }}; touch out/a-started; w a-go; echo A-END"
+    ));
+    wait_for(c, &c.ws.join("out/a-started"), "the first run");
+    let b = spawn(&format!(
+        "w() {{ {wait}; }}; mkdir -p \"$PIP_CACHE_DIR\" && echo kept > \"$PIP_CACHE_DIR/f\" && \
+         touch out/b-started; w b-go; cat \"$PIP_CACHE_DIR/f\"; echo B-END"
+    ));
+    wait_for(c, &c.ws.join("out/b-started"), "the second run");
+    fs::write(c.ws.join("out/a-go"), "").unwrap();
+    let a = a.wait_with_output().unwrap();
+    assert!(text(&a).contains("A-END"), "[{}] {}", c.label(), text(&a));
+    let o = c.cordon(&["cache", "clean"]);
+    fs::write(c.ws.join("out/b-go"), "").unwrap();
+    let b = b.wait_with_output().unwrap();
+    let t = text(&o);
+    assert!(
+        code(&o) != 0 && t.contains("is running"),
+        "[{}] cache clean while the second run runs: {t}",
+        c.label()
+    );
+    assert!(
+        text(&b).contains("kept\nB-END"),
+        "[{}] the second run lost its cache: {}",
+        c.label(),
+        text(&b)
+    );
+    let o = c.cordon(&["cache", "clean"]);
+    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+}
+
+variants!(clean_while_a_second_run_runs);
+
+/// Credentials that a variable moves away from their place in the home directory stay
+/// secrets there: pip's config under XDG_CONFIG_HOME, uv's credential store under
+/// XDG_DATA_HOME, npm's user config (NPM_CONFIG_USERCONFIG), Docker's (DOCKER_CONFIG), each file
+/// of KUBECONFIG, the netrc (NETRC). Read from the sandbox with those variables in cordon's
+/// environment: no marker comes out.
+fn moved_credentials_stay_secret(c: &Case) {
+    for f in [
+        "cfg/pip/pip.conf",
+        "data/uv/credentials/credentials.toml",
+        "elsewhere/npmrc",
+        "dk/config.json",
+        "kube/a",
+        "kube/b",
+        "elsewhere/netrc",
+    ] {
+        c.write(f, &format!("{SECRET}\n"));
+    }
+    c.chown_all();
+    let h = |p: &str| c.home.join(p).display().to_string();
+    let kube = format!("{}:{}", h("kube/a"), h("kube/b"));
+    let env = [
+        ("XDG_CONFIG_HOME", h("cfg")),
+        ("XDG_DATA_HOME", h("data")),
+        ("NPM_CONFIG_USERCONFIG", h("elsewhere/npmrc")),
+        ("DOCKER_CONFIG", h("dk")),
+        ("KUBECONFIG", kube),
+        ("NETRC", h("elsewhere/netrc")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let o = sh_with(
+        c,
+        &env,
+        "cat \"$XDG_CONFIG_HOME/pip/pip.conf\" \"$XDG_DATA_HOME/uv/credentials/credentials.toml\" \
+         \"$NPM_CONFIG_USERCONFIG\" \"$DOCKER_CONFIG/config.json\" ~/kube/a ~/kube/b \"$NETRC\" 2>&1; \
+         echo END",
+    );
+    let t = text(&o);
+    assert!(t.contains("END"), "[{}] {t}", c.label());
+    assert!(
+        !t.contains(SECRET),
+        "[{}] a moved credential was read:\n{t}",
+        c.label()
+    );
+}
+
+variants!(moved_credentials_stay_secret);
 
 // ---- real package managers against the real registries ----
 

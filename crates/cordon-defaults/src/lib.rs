@@ -49,6 +49,11 @@ pub const HOME_SECRETS: &[&str] = &[
     ".yarnrc.yml",
     ".config/pypoetry/auth.toml",
     ".gem/credentials",
+    // pip's user configuration (index URLs with a token in them, like `.npmrc`'s), and uv's
+    // credential store (`uv auth login`; uv's docs: `~/.local/share/uv/credentials/`).
+    ".config/pip/pip.conf",
+    ".pip/pip.conf",
+    ".local/share/uv/credentials",
 ];
 
 /// Protected paths relative to each writable root (read, never write).

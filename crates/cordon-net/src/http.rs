@@ -67,6 +67,42 @@ impl Head {
     }
 }
 
+/// A request target (RFC 9112 §3.2), split without decoding anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// `/path?query`: the form of requests to an origin server (inside a tunnel).
+    Origin(&'a str),
+    /// `http://[userinfo@]host[:port][/path][?query]`, the form sent to a proxy. `hostport`
+    /// follows the authority's last `@` (userinfo never names the host); `path` is the rest
+    /// (starting with `/` or `?`), `/` when there is none.
+    AbsoluteHttp { hostport: &'a str, path: &'a str },
+    /// Anything else: `https://` or another scheme in plain text, `*`, an authority form.
+    Other,
+}
+
+/// The form of a request target as [`parse_head`] accepted it (ASCII, no spaces or controls).
+pub fn target(t: &str) -> Target<'_> {
+    if let Some(after) = t
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("http://"))
+        .and_then(|_| t.get(7..))
+    {
+        let (authority, path) = match after.find(['/', '?']) {
+            Some(i) => (&after[..i], &after[i..]),
+            None => (after, "/"),
+        };
+        let hostport = authority
+            .rsplit_once('@')
+            .map(|(_, h)| h)
+            .unwrap_or(authority);
+        return Target::AbsoluteHttp { hostport, path };
+    }
+    if t.starts_with('/') {
+        return Target::Origin(t);
+    }
+    Target::Other
+}
+
 /// Where the head ends in `buf` (the index after its blank line), `None` while it is incomplete.
 /// A bare LF seen before the end is refused at once, without waiting for more.
 pub fn head_end(buf: &[u8]) -> Result<Option<usize>, BadRequest> {
@@ -548,6 +584,27 @@ mod tests {
         ] {
             let e = head(&req).expect_err(&req);
             assert!(e.0.contains(why), "{req:?}: {e} (expected {why:?})");
+        }
+    }
+
+    #[test]
+    fn request_targets() {
+        let abs = |hostport, path| Target::AbsoluteHttp { hostport, path };
+        for (t, want) in [
+            ("http://a.test/x?y", abs("a.test", "/x?y")),
+            ("HTTP://a.test:8080", abs("a.test:8080", "/")),
+            ("http://a.test?q", abs("a.test", "?q")),
+            ("http://user:pw@evil.test@a.test/x", abs("a.test", "/x")),
+            ("http://a.test@evil.test/x", abs("evil.test", "/x")),
+            ("http://[::1]:80/", abs("[::1]:80", "/")),
+            ("http://", abs("", "/")),
+            ("/x?y", Target::Origin("/x?y")),
+            ("https://a.test/", Target::Other),
+            ("a.test:443", Target::Other),
+            ("*", Target::Other),
+            ("http:/a.test/", Target::Other),
+        ] {
+            assert_eq!(target(t), want, "{t}");
         }
     }
 

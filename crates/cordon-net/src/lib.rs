@@ -19,9 +19,11 @@ macro_rules! errln {
     }};
 }
 
+pub mod decide;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod stream;
 
 use std::collections::HashSet;
 use std::io;
@@ -30,12 +32,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub use decide::{ConnectAction, RequestView};
 pub use error::Error;
 pub use host::{canonical_host, is_local, parse_resolve, DomainPattern, Host};
 use http::Framing;
+pub use stream::{relay, Stream};
 
 /// How long a client may take to send its request head (slow loris).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +47,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEAD: usize = 32 * 1024;
 /// Connections served at once; more wait in the listen queue.
 const MAX_CONNS: usize = 4096;
+/// Distinct refusals said on stderr (and remembered, to say each once): a command that tries
+/// millions of names must not grow the supervisor's memory or flood the terminal.
+const MAX_SAID: usize = if cfg!(test) { 20 } else { 1000 }; // fewer lines in unit tests' output
 
 /// What may be reached.
 #[derive(Debug, Clone, Default)]
@@ -65,6 +72,13 @@ pub struct ConnEvent {
     pub host: String,
     pub port: u16,
     pub addr: Option<String>,
+    /// Plain HTTP: the request's method (absent for tunnels and for requests refused before
+    /// their target was read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Plain HTTP: the request's path as sent, without the query (which often carries tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub decision: &'static str,
     /// The matching pattern, or why it was refused.
     pub rule: String,
@@ -201,8 +215,25 @@ struct Req {
     protocol: &'static str,
     host: String,
     port: u16,
+    /// Plain HTTP: method and path (without the query) of the request.
+    method: Option<String>,
+    path: Option<String>,
     started: Instant,
     time_ms: u128,
+}
+
+impl Req {
+    fn new(protocol: &'static str, host: String, port: u16) -> Req {
+        Req {
+            protocol,
+            host,
+            port,
+            method: None,
+            path: None,
+            started: Instant::now(),
+            time_ms: now_ms(),
+        }
+    }
 }
 
 impl Shared {
@@ -221,6 +252,8 @@ impl Shared {
             host: r.host.clone(),
             port: r.port,
             addr: addr.map(|a| a.to_string()),
+            method: r.method.clone(),
+            path: r.path.clone(),
             decision,
             rule,
             bytes_up: up,
@@ -229,41 +262,26 @@ impl Shared {
         });
     }
 
-    /// One line on stderr per refused host:port.
-    fn say_refused(&self, line: &str, key: String) {
-        if let Ok(mut s) = self.said.lock() {
-            if s.insert(key) {
-                errln!("{line}");
-            }
+    /// One line on stderr per refused host:port, for the first [`MAX_SAID`] of them; then one
+    /// line saying that more are only recorded. Returns whether `line` was printed.
+    fn say_refused(&self, line: &str, key: String) -> bool {
+        let Ok(mut s) = self.said.lock() else {
+            return false;
+        };
+        if s.len() > MAX_SAID || s.contains(&key) {
+            return false;
         }
-    }
-
-    /// The policy decision for host:port; Ok(rule text) or Err(reason + how to allow).
-    fn decide(&self, h: &Host, port: u16) -> Result<String, String> {
-        if let Some((i, d)) = self
-            .policy
-            .deny
-            .iter()
-            .enumerate()
-            .find(|(_, d)| d.denies(h, port))
-        {
-            return Err(
-                match self.policy.deny_origin.get(i).filter(|o| !o.is_empty()) {
-                    Some(o) => format!("denied by {d} (set in {o}; no flag allows it)"),
-                    None => format!("denied by --deny-domain {d}"),
-                },
+        if s.len() == MAX_SAID {
+            // A sentinel no key can equal: the set stops growing here.
+            s.insert(String::new());
+            errln!(
+                "cordon: network: more refusals are not shown here; every one is in the audit log (cordon audit) and --net-log"
             );
+            return false;
         }
-        match self.policy.allow.iter().find(|a| a.allows(h, port)) {
-            Some(a) => Ok(format!("--allow-domain {a}")),
-            None => {
-                let hint = match h {
-                    Host::Name(n) if port == 80 || port == 443 => format!("--allow-domain {n}"),
-                    _ => format!("--allow-domain {h}:{port}"),
-                };
-                Err(format!("not in the allowed domains (allow with {hint})"))
-            }
-        }
+        s.insert(key);
+        errln!("{line}");
+        true
     }
 
     /// Resolves and checks; returns the one address to connect to.
@@ -294,10 +312,16 @@ impl Shared {
         }
     }
 
-    /// Decide, resolve, connect. On refusal, records the event and says it once.
-    async fn open(&self, r: &Req, h: &Host) -> Result<(TcpStream, SocketAddr, String), String> {
+    /// After the policy's `decision` for `h`: resolve, connect. On refusal, records the event
+    /// and says it once.
+    async fn open(
+        &self,
+        r: &Req,
+        h: &Host,
+        decision: Result<String, String>,
+    ) -> Result<(TcpStream, SocketAddr, String), String> {
         let res = async {
-            let rule = self.decide(h, r.port)?;
+            let rule = decision?;
             let addr = self.resolve(h, r.port).await?;
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
                 Ok(Ok(s)) => Ok((s, addr, rule)),
@@ -317,6 +341,8 @@ impl Shared {
     }
 }
 
+/// The accept side: the first byte tells SOCKS5 from HTTP. Everything after it is written
+/// against [`Stream`], so that a decrypted stream can be served the same way.
 async fn serve(s: TcpStream, sh: Arc<Shared>) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(HEAD_TIMEOUT, s.peek(&mut first)).await {
@@ -333,13 +359,16 @@ async fn serve(s: TcpStream, sh: Arc<Shared>) {
 enum HeadError {
     /// Malformed: answered 400 with the reason.
     Bad(http::BadRequest),
+    /// Over [`MAX_HEAD`] without its end: answered 400, and recorded (a hostile client; a slow
+    /// or closed one is not recorded: an idle connection is no refusal).
+    TooLarge,
     /// Too large, too slow, closed, or a socket error: answered 400 if still possible.
     Io(io::Error),
 }
 
 /// Reads the request head (up to the blank line), bounded in size and time. A bare LF is
 /// refused as soon as it arrives.
-async fn read_head(s: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
+async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
@@ -348,7 +377,7 @@ async fn read_head(s: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
             return Ok((buf, rest));
         }
         if buf.len() > MAX_HEAD {
-            return Err(HeadError::Io(io::Error::other("request head too large")));
+            return Err(HeadError::TooLarge);
         }
         let mut chunk = [0u8; 4096];
         let left = deadline.saturating_duration_since(Instant::now());
@@ -366,7 +395,7 @@ async fn read_head(s: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
 }
 
 /// Answers 400 to a malformed request (nothing of it went anywhere), records and says it once.
-async fn bad_request(sh: &Shared, s: &mut TcpStream, why: &str) {
+async fn bad_request<S: AsyncWrite + Unpin>(sh: &Shared, s: &mut S, why: &str) {
     let body = format!("cordon: bad request: {why}\n");
     let resp = format!(
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -374,13 +403,7 @@ async fn bad_request(sh: &Shared, s: &mut TcpStream, why: &str) {
     );
     let _ = s.write_all(resp.as_bytes()).await;
     let _ = s.shutdown().await;
-    let r = Req {
-        protocol: "http",
-        host: String::new(),
-        port: 0,
-        started: Instant::now(),
-        time_ms: now_ms(),
-    };
+    let r = Req::new("http", String::new(), 0);
     sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
     sh.say_refused(
         &format!("cordon: network: refused a malformed request: {why}"),
@@ -389,12 +412,12 @@ async fn bad_request(sh: &Shared, s: &mut TcpStream, why: &str) {
 }
 
 /// Records a refusal made before any connection out, and answers 403.
-async fn refuse(sh: &Shared, r: &Req, s: &mut TcpStream, why: String) {
+async fn refuse<S: AsyncWrite + Unpin>(sh: &Shared, r: &Req, s: &mut S, why: String) {
     reply_403(s, &why).await;
     sh.event(r, None, "deny", why, 0, 0);
 }
 
-async fn reply_403(s: &mut TcpStream, why: &str) {
+async fn reply_403<S: AsyncWrite + Unpin>(s: &mut S, why: &str) {
     let body = format!("cordon: {why}\n");
     let resp = format!(
         "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -418,12 +441,30 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// The request's head, parsed, and the bytes read after it. `None`: it was malformed, and
 /// answered 400.
-async fn request_head(s: &mut TcpStream, sh: &Shared) -> io::Result<Option<(http::Head, Vec<u8>)>> {
+async fn request_head<S: Stream>(
+    s: &mut S,
+    sh: &Shared,
+) -> io::Result<Option<(http::Head, Vec<u8>)>> {
     let (head, rest) = match read_head(s).await {
         Ok(h) => h,
         Err(HeadError::Bad(why)) => {
             bad_request(sh, s, &why.0).await;
             return Ok(None);
+        }
+        Err(HeadError::TooLarge) => {
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+            let why = format!("the request head is over {} KiB", MAX_HEAD / 1024);
+            let r = Req::new("http", String::new(), 0);
+            sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
+            sh.say_refused(
+                &format!("cordon: network: refused a malformed request: {why}"),
+                format!("400:{why}"),
+            );
+            return Err(io::Error::other("request head too large"));
         }
         Err(HeadError::Io(e)) => {
             let _ = s
@@ -465,7 +506,8 @@ fn origin_form(head: &http::Head, path: &str, hostport: &str) -> String {
     out
 }
 
-async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
+/// One request on a connection to the proxy: a CONNECT, or a plain-HTTP request.
+async fn http<S: Stream>(mut s: S, sh: Arc<Shared>) -> io::Result<()> {
     let Some((head, rest)) = request_head(&mut s, &sh).await? else {
         return Ok(());
     };
@@ -476,13 +518,20 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         }
         return connect_tunnel(s, sh, &head.target, rest).await;
     }
-    // Plain HTTP with an absolute URI: http://[userinfo@]host[:port]/path
-    let target = head.target.as_str();
-    let Some(after) = target
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("http://"))
-        .map(|_| &target[7..])
-    else {
+    plain_http(s, sh, head, rest).await
+}
+
+/// A plain-HTTP request with an absolute URI (`http://[userinfo@]host[:port]/path`): checked,
+/// decided as a request ([`NetPolicy::decide_request`]), sent on in origin form, its response
+/// relayed, recorded with its method and path.
+async fn plain_http<S: Stream>(
+    mut s: S,
+    sh: Arc<Shared>,
+    head: http::Head,
+    rest: Vec<u8>,
+) -> io::Result<()> {
+    let http::Target::AbsoluteHttp { hostport, path } = http::target(&head.target) else {
+        let target = &head.target;
         reply_403(
             &mut s,
             &format!("only http:// absolute URIs and CONNECT are proxied, not {target:?}"),
@@ -490,22 +539,10 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         .await;
         return Ok(());
     };
-    let (authority, path) = match after.find(['/', '?']) {
-        Some(i) => (&after[..i], &after[i..]),
-        None => (after, "/"),
-    };
-    // Userinfo never names the host: the host is what follows the last '@'.
-    let hostport = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let r0 = Req {
-        protocol: "http",
-        host: hostport.to_string(),
-        port: 80,
-        started: Instant::now(),
-        time_ms: now_ms(),
-    };
+    let (path_only, query) = decide::split_query(path);
+    let mut r0 = Req::new("http", hostport.to_string(), 80);
+    r0.method = Some(head.method.clone());
+    r0.path = Some(path_only.to_string());
     let (h, port) = match parse_target(hostport, 80) {
         Ok(x) => x,
         Err(why) => {
@@ -518,18 +555,19 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         port,
         ..r0
     };
-    // The Host header, when sent, must name the same host as the URI.
-    if let Some(hv) = head.get("host") {
-        let same = parse_target(hv, port)
-            .map(|(hh, _)| hh == h)
-            .unwrap_or(false);
-        if !same {
-            let why = format!("Host header {hv:?} does not match the URI's host {h}");
-            refuse(&sh, &r, &mut s, why).await;
-            return Ok(());
-        }
+    if let Err(why) = check_host_header(&head, &h, port) {
+        refuse(&sh, &r, &mut s, why).await;
+        return Ok(());
     }
-    let (mut up, addr, rule) = match sh.open(&r, &h).await {
+    let decision = sh.policy.decide_request(&RequestView {
+        method: &head.method,
+        host: &h,
+        port,
+        path: path_only,
+        query,
+        headers: &head.headers,
+    });
+    let (mut up, addr, rule) = match sh.open(&r, &h, decision).await {
         Ok(x) => x,
         Err(why) => {
             reply_403(&mut s, &format!("refused {h}:{port}: {why}")).await;
@@ -538,33 +576,7 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     };
     let out = origin_form(&head, path, hostport);
     up.write_all(out.as_bytes()).await?;
-    let (cr, mut cw) = s.split();
-    let (mut ur, mut uw) = up.split();
-    let mut client = http::Buffered::new(rest, cr);
-    // Client to server: the body as framed, then nothing: whatever the client sends after it (a
-    // second request, checked by nobody) is read and dropped until it closes.
-    let request = async {
-        let sent = http::forward_body(head.framing, &mut client, &mut uw).await;
-        if sent.is_ok() {
-            let mut sink = [0u8; 16 * 1024];
-            let (ahead, mut cr) = client.into_parts();
-            drop(ahead);
-            while matches!(cr.read(&mut sink).await, Ok(n) if n > 0) {}
-            let _ = uw.shutdown().await;
-        }
-        sent
-    };
-    let response = copy_one(&mut ur, &mut cw);
-    tokio::pin!(request, response);
-    let (sent, down) = tokio::select! {
-        // The server is done (it closes after the response): so is the exchange.
-        down = &mut response => (None, down),
-        sent = &mut request => match sent {
-            Ok(n) => (Some(Ok(n)), response.await),
-            // A malformed body: the connection to the server is abandoned mid-request.
-            Err(e) => (Some(Err(e)), 0),
-        },
-    };
+    let (sent, down) = exchange(&mut s, &mut up, head.framing, rest).await;
     let up_bytes = out.len() as u64;
     match sent {
         Some(Err(e)) => {
@@ -582,6 +594,58 @@ async fn http(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     Ok(())
 }
 
+/// After the request head went to the server `up`: the body from the client `s` (`ahead`: what
+/// was read past the head), as `framing` delimits it, and the response back until the server
+/// closes. Returns the body's outcome (`None`: the response ended first) and the response's
+/// bytes.
+async fn exchange<C: Stream, U: Stream>(
+    s: &mut C,
+    up: &mut U,
+    framing: Framing,
+    ahead: Vec<u8>,
+) -> (Option<Result<u64, http::BodyError>>, u64) {
+    let (cr, mut cw) = s.halves();
+    let (mut ur, mut uw) = up.halves();
+    let mut client = http::Buffered::new(ahead, cr);
+    // Client to server: the body as framed, then nothing: whatever the client sends after it (a
+    // second request, checked by nobody) is read and dropped until it closes.
+    let request = async {
+        let sent = http::forward_body(framing, &mut client, &mut uw).await;
+        if sent.is_ok() {
+            let mut sink = [0u8; 16 * 1024];
+            let (ahead, mut cr) = client.into_parts();
+            drop(ahead);
+            while matches!(cr.read(&mut sink).await, Ok(n) if n > 0) {}
+            let _ = uw.shutdown().await;
+        }
+        sent
+    };
+    let response = stream::copy_one(&mut ur, &mut cw);
+    tokio::pin!(request, response);
+    tokio::select! {
+        // The server is done (it closes after the response): so is the exchange.
+        down = &mut response => (None, down),
+        sent = &mut request => match sent {
+            Ok(n) => (Some(Ok(n)), response.await),
+            // A malformed body: the connection to the server is abandoned mid-request.
+            Err(e) => (Some(Err(e)), 0),
+        },
+    }
+}
+
+/// The `Host` header, when sent, must name the host the request was decided for (`h`, from
+/// the URI; inside an intercepted tunnel it will be the CONNECT host). Its port is not
+/// compared: the head sent on carries the URI's. Err: the refusal.
+fn check_host_header(head: &http::Head, h: &Host, port: u16) -> Result<(), String> {
+    match head.get("host") {
+        None => Ok(()),
+        Some(hv) if parse_target(hv, port).is_ok_and(|(hh, _)| hh == *h) => Ok(()),
+        Some(hv) => Err(format!(
+            "Host header {hv:?} does not match the URI's host {h}"
+        )),
+    }
+}
+
 /// `host[:port]` → canonical host and port.
 fn parse_target(s: &str, default_port: u16) -> Result<(Host, u16), String> {
     let (h, p) = host::split_host_port(s).map_err(|e| e.to_string())?;
@@ -589,19 +653,15 @@ fn parse_target(s: &str, default_port: u16) -> Result<(Host, u16), String> {
     Ok((h, p.unwrap_or(default_port)))
 }
 
-async fn connect_tunnel(
-    mut s: TcpStream,
+/// A CONNECT request for `target`: decided as a tunnel ([`NetPolicy::decide_connect`]), then
+/// served as the decision's [`ConnectAction`] says.
+async fn connect_tunnel<S: Stream>(
+    mut s: S,
     sh: Arc<Shared>,
     target: &str,
     rest: Vec<u8>,
 ) -> io::Result<()> {
-    let r0 = Req {
-        protocol: "connect",
-        host: target.to_string(),
-        port: 0,
-        started: Instant::now(),
-        time_ms: now_ms(),
-    };
+    let r0 = Req::new("connect", target.to_string(), 0);
     let parsed = match host::split_host_port(target) {
         Ok((_, Some(_))) => parse_target(target, 443),
         Ok((_, None)) => Err("CONNECT needs host:port".to_string()),
@@ -619,7 +679,9 @@ async fn connect_tunnel(
         port,
         ..r0
     };
-    let (mut up, addr, rule) = match sh.open(&r, &h).await {
+    let decision = sh.policy.decide_connect(&h, port);
+    let action = decision.as_ref().ok().map(|(_, a)| *a);
+    let (up, addr, rule) = match sh.open(&r, &h, decision.map(|(rule, _)| rule)).await {
         Ok(x) => x,
         Err(why) => {
             reply_403(&mut s, &format!("refused {h}:{port}: {why}")).await;
@@ -628,19 +690,40 @@ async fn connect_tunnel(
     };
     s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
         .await?;
+    match action {
+        Some(ConnectAction::Tunnel) => tunnel(s, up, &sh, &r, &h, addr, rule, rest).await,
+        // Unreachable: `open` refuses what the policy refused.
+        None => Ok(()),
+    }
+}
+
+/// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) served as a plain tunnel: the
+/// ClientHello's server name checked (TLS to port 443 of a name), then the bytes relayed both
+/// ways unread.
+#[allow(clippy::too_many_arguments)] // two call sites; the request's parts, named
+async fn tunnel<S: Stream>(
+    mut s: S,
+    mut up: TcpStream,
+    sh: &Shared,
+    r: &Req,
+    h: &Host,
+    addr: SocketAddr,
+    rule: String,
+    rest: Vec<u8>,
+) -> io::Result<()> {
     let mut early = rest;
     // TLS to 443: the ClientHello's server name must be the host that was allowed, or a
     // tunnel to an allowed front could carry a request for any other name.
-    if port == 443 {
-        if let Host::Name(name) = &h {
+    if r.port == 443 {
+        if let Host::Name(name) = h {
             match read_client_hello_sni(&mut s, &mut early).await {
-                Ok(Some(sni)) if canonical_host(&sni).ok().as_ref() == Some(&h) => {}
+                Ok(Some(sni)) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
                 Ok(other) => {
                     let why = format!(
                         "TLS server name {:?} does not match the CONNECT host {name}",
                         other.unwrap_or_default()
                     );
-                    sh.event(&r, Some(addr), "deny", why.clone(), 0, 0);
+                    sh.event(r, Some(addr), "deny", why.clone(), 0, 0);
                     sh.say_refused(
                         &format!("cordon: network: closed tunnel to {name}:443: {why}"),
                         format!("sni:{name}"),
@@ -652,14 +735,17 @@ async fn connect_tunnel(
         }
     }
     up.write_all(&early).await?;
-    let (a, b) = pump(&mut s, &mut up).await;
-    sh.event(&r, Some(addr), "allow", rule, a + early.len() as u64, b);
+    let (a, b) = relay(&mut s, &mut up).await;
+    sh.event(r, Some(addr), "allow", rule, a + early.len() as u64, b);
     Ok(())
 }
 
 /// Reads (into `buf`) until a whole TLS ClientHello record is there, and returns its SNI.
 /// Ok(None): not TLS, or no server name.
-async fn read_client_hello_sni(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<String>> {
+async fn read_client_hello_sni<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<String>> {
     let deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
         if buf.len() >= 5 {
@@ -748,43 +834,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Copies both ways until both sides are done (a half-close is passed on as a half-close);
-/// returns bytes (a→b, b→a).
-async fn pump(a: &mut TcpStream, b: &mut TcpStream) -> (u64, u64) {
-    let (ar, aw) = a.split();
-    let (br, bw) = b.split();
-    let (x, y) = tokio::join!(copy_one(ar, bw), copy_one(br, aw));
-    (x, y)
-}
-
-/// One direction. The buffer starts small (an idle tunnel costs 16 KiB) and doubles, up to
-/// 1 MiB, while reads keep filling it: bulk transfers then move in large chunks (fewer
-/// syscalls per byte) without every one of thousands of tunnels holding megabytes.
-async fn copy_one<R, W>(mut r: R, mut w: W) -> u64
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if w.write_all(&buf[..n]).await.is_err() {
-            break;
-        }
-        total += n as u64;
-        if n == buf.len() && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 2, 0);
-        }
-    }
-    let _ = w.shutdown().await;
-    total
-}
-
-async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
+async fn socks5<S: Stream>(mut s: S, sh: Arc<Shared>) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
     let handshake = async {
         let mut hdr = [0u8; 2];
@@ -830,13 +880,7 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let (cmd, raw_host, port) = tokio::time::timeout_at(deadline, handshake)
         .await
         .map_err(|_| io::Error::other("SOCKS5 timed out"))??;
-    let r0 = Req {
-        protocol: "socks5",
-        host: raw_host.clone(),
-        port,
-        started: Instant::now(),
-        time_ms: now_ms(),
-    };
+    let r0 = Req::new("socks5", raw_host.clone(), port);
     if cmd != 1 {
         s.write_all(&[5, 7, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
         sh.event(
@@ -861,7 +905,13 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         host: h.to_string(),
         ..r0
     };
-    let (mut up, addr, rule) = match sh.open(&r, &h).await {
+    // SOCKS5 is only ever a plain tunnel: a new `ConnectAction` must be decided here too
+    // (refused or tunnelled), which this irrefutable pattern makes the compiler ask for.
+    let decision = sh
+        .policy
+        .decide_connect(&h, port)
+        .map(|(rule, ConnectAction::Tunnel)| rule);
+    let (up, addr, rule) = match sh.open(&r, &h, decision).await {
         Ok(x) => x,
         Err(_) => {
             // 0x02: connection not allowed by ruleset.
@@ -870,7 +920,321 @@ async fn socks5(mut s: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
         }
     };
     s.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
-    let (a, b) = pump(&mut s, &mut up).await;
-    sh.event(&r, Some(addr), "allow", rule, a, b);
-    Ok(())
+    // The same tunnel as HTTP CONNECT's, server-name check included: without it, a SOCKS5
+    // tunnel to an allowed name could carry TLS for any other name behind the same front.
+    tunnel(s, up, &sh, &r, &h, addr, rule, Vec::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The request handling over a stream that is not a TCP socket (an in-memory pipe): the
+    //! seam a decrypted stream will use.
+    use super::*;
+
+    type Events = Arc<Mutex<Vec<ConnEvent>>>;
+
+    fn shared(allow: &[&str]) -> (Arc<Shared>, Events) {
+        let events: Events = Arc::default();
+        let ev = events.clone();
+        let policy = NetPolicy {
+            allow: allow.iter().map(|a| a.parse().unwrap()).collect(),
+            allow_local: true,
+            resolve: vec![("api.test".into(), "127.0.0.1".parse().unwrap())],
+            ..NetPolicy::default()
+        };
+        let sh = Arc::new(Shared {
+            policy,
+            on_event: Box::new(move |e| ev.lock().unwrap().push(e)),
+            said: Mutex::new(HashSet::new()),
+        });
+        (sh, events)
+    }
+
+    /// A server that reads one request head, answers `reply`, and hands back what it read.
+    async fn server(reply: &'static [u8]) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut got = Vec::new();
+            while http::head_end(&got).unwrap().is_none() {
+                let mut b = [0u8; 1024];
+                let n = s.read(&mut b).await.unwrap();
+                assert!(n > 0, "closed before a whole head");
+                got.extend_from_slice(&b[..n]);
+            }
+            s.write_all(reply).await.unwrap();
+            got
+        });
+        (port, task)
+    }
+
+    /// Sends `req` through `http()` served on one end of a pipe; returns the answer.
+    async fn through_pipe(sh: Arc<Shared>, req: String) -> String {
+        let (mut client, proxy_side) = tokio::io::duplex(4096);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client.write_all(req.as_bytes()).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        served.await.unwrap().unwrap();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[tokio::test]
+    async fn plain_http_over_a_pipe_is_decided_sent_and_recorded_with_method_and_path() {
+        let (port, srv) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let answer = through_pipe(
+            sh,
+            format!("GET http://api.test:{port}/pkg/left-pad?token=s3cret HTTP/1.1\r\nHost: api.test:{port}\r\nProxy-Authorization: x\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+        let got = String::from_utf8(srv.await.unwrap()).unwrap();
+        assert!(
+            got.starts_with(&format!(
+                "GET /pkg/left-pad?token=s3cret HTTP/1.1\r\nHost: api.test:{port}\r\n"
+            )),
+            "{got}"
+        );
+        assert!(!got.to_lowercase().contains("proxy-authorization"), "{got}");
+        let ev = events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        let e = &ev[0];
+        assert_eq!((e.protocol, e.decision), ("http", "allow"));
+        assert_eq!((e.host.as_str(), e.port), ("api.test", port));
+        assert_eq!(e.method.as_deref(), Some("GET"));
+        // The query is not recorded: it often carries tokens.
+        assert_eq!(e.path.as_deref(), Some("/pkg/left-pad"));
+        let line = serde_json::to_string(e).unwrap();
+        assert!(!line.contains("s3cret"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn refused_request_over_a_pipe_is_recorded_with_method_and_path() {
+        let (sh, events) = shared(&["other.test"]);
+        let answer = through_pipe(
+            sh,
+            "POST http://api.test:9/upload HTTP/1.1\r\nContent-Length: 0\r\n\r\n".into(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+        assert!(
+            answer.contains("refused api.test:9: not in the allowed domains (allow with --allow-domain api.test:9)"),
+            "{answer}"
+        );
+        let ev = events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].decision, "deny");
+        assert_eq!(ev[0].method.as_deref(), Some("POST"));
+        assert_eq!(ev[0].path.as_deref(), Some("/upload"));
+        assert_eq!(ev[0].addr, None);
+    }
+
+    #[tokio::test]
+    async fn connect_over_a_pipe_tunnels_and_records_no_method() {
+        let (port, srv) = server(b"pong").await;
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let answer = through_pipe(
+            sh,
+            format!(
+                "CONNECT api.test:{port} HTTP/1.1\r\nHost: api.test:{port}\r\n\r\nping\r\n\r\n"
+            ),
+        )
+        .await;
+        assert_eq!(answer, "HTTP/1.1 200 Connection established\r\n\r\npong");
+        assert_eq!(srv.await.unwrap(), b"ping\r\n\r\n");
+        let ev = events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        let e = &ev[0];
+        assert_eq!((e.protocol, e.decision), ("connect", "allow"));
+        assert_eq!((e.bytes_up, e.bytes_down), (8, 4));
+        assert_eq!((e.method.as_deref(), e.path.as_deref()), (None, None));
+        let line = serde_json::to_string(e).unwrap();
+        assert!(
+            !line.contains("\"method\"") && !line.contains("\"path\""),
+            "{line}"
+        );
+    }
+
+    /// A TLS ClientHello record naming `sni` (enough of one for the proxy's parser).
+    fn client_hello(sni: &str) -> Vec<u8> {
+        let name = sni.as_bytes();
+        let mut ext = Vec::new();
+        ext.extend_from_slice(&0u16.to_be_bytes()); // server_name
+        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        ext.push(0); // host_name
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7u8; 32]); // random
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]); // one cipher suite
+        body.extend_from_slice(&[1, 0]); // null compression
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    /// Through one tunnel to api.test:443, a ClientHello for `sni`; returns what the server at
+    /// 127.0.0.1:443 received (empty: the tunnel was closed before any byte reached it).
+    async fn hello_through(l: &TcpListener, sh: Arc<Shared>, socks: bool, sni: &str) -> Vec<u8> {
+        let (mut client, proxy_side) = tokio::io::duplex(4096);
+        let served = tokio::spawn(async move {
+            if socks {
+                socks5(proxy_side, sh).await
+            } else {
+                http(proxy_side, sh).await
+            }
+        });
+        if socks {
+            // No auth; CONNECT DOMAINNAME api.test:443.
+            client.write_all(&[5, 1, 0]).await.unwrap();
+            let mut b = [0u8; 2];
+            client.read_exact(&mut b).await.unwrap();
+            let mut req = vec![5, 1, 0, 3, 8];
+            req.extend_from_slice(b"api.test");
+            req.extend_from_slice(&443u16.to_be_bytes());
+            client.write_all(&req).await.unwrap();
+            let mut rep = [0u8; 10];
+            client.read_exact(&mut rep).await.unwrap();
+            assert_eq!(rep[1], 0, "SOCKS5 reply {rep:?}");
+        } else {
+            client
+                .write_all(b"CONNECT api.test:443 HTTP/1.1\r\nHost: api.test:443\r\n\r\n")
+                .await
+                .unwrap();
+            let mut rep = [0u8; 39];
+            client.read_exact(&mut rep).await.unwrap();
+            assert!(rep.starts_with(b"HTTP/1.1 200 "), "{rep:?}");
+        }
+        let (mut up, _) = l.accept().await.unwrap();
+        client.write_all(&client_hello(sni)).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), up.read_to_end(&mut got)).await;
+        drop(up);
+        served.await.unwrap().unwrap();
+        got
+    }
+
+    /// Every tunnel to port 443 of a name (HTTP CONNECT and SOCKS5 alike) carries TLS for that
+    /// name only: a ClientHello for another name (domain fronting through an allowed front)
+    /// closes it before any byte reaches the server.
+    #[tokio::test]
+    async fn tunnels_to_443_carry_tls_for_their_host_only() {
+        let Ok(l) = TcpListener::bind("127.0.0.1:443").await else {
+            errln!("skipping: cannot listen on 127.0.0.1:443 (needs root)");
+            return;
+        };
+        for socks in [false, true] {
+            let (sh, events) = shared(&["api.test"]);
+            let got = hello_through(&l, sh.clone(), socks, "evil.example").await;
+            assert!(
+                got.is_empty(),
+                "socks={socks}: the server got {} bytes",
+                got.len()
+            );
+            let got = hello_through(&l, sh, socks, "API.test.").await;
+            assert_eq!(got, client_hello("API.test."), "socks={socks}");
+            let ev = events.lock().unwrap();
+            assert_eq!(ev.len(), 2, "{ev:?}");
+            assert_eq!(ev[0].decision, "deny");
+            assert!(
+                ev[0]
+                    .rule
+                    .contains("TLS server name \"evil.example\" does not match"),
+                "{ev:?}"
+            );
+            assert_eq!(ev[1].decision, "allow");
+        }
+    }
+
+    #[test]
+    fn the_host_header_names_the_decided_host() {
+        let h = canonical_host("api.test").unwrap();
+        let head = |host: Option<&str>| http::Head {
+            method: "GET".into(),
+            target: "/".into(),
+            version: "HTTP/1.1".into(),
+            headers: host
+                .map(|v| vec![("Host".to_string(), v.to_string())])
+                .unwrap_or_default(),
+            framing: Framing::None,
+        };
+        for ok in [
+            None,
+            Some("api.test"),
+            Some("API.test."),
+            Some("api.test:9999"),
+        ] {
+            assert_eq!(check_host_header(&head(ok), &h, 80), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "other.test",
+            "api.test.evil",
+            "127.0.0.1",
+            "",
+            "api.test:0",
+            "a b",
+        ] {
+            let e = check_host_header(&head(Some(bad)), &h, 80).unwrap_err();
+            assert_eq!(
+                e,
+                format!("Host header {bad:?} does not match the URI's host api.test")
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_are_said_once_each_and_the_memory_of_them_is_bounded() {
+        let (sh, _) = shared(&[]);
+        assert!(sh.say_refused("first", "a:1".into()));
+        assert!(!sh.say_refused("first again", "a:1".into()));
+        for i in 1..MAX_SAID {
+            assert!(sh.say_refused("x", format!("h{i}:1")), "{i}");
+        }
+        // The next distinct refusal is not said (one line says so), nor any after it.
+        assert!(!sh.say_refused("y", "new:1".into()));
+        for i in 0..10_000 {
+            assert!(!sh.say_refused("z", format!("more{i}:1")));
+        }
+        assert_eq!(sh.said.lock().unwrap().len(), MAX_SAID + 1);
+    }
+
+    /// A request head over the limit is answered 400 as before, and now recorded.
+    #[tokio::test]
+    async fn a_head_over_the_limit_is_refused_and_recorded() {
+        let (sh, events) = shared(&["api.test"]);
+        let (mut client, proxy_side) = tokio::io::duplex(4096);
+        let served = tokio::spawn(http(proxy_side, sh));
+        let mut head = b"GET http://api.test/ HTTP/1.1\r\nX-Big: ".to_vec();
+        head.resize(MAX_HEAD + 8192, b'a');
+        let (mut rd, mut wr) = tokio::io::split(&mut client);
+        // The proxy stops reading at the limit: the rest of the write fails, and is ignored.
+        let write = async {
+            let _ = wr.write_all(&head).await;
+        };
+        let mut answer = Vec::new();
+        let read = rd.read_to_end(&mut answer);
+        let (_, r) = tokio::join!(write, read);
+        r.unwrap();
+        assert!(served.await.unwrap().is_err());
+        assert_eq!(
+            answer,
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        let ev = events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].decision, "deny");
+        assert_eq!(ev[0].rule, "bad request: the request head is over 32 KiB");
+    }
 }

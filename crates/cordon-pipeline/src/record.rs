@@ -312,6 +312,8 @@ pub fn connection(ev: &cordon_net::ConnEvent) -> Event {
         host: Text::from(&ev.host),
         port: ev.port,
         addr: ev.addr.clone(),
+        method: ev.method.clone(),
+        path: ev.path.as_ref().map(Text::from),
         decision: ev.decision.into(),
         rule: Text::from(&ev.rule),
         bytes_up: ev.bytes_up,

@@ -169,6 +169,19 @@ pub fn publish(writable: &[PathBuf], pinned: &[PathBuf]) -> io::Result<Vec<Recor
     others(&d, &path)
 }
 
+/// Every other live run's record, without publishing one: for a command that must not act
+/// under a running sandbox (`cordon cache clean`).
+pub fn live() -> io::Result<Vec<Record>> {
+    let d = dir()?;
+    let mine = MINE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|(p, _)| p.clone())
+        .unwrap_or_default();
+    others(&d, &mine)
+}
+
 /// The first slot no live run holds (created if there is none), locked.
 fn take_slot(d: &Path) -> io::Result<(PathBuf, File)> {
     for n in 0..MAX_SLOTS {

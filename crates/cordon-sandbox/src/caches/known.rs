@@ -12,9 +12,19 @@ use std::path::{Path, PathBuf};
 pub struct Env<'a> {
     pub home: &'a Path,
     pub var: &'a dyn Fn(&str) -> Option<String>,
+    /// `go env -w`'s file, read once (several Go settings are looked up in it).
+    go_file: std::cell::OnceCell<Option<String>>,
 }
 
-impl Env<'_> {
+impl<'a> Env<'a> {
+    pub fn new(home: &'a Path, var: &'a dyn Fn(&str) -> Option<String>) -> Env<'a> {
+        Env {
+            home,
+            var,
+            go_file: std::cell::OnceCell::new(),
+        }
+    }
+
     /// An absolute path from a variable (relative or empty values are ignored, as the tools do).
     fn path(&self, name: &str) -> Option<PathBuf> {
         (self.var)(name)
@@ -53,13 +63,16 @@ impl Env<'_> {
         if let Some(p) = self.path(key) {
             return Some(p);
         }
-        let file = self.path("GOENV").unwrap_or_else(|| {
-            self.path("XDG_CONFIG_HOME")
-                .unwrap_or_else(|| self.home.join(".config"))
-                .join("go/env")
+        let text = self.go_file.get_or_init(|| {
+            let file = self.path("GOENV").unwrap_or_else(|| {
+                self.path("XDG_CONFIG_HOME")
+                    .unwrap_or_else(|| self.home.join(".config"))
+                    .join("go/env")
+            });
+            std::fs::read_to_string(file).ok()
         });
-        let text = std::fs::read_to_string(file).ok()?;
-        text.lines()
+        text.as_deref()?
+            .lines()
             .filter_map(|l| l.split_once('='))
             .find(|(k, _)| k.trim() == key)
             .map(|(_, v)| PathBuf::from(v.trim()))
@@ -318,7 +331,7 @@ pub const LOCATION_VARS: &[&str] = &[
     "PRE_COMMIT_HOME",
 ];
 
-/// Credential files in tool homes that a variable moved away from the home directory (the
+/// Credential files that a variable moved away from their place in the home directory (the
 /// default locations are in `spec::HOME_SECRETS`).
 pub fn moved_secrets(e: &Env) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -330,8 +343,43 @@ pub fn moved_secrets(e: &Env) -> Vec<PathBuf> {
     if e.path("GRADLE_USER_HOME").is_some() {
         out.push(e.gradle_home().join("gradle.properties"));
     }
+    // The other built-in secrets that a variable moves, each as its tool documents it: npm's user
+    // config, pip's, poetry's auth file, uv's credential store (under XDG_DATA_HOME), Docker's
+    // config, the cloud CLIs' files, GnuPG's home, the netrc that curl, uv and pip honour.
+    for (var, rel) in MOVED_BY {
+        if let Some(p) = e.path(var) {
+            out.push(if rel.is_empty() { p } else { p.join(rel) });
+        }
+    }
+    if let Some(x) = e.path("XDG_CONFIG_HOME") {
+        out.push(x.join("pip/pip.conf"));
+        out.push(x.join("pypoetry/auth.toml"));
+    }
+    if let Some(x) = e.path("XDG_DATA_HOME") {
+        out.push(x.join("uv/credentials"));
+    }
+    if let Some(k) = (e.var)("KUBECONFIG") {
+        out.extend(std::env::split_paths(&k).filter(|p| p.is_absolute()));
+    }
+    // A variable set to the home directory or above it would make all of it a secret.
+    out.retain(|p| !e.home.starts_with(p));
     out
 }
+
+/// (variable, path below it; "" for the variable's own path) of credentials a variable moves.
+const MOVED_BY: &[(&str, &str)] = &[
+    ("NPM_CONFIG_USERCONFIG", ""),
+    ("npm_config_userconfig", ""),
+    ("PIP_CONFIG_FILE", ""),
+    ("POETRY_CONFIG_DIR", "auth.toml"),
+    ("DOCKER_CONFIG", "config.json"),
+    ("AWS_SHARED_CREDENTIALS_FILE", ""),
+    ("AWS_CONFIG_FILE", ""),
+    ("CLOUDSDK_CONFIG", ""),
+    ("AZURE_CONFIG_DIR", ""),
+    ("GNUPGHOME", ""),
+    ("NETRC", ""),
+];
 
 /// Is `name` a known entry, or a family of them (`cargo`, `go`, `gradle`, `pnpm`, `yarn`)?
 pub fn is_known_name(name: &str) -> bool {

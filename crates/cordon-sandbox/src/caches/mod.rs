@@ -145,12 +145,16 @@ impl Caches {
         self.dir.as_ref().map(|d| d.join(PRIVATE))
     }
 
-    /// Creates `caches/private` (and CARGO_HOME's links to the real cargo config).
+    /// Creates `caches/private` (and CARGO_HOME's links to the real cargo config). What is
+    /// below it was written by sandboxes: handled through a handle of it (`store::create_private`).
     fn create_private(&self) -> std::io::Result<()> {
         if let Some(root) = self.private_root() {
             store::mkdirs(&root)?;
+            let rfd = store::open_dir(&root)?;
             for p in &self.private {
-                store::create_private(p)?;
+                store::create_private(&rfd, p).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", p.dir.display()))
+                })?;
             }
         }
         Ok(())
@@ -221,7 +225,8 @@ fn entries(req: &CacheRequest, env: &Env, c: &mut Caches) -> Vec<Entry> {
 
 /// Resolves the caches for a sandbox: reads the file system (which caches exist), changes
 /// nothing. The variables for the command (location variables passed through, private
-/// directories) are returned separately, to be merged into the spec's environment.
+/// directories) are returned separately, to be merged into the spec's environment. `req`'s
+/// directories must be canonical ([`canonical_request`]; [`for_spec`] makes them so).
 pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String)>) {
     let mut c = Caches {
         dir: req.dir.clone(),
@@ -237,10 +242,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
     };
-    let env = Env {
-        home: cx.home,
-        var: &var,
-    };
+    let env = Env::new(cx.home, &var);
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut mounts: Vec<(PathBuf, Option<u64>)> = Vec::new();
     let add_private = |c: &mut Caches, p: Private| {
@@ -249,6 +251,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
     };
     let entries = entries(req, &env, &mut c);
+    let mut canon = Canon::default();
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;
@@ -268,9 +271,9 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 }
             }
         };
-        let (lower, create) = match fs::canonicalize(&path) {
-            Ok(l) if l.is_dir() => (l, false),
-            Ok(_) => {
+        let (lower, create) = match canon.canon(&path) {
+            Some(l) if l.is_dir() => (l, false),
+            Some(_) => {
                 c.skipped.push(Skipped {
                     name,
                     path,
@@ -278,12 +281,12 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 });
                 continue;
             }
-            Err(_) => {
+            None => {
                 // Not there: create it in the tool's own directory if that exists, else point
                 // the tool at a private directory.
                 let anchored = anchor.as_ref().and_then(|a| {
                     let rel = path.strip_prefix(a).ok()?;
-                    let a = fs::canonicalize(a).ok().filter(|a| a.is_dir())?;
+                    let a = canon.canon(a).filter(|a| a.is_dir())?;
                     (!rel.as_os_str().is_empty()).then(|| a.join(rel))
                 });
                 match anchored {
@@ -350,12 +353,106 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     (c, vars)
 }
 
+/// `req` with its directories canonical, as the caches' paths are (for [`resolve`], whose
+/// caller makes sure of it): the overlap checks compare
+/// them (a state directory reached through a link would not be seen inside a cache that holds
+/// it), and the supervisor opens these directories with no link on the way.
+fn canonical_request(req: &CacheRequest) -> CacheRequest {
+    CacheRequest {
+        dir: req.dir.as_deref().map(canonical),
+        state_dir: req.state_dir.as_deref().map(canonical),
+        ..req.clone()
+    }
+}
+
+/// `p` with its longest existing ancestor made canonical (cordon's state directory may not exist
+/// yet): `/home -> /var/home`, or an `XDG_STATE_HOME` through a link, resolved once here.
+pub fn canonical(p: &Path) -> PathBuf {
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut q = p;
+    loop {
+        if let Ok(c) = fs::canonicalize(q) {
+            return rest.iter().rev().fold(c, |a, r| a.join(r));
+        }
+        match (q.parent(), q.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                q = parent;
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+}
+
 impl Env<'_> {
     fn path_or_default_cargo(&self) -> PathBuf {
         (self.var)("CARGO_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| self.home.join(".cargo"))
+    }
+}
+
+/// Canonical paths, memoized per parent: the caches share a few parents (the home directory,
+/// `~/.cache`, `~/.cargo`), which `fs::canonicalize` (realpath(3): one readlink per component)
+/// would resolve again for each cache, ~120 system calls for the 19 known caches. Resolves
+/// exactly as realpath does (symbolic links followed, `.` and `..` after them, at most 40
+/// links), reading only the file system; a path that does not resolve is None.
+#[derive(Default)]
+struct Canon {
+    memo: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+}
+
+impl Canon {
+    fn canon(&mut self, p: &Path) -> Option<PathBuf> {
+        let mut links = 0;
+        self.resolve(p, &mut links)
+    }
+
+    fn resolve(&mut self, p: &Path, links: &mut u32) -> Option<PathBuf> {
+        if !p.is_absolute() {
+            return fs::canonicalize(p).ok();
+        }
+        if let Some(r) = self.memo.get(p) {
+            return r.clone();
+        }
+        let r = self.resolve_last(p, links);
+        self.memo.insert(p.to_path_buf(), r.clone());
+        r
+    }
+
+    /// The parent (memoized), then the last component.
+    fn resolve_last(&mut self, p: &Path, links: &mut u32) -> Option<PathBuf> {
+        use std::path::Component;
+        let Some(last) = p.components().next_back() else {
+            return Some(p.to_path_buf());
+        };
+        let parent = || p.parent().unwrap_or(Path::new("/"));
+        match last {
+            Component::RootDir | Component::Prefix(_) => Some(PathBuf::from("/")),
+            Component::CurDir => self.resolve(parent(), links),
+            // The parent is canonical (no link in it): its parent is the lexical one.
+            Component::ParentDir => {
+                let base = self.resolve(parent(), links)?;
+                Some(base.parent().map_or(base.clone(), Path::to_path_buf))
+            }
+            Component::Normal(name) => {
+                let base = self.resolve(parent(), links)?;
+                let here = base.join(name);
+                match fs::read_link(&here) {
+                    Ok(target) => {
+                        *links += 1;
+                        if *links > 40 {
+                            return None; // ELOOP, as the kernel says
+                        }
+                        self.resolve(&base.join(target), links)
+                    }
+                    // EINVAL: it exists and is not a symbolic link.
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Some(here),
+                    Err(_) => None,
+                }
+            }
+        }
     }
 }
 
@@ -451,6 +548,9 @@ fn group_name(root: &Path, home: &Path) -> String {
     }
 }
 
+/// Places the sandbox sees private, fresh or emptied (see `refuse`).
+const PRIVATE_PLACES: &[&str] = &["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"];
+
 /// Why `lower` cannot be overlaid, if it cannot.
 fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) -> Option<String> {
     if cx.home.starts_with(lower) {
@@ -470,6 +570,32 @@ fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) ->
     }
     if let Some(s) = cx.secrets.iter().find(|s| lower.starts_with(s)) {
         return Some(format!("inside the secret path {}", s.display()));
+    }
+    // The sandbox's own view of these is private, fresh or hidden: its /tmp, /dev, /proc, /sys;
+    // /run and the runtime directory, emptied for their sockets. An overlay's lower layer is the
+    // host's directory, so a cache that is or holds one of them (`npm_config_cache=/tmp`) would
+    // show the host's there: every user's temporary files, Kerberos tickets in /tmp, ...
+    let runtime = cx
+        .parent_env
+        .iter()
+        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute());
+    let private = PRIVATE_PLACES.iter().map(PathBuf::from).chain(runtime);
+    for p in private {
+        let p = fs::canonicalize(&p).unwrap_or(p);
+        if p.starts_with(lower) {
+            return Some(format!(
+                "it holds {}, which the sandbox sees private or empty",
+                p.display()
+            ));
+        }
+    }
+    if let Some(p) = ["/dev", "/proc", "/sys"]
+        .iter()
+        .find(|p| lower.starts_with(p))
+    {
+        return Some(format!("inside {p}, which the sandbox sees private"));
     }
     if let Some(s) = state {
         if lower.starts_with(s) || s.starts_with(lower) {
@@ -551,32 +677,24 @@ pub struct Session {
     _lock: Option<fs::File>,
     /// `store::MOUNTS_LOCK`, until the sandbox's init holds it ([`Session::handed_over`]).
     mounts: Option<fs::File>,
-    /// The trash's cleaner (the intermediate child, reaped when the session ends).
-    cleaner: Option<libc::pid_t>,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(pid) = self.cleaner.take() {
-            store::reap_cleaner(pid);
-        }
-    }
+    /// The workspace's caches directory, opened here (the host's view, writable), until init
+    /// holds its copy: init clears the overlays' work directories through it.
+    dir: Option<std::os::fd::OwnedFd>,
 }
 
 impl Session {
     /// Prepares `c` for a run: upper and work directories, the empty host cache directories
     /// (`create`), the private directories; takes the workspace's lock, or marks the run as
-    /// throwaway when another sandbox of this workspace holds it; moves the work directories
-    /// the last mounts left to the trash and starts its cleaner. Failures to prepare a cache
-    /// drop that cache (said on stderr): a cache is a convenience, never a reason not to run.
-    ///
-    /// # Safety
-    /// As [`store::spawn_cleaner`] (the trash's cleaner is forked here).
-    pub unsafe fn start(c: &mut Caches, workspace: &Path) -> Session {
+    /// throwaway when another sandbox of this workspace holds it. The work directories the last
+    /// mounts left are normally gone already (the last sandbox's init moved them to the trash
+    /// after its unmounts, and emptied it: [`mount::teardown`]); what an init killed before
+    /// that left is moved aside here. Failures to prepare a cache drop that cache (said on
+    /// stderr): a cache is a convenience, never a reason not to run.
+    pub fn start(c: &mut Caches, workspace: &Path) -> Session {
         let none = Session {
             _lock: None,
             mounts: None,
-            cleaner: None,
+            dir: None,
         };
         let Some(dir) = c.dir.clone() else {
             return none;
@@ -640,10 +758,10 @@ impl Session {
             errln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
         }
-        // The work directories the last mounts left (marked volatile), moved aside: only with
-        // the lock (without it, they belong to the sandbox that holds it; this run's layers are
-        // a throwaway tmpfs).
-        let mut cleaner = None;
+        // The work directories the last mounts left (marked volatile), when their init could
+        // not move them aside (it was killed): only with the lock (without it, they belong to
+        // the sandbox that holds it; this run's layers are a throwaway tmpfs).
+        let mut dir_fd = None;
         if lock.is_some() && !c.overlays.is_empty() {
             match store::open_dir(&dir) {
                 Ok(cfd) => {
@@ -660,13 +778,10 @@ impl Session {
                     });
                     let n = store::trash_len(&cfd);
                     if n > store::TRASH_MAX {
-                        // The cleaners fell behind: this run removes the excess itself.
-                        store::empty_trash(&cfd, n - store::TRASH_MAX);
+                        // The inits that empty it were killed too often: the excess goes now.
+                        store::empty_trash(&cfd, Some(n - store::TRASH_MAX));
                     }
-                    if n > 0 {
-                        // SAFETY: the caller upholds spawn_cleaner's contract.
-                        cleaner = unsafe { store::spawn_cleaner(&cfd) };
-                    }
+                    dir_fd = Some(cfd);
                 }
                 Err(e) => {
                     errln!("cordon: caches: {e}; tool caches stay read-only in this run");
@@ -677,8 +792,18 @@ impl Session {
         Session {
             _lock: lock,
             mounts,
-            cleaner,
+            dir: dir_fd,
         }
+    }
+
+    /// The caches directory's descriptor, for init to keep (it clears the work directories
+    /// through it after its unmounts): only with the workspace's locks held.
+    pub fn dir_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.mounts
+            .as_ref()
+            .and(self.dir.as_ref())
+            .map(|f| f.as_raw_fd())
     }
 
     /// The mounts lock's descriptor, for init to keep.
@@ -691,6 +816,7 @@ impl Session {
     /// file, so the same lock) until it has unmounted the overlays; the supervisor's copy goes.
     pub fn handed_over(&mut self) {
         self.mounts = None;
+        self.dir = None;
     }
 }
 
@@ -710,7 +836,7 @@ pub fn for_spec(
     if !workspace_write {
         return Caches::default();
     }
-    let (mut c, location) = resolve(req, cx);
+    let (mut c, location) = resolve(&canonical_request(req), cx);
     if c.is_empty() {
         return c;
     }
@@ -723,7 +849,7 @@ pub fn for_spec(
     c
 }
 
-/// Credential files of tool homes moved by a variable of cordon's environment.
+/// Credential files moved by a variable of cordon's environment (see [`known::moved_secrets`]).
 pub fn moved_secrets(home: &Path, parent_env: &[(String, String)]) -> Vec<PathBuf> {
     let var = |k: &str| {
         parent_env
@@ -731,17 +857,22 @@ pub fn moved_secrets(home: &Path, parent_env: &[(String, String)]) -> Vec<PathBu
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
     };
-    known::moved_secrets(&Env { home, var: &var })
+    known::moved_secrets(&Env::new(home, &var))
 }
 
 /// The fallback's part, in the supervisor (idempotent: a spec built for the fallback already
 /// has its private directories): the private directories are created and become writable roots.
-pub fn fallback(spec: &mut crate::SandboxSpec) {
+/// Returns the workspace's lock, shared ([`store::try_lock_shared`]), to hold until the run
+/// has ended.
+#[must_use = "the lock is held for the run"]
+pub fn fallback(spec: &mut crate::SandboxSpec) -> Option<fs::File> {
     let mut env = std::mem::take(&mut spec.env);
     spec.caches.to_fallback(&mut env);
     spec.env = env;
+    let mut lock = None;
     if let (Some(dir), false) = (&spec.caches.dir, spec.caches.private.is_empty()) {
         let _ = store::create_caches_dir(dir, &spec.workspace);
+        lock = store::try_lock_shared(dir).ok().flatten();
     }
     match spec.caches.fallback_dirs() {
         Ok(dirs) => {
@@ -753,6 +884,7 @@ pub fn fallback(spec: &mut crate::SandboxSpec) {
         }
         Err(e) => errln!("cordon: caches: {e}; tool caches stay read-only in this run"),
     }
+    lock
 }
 
 /// The one line said in the fallback: the tools use private directories instead of overlays.

@@ -22,9 +22,10 @@
 //! on a quiet machine, far more on a busy one). The price: after a crash, writes of the last
 //! seconds before it may be missing from the upper layer (a cache; the tools verify what they
 //! read from it, and `cordon cache clean` empties it). overlayfs leaves a mark of a volatile
-//! mount in `work/work/incompat/volatile` and refuses the next mount while it is there: the
-//! supervisor moves `work/work` to the trash before each mount (`store::retire_work`), and a
-//! detached cleaner removes it (`store::spawn_cleaner`).
+//! mount in `work/work/incompat/volatile` and refuses the next mount while it is there: init
+//! moves `work/work` to the trash after its unmounts (`store::retire_work`, by handle), and
+//! empties the trash once it has let the next run in ([`teardown`]); the supervisor moves what
+//! a killed init left.
 //!
 //! All overlays are mounted in one staging tmpfs, their caches taken from there as detached
 //! clones, and the staging tmpfs unmounted once (each unmount waits for an RCU grace period).
@@ -61,6 +62,35 @@ static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// The overlays' detached root mounts, held by init until [`teardown`]: closing the last
 /// descriptor of a detached mount unmounts it, and every unmount waits for an RCU grace period.
 static ROOTS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
+/// What init clears after its unmounts ([`teardown`]): the workspace's caches directory and the
+/// overlays whose work directories it moves to the trash. Only when this run holds the
+/// workspace's locks (never in a throwaway run, whose layers are a tmpfs of this namespace).
+struct Retire {
+    /// Opened by the supervisor, in the host's mount namespace: inside, the state directory is
+    /// hidden and every mount of the home directory is read-only, so a descriptor opened by init
+    /// itself could not rename anything (EROFS).
+    caches: OwnedFd,
+    overlays: Vec<Overlay>,
+}
+
+static RETIRE: Mutex<Option<Retire>> = Mutex::new(None);
+
+/// init, before it closes what it inherited: keeps the supervisor's descriptor of the
+/// workspace's caches directory (`caches_dir`, from `Session::dir_fd`) for [`teardown`].
+pub fn keep_for_teardown(caches_dir: Option<RawFd>, c: &Caches) {
+    let Some(fd) = caches_dir else { return };
+    if c.throwaway || c.overlays.is_empty() {
+        return;
+    }
+    // SAFETY: init's own copy of the descriptor, inherited at the clone; nothing else in init
+    // owns it (the supervisor's copy is its own).
+    let caches = unsafe { OwnedFd::from_raw_fd(fd) };
+    *RETIRE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Retire {
+        caches,
+        overlays: c.overlays.clone(),
+    });
+}
 
 /// Made before anything is read-only; attached by [`attach_overlays`] and [`hide_state`]
 /// (`private`: the one `caches/private` directory).
@@ -280,6 +310,7 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
         }
     }
     crate::timing("init: overlays staged");
+
     if staged {
         let cpath = sys::cstr(&stage)?;
         // SAFETY: umount2 of the mount made above, by path (NUL-terminated), in this namespace.
@@ -457,9 +488,16 @@ pub fn grant(f: &mut crate::fence::Fence, c: &Caches) -> io::Result<()> {
 
 /// init, once every other process of the sandbox is gone and it has reported the exit: unmounts
 /// the caches, which destroys the overlays' superblocks (nothing holds a file of them any more;
-/// with `volatile`, without a sync), while it still holds the workspace's mounts lock. From its
-/// own namespace only; the rest of the namespace is torn down when init exits.
-pub fn teardown() {
+/// with `volatile`, without a sync), while it still holds the workspace's mounts lock
+/// (`mounts_lock`). From its own namespace only; the rest of the namespace is torn down when
+/// init exits.
+///
+/// Then, still holding the lock, it moves each overlay's `work/work` (with the mark of a
+/// volatile mount, which the next mount would refuse) to the trash: a rename, so the next run
+/// of the workspace, which waits for the lock, finds its work directories clear without doing
+/// anything. It lets go of the lock, and empties the trash at idle priority (removing a
+/// directory frees its block, which may wait for the disk: a discard), off every run's path.
+pub fn teardown(mounts_lock: Option<RawFd>) {
     let mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
     // A working directory inside a cache would keep its superblock alive.
     // SAFETY: chdir to a static path.
@@ -473,16 +511,37 @@ pub fn teardown() {
     }
     // The overlays' roots last: closing them unmounts them, and the superblocks go.
     ROOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    drop(mounted);
+    let retire = RETIRE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(r) = &retire {
+        for o in &r.overlays {
+            // A failure leaves the directory where it is: the next run moves it (retire_work).
+            let _ = super::store::retire_work(&r.caches, o);
+        }
+    }
+    if let Some(fd) = mounts_lock {
+        // SAFETY: init's own descriptor of the lock's open file (the supervisor closed its
+        // copy after the clone, the command's was close-on-exec): closing it lets the lock go.
+        unsafe { libc::close(fd) };
+    }
+    if let Some(r) = retire {
+        super::store::idle_priority();
+        super::store::empty_trash(&r.caches, None);
+    }
 }
 
 /// The descriptors init must keep open until [`teardown`] (it closes every other one).
 pub fn held_fds() -> Vec<RawFd> {
-    ROOTS
+    let mut fds: Vec<RawFd> = ROOTS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .map(|f| f.as_raw_fd())
-        .collect()
+        .collect();
+    if let Some(r) = RETIRE.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        fds.push(r.caches.as_raw_fd());
+    }
+    fds
 }
 
 fn is_overlay(p: &Path) -> bool {

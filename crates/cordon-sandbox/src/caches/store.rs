@@ -26,7 +26,8 @@ pub const LOCK: &str = ".lock";
 /// supervisor (after [`LOCK`]) before it touches the work directories, inherited by the
 /// sandbox's init at the clone (the supervisor then closes its copy), and released when init,
 /// after its report, has unmounted the overlays (their superblocks, which hold the upper and
-/// work directories, are then gone) and exits. The next run of the workspace waits for it.
+/// work directories, are then gone) and moved their work directories to the trash (or when it
+/// exits). The next run of the workspace waits for it.
 pub const MOUNTS_LOCK: &str = ".mounts.lock";
 /// The file naming the workspace a caches directory belongs to (for `cordon cache list`).
 pub const WORKSPACE_FILE: &str = ".workspace";
@@ -77,7 +78,21 @@ pub fn lock_mounts(dir: &Path, wait: std::time::Duration) -> io::Result<Option<f
     }
 }
 
+/// A fallback run's hold on the workspace's caches, for its whole run: [`LOCK`], shared. `cordon
+/// cache clean` takes it exclusively, so it no longer empties the private directories under a
+/// running sandbox (fallback runs took no lock). Shared, because fallback runs use no upper
+/// layer: several may run at once, as several tools share one cache directory; a run with
+/// namespaces meanwhile finds the lock taken and uses throwaway layers. `Ok(None)` when a run
+/// with namespaces holds it (the private directories are then shared with it).
+pub fn try_lock_shared(dir: &Path) -> io::Result<Option<fs::File>> {
+    try_lock_op(dir, LOCK, libc::LOCK_SH)
+}
+
 fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
+    try_lock_op(dir, name, libc::LOCK_EX)
+}
+
+fn try_lock_op(dir: &Path, name: &str, op: libc::c_int) -> io::Result<Option<fs::File>> {
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -89,7 +104,7 @@ fn try_lock_file(dir: &Path, name: &str) -> io::Result<Option<fs::File>> {
         .map_err(|e| io::Error::new(e.kind(), format!("lock {}: {e}", dir.display())))?;
     loop {
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
             return Ok(Some(f));
         }
         let e = io::Error::last_os_error();
@@ -126,16 +141,48 @@ pub fn create_overlay_dirs(o: &Overlay) -> io::Result<()> {
     Ok(())
 }
 
-/// For CARGO_HOME pointed at a private directory: links to the real cargo home's config files (so that
-/// registries, mirrors and build settings still apply). Links are made with `symlinkat`, which
-/// never replaces what is there.
-pub fn create_private(p: &Private) -> io::Result<()> {
-    if let Some(real) = &p.link_config_from {
-        mkdirs(&p.dir)?;
-        for name in ["config.toml", "config"] {
-            let target = real.join(name);
-            if target.is_file() {
-                let _ = std::os::unix::fs::symlink(&target, p.dir.join(name));
+/// A private directory's own setup, in `caches/private` (opened as `root`): for CARGO_HOME, links
+/// to the real cargo home's config files (so that registries, mirrors and build settings still
+/// apply).
+///
+/// Everything below `caches/private` is the sandboxes' (writable in every run of the workspace):
+/// the group directory may have been replaced by a link to anywhere (the user's `~/.ssh`,
+/// another project), its `config.toml` by a file of the sandbox's own. So this goes through
+/// handles, relative to `root`, never following a link: a group directory that is not a
+/// directory is removed and made again, and the config names are emptied and linked again each
+/// run, so that the cargo of a later run obeys the user's configuration only, never one a
+/// sandbox planted (`build.rustc-wrapper`, `[target.*] runner`).
+pub fn create_private(root: &OwnedFd, p: &Private) -> io::Result<()> {
+    let Some(real) = &p.link_config_from else {
+        return Ok(());
+    };
+    let group = cstring(p.dir.file_name().unwrap_or_default())?;
+    let make = |root: &OwnedFd| -> io::Result<OwnedFd> {
+        // SAFETY: mkdirat relative to a directory descriptor we hold, NUL-terminated name.
+        if unsafe { libc::mkdirat(root.as_raw_fd(), group.as_ptr(), 0o700) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        openat(root.as_raw_fd(), &group, libc::O_RDONLY | libc::O_DIRECTORY)
+    };
+    let gfd = match open_subdir(root.as_raw_fd(), &group, false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make(root)?,
+        // A link (O_NOFOLLOW: ELOOP) or a file where the directory was: the sandbox's, removed.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            remove_at(root, &group)?;
+            make(root)?
+        }
+        Err(e) => return Err(e),
+    };
+    for name in [c"config.toml", c"config"] {
+        remove_at(&gfd, name)?;
+        let target = real.join(OsStr::from_bytes(name.to_bytes()));
+        if target.is_file() {
+            let t = cstring(target.as_os_str())?;
+            // SAFETY: symlinkat relative to a directory descriptor we hold, NUL-terminated
+            // strings; it never follows nor replaces what is at the name.
+            if unsafe { libc::symlinkat(t.as_ptr(), gfd.as_raw_fd(), name.as_ptr()) } != 0 {
+                return Err(io::Error::last_os_error());
             }
         }
     }
@@ -273,95 +320,227 @@ fn open_subdir(dir: RawFd, name: &CStr, writable: bool) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Disk usage (bytes) of the tree at `fd`, counting each hard-linked inode once.
-pub fn du(fd: &OwnedFd) -> u64 {
-    fn walk(fd: &OwnedFd, depth: usize, seen: &mut HashSet<(u64, u64)>) -> u64 {
-        let mut total = 0;
-        let Ok(names) = list(fd) else { return 0 };
-        for n in names {
-            let Ok(st) = lstat_at(fd.as_raw_fd(), &n) else {
-                continue;
-            };
-            if st.st_nlink > 1 && !is_dir(&st) {
-                let key = (st.st_dev, st.st_ino);
-                if !seen.insert(key) {
-                    continue;
-                }
-            }
-            total += st.st_blocks as u64 * 512;
-            if is_dir(&st) && depth < 4096 {
-                if let Ok(sub) = openat(fd.as_raw_fd(), &n, libc::O_RDONLY | libc::O_DIRECTORY) {
-                    total += walk(&sub, depth + 1, seen);
-                }
-            }
-        }
-        total
+fn fstat_fd(fd: &OwnedFd) -> io::Result<(u64, u64)> {
+    // SAFETY: fstat into a zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we hold; `st` is writable and alive for the call.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    walk(fd, 0, &mut HashSet::new())
+    Ok((st.st_dev, st.st_ino))
 }
 
-/// Removes the entry `name` under the directory `dir`, recursively, through handles. What is
-/// already gone counts as removed: the trash's cleaner may be removing the same tree.
-pub fn remove_at(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
-    fn gone(r: io::Result<()>) -> io::Result<()> {
-        match r {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
-        }
+/// A directory being walked: the identity (device, inode) of its parent, its name there, and
+/// its entries not visited yet.
+struct Level {
+    parent: (u64, u64),
+    name: CString,
+    todo: Vec<CString>,
+}
+
+/// What [`Walk::next`] found.
+enum Step {
+    /// An entry that is not a directory, in [`Walk::cur`].
+    Entry(CString, libc::stat),
+    /// Went down into a directory (now [`Walk::cur`]).
+    Entered(libc::stat),
+    /// Every entry of a directory was visited; the walk went back up to its parent (now
+    /// [`Walk::cur`]), where it has this name.
+    Left(CString),
+}
+
+/// A depth-first walk that holds **one** directory descriptor at a time, however deep the tree:
+/// a sandbox can make its cache thousands of levels deep, and a descriptor per level ran out at
+/// the limit of open files (a depth limit left such a tree behind for good: `cordon cache clean`
+/// failed on it every time). Going down opens the child relative to its parent with
+/// `O_NOFOLLOW`; going back up opens `..` and checks that it is the directory the walk came from
+/// (device and inode): a directory moved meanwhile stops the walk with an error instead of
+/// leading it elsewhere. Another mount is never entered.
+struct Walk {
+    cur: OwnedFd,
+    levels: Vec<Level>,
+    dev: u64,
+    /// Make unreadable directories readable (for removal: see [`open_subdir`]); else skip them.
+    chmod: bool,
+}
+
+impl Walk {
+    /// The walk of the directory `root` (its entries; `root` itself is not reported).
+    fn new(root: OwnedFd, chmod: bool) -> io::Result<Walk> {
+        let (dev, _) = fstat_fd(&root)?;
+        let todo = list(&root)?;
+        Ok(Walk {
+            cur: root,
+            levels: vec![Level {
+                parent: (0, 0),
+                name: CString::default(),
+                todo,
+            }],
+            dev,
+            chmod,
+        })
     }
-    fn rm(dir: RawFd, name: &CStr, depth: usize) -> io::Result<()> {
-        let st = match lstat_at(dir, name) {
-            Ok(st) => st,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let flags = if is_dir(&st) {
-            if depth > 4096 {
-                return Err(io::Error::other("too deep"));
-            }
-            let sub = match open_subdir(dir, name, true) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+
+    /// The next step; `None` when every entry under the root was visited (`cur` is the root).
+    fn next(&mut self) -> io::Result<Option<Step>> {
+        loop {
+            let Some(lvl) = self.levels.last_mut() else {
+                return Ok(None);
+            };
+            let Some(n) = lvl.todo.pop() else {
+                if self.levels.len() == 1 {
+                    self.levels.clear();
+                    return Ok(None);
+                }
+                let done = self.levels.pop().expect("a level");
+                let up = openat(
+                    self.cur.as_raw_fd(),
+                    c"..",
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                )?;
+                if fstat_fd(&up)? != done.parent {
+                    return Err(io::Error::other(
+                        "a directory was moved while cordon walked the tree",
+                    ));
+                }
+                self.cur = up;
+                return Ok(Some(Step::Left(done.name)));
+            };
+            let st = match lstat_at(self.cur.as_raw_fd(), &n) {
+                Ok(st) => st,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            for n in list(&sub)? {
-                rm(sub.as_raw_fd(), &n, depth + 1)?;
+            if !is_dir(&st) {
+                return Ok(Some(Step::Entry(n, st)));
             }
-            libc::AT_REMOVEDIR
-        } else {
-            0
+            if st.st_dev != self.dev {
+                continue; // a mount point: never entered
+            }
+            let sub = if self.chmod {
+                open_subdir(self.cur.as_raw_fd(), &n, true)
+            } else {
+                openat(self.cur.as_raw_fd(), &n, libc::O_RDONLY | libc::O_DIRECTORY)
+            };
+            let sub = match sub {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                // Unreadable (when not made readable), or swapped for a link since the lstat:
+                // reported as an entry (measured, or unlinked), never entered.
+                Err(e)
+                    if !self.chmod
+                        || matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) =>
+                {
+                    return Ok(Some(Step::Entry(n, st)));
+                }
+                Err(e) => return Err(e),
+            };
+            let parent = fstat_fd(&self.cur)?;
+            let todo = list(&sub)?;
+            self.levels.push(Level {
+                parent,
+                name: n,
+                todo,
+            });
+            self.cur = sub;
+            return Ok(Some(Step::Entered(st)));
+        }
+    }
+}
+
+/// Disk usage (bytes) of the tree at `fd`, counting each hard-linked inode once. What a walk
+/// cannot reach (an unreadable directory, a tree changed meanwhile) is left out.
+pub fn du(fd: &OwnedFd) -> u64 {
+    let Ok(mut w) = fd.try_clone().and_then(|root| Walk::new(root, false)) else {
+        return 0;
+    };
+    let mut seen: HashSet<(u64, u64)> = HashSet::new();
+    let mut total = 0;
+    while let Ok(Some(step)) = w.next() {
+        let st = match step {
+            Step::Entry(_, st) | Step::Entered(st) => st,
+            Step::Left(_) => continue,
         };
-        // SAFETY: unlinkat relative to a directory descriptor we hold.
+        if st.st_nlink > 1 && !is_dir(&st) && !seen.insert((st.st_dev, st.st_ino)) {
+            continue;
+        }
+        total += st.st_blocks as u64 * 512;
+    }
+    total
+}
+
+/// Removes the entry `name` under the directory `dir`, recursively, through handles (a
+/// [`Walk`]: however deep the tree, never following a link, never into another mount). What is
+/// already gone counts as removed: the trash's cleaner may be removing the same tree.
+pub fn remove_at(dir: &OwnedFd, name: &CStr) -> io::Result<()> {
+    fn unlink(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<()> {
+        // SAFETY: unlinkat relative to a directory descriptor we hold, NUL-terminated name.
         if unsafe { libc::unlinkat(dir, name.as_ptr(), flags) } != 0 {
-            return gone(Err(io::Error::last_os_error()));
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e);
+            }
         }
         Ok(())
     }
-    rm(dir.as_raw_fd(), name, 0)
+    let st = match lstat_at(dir.as_raw_fd(), name) {
+        Ok(st) => st,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !is_dir(&st) {
+        return unlink(dir.as_raw_fd(), name, 0);
+    }
+    let root = match open_subdir(dir.as_raw_fd(), name, true) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if fstat_fd(&root)?.0 != fstat_fd(dir)?.0 {
+        return Err(io::Error::other("a mount point: not removed"));
+    }
+    let mut w = Walk::new(root, true)?;
+    while let Some(step) = w.next()? {
+        match step {
+            Step::Entry(n, _) => unlink(w.cur.as_raw_fd(), &n, 0)?,
+            Step::Entered(_) => {}
+            Step::Left(n) => unlink(w.cur.as_raw_fd(), &n, libc::AT_REMOVEDIR)?,
+        }
+    }
+    unlink(dir.as_raw_fd(), name, libc::AT_REMOVEDIR)
 }
 
 // ---- the work directories of volatile overlays ----
 
-/// Where the supervisor moves the overlays' old work directories, in a workspace's caches
-/// directory, until the cleaner removes them.
+/// Where the overlays' old work directories are moved (by the sandbox's init after its
+/// unmounts, or the next supervisor when that init was killed), in a workspace's caches
+/// directory, until they are removed (by that init, at idle priority: `mount::teardown`).
 pub const TRASH: &str = ".trash";
 
 /// Above this many entries in the trash (old work directories), a run removes the excess itself
-/// before it mounts anything: the cleaner fell behind (runs back to back for long), and the trash
-/// must not grow without end.
+/// before it mounts anything: the inits that empty it were killed before they could, and the
+/// trash must not grow without end.
 pub const TRASH_MAX: u64 = 1024;
 
-/// Before a mount of `o` (the workspace's lock held, so no mount of its layers is alive): moves
-/// the `work/work` its last mount left into `<caches>/.trash`. overlayfs would otherwise remove
+/// With the workspace's mounts lock held and no mount of `o`'s layers alive (by init after its
+/// unmounts, or by the supervisor before the mounts when that init was killed): moves the
+/// `work/work` the last mount left into `<caches>/.trash`. overlayfs would otherwise remove
 /// it itself during the mount, and refuses to while it holds the mark of a volatile mount
 /// (`work/work/incompat/volatile`). A rename frees nothing, so it costs the same everywhere,
 /// where removing a directory frees its block, and that can wait for the disk: on a file
 /// system mounted `discard` without a journal, each freed block waits for a synchronous discard
 /// (~3.5 ms per directory on the machine of docs/benchmarks.md; a volatile work directory is
-/// three). The cleaner ([`spawn_cleaner`]) removes the trash outside the run's critical path.
+/// three). [`empty_trash`] removes it outside every run's critical path.
 /// Returns whether something was moved.
 pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
     let name = cstring(OsStr::new(&o.name))?;
+    // Usually nothing to do (the last init moved it): one fstatat says so. The overlay's name
+    // is one component (`group_name`: letters, digits and `-`).
+    let path = cstring(OsStr::new(&format!("{}/work/work", o.name)))?;
+    match lstat_at(caches.as_raw_fd(), &path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        _ => {}
+    }
     let ofd = openat(
         caches.as_raw_fd(),
         &name,
@@ -434,12 +613,16 @@ pub fn trash_len(caches: &OwnedFd) -> u64 {
         .sum()
 }
 
-/// Removes what is in `<caches>/.trash`, `limit` entries at most (and what a cleaner that was
-/// stopped left in `.cleaning`), unless another cleaner is at it (an exclusive `flock` on
-/// `.trash`, not waited for). Entries are dead work directories: no mount uses them (they were
-/// moved with the workspace's mounts lock held, after the mount that used them was gone), so
-/// this needs no other lock and may run while sandboxes of the workspace run.
-pub fn empty_trash(caches: &OwnedFd, limit: u64) {
+/// Removes what is in `<caches>/.trash` (and what a cleaner that was stopped left in
+/// `.cleaning`), under an exclusive `flock` on `.trash`. `limit`: None, everything, waiting for
+/// the lock (sandbox inits after their report, one after another: each empties what the ones
+/// before it left, and lists the trash again until it is empty, so that what an init moved
+/// there while another cleaned is never left behind); Some(n), n entries at most, and nothing
+/// if another cleaner holds the lock (a supervisor that found the trash overfull, which must
+/// not wait). Entries are dead work directories: no mount uses them (they were moved with the
+/// workspace's mounts lock held, after the mount that used them was gone), so this needs no
+/// other lock and may run while sandboxes of the workspace run.
+pub fn empty_trash(caches: &OwnedFd, limit: Option<u64>) {
     let Ok(tfd) = openat(
         caches.as_raw_fd(),
         c".trash",
@@ -447,9 +630,19 @@ pub fn empty_trash(caches: &OwnedFd, limit: u64) {
     ) else {
         return;
     };
-    // SAFETY: flock on a descriptor we hold.
-    if unsafe { libc::flock(tfd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return;
+    let how = if limit.is_some() {
+        libc::LOCK_EX | libc::LOCK_NB
+    } else {
+        libc::LOCK_EX
+    };
+    loop {
+        // SAFETY: flock on a descriptor we hold.
+        if unsafe { libc::flock(tfd.as_raw_fd(), how) } == 0 {
+            break;
+        }
+        if limit.is_some() || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
     }
     // `cordon cache clean` (which takes this lock too) may have removed the trash meanwhile.
     if lstat_at(tfd.as_raw_fd(), c".").map_or(true, |st| st.st_nlink == 0) {
@@ -467,65 +660,42 @@ pub fn empty_trash(caches: &OwnedFd, limit: u64) {
     for n in list(&cfd).unwrap_or_default() {
         let _ = remove_at(&cfd, &n);
     }
-    for n in list(&tfd).unwrap_or_default().iter().take(limit as usize) {
-        // SAFETY: renameat between directory descriptors we hold (the names are unique:
-        // overlay name, process id, time).
-        if unsafe { libc::renameat(tfd.as_raw_fd(), n.as_ptr(), cfd.as_raw_fd(), n.as_ptr()) } == 0
+    let mut left = limit.unwrap_or(u64::MAX);
+    loop {
+        let names = list(&tfd).unwrap_or_default();
+        let mut moved = 0;
+        for n in names
+            .iter()
+            .take(usize::try_from(left).unwrap_or(usize::MAX))
         {
-            let _ = remove_at(&cfd, n);
-        }
-    }
-}
-
-/// Empties the trash in a detached process, so that freeing the old work directories' blocks
-/// never waits in a run (nor in the idle time between runs, which it uses): forked twice
-/// (nobody has to reap it: it is re-parented), in a session of its own (the terminal's signals
-/// do not reach it), every descriptor but the caches directory's closed (it holds no pipe of its
-/// caller open, nor the workspace's lock), at idle I/O priority and the lowest CPU priority.
-/// Returns the intermediate child, which exits at once, for [`reap_cleaner`]; None when the
-/// fork failed (the next run's cleaner does the work).
-///
-/// # Safety
-/// The children allocate and make system calls, nothing else (no stdio, no other lock): the
-/// caller is single-threaded, or relies on fork(3) (glibc's, with the system allocator) making
-/// the allocator consistent in the child, as `sys::process::clone_via_fork` does.
-pub unsafe fn spawn_cleaner(caches: &OwnedFd) -> Option<libc::pid_t> {
-    use crate::sys::process::{exit_now, fork, Forked};
-    // SAFETY: fork(3); the children keep to the contract above.
-    match unsafe { fork() } {
-        Ok(Forked::Parent(pid)) => Some(pid),
-        Err(_) => None,
-        Ok(Forked::Child) => {
-            // SAFETY: setsid has no preconditions.
-            unsafe { libc::setsid() };
-            // SAFETY: this process has one thread (fork copied only the caller's).
-            if let Ok(Forked::Child) = unsafe { fork() } {
-                let keep = caches.as_raw_fd() as libc::c_uint;
-                // SAFETY: close_range and the priority calls take integers only.
-                unsafe {
-                    if keep > 0 {
-                        libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32);
-                    }
-                    libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
-                    // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_IDLE (3) << 13.
-                    libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
-                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-                }
-                empty_trash(caches, u64::MAX);
+            // SAFETY: renameat between directory descriptors we hold (the names are unique:
+            // overlay name, process id, time).
+            if unsafe { libc::renameat(tfd.as_raw_fd(), n.as_ptr(), cfd.as_raw_fd(), n.as_ptr()) }
+                == 0
+            {
+                let _ = remove_at(&cfd, n);
+                moved += 1;
             }
-            exit_now(0)
+        }
+        left = left.saturating_sub(moved);
+        // Until nothing more is moved: a bounded run stops at its limit, and an entry that
+        // cannot be moved (it never can: the names are ours) does not make this loop forever.
+        if moved == 0 || left == 0 || limit.is_some() {
+            return;
         }
     }
 }
 
-/// Collects the intermediate child of [`spawn_cleaner`] if it has exited (it does right after its
-/// fork, but on a busy machine it may not have run yet), and those of earlier runs of this
-/// process (a long-lived caller): never waits.
-pub fn reap_cleaner(pid: libc::pid_t) {
-    static PENDING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    pending.push(pid);
-    pending.retain(|&p| matches!(crate::sys::process::waitpid(p, libc::WNOHANG), Ok(None)));
+/// Lowers this process to idle I/O priority and the lowest CPU priority: for emptying the
+/// trash, which waits on the disk (every freed block may wait for a discard) and must never
+/// slow down the runs that follow.
+pub fn idle_priority() {
+    // SAFETY: ioprio_set and setpriority take integers only.
+    unsafe {
+        // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_IDLE (3) << 13.
+        libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }
 
 /// One entry of a workspace's caches directory, as `cordon cache list` shows it.

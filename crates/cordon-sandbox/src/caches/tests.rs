@@ -200,6 +200,80 @@ fn refused_places() {
     assert!(overlay(&c, "uv").is_none());
 }
 
+/// cordon's state directory reached through a link (`XDG_STATE_HOME=~/st`, `~/st -> ~/real`):
+/// compared as it is, a cache at its real path was not seen to overlap it (an overlay of the
+/// state directory was planned), and the supervisor, which opens the caches directory with no
+/// link on the way, could not prepare any cache. Canonical, the cache is refused and the
+/// directories are reachable without a link. Places the sandbox sees private are refused too.
+#[test]
+fn state_through_a_link_and_private_places() {
+    let t = setup();
+    let real = t.home.join("real");
+    fs::create_dir_all(real.join("cordon")).unwrap();
+    std::os::unix::fs::symlink(&real, t.home.join("st")).unwrap();
+    let r = CacheRequest {
+        enabled: true,
+        dir: Some(t.home.join("st/cordon/workspaces/x/caches")),
+        state_dir: Some(t.home.join("st/cordon")),
+        ..Default::default()
+    };
+    let (c, _) = run(
+        &t,
+        &r,
+        &[
+            ("npm_config_cache", real.join("cordon").to_str().unwrap()),
+            ("PIP_CACHE_DIR", "/sys"),
+            ("UV_CACHE_DIR", "/proc/self"),
+        ],
+        true,
+    );
+    assert!(overlay(&c, "npm").is_none(), "{c:?}");
+    assert!(c
+        .skipped
+        .iter()
+        .any(|s| s.name == "npm" && s.why.contains("state directory")));
+    assert_eq!(c.state_dir.as_deref(), Some(real.join("cordon").as_path()));
+    assert_eq!(
+        c.dir.as_deref(),
+        Some(real.join("cordon/workspaces/x/caches").as_path())
+    );
+    // `/`, the home through a link, the workspace through a link: refused, as they are.
+    std::os::unix::fs::symlink(&t.home, t.home.join("h")).unwrap();
+    std::os::unix::fs::symlink(&t.ws, t.home.join("w")).unwrap();
+    let (c2, _) = run(
+        &t,
+        &r,
+        &[
+            ("npm_config_cache", "/"),
+            ("GOCACHE", t.home.join("h").to_str().unwrap()),
+            ("CCACHE_DIR", t.home.join("w").to_str().unwrap()),
+        ],
+        true,
+    );
+    for (n, why) in [
+        ("npm", "home"),
+        ("go-build", "home"),
+        ("ccache", "workspace"),
+    ] {
+        assert!(overlay(&c2, n).is_none(), "{n}: {c2:?}");
+        assert!(
+            c2.skipped
+                .iter()
+                .any(|s| s.name == n && s.why.contains(why)),
+            "{n}: {c2:?}"
+        );
+    }
+    for n in ["pip", "uv"] {
+        assert!(overlay(&c, n).is_none(), "{n}: {c:?}");
+        assert!(
+            c.skipped
+                .iter()
+                .any(|s| s.name == n && s.why.contains("sandbox sees private")),
+            "{n}: {c:?}"
+        );
+    }
+}
+
 #[test]
 fn remove_and_add() {
     let t = setup();
@@ -272,6 +346,39 @@ fn moved_credentials_are_secrets() {
     );
     assert!(s.contains(&ch.join("credentials.toml")));
     assert!(moved_secrets(&t.home, &[]).is_empty());
+    let v = |k: &str, p: &str| (k.to_string(), t.home.join(p).display().to_string());
+    let s = moved_secrets(
+        &t.home,
+        &[
+            v("XDG_CONFIG_HOME", "cfg"),
+            v("XDG_DATA_HOME", "data"),
+            v("DOCKER_CONFIG", "dk"),
+            v("NPM_CONFIG_USERCONFIG", "npmrc"),
+            (
+                "KUBECONFIG".into(),
+                format!(
+                    "{}:{}",
+                    t.home.join("k1").display(),
+                    t.home.join("k2").display()
+                ),
+            ),
+            // The home itself (or above it) is never made a secret by a variable.
+            ("GNUPGHOME".into(), t.home.display().to_string()),
+            ("NETRC".into(), "/".into()),
+        ],
+    );
+    for p in [
+        "cfg/pip/pip.conf",
+        "cfg/pypoetry/auth.toml",
+        "data/uv/credentials",
+        "dk/config.json",
+        "npmrc",
+        "k1",
+        "k2",
+    ] {
+        assert!(s.contains(&t.home.join(p)), "{p}: {s:?}");
+    }
+    assert!(!s.iter().any(|p| t.home.starts_with(p)), "{s:?}");
 }
 
 #[test]
@@ -313,4 +420,48 @@ fn store_removes_without_following_links() {
     // A held lock (a running sandbox) makes clean refuse.
     let _held = store::try_lock(&dir).unwrap().unwrap();
     assert!(!store::clean(&dir).unwrap());
+}
+
+/// The memoized resolver answers as realpath(3) does, links, `..` and loops included.
+#[test]
+fn canon_is_realpath() {
+    use std::os::unix::fs::symlink;
+    let d = tempfile::tempdir().unwrap();
+    let r = fs::canonicalize(d.path()).unwrap();
+    fs::create_dir_all(r.join("a/b/c")).unwrap();
+    fs::write(r.join("a/file"), "x").unwrap();
+    symlink("a/b", r.join("rel")).unwrap();
+    symlink(r.join("a"), r.join("abs")).unwrap();
+    symlink("../a/b/../b/c", r.join("a/up")).unwrap();
+    symlink("rel", r.join("chain")).unwrap();
+    symlink("loop2", r.join("loop1")).unwrap();
+    symlink("loop1", r.join("loop2")).unwrap();
+    symlink("missing", r.join("dangling")).unwrap();
+    let mut c = Canon::default();
+    for p in [
+        "a",
+        "a/b/c",
+        "rel",
+        "rel/c",
+        "abs/b",
+        "a/up",
+        "a/up/..",
+        "chain/c/..",
+        "a/./b",
+        "a/b/../../a",
+        "loop1",
+        "loop1/x",
+        "dangling",
+        "missing/x",
+        "a/file",
+        "a/file/x",
+        "abs/up/../..",
+        "..",
+    ] {
+        let p = r.join(p);
+        // Twice: the memoized answer is the same.
+        for _ in 0..2 {
+            assert_eq!(c.canon(&p), fs::canonicalize(&p).ok(), "{}", p.display());
+        }
+    }
 }

@@ -24,6 +24,9 @@ pub(super) struct Ends {
     /// The workspace's caches mounts lock (`caches::store::MOUNTS_LOCK`), held until init has
     /// unmounted the overlays and exits.
     pub mounts_lock: Option<RawFd>,
+    /// The workspace's caches directory, opened by the supervisor (`caches::Session::dir_fd`):
+    /// init clears the overlays' work directories through it after its unmounts.
+    pub caches_dir: Option<RawFd>,
 }
 
 pub(super) fn main(
@@ -100,11 +103,12 @@ pub(super) fn main(
     // supervisor sees EOF once the command has started or failed to), the command's stdio (a reader sees EOF when the
     // command closes its end), and whatever else cordon's process had open (another thread's
     // pipes to another sandbox must not be held open by this one).
+    crate::caches::mount::keep_for_teardown(ends.caches_dir, &spec.caches);
     let mut keep = vec![sfd.as_raw_fd(), ends.done.as_raw_fd()];
     keep.extend(ends.mounts_lock);
     keep.extend(crate::caches::mount::held_fds());
     sys::process::close_all_except(&keep);
-    reap(cmd, &sfd, &ends.done)
+    reap(cmd, &sfd, &ends.done, ends.mounts_lock)
 }
 
 /// Our own uid/gid mapped to themselves. setgroups must be denied before an unprivileged
@@ -181,7 +185,7 @@ fn network(spec: &SandboxSpec, err: RawFd, proxy: Option<OwnedFd>) {
 
 /// Reaps everything; forwards signals to the command; leaves with its status. Leaving kills
 /// every other process of the namespace.
-fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
+fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd, mounts_lock: Option<RawFd>) -> ! {
     loop {
         let Some(si) = sys::process::read_siginfo(sfd) else {
             continue;
@@ -189,7 +193,11 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
         if si.signo == libc::SIGCHLD {
             while let Ok(Some((pid, status))) = sys::process::waitpid(-1, libc::WNOHANG) {
                 if pid == cmd {
-                    finish(done, sys::process::status_code(status, EXIT_SETUP));
+                    finish(
+                        done,
+                        sys::process::status_code(status, EXIT_SETUP),
+                        mounts_lock,
+                    );
                 }
             }
         } else if should_forward(&si) {
@@ -209,8 +217,9 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd) -> ! {
 /// supervisor may return on the status alone; the teardown happens off its critical path. The
 /// tool caches' overlays are unmounted by init itself after the report: it holds the
 /// workspace's mounts lock, inherited from the supervisor, until then (its files are closed
-/// before its namespaces go when it exits, so exiting alone would free the lock too early).
-fn finish(done: &OwnedFd, code: i32) -> ! {
+/// before its namespaces go when it exits, so exiting alone would free the lock too early);
+/// then it clears their work directories (`caches::mount::teardown`).
+fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>) -> ! {
     sys::process::kill(-1, libc::SIGKILL);
     loop {
         match sys::process::waitpid(-1, 0) {
@@ -235,6 +244,6 @@ fn finish(done: &OwnedFd, code: i32) -> ! {
     // mounts lock (caches/store.rs) until it exits, after this. cordon's own stdio first, so
     // that a reader of cordon's output sees its end without waiting for this.
     sys::process::close_stdio();
-    crate::caches::mount::teardown();
+    crate::caches::mount::teardown(mounts_lock);
     sys::process::exit_now(code)
 }

@@ -32,11 +32,7 @@ pub(super) fn run_namespaces(
     crate::timing("prepare");
     // Tool caches: directories, the workspace's lock (held until the sandbox is gone).
     let mut spec_caches = spec.clone();
-    #[allow(unsafe_code)]
-    // SAFETY: the trash's cleaner is forked here with fork(3) (glibc, system allocator), and
-    // only allocates and makes system calls, so other threads (a gateway's) do not matter.
-    let mut caches =
-        unsafe { crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace) };
+    let mut caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
     let spec = &spec_caches;
     crate::timing("caches");
     let mut prepared = prepare(spec, false)?;
@@ -92,6 +88,7 @@ pub(super) fn run_namespaces(
                     child
                 }),
                 mounts_lock: caches.mounts_lock(),
+                caches_dir: caches.dir_fd(),
             };
             // init owns the report pipe's descriptor from here (it closes it after forking).
             std::mem::forget(err_w);
@@ -149,10 +146,13 @@ pub(super) fn run_plain(
     } else {
         None
     };
-    if fallback {
-        // Tool caches: private directories instead of overlays (said once by the caller).
-        crate::caches::fallback(&mut spec);
-    }
+    // Tool caches: private directories instead of overlays (said once by the caller); the
+    // workspace's caches lock, shared, held until the run has ended (`cordon cache clean`).
+    let _caches_lock = if fallback {
+        crate::caches::fallback(&mut spec)
+    } else {
+        None
+    };
     if let Some(t) = &tmp {
         spec.writable.push(t.path.clone());
         spec.env.retain(|(k, _)| k != "TMPDIR");

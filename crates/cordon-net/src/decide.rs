@@ -1,0 +1,190 @@
+//! The proxy's decisions, without I/O: one for a destination (host, port), one for a tunnel
+//! (CONNECT, SOCKS5 CONNECT), one for an HTTP request. Each returns `Ok(rule)`: the text naming
+//! the pattern that allowed it, or `Err(reason)`: why it is refused and the flag that would
+//! allow it (the 403 body, the stderr line and the audit record all carry these texts).
+//!
+//! The tunnel and request decisions are where policy beyond the domain list plugs in
+//! (docs/design.md, "The proxy and TLS interception"): today both reduce to the destination's.
+
+use crate::host::Host;
+use crate::NetPolicy;
+
+/// What the proxy does with an allowed tunnel request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectAction {
+    /// Relay the bytes both ways without reading them (after the ClientHello's server name is
+    /// checked, for TLS to port 443 of a name).
+    Tunnel,
+    // The place for `Intercept`: terminate the client's TLS with a certificate for the host
+    // from cordon's own CA (which the sandbox trusts), open TLS to the server with the real
+    // roots, and serve the requests inside one at a time, each parsed by `http` and decided by
+    // `NetPolicy::decide_request`. Only for hosts whose policy needs it (HTTP-level rules,
+    // injected credentials, a registry check) and only with the CA installed in the sandbox;
+    // never for SOCKS5 or a port other than the policy names. Not built yet.
+}
+
+/// An HTTP request as the policy sees it: for plain HTTP today, for each request inside an
+/// intercepted tunnel later.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    pub host: &'a Host,
+    pub port: u16,
+    /// The path as sent (percent-encoded, never decoded here), without the query; `/` at least.
+    pub path: &'a str,
+    /// What follows `?`, if anything.
+    pub query: Option<&'a str>,
+    /// The request's headers as parsed by `http::parse_head` (the client's, before cordon drops
+    /// or adds any).
+    pub headers: &'a [(String, String)],
+}
+
+impl NetPolicy {
+    /// The decision for a destination: a deny pattern wins, then the first allow pattern.
+    pub fn decide_host(&self, h: &Host, port: u16) -> Result<String, String> {
+        if let Some((i, d)) = self
+            .deny
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.denies(h, port))
+        {
+            return Err(match self.deny_origin.get(i).filter(|o| !o.is_empty()) {
+                Some(o) => format!("denied by {d} (set in {o}; no flag allows it)"),
+                None => format!("denied by --deny-domain {d}"),
+            });
+        }
+        match self.allow.iter().find(|a| a.allows(h, port)) {
+            Some(a) => Ok(format!("--allow-domain {a}")),
+            None => {
+                let hint = match h {
+                    Host::Name(n) if port == 80 || port == 443 => format!("--allow-domain {n}"),
+                    _ => format!("--allow-domain {h}:{port}"),
+                };
+                Err(format!("not in the allowed domains (allow with {hint})"))
+            }
+        }
+    }
+
+    /// The decision for a tunnel to host:port (HTTP CONNECT or SOCKS5 CONNECT), and what to do
+    /// with it when allowed. Today: the destination's decision, and always a plain tunnel.
+    pub fn decide_connect(&self, h: &Host, port: u16) -> Result<(String, ConnectAction), String> {
+        self.decide_host(h, port)
+            .map(|rule| (rule, ConnectAction::Tunnel))
+    }
+
+    /// The decision for one HTTP request. Today: the destination's decision (method, path,
+    /// query and headers are not looked at); HTTP-level rules (methods, paths, headers) and a
+    /// package-registry check go here, after the destination's decision and never instead of
+    /// it.
+    pub fn decide_request(&self, req: &RequestView<'_>) -> Result<String, String> {
+        self.decide_host(req.host, req.port)
+    }
+}
+
+/// `path[?query]` of an origin-form target → (path, query). An empty path is `/`.
+pub fn split_query(target: &str) -> (&str, Option<&str>) {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    (if path.is_empty() { "/" } else { path }, query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::canonical_host;
+
+    fn policy(allow: &[&str], deny: &[&str]) -> NetPolicy {
+        NetPolicy {
+            allow: allow.iter().map(|a| a.parse().unwrap()).collect(),
+            deny: deny.iter().map(|d| d.parse().unwrap()).collect(),
+            ..NetPolicy::default()
+        }
+    }
+
+    fn view<'a>(method: &'a str, h: &'a Host, port: u16, target: &'a str) -> RequestView<'a> {
+        let (path, query) = split_query(target);
+        RequestView {
+            method,
+            host: h,
+            port,
+            path,
+            query,
+            headers: &[],
+        }
+    }
+
+    #[test]
+    fn request_decision_is_the_destination_decision() {
+        let p = policy(
+            &["registry.npmjs.org", "*.github.com:8443"],
+            &["bad.github.com"],
+        );
+        let npm = canonical_host("registry.npmjs.org").unwrap();
+        for (method, target) in [
+            ("GET", "/left-pad"),
+            ("PUT", "/left-pad"),
+            ("DELETE", "/-/user/token/x?y=1"),
+            ("POST", "/"),
+        ] {
+            assert_eq!(
+                p.decide_request(&view(method, &npm, 80, target)),
+                Ok("--allow-domain registry.npmjs.org".to_string()),
+                "{method} {target}"
+            );
+        }
+        assert_eq!(
+            p.decide_request(&view("GET", &npm, 8080, "/left-pad")),
+            Err(
+                "not in the allowed domains (allow with --allow-domain registry.npmjs.org:8080)"
+                    .into()
+            )
+        );
+        let bad = canonical_host("bad.github.com").unwrap();
+        assert_eq!(
+            p.decide_request(&view("GET", &bad, 8443, "/")),
+            Err("denied by --deny-domain bad.github.com".into())
+        );
+        let api = canonical_host("api.github.com").unwrap();
+        assert_eq!(
+            p.decide_request(&view("GET", &api, 8443, "/")),
+            Ok("--allow-domain *.github.com:8443".into())
+        );
+        let other = canonical_host("other.test").unwrap();
+        assert_eq!(
+            p.decide_request(&view("GET", &other, 80, "/")),
+            Err("not in the allowed domains (allow with --allow-domain other.test)".into())
+        );
+    }
+
+    #[test]
+    fn connect_decision_tunnels_what_the_destination_allows() {
+        let mut p = policy(&["*.test"], &["bad.test"]);
+        p.deny_origin = vec!["/etc/cordon/managed.toml:4".into()];
+        let ok = canonical_host("api.test").unwrap();
+        assert_eq!(
+            p.decide_connect(&ok, 443),
+            Ok(("--allow-domain *.test".to_string(), ConnectAction::Tunnel))
+        );
+        let bad = canonical_host("bad.test").unwrap();
+        assert_eq!(
+            p.decide_connect(&bad, 443),
+            Err("denied by bad.test (set in /etc/cordon/managed.toml:4; no flag allows it)".into())
+        );
+        let ip = canonical_host("10.0.0.1").unwrap();
+        assert_eq!(
+            p.decide_connect(&ip, 443),
+            Err("not in the allowed domains (allow with --allow-domain 10.0.0.1:443)".into())
+        );
+    }
+
+    #[test]
+    fn queries_are_split_off() {
+        assert_eq!(split_query("/a/b?c=d?e"), ("/a/b", Some("c=d?e")));
+        assert_eq!(split_query("/a"), ("/a", None));
+        assert_eq!(split_query("?x"), ("/", Some("x")));
+        assert_eq!(split_query("/?"), ("/", Some("")));
+    }
+}
