@@ -178,6 +178,12 @@ impl Fence {
         self.grant(path, all_rights())
     }
 
+    /// Every right on the hierarchy at `fd` (an open directory or mount, e.g. a tool cache's
+    /// overlay attached in the sandbox: the rule is on that inode, whatever its path).
+    pub fn grant_all_fd(&mut self, fd: OwnedFd) -> io::Result<()> {
+        self.grant_fd(fd, all_rights())
+    }
+
     /// /proc: read only. Some /proc files are writable by file mode alone, with no capability
     /// check (`/proc/sysrq-trigger` is mode 0200 root: uid 0 in the sandbox maps to the host's
     /// root), so no write right is granted anywhere under /proc.

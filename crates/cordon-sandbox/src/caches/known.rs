@@ -69,7 +69,7 @@ impl<'a> Env<'a> {
                     .unwrap_or_else(|| self.home.join(".config"))
                     .join("go/env")
             });
-            std::fs::read_to_string(file).ok()
+            read_small_file(&file)
         });
         text.as_deref()?
             .lines()
@@ -85,6 +85,25 @@ impl<'a> Env<'a> {
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| self.home.join("go"))
     }
+}
+
+/// The text of a small regular file, read at every start: a FIFO there (`GOENV` pointing into a
+/// writable root, say) would block cordon on its open, a huge file would be read whole. Opened
+/// without blocking, and read only if it is a regular file, 1 MiB at most.
+fn read_small_file(p: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take(1 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
 }
 
 /// How the tool is pointed at a private directory.

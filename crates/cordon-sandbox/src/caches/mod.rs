@@ -244,7 +244,6 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     };
     let env = Env::new(cx.home, &var);
     let mut seen: Vec<PathBuf> = Vec::new();
-    let mut mounts: Vec<(PathBuf, Option<u64>)> = Vec::new();
     let add_private = |c: &mut Caches, p: Private| {
         if !c.private.iter().any(|x| x.name == p.name) {
             c.private.push(p);
@@ -252,6 +251,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     };
     let entries = entries(req, &env, &mut c);
     let mut canon = Canon::default();
+    let private_places = private_places(cx, &mut canon);
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;
@@ -272,7 +272,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
             }
         };
         let (lower, create) = match canon.canon(&path) {
-            Some(l) if l.is_dir() => (l, false),
+            Some(l) if canon.is_dir(&l) => (l, false),
             Some(_) => {
                 c.skipped.push(Skipped {
                     name,
@@ -286,7 +286,8 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 // the tool at a private directory.
                 let anchored = anchor.as_ref().and_then(|a| {
                     let rel = path.strip_prefix(a).ok()?;
-                    let a = canon.canon(a).filter(|a| a.is_dir())?;
+                    let a = canon.canon(a)?;
+                    let a = canon.is_dir(&a).then_some(a)?;
                     (!rel.as_os_str().is_empty()).then(|| a.join(rel))
                 });
                 match anchored {
@@ -308,7 +309,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 }
             }
         };
-        if let Some(why) = refuse(&lower, cx, req.state_dir.as_deref(), &seen) {
+        if let Some(why) = refuse(&lower, cx, req.state_dir.as_deref(), &seen, &private_places) {
             c.skipped.push(Skipped {
                 name,
                 path: lower,
@@ -318,7 +319,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
         seen.push(lower.clone());
         add_fallback(&mut c);
-        let root = group_root(&lower, cx, req.state_dir.as_deref(), &mut mounts);
+        let root = group_root(&lower, cx, req.state_dir.as_deref(), &mut canon);
         let cache = Cache {
             name,
             path: lower,
@@ -398,12 +399,73 @@ impl Env<'_> {
 /// would resolve again for each cache, ~120 system calls for the 19 known caches. Resolves
 /// exactly as realpath does (symbolic links followed, `.` and `..` after them, at most 40
 /// links), reading only the file system; a path that does not resolve is None.
+/// Each component is looked at with one statx (not following it), which also says whether it
+/// is a directory and on which mount (`is_dir`, `mount_id`: no more system calls for those).
 #[derive(Default)]
 struct Canon {
     memo: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    meta: std::collections::HashMap<PathBuf, Option<Meta>>,
+}
+
+/// What statx says of a path, without following a last symbolic link.
+#[derive(Clone, Copy)]
+struct Meta {
+    link: bool,
+    dir: bool,
+    mnt: Option<u64>,
+}
+
+fn statx_meta(p: &Path) -> Option<Meta> {
+    let c = crate::sys::cstr(p).ok()?;
+    // SAFETY: statx into a zeroed struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` a writable statx, both alive for the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_TYPE | libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    let fmt = u32::from(st.stx_mode) & libc::S_IFMT;
+    Some(Meta {
+        link: fmt == libc::S_IFLNK,
+        dir: fmt == libc::S_IFDIR,
+        mnt: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
+    })
 }
 
 impl Canon {
+    fn meta(&mut self, p: &Path) -> Option<Meta> {
+        if let Some(m) = self.meta.get(p) {
+            return *m;
+        }
+        let m = statx_meta(p);
+        self.meta.insert(p.to_path_buf(), m);
+        m
+    }
+
+    /// `p` (canonical) is a directory.
+    fn is_dir(&mut self, p: &Path) -> bool {
+        self.meta(p).is_some_and(|m| m.dir)
+    }
+
+    /// The mount id of `p` (canonical), or of its nearest existing ancestor.
+    fn mount_id(&mut self, p: &Path) -> Option<u64> {
+        let mut q = p;
+        loop {
+            if let Some(m) = self.meta(q) {
+                return m.mnt;
+            }
+            q = q.parent()?;
+        }
+    }
+
     fn canon(&mut self, p: &Path) -> Option<PathBuf> {
         let mut links = 0;
         self.resolve(p, &mut links)
@@ -439,55 +501,21 @@ impl Canon {
             Component::Normal(name) => {
                 let base = self.resolve(parent(), links)?;
                 let here = base.join(name);
-                match fs::read_link(&here) {
-                    Ok(target) => {
+                match self.meta(&here) {
+                    Some(m) if m.link => {
                         *links += 1;
                         if *links > 40 {
                             return None; // ELOOP, as the kernel says
                         }
+                        let target = fs::read_link(&here).ok()?;
                         self.resolve(&base.join(target), links)
                     }
-                    // EINVAL: it exists and is not a symbolic link.
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Some(here),
-                    Err(_) => None,
+                    Some(_) => Some(here),
+                    None => None,
                 }
             }
         }
     }
-}
-
-/// The mount id of `p` (or of its nearest existing ancestor), memoized.
-fn mount_id(p: &Path, memo: &mut Vec<(PathBuf, Option<u64>)>) -> Option<u64> {
-    if let Some((_, id)) = memo.iter().find(|(q, _)| q == p) {
-        return *id;
-    }
-    let mut q = p;
-    let id = loop {
-        let Ok(c) = crate::sys::cstr(q) else {
-            break None;
-        };
-        // SAFETY: statx into a zeroed struct.
-        let mut st: libc::statx = unsafe { std::mem::zeroed() };
-        // SAFETY: `c` is NUL-terminated and `st` a writable statx, both alive for the call.
-        let r = unsafe {
-            libc::statx(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-                libc::STATX_MNT_ID,
-                &mut st,
-            )
-        };
-        if r == 0 {
-            break (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
-        }
-        match q.parent() {
-            Some(parent) => q = parent,
-            None => break None,
-        }
-    };
-    memo.push((p.to_path_buf(), id));
-    id
 }
 
 /// The directory to overlay for the cache at `lower`: its highest ancestor strictly below the
@@ -495,16 +523,11 @@ fn mount_id(p: &Path, memo: &mut Vec<(PathBuf, Option<u64>)>) -> Option<u64> {
 /// layer) and holds none of the workspace, the writable roots and cordon's state directory (an
 /// upper layer inside its own lower layer is refused by overlayfs). A cache outside the home
 /// directory is its own root.
-fn group_root(
-    lower: &Path,
-    cx: &Context,
-    state: Option<&Path>,
-    memo: &mut Vec<(PathBuf, Option<u64>)>,
-) -> PathBuf {
+fn group_root(lower: &Path, cx: &Context, state: Option<&Path>, canon: &mut Canon) -> PathBuf {
     if !lower.starts_with(cx.home) || lower == cx.home {
         return lower.to_path_buf();
     }
-    let Some(mnt) = mount_id(lower, memo) else {
+    let Some(mnt) = canon.mount_id(lower) else {
         return lower.to_path_buf();
     };
     let mut best = lower;
@@ -516,7 +539,7 @@ fn group_root(
         if holds(cx.workspace)
             || cx.writable.iter().any(|w| holds(w))
             || state.is_some_and(holds)
-            || mount_id(a, memo) != Some(mnt)
+            || canon.mount_id(a) != Some(mnt)
         {
             break;
         }
@@ -551,8 +574,31 @@ fn group_name(root: &Path, home: &Path) -> String {
 /// Places the sandbox sees private, fresh or emptied (see `refuse`).
 const PRIVATE_PLACES: &[&str] = &["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"];
 
+/// The places the sandbox sees private, fresh or hidden, canonical (once per resolution): its
+/// /tmp, /dev, /proc, /sys; /run and the runtime directory, emptied for their sockets.
+fn private_places(cx: &Context, canon: &mut Canon) -> Vec<PathBuf> {
+    let runtime = cx
+        .parent_env
+        .iter()
+        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute());
+    PRIVATE_PLACES
+        .iter()
+        .map(PathBuf::from)
+        .chain(runtime)
+        .map(|p| canon.canon(&p).unwrap_or(p))
+        .collect()
+}
+
 /// Why `lower` cannot be overlaid, if it cannot.
-fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) -> Option<String> {
+fn refuse(
+    lower: &Path,
+    cx: &Context,
+    state: Option<&Path>,
+    seen: &[PathBuf],
+    private: &[PathBuf],
+) -> Option<String> {
     if cx.home.starts_with(lower) {
         return Some("it holds the home directory".into());
     }
@@ -571,19 +617,11 @@ fn refuse(lower: &Path, cx: &Context, state: Option<&Path>, seen: &[PathBuf]) ->
     if let Some(s) = cx.secrets.iter().find(|s| lower.starts_with(s)) {
         return Some(format!("inside the secret path {}", s.display()));
     }
-    // The sandbox's own view of these is private, fresh or hidden: its /tmp, /dev, /proc, /sys;
-    // /run and the runtime directory, emptied for their sockets. An overlay's lower layer is the
-    // host's directory, so a cache that is or holds one of them (`npm_config_cache=/tmp`) would
-    // show the host's there: every user's temporary files, Kerberos tickets in /tmp, ...
-    let runtime = cx
-        .parent_env
-        .iter()
-        .find(|(k, _)| k == "XDG_RUNTIME_DIR")
-        .map(|(_, v)| PathBuf::from(v))
-        .filter(|p| p.is_absolute());
-    let private = PRIVATE_PLACES.iter().map(PathBuf::from).chain(runtime);
+    // The sandbox's own view of these is private, fresh or hidden (`private_places`). An
+    // overlay's lower layer is the host's directory, so a cache that is or holds one of them
+    // (`npm_config_cache=/tmp`) would show the host's there: every user's temporary files,
+    // Kerberos tickets in /tmp, ...
     for p in private {
-        let p = fs::canonicalize(&p).unwrap_or(p);
         if p.starts_with(lower) {
             return Some(format!(
                 "it holds {}, which the sandbox sees private or empty",

@@ -54,10 +54,13 @@ const FSCONFIG_SET_FLAG: u32 = 0;
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_CMD_CREATE: u32 = 6;
 const FSMOUNT_CLOEXEC: u32 = 1;
-const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
-/// Overlays attached in this init (one thread): read by the Landlock step after the mounts.
+/// Overlays attached in this init (one thread): unmounted by [`teardown`].
 static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The attached caches' mount descriptors, until the Landlock step after the mounts takes them
+/// ([`grant`]): rules on the very mounts made here, not on whatever their paths lead to.
+static GRANTS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 
 /// The overlays' detached root mounts, held by init until [`teardown`]: closing the last
 /// descriptor of a detached mount unmounts it, and every unmount waits for an RCU grace period.
@@ -400,9 +403,14 @@ pub fn attach_overlays(p: &mut Prepared) {
         .unwrap_or_else(|e| e.into_inner())
         .append(&mut p.roots);
     let mut mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut grants = GRANTS.lock().unwrap_or_else(|e| e.into_inner());
     for (path, fd) in p.overlays.drain(..) {
         match attach(&fd, &path) {
-            Ok(()) => mounted.push(path),
+            Ok(()) => {
+                mounted.push(path);
+                // The descriptor still refers to the mount, now attached.
+                grants.push(fd);
+            }
             Err(e) => errln!(
                 "cordon: cache: cannot mount the overlay on {} ({e}); it stays read-only in this run",
                 path.display()
@@ -474,11 +482,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 /// Landlock rules for what was mounted (new inodes: only possible now, inside): every right on
 /// each overlay and private directory.
 pub fn grant(f: &mut crate::fence::Fence, c: &Caches) -> io::Result<()> {
-    let mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
-    for path in mounted.iter() {
-        if is_overlay(path) {
-            f.grant_all(path)?;
-        }
+    // Through the descriptors taken from the overlays themselves (open_tree of a directory of
+    // the overlay: its root is that overlay's inode), never by path: a rule on the path would
+    // land on the host's cache if the mount were not where it should be.
+    for fd in GRANTS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        f.grant_all_fd(fd)?;
     }
     if let Some(root) = c.private_root() {
         f.grant_all(&root)?;
@@ -542,12 +550,4 @@ pub fn held_fds() -> Vec<RawFd> {
         fds.push(r.caches.as_raw_fd());
     }
     fds
-}
-
-fn is_overlay(p: &Path) -> bool {
-    let Ok(c) = sys::cstr(p) else { return false };
-    // SAFETY: statfs into a zeroed struct.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path and `st` a writable statfs, both alive for the call.
-    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == OVERLAYFS_SUPER_MAGIC }
 }

@@ -167,6 +167,17 @@ fn go_env_file_is_read() {
     .unwrap();
     let (c, _) = run(&t, &req(&t), &[], true);
     assert_eq!(overlay(&c, "go-mod").unwrap().1.path, modc);
+    // A FIFO where the file is expected (GOENV pointing into a writable root a sandbox wrote):
+    // never waited for, and the default places are used.
+    let fifo = t.ws.join("goenv");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (c, _) = run(&t, &req(&t), &[("GOENV", fifo.to_str().unwrap())], true);
+    assert!(
+        overlay(&c, "go-mod").is_none_or(|o| o.1.path != modc),
+        "{c:?}"
+    );
 }
 
 #[test]
