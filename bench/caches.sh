@@ -18,7 +18,12 @@ for t in hyperfine npm python3 unshare; do
   command -v "$t" >/dev/null || { echo "bench/caches.sh: $t is missing" >&2; exit 1; }
 done
 cargo build --release -q
-work=$(mktemp -d /var/tmp/cordon-bench-caches.XXXXXX)
+# Not under /tmp or /var/tmp: the sandbox has its own there, so a home directory below them is
+# not where the user's is (every cache's mount point would be made in the sandbox's tmpfs).
+base=/var/lib
+[ "$(id -u)" = 0 ] || base="${XDG_CACHE_HOME:-$HOME/.cache}"
+mkdir -p "$base"
+work=$(mktemp -d "$base/cordon-bench-caches.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 install -m 755 target/release/cordon "$work/cordon"
 install -m 755 bench/ovl_floor.py "$work/ovl_floor.py"

@@ -191,6 +191,7 @@ fn list(a: ListArgs) -> Result<ExitCode, Error> {
             w.id,
             human(total)
         )?;
+        let width = w.entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
         for e in &w.entries {
             let mut parts = Vec::new();
             if e.overlay_bytes > 0 {
@@ -202,7 +203,7 @@ fn list(a: ListArgs) -> Result<ExitCode, Error> {
             if parts.is_empty() {
                 parts.push("empty".into());
             }
-            outln!("  {:<15} {}", e.name, parts.join(", "))?;
+            outln!("  {:<width$} {}", e.name, parts.join(", "))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1202,6 +1202,45 @@ fn moved_credentials_stay_secret(c: &Case) {
 
 variants!(moved_credentials_stay_secret);
 
+/// cordon's state directory reached through a link (`XDG_STATE_HOME=~/st`, `~/st -> ~/real`;
+/// or `/home -> /var/home`): the caches work as usual (the supervisor opens their directories
+/// with no link on the way: it found one and left every cache read-only), warm from run to run,
+/// and the host's cache is unchanged.
+fn state_dir_through_a_link(c: &Case) {
+    c.write(".npm/f", "host\n");
+    fs::create_dir_all(c.home.join("real")).unwrap();
+    std::os::unix::fs::symlink(c.home.join("real"), c.home.join("st")).unwrap();
+    c.chown_all();
+    let st = c.home.join("st").display().to_string();
+    for i in 0..2 {
+        let o = sh_with(
+            c,
+            &[("XDG_STATE_HOME", st.as_str())],
+            "d=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$d\" && echo run >> \"$d/log\" && cat \"$d/log\"",
+        );
+        let t = text(&o);
+        assert_eq!(code(&o), 0, "[{}] {t}", c.label());
+        assert_eq!(
+            t.matches("run\n").count(),
+            i + 1,
+            "[{}] run {i}: {t}",
+            c.label()
+        );
+        for bad in ["thrown away", "read-only in this run", "cordon: cache"] {
+            assert!(!t.contains(bad), "[{}] run {i}: {t}", c.label());
+        }
+    }
+    assert_eq!(
+        fs::read_to_string(c.home.join(".npm/f")).unwrap(),
+        "host\n",
+        "[{}]",
+        c.label()
+    );
+    assert!(!c.home.join(".npm/log").exists(), "[{}]", c.label());
+}
+
+variants!(state_dir_through_a_link);
+
 // ---- real package managers against the real registries ----
 
 /// CA bundles of this machine (behind a TLS-intercepting mirror the tools need them), passed
