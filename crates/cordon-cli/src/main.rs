@@ -166,6 +166,7 @@ fn main() -> ExitCode {
     // What stdout still buffers is written now, so that a failure is reported (125) rather than
     // lost at exit; a reader that closed the pipe early is a quiet end (`cordon_pipeline::out`).
     let done = done.and_then(|code| cordon_pipeline::out::flush().map(|()| code));
+    cordon_sandbox::timing("exit");
     match done {
         Ok(code) => code,
         Err(e) => {

@@ -512,6 +512,86 @@ fn first_use_ask_withholds_everything_until_approved() {
     assert_eq!(step(&out, 1)["text"], "ok", "{out}");
 }
 
+/// The identity's hash cache (`mcp/hashes.json` in the state directory) answers a restart, and
+/// never hides a changed script: same size, mtime put back as `touch -d` would, only the ctime
+/// differs; then a script replaced by another file (a new inode).
+#[test]
+fn identity_cache_never_hides_a_changed_script() {
+    for who in [Who::Invoker, Who::Unprivileged] {
+        let c = Case::new(who, false);
+        let (srv, file) = test_server(&c, &json!([tool("echo", "Echoes.")]));
+        // The server's own copy of the script, changed by the test only, outside the case's
+        // directory: `client` copies the test scripts again and chowns the case's whole tree
+        // at every call, which stamps a new ctime on each file there.
+        let tmp = tempfile::Builder::new()
+            .prefix("mcphash-")
+            .tempdir_in(c.base.parent().unwrap())
+            .unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let own = dir.join("server.py");
+        std::fs::copy(&srv, &own).unwrap();
+        let own_s = own.display().to_string();
+        let server = ["/usr/bin/python3", own_s.as_str(), file.as_str()];
+        let wrap = ["--name", "cached", "--no-sandbox"];
+        // Files changed in the last 2 s are never cached.
+        std::thread::sleep(Duration::from_millis(2_200));
+        for _ in 0..2 {
+            let out = client(&c, "legacy", json!([["list"]]), &wrap, &server);
+            assert_eq!(names(step(&out, 0)), ["echo"], "{out}");
+        }
+        let cache = c.home.join(".local/state/cordon/mcp/hashes.json");
+        let text = std::fs::read_to_string(&cache).unwrap();
+        assert!(text.contains(&format!("\"{own_s}\"")), "{text}");
+        // Same size, same mtime: another content.
+        let m0 = std::fs::metadata(&own).unwrap();
+        let body = std::fs::read_to_string(&own).unwrap();
+        assert!(body.contains("A small MCP server"));
+        std::fs::write(
+            &own,
+            body.replacen("A small MCP server", "A SMALL MCP SERVER", 1),
+        )
+        .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&own)
+            .unwrap()
+            .set_modified(m0.modified().unwrap())
+            .unwrap();
+        let m1 = std::fs::metadata(&own).unwrap();
+        assert_eq!(
+            (m1.len(), m1.modified().unwrap()),
+            (m0.len(), m0.modified().unwrap())
+        );
+        let out = client(&c, "legacy", json!([["list"]]), &wrap, &server);
+        assert_eq!(names(step(&out, 0)), Vec::<String>::new(), "{out}");
+        let pins = harness::text(&c.cordon(&["mcp", "pins", "cached"]));
+        assert!(pins.contains("identity CHANGED"), "{pins}");
+        // Approved, settled, cached again: then replaced by a new file of the old content
+        // (another inode, mtime set back too).
+        c.cordon(&["mcp", "approve", "cached", "--yes"]);
+        std::thread::sleep(Duration::from_millis(2_200));
+        for _ in 0..2 {
+            let out = client(&c, "legacy", json!([["list"]]), &wrap, &server);
+            assert_eq!(names(step(&out, 0)), ["echo"], "{out}");
+        }
+        let new = dir.join("new.py");
+        std::fs::write(&new, &body).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&new)
+            .unwrap()
+            .set_modified(m0.modified().unwrap())
+            .unwrap();
+        std::fs::rename(&new, &own).unwrap();
+        let out = client(&c, "legacy", json!([["list"]]), &wrap, &server);
+        assert_eq!(names(step(&out, 0)), Vec::<String>::new(), "{out}");
+        let pins = harness::text(&c.cordon(&["mcp", "pins", "cached"]));
+        assert!(pins.contains("identity CHANGED"), "{pins}");
+    }
+}
+
 // ---- poisoning ----
 
 #[test]

@@ -3,6 +3,7 @@
 //! - [`wire`]: newline-framed JSON-RPC messages read with a bound on their size;
 //! - [`canon`]: canonical JSON (sorted keys) and its SHA-256, what pins are made of;
 //! - [`poison`]: tool-poisoning detection in descriptions and schemas;
+//! - [`hashcache`]: the identity's file hashes cached in the state directory (`mcp/hashes.json`);
 //! - [`pins`]: the pin store in cordon's state directory (`mcp/`), the server's identity;
 //! - [`gateway`]: the relay's decisions for each message, both protocol eras;
 //! - [`relay`]: the threads that move messages between the client and the server.
@@ -24,6 +25,7 @@ macro_rules! errln {
 pub mod canon;
 pub mod error;
 pub mod gateway;
+pub mod hashcache;
 pub mod pins;
 pub mod poison;
 pub mod relay;

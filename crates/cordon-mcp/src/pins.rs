@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::canon;
 use crate::error::Error;
+use crate::hashcache::HashCache;
 use crate::poison::{Finding, TOOL_FIELDS};
 
 /// What a server is: the command line it was started with and the SHA-256 of the files it
@@ -276,10 +277,26 @@ pub fn collisions(all: &[ServerPins]) -> Vec<(String, Vec<String>)> {
 /// ...), of the first argument that names an existing file (the script). Files are read
 /// through one open handle each.
 pub fn identity(argv: &[String], path: Option<&str>, cwd: &Path) -> Identity {
+    identity_with(argv, path, cwd, None)
+}
+
+/// [`identity`], the files' hashes taken from (and stored in) `cache` when it may be trusted
+/// with them (see [`crate::hashcache`]): the same identity, without reading the files again.
+pub fn identity_with(
+    argv: &[String],
+    path: Option<&str>,
+    cwd: &Path,
+    cache: Option<&HashCache>,
+) -> Identity {
+    let mut session = cache.map(HashCache::session);
     let mut files = Vec::new();
     let mut add = |p: &Path| {
         if let Ok(c) = std::fs::canonicalize(p) {
-            if let Some(h) = hash_file(&c) {
+            let h = match session.as_mut() {
+                Some(s) => s.sha256(&c),
+                None => hash_file(&c),
+            };
+            if let Some(h) = h {
                 files.push((c.display().to_string(), h));
             }
         }
@@ -302,6 +319,9 @@ pub fn identity(argv: &[String], path: Option<&str>, cwd: &Path) -> Identity {
                 }
             }
         }
+    }
+    if let Some(s) = session {
+        s.finish();
     }
     Identity {
         argv: argv.to_vec(),
@@ -327,11 +347,16 @@ pub fn resolve(prog: &str, path: Option<&str>, cwd: &Path) -> Option<PathBuf> {
 }
 
 fn hash_file(p: &Path) -> Option<String> {
-    use sha2::Digest;
     let mut f = std::fs::File::open(p).ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;
     }
+    sha256_of(&mut f)
+}
+
+/// SHA-256 (hex) of what `f` reads from its current offset to the end.
+pub(crate) fn sha256_of(f: &mut std::fs::File) -> Option<String> {
+    use sha2::Digest;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -46,7 +46,9 @@ pub(crate) fn run(
             errln!("cordon: WARNING: --network full: the command has the host network, unfiltered");
         }
         let ran = sandbox(spec, plan, None);
-        return record::finish(rec, &ran, started);
+        let code = record::finish(rec, &ran, started);
+        cordon_sandbox::timing("recorded");
+        return code;
     }
     // The proxy: started in this (supervising) process once the sandbox hands out the socket it
     // listens on inside its network namespace; stopped when the sandbox is gone.

@@ -414,6 +414,60 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result
     fstat(fd.as_fd())
 }
 
+/// Creates the regular file `name` in `dir` (O_EXCL: never an existing one, never through a
+/// symlink) and returns it open for writing.
+pub fn create_file_fd(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<OwnedFd> {
+    let c = cname(name)?;
+    // SAFETY: c NUL-terminated, dir open.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            mode,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Renames `from` to `to` inside `dir`, atomically replacing whatever `to` is (renameat(2):
+/// a symlink named `to` is replaced itself, never followed).
+pub fn replace_at(dir: BorrowedFd<'_>, from: &[u8], to: &[u8]) -> io::Result<()> {
+    let f = cname(from)?;
+    let t = cname(to)?;
+    // SAFETY: both names NUL-terminated, dir open.
+    if unsafe { libc::renameat(dir.as_raw_fd(), f.as_ptr(), dir.as_raw_fd(), t.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes the entry `name` (not a directory) from `dir`.
+pub fn unlink_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let c = cname(name)?;
+    // SAFETY: c NUL-terminated, dir open.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The file system type (`f_type`, a `*_SUPER_MAGIC` number) of the file open at `fd`
+/// (fstatfs(2)); the magic numbers are 32 bits whatever the width of `f_type`.
+pub fn fs_magic(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: statfs is plain data; zeroed is a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is ours to write, fd is open for the call.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as u32)
+}
+
 /// Removes `name` from `dir` if it is still the entry `expect` describes (device and inode):
 /// a directory with `rmdir` semantics (fails if not empty), a file only if empty.
 pub fn remove_checked(dir: BorrowedFd<'_>, name: &[u8], expect: &Stat) -> io::Result<()> {

@@ -70,11 +70,26 @@ pub enum Error {
     Refused(String),
 }
 
+/// `CORDON_TIMING=1`: how long a piece of work that ran beside the phases (on another thread)
+/// took, on a line of its own (`cordon-timing-note:`).
+pub fn timing_note(what: &str, since: std::time::Instant) {
+    if timing_on() {
+        errln!(
+            "cordon-timing-note: {what} {} us",
+            since.elapsed().as_micros()
+        );
+    }
+}
+
+fn timing_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some())
+}
+
 /// `CORDON_TIMING=1`: each phase of a run prints a CLOCK_MONOTONIC timestamp (µs) on stderr,
 /// for finding where start-up time goes (bench/startup.sh measures the whole).
 pub fn timing(phase: &str) {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ON.get_or_init(|| std::env::var_os("CORDON_TIMING").is_some()) {
+    if timing_on() {
         errln!(
             "cordon-timing: {:>12} {phase}",
             crate::sys::fs::monotonic_us()

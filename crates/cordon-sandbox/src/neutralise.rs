@@ -149,42 +149,82 @@ impl Drop for Watch<'_> {
 
 /// Before the sandbox starts: records "a run is in progress since t0" with the snapshot, in
 /// `runs/` of the state directory, and keeps it locked until the check is done.
+///
+/// The record goes into a slot file (`runs/slot-N`) that is kept and reused, not into a new
+/// file per run: creating and removing a file on every run costs an inode allocation and a
+/// free each time (on ext4 without a journal, which skips every inode freed in the last ~30 s
+/// when allocating one, that is tens to hundreds of µs per file under a stream of runs). A slot
+/// is taken by locking it (`flock`, exclusive, not waiting: a locked slot is a live run's); one
+/// that still holds an unchecked run (its cordon died after `recover` looked) is left for the
+/// next recovery. The record is written whole, in place, while locked, and marked idle
+/// ([`RUN_IDLE`]) once the check is done; `recover` never reads a locked slot, so it never
+/// sees one half written.
 pub fn begin(g: &Guard) -> io::Result<()> {
     let Some(state) = &g.state_dir else {
         return Ok(());
     };
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
     let runs = state.join("runs");
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&runs)?;
-    // Written under a dot name, locked, complete, then renamed into place: `recover` (in any
-    // other cordon of this workspace, a hook's scan included) skips dot names, so it never sees
-    // a run's file between its creation and its lock, when it would take it for a dead run's
-    // and remove it (losing the check should this run then be killed).
-    let name = format!("{}-{}", std::process::id(), g.t0.sec);
-    let path = runs.join(&name);
-    let tmp = runs.join(format!(".{name}"));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)?;
-    flock(&f, libc::LOCK_EX)?;
     let mut b = RUN_MAGIC.to_vec();
     b.extend_from_slice(&g.t0.sec.to_le_bytes());
     b.extend_from_slice(&g.t0.nsec.to_le_bytes());
     b.extend_from_slice(&index::encode(&g.index));
-    f.write_all(&b)?;
-    std::fs::rename(&tmp, &path)?;
-    if let Ok(mut r) = g.run_file.lock() {
-        *r = Some((path, f));
+    for n in 0..MAX_SLOTS {
+        let path = runs.join(format!("{SLOT_PREFIX}{n}"));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)?;
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+            continue; // a live run's
+        }
+        let mut head = [0u8; 8];
+        let n_read = f.read_at(&mut head, 0)?;
+        if n_read == 8 && &head == RUN_MAGIC {
+            continue; // a dead run's, not checked yet: the next `recover` does it
+        }
+        f.write_all_at(&b, 0)?;
+        if f.metadata()?.len() > b.len() as u64 {
+            f.set_len(b.len() as u64)?;
+        }
+        if let Ok(mut r) = g.run_file.lock() {
+            *r = Some((path, f));
+        }
+        return Ok(());
     }
-    Ok(())
+    Err(io::Error::other(format!(
+        "{}: {MAX_SLOTS} runs at once in this workspace",
+        runs.display()
+    )))
+}
+
+/// A run file's first bytes once its check is done (see [`begin`]).
+const RUN_IDLE: &[u8; 8] = b"cordidle";
+/// Run files are `runs/slot-N` (older cordon versions made one `runs/<pid>-<time>` per run).
+const SLOT_PREFIX: &str = "slot-";
+/// Slots tried before giving up (only the crash recovery depends on the run file).
+const MAX_SLOTS: usize = 4096;
+
+/// The check of the run in `f` is done: its slot is idle (the slot is kept for the next run);
+/// a file of an older cordon (not a slot) is removed.
+fn release_run_file(path: &Path, f: &std::fs::File) {
+    use std::os::unix::fs::FileExt;
+    let is_slot = path
+        .file_name()
+        .is_some_and(|n| n.as_bytes().starts_with(SLOT_PREFIX.as_bytes()));
+    if is_slot {
+        let _ = f.write_all_at(RUN_IDLE, 0);
+    } else {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn flock(f: &std::fs::File, op: i32) -> io::Result<()> {
@@ -238,7 +278,7 @@ pub fn after(g: &Guard) -> Vec<Finding> {
     if let Ok(mut r) = g.run_file.lock() {
         if let Some((path, f)) = r.take() {
             if done {
-                let _ = std::fs::remove_file(&path);
+                release_run_file(&path, &f);
             }
             drop(f);
         }
@@ -301,14 +341,24 @@ pub(crate) fn recover(
             continue;
         }
         let path = e.path();
-        let Ok(mut f) = std::fs::OpenOptions::new().read(true).open(&path) else {
+        // Written too: a slot is marked idle once its run is checked.
+        use std::os::unix::fs::OpenOptionsExt;
+        let Ok(mut f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        else {
             continue;
         };
         if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_err() {
             continue; // its run is alive
         }
         let mut b = Vec::new();
-        if f.read_to_end(&mut b).is_err() || b.len() < 20 || &b[..8] != RUN_MAGIC {
+        if f.read_to_end(&mut b).is_ok() && b.starts_with(RUN_IDLE) {
+            continue; // a slot whose run was checked
+        }
+        if b.len() < 20 || &b[..8] != RUN_MAGIC {
             let _ = std::fs::remove_file(&path);
             continue;
         }
@@ -317,6 +367,7 @@ pub(crate) fn recover(
             nsec: u32::from_le_bytes(b[16..20].try_into().unwrap_or([0; 4])),
         };
         let Some(snap) = index::decode(&b[20..]) else {
+            // Torn (cordon died while writing it, before its sandbox started).
             let _ = std::fs::remove_file(&path);
             continue;
         };
@@ -341,7 +392,7 @@ pub(crate) fn recover(
         }
         finish(Some(state), Some(store), next.as_ref(), &findings);
         if findings.iter().all(|f| f.error.is_none()) {
-            let _ = std::fs::remove_file(&path);
+            release_run_file(&path, &f);
         }
         all.extend(findings);
     }
@@ -890,8 +941,12 @@ pub fn pending_runs(state_dir: &Path) -> usize {
     };
     rd.flatten()
         .filter(|e| {
-            std::fs::File::open(e.path())
-                .is_ok_and(|f| flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok())
+            std::fs::File::open(e.path()).is_ok_and(|f| {
+                let mut head = [0u8; 8];
+                flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok()
+                    && std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).is_ok_and(|n| n == 8)
+                    && &head == RUN_MAGIC
+            })
         })
         .count()
 }
@@ -976,5 +1031,56 @@ mod tests {
         assert!(recover(&store, &inp).unwrap().is_empty());
         assert!(starting.exists(), "a starting run's file was removed");
         assert!(!dead.exists(), "a dead run's unreadable file was kept");
+    }
+
+    /// Run files are slots, kept and reused: a run's check done leaves its slot idle (no file
+    /// created or removed per run), a live run's slot (locked) and a dead run's unchecked one
+    /// are not taken, and recovery checks the dead one and leaves it idle for reuse.
+    #[test]
+    fn run_files_are_reused_slots() {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().join("state");
+        let ws = t.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let roots = vec![ws];
+        let inp = guard::ScanInput {
+            roots: &roots,
+            writable: true,
+            state_dir: Some(&state),
+            skip: &[],
+            limit: 1000,
+            env: &[],
+            remove_protected: &[],
+        };
+        let guard = || crate::scan::scan(&inp).unwrap().guard.unwrap();
+        let slot = |n: usize| state.join(format!("runs/{SLOT_PREFIX}{n}"));
+        let head = |n: usize| std::fs::read(slot(n)).unwrap()[..8].to_vec();
+        let g1 = guard();
+        begin(&g1).unwrap();
+        assert_eq!(head(0), RUN_MAGIC);
+        // A second run while the first is alive takes another slot.
+        let g2 = guard();
+        begin(&g2).unwrap();
+        assert_eq!(head(1), RUN_MAGIC);
+        assert!(after(&g1).is_empty() && after(&g2).is_empty());
+        assert_eq!(head(0), RUN_IDLE);
+        assert_eq!(head(1), RUN_IDLE);
+        let ino =
+            |n: usize| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(slot(n)).unwrap());
+        let ino0 = ino(0);
+        let g3 = guard();
+        begin(&g3).unwrap();
+        assert_eq!(ino(0), ino0, "the idle slot was not reused");
+        assert_eq!(head(0), RUN_MAGIC);
+        // g3 dies before its check: its slot is unlocked but not idle.
+        if let Ok(mut r) = g3.run_file.lock() {
+            r.take();
+        }
+        assert_eq!(pending_runs(&state), 1);
+        // The next scan checks it (recovery) and leaves the slot idle.
+        let _g4 = guard();
+        assert_eq!(head(0), RUN_IDLE, "the dead run was not checked");
+        assert_eq!(pending_runs(&state), 0);
+        assert!(!slot(2).exists(), "a slot more than runs at once");
     }
 }

@@ -20,7 +20,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -116,12 +116,19 @@ impl Placeholders {
         }
         .ok_or_else(|| io::Error::other("the placeholder lock was not held"))?;
         let mut list = None;
+        let mut dirs = Handles::default();
         for p in protected.iter().filter(|p| !p.exists) {
-            let r = make(p, roots);
+            let r = make(p, roots, &mut dirs);
             match r {
                 Ok(Some(line)) => {
                     if list.is_none() {
-                        list = Some(open_private("placeholders.list", true)?);
+                        let mut l = open_private("placeholders.list", true)?;
+                        // The list starts with an empty line, which emptying it keeps (see
+                        // `Drop`); an empty line is no placeholder.
+                        if l.metadata()?.len() == 0 {
+                            l.write_all(b"\n")?;
+                        }
+                        list = Some(l);
                     }
                     if let Some(l) = list.as_mut() {
                         // One write per line, O_APPEND: lines from concurrent runs do not mix.
@@ -177,28 +184,52 @@ fn root_of<'a>(p: &Path, roots: &'a [PathBuf]) -> io::Result<(&'a PathBuf, PathB
     ))
 }
 
+/// Directory handles already opened (root, parent below it), for the placeholders that share
+/// them (most lie in the same directory): opened once each, as `make` and `unmake` would open
+/// them. A handle keeps the directory it was opened on, even if that is renamed meanwhile.
+#[derive(Default)]
+struct Handles(Vec<((PathBuf, PathBuf), std::os::fd::OwnedFd)>);
+
+impl Handles {
+    /// The parent directory `parent` (relative) below the writable root `root`: the root opened
+    /// with no symlink on its path, the parent below it with `RESOLVE_BENEATH |
+    /// RESOLVE_NO_SYMLINKS`.
+    fn get(&mut self, root: &Path, parent: &Path) -> io::Result<BorrowedFd<'_>> {
+        let key = (root.to_path_buf(), parent.to_path_buf());
+        let i = match self.0.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let rfd = handles::open_no_symlinks(root, libc::O_PATH | libc::O_DIRECTORY)?;
+                let dfd =
+                    handles::open_beneath(rfd.as_fd(), parent, libc::O_PATH | libc::O_DIRECTORY)?;
+                self.0.push((key, dfd));
+                self.0.len() - 1
+            }
+        };
+        Ok(self.0[i].1.as_fd())
+    }
+}
+
 /// Creates one placeholder; its list line (`d|f dev ino hex(root) hex(parent) hex(name)`), or
 /// None when something is already there.
-fn make(p: &Protected, roots: &[PathBuf]) -> io::Result<Option<String>> {
+fn make(p: &Protected, roots: &[PathBuf], dirs: &mut Handles) -> io::Result<Option<String>> {
     let (root, parent, name) = root_of(&p.path, roots)?;
-    let rfd = handles::open_no_symlinks(root, libc::O_PATH | libc::O_DIRECTORY)?;
-    let dfd = handles::open_beneath(rfd.as_fd(), &parent, libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{} lies behind a symlink (cordon protects no path through a link, whose target could change):                          replace the link with the real directory; 'cordon repair' shows what an earlier run moved aside",
-                        parent.display()
-                    ),
-                )
-            } else {
-                e
-            }
-        })?;
+    let dfd = dirs.get(root, &parent).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{} lies behind a symlink (cordon protects no path through a link, whose target could change):                          replace the link with the real directory; 'cordon repair' shows what an earlier run moved aside",
+                    parent.display()
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
     let st = match p.kind {
-        Kind::Dir => handles::mkdir_at(dfd.as_fd(), &name, 0o755),
-        Kind::File => handles::create_file_at(dfd.as_fd(), &name, 0o644),
+        Kind::Dir => handles::mkdir_at(dfd, &name, 0o755),
+        Kind::File => handles::create_file_at(dfd, &name, 0o644),
     };
     let st = match st {
         Ok(s) => s,
@@ -217,7 +248,7 @@ fn make(p: &Protected, roots: &[PathBuf]) -> io::Result<Option<String>> {
 }
 
 /// Removes the placeholder of one list line, if it is still the one created (and empty).
-fn unmake(line: &str) -> Option<()> {
+fn unmake(line: &str, dirs: &mut Handles) -> Option<()> {
     let mut w = line.split(' ');
     let kind = w.next()?;
     let dev: u64 = w.next()?.parse().ok()?;
@@ -225,8 +256,7 @@ fn unmake(line: &str) -> Option<()> {
     let root = PathBuf::from(std::ffi::OsStr::from_bytes(&unhex(w.next()?)?));
     let parent = PathBuf::from(std::ffi::OsStr::from_bytes(&unhex(w.next()?)?));
     let name = unhex(w.next()?)?;
-    let rfd = handles::open_no_symlinks(&root, libc::O_PATH | libc::O_DIRECTORY).ok()?;
-    let dfd = handles::open_beneath(rfd.as_fd(), &parent, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+    let dfd = dirs.get(&root, &parent).ok()?;
     let expect = Stat {
         dev,
         ino,
@@ -240,7 +270,7 @@ fn unmake(line: &str) -> Option<()> {
         ctime: handles::Ts::default(),
     };
     // Fails, as it should, if something was put in it, or if another file is there now.
-    handles::remove_checked(dfd.as_fd(), &name, &expect).ok()
+    handles::remove_checked(dfd, &name, &expect).ok()
 }
 
 impl Drop for Placeholders {
@@ -254,12 +284,17 @@ impl Drop for Placeholders {
             return;
         };
         let mut text = Vec::new();
-        if list.read_to_end(&mut text).is_err() || text.is_empty() {
+        if list.read_to_end(&mut text).is_err() || text.is_empty() || text == b"\n" {
             return;
         }
+        let mut dirs = Handles::default();
         for line in String::from_utf8_lossy(&text).lines().rev() {
-            let _ = unmake(line);
+            let _ = unmake(line, &mut dirs);
         }
-        let _ = list.set_len(0);
+        // Emptied down to its first line (empty), not to nothing: on ext4 a file truncated to
+        // zero is written out and its block allocated when closed after the next write
+        // (`auto_da_alloc`), and freed again at the next truncation (with `discard`, a
+        // synchronous discard): a block allocated and freed on every run, for nothing.
+        let _ = list.set_len(if text.first() == Some(&b'\n') { 1 } else { 0 });
     }
 }

@@ -14,12 +14,19 @@
 //!   (`SandboxSpec::pinned_elsewhere`).
 //!
 //! Publishing before reading means two runs starting together cannot both miss each other. A
-//! record is `<runtime dir>/runs/<pid>-<n>`, written under a temporary name, locked (`flock`, held
-//! until the run exits) and only then renamed into place, so a record that can be locked is one
-//! whose run is gone: it is removed.
+//! record is a slot file `<runtime dir>/runs/<n>-slot`, kept and reused from run to run (a file
+//! created and removed per run costs an inode allocation and a free each time, which on ext4
+//! without a journal is slow under a stream of runs). A run takes a slot by locking it (`flock`,
+//! exclusive, not waiting: a locked slot is a live run's), writes its record in place and holds
+//! the lock until it exits, so a slot that can be locked is idle, whatever it holds. A record
+//! ends with its writer's pid and a checksum of what precedes it: one read while being written
+//! (its old and new bytes mixed) fails the checksum and is skipped, exactly as if it had been
+//! published a moment later, after this run's reading. That keeps the guarantee: the run whose
+//! reading came first had published before the other read. (Older cordon versions wrote
+//! `<pid>-<n>` files under a temporary name and renamed them into place; those are still read.)
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -97,30 +104,67 @@ fn decode(pid: u32, bytes: &[u8]) -> Record {
     r
 }
 
+/// Slots tried before giving up (one per run alive at once).
+const MAX_SLOTS: usize = 4096;
+const SLOT_SUFFIX: &str = "-slot";
+
+/// A slot's record: the items of `encode`, then `e<pid> <checksum>` (see the module comment).
+fn encode_slot(pid: u32, writable: &[PathBuf], pinned: &[PathBuf]) -> Vec<u8> {
+    let mut b = encode(writable, pinned);
+    let sum = fnv(&b);
+    b.push(b'e');
+    b.extend_from_slice(format!("{pid} {sum:016x}").as_bytes());
+    b.push(0);
+    b
+}
+
+/// The record in a slot, if it is whole (its end item's checksum matches what precedes it).
+fn decode_slot(bytes: &[u8]) -> Option<Record> {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let end = pos + bytes[pos..].iter().position(|b| *b == 0)?;
+        let item = &bytes[pos..end];
+        if item.first() == Some(&b'e') {
+            let text = std::str::from_utf8(&item[1..]).ok()?;
+            let (pid, sum) = text.split_once(' ')?;
+            if u64::from_str_radix(sum, 16).ok()? != fnv(&bytes[..pos]) {
+                return None;
+            }
+            return Some(decode(pid.parse().ok()?, &bytes[..pos]));
+        }
+        pos = end + 1;
+    }
+    None
+}
+
+/// FNV-1a, 64 bits: tells a whole record from one being overwritten.
+fn fnv(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in b {
+        h ^= *x as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// Publishes this process's record (replacing its earlier one), then returns every other live
 /// run's. `writable`: what this run can write (`/` without a sandbox).
 pub fn publish(writable: &[PathBuf], pinned: &[PathBuf]) -> io::Result<Vec<Record>> {
+    use std::os::unix::fs::FileExt;
     let d = dir()?;
-    let pid = std::process::id();
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("{pid}-{n}");
-    let tmp = d.join(format!(".{name}"));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", tmp.display())))?;
-    flock(&f, libc::LOCK_EX)?;
-    f.write_all(&encode(writable, pinned))?;
-    let path = d.join(&name);
-    fs::rename(&tmp, &path)?;
+    let record = encode_slot(std::process::id(), writable, pinned);
     let mut mine = MINE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((old, _)) = mine.replace((path.clone(), f)) {
-        let _ = fs::remove_file(old);
+    if mine.is_none() {
+        *mine = Some(take_slot(&d)?);
     }
+    let Some((path, f)) = mine.as_ref() else {
+        return Err(io::Error::other("no slot for the record of this run"));
+    };
+    f.write_all_at(&record, 0)?;
+    if f.metadata()?.len() > record.len() as u64 {
+        f.set_len(record.len() as u64)?;
+    }
+    let path = path.clone();
     drop(mine);
     others(&d, &path)
 }
@@ -138,12 +182,34 @@ pub fn live() -> io::Result<Vec<Record>> {
     others(&d, &mine)
 }
 
-/// Removes this process's record (at the end of a run; a crash leaves it to be found stale).
+/// The first slot no live run holds (created if there is none), locked.
+fn take_slot(d: &Path) -> io::Result<(PathBuf, File)> {
+    for n in 0..MAX_SLOTS {
+        let path = d.join(format!("{n}{SLOT_SUFFIX}"));
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+            return Ok((path, f));
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: {MAX_SLOTS} runs alive at once",
+        d.display()
+    )))
+}
+
+/// Withdraws this process's record (at the end of a run): its slot is unlocked, which makes
+/// it idle (a crash does the same).
 pub fn withdraw() {
     let mut mine = MINE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((path, _)) = mine.take() {
-        let _ = fs::remove_file(path);
-    }
+    mine.take();
 }
 
 fn others(d: &Path, mine: &Path) -> io::Result<Vec<Record>> {
@@ -152,6 +218,23 @@ fn others(d: &Path, mine: &Path) -> io::Result<Vec<Record>> {
         let name = ent.file_name();
         let path = ent.path();
         if path == mine {
+            continue;
+        }
+        if name.as_bytes().ends_with(SLOT_SUFFIX.as_bytes()) {
+            let Ok(mut f) = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+            else {
+                continue;
+            };
+            if flock(&f, libc::LOCK_SH | libc::LOCK_NB).is_ok() {
+                continue; // idle: kept for the next run
+            }
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            // None: being written now, i.e. published after this reading (module comment).
+            out.extend(decode_slot(&bytes));
             continue;
         }
         if name.as_bytes().starts_with(b".") {
@@ -199,6 +282,44 @@ fn others(d: &Path, mine: &Path) -> io::Result<Vec<Record>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slot's record is read only when whole: one being overwritten by a shorter or longer
+    /// record (old and new bytes mixed) is skipped.
+    #[test]
+    fn slot_records_are_whole_or_nothing() {
+        let w = vec![PathBuf::from("/w"), PathBuf::from("/x y")];
+        let p = vec![PathBuf::from("/w/s.sh")];
+        let a = encode_slot(7, &w, &p);
+        assert_eq!(
+            decode_slot(&a),
+            Some(Record {
+                pid: 7,
+                writable: w.clone(),
+                pinned: p.clone()
+            })
+        );
+        let b = encode_slot(8, &[PathBuf::from("/other/root")], &[]);
+        for cut in 0..b.len() {
+            // b written over a, up to `cut` bytes so far.
+            let mut torn = a.clone();
+            torn.resize(torn.len().max(cut), 0);
+            torn[..cut].copy_from_slice(&b[..cut]);
+            let r = decode_slot(&torn);
+            assert!(
+                r.is_none() || r.as_ref().is_some_and(|r| r.pid == 7 || r.pid == 8),
+                "{cut}: {r:?}"
+            );
+            if let Some(r) = r {
+                // Only the complete old or complete new record, never a mix.
+                assert!(
+                    (r.pid == 7 && r.writable == w) || (r.pid == 8 && cut >= b.len() - 1),
+                    "{cut}: {r:?}"
+                );
+            }
+        }
+        assert!(decode_slot(b"").is_none());
+        assert!(decode_slot(b"w/a\0").is_none());
+    }
 
     #[test]
     fn records_round_trip() {

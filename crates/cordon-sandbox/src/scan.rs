@@ -138,7 +138,9 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
         Some(s) => crate::neutralise::recover(s, inp)?,
         None => Vec::new(),
     };
+    crate::timing("scan: recovered");
     let old = store.as_ref().and_then(|s| s.load());
+    crate::timing("scan: index loaded");
     let t0 = Ts::now();
     let (idx, changes) = match index::walk(old.as_ref(), inp.roots, inp.skip, inp.limit) {
         Ok(r) => r,
@@ -147,8 +149,10 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
             return Err(Error::Setup(format!("cannot read the workspace: {e}")))
         }
     };
+    crate::timing("scan: walked");
     let mut idx = idx;
     classify(&mut idx, old.as_ref(), &Roots::open(inp.roots));
+    crate::timing("scan: classified");
     let took = started.elapsed();
     if changes.full && took.as_millis() >= 1000 {
         notes.push(format!(
@@ -169,8 +173,10 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
         }
     }
     drop(store);
+    crate::timing("scan: saved");
     let roots = Roots::open(inp.roots);
     let secrets = secrets(&idx, &roots, inp)?;
+    crate::timing("scan: secrets");
     if !inp.writable {
         return Ok(Scan {
             secrets,
@@ -182,6 +188,7 @@ pub fn scan(inp: &ScanInput<'_>) -> Result<Scan, Error> {
         });
     }
     let mut d = derive(&idx, &roots, inp);
+    crate::timing("scan: derived");
     let templates = templates(inp.env);
     // Nothing inside a path that is already read-only or covered: a pin (read-write) there
     // would open it again, and a read-only mount there is redundant.

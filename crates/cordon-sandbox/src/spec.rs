@@ -266,7 +266,8 @@ pub fn build(
         secrets,
     };
     let early_secrets = secrets.clone();
-    let (scan, early_sockets) = scan_with_sockets(
+    // What does not need the socket search is done before waiting for it.
+    let (after_scan, early_sockets) = scan_with_sockets(
         &crate::guard::ScanInput {
             roots: &scan_roots,
             writable: !writable.is_empty(),
@@ -277,23 +278,16 @@ pub fn build(
             remove_protected: &req.paths.remove_protected,
         },
         namespaces.then(|| sockets_scope(&early_secrets)),
+        |scan| after_scan(req, scan?, secrets, &read_secret, &writable, &mut notes),
     );
-    let scan = scan?;
-    for s in scan.secrets {
-        push_unique(&mut secrets, s);
-    }
-    notes.extend(scan.notes);
-    let (secrets, secrets_allowed) = allow_read_secrets(secrets, &read_secret);
-    crate::timing("spec: secrets scanned");
-    writable_outside_secrets(&writable, &secrets)?;
-    let (pin_conflicts, pinned_elsewhere) = live_runs(req, &writable)?;
-    let mut protected = protected_paths(req, &writable)?;
-    for p in scan.protected {
-        if !protected.iter().any(|x: &Protected| x.path == p.path) {
-            protected.push(p);
-        }
-    }
-    crate::timing("spec: protected");
+    let AfterScan {
+        secrets,
+        secrets_allowed,
+        mut protected,
+        pin_conflicts,
+        pinned_elsewhere,
+        scan,
+    } = after_scan?;
     // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
     // fallback refuses socket() altogether).
     // Found beside the scan, with the secrets known then: kept if the final list answers each
@@ -356,25 +350,82 @@ pub fn build(
     })
 }
 
-/// The workspace scan, and (with `sockets`) the search for host unix sockets on a second
-/// thread meanwhile: both mostly wait on the kernel. The search only knows the secrets found
+/// The workspace scan, then `then` (what follows from the scan, given its result), and (with
+/// `sockets`) the search for host unix sockets on a second thread meanwhile: both mostly wait on
+/// the kernel. The search only knows the secrets found
 /// before the scan; `build` keeps its result if the final list answers each of its questions
 /// alike (`sockets::Found::same_with`), else searches again, so the spec is what a sequential
 /// build gives. No thread outlives this function: the supervisor's `clone` of the sandbox,
 /// later, relies on being the process's only thread.
 type EarlySockets = Option<Result<crate::sockets::Found, Error>>;
-fn scan_with_sockets(
+fn scan_with_sockets<R>(
     inp: &crate::guard::ScanInput<'_>,
     sockets: Option<crate::sockets::Scope<'_>>,
-) -> (Result<crate::scan::Scan, Error>, EarlySockets) {
+    then: impl FnOnce(Result<crate::scan::Scan, Error>) -> R,
+) -> (R, EarlySockets) {
     std::thread::scope(|s| {
-        let job = sockets.map(|sc| s.spawn(move || crate::sockets::discover(&sc)));
+        let job = sockets.map(|sc| {
+            s.spawn(move || {
+                let t = std::time::Instant::now();
+                let r = crate::sockets::discover(&sc);
+                crate::timing_note("sockets search", t);
+                r
+            })
+        });
         let scan = crate::scan::scan(inp);
+        crate::timing("spec: scan done");
+        let r = then(scan);
         let early = job.map(|j| match j.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
         });
-        (scan, early)
+        (r, early)
+    })
+}
+
+/// What `build` derives from the scan while the socket search may still run.
+struct AfterScan {
+    secrets: Vec<PathBuf>,
+    secrets_allowed: Vec<PathBuf>,
+    protected: Vec<Protected>,
+    pin_conflicts: PinConflicts,
+    pinned_elsewhere: Vec<PathBuf>,
+    /// The rest of the scan (pins, guard, recovered findings).
+    scan: crate::scan::Scan,
+}
+
+/// The final secrets (the scan's added, `--read-secret` applied), this run's record among the
+/// live runs, and the protected paths.
+fn after_scan(
+    req: &Request,
+    mut scan: crate::scan::Scan,
+    mut secrets: Vec<PathBuf>,
+    read_secret: &[PathBuf],
+    writable: &[PathBuf],
+    notes: &mut Vec<String>,
+) -> Result<AfterScan, Error> {
+    for s in std::mem::take(&mut scan.secrets) {
+        push_unique(&mut secrets, s);
+    }
+    notes.append(&mut scan.notes);
+    let (secrets, secrets_allowed) = allow_read_secrets(secrets, read_secret);
+    crate::timing("spec: secrets scanned");
+    writable_outside_secrets(writable, &secrets)?;
+    let (pin_conflicts, pinned_elsewhere) = live_runs(req, writable)?;
+    let mut protected = protected_paths(req, writable)?;
+    for p in std::mem::take(&mut scan.protected) {
+        if !protected.iter().any(|x: &Protected| x.path == p.path) {
+            protected.push(p);
+        }
+    }
+    crate::timing("spec: protected");
+    Ok(AfterScan {
+        secrets,
+        secrets_allowed,
+        protected,
+        pin_conflicts,
+        pinned_elsewhere,
+        scan,
     })
 }
 

@@ -423,7 +423,12 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     let audit = audit_session(&a, &cfg)?;
     let store = super::store().map_err(Error::failed)?;
     let path = std::env::var("PATH").ok();
-    let identity = cordon_mcp::pins::identity(&a.argv, path.as_deref(), &cwd);
+    // The files' hashes come from the cache in the state directory when their key (device,
+    // inode, size, mtime, ctime) is there: hashing node at every start costs ~100s of ms.
+    let t0 = std::time::Instant::now();
+    let hashes = cordon_mcp::hashcache::HashCache::new(store.dir().to_path_buf());
+    let identity = cordon_mcp::pins::identity_with(&a.argv, path.as_deref(), &cwd, Some(&hashes));
+    cordon_sandbox::timing_note("mcp: server identity", t0);
     let home = std::env::var("HOME").unwrap_or_default();
     let rules = Rules {
         policy,

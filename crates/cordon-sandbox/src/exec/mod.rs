@@ -166,10 +166,12 @@ pub fn run_with(spec: &SandboxSpec, launch: Launch<'_>) -> Result<Outcome, Error
     let stdio = launch.stdio.raw();
     let mut on_start = launch.on_start;
     let mut o = run_sandbox(spec, launch.on_listener, stdio, &mut on_start)?;
+    crate::timing("sandbox done");
     // The descriptors given are closed only now: a fallback after a failed namespace attempt
     // needs them again.
     drop(launch.stdio);
     o.findings = watch.end();
+    crate::timing("checked");
     Ok(o)
 }
 
