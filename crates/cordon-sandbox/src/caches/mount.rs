@@ -503,9 +503,10 @@ pub fn grant(f: &mut crate::fence::Fence, c: &Caches) -> io::Result<()> {
 /// Then, still holding the lock, it moves each overlay's `work/work` (with the mark of a
 /// volatile mount, which the next mount would refuse) to the trash: a rename, so the next run
 /// of the workspace, which waits for the lock, finds its work directories clear without doing
-/// anything. It lets go of the lock, and empties the trash at idle priority (removing a
-/// directory frees its block, which may wait for the disk: a discard), off every run's path.
-pub fn teardown(mounts_lock: Option<RawFd>) {
+/// anything. It lets go of the lock and, once the run has returned in the supervisor (`tail`),
+/// empties the trash at idle priority (removing a directory frees its block, which may wait for
+/// the disk: a discard), off every run's path.
+pub fn teardown(mounts_lock: Option<RawFd>, tail: &OwnedFd) {
     let mounted = MOUNTED.lock().unwrap_or_else(|e| e.into_inner());
     // A working directory inside a cache would keep its superblock alive.
     // SAFETY: chdir to a static path.
@@ -533,6 +534,15 @@ pub fn teardown(mounts_lock: Option<RawFd>) {
         unsafe { libc::close(fd) };
     }
     if let Some(r) = retire {
+        // Not before the run has returned (EOF on the tail pipe; 10 s at most: a supervisor
+        // that hangs must not keep this process forever): removing directories waits for the
+        // disk, and the run's own end (its placeholders removed, its check) would wait behind.
+        let mut pfd = [libc::pollfd {
+            fd: tail.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let _ = sys::process::poll(&mut pfd, 10_000);
         super::store::idle_priority();
         super::store::empty_trash(&r.caches, None);
     }

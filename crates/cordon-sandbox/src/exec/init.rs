@@ -27,6 +27,9 @@ pub(super) struct Ends {
     /// The workspace's caches directory, opened by the supervisor (`caches::Session::dir_fd`):
     /// init clears the overlays' work directories through it after its unmounts.
     pub caches_dir: Option<RawFd>,
+    /// Read end of the run's tail pipe: EOF once the run has returned in the supervisor
+    /// (`exec::end_of_run`); init's slow clean-up waits for it.
+    pub tail: OwnedFd,
 }
 
 pub(super) fn main(
@@ -104,11 +107,15 @@ pub(super) fn main(
     // command closes its end), and whatever else cordon's process had open (another thread's
     // pipes to another sandbox must not be held open by this one).
     crate::caches::mount::keep_for_teardown(ends.caches_dir, &spec.caches);
-    let mut keep = vec![sfd.as_raw_fd(), ends.done.as_raw_fd()];
+    let mut keep = vec![
+        sfd.as_raw_fd(),
+        ends.done.as_raw_fd(),
+        ends.tail.as_raw_fd(),
+    ];
     keep.extend(ends.mounts_lock);
     keep.extend(crate::caches::mount::held_fds());
     sys::process::close_all_except(&keep);
-    reap(cmd, &sfd, &ends.done, ends.mounts_lock)
+    reap(cmd, &sfd, &ends.done, ends.mounts_lock, &ends.tail)
 }
 
 /// Our own uid/gid mapped to themselves. setgroups must be denied before an unprivileged
@@ -185,7 +192,13 @@ fn network(spec: &SandboxSpec, err: RawFd, proxy: Option<OwnedFd>) {
 
 /// Reaps everything; forwards signals to the command; leaves with its status. Leaving kills
 /// every other process of the namespace.
-fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd, mounts_lock: Option<RawFd>) -> ! {
+fn reap(
+    cmd: libc::pid_t,
+    sfd: &OwnedFd,
+    done: &OwnedFd,
+    mounts_lock: Option<RawFd>,
+    tail: &OwnedFd,
+) -> ! {
     loop {
         let Some(si) = sys::process::read_siginfo(sfd) else {
             continue;
@@ -197,6 +210,7 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd, mounts_lock: Option<Raw
                         done,
                         sys::process::status_code(status, EXIT_SETUP),
                         mounts_lock,
+                        tail,
                     );
                 }
             }
@@ -219,7 +233,7 @@ fn reap(cmd: libc::pid_t, sfd: &OwnedFd, done: &OwnedFd, mounts_lock: Option<Raw
 /// workspace's mounts lock, inherited from the supervisor, until then (its files are closed
 /// before its namespaces go when it exits, so exiting alone would free the lock too early);
 /// then it clears their work directories (`caches::mount::teardown`).
-fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>) -> ! {
+fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>, tail: &OwnedFd) -> ! {
     sys::process::kill(-1, libc::SIGKILL);
     loop {
         match sys::process::waitpid(-1, 0) {
@@ -244,6 +258,6 @@ fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>) -> ! {
     // mounts lock (caches/store.rs) until it exits, after this. cordon's own stdio first, so
     // that a reader of cordon's output sees its end without waiting for this.
     sys::process::close_stdio();
-    crate::caches::mount::teardown(mounts_lock);
+    crate::caches::mount::teardown(mounts_lock, tail);
     sys::process::exit_now(code)
 }

@@ -138,6 +138,21 @@ impl Running {
     }
 }
 
+thread_local! {
+    /// The write end of this thread's last namespaces run's "tail" pipe: the sandbox's init
+    /// reads EOF on it once the run has returned. It then empties the tool caches' trash
+    /// (removing directories: on a file system mounted `discard`, each freed block waits for the
+    /// disk), which would otherwise compete with this run's own end: the placeholders' removal,
+    /// the check after the run. One per thread: concurrent runs of one process (a gateway) run
+    /// on threads of their own.
+    static END_OF_RUN: std::cell::RefCell<Option<OwnedFd>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps `tail` (the write end of the run's tail pipe) until [`run_with`] returns.
+pub(super) fn end_of_run(tail: OwnedFd) {
+    END_OF_RUN.with(|t| *t.borrow_mut() = Some(tail));
+}
+
 /// Runs the sandbox with cordon's own standard descriptors. See [`run_with`].
 pub fn run(spec: &SandboxSpec, on_listener: Option<ListenerHook<'_>>) -> Result<Outcome, Error> {
     run_with(
@@ -165,13 +180,22 @@ pub fn run_with(spec: &SandboxSpec, launch: Launch<'_>) -> Result<Outcome, Error
     let watch = crate::neutralise::Watch::begin(spec);
     let stdio = launch.stdio.raw();
     let mut on_start = launch.on_start;
-    let mut o = run_sandbox(spec, launch.on_listener, stdio, &mut on_start)?;
+    let r = run_sandbox(spec, launch.on_listener, stdio, &mut on_start);
     crate::timing("sandbox done");
     // The descriptors given are closed only now: a fallback after a failed namespace attempt
     // needs them again.
     drop(launch.stdio);
+    let mut o = match r {
+        Ok(o) => o,
+        Err(e) => {
+            END_OF_RUN.with(|t| t.borrow_mut().take());
+            return Err(e);
+        }
+    };
     o.findings = watch.end();
     crate::timing("checked");
+    // The run's work is done: the sandbox's init may clean up now (see `end_of_run`).
+    END_OF_RUN.with(|t| t.borrow_mut().take());
     Ok(o)
 }
 

@@ -43,6 +43,9 @@ pub(super) fn run_namespaces(
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (alive_r, alive_w) = sys::pipe().map_err(setup)?;
     let (done_r, done_w) = sys::pipe().map_err(setup)?;
+    // Held until the whole run has returned (`run_with`, after the check): init's clean-up
+    // after its report waits for its end (see `super::end_of_run`).
+    let (tail_r, tail_w) = sys::pipe().map_err(setup)?;
     let proxy_pair = match spec.network {
         Network::Proxy { .. } => Some(sys::net::socketpair().map_err(setup)?),
         _ => None,
@@ -79,6 +82,7 @@ pub(super) fn run_namespaces(
             drop(err_r);
             drop(alive_w);
             drop(done_r);
+            drop(tail_w);
             let ends = init::Ends {
                 report: err_w.as_raw_fd(),
                 alive: alive_r,
@@ -89,6 +93,7 @@ pub(super) fn run_namespaces(
                 }),
                 mounts_lock: caches.mounts_lock(),
                 caches_dir: caches.dir_fd(),
+                tail: tail_r,
             };
             // init owns the report pipe's descriptor from here (it closes it after forking).
             std::mem::forget(err_w);
@@ -109,6 +114,8 @@ pub(super) fn run_namespaces(
     drop(err_w);
     drop(alive_r);
     drop(done_w);
+    drop(tail_r);
+    super::end_of_run(tail_w);
     drop(prepared);
     caches.handed_over();
     if let (Some((parent_sock, child_sock)), Some(hook)) = (proxy_pair, on_listener) {
