@@ -636,6 +636,14 @@ fn caches_never_show_private_places(c: &Case) {
         std::process::id(),
         rand_suffix()
     ));
+    /// Removes the directory in /tmp when the test ends, failed or not.
+    struct Gone(PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    let _gone = Gone(tmp.clone());
     fs::create_dir_all(&tmp).unwrap();
     fs::write(tmp.join("marker"), "HOST-TMP-MARKER\n").unwrap();
     let _ = std::os::unix::fs::chown(&tmp, Some(c.uid), Some(c.gid));
@@ -676,7 +684,6 @@ fn caches_never_show_private_places(c: &Case) {
             c.label()
         );
     }
-    let _ = fs::remove_dir_all(&tmp);
 }
 
 variants!(caches_never_show_private_places);

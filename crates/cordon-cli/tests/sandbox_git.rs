@@ -519,6 +519,57 @@ fn killed_run_is_checked_later(c: &Case) {
     assert_no_code_ran(c, &["late"], "KILLED", &out);
 }
 
+/// A run killed before its check that planted nothing: the placeholders it made for missing
+/// protected paths (`.mcp.json`, `.envrc`, `.claude/`, ...: empty, cordon's own) are still
+/// there when the next run checks it. They are not taken for agent configs the run created
+/// (nothing is moved aside, nothing said), and the next run removes them: the workspace is as
+/// it was.
+fn killed_run_leaves_no_noise(c: &Case) {
+    repo(c, "");
+    let before = top_level(c);
+    let mut child = c
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo started > out/started; sleep 30",
+        ])
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if c.ws.join("out/started").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        c.ws.join("out/started").exists(),
+        "[{}] the run did not start",
+        c.label()
+    );
+    // SAFETY: kill(2) of our own child, not yet waited for (its pid cannot be reused).
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let o = c.sh("true");
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "[{}] {out}", c.label());
+    assert!(!out.contains("neutralised"), "[{}] {out}", c.label());
+    assert_eq!(top_level(c), before, "[{}] {out}", c.label());
+}
+
+/// The names at the workspace's top level.
+fn top_level(c: &Case) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(&c.ws)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Variants of item 11 found attacking it: Copilot CLI's project configs (`.github/hooks/*.json`
 /// name commands it runs at its events, and `cordon install copilot --scope project` puts
 /// cordon's own hook there; `.github/mcp.json` starts MCP servers), at the top and nested, and a
@@ -632,6 +683,7 @@ variants!(
     secret_scan_limit,
     placeholder_symlink_swap,
     killed_run_is_checked_later,
+    killed_run_leaves_no_noise,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -413,6 +413,9 @@ struct Ctx<'a> {
     templates: Option<&'a Path>,
     rebase_exec: &'a [(PathBuf, Vec<String>)],
     found: Vec<Found>,
+    /// cordon's own placeholders (`placeholders::listed`): a run killed before it could remove
+    /// them leaves them, new since its snapshot, for the recovery check of the next run.
+    placeholders: Vec<(u64, u64)>,
 }
 
 /// The check itself: walks against `snap`, inspects, neutralises. Returns the index to keep
@@ -468,6 +471,7 @@ fn check(
         templates,
         rebase_exec,
         found: Vec::new(),
+        placeholders: crate::placeholders::listed(),
     };
     let new_set: std::collections::HashSet<(usize, u32)> =
         changes.new_dirs.iter().copied().collect();
@@ -826,9 +830,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// A file placeholder of cordon's, still as it was made: empty. It configures nothing. (A
+    /// directory placeholder is walked like any directory: empty, nothing in it is found.)
+    fn placeholder(&self, st: &Stat) -> bool {
+        st.is_file() && st.size == 0 && self.placeholders.contains(&(st.dev, st.ino))
+    }
+
     /// An existing agent config: a file in it (or it) changed during the run.
     fn changed_inside(&mut self, p: &Path) {
         let Ok(st) = self.roots.stat(p) else { return };
+        if self.placeholder(&st) {
+            return;
+        }
         if st.ctime.maybe_after(self.t0) && !st.is_dir() {
             self.found(
                 p.to_path_buf(),
@@ -854,6 +867,9 @@ impl Ctx<'_> {
                     continue;
                 };
                 let child = dir.join(std::ffi::OsStr::from_bytes(&e.name));
+                if self.placeholder(&st) {
+                    continue;
+                }
                 if st.ctime.maybe_after(self.t0) {
                     self.found(
                         child,

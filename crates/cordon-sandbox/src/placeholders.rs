@@ -73,6 +73,26 @@ fn open_private(name: &str, append: bool) -> io::Result<File> {
         .open(private_dir()?.join(name))
 }
 
+/// The (device, inode) of every placeholder the list names: cordon's own, made by runs alive or
+/// dead (a killed run leaves its placeholders until the last run alive removes them). The check
+/// after a run must not take them for agent configs a run created or changed.
+pub fn listed() -> Vec<(u64, u64)> {
+    let mut text = Vec::new();
+    if open_private("placeholders.list", true)
+        .and_then(|mut f| f.read_to_end(&mut text))
+        .is_err()
+    {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split(' ').skip(1);
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
 fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
     use std::os::fd::AsFd;
     crate::sys::fs::flock(f.as_fd(), op)
