@@ -396,22 +396,7 @@ pub fn mkdir_at(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<Stat>
 /// Creates the empty regular file `name` in `dir` (O_EXCL: never an existing one, never
 /// through a symlink), returning its stat.
 pub fn create_file_at(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<Stat> {
-    let c = cname(name)?;
-    // SAFETY: c NUL-terminated, dir open.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            mode,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    fstat(fd.as_fd())
+    fstat(create_file_fd(dir, name, mode)?.as_fd())
 }
 
 /// Creates the regular file `name` in `dir` (O_EXCL: never an existing one, never through a

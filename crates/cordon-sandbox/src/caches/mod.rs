@@ -835,13 +835,11 @@ impl Session {
     }
 
     /// The caches directory's descriptor, for init to keep (it clears the work directories
-    /// through it after its unmounts): only with the workspace's locks held.
+    /// through it after its unmounts): only with the workspace's locks held (`start` opens it
+    /// only then).
     pub fn dir_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
-        self.mounts
-            .as_ref()
-            .and(self.dir.as_ref())
-            .map(|f| f.as_raw_fd())
+        self.dir.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// The mounts lock's descriptor, for init to keep.

@@ -27,8 +27,9 @@
 //! empties the trash once it has let the next run in ([`teardown`]); the supervisor moves what
 //! a killed init left.
 //!
-//! All overlays are mounted in one staging tmpfs, their caches taken from there as detached
-//! clones, and the staging tmpfs unmounted once (each unmount waits for an RCU grace period).
+//! Each overlay stays a detached mount, its caches taken from it as detached clones (Linux
+//! 6.15+); before 6.15 all overlays are mounted in one staging tmpfs, their caches taken from
+//! there, and the staging tmpfs unmounted once (each unmount waits for an RCU grace period).
 //!
 //! The overlays are unmounted by init after it has reported the exit ([`teardown`]), off the
 //! supervisor's path; init holds the workspace's mounts lock (`store::MOUNTS_LOCK`) until then,

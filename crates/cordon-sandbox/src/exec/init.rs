@@ -101,11 +101,12 @@ pub(super) fn main(
     };
     drop(p);
     drop(ends.alive);
-    // init keeps its signalfd, the done pipe and the caches' mounts lock, nothing else it
-    // inherited: the report pipe (only the command holds it now, until its execve: the
-    // supervisor sees EOF once the command has started or failed to), the command's stdio (a reader sees EOF when the
-    // command closes its end), and whatever else cordon's process had open (another thread's
-    // pipes to another sandbox must not be held open by this one).
+    // init keeps its signalfd, the done and tail pipes, and for the tool caches the mounts
+    // lock, the caches directory and the overlays' roots; nothing else it inherited: the
+    // report pipe (only the command holds it now, until its execve: the supervisor sees EOF
+    // once the command has started or failed to), the command's stdio (a reader sees EOF when
+    // the command closes its end), and whatever else cordon's process had open (another
+    // thread's pipes to another sandbox must not be held open by this one).
     crate::caches::mount::keep_for_teardown(ends.caches_dir, &spec.caches);
     let mut keep = vec![
         sfd.as_raw_fd(),
@@ -255,8 +256,9 @@ fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>, tail: &OwnedFd)
     sys::process::outlive_parent();
     sys::write_all(done.as_raw_fd(), &exit.encode());
     // Then the caches' overlays go, off the supervisor's path: init holds the workspace's
-    // mounts lock (caches/store.rs) until it exits, after this. cordon's own stdio first, so
-    // that a reader of cordon's output sees its end without waiting for this.
+    // mounts lock (caches/store.rs) until they are unmounted and their work directories moved
+    // (`teardown`). cordon's own stdio first, so that a reader of cordon's output sees its end
+    // without waiting for this.
     sys::process::close_stdio();
     crate::caches::mount::teardown(mounts_lock, tail);
     sys::process::exit_now(code)
