@@ -424,72 +424,6 @@ fn leaves_nothing(c: &Case) {
     }
 }
 
-/// A run killed with its supervisor (SIGKILL: its init dies with it, before it could clear the
-/// overlays' work directories): the next run of the workspace mounts its caches anyway (it
-/// moves what was left aside), sees what the killed run wrote, and says nothing about them.
-fn killed_run(c: &Case) {
-    seed(c);
-    let before = host_caches(c);
-    let w = c.ws.display().to_string();
-    let script = "n=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$n\" && echo killed >> \"$n/log\" \
-                  && touch \"$0\" && sleep 60";
-    // In a subdirectory: in the fallback, nothing new can be made at the workspace's top
-    // (it holds protected paths).
-    let started = c.ws.join("sub/started");
-    fs::create_dir_all(started.parent().unwrap()).unwrap();
-    c.chown_all();
-    let started_s = started.display().to_string();
-    let mut child = c
-        .command(&[
-            "run",
-            "--workspace",
-            &w,
-            "--cwd",
-            &w,
-            "--",
-            "sh",
-            "-c",
-            script,
-            &started_s,
-        ])
-        .spawn()
-        .expect("spawn cordon");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !started.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "[{}] the run never started",
-            c.label()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().expect("kill cordon");
-    let _ = child.wait();
-    // Its init follows it (parent-death signal); give the kernel a moment to tear it down.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let o = run_in(
-        c,
-        &c.ws,
-        "n=${npm_config_cache:-$HOME/.npm}; echo next >> \"$n/log\" && cat \"$n/log\"",
-    );
-    let t = text(&o);
-    assert_eq!(code(&o), 0, "[{}] {t}", c.label());
-    assert!(
-        t.contains("killed\nnext\n"),
-        "[{}] the next run does not see the killed run's write: {t}",
-        c.label()
-    );
-    for bad in ["thrown away", "read-only in this run", "cordon: cache"] {
-        assert!(!t.contains(bad), "[{}] {t}", c.label());
-    }
-    assert_unchanged(c, &before, "after the killed run and the next");
-    if !c.fallback {
-        leaves_nothing(c);
-    }
-}
-
-variants!(killed_run);
-
 #[test]
 fn dry_run_shows_each_overlay() {
     let c = Case::new(Who::Invoker, false);
@@ -980,11 +914,14 @@ variants!(two_sandboxes_at_once);
 
 /// A run killed mid-way (SIGKILL to cordon, the supervisor): its sandbox goes with it, and the
 /// next run of the workspace gets its caches as usual (the locks died with their holders; the
-/// volatile overlay's mark is moved aside), warm with what the killed run wrote; the host's
-/// cache is unchanged.
+/// volatile overlay's mark, which the killed init could not move, is moved aside), warm with
+/// what the killed run wrote; every host cache is unchanged, and once the next run's init is
+/// done no work directory or trash entry is left.
 fn killed_run_then_next(c: &Case) {
+    seed(c);
     c.write(".npm/f", "host\n");
     c.chown_all();
+    let before = host_caches(c);
     let cache = "d=${npm_config_cache:-$HOME/.npm}; mkdir -p \"$d\"";
     // A command line no other test's process has: `sleep 6N.PIDN`.
     let n = rand_suffix();
@@ -1001,14 +938,7 @@ fn killed_run_then_next(c: &Case) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run cordon");
-    let started = c.ws.join("out/k-started");
-    for _ in 0..300 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(started.exists(), "[{}] the run did not start", c.label());
+    wait_for(c, &c.ws.join("out/k-started"), "the run");
     first.kill().unwrap();
     first.wait().unwrap();
     // Its sandbox is gone (a moment for the kernel to deliver the parent-death signals).
@@ -1061,6 +991,10 @@ fn killed_run_then_next(c: &Case) {
         c.label()
     );
     assert!(!c.home.join(".npm/log").exists(), "[{}]", c.label());
+    assert_unchanged(c, &before, "after the killed run and the next");
+    if !c.fallback {
+        leaves_nothing(c);
+    }
 }
 
 variants!(killed_run_then_next);

@@ -481,38 +481,42 @@ fn placeholder_symlink_swap(c: &Case) {
     assert!(git_out(c, "", &["status"]).status.success());
 }
 
+/// `cordon run -- sh -c SCRIPT`, SIGKILLed once SCRIPT has made `marker` (relative to the
+/// workspace; `what` says what did not happen if it never does), and waited for.
+fn kill_mid_run(c: &Case, script: &str, marker: &str, what: &str) {
+    let mut child = c
+        .command(&["run", "--", "sh", "-c", script])
+        .spawn()
+        .unwrap();
+    let marker = c.ws.join(marker);
+    for _ in 0..500 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(marker.exists(), "[{}] {what}", c.label());
+    // SAFETY: kill(2) of our own child, not yet waited for (its pid cannot be reused).
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    // Leftover processes of the fallback die with it? Give the kernel a moment.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
+
 /// A run killed before its check (cordon SIGKILLed): the next run does that check first.
 fn killed_run_is_checked_later(c: &Case) {
     repo(c, "");
     std::fs::create_dir_all(c.ws.join("late")).unwrap();
     c.chown_all();
     let cfg = fsmonitor_config(c, "KILLED");
-    let mut child = c
-        .command(&[
-            "run",
-            "--",
-            "sh",
-            "-c",
-            &format!("git init -q late && {cfg} >> late/.git/config && echo planted > out/planted; sleep 30"),
-        ])
-        .spawn()
-        .unwrap();
-    for _ in 0..500 {
-        if c.ws.join("out/planted").exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(
-        c.ws.join("out/planted").exists(),
-        "[{}] the plant did not happen",
-        c.label()
+    kill_mid_run(
+        c,
+        &format!(
+            "git init -q late && {cfg} >> late/.git/config && echo planted > out/planted; sleep 30"
+        ),
+        "out/planted",
+        "the plant did not happen",
     );
-    // SAFETY: kill(2) of our own child, not yet waited for (its pid cannot be reused).
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
-    // Leftover processes of the fallback die with it? Give the kernel a moment.
-    std::thread::sleep(std::time::Duration::from_millis(200));
     let o = c.sh("true");
     let out = text(&o);
     assert!(out.contains("neutralised"), "[{}] {out}", c.label());
@@ -527,31 +531,12 @@ fn killed_run_is_checked_later(c: &Case) {
 fn killed_run_leaves_no_noise(c: &Case) {
     repo(c, "");
     let before = top_level(c);
-    let mut child = c
-        .command(&[
-            "run",
-            "--",
-            "sh",
-            "-c",
-            "echo started > out/started; sleep 30",
-        ])
-        .spawn()
-        .unwrap();
-    for _ in 0..500 {
-        if c.ws.join("out/started").exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(
-        c.ws.join("out/started").exists(),
-        "[{}] the run did not start",
-        c.label()
+    kill_mid_run(
+        c,
+        "echo started > out/started; sleep 30",
+        "out/started",
+        "the run did not start",
     );
-    // SAFETY: kill(2) of our own child, not yet waited for (its pid cannot be reused).
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_millis(200));
     let o = c.sh("true");
     let out = text(&o);
     assert_eq!(code(&o), 0, "[{}] {out}", c.label());
