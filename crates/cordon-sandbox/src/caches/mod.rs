@@ -19,6 +19,7 @@
 //! inside the namespaces), [`store`] (`cordon cache list/clean`, through handles).
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -183,7 +184,7 @@ type Entry = (
 /// The known caches (minus those the config removes, which are recorded as skipped, and those it
 /// replaces), then the config's own.
 fn entries(req: &CacheRequest, env: &Env, c: &mut Caches) -> Vec<Entry> {
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::with_capacity(KNOWN.len() + req.add.len());
     for k in KNOWN {
         if req.add.iter().any(|a| a.name == k.name) {
             continue; // replaced by the config's entry of the same name
@@ -254,7 +255,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
     };
     let entries = entries(req, &env, &mut c);
-    let private_places = private_places(cx, &mut canon);
+    let around = Around::new(cx, state_dir.as_deref(), private_places(cx, &mut canon));
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;
@@ -268,10 +269,8 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         };
         // What the fallback uses for this entry, if it is overlaid or redirected.
         let add_fallback = |c: &mut Caches| {
-            if let Some(p) = private(&dir) {
-                if !c.fallback.iter().any(|x| x.name == p.name) {
-                    c.fallback.push(p);
-                }
+            if !c.fallback.iter().any(|x| x.name == group) {
+                c.fallback.extend(private(&dir));
             }
         };
         let (lower, create) = match canon.canon(&path) {
@@ -322,7 +321,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 }
             }
         };
-        if let Some(why) = refuse(&lower, cx, state_dir.as_deref(), &seen, &private_places) {
+        if let Some(why) = refuse(&lower, &around, &seen) {
             c.skipped.push(Skipped {
                 name,
                 path: lower,
@@ -332,13 +331,17 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
         seen.push(lower.clone());
         add_fallback(&mut c);
-        let root = group_root(&lower, cx, state_dir.as_deref(), &mut canon);
+        let root = group_root(&lower, &around, &mut canon);
         let cache = Cache {
             name,
             path: lower,
             create,
         };
-        match c.overlays.iter_mut().find(|o| o.lower == root) {
+        match c
+            .overlays
+            .iter_mut()
+            .find(|o| o.lower.as_os_str() == root.as_os_str())
+        {
             Some(o) => o.caches.push(cache),
             None => {
                 let gname = group_name(&root, cx.home);
@@ -389,10 +392,11 @@ impl Env<'_> {
 /// links), reading only the file system; a path that does not resolve is None.
 /// Each component is looked at with one statx (not following it), which also says whether it
 /// is a directory and on which mount (`is_dir`, `mount_id`: no more system calls for those).
+/// Keyed by the paths' bytes (a `Path` key is hashed and compared component by component).
 #[derive(Default)]
 struct Canon {
-    memo: std::collections::HashMap<PathBuf, Option<PathBuf>>,
-    meta: std::collections::HashMap<PathBuf, Option<Meta>>,
+    memo: std::collections::HashMap<std::ffi::OsString, Option<PathBuf>>,
+    meta: std::collections::HashMap<std::ffi::OsString, Option<Meta>>,
 }
 
 /// What statx says of a path, without following a last symbolic link.
@@ -430,11 +434,11 @@ fn statx_meta(p: &Path) -> Option<Meta> {
 
 impl Canon {
     fn meta(&mut self, p: &Path) -> Option<Meta> {
-        if let Some(m) = self.meta.get(p) {
+        if let Some(m) = self.meta.get(p.as_os_str()) {
             return *m;
         }
         let m = statx_meta(p);
-        self.meta.insert(p.to_path_buf(), m);
+        self.meta.insert(p.as_os_str().to_owned(), m);
         m
     }
 
@@ -481,11 +485,11 @@ impl Canon {
         if !p.is_absolute() {
             return fs::canonicalize(p).ok();
         }
-        if let Some(r) = self.memo.get(p) {
+        if let Some(r) = self.memo.get(p.as_os_str()) {
             return r.clone();
         }
         let r = self.resolve_last(p, links);
-        self.memo.insert(p.to_path_buf(), r.clone());
+        self.memo.insert(p.as_os_str().to_owned(), r.clone());
         r
     }
 
@@ -524,13 +528,53 @@ impl Canon {
     }
 }
 
+/// What the caches are checked against (`refuse`, `group_root`), made clean once per resolution
+/// (see [`within`]).
+struct Around {
+    home: PathBuf,
+    workspace: PathBuf,
+    writable: Vec<PathBuf>,
+    secrets: Vec<PathBuf>,
+    state: Option<PathBuf>,
+    /// `private_places`.
+    private: Vec<PathBuf>,
+}
+
+impl Around {
+    fn new(cx: &Context, state: Option<&Path>, private: Vec<PathBuf>) -> Around {
+        let all = |v: &[PathBuf]| v.iter().map(|p| clean(p)).collect();
+        Around {
+            home: clean(cx.home),
+            workspace: clean(cx.workspace),
+            writable: all(cx.writable),
+            secrets: all(cx.secrets),
+            state: state.map(clean),
+            private: all(&private),
+        }
+    }
+}
+
+/// `p` as its components: no `.`, repeated or trailing `/` (`..` stays, as a name). The caches'
+/// own paths are clean already (made by [`Canon`], or joined name by name).
+fn clean(p: &Path) -> PathBuf {
+    p.components().collect()
+}
+
+/// `p` is `base` or below it, both clean: what `Path::starts_with` answers for clean paths, by
+/// comparing bytes (`starts_with` parses both paths into components at every call: with 19
+/// caches, a quarter of the resolution's time).
+fn within(p: &Path, base: &Path) -> bool {
+    let (p, b) = (p.as_os_str().as_bytes(), base.as_os_str().as_bytes());
+    p.starts_with(b) && (p.len() == b.len() || p[b.len()] == b'/' || b == b"/")
+}
+
 /// The directory to overlay for the cache at `lower`: its highest ancestor strictly below the
 /// home directory that is on the same mount (overlayfs does not look into submounts of a lower
 /// layer) and holds none of the workspace, the writable roots and cordon's state directory (an
 /// upper layer inside its own lower layer is refused by overlayfs). A cache outside the home
 /// directory is its own root.
-fn group_root(lower: &Path, cx: &Context, state: Option<&Path>, canon: &mut Canon) -> PathBuf {
-    if !lower.starts_with(cx.home) || lower == cx.home {
+fn group_root(lower: &Path, x: &Around, canon: &mut Canon) -> PathBuf {
+    if !within(lower, &x.home) || lower.as_os_str() == x.home.as_os_str() {
         return lower.to_path_buf();
     }
     let Some(mnt) = canon.mount_id(lower) else {
@@ -538,13 +582,13 @@ fn group_root(lower: &Path, cx: &Context, state: Option<&Path>, canon: &mut Cano
     };
     let mut best = lower;
     while let Some(a) = best.parent() {
-        if a == cx.home || !a.starts_with(cx.home) {
+        if !within(a, &x.home) || a.as_os_str() == x.home.as_os_str() {
             break;
         }
-        let holds = |p: &Path| p.starts_with(a);
-        if holds(cx.workspace)
-            || cx.writable.iter().any(|w| holds(w))
-            || state.is_some_and(holds)
+        let holds = |p: &Path| within(p, a);
+        if holds(&x.workspace)
+            || x.writable.iter().any(|w| holds(w))
+            || x.state.as_deref().is_some_and(holds)
             || canon.mount_id(a) != Some(mnt)
         {
             break;
@@ -597,56 +641,48 @@ fn private_places(cx: &Context, canon: &mut Canon) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Why `lower` cannot be overlaid, if it cannot.
-fn refuse(
-    lower: &Path,
-    cx: &Context,
-    state: Option<&Path>,
-    seen: &[PathBuf],
-    private: &[PathBuf],
-) -> Option<String> {
-    if cx.home.starts_with(lower) {
+/// Why `lower` (clean) cannot be overlaid, if it cannot.
+fn refuse(lower: &Path, x: &Around, seen: &[PathBuf]) -> Option<String> {
+    if within(&x.home, lower) {
         return Some("it holds the home directory".into());
     }
-    if cx.workspace.starts_with(lower) {
+    if within(&x.workspace, lower) {
         return Some("it holds the workspace".into());
     }
-    if let Some(w) = cx.writable.iter().find(|w| lower.starts_with(w)) {
+    if let Some(w) = x.writable.iter().find(|w| within(lower, w)) {
         return Some(format!(
             "inside the writable root {}: already writable, and per workspace",
             w.display()
         ));
     }
-    if let Some(w) = cx.writable.iter().find(|w| w.starts_with(lower)) {
+    if let Some(w) = x.writable.iter().find(|w| within(w, lower)) {
         return Some(format!("it holds the writable root {}", w.display()));
     }
-    if let Some(s) = cx.secrets.iter().find(|s| lower.starts_with(s)) {
+    if let Some(s) = x.secrets.iter().find(|s| within(lower, s)) {
         return Some(format!("inside the secret path {}", s.display()));
     }
     // The sandbox's own view of these is private, fresh or hidden (`private_places`). An
     // overlay's lower layer is the host's directory, so a cache that is or holds one of them
     // (`npm_config_cache=/tmp`) would show the host's there: every user's temporary files,
     // Kerberos tickets in /tmp, ...
-    for p in private {
-        if p.starts_with(lower) {
-            return Some(format!(
-                "it holds {}, which the sandbox sees private or empty",
-                p.display()
-            ));
-        }
+    if let Some(p) = x.private.iter().find(|p| within(p, lower)) {
+        return Some(format!(
+            "it holds {}, which the sandbox sees private or empty",
+            p.display()
+        ));
     }
     if let Some(p) = ["/dev", "/proc", "/sys"]
         .iter()
-        .find(|p| lower.starts_with(p))
+        .find(|p| within(lower, Path::new(p)))
     {
         return Some(format!("inside {p}, which the sandbox sees private"));
     }
-    if let Some(s) = state {
-        if lower.starts_with(s) || s.starts_with(lower) {
+    if let Some(s) = &x.state {
+        if within(lower, s) || within(s, lower) {
             return Some("it overlaps cordon's state directory".into());
         }
     }
-    if seen.iter().any(|s| s == lower) {
+    if seen.iter().any(|s| s.as_os_str() == lower.as_os_str()) {
         return Some("the same directory as another cache".into());
     }
     None

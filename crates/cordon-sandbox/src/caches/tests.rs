@@ -573,3 +573,27 @@ fn canonical_keeps_the_missing_tail() {
         r.join("real/state/cordon")
     );
 }
+
+/// `within` on clean paths answers as `Path::starts_with` (which `refuse` and `group_root` used),
+/// for bases spelled loosely too (a secret from the config or a variable: `clean` first).
+#[test]
+fn within_is_starts_with() {
+    let paths = [
+        "/", "/a", "/a/b", "/a/bc", "/a/b/c", "/ab", "/a/..", "/a/../b", "/b", "/a/b/..",
+    ];
+    let bases = [
+        "/", "/a", "/a/", "/a//b", "/a/./b", "/a/b/", "/a/b", "/a/bc", "/a/..", "/b/.", "/a/b/c",
+    ];
+    for p in paths {
+        for b in bases {
+            let (p, b) = (Path::new(p), Path::new(b));
+            assert_eq!(
+                within(&clean(p), &clean(b)),
+                p.starts_with(b),
+                "{} within {}",
+                p.display(),
+                b.display()
+            );
+        }
+    }
+}
