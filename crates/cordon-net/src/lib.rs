@@ -211,6 +211,7 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
+#[derive(Clone)]
 struct Req {
     protocol: &'static str,
     host: String,
@@ -369,7 +370,14 @@ enum HeadError {
 /// Reads the request head (up to the blank line), bounded in size and time. A bare LF is
 /// refused as soon as it arrives.
 async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
-    let mut buf = Vec::with_capacity(1024);
+    read_head_from(s, Vec::with_capacity(1024)).await
+}
+
+/// [`read_head`], `buf` holding the first bytes already read.
+async fn read_head_from<S: AsyncRead + Unpin>(
+    s: &mut S,
+    mut buf: Vec<u8>,
+) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
         if let Some(i) = http::head_end(&buf).map_err(HeadError::Bad)? {
@@ -697,9 +705,110 @@ async fn connect_tunnel<S: Stream>(
     }
 }
 
-/// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) served as a plain tunnel: the
-/// ClientHello's server name checked (TLS to port 443 of a name), then the bytes relayed both
-/// ways unread.
+/// What the client's first bytes in a tunnel are (see [`tunnel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// A whole TLS record of type handshake (22): where the ClientHello is.
+    Tls,
+    /// An HTTP/1.x request (its first line names an HTTP version), or an empty line before one
+    /// (RFC 9112 §2.2: servers skip it).
+    Http,
+    /// Anything else: another protocol.
+    Other,
+    /// Not enough bytes yet to tell.
+    NeedMore,
+}
+
+/// Tells from the client's first bytes what a tunnel carries. Waits for more (`NeedMore`) only
+/// while they could still be a TLS record or the first line of an HTTP request (printable text
+/// without a line end yet), and never past [`MAX_HEAD`]: a binary protocol is told at once.
+fn opening(buf: &[u8]) -> Opening {
+    let Some(&first) = buf.first() else {
+        return Opening::NeedMore;
+    };
+    if first == 0x16 {
+        return match buf.get(3..5) {
+            Some(l) if buf.len() >= 5 + u16::from_be_bytes([l[0], l[1]]) as usize => Opening::Tls,
+            _ => Opening::NeedMore,
+        };
+    }
+    if first == b'\r' || first == b'\n' {
+        return Opening::Http;
+    }
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    let line = &buf[..line_end.unwrap_or(buf.len())];
+    // Case-insensitive: some servers accept `http/1.1`.
+    if line.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/")) {
+        return Opening::Http;
+    }
+    let text = |b: &u8| (0x20..0x7f).contains(b) || *b == b'\t' || *b == b'\r';
+    if line_end.is_none() && buf.len() <= MAX_HEAD && buf.iter().all(text) {
+        return Opening::NeedMore;
+    }
+    Opening::Other
+}
+
+/// Reads the client's first bytes (into `early`) until [`opening`] can tell what the tunnel
+/// carries, meanwhile relaying whatever the server sends first (SSH, SMTP, databases speak
+/// first). Returns the opening and the bytes relayed down. `deadline`: for ports whose
+/// protocols have the client speak first (80, 443).
+async fn sniff<S: Stream>(
+    s: &mut S,
+    up: &mut TcpStream,
+    early: &mut Vec<u8>,
+    deadline: Option<Instant>,
+) -> io::Result<(Opening, u64)> {
+    let (mut cr, mut cw) = s.halves();
+    let (mut ur, _) = up.split();
+    let mut down = 0u64;
+    let mut server_open = true;
+    let mut chunk = [0u8; 4096];
+    let mut dbuf = vec![0u8; 16 * 1024];
+    let sleep = tokio::time::sleep_until(
+        deadline
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(tokio::time::Instant::now),
+    );
+    tokio::pin!(sleep);
+    loop {
+        let o = opening(early);
+        if o != Opening::NeedMore {
+            return Ok((o, down));
+        }
+        // Both reads are cancel-safe; the writes happen outside the select.
+        tokio::select! {
+            n = cr.read(&mut chunk) => match n? {
+                0 => return Err(io::Error::other("closed before its first bytes")),
+                n => early.extend_from_slice(&chunk[..n]),
+            },
+            n = ur.read(&mut dbuf), if server_open => match n {
+                Ok(n) if n > 0 => {
+                    cw.write_all(&dbuf[..n]).await?;
+                    down += n as u64;
+                }
+                // The server closed (or failed): later reads say so again, to the relay.
+                _ => server_open = false,
+            },
+            _ = &mut sleep, if deadline.is_some() => {
+                return Err(io::Error::other("the tunnel's first bytes timed out"));
+            }
+        }
+    }
+}
+
+/// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) to `h`, on any port. What a tunnel to a
+/// name carries must be for that name, whatever the port: one front (a CDN edge, a shared
+/// host) serves many names and routes each connection by the name it names, so a tunnel to an
+/// allowed front could otherwise reach any name behind it. The client's first bytes decide:
+/// - TLS: the ClientHello must name `h` as its one server name, with no encrypted ClientHello
+///   (ECH hides the name the front routes by); then the bytes are relayed unread.
+/// - HTTP/1.x: served as the plain-HTTP proxy serves it (one request, parsed strictly, its
+///   target and `Host` naming `h`, decided by [`NetPolicy::decide_request`], sent with
+///   `Connection: close`; whatever follows it is dropped).
+/// - Anything else: relayed unread, except on port 443 (TLS only) and 80 (HTTP only).
+///
+/// A tunnel to an address (`Host::Ip`) is relayed unread: an allowed address is allowed
+/// whatever it serves.
 #[allow(clippy::too_many_arguments)] // two call sites; the request's parts, named
 async fn tunnel<S: Stream>(
     mut s: S,
@@ -712,103 +821,268 @@ async fn tunnel<S: Stream>(
     rest: Vec<u8>,
 ) -> io::Result<()> {
     let mut early = rest;
-    // TLS to 443: the ClientHello's server name must be the host that was allowed, or a
-    // tunnel to an allowed front could carry a request for any other name.
-    if r.port == 443 {
-        if let Host::Name(name) = h {
-            match read_client_hello_sni(&mut s, &mut early).await {
-                Ok(Some(sni)) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
-                Ok(other) => {
-                    let why = format!(
-                        "TLS server name {:?} does not match the CONNECT host {name}",
-                        other.unwrap_or_default()
-                    );
-                    sh.event(r, Some(addr), "deny", why.clone(), 0, 0);
-                    sh.say_refused(
-                        &format!("cordon: network: closed tunnel to {name}:443: {why}"),
-                        format!("sni:{name}"),
-                    );
+    let Host::Name(name) = h else {
+        up.write_all(&early).await?;
+        let (a, b) = relay(&mut s, &mut up).await;
+        sh.event(r, Some(addr), "allow", rule, a + early.len() as u64, b);
+        return Ok(());
+    };
+    let deadline = matches!(r.port, 80 | 443).then(|| Instant::now() + HEAD_TIMEOUT);
+    let (what, down0) = match sniff(&mut s, &mut up, &mut early, deadline).await {
+        Ok(x) => x,
+        // Closed or silent before its first bytes: nothing was sent on, nothing to record
+        // beyond an idle tunnel.
+        Err(_) => return Ok(()),
+    };
+    let refused = |why: String| {
+        sh.event(r, Some(addr), "deny", why.clone(), 0, down0);
+        sh.say_refused(
+            &format!("cordon: network: closed tunnel to {name}:{}: {why}", r.port),
+            format!("tunnel:{name}:{}:{why}", r.port),
+        );
+    };
+    match what {
+        Opening::Tls => {
+            let len = 5 + u16::from_be_bytes([early[3], early[4]]) as usize;
+            match client_hello_name(&early[5..len]) {
+                Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
+                Ok(sni) => {
+                    refused(format!(
+                        "TLS server name {sni:?} does not match the CONNECT host {name}"
+                    ));
                     return Ok(());
                 }
-                Err(_) => return Ok(()),
+                Err(why) => {
+                    refused(format!("{why} (the tunnel is to {name})"));
+                    return Ok(());
+                }
             }
         }
+        Opening::Http if r.port != 443 => {
+            return tunnel_http(s, up, sh, r, h, addr, rule, early, down0).await;
+        }
+        Opening::Http | Opening::Other if r.port == 443 => {
+            refused(format!(
+                "TLS server name \"\" does not match the CONNECT host {name} (port 443 carries TLS only)"
+            ));
+            return Ok(());
+        }
+        Opening::Other if r.port == 80 => {
+            refused(format!(
+                "the tunnel to {name}:80 does not carry an HTTP/1.x request (port 80 carries HTTP only)"
+            ));
+            return Ok(());
+        }
+        _ => {}
     }
     up.write_all(&early).await?;
     let (a, b) = relay(&mut s, &mut up).await;
-    sh.event(r, Some(addr), "allow", rule, a + early.len() as u64, b);
+    sh.event(
+        r,
+        Some(addr),
+        "allow",
+        rule,
+        a + early.len() as u64,
+        b + down0,
+    );
     Ok(())
 }
 
-/// Reads (into `buf`) until a whole TLS ClientHello record is there, and returns its SNI.
-/// Ok(None): not TLS, or no server name.
-async fn read_client_hello_sni<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<String>> {
-    let deadline = Instant::now() + HEAD_TIMEOUT;
-    loop {
-        if buf.len() >= 5 {
-            if buf[0] != 0x16 {
-                return Ok(None);
-            }
-            let need = 5 + u16::from_be_bytes([buf[3], buf[4]]) as usize;
-            if buf.len() >= need {
-                return Ok(parse_sni(&buf[5..need]));
-            }
+/// Plain HTTP inside a tunnel to the name `h`: the first request, served like a plain-HTTP
+/// proxy request whose URI names `h` (`early`: the client's bytes read so far).
+#[allow(clippy::too_many_arguments)]
+async fn tunnel_http<S: Stream>(
+    mut s: S,
+    mut up: TcpStream,
+    sh: &Shared,
+    r: &Req,
+    h: &Host,
+    addr: SocketAddr,
+    rule: String,
+    early: Vec<u8>,
+    down0: u64,
+) -> io::Result<()> {
+    let port = r.port;
+    let mut r = r.clone();
+    let deny = |r: &Req, why: String| {
+        sh.event(r, Some(addr), "deny", why.clone(), 0, down0);
+        sh.say_refused(
+            &format!("cordon: network: closed tunnel to {h}:{port}: {why}"),
+            format!("tunnel:{h}:{port}:{why}"),
+        );
+    };
+    let (head, rest) = match read_head_from(&mut s, early).await {
+        Ok(x) => x,
+        Err(HeadError::Bad(why)) => {
+            deny(&r, format!("bad request in the tunnel: {why}"));
+            return Ok(());
         }
-        if buf.len() > 64 * 1024 {
-            return Ok(None);
+        Err(HeadError::TooLarge) => {
+            deny(
+                &r,
+                format!(
+                    "bad request in the tunnel: the request head is over {} KiB",
+                    MAX_HEAD / 1024
+                ),
+            );
+            return Ok(());
         }
-        let mut chunk = [0u8; 4096];
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, s.read(&mut chunk))
-            .await
-            .map_err(|_| io::Error::other("ClientHello timed out"))??;
-        if n == 0 {
-            return Err(io::Error::other("closed before the ClientHello"));
+        Err(HeadError::Io(_)) => return Ok(()),
+    };
+    let head = match http::parse_head(&head) {
+        Ok(x) => x,
+        Err(why) => {
+            deny(&r, format!("bad request in the tunnel: {why}"));
+            return Ok(());
         }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// The server_name extension of a ClientHello handshake message (RFC 8446 §4.1.2, RFC 6066 §3).
-pub fn parse_sni(hs: &[u8]) -> Option<String> {
-    let mut p = Parser(hs);
-    if p.u8()? != 1 {
-        return None; // not a ClientHello
-    }
-    let len = p.u24()?;
-    let body = p.take(len)?;
-    let mut b = Parser(body);
-    b.take(2 + 32)?; // version, random
-    let sid = b.u8()? as usize;
-    b.take(sid)?;
-    let cs = b.u16()? as usize;
-    b.take(cs)?;
-    let cm = b.u8()? as usize;
-    b.take(cm)?;
-    let ext_len = b.u16()? as usize;
-    let mut e = Parser(b.take(ext_len)?);
-    while !e.0.is_empty() {
-        let ty = e.u16()?;
-        let len = e.u16()? as usize;
-        let data = e.take(len)?;
-        if ty == 0 {
-            let mut d = Parser(data);
-            let list = d.u16()? as usize;
-            let mut l = Parser(d.take(list)?);
-            while !l.0.is_empty() {
-                let kind = l.u8()?;
-                let n = l.u16()? as usize;
-                let name = l.take(n)?;
-                if kind == 0 {
-                    return std::str::from_utf8(name).ok().map(str::to_string);
+    };
+    r.method = Some(head.method.clone());
+    let path = match http::target(&head.target) {
+        http::Target::Origin(p) => p,
+        // A server takes the host of an absolute-form target over the Host header
+        // (RFC 9112 §3.2.2): it must name `h` as well.
+        http::Target::AbsoluteHttp { hostport, path } => {
+            r.path = Some(decide::split_query(path).0.to_string());
+            match parse_target(hostport, port) {
+                Ok((hh, _)) if hh == *h => path,
+                _ => {
+                    deny(
+                        &r,
+                        format!(
+                            "request target {:?} is not on the tunnel's host {h}",
+                            head.target
+                        ),
+                    );
+                    return Ok(());
                 }
             }
         }
+        http::Target::Other => {
+            deny(
+                &r,
+                format!(
+                    "request target {:?} is not on the tunnel's host {h}",
+                    head.target
+                ),
+            );
+            return Ok(());
+        }
+    };
+    let (path_only, query) = decide::split_query(path);
+    r.path = Some(path_only.to_string());
+    if head.method.eq_ignore_ascii_case("CONNECT") {
+        deny(&r, "a CONNECT inside a tunnel".to_string());
+        return Ok(());
     }
-    None
+    if let Err(why) = check_host_header(&head, h, port) {
+        deny(&r, why);
+        return Ok(());
+    }
+    let rule = match sh.policy.decide_request(&RequestView {
+        method: &head.method,
+        host: h,
+        port,
+        path: path_only,
+        query,
+        headers: &head.headers,
+    }) {
+        Ok(_) => rule,
+        Err(why) => {
+            deny(&r, why);
+            return Ok(());
+        }
+    };
+    let hostport = match port {
+        80 => h.to_string(),
+        p => format!("{h}:{p}"),
+    };
+    let out = origin_form(&head, path, &hostport);
+    up.write_all(out.as_bytes()).await?;
+    let (sent, down) = exchange(&mut s, &mut up, head.framing, rest).await;
+    let up_bytes = out.len() as u64;
+    match sent {
+        Some(Err(e)) => {
+            let why = format!("malformed request body: {e}");
+            sh.event(&r, Some(addr), "deny", why, up_bytes, down0 + down);
+        }
+        Some(Ok(n)) => sh.event(&r, Some(addr), "allow", rule, up_bytes + n, down0 + down),
+        None => sh.event(&r, Some(addr), "allow", rule, up_bytes, down0 + down),
+    }
+    Ok(())
+}
+
+/// The one server name of a ClientHello handshake message (RFC 8446 §4.1.2, RFC 6066 §3), or
+/// why the tunnel is refused: not a ClientHello (or not whole in its first record), no server
+/// name, more than one (two `server_name` extensions, or two host names in the list: servers
+/// differ on which one they use), or an encrypted ClientHello (ECH, or the draft ESNI), whose
+/// inner, encrypted server name is the one an ECH-capable front routes by.
+pub fn client_hello_name(hs: &[u8]) -> Result<String, &'static str> {
+    const NOT_HELLO: &str = "the first TLS record is not a whole ClientHello";
+    let mut p = Parser(hs);
+    if p.u8() != Some(1) {
+        return Err(NOT_HELLO);
+    }
+    let body = p.u24().and_then(|len| p.take(len)).ok_or(NOT_HELLO)?;
+    let mut b = Parser(body);
+    let exts = (|| {
+        b.take(2 + 32)?; // version, random
+        let sid = b.u8()? as usize;
+        b.take(sid)?;
+        let cs = b.u16()? as usize;
+        b.take(cs)?;
+        let cm = b.u8()? as usize;
+        b.take(cm)?;
+        let ext_len = b.u16()? as usize;
+        b.take(ext_len)
+    })()
+    .ok_or(NOT_HELLO)?;
+    let mut e = Parser(exts);
+    let mut name = None;
+    while !e.0.is_empty() {
+        let (ty, data) = (|| {
+            let ty = e.u16()?;
+            let len = e.u16()? as usize;
+            Some((ty, e.take(len)?))
+        })()
+        .ok_or(NOT_HELLO)?;
+        match ty {
+            // encrypted_client_hello (RFC 9849), encrypted_server_name (draft ESNI).
+            0xfe0d | 0xffce => {
+                return Err("the ClientHello is encrypted (ECH), which hides its server name")
+            }
+            0 => {
+                if name.is_some() {
+                    return Err("the ClientHello names more than one server");
+                }
+                let mut d = Parser(data);
+                let mut l = d
+                    .u16()
+                    .and_then(|n| d.take(n as usize))
+                    .map(Parser)
+                    .ok_or(NOT_HELLO)?;
+                while !l.0.is_empty() {
+                    let (kind, n) = (|| {
+                        let kind = l.u8()?;
+                        let n = l.u16()? as usize;
+                        Some((kind, l.take(n)?))
+                    })()
+                    .ok_or(NOT_HELLO)?;
+                    if kind == 0 {
+                        if name.is_some() {
+                            return Err("the ClientHello names more than one server");
+                        }
+                        name = Some(
+                            std::str::from_utf8(n)
+                                .map_err(|_| "the ClientHello's server name is not text")?
+                                .to_string(),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    name.ok_or("the ClientHello names no server")
 }
 
 struct Parser<'a>(&'a [u8]);
@@ -1060,14 +1334,30 @@ mod tests {
 
     /// A TLS ClientHello record naming `sni` (enough of one for the proxy's parser).
     fn client_hello(sni: &str) -> Vec<u8> {
-        let name = sni.as_bytes();
+        client_hello_exts(&[(0, sni_list(&[sni]))])
+    }
+
+    /// A server_name extension's body listing `names` as host names.
+    fn sni_list(names: &[&str]) -> Vec<u8> {
+        let mut list = Vec::new();
+        for n in names {
+            list.push(0); // host_name
+            list.extend_from_slice(&(n.len() as u16).to_be_bytes());
+            list.extend_from_slice(n.as_bytes());
+        }
+        let mut d = (list.len() as u16).to_be_bytes().to_vec();
+        d.extend_from_slice(&list);
+        d
+    }
+
+    /// A TLS ClientHello record with these extensions (type, body).
+    fn client_hello_exts(exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
         let mut ext = Vec::new();
-        ext.extend_from_slice(&0u16.to_be_bytes()); // server_name
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0); // host_name
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
+        for (ty, body) in exts {
+            ext.extend_from_slice(&ty.to_be_bytes());
+            ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            ext.extend_from_slice(body);
+        }
         let mut body = vec![3, 3];
         body.extend_from_slice(&[7u8; 32]); // random
         body.push(0); // session id
@@ -1236,5 +1526,219 @@ mod tests {
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].decision, "deny");
         assert_eq!(ev[0].rule, "bad request: the request head is over 32 KiB");
+    }
+    #[test]
+    fn what_a_tunnel_carries_is_told_from_its_first_bytes() {
+        let hello = client_hello("api.test");
+        assert_eq!(opening(&hello), Opening::Tls);
+        assert_eq!(opening(&hello[..hello.len() - 1]), Opening::NeedMore);
+        assert_eq!(opening(&hello[..3]), Opening::NeedMore);
+        for http in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"get / http/1.1\r\n",
+            b"GET\t/\tHTTP/1.1\n",
+            b"\r\nGET / HTTP/1.1\r\n",
+            b"\nGET",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET /x HTTP/1.1", // no line end yet, but it already names the version
+        ] {
+            assert_eq!(
+                opening(http),
+                Opening::Http,
+                "{:?}",
+                String::from_utf8_lossy(http)
+            );
+        }
+        for more in [&b""[..], b"GET /", b"EHLO mail"] {
+            assert_eq!(opening(more), Opening::NeedMore, "{more:?}");
+        }
+        for other in [
+            &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
+            b"EHLO mail.test\r\n",
+            b"\x00\x00\x00\x08\x04\xd2\x16\x2f", // PostgreSQL SSLRequest
+            b"GET /\r\n",                        // HTTP/0.9: no headers, no Host
+        ] {
+            assert_eq!(opening(other), Opening::Other, "{other:?}");
+        }
+        let long = vec![b'a'; MAX_HEAD + 1];
+        assert_eq!(opening(&long), Opening::Other);
+    }
+
+    #[test]
+    fn a_client_hello_names_one_server_in_the_clear() {
+        let hs = |rec: Vec<u8>| client_hello_name(&rec[5..]);
+        assert_eq!(hs(client_hello("API.test.")), Ok("API.test.".into()));
+        assert_eq!(
+            hs(client_hello_exts(&[(
+                0,
+                sni_list(&["a.test", "evil.test"])
+            )])),
+            Err("the ClientHello names more than one server")
+        );
+        assert_eq!(
+            hs(client_hello_exts(&[
+                (0, sni_list(&["a.test"])),
+                (0, sni_list(&["evil.test"]))
+            ])),
+            Err("the ClientHello names more than one server")
+        );
+        for ech in [0xfe0d, 0xffce] {
+            assert_eq!(
+                hs(client_hello_exts(&[
+                    (0, sni_list(&["a.test"])),
+                    (ech, vec![0; 40])
+                ])),
+                Err("the ClientHello is encrypted (ECH), which hides its server name")
+            );
+        }
+        assert_eq!(
+            hs(client_hello_exts(&[(10, vec![0, 2, 0, 29])])),
+            Err("the ClientHello names no server")
+        );
+        // A handshake message cut at its record's end (fragmented over two records).
+        let whole = client_hello("a.test");
+        let mut cut = whole[..whole.len() - 3].to_vec();
+        let len = (cut.len() - 5) as u16;
+        cut[3..5].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            hs(cut),
+            Err("the first TLS record is not a whole ClientHello")
+        );
+        let mut not_hello = client_hello("a.test");
+        not_hello[5] = 2; // ServerHello
+        assert_eq!(
+            hs(not_hello),
+            Err("the first TLS record is not a whole ClientHello")
+        );
+    }
+
+    /// A server that records every byte of one connection; `greeting` is sent first.
+    async fn recorder(greeting: &'static [u8]) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(greeting).await.unwrap();
+            let mut got = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut got)).await;
+            got
+        });
+        (port, task)
+    }
+
+    /// Through a CONNECT tunnel to api.test:PORT, `payload`; returns what the client got back
+    /// after the 200, what the server received, and the records.
+    async fn through_tunnel(
+        greeting: &'static [u8],
+        payload: &[u8],
+    ) -> (String, Vec<u8>, Vec<ConnEvent>) {
+        let (port, srv) = recorder(greeting).await;
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client
+            .write_all(format!("CONNECT api.test:{port} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut rep = [0u8; 39];
+        client.read_exact(&mut rep).await.unwrap();
+        assert!(rep.starts_with(b"HTTP/1.1 200 "), "{rep:?}");
+        client.write_all(payload).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        served.await.unwrap().unwrap();
+        let got = srv.await.unwrap();
+        let ev = events.lock().unwrap().clone();
+        (String::from_utf8_lossy(&answer).into_owned(), got, ev)
+    }
+
+    /// Plain HTTP in a tunnel to a name, on any port, is served as the plain-HTTP proxy serves
+    /// it: for that name only, one request, sent with `Connection: close`.
+    #[tokio::test]
+    async fn http_in_a_tunnel_is_for_its_host_only() {
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n"[..],
+            b"GET http://evil.test/ HTTP/1.1\r\nHost: api.test\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: api.test\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"CONNECT evil.test:443 HTTP/1.1\r\nHost: api.test\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: api.test\r\n\r\n",
+        ] {
+            let (_, got, ev) = through_tunnel(b"", bad).await;
+            assert!(got.is_empty(), "{:?}: {:?}", String::from_utf8_lossy(bad), String::from_utf8_lossy(&got));
+            assert_eq!(ev.len(), 1, "{ev:?}");
+            assert_eq!(ev[0].decision, "deny", "{ev:?}");
+        }
+        let (answer, got, ev) = through_tunnel(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"GET /a?t=1 HTTP/1.1\r\nHost: API.test.\r\n\r\nGET /b HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+        )
+        .await;
+        assert!(answer.ends_with("ok"), "{answer}");
+        let got = String::from_utf8(got).unwrap();
+        assert!(
+            got.starts_with("GET /a?t=1 HTTP/1.1\r\nHost: api.test:"),
+            "{got}"
+        );
+        assert!(
+            got.ends_with("Connection: close\r\n\r\n") && !got.contains("evil"),
+            "{got}"
+        );
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!((ev[0].protocol, ev[0].decision), ("connect", "allow"));
+        assert_eq!(ev[0].method.as_deref(), Some("GET"));
+        assert_eq!(ev[0].path.as_deref(), Some("/a"));
+    }
+
+    /// TLS in a tunnel to a name, on any port: the ClientHello must name that host.
+    #[tokio::test]
+    async fn tls_in_a_tunnel_on_any_port_names_its_host() {
+        let (_, got, ev) = through_tunnel(b"", &client_hello("evil.test")).await;
+        assert!(got.is_empty());
+        assert!(
+            ev[0]
+                .rule
+                .contains("TLS server name \"evil.test\" does not match"),
+            "{ev:?}"
+        );
+        let ech = client_hello_exts(&[(0, sni_list(&["api.test"])), (0xfe0d, vec![1; 32])]);
+        let (_, got, ev) = through_tunnel(b"", &ech).await;
+        assert!(got.is_empty());
+        assert!(ev[0].rule.contains("encrypted (ECH)"), "{ev:?}");
+        let (_, got, ev) = through_tunnel(b"", &client_hello("api.test")).await;
+        assert_eq!(got, client_hello("api.test"));
+        assert_eq!(ev[0].decision, "allow", "{ev:?}");
+    }
+
+    /// Another protocol is relayed as before, including one where the server speaks first: its
+    /// greeting reaches the client before the client has sent anything.
+    #[tokio::test]
+    async fn other_protocols_are_relayed_and_servers_may_speak_first() {
+        let (port, srv) = recorder(b"SSH-2.0-test\r\n").await;
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client
+            .write_all(format!("CONNECT api.test:{port} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut rep = [0u8; 39 + 14];
+        client.read_exact(&mut rep).await.unwrap();
+        assert_eq!(&rep[39..], b"SSH-2.0-test\r\n");
+        client
+            .write_all(b"SSH-2.0-client\r\n\x00\x01binary")
+            .await
+            .unwrap();
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        served.await.unwrap().unwrap();
+        assert_eq!(srv.await.unwrap(), b"SSH-2.0-client\r\n\x00\x01binary");
+        let ev = events.lock().unwrap();
+        assert_eq!(
+            (ev[0].decision, ev[0].bytes_up, ev[0].bytes_down),
+            ("allow", 24, 14)
+        );
     }
 }

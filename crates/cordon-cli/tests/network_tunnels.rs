@@ -1,0 +1,190 @@
+//! What a tunnel to an allowed name may carry, end to end. A "front" server on 127.0.0.1 (like a
+//! CDN edge, which routes each request by its `Host` header or TLS server name) records every
+//! byte each connection delivers to it; the sandboxed command opens tunnels to the allowed
+//! `front.test:PORT` (HTTP CONNECT and SOCKS5, the proxies the command is given) and asks, inside
+//! them, for `evil.test`: plain HTTP with `Host: evil.test` (also after a first, legitimate
+//! request on the same connection, and after a leading CRLF), and TLS whose ClientHello names
+//! evil.test. The front must never receive the name evil.test; the legitimate request and the
+//! ClientHello for front.test itself still reach it. Runs as the invoking user and as an
+//! unprivileged user (the fallback refuses `--allow-domain` altogether: network.rs
+//! `fallback_refuses_allow_domain`).
+
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness::{each, text, Case, Who};
+
+/// Every connection the front accepted: the bytes it received on it.
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A server that reads each connection until the client stops sending, answers the first
+/// request head it sees with a keep-alive response (inviting a second request), and records
+/// everything it received.
+fn front() -> (u16, Received) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got: Received = Arc::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let g = g.clone();
+            std::thread::spawn(move || {
+                let i = {
+                    let mut v = g.lock().unwrap();
+                    v.push(Vec::new());
+                    v.len() - 1
+                };
+                conn.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                let mut answered = false;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut v = g.lock().unwrap();
+                    v[i].extend_from_slice(&buf[..n]);
+                    if !answered && v[i].windows(4).any(|w| w == b"\r\n\r\n") {
+                        answered = true;
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfront says",
+                        );
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+const SCRIPT: &str = r#"
+import socket, ssl, struct, sys
+P = int(sys.argv[1])
+def via_connect():
+    s = socket.create_connection(('127.0.0.1', 3128), 3)
+    s.sendall(b'CONNECT front.test:%d HTTP/1.1\r\nHost: front.test:%d\r\n\r\n' % (P, P))
+    head = b''
+    while b'\r\n\r\n' not in head:
+        b = s.recv(1)
+        if not b: break
+        head += b
+    print('connect:', head.split(b'\r\n')[0].decode(), flush=True)
+    return s
+def via_socks():
+    s = socket.create_connection(('127.0.0.1', 3128), 3)
+    s.sendall(b'\x05\x01\x00'); s.recv(2)
+    s.sendall(b'\x05\x01\x00\x03\x0afront.test' + struct.pack('>H', P))
+    print('socks reply:', s.recv(10)[1], flush=True)
+    return s
+def http(name, tunnel, payload):
+    try:
+        s = tunnel(); s.settimeout(4)
+        s.sendall(payload)
+        got = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            got += b
+        print(name, '->', got[:80], flush=True)
+    except Exception as e:
+        print(name, 'ended:', type(e).__name__, flush=True)
+def tls(name, tunnel, sni):
+    try:
+        s = tunnel(); s.settimeout(4)
+        ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+        ctx.wrap_socket(s, server_hostname=sni).close()
+    except Exception as e:
+        print(name, 'ended:', type(e).__name__, flush=True)
+for tunnel in (via_connect, via_socks):
+    t = tunnel.__name__
+    http(t + ' fronted', tunnel, b'GET /fronted HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+    http(t + ' keep-alive', tunnel, b'GET /first HTTP/1.1\r\nHost: front.test\r\n\r\nGET /second HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+    http(t + ' crlf', tunnel, b'\r\nGET /crlf HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+    http(t + ' absolute', tunnel, b'GET http://evil.test/abs HTTP/1.1\r\nHost: front.test\r\n\r\n')
+    tls(t + ' tls', tunnel, 'evil.test')
+    http(t + ' ok', tunnel, b'GET /ok HTTP/1.1\r\nHost: front.test\r\n\r\n')
+    tls(t + ' tls ok', tunnel, 'front.test')
+print('done')
+"#;
+
+fn tunnels_carry_their_host_only(c: &Case) {
+    let (port, got) = front();
+    std::fs::write(c.ws.join("tunnels.py"), SCRIPT).unwrap();
+    c.chown_all();
+    let log = c.base.join("net.jsonl");
+    let o = c.cordon(&[
+        "run",
+        &format!("--allow-domain=front.test:{port}"),
+        "--resolve=front.test:127.0.0.1",
+        "--allow-local",
+        &format!("--net-log={}", log.display()),
+        "--",
+        "python3",
+        "tunnels.py",
+        &port.to_string(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = text(&o);
+    assert!(out.contains("done"), "[{}] {out}", c.label());
+    let got = got.lock().unwrap().clone();
+    for (i, bytes) in got.iter().enumerate() {
+        let s = String::from_utf8_lossy(bytes).to_lowercase();
+        assert!(
+            !s.contains("evil.test"),
+            "[{}] connection {i} carried evil.test to the front: {s:?}\n{out}",
+            c.label()
+        );
+    }
+    // What was allowed still works: the request for front.test (answered, through both
+    // tunnels), and a ClientHello naming front.test.
+    let all: Vec<String> = got
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).to_string())
+        .collect();
+    assert_eq!(
+        all.iter()
+            .filter(|s| s.starts_with("GET /ok HTTP/1.1\r\nHost: front.test"))
+            .count(),
+        2,
+        "[{}] {all:?}\n{out}",
+        c.label()
+    );
+    assert!(
+        out.contains("via_connect ok -> b'HTTP/1.1 200 OK")
+            && out.contains("via_socks ok -> b'HTTP/1.1 200 OK"),
+        "[{}] {out}",
+        c.label()
+    );
+    assert_eq!(
+        got.iter()
+            .filter(|b| b.first() == Some(&0x16)
+                && String::from_utf8_lossy(b).contains("front.test"))
+            .count(),
+        2,
+        "[{}] {all:?}\n{out}",
+        c.label()
+    );
+    // Each refusal is recorded, naming what the tunnel tried to reach.
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    let denied = log
+        .lines()
+        .filter(|l| l.contains("\"decision\":\"deny\"") && l.contains("evil.test"))
+        .count();
+    assert!(denied >= 6, "[{}] {log}", c.label());
+}
+
+mod tunnels_carry_their_host_only {
+    use super::*;
+    #[test]
+    fn invoker() {
+        each(super::tunnels_carry_their_host_only, Who::Invoker, false)
+    }
+    #[test]
+    fn unprivileged() {
+        each(super::tunnels_carry_their_host_only, Who::Unprivileged, false)
+    }
+}
