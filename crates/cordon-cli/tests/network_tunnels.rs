@@ -3,7 +3,8 @@
 //! byte each connection delivers to it; the sandboxed command opens tunnels to the allowed
 //! `front.test:PORT` (HTTP CONNECT and SOCKS5, the proxies the command is given) and asks, inside
 //! them, for `evil.test`: plain HTTP with `Host: evil.test` (also after a first, legitimate
-//! request on the same connection, and after a leading CRLF), and TLS whose ClientHello names
+//! request on the same connection, after a leading CRLF, as an absolute-form target, and with
+//! its request line sent in two pieces), and TLS whose ClientHello names
 //! evil.test. The front must never receive the name evil.test; the legitimate request and the
 //! ClientHello for front.test itself still reach it. Runs as the invoking user and as an
 //! unprivileged user (the fallback refuses `--allow-domain` altogether: network.rs
@@ -50,9 +51,8 @@ fn front() -> (u16, Received) {
                     v[i].extend_from_slice(&buf[..n]);
                     if !answered && v[i].windows(4).any(|w| w == b"\r\n\r\n") {
                         answered = true;
-                        let _ = conn.write_all(
-                            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfront says",
-                        );
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfront says");
                     }
                 }
             });
@@ -62,7 +62,7 @@ fn front() -> (u16, Received) {
 }
 
 const SCRIPT: &str = r#"
-import socket, ssl, struct, sys
+import socket, ssl, struct, sys, time
 P = int(sys.argv[1])
 def via_connect():
     s = socket.create_connection(('127.0.0.1', 3128), 3)
@@ -92,6 +92,18 @@ def http(name, tunnel, payload):
         print(name, '->', got[:80], flush=True)
     except Exception as e:
         print(name, 'ended:', type(e).__name__, flush=True)
+def split(name, tunnel, first, rest):
+    try:
+        s = tunnel(); s.settimeout(4)
+        s.sendall(first); time.sleep(0.3); s.sendall(rest)
+        got = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            got += b
+        print(name, '->', got[:80], flush=True)
+    except Exception as e:
+        print(name, 'ended:', type(e).__name__, flush=True)
 def tls(name, tunnel, sni):
     try:
         s = tunnel(); s.settimeout(4)
@@ -105,6 +117,7 @@ for tunnel in (via_connect, via_socks):
     http(t + ' keep-alive', tunnel, b'GET /first HTTP/1.1\r\nHost: front.test\r\n\r\nGET /second HTTP/1.1\r\nHost: evil.test\r\n\r\n')
     http(t + ' crlf', tunnel, b'\r\nGET /crlf HTTP/1.1\r\nHost: evil.test\r\n\r\n')
     http(t + ' absolute', tunnel, b'GET http://evil.test/abs HTTP/1.1\r\nHost: front.test\r\n\r\n')
+    split(t + ' split', tunnel, b'GET /split HT', b'TP/1.1\r\nHost: evil.test\r\n\r\n')
     tls(t + ' tls', tunnel, 'evil.test')
     http(t + ' ok', tunnel, b'GET /ok HTTP/1.1\r\nHost: front.test\r\n\r\n')
     tls(t + ' tls ok', tunnel, 'front.test')
@@ -161,8 +174,9 @@ fn tunnels_carry_their_host_only(c: &Case) {
     );
     assert_eq!(
         got.iter()
-            .filter(|b| b.first() == Some(&0x16)
-                && String::from_utf8_lossy(b).contains("front.test"))
+            .filter(
+                |b| b.first() == Some(&0x16) && String::from_utf8_lossy(b).contains("front.test")
+            )
             .count(),
         2,
         "[{}] {all:?}\n{out}",
@@ -185,6 +199,91 @@ mod tunnels_carry_their_host_only {
     }
     #[test]
     fn unprivileged() {
-        each(super::tunnels_carry_their_host_only, Who::Unprivileged, false)
+        each(
+            super::tunnels_carry_their_host_only,
+            Who::Unprivileged,
+            false,
+        )
+    }
+}
+
+/// A ClientHello for front.test that also carries an encrypted ClientHello extension (ECH,
+/// 0xfe0d): an ECH-capable front would route by the encrypted inner name, so the tunnel is
+/// closed before the front gets a byte, unless `--allow-ech`.
+const ECH_SCRIPT: &str = r#"
+import socket, struct, sys
+P = int(sys.argv[1])
+def ext(t, body): return struct.pack('>HH', t, len(body)) + body
+name = b'front.test'
+sni = ext(0, struct.pack('>HBH', len(name) + 3, 0, len(name)) + name)
+ech = ext(0xfe0d, b'\x00' + b'\x01' * 40)
+exts = sni + ech
+body = b'\x03\x03' + b'\x07' * 32 + b'\x00' + b'\x00\x02\x13\x01' + b'\x01\x00' + struct.pack('>H', len(exts)) + exts
+hs = b'\x01' + struct.pack('>I', len(body))[1:] + body
+rec = b'\x16\x03\x01' + struct.pack('>H', len(hs)) + hs
+s = socket.create_connection(('127.0.0.1', 3128), 3)
+s.sendall(b'CONNECT front.test:%d HTTP/1.1\r\n\r\n' % P)
+print(s.recv(39))
+s.sendall(rec)
+s.settimeout(3)
+try:
+    print('closed' if s.recv(100) == b'' else 'open')
+except Exception as e:
+    print('ended', type(e).__name__)
+"#;
+
+fn ech_is_refused_unless_allowed(c: &Case) {
+    std::fs::write(c.ws.join("ech.py"), ECH_SCRIPT).unwrap();
+    c.chown_all();
+    for allow in [false, true] {
+        let (port, got) = front();
+        let allow_domain = format!("--allow-domain=front.test:{port}");
+        let mut args = vec![
+            "run",
+            &allow_domain,
+            "--resolve=front.test:127.0.0.1",
+            "--allow-local",
+        ];
+        if allow {
+            args.push("--allow-ech");
+        }
+        let p = port.to_string();
+        args.extend(["--", "python3", "ech.py", &p]);
+        let o = c.cordon(&args);
+        std::thread::sleep(Duration::from_millis(300));
+        let got = got.lock().unwrap().clone();
+        let out = text(&o);
+        assert_eq!(got.len(), 1, "[{}] {out}", c.label());
+        if allow {
+            assert!(got[0].first() == Some(&0x16), "[{}] {out}", c.label());
+        } else {
+            assert!(
+                got[0].is_empty(),
+                "[{}] the front got {:?}",
+                c.label(),
+                got[0]
+            );
+            assert!(
+                out.contains("the ClientHello is encrypted (ECH)") && out.contains("--allow-ech"),
+                "[{}] {out}",
+                c.label()
+            );
+        }
+    }
+}
+
+mod ech_is_refused_unless_allowed {
+    use super::*;
+    #[test]
+    fn invoker() {
+        each(super::ech_is_refused_unless_allowed, Who::Invoker, false)
+    }
+    #[test]
+    fn unprivileged() {
+        each(
+            super::ech_is_refused_unless_allowed,
+            Who::Unprivileged,
+            false,
+        )
     }
 }

@@ -57,6 +57,9 @@ pub struct NetPolicy {
     pub allow: Vec<DomainPattern>,
     pub deny: Vec<DomainPattern>,
     pub allow_local: bool,
+    /// Tunnels may carry an encrypted ClientHello (ECH, `--allow-ech`): refused otherwise,
+    /// because the name an ECH-capable front routes by is the encrypted one.
+    pub allow_ech: bool,
     pub resolve: Vec<(String, IpAddr)>,
     /// Where each `deny` entry came from, shown in refusals (same order; missing or empty:
     /// `--deny-domain`). E.g. `/etc/cordon/managed.toml:4`.
@@ -705,80 +708,159 @@ async fn connect_tunnel<S: Stream>(
     }
 }
 
-/// What the client's first bytes in a tunnel are (see [`tunnel`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opening {
-    /// A whole TLS record of type handshake (22): where the ClientHello is.
+/// The most the gate reads at once: a request line written in one write (HTTP clients write
+/// at least the request line at once) is read whole, up to this size. (Not more: every tunnel
+/// waiting for its first bytes holds this buffer.)
+const GATE_READ: usize = 16 * 1024;
+
+/// What the client's first bytes in a tunnel to a name decide (see [`tunnel`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// A whole TLS record (where the ClientHello is) begins the bytes; none was sent on.
     Tls,
-    /// An HTTP/1.x request (its first line names an HTTP version), or an empty line before one
-    /// (RFC 9112 §2.2: servers skip it).
+    /// An HTTP/1.x request begins the bytes; none was sent on.
     Http,
-    /// Anything else: another protocol.
-    Other,
-    /// Not enough bytes yet to tell.
-    NeedMore,
+    /// Another protocol: send the rest on and relay.
+    Relay,
+    Refuse(String),
+    /// Still in the first line of what may be another protocol: the bytes up to this index go
+    /// on (a client may send part of a line and wait for an answer); the rest could be the
+    /// start of "HTTP/".
+    Forward(usize),
+    /// More bytes are needed before anything can go on.
+    Wait,
 }
 
-/// Tells from the client's first bytes what a tunnel carries. Waits for more (`NeedMore`) only
-/// while they could still be a TLS record or the first line of an HTTP request (printable text
-/// without a line end yet), and never past [`MAX_HEAD`]: a binary protocol is told at once.
-fn opening(buf: &[u8]) -> Opening {
+/// The first line of `buf` as a server reads a request line: up to the first LF, or the first
+/// byte no request line holds (a control other than HTAB and CR). `true` when it ends in `buf`.
+fn first_line(buf: &[u8]) -> (&[u8], bool) {
+    match buf
+        .iter()
+        .position(|&b| b == b'\n' || b == 0x7f || (b < 0x20 && b != b'\t' && b != b'\r'))
+    {
+        Some(i) => (&buf[..i], true),
+        None => (buf, false),
+    }
+}
+
+/// Whether a (first) line names an HTTP version, the mark of an HTTP/1.x request line (and of
+/// HTTP/2's preface). Case-insensitive: some servers accept `http/1.1`.
+fn names_http(line: &[u8]) -> bool {
+    line.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/"))
+}
+
+/// The length of the longest end of `b` that could begin "HTTP/" (held back until the next
+/// bytes tell).
+fn http_start_at_end(b: &[u8]) -> usize {
+    (1..=4.min(b.len()))
+        .rev()
+        .find(|&k| b[b.len() - k..].eq_ignore_ascii_case(&b"HTTP/"[..k]))
+        .unwrap_or(0)
+}
+
+/// The next step for a tunnel to a name on `port`, given the client's bytes so far (`buf`, of
+/// which `sent` went on already) and whether it has finished sending (`eof`).
+///
+/// TLS (a handshake record first) waits for its whole first record. Port 443 carries TLS only,
+/// port 80 TLS or HTTP. On any other port, an HTTP/1.x request is told by its first line naming
+/// an HTTP version (or by an empty line first, RFC 9112 §2.2); anything else is relayed. So that
+/// another protocol's first line never waits for a line end that may not come, it goes on in
+/// pieces, holding back only what could begin "HTTP/": a request line split to slip its version
+/// past the check is refused before the version reaches the server.
+fn next_step(buf: &[u8], sent: usize, port: u16, eof: bool) -> Step {
     let Some(&first) = buf.first() else {
-        return Opening::NeedMore;
+        return Step::Wait;
     };
     if first == 0x16 {
-        return match buf.get(3..5) {
-            Some(l) if buf.len() >= 5 + u16::from_be_bytes([l[0], l[1]]) as usize => Opening::Tls,
-            _ => Opening::NeedMore,
+        let whole = buf
+            .get(3..5)
+            .is_some_and(|l| buf.len() >= 5 + u16::from_be_bytes([l[0], l[1]]) as usize);
+        return match (whole, eof) {
+            (true, _) => Step::Tls,
+            (false, true) => Step::Refuse("the first TLS record is not a whole ClientHello".into()),
+            (false, false) => Step::Wait,
         };
     }
+    match port {
+        443 => return Step::Refuse("port 443 carries TLS only".into()),
+        80 => return Step::Http,
+        _ => {}
+    }
     if first == b'\r' || first == b'\n' {
-        return Opening::Http;
+        return Step::Http;
     }
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    let line = &buf[..line_end.unwrap_or(buf.len())];
-    // Case-insensitive: some servers accept `http/1.1`.
-    if line.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/")) {
-        return Opening::Http;
+    let (line, ended) = first_line(buf);
+    if names_http(line) {
+        return if sent == 0 {
+            Step::Http
+        } else {
+            Step::Refuse("an HTTP request line sent in pieces, its version after the rest".into())
+        };
     }
-    let text = |b: &u8| (0x20..0x7f).contains(b) || *b == b'\t' || *b == b'\r';
-    if line_end.is_none() && buf.len() <= MAX_HEAD && buf.iter().all(text) {
-        return Opening::NeedMore;
+    if ended || eof || line.len() > MAX_HEAD {
+        return Step::Relay;
     }
-    Opening::Other
+    Step::Forward(buf.len() - http_start_at_end(buf))
 }
 
-/// Reads the client's first bytes (into `early`) until [`opening`] can tell what the tunnel
-/// carries, meanwhile relaying whatever the server sends first (SSH, SMTP, databases speak
-/// first). Returns the opening and the bytes relayed down. `deadline`: for ports whose
-/// protocols have the client speak first (80, 443).
-async fn sniff<S: Stream>(
+/// What [`gate`] decided; the bytes it sent on (up) and relayed (down) are counted apart.
+struct Gated {
+    step: Step,
+    up: u64,
+    down: u64,
+}
+
+/// Reads the client's first bytes (into `early`) until [`next_step`] decides, meanwhile
+/// relaying whatever the server sends first (SSH, SMTP, databases speak first). `deadline`: for
+/// ports whose protocols have the client speak first (80, 443).
+async fn gate<S: Stream>(
     s: &mut S,
     up: &mut TcpStream,
     early: &mut Vec<u8>,
+    port: u16,
     deadline: Option<Instant>,
-) -> io::Result<(Opening, u64)> {
+) -> io::Result<Gated> {
     let (mut cr, mut cw) = s.halves();
-    let (mut ur, _) = up.split();
-    let mut down = 0u64;
-    let mut server_open = true;
-    let mut chunk = [0u8; 4096];
-    let mut dbuf = vec![0u8; 16 * 1024];
-    let sleep = tokio::time::sleep_until(
-        deadline
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(tokio::time::Instant::now),
-    );
-    tokio::pin!(sleep);
+    let (mut ur, mut uw) = up.split();
+    let (mut sent, mut down, mut eof, mut server_open) = (0usize, 0u64, false, true);
+    let mut chunk = vec![0u8; GATE_READ];
+    let mut dbuf = vec![0u8; 4096]; // a server's greeting
+    let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+    let end = tokio::time::sleep_until(deadline.map(tokio::time::Instant::from_std).unwrap_or(far));
+    tokio::pin!(end);
     loop {
-        let o = opening(early);
-        if o != Opening::NeedMore {
-            return Ok((o, down));
+        match next_step(early, sent, port, eof) {
+            Step::Relay => {
+                uw.write_all(&early[sent..]).await?;
+                let up = early.len() as u64;
+                return Ok(Gated {
+                    step: Step::Relay,
+                    up,
+                    down,
+                });
+            }
+            Step::Forward(n) if !eof => {
+                if n > sent {
+                    uw.write_all(&early[sent..n]).await?;
+                    sent = n;
+                }
+            }
+            Step::Wait if !eof => {}
+            Step::Forward(_) | Step::Wait => {
+                return Err(io::Error::other("closed before its first bytes"))
+            }
+            step => {
+                return Ok(Gated {
+                    step,
+                    up: sent as u64,
+                    down,
+                })
+            }
         }
-        // Both reads are cancel-safe; the writes happen outside the select.
+        // The reads are cancel-safe; the writes happen outside the select.
         tokio::select! {
-            n = cr.read(&mut chunk) => match n? {
-                0 => return Err(io::Error::other("closed before its first bytes")),
+            n = cr.read(&mut chunk), if !eof => match n? {
+                0 => eof = true,
                 n => early.extend_from_slice(&chunk[..n]),
             },
             n = ur.read(&mut dbuf), if server_open => match n {
@@ -789,9 +871,7 @@ async fn sniff<S: Stream>(
                 // The server closed (or failed): later reads say so again, to the relay.
                 _ => server_open = false,
             },
-            _ = &mut sleep, if deadline.is_some() => {
-                return Err(io::Error::other("the tunnel's first bytes timed out"));
-            }
+            _ = &mut end => return Err(io::Error::other("the tunnel's first bytes timed out")),
         }
     }
 }
@@ -828,24 +908,30 @@ async fn tunnel<S: Stream>(
         return Ok(());
     };
     let deadline = matches!(r.port, 80 | 443).then(|| Instant::now() + HEAD_TIMEOUT);
-    let (what, down0) = match sniff(&mut s, &mut up, &mut early, deadline).await {
+    let Gated {
+        step,
+        up: sent,
+        down: down0,
+    } = match gate(&mut s, &mut up, &mut early, r.port, deadline).await {
         Ok(x) => x,
         // Closed or silent before its first bytes: nothing was sent on, nothing to record
         // beyond an idle tunnel.
         Err(_) => return Ok(()),
     };
     let refused = |why: String| {
-        sh.event(r, Some(addr), "deny", why.clone(), 0, down0);
+        sh.event(r, Some(addr), "deny", why.clone(), sent, down0);
         sh.say_refused(
             &format!("cordon: network: closed tunnel to {name}:{}: {why}", r.port),
             format!("tunnel:{name}:{}:{why}", r.port),
         );
     };
-    match what {
-        Opening::Tls => {
+    match step {
+        Step::Tls => {
             let len = 5 + u16::from_be_bytes([early[3], early[4]]) as usize;
-            match client_hello_name(&early[5..len]) {
-                Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
+            match client_hello_name(&early[5..len], sh.policy.allow_ech) {
+                Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {
+                    up.write_all(&early).await?;
+                }
                 Ok(sni) => {
                     refused(format!(
                         "TLS server name {sni:?} does not match the CONNECT host {name}"
@@ -858,24 +944,14 @@ async fn tunnel<S: Stream>(
                 }
             }
         }
-        Opening::Http if r.port != 443 => {
-            return tunnel_http(s, up, sh, r, h, addr, rule, early, down0).await;
-        }
-        Opening::Http | Opening::Other if r.port == 443 => {
-            refused(format!(
-                "TLS server name \"\" does not match the CONNECT host {name} (port 443 carries TLS only)"
-            ));
+        Step::Http => return tunnel_http(s, up, sh, r, h, addr, rule, early, down0).await,
+        Step::Refuse(why) => {
+            refused(format!("{why} (the tunnel is to {name})"));
             return Ok(());
         }
-        Opening::Other if r.port == 80 => {
-            refused(format!(
-                "the tunnel to {name}:80 does not carry an HTTP/1.x request (port 80 carries HTTP only)"
-            ));
-            return Ok(());
-        }
-        _ => {}
+        // `gate` sent every byte of `early` on.
+        Step::Relay | Step::Forward(_) | Step::Wait => {}
     }
-    up.write_all(&early).await?;
     let (a, b) = relay(&mut s, &mut up).await;
     sh.event(
         r,
@@ -1011,12 +1087,17 @@ async fn tunnel_http<S: Stream>(
     Ok(())
 }
 
+/// Why a ClientHello with an encrypted ClientHello extension is refused, and the ways out.
+const ECH_REFUSED: &str = "the ClientHello is encrypted (ECH), which hides the server it is for \
+    (allow with --allow-ech; Chromium sends a placeholder ECH unless run with \
+    --disable-features=EncryptedClientHello)";
+
 /// The one server name of a ClientHello handshake message (RFC 8446 §4.1.2, RFC 6066 §3), or
 /// why the tunnel is refused: not a ClientHello (or not whole in its first record), no server
 /// name, more than one (two `server_name` extensions, or two host names in the list: servers
 /// differ on which one they use), or an encrypted ClientHello (ECH, or the draft ESNI), whose
-/// inner, encrypted server name is the one an ECH-capable front routes by.
-pub fn client_hello_name(hs: &[u8]) -> Result<String, &'static str> {
+/// inner, encrypted server name is the one an ECH-capable front routes by (unless `allow_ech`).
+pub fn client_hello_name(hs: &[u8], allow_ech: bool) -> Result<String, &'static str> {
     const NOT_HELLO: &str = "the first TLS record is not a whole ClientHello";
     let mut p = Parser(hs);
     if p.u8() != Some(1) {
@@ -1047,9 +1128,7 @@ pub fn client_hello_name(hs: &[u8]) -> Result<String, &'static str> {
         .ok_or(NOT_HELLO)?;
         match ty {
             // encrypted_client_hello (RFC 9849), encrypted_server_name (draft ESNI).
-            0xfe0d | 0xffce => {
-                return Err("the ClientHello is encrypted (ECH), which hides its server name")
-            }
+            0xfe0d | 0xffce if !allow_ech => return Err(ECH_REFUSED),
             0 => {
                 if name.is_some() {
                     return Err("the ClientHello names more than one server");
@@ -1529,44 +1608,65 @@ mod tests {
     }
     #[test]
     fn what_a_tunnel_carries_is_told_from_its_first_bytes() {
+        let step = |b: &[u8], port| next_step(b, 0, port, false);
         let hello = client_hello("api.test");
-        assert_eq!(opening(&hello), Opening::Tls);
-        assert_eq!(opening(&hello[..hello.len() - 1]), Opening::NeedMore);
-        assert_eq!(opening(&hello[..3]), Opening::NeedMore);
+        for port in [443, 80, 8443] {
+            assert_eq!(step(&hello, port), Step::Tls);
+            assert_eq!(step(&hello[..hello.len() - 1], port), Step::Wait);
+            assert_eq!(step(&hello[..3], port), Step::Wait);
+        }
+        assert!(matches!(
+            next_step(&hello[..9], 0, 8443, true),
+            Step::Refuse(_)
+        ));
+        assert!(matches!(step(b"GET / HTTP/1.1\r\n", 443), Step::Refuse(_)));
+        assert!(matches!(step(b"SSH-2.0-x\r\n", 443), Step::Refuse(_)));
+        assert_eq!(step(b"x", 80), Step::Http, "port 80: HTTP or TLS only");
         for http in [
             &b"GET / HTTP/1.1\r\n"[..],
             b"get / http/1.1\r\n",
             b"GET\t/\tHTTP/1.1\n",
+            b"GET / HTTP/1.1\rHost: evil.test\r\r",
             b"\r\nGET / HTTP/1.1\r\n",
             b"\nGET",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             b"GET /x HTTP/1.1", // no line end yet, but it already names the version
         ] {
             assert_eq!(
-                opening(http),
-                Opening::Http,
+                step(http, 8080),
+                Step::Http,
                 "{:?}",
                 String::from_utf8_lossy(http)
             );
-        }
-        for more in [&b""[..], b"GET /", b"EHLO mail"] {
-            assert_eq!(opening(more), Opening::NeedMore, "{more:?}");
         }
         for other in [
             &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
             b"EHLO mail.test\r\n",
             b"\x00\x00\x00\x08\x04\xd2\x16\x2f", // PostgreSQL SSLRequest
             b"GET /\r\n",                        // HTTP/0.9: no headers, no Host
+            b"GET / HTTP\x00/1.1",
         ] {
-            assert_eq!(opening(other), Opening::Other, "{other:?}");
+            assert_eq!(step(other, 8080), Step::Relay, "{other:?}");
         }
+        // A first line without its end goes on in pieces, holding back what could begin
+        // "HTTP/"...
+        assert_eq!(step(b"still served", 8080), Step::Forward(12));
+        assert_eq!(step(b"GET / H", 8080), Step::Forward(6));
+        assert_eq!(step(b"GET / hTtP", 8080), Step::Forward(6));
+        assert_eq!(next_step(b"GET / hTtP", 6, 8080, true), Step::Relay);
+        // ...and the version arriving after part of the line went on is refused.
+        assert!(matches!(
+            next_step(b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n", 6, 8080, false),
+            Step::Refuse(_)
+        ));
+        assert_eq!(step(b"", 8080), Step::Wait);
         let long = vec![b'a'; MAX_HEAD + 1];
-        assert_eq!(opening(&long), Opening::Other);
+        assert_eq!(step(&long, 8080), Step::Relay);
     }
 
     #[test]
     fn a_client_hello_names_one_server_in_the_clear() {
-        let hs = |rec: Vec<u8>| client_hello_name(&rec[5..]);
+        let hs = |rec: Vec<u8>| client_hello_name(&rec[5..], false);
         assert_eq!(hs(client_hello("API.test.")), Ok("API.test.".into()));
         assert_eq!(
             hs(client_hello_exts(&[(
@@ -1588,8 +1688,10 @@ mod tests {
                     (0, sni_list(&["a.test"])),
                     (ech, vec![0; 40])
                 ])),
-                Err("the ClientHello is encrypted (ECH), which hides its server name")
+                Err(ECH_REFUSED)
             );
+            let rec = client_hello_exts(&[(0, sni_list(&["a.test"])), (ech, vec![0; 40])]);
+            assert_eq!(client_hello_name(&rec[5..], true), Ok("a.test".into()));
         }
         assert_eq!(
             hs(client_hello_exts(&[(10, vec![0, 2, 0, 29])])),
