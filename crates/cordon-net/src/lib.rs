@@ -28,6 +28,7 @@ pub mod stream;
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -769,7 +770,12 @@ fn http_start_at_end(b: &[u8]) -> usize {
 /// past the check is refused before the version reaches the server.
 fn next_step(buf: &[u8], sent: usize, port: u16, eof: bool) -> Step {
     let Some(&first) = buf.first() else {
-        return Step::Wait;
+        // A client done before its first byte: its half-close goes on, on a port where the
+        // server may speak first.
+        return match eof && !matches!(port, 80 | 443) {
+            true => Step::Relay,
+            false => Step::Wait,
+        };
     };
     if first == 0x16 {
         let whole = buf
@@ -803,41 +809,28 @@ fn next_step(buf: &[u8], sent: usize, port: u16, eof: bool) -> Step {
     Step::Forward(buf.len() - http_start_at_end(buf))
 }
 
-/// What [`gate`] decided; the bytes it sent on (up) and relayed (down) are counted apart.
-struct Gated {
-    step: Step,
-    up: u64,
-    down: u64,
-}
-
-/// Reads the client's first bytes (into `early`) until [`next_step`] decides, meanwhile
-/// relaying whatever the server sends first (SSH, SMTP, databases speak first). `deadline`: for
-/// ports whose protocols have the client speak first (80, 443).
-async fn gate<S: Stream>(
-    s: &mut S,
-    up: &mut TcpStream,
+/// Reads the client's first bytes (into `early`) until [`next_step`] decides, sending on
+/// (to `uw`) what it lets go on meanwhile; returns the step and the bytes sent. `deadline`: for
+/// ports whose protocols have the client speak first (80, 443). The caller relays the server's
+/// side meanwhile (SSH, SMTP, databases speak first).
+async fn gate<R, W>(
+    cr: &mut R,
+    uw: &mut W,
     early: &mut Vec<u8>,
     port: u16,
     deadline: Option<Instant>,
-) -> io::Result<Gated> {
-    let (mut cr, mut cw) = s.halves();
-    let (mut ur, mut uw) = up.split();
-    let (mut sent, mut down, mut eof, mut server_open) = (0usize, 0u64, false, true);
+) -> io::Result<(Step, u64)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut chunk = vec![0u8; GATE_READ];
-    let mut dbuf = vec![0u8; 4096]; // a server's greeting
-    let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
-    let end = tokio::time::sleep_until(deadline.map(tokio::time::Instant::from_std).unwrap_or(far));
-    tokio::pin!(end);
+    let (mut sent, mut eof) = (0usize, false);
     loop {
         match next_step(early, sent, port, eof) {
             Step::Relay => {
                 uw.write_all(&early[sent..]).await?;
-                let up = early.len() as u64;
-                return Ok(Gated {
-                    step: Step::Relay,
-                    up,
-                    down,
-                });
+                return Ok((Step::Relay, early.len() as u64));
             }
             Step::Forward(n) if !eof => {
                 if n > sent {
@@ -849,43 +842,46 @@ async fn gate<S: Stream>(
             Step::Forward(_) | Step::Wait => {
                 return Err(io::Error::other("closed before its first bytes"))
             }
-            step => {
-                return Ok(Gated {
-                    step,
-                    up: sent as u64,
-                    down,
-                })
-            }
+            step => return Ok((step, sent as u64)),
         }
-        // The reads are cancel-safe; the writes happen outside the select.
-        tokio::select! {
-            n = cr.read(&mut chunk), if !eof => match n? {
-                0 => eof = true,
-                n => early.extend_from_slice(&chunk[..n]),
-            },
-            n = ur.read(&mut dbuf), if server_open => match n {
-                Ok(n) if n > 0 => {
-                    cw.write_all(&dbuf[..n]).await?;
-                    down += n as u64;
-                }
-                // The server closed (or failed): later reads say so again, to the relay.
-                _ => server_open = false,
-            },
-            _ = &mut end => return Err(io::Error::other("the tunnel's first bytes timed out")),
+        let read = cr.read(&mut chunk);
+        let n = match deadline {
+            Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), read)
+                .await
+                .map_err(|_| io::Error::other("the tunnel's first bytes timed out"))??,
+            None => read.await?,
+        };
+        match n {
+            0 => eof = true,
+            n => early.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// How the client's side of a tunnel to a name ended (see [`tunnel`]).
+enum Up {
+    /// Relayed until the client was done: the bytes sent on.
+    Done(u64),
+    /// Closed by cordon: why, and the bytes that went on before.
+    Refused(String, u64),
+    /// An HTTP request: nothing went on; [`tunnel_http`] serves it.
+    Http,
+    /// The client closed (or fell silent) before its first bytes.
+    Closed,
 }
 
 /// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) to `h`, on any port. What a tunnel to a
 /// name carries must be for that name, whatever the port: one front (a CDN edge, a shared
 /// host) serves many names and routes each connection by the name it names, so a tunnel to an
-/// allowed front could otherwise reach any name behind it. The client's first bytes decide:
+/// allowed front could otherwise reach any name behind it. The client's first bytes decide
+/// ([`next_step`]; the server's side is relayed from the start):
 /// - TLS: the ClientHello must name `h` as its one server name, with no encrypted ClientHello
-///   (ECH hides the name the front routes by); then the bytes are relayed unread.
+///   unless `--allow-ech` (ECH hides the name an ECH-capable front routes by); then the bytes
+///   are relayed unread.
 /// - HTTP/1.x: served as the plain-HTTP proxy serves it (one request, parsed strictly, its
 ///   target and `Host` naming `h`, decided by [`NetPolicy::decide_request`], sent with
 ///   `Connection: close`; whatever follows it is dropped).
-/// - Anything else: relayed unread, except on port 443 (TLS only) and 80 (HTTP only).
+/// - Anything else: relayed unread; not on port 443 (TLS only) nor 80 (TLS or HTTP).
 ///
 /// A tunnel to an address (`Host::Ip`) is relayed unread: an allowed address is allowed
 /// whatever it serves.
@@ -908,59 +904,76 @@ async fn tunnel<S: Stream>(
         return Ok(());
     };
     let deadline = matches!(r.port, 80 | 443).then(|| Instant::now() + HEAD_TIMEOUT);
-    let Gated {
-        step,
-        up: sent,
-        down: down0,
-    } = match gate(&mut s, &mut up, &mut early, r.port, deadline).await {
-        Ok(x) => x,
-        // Closed or silent before its first bytes: nothing was sent on, nothing to record
-        // beyond an idle tunnel.
-        Err(_) => return Ok(()),
-    };
-    let refused = |why: String| {
-        sh.event(r, Some(addr), "deny", why.clone(), sent, down0);
-        sh.say_refused(
-            &format!("cordon: network: closed tunnel to {name}:{}: {why}", r.port),
-            format!("tunnel:{name}:{}:{why}", r.port),
-        );
-    };
-    match step {
-        Step::Tls => {
-            let len = 5 + u16::from_be_bytes([early[3], early[4]]) as usize;
-            match client_hello_name(&early[5..len], sh.policy.allow_ech) {
-                Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {
-                    up.write_all(&early).await?;
+    let down = AtomicU64::new(0);
+    let outcome = {
+        let (mut cr, mut cw) = s.halves();
+        let (mut ur, mut uw) = up.split();
+        let downward = stream::copy_counted(&mut ur, &mut cw, &down);
+        let upward = async {
+            let (step, sent) = match gate(&mut cr, &mut uw, &mut early, r.port, deadline).await {
+                Ok(x) => x,
+                Err(_) => return Up::Closed,
+            };
+            match step {
+                Step::Tls => {
+                    let len = 5 + u16::from_be_bytes([early[3], early[4]]) as usize;
+                    match client_hello_name(&early[5..len], sh.policy.allow_ech) {
+                        Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
+                        Ok(sni) => {
+                            return Up::Refused(
+                                format!(
+                                    "TLS server name {sni:?} does not match the CONNECT host {name}"
+                                ),
+                                0,
+                            )
+                        }
+                        Err(why) => {
+                            return Up::Refused(format!("{why} (the tunnel is to {name})"), 0)
+                        }
+                    }
+                    if uw.write_all(&early).await.is_err() {
+                        return Up::Done(0);
+                    }
+                    Up::Done(early.len() as u64 + stream::copy_one(&mut cr, &mut uw).await)
                 }
-                Ok(sni) => {
-                    refused(format!(
-                        "TLS server name {sni:?} does not match the CONNECT host {name}"
-                    ));
-                    return Ok(());
-                }
-                Err(why) => {
-                    refused(format!("{why} (the tunnel is to {name})"));
-                    return Ok(());
+                Step::Http => Up::Http,
+                Step::Refuse(why) => Up::Refused(format!("{why} (the tunnel is to {name})"), sent),
+                // `gate` sent every byte of `early` on.
+                Step::Relay | Step::Forward(_) | Step::Wait => {
+                    Up::Done(sent + stream::copy_one(&mut cr, &mut uw).await)
                 }
             }
+        };
+        tokio::pin!(downward, upward);
+        let mut down_done = false;
+        let outcome = loop {
+            tokio::select! {
+                _ = &mut downward, if !down_done => down_done = true,
+                u = &mut upward => break u,
+            }
+        };
+        // A relayed tunnel ends when both sides are done; a refused one (or one handed to
+        // `tunnel_http`) now: the server's side is dropped.
+        if matches!(outcome, Up::Done(_) | Up::Closed) && !down_done {
+            downward.await;
         }
-        Step::Http => return tunnel_http(s, up, sh, r, h, addr, rule, early, down0).await,
-        Step::Refuse(why) => {
-            refused(format!("{why} (the tunnel is to {name})"));
-            return Ok(());
+        outcome
+    };
+    let down = down.load(Ordering::Relaxed);
+    match outcome {
+        Up::Done(n) => sh.event(r, Some(addr), "allow", rule, n, down),
+        Up::Refused(why, sent) => {
+            sh.event(r, Some(addr), "deny", why.clone(), sent, down);
+            sh.say_refused(
+                &format!("cordon: network: closed tunnel to {name}:{}: {why}", r.port),
+                format!("tunnel:{name}:{}:{why}", r.port),
+            );
         }
-        // `gate` sent every byte of `early` on.
-        Step::Relay | Step::Forward(_) | Step::Wait => {}
+        Up::Http => return tunnel_http(s, up, sh, r, h, addr, rule, early, down).await,
+        // Nothing was sent on; a tunnel that carried something down is recorded.
+        Up::Closed if down > 0 => sh.event(r, Some(addr), "allow", rule, 0, down),
+        Up::Closed => {}
     }
-    let (a, b) = relay(&mut s, &mut up).await;
-    sh.event(
-        r,
-        Some(addr),
-        "allow",
-        rule,
-        a + early.len() as u64,
-        b + down0,
-    );
     Ok(())
 }
 
@@ -1841,6 +1854,43 @@ mod tests {
         assert_eq!(
             (ev[0].decision, ev[0].bytes_up, ev[0].bytes_down),
             ("allow", 24, 14)
+        );
+    }
+
+    /// A server that speaks and closes while the client is in its first line: the client reads it
+    /// all and its end (no tunnel left waiting on either side), and the tunnel is recorded.
+    #[tokio::test]
+    async fn a_server_done_first_ends_the_tunnel() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let srv = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(&vec![b'z'; 300 * 1024]).await.unwrap();
+            // Reads what the client sent (closing with unread bytes would reset the connection).
+            let mut g = [0u8; 1];
+            s.read_exact(&mut g).await.unwrap();
+        });
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client
+            .write_all(format!("CONNECT api.test:{port} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        client.write_all(b"g").await.unwrap(); // part of a line, then only reading
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got))
+            .await
+            .expect("the server's end reached the client")
+            .unwrap();
+        assert_eq!(got.len(), 39 + 300 * 1024);
+        drop(client);
+        served.await.unwrap().unwrap();
+        srv.await.unwrap();
+        let ev = events.lock().unwrap();
+        assert_eq!(
+            (ev[0].decision, ev[0].bytes_up, ev[0].bytes_down),
+            ("allow", 1, 300 * 1024)
         );
     }
 }
