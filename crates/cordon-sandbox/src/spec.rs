@@ -266,6 +266,8 @@ pub fn build(
         secrets,
     };
     let early_secrets = secrets.clone();
+    let (mut env, env_dropped) = command_env(req, parent_env);
+    let isolation = isolation(req, probe);
     // What does not need the socket search is done before waiting for it.
     let (after_scan, early_sockets) = scan_with_sockets(
         &crate::guard::ScanInput {
@@ -278,16 +280,38 @@ pub fn build(
             remove_protected: &req.paths.remove_protected,
         },
         namespaces.then(|| sockets_scope(&early_secrets)),
-        |scan| after_scan(req, scan?, secrets, &read_secret, &writable, &mut notes),
+        |scan| {
+            let a = after_scan(req, scan?, secrets, &read_secret, &writable, &mut notes)?;
+            // The caches need the final secrets and only read the file system: resolved here,
+            // while the socket search (usually the longer) may still run on the other thread.
+            let caches = crate::caches::for_spec(
+                &req.caches,
+                &crate::caches::Context {
+                    home: &home,
+                    workspace: &workspace,
+                    writable: &writable,
+                    secrets: &a.secrets,
+                    parent_env,
+                },
+                req.mode == Mode::WorkspaceWrite,
+                isolation == Isolation::Namespaces,
+                &mut env,
+            );
+            crate::timing("spec: caches");
+            Ok::<_, Error>((a, caches))
+        },
     );
-    let AfterScan {
-        secrets,
-        secrets_allowed,
-        mut protected,
-        pin_conflicts,
-        pinned_elsewhere,
-        scan,
-    } = after_scan?;
+    let (
+        AfterScan {
+            secrets,
+            secrets_allowed,
+            mut protected,
+            pin_conflicts,
+            pinned_elsewhere,
+            scan,
+        },
+        caches,
+    ) = after_scan?;
     // Host unix sockets are hidden with mounts: only the sandbox with namespaces has them (the
     // fallback refuses socket() altogether).
     // Found beside the scan, with the secrets known then: kept if the final list answers each
@@ -303,22 +327,6 @@ pub fn build(
     for d in &req.own_dirs {
         protect_own_dir(d, &writable, &mut protected, &mut notes);
     }
-    let (mut env, env_dropped) = command_env(req, parent_env);
-    let isolation = isolation(req, probe);
-    let caches = crate::caches::for_spec(
-        &req.caches,
-        &crate::caches::Context {
-            home: &home,
-            workspace: &workspace,
-            writable: &writable,
-            secrets: &secrets,
-            parent_env,
-        },
-        req.mode == Mode::WorkspaceWrite,
-        isolation == Isolation::Namespaces,
-        &mut env,
-    );
-    crate::timing("spec: caches");
 
     Ok(SandboxSpec {
         mode: req.mode,

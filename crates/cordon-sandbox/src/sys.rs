@@ -129,6 +129,47 @@ pub fn move_mount(fd: &OwnedFd, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Moves the calling process into a new mount namespace, a copy of its current one, and
+/// returns a descriptor of the namespace it left (the "spare"): while the descriptor is open, the
+/// spare lives on with its mounts as they were. The caller must be single-threaded (unshare
+/// refuses to split a shared file system context) and hold CAP_SYS_ADMIN in the user namespace
+/// that owns the mount namespace (init of the sandbox does).
+pub fn spare_mount_namespace() -> io::Result<OwnedFd> {
+    let fd = check(
+        // SAFETY: open of a static NUL-terminated path; the descriptor is owned below.
+        unsafe {
+            libc::open(
+                c"/proc/self/ns/mnt".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        } as libc::c_long,
+        || "open /proc/self/ns/mnt".to_string(),
+    )?;
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    let spare = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    check(
+        // SAFETY: unshare takes flags only.
+        unsafe { libc::unshare(libc::CLONE_NEWNS) } as libc::c_long,
+        || "unshare(CLONE_NEWNS)".to_string(),
+    )?;
+    Ok(spare)
+}
+
+/// Moves the calling process into the mount namespace `ns` (a descriptor of
+/// [`spare_mount_namespace`]). When the caller was the last process of the namespace it leaves,
+/// the kernel takes that namespace's whole mount tree down in this call: one unmount of the
+/// tree (one RCU grace period for all its mounts), and the last reference of each mount is
+/// dropped as task work that runs before the call returns to user space, so every file system
+/// only that namespace held (its superblock) is gone when this returns.
+pub fn enter_mount_namespace(ns: &OwnedFd) -> io::Result<()> {
+    check(
+        // SAFETY: setns on a descriptor we own, with a namespace type flag.
+        unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } as libc::c_long,
+        || "setns(CLONE_NEWNS)".to_string(),
+    )?;
+    Ok(())
+}
+
 pub fn mount(
     src: &str,
     target: &Path,

@@ -226,16 +226,20 @@ fn entries(req: &CacheRequest, env: &Env, c: &mut Caches) -> Vec<Entry> {
 /// Resolves the caches for a sandbox: reads the file system (which caches exist), changes
 /// nothing. The variables for the command (location variables passed through, private
 /// directories) are returned separately, to be merged into the spec's environment. `req`'s
-/// directories must be canonical ([`canonical_request`]; [`for_spec`] makes them so).
+/// directories are made canonical, as the caches' paths are: the overlap checks compare them (a
+/// state directory reached through a link would not be seen inside a cache that holds it), and
+/// the supervisor opens them with no link on the way.
 pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String)>) {
+    let mut canon = Canon::default();
     let mut c = Caches {
-        dir: req.dir.clone(),
-        state_dir: req.state_dir.clone(),
+        dir: req.dir.as_deref().map(|d| canon.canonical(d)),
+        state_dir: req.state_dir.as_deref().map(|d| canon.canonical(d)),
         ..Default::default()
     };
-    let Some(dir) = req.dir.clone().filter(|_| req.enabled) else {
+    let Some(dir) = c.dir.clone().filter(|_| req.enabled) else {
         return (c, Vec::new());
     };
+    let state_dir = c.state_dir.clone();
     let var = |k: &str| {
         cx.parent_env
             .iter()
@@ -250,7 +254,6 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
     };
     let entries = entries(req, &env, &mut c);
-    let mut canon = Canon::default();
     let private_places = private_places(cx, &mut canon);
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
@@ -309,7 +312,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
                 }
             }
         };
-        if let Some(why) = refuse(&lower, cx, req.state_dir.as_deref(), &seen, &private_places) {
+        if let Some(why) = refuse(&lower, cx, state_dir.as_deref(), &seen, &private_places) {
             c.skipped.push(Skipped {
                 name,
                 path: lower,
@@ -319,7 +322,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
         seen.push(lower.clone());
         add_fallback(&mut c);
-        let root = group_root(&lower, cx, req.state_dir.as_deref(), &mut canon);
+        let root = group_root(&lower, cx, state_dir.as_deref(), &mut canon);
         let cache = Cache {
             name,
             path: lower,
@@ -354,35 +357,10 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     (c, vars)
 }
 
-/// `req` with its directories canonical, as the caches' paths are (for [`resolve`], whose
-/// caller makes sure of it): the overlap checks compare
-/// them (a state directory reached through a link would not be seen inside a cache that holds
-/// it), and the supervisor opens these directories with no link on the way.
-fn canonical_request(req: &CacheRequest) -> CacheRequest {
-    CacheRequest {
-        dir: req.dir.as_deref().map(canonical),
-        state_dir: req.state_dir.as_deref().map(canonical),
-        ..req.clone()
-    }
-}
-
 /// `p` with its longest existing ancestor made canonical (cordon's state directory may not exist
 /// yet): `/home -> /var/home`, or an `XDG_STATE_HOME` through a link, resolved once here.
 pub fn canonical(p: &Path) -> PathBuf {
-    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
-    let mut q = p;
-    loop {
-        if let Ok(c) = fs::canonicalize(q) {
-            return rest.iter().rev().fold(c, |a, r| a.join(r));
-        }
-        match (q.parent(), q.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name);
-                q = parent;
-            }
-            _ => return p.to_path_buf(),
-        }
-    }
+    Canon::default().canonical(p)
 }
 
 impl Env<'_> {
@@ -463,6 +441,24 @@ impl Canon {
                 return m.mnt;
             }
             q = q.parent()?;
+        }
+    }
+
+    /// `p` with its longest existing ancestor canonical ([`canonical`]).
+    fn canonical(&mut self, p: &Path) -> PathBuf {
+        let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+        let mut q = p;
+        loop {
+            if let Some(c) = self.canon(q) {
+                return rest.iter().rev().fold(c, |a, r| a.join(r));
+            }
+            match (q.parent(), q.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name);
+                    q = parent;
+                }
+                _ => return p.to_path_buf(),
+            }
         }
     }
 
@@ -781,17 +777,30 @@ impl Session {
                 }
             }
         }
-        c.overlays.retain(|o| match store::create_overlay_dirs(o) {
-            Ok(()) => true,
+        // The caches directory, opened once: the layers' directories are looked at through it,
+        // and init keeps it (`dir_fd`).
+        let cfd = match store::open_dir(&dir) {
+            Ok(f) => Some(f),
             Err(e) => {
-                errln!(
-                    "cordon: cache {}: cannot prepare {} ({e}); it stays read-only in this run",
-                    o.name,
-                    o.lower.display()
-                );
-                false
+                errln!("cordon: caches: {e}; tool caches stay read-only in this run");
+                c.overlays.clear();
+                None
             }
-        });
+        };
+        c.overlays.retain(
+            |o| match cfd.as_ref().map(|f| store::create_overlay_dirs(f, o)) {
+                None => false,
+                Some(Ok(())) => true,
+                Some(Err(e)) => {
+                    errln!(
+                        "cordon: cache {}: cannot prepare {} ({e}); it stays read-only in this run",
+                        o.name,
+                        o.lower.display()
+                    );
+                    false
+                }
+            },
+        );
         if let Err(e) = c.create_private() {
             errln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();
@@ -800,32 +809,24 @@ impl Session {
         // not move them aside (it was killed): only with the lock (without it, they belong to
         // the sandbox that holds it; this run's layers are a throwaway tmpfs).
         let mut dir_fd = None;
-        if lock.is_some() && !c.overlays.is_empty() {
-            match store::open_dir(&dir) {
-                Ok(cfd) => {
-                    c.overlays.retain(|o| match store::retire_work(&cfd, o) {
-                        Ok(_) => true,
-                        Err(e) => {
-                            errln!(
-                                "cordon: cache {}: cannot clear {} ({e}); it stays read-only in this run",
-                                o.name,
-                                o.work.display()
-                            );
-                            false
-                        }
-                    });
-                    let n = store::trash_len(&cfd);
-                    if n > store::TRASH_MAX {
-                        // The inits that empty it were killed too often: the excess goes now.
-                        store::empty_trash(&cfd, Some(n - store::TRASH_MAX));
-                    }
-                    dir_fd = Some(cfd);
-                }
+        if let Some(cfd) = cfd.filter(|_| lock.is_some() && !c.overlays.is_empty()) {
+            c.overlays.retain(|o| match store::retire_work(&cfd, o) {
+                Ok(_) => true,
                 Err(e) => {
-                    errln!("cordon: caches: {e}; tool caches stay read-only in this run");
-                    c.overlays.clear();
+                    errln!(
+                        "cordon: cache {}: cannot clear {} ({e}); it stays read-only in this run",
+                        o.name,
+                        o.work.display()
+                    );
+                    false
                 }
+            });
+            let n = store::trash_len(&cfd);
+            if n > store::TRASH_MAX {
+                // The inits that empty it were killed too often: the excess goes now.
+                store::empty_trash(&cfd, Some(n - store::TRASH_MAX));
             }
+            dir_fd = Some(cfd);
         }
         Session {
             _lock: lock,
@@ -835,7 +836,7 @@ impl Session {
     }
 
     /// The caches directory's descriptor, for init to keep (it clears the work directories
-    /// through it after its unmounts): only with the workspace's locks held (`start` opens it
+    /// through it after its unmounts): only with the workspace's locks held (`start` keeps it
     /// only then).
     pub fn dir_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
@@ -872,7 +873,7 @@ pub fn for_spec(
     if !workspace_write {
         return Caches::default();
     }
-    let (mut c, location) = resolve(&canonical_request(req), cx);
+    let (mut c, location) = resolve(req, cx);
     if c.is_empty() {
         return c;
     }

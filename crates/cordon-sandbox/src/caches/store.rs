@@ -122,8 +122,17 @@ fn try_lock_op(dir: &Path, name: &str, op: libc::c_int) -> io::Result<Option<fs:
 pub const STAGE: &str = ".mnt";
 
 /// The upper and work directories, and the host's empty cache directories that
-/// are to be created (their tool's directory exists).
-pub fn create_overlay_dirs(o: &Overlay) -> io::Result<()> {
+/// are to be created (their tool's directory exists). `caches`: the caches directory, where two
+/// `fstatat` say whether the layers' directories are there already (every run after the first).
+pub fn create_overlay_dirs(caches: &OwnedFd, o: &Overlay) -> io::Result<()> {
+    let there = |sub: &str| {
+        cstring(OsStr::new(&format!("{}/{sub}", o.name)))
+            .and_then(|p| lstat_at(caches.as_raw_fd(), &p))
+            .is_ok_and(|st| is_dir(&st))
+    };
+    if !o.caches.iter().any(|c| c.create) && there("upper") && there("work") {
+        return Ok(());
+    }
     mkdirs(&o.upper)?;
     mkdirs(&o.work)?;
     for c in o.caches.iter().filter(|c| c.create) {

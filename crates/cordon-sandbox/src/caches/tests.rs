@@ -476,3 +476,42 @@ fn canon_is_realpath() {
         }
     }
 }
+
+/// `canonical` (a state directory that may not exist yet) makes its longest existing ancestor
+/// canonical and keeps the rest, as realpath of that ancestor plus the missing names would.
+#[test]
+fn canonical_keeps_the_missing_tail() {
+    use std::os::unix::fs::symlink;
+    let d = tempfile::tempdir().unwrap();
+    let r = fs::canonicalize(d.path()).unwrap();
+    fs::create_dir_all(r.join("real/state")).unwrap();
+    symlink(r.join("real"), r.join("link")).unwrap();
+    symlink("missing", r.join("dangling")).unwrap();
+    fn reference(p: &Path) -> PathBuf {
+        let mut rest = Vec::new();
+        let mut q = p;
+        loop {
+            if let Ok(c) = fs::canonicalize(q) {
+                return rest.iter().rev().fold(c, |a: PathBuf, r| a.join(r));
+            }
+            rest.push(q.file_name().unwrap().to_owned());
+            q = q.parent().unwrap();
+        }
+    }
+    let mut c = Canon::default();
+    for p in [
+        "link/state",
+        "link/state/cordon/workspaces/x/caches",
+        "link/new/caches",
+        "dangling/x",
+        "real/../link/state/y",
+    ] {
+        let p = r.join(p);
+        assert_eq!(c.canonical(&p), reference(&p), "{}", p.display());
+        assert_eq!(canonical(&p), reference(&p), "{}", p.display());
+    }
+    assert_eq!(
+        canonical(&r.join("link/state/cordon")),
+        r.join("real/state/cordon")
+    );
+}

@@ -22,7 +22,7 @@ pub(super) struct Ends {
     /// Where the proxy's listening socket goes out (namespaces with a proxy).
     pub proxy: Option<OwnedFd>,
     /// The workspace's caches mounts lock (`caches::store::MOUNTS_LOCK`), held until init has
-    /// unmounted the overlays and exits.
+    /// taken the overlays down and exits.
     pub mounts_lock: Option<RawFd>,
     /// The workspace's caches directory, opened by the supervisor (`caches::Session::dir_fd`):
     /// init clears the overlays' work directories through it after its unmounts.
@@ -230,10 +230,11 @@ fn reap(
 /// itself) and reaping to ECHILD, nothing of the sandbox runs any more: a fork racing the kill
 /// fails, as the kernel re-checks for a pending fatal signal under the tasklist lock. The
 /// supervisor may return on the status alone; the teardown happens off its critical path. The
-/// tool caches' overlays are unmounted by init itself after the report: it holds the
+/// tool caches' overlays are taken down by init itself after the report (it leaves the
+/// sandbox's mount namespace for the spare one it kept, `caches::mount::teardown`): it holds the
 /// workspace's mounts lock, inherited from the supervisor, until then (its files are closed
 /// before its namespaces go when it exits, so exiting alone would free the lock too early);
-/// then it clears their work directories (`caches::mount::teardown`).
+/// then it clears their work directories.
 fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>, tail: &OwnedFd) -> ! {
     sys::process::kill(-1, libc::SIGKILL);
     loop {
@@ -256,7 +257,7 @@ fn finish(done: &OwnedFd, code: i32, mounts_lock: Option<RawFd>, tail: &OwnedFd)
     sys::process::outlive_parent();
     sys::write_all(done.as_raw_fd(), &exit.encode());
     // Then the caches' overlays go, off the supervisor's path: init holds the workspace's
-    // mounts lock (caches/store.rs) until they are unmounted and their work directories moved
+    // mounts lock (caches/store.rs) until they are gone and their work directories moved
     // (`teardown`). cordon's own stdio first, so that a reader of cordon's output sees its end
     // without waiting for this.
     sys::process::close_stdio();
