@@ -6,7 +6,9 @@
 //! request on the same connection, after a leading CRLF, as an absolute-form target, and with
 //! its request line sent in two pieces), and TLS whose ClientHello names
 //! evil.test. The front must never receive the name evil.test; the legitimate request and the
-//! ClientHello for front.test itself still reach it. Runs as the invoking user and as an
+//! ClientHello for front.test itself still reach it. The same for the plain-HTTP proxy: a second
+//! request or a CONNECT after a first one, a `Host` or userinfo naming evil.test, a smuggled
+//! request, an `Upgrade`, SOCKS4/4a. Runs as the invoking user and as an
 //! unprivileged user (the fallback refuses `--allow-domain` altogether: network.rs
 //! `fallback_refuses_allow_domain`).
 
@@ -111,6 +113,22 @@ def tls(name, tunnel, sni):
         ctx.wrap_socket(s, server_hostname=sni).close()
     except Exception as e:
         print(name, 'ended:', type(e).__name__, flush=True)
+def direct():
+    s = socket.create_connection(('127.0.0.1', 3128), 3)
+    return s
+# The plain-HTTP proxy itself (evil.test is pinned to the front's address and port: a request
+# the proxy sent there would show in the front's record).
+F = b'front.test:%d' % P
+E = b'evil.test:%d' % P
+http('plain keep-alive', direct, b'GET http://' + F + b'/first HTTP/1.1\r\nHost: ' + F + b'\r\n\r\nGET http://' + E + b'/second HTTP/1.1\r\nHost: ' + E + b'\r\n\r\n')
+http('plain connect after', direct, b'GET http://' + F + b'/first HTTP/1.1\r\n\r\nCONNECT ' + E + b' HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+http('plain host header', direct, b'GET http://' + F + b'/ HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+http('plain userinfo', direct, b'GET http://' + F + b'@' + E + b'/ HTTP/1.1\r\n\r\n')
+http('plain smuggled', direct, b'POST http://' + F + b'/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET http://' + E + b'/ HTTP/1.1\r\n\r\n')
+http('plain upgrade', direct, b'GET http://' + F + b'/ HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET / HTTP/1.1\r\nHost: evil.test\r\n\r\n')
+http('plain http/1.0', direct, b'GET http://' + E + b'/ HTTP/1.0\r\n\r\n')
+http('socks4a', direct, b'\x04\x01' + struct.pack('>H', P) + b'\x00\x00\x00\x01\x00evil.test\x00')
+http('socks4', direct, b'\x04\x01' + struct.pack('>H', P) + b'\x7f\x00\x00\x01\x00')
 for tunnel in (via_connect, via_socks):
     t = tunnel.__name__
     http(t + ' fronted', tunnel, b'GET /fronted HTTP/1.1\r\nHost: evil.test\r\n\r\n')
@@ -133,6 +151,7 @@ fn tunnels_carry_their_host_only(c: &Case) {
         "run",
         &format!("--allow-domain=front.test:{port}"),
         "--resolve=front.test:127.0.0.1",
+        "--resolve=evil.test:127.0.0.1",
         "--allow-local",
         &format!("--net-log={}", log.display()),
         "--",
@@ -285,5 +304,85 @@ mod ech_is_refused_unless_allowed {
             Who::Unprivileged,
             false,
         )
+    }
+}
+
+/// Around the proxy: every socket family a command could use to reach the host directly. A UDP
+/// socket and a TCP listener on the host's 127.0.0.1 must receive nothing; vsock (to the host,
+/// CID 2), packet and raw sockets must not open. Namespaces: the sandbox's loopback is its
+/// own, its only interface; no capability for packet or raw sockets; seccomp refuses AF_VSOCK.
+/// Fallback: seccomp refuses socket() altogether. Abstract unix sockets and io_uring:
+/// sandbox_attacks.rs (abstract_socket, kernel_surface).
+fn no_socket_reaches_the_host(c: &Case) {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let (u, t) = (
+        udp.local_addr().unwrap().port(),
+        tcp.local_addr().unwrap().port(),
+    );
+    let script = format!(
+        r#"
+import socket, errno
+def t(name, f):
+    try:
+        f(); print(name, 'OPEN')
+    except OSError as e:
+        print(name, 'refused', errno.errorcode.get(e.errno, e.errno))
+t('vsock', lambda: socket.socket(40, socket.SOCK_STREAM).connect((2, 1234)))
+t('packet', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0x0300))
+t('raw', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+t('raw6', lambda: socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6))
+t('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {u})))
+t('udp6', lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'x', ('::ffff:127.0.0.1', {u})))
+t('tcp', lambda: socket.create_connection(('127.0.0.1', {t}), 2).send(b'x'))
+t('tcp0', lambda: socket.create_connection(('0.0.0.0', {t}), 2).send(b'x'))
+print('done')
+"#
+    );
+    std::fs::write(c.ws.join("socks.py"), script).unwrap();
+    c.chown_all();
+    let o = c.cordon(&["run", "--", "python3", "socks.py"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = text(&o);
+    assert!(out.contains("done"), "[{}] {out}", c.label());
+    let mut b = [0u8; 16];
+    assert!(
+        udp.recv_from(&mut b).is_err(),
+        "[{}] UDP reached the host: {out}",
+        c.label()
+    );
+    assert!(
+        tcp.accept().is_err(),
+        "[{}] TCP reached the host: {out}",
+        c.label()
+    );
+    for fam in ["vsock", "packet", "raw", "raw6"] {
+        assert!(
+            out.contains(&format!("{fam} refused")),
+            "[{}] {fam}: {out}",
+            c.label()
+        );
+    }
+}
+
+mod no_socket_reaches_the_host {
+    use super::*;
+    #[test]
+    fn invoker() {
+        each(super::no_socket_reaches_the_host, Who::Invoker, false)
+    }
+    #[test]
+    fn unprivileged() {
+        each(super::no_socket_reaches_the_host, Who::Unprivileged, false)
+    }
+    #[test]
+    fn invoker_fallback() {
+        each(super::no_socket_reaches_the_host, Who::Invoker, true)
+    }
+    #[test]
+    fn unprivileged_fallback() {
+        each(super::no_socket_reaches_the_host, Who::Unprivileged, true)
     }
 }

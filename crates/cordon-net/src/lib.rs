@@ -992,7 +992,8 @@ async fn tunnel_http<S: Stream>(
     down0: u64,
 ) -> io::Result<()> {
     let port = r.port;
-    let mut r = r.clone();
+    // Recorded as the tunnel it is (no method or path: tunnel records have none, as before).
+    let r = r.clone();
     let deny = |r: &Req, why: String| {
         sh.event(r, Some(addr), "deny", why.clone(), 0, down0);
         sh.say_refused(
@@ -1025,27 +1026,23 @@ async fn tunnel_http<S: Stream>(
             return Ok(());
         }
     };
-    r.method = Some(head.method.clone());
     let path = match http::target(&head.target) {
         http::Target::Origin(p) => p,
         // A server takes the host of an absolute-form target over the Host header
         // (RFC 9112 §3.2.2): it must name `h` as well.
-        http::Target::AbsoluteHttp { hostport, path } => {
-            r.path = Some(decide::split_query(path).0.to_string());
-            match parse_target(hostport, port) {
-                Ok((hh, _)) if hh == *h => path,
-                _ => {
-                    deny(
-                        &r,
-                        format!(
-                            "request target {:?} is not on the tunnel's host {h}",
-                            head.target
-                        ),
-                    );
-                    return Ok(());
-                }
+        http::Target::AbsoluteHttp { hostport, path } => match parse_target(hostport, port) {
+            Ok((hh, _)) if hh == *h => path,
+            _ => {
+                deny(
+                    &r,
+                    format!(
+                        "request target {:?} is not on the tunnel's host {h}",
+                        head.target
+                    ),
+                );
+                return Ok(());
             }
-        }
+        },
         http::Target::Other => {
             deny(
                 &r,
@@ -1058,7 +1055,6 @@ async fn tunnel_http<S: Stream>(
         }
     };
     let (path_only, query) = decide::split_query(path);
-    r.path = Some(path_only.to_string());
     if head.method.eq_ignore_ascii_case("CONNECT") {
         deny(&r, "a CONNECT inside a tunnel".to_string());
         return Ok(());
@@ -1802,8 +1798,10 @@ mod tests {
         );
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!((ev[0].protocol, ev[0].decision), ("connect", "allow"));
-        assert_eq!(ev[0].method.as_deref(), Some("GET"));
-        assert_eq!(ev[0].path.as_deref(), Some("/a"));
+        assert_eq!(
+            (ev[0].method.as_deref(), ev[0].path.as_deref()),
+            (None, None)
+        );
     }
 
     /// TLS in a tunnel to a name, on any port: the ClientHello must name that host.
