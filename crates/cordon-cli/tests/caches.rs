@@ -1143,6 +1143,55 @@ fn moved_credentials_stay_secret(c: &Case) {
 
 variants!(moved_credentials_stay_secret);
 
+/// A variable that moves a missing cache out of its tool's directory with `..`
+/// (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/planted`, `~/.yarn` present): cordon made
+/// `~/.ssh/planted` on the host, inside a secret directory, to mount the cache there (the
+/// checks compare components, and `.yarn/..` is not `.ssh`). Now the tool gets its private
+/// directory: nothing appears in `~/.ssh` (checked outside), and the secret stays unread.
+fn dotdot_cannot_leave_the_tool_dir(c: &Case) {
+    c.write(".ssh/id_ed25519", &format!("{SECRET}\n"));
+    c.write(".yarn/.keep", "");
+    c.write(".pnpmh/.keep", "");
+    c.chown_all();
+    let h = |p: &str| c.home.join(p).display().to_string();
+    let (yarn, pnpm, store) = (
+        h(".yarn/../.ssh/planted"),
+        h(".pnpmh"),
+        h(".pnpmh/../.ssh/store"),
+    );
+    let env = [
+        ("YARN_GLOBAL_FOLDER", yarn.as_str()),
+        ("PNPM_HOME", pnpm.as_str()),
+        ("npm_config_store_dir", store.as_str()),
+    ];
+    let names = || {
+        let mut v: Vec<_> = fs::read_dir(c.home.join(".ssh"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = names();
+    let o = sh_with(
+        c,
+        &env,
+        "cat ~/.ssh/id_ed25519 2>&1; mkdir -p \"$YARN_GLOBAL_FOLDER\" && echo x > \"$YARN_GLOBAL_FOLDER/f\"; \
+         ls -a ~/.ssh 2>&1; echo END",
+    );
+    let t = text(&o);
+    assert!(t.contains("END"), "[{}] {t}", c.label());
+    assert!(
+        !t.contains(SECRET),
+        "[{}] the secret was read:\n{t}",
+        c.label()
+    );
+    assert_eq!(names(), before, "[{}] made in ~/.ssh:\n{t}", c.label());
+}
+
+variants!(dotdot_cannot_leave_the_tool_dir);
+
 /// cordon's state directory reached through a link (`XDG_STATE_HOME=~/st`, `~/st -> ~/real`;
 /// or `/home -> /var/home`): the caches work as usual (the supervisor opens their directories
 /// with no link on the way: it found one and left every cache read-only), warm from run to run,

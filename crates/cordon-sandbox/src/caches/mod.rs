@@ -286,12 +286,22 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
             }
             None => {
                 // Not there: create it in the tool's own directory if that exists, else point
-                // the tool at a private directory.
+                // the tool at a private directory. Only names below the tool's directory: a
+                // `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`) would make the path leave it
+                // after the checks below, which compare components (the supervisor made
+                // `~/.ssh/x`, inside a secret directory, on the host).
                 let anchored = anchor.as_ref().and_then(|a| {
                     let rel = path.strip_prefix(a).ok()?;
+                    let names = rel
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                    if !names || rel.as_os_str().is_empty() {
+                        return None;
+                    }
                     let a = canon.canon(a)?;
-                    let a = canon.is_dir(&a).then_some(a)?;
-                    (!rel.as_os_str().is_empty()).then(|| a.join(rel))
+                    let mut l = canon.is_dir(&a).then_some(a)?;
+                    l.extend(rel.components());
+                    Some(l)
                 });
                 match anchored {
                     Some(l) => (l, true),

@@ -211,6 +211,64 @@ fn refused_places() {
     assert!(overlay(&c, "uv").is_none());
 }
 
+/// A missing cache is made in its tool's directory only by names below it: a variable with
+/// `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`, `~/.gradle/new/../../.ssh/y`) points the tool
+/// at its private directory instead; before, it planned `~/.yarn/../.ssh/x` (to be made on the
+/// host, in a secret directory), which the component-wise checks did not see inside `~/.ssh`.
+#[test]
+fn missing_caches_stay_in_their_tool_dir() {
+    let t = setup();
+    for d in [".yarn", ".gradle", ".ssh", "pn"] {
+        fs::create_dir_all(t.home.join(d)).unwrap();
+    }
+    let ssh = t.home.join(".ssh");
+    let (c, env) = run(
+        &t,
+        &req(&t),
+        &[
+            (
+                "YARN_GLOBAL_FOLDER",
+                t.home.join(".yarn/../.ssh/x").to_str().unwrap(),
+            ),
+            (
+                "GRADLE_USER_HOME",
+                t.home.join(".gradle/new/../../.ssh/y").to_str().unwrap(),
+            ),
+            ("PNPM_HOME", t.home.join("pn").to_str().unwrap()),
+            (
+                "npm_config_store_dir",
+                t.home.join("pn/./b//c/").to_str().unwrap(),
+            ),
+        ],
+        true,
+    );
+    for o in &c.overlays {
+        for m in &o.caches {
+            assert!(
+                !m.path.starts_with(&ssh),
+                "{} at {}",
+                m.name,
+                m.path.display()
+            );
+            assert!(
+                m.path.components().all(|x| matches!(
+                    x,
+                    std::path::Component::RootDir | std::path::Component::Normal(_)
+                )),
+                "{}",
+                m.path.display()
+            );
+        }
+    }
+    assert!(overlay(&c, "yarn-berry").is_none());
+    assert!(private(&c, "yarn-berry").is_some());
+    assert!(env_of(&env, "YARN_GLOBAL_FOLDER").is_some_and(|v| !v.contains(".ssh")));
+    // Without `..`, a path spelled loosely is still made in its tool's directory, cleanly.
+    let (_, m) = overlay(&c, "pnpm-store").expect("pnpm-store");
+    assert!(m.create);
+    assert_eq!(m.path.as_os_str(), t.home.join("pn/b/c").as_os_str());
+}
+
 /// cordon's state directory reached through a link (`XDG_STATE_HOME=~/st`, `~/st -> ~/real`):
 /// compared as it is, a cache at its real path was not seen to overlap it (an overlay of the
 /// state directory was planned), and the supervisor, which opens the caches directory with no
