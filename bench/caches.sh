@@ -8,7 +8,7 @@
 #  2. a warm `npm ci` of a ~70-package lockfile (express 4) inside `cordon run` against the same
 #     outside, both served from the same warm host cache (inside: through the overlay), and the
 #     floor: the same outside under a bare overlayfs mount of ~/.npm (unshare -Urm, no cordon).
-# Prints medians and ratios. Usage: bench/caches.sh [RUNS] [NPM_RUNS]
+# Prints medians and ratios. Usage: [BENCH_DIR=DIR] bench/caches.sh [RUNS] [NPM_RUNS]
 # (needs hyperfine, npm, unshare, and the npm registry reachable for the one-time warm-up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +20,12 @@ done
 cargo build --release -q
 # Not under /tmp or /var/tmp: the sandbox has its own there, so a home directory below them is
 # not where the user's is (every cache's mount point would be made in the sandbox's tmpfs).
+# BENCH_DIR: another file system to hold the fake home (e.g. a journaled ext4 on a loop device:
+# this VM's root file system has no journal, which changes inode allocation; see
+# docs/benchmarks.md).
 base=/var/lib
 [ "$(id -u)" = 0 ] || base="${XDG_CACHE_HOME:-$HOME/.cache}"
+base="${BENCH_DIR:-$base}"
 mkdir -p "$base"
 work=$(mktemp -d "$base/cordon-bench-caches.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -206,6 +206,10 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
 
     // What must win over the writable roots.
     for s in &spec.secrets {
+        // cordon's state directory, when the tool caches cover it themselves just below.
+        if crate::caches::mount::hides(&spec.caches, &c.caches, s) {
+            continue;
+        }
         // A secret under the private /tmp (e.g. an audit directory there) is already out of
         // reach: the path no longer exists in this view, and there is nothing to cover.
         let is_dir = match std::fs::symlink_metadata(s) {

@@ -438,6 +438,12 @@ pub fn attach_overlays(p: &mut Prepared) {
     }
 }
 
+/// Whether [`hide_state`] will cover `dir` (cordon's state directory, itself a secret): the
+/// secrets' own cover of it would only be mounted over again.
+pub fn hides(c: &Caches, p: &Prepared, dir: &Path) -> bool {
+    c.state_dir.as_deref() == Some(dir) && p.private.iter().any(|(d, _)| d.starts_with(dir))
+}
+
 /// init, after the secrets: cordon's state directory becomes an empty read-only tmpfs holding
 /// only the way to this workspace's private directories, which are attached there.
 pub fn hide_state(c: &Caches, p: &mut Prepared) -> io::Result<()> {
@@ -476,10 +482,16 @@ pub fn hide_state(c: &Caches, p: &mut Prepared) -> io::Result<()> {
                     }
                 }
             }
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o111)
-                .create(&dir)?;
+            // The way down to it, from the top (the tmpfs is new: no directory exists yet, the
+            // first may exist from an earlier private directory).
+            let mut at = s.to_path_buf();
+            for part in dir.strip_prefix(s).unwrap_or(Path::new("")).components() {
+                at.push(part);
+                match std::fs::DirBuilder::new().mode(0o111).create(&at) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+            }
             move_mount(&fd, &dir)?;
         } else {
             attach(&fd, &dir)?;
