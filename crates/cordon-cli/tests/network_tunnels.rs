@@ -386,3 +386,62 @@ mod no_socket_reaches_the_host {
         each(super::no_socket_reaches_the_host, Who::Unprivileged, true)
     }
 }
+
+/// A denied address stays denied whatever allowed name resolves to it (`--deny-domain
+/// 127.0.0.1`, or a managed file's `never_allow_domains`): checked on the address the proxy
+/// connects to, for plain HTTP, CONNECT and SOCKS5 alike.
+fn denied_address_behind_an_allowed_name(c: &Case) {
+    let (port, got) = front();
+    let o = c.cordon(&[
+        "run",
+        &format!("--allow-domain=front.test:{port}"),
+        "--resolve=front.test:127.0.0.1",
+        "--allow-local",
+        "--deny-domain=127.0.0.1",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "curl -sS http://front.test:{port}/plain; \
+             curl -sS -p http://front.test:{port}/connect; \
+             curl -sS --socks5-hostname 127.0.0.1:3128 http://front.test:{port}/socks; echo done"
+        ),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = text(&o);
+    assert!(out.contains("done"), "[{}] {out}", c.label());
+    let got = got.lock().unwrap().clone();
+    assert!(
+        got.is_empty(),
+        "[{}] the denied address was reached: {:?}\n{out}",
+        c.label(),
+        got.iter()
+            .map(|b| String::from_utf8_lossy(b))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        out.contains("front.test resolves to 127.0.0.1, denied by --deny-domain 127.0.0.1"),
+        "[{}] {out}",
+        c.label()
+    );
+}
+
+mod denied_address_behind_an_allowed_name {
+    use super::*;
+    #[test]
+    fn invoker() {
+        each(
+            super::denied_address_behind_an_allowed_name,
+            Who::Invoker,
+            false,
+        )
+    }
+    #[test]
+    fn unprivileged() {
+        each(
+            super::denied_address_behind_an_allowed_name,
+            Who::Unprivileged,
+            false,
+        )
+    }
+}

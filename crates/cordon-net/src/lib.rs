@@ -301,20 +301,22 @@ impl Shared {
                 },
             },
         };
-        let mut refused_local = None;
+        let mut why = None;
         for a in addrs {
+            let a = host::unmap(a);
+            if let Some(d) = self.policy.denied_address(a, port) {
+                why = Some(format!("{h} resolves to {a}, {d}"));
+                continue;
+            }
             if is_local(a) && !self.policy.allow_local {
-                refused_local = Some(a);
+                why.get_or_insert(format!(
+                    "{h} resolves to the local address {a} (allow with --allow-local)"
+                ));
                 continue;
             }
             return Ok(SocketAddr::new(a, port));
         }
-        match refused_local {
-            Some(a) => Err(format!(
-                "{h} resolves to the local address {a} (allow with --allow-local)"
-            )),
-            None => Err(format!("{h} has no address")),
-        }
+        Err(why.unwrap_or_else(|| format!("{h} has no address")))
     }
 
     /// After the policy's `decision` for `h`: resolve, connect. On refusal, records the event
