@@ -60,6 +60,10 @@ pub struct Args {
     /// Allow destinations that resolve to loopback, private, link-local, CGNAT or ULA addresses.
     #[arg(long)]
     pub allow_local: bool,
+    /// Let TLS tunnels carry an encrypted ClientHello (ECH), whose real server name the proxy
+    /// cannot check (Chromium sends a placeholder one by default).
+    #[arg(long)]
+    pub allow_ech: bool,
     /// Pin NAME to ADDR for the proxy's resolution (repeatable), like curl's --resolve.
     #[arg(long, value_name = "NAME:ADDR", value_parser = cordon_net::parse_resolve)]
     pub resolve: Vec<(String, std::net::IpAddr)>,
@@ -145,6 +149,7 @@ pub fn flags(a: &Args) -> cordon_config::Flags {
         allow_domain: a.allow_domain.clone(),
         deny_domain: a.deny_domain.clone(),
         allow_local: a.allow_local,
+        allow_ech: a.allow_ech,
         resolve: a.resolve.clone(),
         network: match a.network.as_deref() {
             Some("full") => Some(cordon_config::NetMode::Full),

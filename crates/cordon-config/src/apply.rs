@@ -383,6 +383,11 @@ impl Applier<'_, '_> {
                 self.cfg.allow_local = Val::new(*l.get_ref(), self.origin(l));
             }
         }
+        if let Some(l) = &net.allow_ech {
+            if !*l.get_ref() || self.loosen(l, "network.allow_ech")? {
+                self.cfg.allow_ech = Val::new(*l.get_ref(), self.origin(l));
+            }
+        }
         for r in &net.resolve {
             let v = cordon_net::parse_resolve(r.get_ref()).map_err(|e| {
                 self.doc

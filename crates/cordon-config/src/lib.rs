@@ -344,6 +344,7 @@ pub struct Flags {
     pub allow_domain: Vec<DomainPattern>,
     pub deny_domain: Vec<DomainPattern>,
     pub allow_local: bool,
+    pub allow_ech: bool,
     pub resolve: Vec<(String, IpAddr)>,
     pub network: Option<NetMode>,
     pub policy: Vec<PathBuf>,
@@ -428,6 +429,8 @@ pub struct Config {
     pub allow_domains: Vec<Val<DomainPattern>>,
     pub deny_domains: Vec<Val<DomainPattern>>,
     pub allow_local: Val<bool>,
+    /// Tunnels may carry an encrypted ClientHello (ECH): its server name cannot be checked.
+    pub allow_ech: Val<bool>,
     pub resolve: Vec<Val<(String, IpAddr)>>,
     pub nproc: Val<u64>,
     pub memory: Val<u64>,
@@ -577,6 +580,7 @@ impl Config {
             allow_domains: Vec::new(),
             deny_domains: Vec::new(),
             allow_local: Val::new(false, b()),
+            allow_ech: Val::new(false, b()),
             resolve: Vec::new(),
             nproc: Val::new(l.nproc, b()),
             memory: Val::new(l.data_bytes, b()),
@@ -825,6 +829,9 @@ impl Config {
         );
         if f.allow_local {
             self.allow_local = Val::new(true, o("--allow-local"));
+        }
+        if f.allow_ech {
+            self.allow_ech = Val::new(true, o("--allow-ech"));
         }
         self.resolve.extend(
             f.resolve

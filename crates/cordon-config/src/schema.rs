@@ -122,6 +122,7 @@ pub(crate) struct NetToml {
     #[serde(default)]
     pub deny: Vec<S<String>>,
     pub allow_local: Option<S<bool>>,
+    pub allow_ech: Option<S<bool>>,
     #[serde(default)]
     pub resolve: Vec<S<String>>,
 }
@@ -200,6 +201,7 @@ const KEYS: &[&str] = &[
     "allow",
     "deny",
     "allow_local",
+    "allow_ech",
     "resolve",
     "nproc",
     "memory",

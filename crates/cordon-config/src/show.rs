@@ -97,6 +97,10 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
             one(json!(c.allow_local.value), &c.allow_local.origin),
         ),
         (
+            "network.allow_ech",
+            one(json!(c.allow_ech.value), &c.allow_ech.origin),
+        ),
+        (
             "network.resolve",
             many(&c.resolve, |(n, a)| s(&format!("{n}:{a}"))),
         ),

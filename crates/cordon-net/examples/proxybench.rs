@@ -131,6 +131,7 @@ fn main() {
         ],
         deny: vec![],
         allow_local: true,
+        allow_ech: false,
         resolve: vec![
             ("bulk.test".into(), "127.0.0.1".parse().unwrap()),
             ("web.test".into(), "127.0.0.1".parse().unwrap()),

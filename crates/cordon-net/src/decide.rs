@@ -6,6 +6,8 @@
 //! The tunnel and request decisions are where policy beyond the domain list plugs in
 //! (docs/design.md, "The proxy and TLS interception"): today both reduce to the destination's.
 
+use std::net::IpAddr;
+
 use crate::host::Host;
 use crate::NetPolicy;
 
@@ -43,16 +45,8 @@ pub struct RequestView<'a> {
 impl NetPolicy {
     /// The decision for a destination: a deny pattern wins, then the first allow pattern.
     pub fn decide_host(&self, h: &Host, port: u16) -> Result<String, String> {
-        if let Some((i, d)) = self
-            .deny
-            .iter()
-            .enumerate()
-            .find(|(_, d)| d.denies(h, port))
-        {
-            return Err(match self.deny_origin.get(i).filter(|o| !o.is_empty()) {
-                Some(o) => format!("denied by {d} (set in {o}; no flag allows it)"),
-                None => format!("denied by --deny-domain {d}"),
-            });
+        if let Some(why) = self.denied(h, port) {
+            return Err(why);
         }
         match self.allow.iter().find(|a| a.allows(h, port)) {
             Some(a) => Ok(format!("--allow-domain {a}")),
@@ -64,6 +58,26 @@ impl NetPolicy {
                 Err(format!("not in the allowed domains (allow with {hint})"))
             }
         }
+    }
+
+    /// The first deny pattern matching `h` on `port`, as the refusal's text.
+    fn denied(&self, h: &Host, port: u16) -> Option<String> {
+        let (i, d) = self
+            .deny
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.denies(h, port))?;
+        Some(match self.deny_origin.get(i).filter(|o| !o.is_empty()) {
+            Some(o) => format!("denied by {d} (set in {o}; no flag allows it)"),
+            None => format!("denied by --deny-domain {d}"),
+        })
+    }
+
+    /// A deny pattern naming the address a name resolved to: an address that is denied stays
+    /// denied whatever name leads there (`--deny-domain 10.0.0.5`, a managed file's
+    /// `never_allow_domains`), checked on the address connected to.
+    pub fn denied_address(&self, a: IpAddr, port: u16) -> Option<String> {
+        self.denied(&Host::Ip(a), port)
     }
 
     /// The decision for a tunnel to host:port (HTTP CONNECT or SOCKS5 CONNECT), and what to do
@@ -178,6 +192,25 @@ mod tests {
             p.decide_connect(&ip, 443),
             Err("not in the allowed domains (allow with --allow-domain 10.0.0.1:443)".into())
         );
+    }
+
+    #[test]
+    fn a_denied_address_is_denied_whatever_name_leads_there() {
+        let mut p = policy(&["*.test"], &["10.0.0.5", "10.0.0.6:22", "bad.test"]);
+        p.deny_origin = vec!["/etc/cordon/managed.toml:2".into()];
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            p.denied_address(a("10.0.0.5"), 443),
+            Some(
+                "denied by 10.0.0.5 (set in /etc/cordon/managed.toml:2; no flag allows it)".into()
+            )
+        );
+        assert_eq!(
+            p.denied_address(a("10.0.0.6"), 22),
+            Some("denied by --deny-domain 10.0.0.6:22".into())
+        );
+        assert_eq!(p.denied_address(a("10.0.0.6"), 443), None);
+        assert_eq!(p.denied_address(a("10.0.0.7"), 443), None);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod stream;
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +58,9 @@ pub struct NetPolicy {
     pub allow: Vec<DomainPattern>,
     pub deny: Vec<DomainPattern>,
     pub allow_local: bool,
+    /// Tunnels may carry an encrypted ClientHello (ECH, `--allow-ech`): refused otherwise,
+    /// because the name an ECH-capable front routes by is the encrypted one.
+    pub allow_ech: bool,
     pub resolve: Vec<(String, IpAddr)>,
     /// Where each `deny` entry came from, shown in refusals (same order; missing or empty:
     /// `--deny-domain`). E.g. `/etc/cordon/managed.toml:4`.
@@ -211,6 +215,7 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
+#[derive(Clone)]
 struct Req {
     protocol: &'static str,
     host: String,
@@ -296,20 +301,22 @@ impl Shared {
                 },
             },
         };
-        let mut refused_local = None;
+        let mut why = None;
         for a in addrs {
+            let a = host::unmap(a);
+            if let Some(d) = self.policy.denied_address(a, port) {
+                why = Some(format!("{h} resolves to {a}, {d}"));
+                continue;
+            }
             if is_local(a) && !self.policy.allow_local {
-                refused_local = Some(a);
+                why.get_or_insert(format!(
+                    "{h} resolves to the local address {a} (allow with --allow-local)"
+                ));
                 continue;
             }
             return Ok(SocketAddr::new(a, port));
         }
-        match refused_local {
-            Some(a) => Err(format!(
-                "{h} resolves to the local address {a} (allow with --allow-local)"
-            )),
-            None => Err(format!("{h} has no address")),
-        }
+        Err(why.unwrap_or_else(|| format!("{h} has no address")))
     }
 
     /// After the policy's `decision` for `h`: resolve, connect. On refusal, records the event
@@ -369,7 +376,14 @@ enum HeadError {
 /// Reads the request head (up to the blank line), bounded in size and time. A bare LF is
 /// refused as soon as it arrives.
 async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
-    let mut buf = Vec::with_capacity(1024);
+    read_head_from(s, Vec::with_capacity(1024)).await
+}
+
+/// [`read_head`], `buf` holding the first bytes already read.
+async fn read_head_from<S: AsyncRead + Unpin>(
+    s: &mut S,
+    mut buf: Vec<u8>,
+) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
         if let Some(i) = http::head_end(&buf).map_err(HeadError::Bad)? {
@@ -697,9 +711,182 @@ async fn connect_tunnel<S: Stream>(
     }
 }
 
-/// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) served as a plain tunnel: the
-/// ClientHello's server name checked (TLS to port 443 of a name), then the bytes relayed both
-/// ways unread.
+/// The most the gate reads at once: a request line written in one write (HTTP clients write
+/// at least the request line at once) is read whole, up to this size. (Not more: every tunnel
+/// waiting for its first bytes holds this buffer.)
+const GATE_READ: usize = 16 * 1024;
+
+/// What the client's first bytes in a tunnel to a name decide (see [`tunnel`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// A whole TLS record (where the ClientHello is) begins the bytes; none was sent on.
+    Tls,
+    /// An HTTP/1.x request begins the bytes; none was sent on.
+    Http,
+    /// Another protocol: send the rest on and relay.
+    Relay,
+    Refuse(String),
+    /// Still in the first line of what may be another protocol: the bytes up to this index go
+    /// on (a client may send part of a line and wait for an answer); the rest could be the
+    /// start of "HTTP/".
+    Forward(usize),
+    /// More bytes are needed before anything can go on.
+    Wait,
+}
+
+/// The first line of `buf` as a server reads a request line: up to the first LF, or the first
+/// byte no request line holds (a control other than HTAB and CR). `true` when it ends in `buf`.
+fn first_line(buf: &[u8]) -> (&[u8], bool) {
+    match buf
+        .iter()
+        .position(|&b| b == b'\n' || b == 0x7f || (b < 0x20 && b != b'\t' && b != b'\r'))
+    {
+        Some(i) => (&buf[..i], true),
+        None => (buf, false),
+    }
+}
+
+/// Whether a (first) line names an HTTP version, the mark of an HTTP/1.x request line (and of
+/// HTTP/2's preface). Case-insensitive: some servers accept `http/1.1`.
+fn names_http(line: &[u8]) -> bool {
+    line.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/"))
+}
+
+/// The length of the longest end of `b` that could begin "HTTP/" (held back until the next
+/// bytes tell).
+fn http_start_at_end(b: &[u8]) -> usize {
+    (1..=4.min(b.len()))
+        .rev()
+        .find(|&k| b[b.len() - k..].eq_ignore_ascii_case(&b"HTTP/"[..k]))
+        .unwrap_or(0)
+}
+
+/// The next step for a tunnel to a name on `port`, given the client's bytes so far (`buf`, of
+/// which `sent` went on already) and whether it has finished sending (`eof`).
+///
+/// TLS (a handshake record first) waits for its whole first record. Port 443 carries TLS only,
+/// port 80 TLS or HTTP. On any other port, an HTTP/1.x request is told by its first line naming
+/// an HTTP version (or by an empty line first, RFC 9112 §2.2); anything else is relayed. So that
+/// another protocol's first line never waits for a line end that may not come, it goes on in
+/// pieces, holding back only what could begin "HTTP/": a request line split to slip its version
+/// past the check is refused before the version reaches the server.
+fn next_step(buf: &[u8], sent: usize, port: u16, eof: bool) -> Step {
+    let Some(&first) = buf.first() else {
+        // A client done before its first byte: its half-close goes on, on a port where the
+        // server may speak first.
+        return match eof && !matches!(port, 80 | 443) {
+            true => Step::Relay,
+            false => Step::Wait,
+        };
+    };
+    if first == 0x16 {
+        let whole = buf
+            .get(3..5)
+            .is_some_and(|l| buf.len() >= 5 + u16::from_be_bytes([l[0], l[1]]) as usize);
+        return match (whole, eof) {
+            (true, _) => Step::Tls,
+            (false, true) => Step::Refuse("the first TLS record is not a whole ClientHello".into()),
+            (false, false) => Step::Wait,
+        };
+    }
+    match port {
+        443 => return Step::Refuse("port 443 carries TLS only".into()),
+        80 => return Step::Http,
+        _ => {}
+    }
+    if first == b'\r' || first == b'\n' {
+        return Step::Http;
+    }
+    let (line, ended) = first_line(buf);
+    if names_http(line) {
+        return if sent == 0 {
+            Step::Http
+        } else {
+            Step::Refuse("an HTTP request line sent in pieces, its version after the rest".into())
+        };
+    }
+    if ended || eof || line.len() > MAX_HEAD {
+        return Step::Relay;
+    }
+    Step::Forward(buf.len() - http_start_at_end(buf))
+}
+
+/// Reads the client's first bytes (into `early`) until [`next_step`] decides, sending on
+/// (to `uw`) what it lets go on meanwhile; returns the step and the bytes sent. `deadline`: for
+/// ports whose protocols have the client speak first (80, 443). The caller relays the server's
+/// side meanwhile (SSH, SMTP, databases speak first).
+async fn gate<R, W>(
+    cr: &mut R,
+    uw: &mut W,
+    early: &mut Vec<u8>,
+    port: u16,
+    deadline: Option<Instant>,
+) -> io::Result<(Step, u64)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut chunk = vec![0u8; GATE_READ];
+    let (mut sent, mut eof) = (0usize, false);
+    loop {
+        match next_step(early, sent, port, eof) {
+            Step::Relay => {
+                uw.write_all(&early[sent..]).await?;
+                return Ok((Step::Relay, early.len() as u64));
+            }
+            Step::Forward(n) if !eof => {
+                if n > sent {
+                    uw.write_all(&early[sent..n]).await?;
+                    sent = n;
+                }
+            }
+            Step::Wait if !eof => {}
+            Step::Forward(_) | Step::Wait => {
+                return Err(io::Error::other("closed before its first bytes"))
+            }
+            step => return Ok((step, sent as u64)),
+        }
+        let read = cr.read(&mut chunk);
+        let n = match deadline {
+            Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), read)
+                .await
+                .map_err(|_| io::Error::other("the tunnel's first bytes timed out"))??,
+            None => read.await?,
+        };
+        match n {
+            0 => eof = true,
+            n => early.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// How the client's side of a tunnel to a name ended (see [`tunnel`]).
+enum Up {
+    /// Relayed until the client was done: the bytes sent on.
+    Done(u64),
+    /// Closed by cordon: why, and the bytes that went on before.
+    Refused(String, u64),
+    /// An HTTP request: nothing went on; [`tunnel_http`] serves it.
+    Http,
+    /// The client closed (or fell silent) before its first bytes.
+    Closed,
+}
+
+/// An allowed tunnel (HTTP CONNECT or SOCKS5 CONNECT) to `h`, on any port. What a tunnel to a
+/// name carries must be for that name, whatever the port: one front (a CDN edge, a shared
+/// host) serves many names and routes each connection by the name it names, so a tunnel to an
+/// allowed front could otherwise reach any name behind it. The client's first bytes decide
+/// ([`next_step`]; the server's side is relayed from the start):
+/// - TLS: the ClientHello must name `h` as its one server name, with no encrypted ClientHello
+///   unless `--allow-ech` (ECH hides the name an ECH-capable front routes by); then the bytes
+///   are relayed unread.
+/// - HTTP/1.x: served as the plain-HTTP proxy serves it (one request, parsed strictly, its
+///   target and `Host` naming `h`, decided by [`NetPolicy::decide_request`], sent with
+///   `Connection: close`; whatever follows it is dropped).
+/// - Anything else: relayed unread; not on port 443 (TLS only) nor 80 (TLS or HTTP).
+///
+/// A tunnel to an address (`Host::Ip`) is relayed unread: an allowed address is allowed
+/// whatever it serves.
 #[allow(clippy::too_many_arguments)] // two call sites; the request's parts, named
 async fn tunnel<S: Stream>(
     mut s: S,
@@ -712,103 +899,280 @@ async fn tunnel<S: Stream>(
     rest: Vec<u8>,
 ) -> io::Result<()> {
     let mut early = rest;
-    // TLS to 443: the ClientHello's server name must be the host that was allowed, or a
-    // tunnel to an allowed front could carry a request for any other name.
-    if r.port == 443 {
-        if let Host::Name(name) = h {
-            match read_client_hello_sni(&mut s, &mut early).await {
-                Ok(Some(sni)) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
-                Ok(other) => {
-                    let why = format!(
-                        "TLS server name {:?} does not match the CONNECT host {name}",
-                        other.unwrap_or_default()
-                    );
-                    sh.event(r, Some(addr), "deny", why.clone(), 0, 0);
-                    sh.say_refused(
-                        &format!("cordon: network: closed tunnel to {name}:443: {why}"),
-                        format!("sni:{name}"),
-                    );
-                    return Ok(());
+    let Host::Name(name) = h else {
+        up.write_all(&early).await?;
+        let (a, b) = relay(&mut s, &mut up).await;
+        sh.event(r, Some(addr), "allow", rule, a + early.len() as u64, b);
+        return Ok(());
+    };
+    let deadline = matches!(r.port, 80 | 443).then(|| Instant::now() + HEAD_TIMEOUT);
+    let down = AtomicU64::new(0);
+    let outcome = {
+        let (mut cr, mut cw) = s.halves();
+        let (mut ur, mut uw) = up.split();
+        let downward = stream::copy_counted(&mut ur, &mut cw, &down);
+        let upward = async {
+            let (step, sent) = match gate(&mut cr, &mut uw, &mut early, r.port, deadline).await {
+                Ok(x) => x,
+                Err(_) => return Up::Closed,
+            };
+            match step {
+                Step::Tls => {
+                    let len = 5 + u16::from_be_bytes([early[3], early[4]]) as usize;
+                    match client_hello_name(&early[5..len], sh.policy.allow_ech) {
+                        Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
+                        Ok(sni) => {
+                            return Up::Refused(
+                                format!(
+                                    "TLS server name {sni:?} does not match the CONNECT host {name}"
+                                ),
+                                0,
+                            )
+                        }
+                        Err(why) => {
+                            return Up::Refused(format!("{why} (the tunnel is to {name})"), 0)
+                        }
+                    }
+                    if uw.write_all(&early).await.is_err() {
+                        return Up::Done(0);
+                    }
+                    Up::Done(early.len() as u64 + stream::copy_one(&mut cr, &mut uw).await)
                 }
-                Err(_) => return Ok(()),
+                Step::Http => Up::Http,
+                Step::Refuse(why) => Up::Refused(format!("{why} (the tunnel is to {name})"), sent),
+                // `gate` sent every byte of `early` on.
+                Step::Relay | Step::Forward(_) | Step::Wait => {
+                    Up::Done(sent + stream::copy_one(&mut cr, &mut uw).await)
+                }
             }
+        };
+        tokio::pin!(downward, upward);
+        let mut down_done = false;
+        let outcome = loop {
+            tokio::select! {
+                _ = &mut downward, if !down_done => down_done = true,
+                u = &mut upward => break u,
+            }
+        };
+        // A relayed tunnel ends when both sides are done; a refused one (or one handed to
+        // `tunnel_http`) now: the server's side is dropped.
+        if matches!(outcome, Up::Done(_) | Up::Closed) && !down_done {
+            downward.await;
         }
+        outcome
+    };
+    let down = down.load(Ordering::Relaxed);
+    match outcome {
+        Up::Done(n) => sh.event(r, Some(addr), "allow", rule, n, down),
+        Up::Refused(why, sent) => {
+            sh.event(r, Some(addr), "deny", why.clone(), sent, down);
+            sh.say_refused(
+                &format!("cordon: network: closed tunnel to {name}:{}: {why}", r.port),
+                format!("tunnel:{name}:{}:{why}", r.port),
+            );
+        }
+        Up::Http => return tunnel_http(s, up, sh, r, h, addr, rule, early, down).await,
+        // Nothing was sent on; a tunnel that carried something down is recorded.
+        Up::Closed if down > 0 => sh.event(r, Some(addr), "allow", rule, 0, down),
+        Up::Closed => {}
     }
-    up.write_all(&early).await?;
-    let (a, b) = relay(&mut s, &mut up).await;
-    sh.event(r, Some(addr), "allow", rule, a + early.len() as u64, b);
     Ok(())
 }
 
-/// Reads (into `buf`) until a whole TLS ClientHello record is there, and returns its SNI.
-/// Ok(None): not TLS, or no server name.
-async fn read_client_hello_sni<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<String>> {
-    let deadline = Instant::now() + HEAD_TIMEOUT;
-    loop {
-        if buf.len() >= 5 {
-            if buf[0] != 0x16 {
-                return Ok(None);
+/// Plain HTTP inside a tunnel to the name `h`: the first request, served like a plain-HTTP
+/// proxy request whose URI names `h` (`early`: the client's bytes read so far).
+#[allow(clippy::too_many_arguments)]
+async fn tunnel_http<S: Stream>(
+    mut s: S,
+    mut up: TcpStream,
+    sh: &Shared,
+    r: &Req,
+    h: &Host,
+    addr: SocketAddr,
+    rule: String,
+    early: Vec<u8>,
+    down0: u64,
+) -> io::Result<()> {
+    let port = r.port;
+    // Recorded as the tunnel it is (no method or path: tunnel records have none, as before).
+    let r = r.clone();
+    let deny = |r: &Req, why: String| {
+        sh.event(r, Some(addr), "deny", why.clone(), 0, down0);
+        sh.say_refused(
+            &format!("cordon: network: closed tunnel to {h}:{port}: {why}"),
+            format!("tunnel:{h}:{port}:{why}"),
+        );
+    };
+    let (head, rest) = match read_head_from(&mut s, early).await {
+        Ok(x) => x,
+        Err(HeadError::Bad(why)) => {
+            deny(&r, format!("bad request in the tunnel: {why}"));
+            return Ok(());
+        }
+        Err(HeadError::TooLarge) => {
+            deny(
+                &r,
+                format!(
+                    "bad request in the tunnel: the request head is over {} KiB",
+                    MAX_HEAD / 1024
+                ),
+            );
+            return Ok(());
+        }
+        Err(HeadError::Io(_)) => return Ok(()),
+    };
+    let head = match http::parse_head(&head) {
+        Ok(x) => x,
+        Err(why) => {
+            deny(&r, format!("bad request in the tunnel: {why}"));
+            return Ok(());
+        }
+    };
+    let path = match http::target(&head.target) {
+        http::Target::Origin(p) => p,
+        // A server takes the host of an absolute-form target over the Host header
+        // (RFC 9112 §3.2.2): it must name `h` as well.
+        http::Target::AbsoluteHttp { hostport, path } => match parse_target(hostport, port) {
+            Ok((hh, _)) if hh == *h => path,
+            _ => {
+                deny(
+                    &r,
+                    format!(
+                        "request target {:?} is not on the tunnel's host {h}",
+                        head.target
+                    ),
+                );
+                return Ok(());
             }
-            let need = 5 + u16::from_be_bytes([buf[3], buf[4]]) as usize;
-            if buf.len() >= need {
-                return Ok(parse_sni(&buf[5..need]));
-            }
+        },
+        http::Target::Other => {
+            deny(
+                &r,
+                format!(
+                    "request target {:?} is not on the tunnel's host {h}",
+                    head.target
+                ),
+            );
+            return Ok(());
         }
-        if buf.len() > 64 * 1024 {
-            return Ok(None);
-        }
-        let mut chunk = [0u8; 4096];
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, s.read(&mut chunk))
-            .await
-            .map_err(|_| io::Error::other("ClientHello timed out"))??;
-        if n == 0 {
-            return Err(io::Error::other("closed before the ClientHello"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    };
+    let (path_only, query) = decide::split_query(path);
+    if head.method.eq_ignore_ascii_case("CONNECT") {
+        deny(&r, "a CONNECT inside a tunnel".to_string());
+        return Ok(());
     }
+    if let Err(why) = check_host_header(&head, h, port) {
+        deny(&r, why);
+        return Ok(());
+    }
+    let rule = match sh.policy.decide_request(&RequestView {
+        method: &head.method,
+        host: h,
+        port,
+        path: path_only,
+        query,
+        headers: &head.headers,
+    }) {
+        Ok(_) => rule,
+        Err(why) => {
+            deny(&r, why);
+            return Ok(());
+        }
+    };
+    let hostport = match port {
+        80 => h.to_string(),
+        p => format!("{h}:{p}"),
+    };
+    let out = origin_form(&head, path, &hostport);
+    up.write_all(out.as_bytes()).await?;
+    let (sent, down) = exchange(&mut s, &mut up, head.framing, rest).await;
+    let up_bytes = out.len() as u64;
+    match sent {
+        Some(Err(e)) => {
+            let why = format!("malformed request body: {e}");
+            sh.event(&r, Some(addr), "deny", why, up_bytes, down0 + down);
+        }
+        Some(Ok(n)) => sh.event(&r, Some(addr), "allow", rule, up_bytes + n, down0 + down),
+        None => sh.event(&r, Some(addr), "allow", rule, up_bytes, down0 + down),
+    }
+    Ok(())
 }
 
-/// The server_name extension of a ClientHello handshake message (RFC 8446 §4.1.2, RFC 6066 §3).
-pub fn parse_sni(hs: &[u8]) -> Option<String> {
+/// Why a ClientHello with an encrypted ClientHello extension is refused, and the ways out.
+const ECH_REFUSED: &str = "the ClientHello is encrypted (ECH), which hides the server it is for \
+    (allow with --allow-ech; Chromium sends a placeholder ECH unless run with \
+    --disable-features=EncryptedClientHello)";
+
+/// The one server name of a ClientHello handshake message (RFC 8446 §4.1.2, RFC 6066 §3), or
+/// why the tunnel is refused: not a ClientHello (or not whole in its first record), no server
+/// name, more than one (two `server_name` extensions, or two host names in the list: servers
+/// differ on which one they use), or an encrypted ClientHello (ECH, or the draft ESNI), whose
+/// inner, encrypted server name is the one an ECH-capable front routes by (unless `allow_ech`).
+pub fn client_hello_name(hs: &[u8], allow_ech: bool) -> Result<String, &'static str> {
+    const NOT_HELLO: &str = "the first TLS record is not a whole ClientHello";
     let mut p = Parser(hs);
-    if p.u8()? != 1 {
-        return None; // not a ClientHello
+    if p.u8() != Some(1) {
+        return Err(NOT_HELLO);
     }
-    let len = p.u24()?;
-    let body = p.take(len)?;
+    let body = p.u24().and_then(|len| p.take(len)).ok_or(NOT_HELLO)?;
     let mut b = Parser(body);
-    b.take(2 + 32)?; // version, random
-    let sid = b.u8()? as usize;
-    b.take(sid)?;
-    let cs = b.u16()? as usize;
-    b.take(cs)?;
-    let cm = b.u8()? as usize;
-    b.take(cm)?;
-    let ext_len = b.u16()? as usize;
-    let mut e = Parser(b.take(ext_len)?);
+    let exts = (|| {
+        b.take(2 + 32)?; // version, random
+        let sid = b.u8()? as usize;
+        b.take(sid)?;
+        let cs = b.u16()? as usize;
+        b.take(cs)?;
+        let cm = b.u8()? as usize;
+        b.take(cm)?;
+        let ext_len = b.u16()? as usize;
+        b.take(ext_len)
+    })()
+    .ok_or(NOT_HELLO)?;
+    let mut e = Parser(exts);
+    let mut name = None;
     while !e.0.is_empty() {
-        let ty = e.u16()?;
-        let len = e.u16()? as usize;
-        let data = e.take(len)?;
-        if ty == 0 {
-            let mut d = Parser(data);
-            let list = d.u16()? as usize;
-            let mut l = Parser(d.take(list)?);
-            while !l.0.is_empty() {
-                let kind = l.u8()?;
-                let n = l.u16()? as usize;
-                let name = l.take(n)?;
-                if kind == 0 {
-                    return std::str::from_utf8(name).ok().map(str::to_string);
+        let (ty, data) = (|| {
+            let ty = e.u16()?;
+            let len = e.u16()? as usize;
+            Some((ty, e.take(len)?))
+        })()
+        .ok_or(NOT_HELLO)?;
+        match ty {
+            // encrypted_client_hello (RFC 9849), encrypted_server_name (draft ESNI).
+            0xfe0d | 0xffce if !allow_ech => return Err(ECH_REFUSED),
+            0 => {
+                if name.is_some() {
+                    return Err("the ClientHello names more than one server");
+                }
+                let mut d = Parser(data);
+                let mut l = d
+                    .u16()
+                    .and_then(|n| d.take(n as usize))
+                    .map(Parser)
+                    .ok_or(NOT_HELLO)?;
+                while !l.0.is_empty() {
+                    let (kind, n) = (|| {
+                        let kind = l.u8()?;
+                        let n = l.u16()? as usize;
+                        Some((kind, l.take(n)?))
+                    })()
+                    .ok_or(NOT_HELLO)?;
+                    if kind == 0 {
+                        if name.is_some() {
+                            return Err("the ClientHello names more than one server");
+                        }
+                        name = Some(
+                            std::str::from_utf8(n)
+                                .map_err(|_| "the ClientHello's server name is not text")?
+                                .to_string(),
+                        );
+                    }
                 }
             }
+            _ => {}
         }
     }
-    None
+    name.ok_or("the ClientHello names no server")
 }
 
 struct Parser<'a>(&'a [u8]);
@@ -1060,14 +1424,30 @@ mod tests {
 
     /// A TLS ClientHello record naming `sni` (enough of one for the proxy's parser).
     fn client_hello(sni: &str) -> Vec<u8> {
-        let name = sni.as_bytes();
+        client_hello_exts(&[(0, sni_list(&[sni]))])
+    }
+
+    /// A server_name extension's body listing `names` as host names.
+    fn sni_list(names: &[&str]) -> Vec<u8> {
+        let mut list = Vec::new();
+        for n in names {
+            list.push(0); // host_name
+            list.extend_from_slice(&(n.len() as u16).to_be_bytes());
+            list.extend_from_slice(n.as_bytes());
+        }
+        let mut d = (list.len() as u16).to_be_bytes().to_vec();
+        d.extend_from_slice(&list);
+        d
+    }
+
+    /// A TLS ClientHello record with these extensions (type, body).
+    fn client_hello_exts(exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
         let mut ext = Vec::new();
-        ext.extend_from_slice(&0u16.to_be_bytes()); // server_name
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0); // host_name
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
+        for (ty, body) in exts {
+            ext.extend_from_slice(&ty.to_be_bytes());
+            ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            ext.extend_from_slice(body);
+        }
         let mut body = vec![3, 3];
         body.extend_from_slice(&[7u8; 32]); // random
         body.push(0); // session id
@@ -1236,5 +1616,281 @@ mod tests {
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].decision, "deny");
         assert_eq!(ev[0].rule, "bad request: the request head is over 32 KiB");
+    }
+    #[test]
+    fn what_a_tunnel_carries_is_told_from_its_first_bytes() {
+        let step = |b: &[u8], port| next_step(b, 0, port, false);
+        let hello = client_hello("api.test");
+        for port in [443, 80, 8443] {
+            assert_eq!(step(&hello, port), Step::Tls);
+            assert_eq!(step(&hello[..hello.len() - 1], port), Step::Wait);
+            assert_eq!(step(&hello[..3], port), Step::Wait);
+        }
+        assert!(matches!(
+            next_step(&hello[..9], 0, 8443, true),
+            Step::Refuse(_)
+        ));
+        assert!(matches!(step(b"GET / HTTP/1.1\r\n", 443), Step::Refuse(_)));
+        assert!(matches!(step(b"SSH-2.0-x\r\n", 443), Step::Refuse(_)));
+        assert_eq!(step(b"x", 80), Step::Http, "port 80: HTTP or TLS only");
+        for http in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"get / http/1.1\r\n",
+            b"GET\t/\tHTTP/1.1\n",
+            b"GET / HTTP/1.1\rHost: evil.test\r\r",
+            b"\r\nGET / HTTP/1.1\r\n",
+            b"\nGET",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET /x HTTP/1.1", // no line end yet, but it already names the version
+        ] {
+            assert_eq!(
+                step(http, 8080),
+                Step::Http,
+                "{:?}",
+                String::from_utf8_lossy(http)
+            );
+        }
+        for other in [
+            &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
+            b"EHLO mail.test\r\n",
+            b"\x00\x00\x00\x08\x04\xd2\x16\x2f", // PostgreSQL SSLRequest
+            b"GET /\r\n",                        // HTTP/0.9: no headers, no Host
+            b"GET / HTTP\x00/1.1",
+        ] {
+            assert_eq!(step(other, 8080), Step::Relay, "{other:?}");
+        }
+        // A first line without its end goes on in pieces, holding back what could begin
+        // "HTTP/"...
+        assert_eq!(step(b"still served", 8080), Step::Forward(12));
+        assert_eq!(step(b"GET / H", 8080), Step::Forward(6));
+        assert_eq!(step(b"GET / hTtP", 8080), Step::Forward(6));
+        assert_eq!(next_step(b"GET / hTtP", 6, 8080, true), Step::Relay);
+        // ...and the version arriving after part of the line went on is refused.
+        assert!(matches!(
+            next_step(b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n", 6, 8080, false),
+            Step::Refuse(_)
+        ));
+        assert_eq!(step(b"", 8080), Step::Wait);
+        let long = vec![b'a'; MAX_HEAD + 1];
+        assert_eq!(step(&long, 8080), Step::Relay);
+    }
+
+    #[test]
+    fn a_client_hello_names_one_server_in_the_clear() {
+        let hs = |rec: Vec<u8>| client_hello_name(&rec[5..], false);
+        assert_eq!(hs(client_hello("API.test.")), Ok("API.test.".into()));
+        assert_eq!(
+            hs(client_hello_exts(&[(
+                0,
+                sni_list(&["a.test", "evil.test"])
+            )])),
+            Err("the ClientHello names more than one server")
+        );
+        assert_eq!(
+            hs(client_hello_exts(&[
+                (0, sni_list(&["a.test"])),
+                (0, sni_list(&["evil.test"]))
+            ])),
+            Err("the ClientHello names more than one server")
+        );
+        for ech in [0xfe0d, 0xffce] {
+            assert_eq!(
+                hs(client_hello_exts(&[
+                    (0, sni_list(&["a.test"])),
+                    (ech, vec![0; 40])
+                ])),
+                Err(ECH_REFUSED)
+            );
+            let rec = client_hello_exts(&[(0, sni_list(&["a.test"])), (ech, vec![0; 40])]);
+            assert_eq!(client_hello_name(&rec[5..], true), Ok("a.test".into()));
+        }
+        assert_eq!(
+            hs(client_hello_exts(&[(10, vec![0, 2, 0, 29])])),
+            Err("the ClientHello names no server")
+        );
+        // A handshake message cut at its record's end (fragmented over two records).
+        let whole = client_hello("a.test");
+        let mut cut = whole[..whole.len() - 3].to_vec();
+        let len = (cut.len() - 5) as u16;
+        cut[3..5].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            hs(cut),
+            Err("the first TLS record is not a whole ClientHello")
+        );
+        let mut not_hello = client_hello("a.test");
+        not_hello[5] = 2; // ServerHello
+        assert_eq!(
+            hs(not_hello),
+            Err("the first TLS record is not a whole ClientHello")
+        );
+    }
+
+    /// A server that records every byte of one connection; `greeting` is sent first.
+    async fn recorder(greeting: &'static [u8]) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(greeting).await.unwrap();
+            let mut got = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut got)).await;
+            got
+        });
+        (port, task)
+    }
+
+    /// Through a CONNECT tunnel to api.test:PORT, `payload`; returns what the client got back
+    /// after the 200, what the server received, and the records.
+    async fn through_tunnel(
+        greeting: &'static [u8],
+        payload: &[u8],
+    ) -> (String, Vec<u8>, Vec<ConnEvent>) {
+        let (port, srv) = recorder(greeting).await;
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client
+            .write_all(format!("CONNECT api.test:{port} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut rep = [0u8; 39];
+        client.read_exact(&mut rep).await.unwrap();
+        assert!(rep.starts_with(b"HTTP/1.1 200 "), "{rep:?}");
+        client.write_all(payload).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        served.await.unwrap().unwrap();
+        let got = srv.await.unwrap();
+        let ev = events.lock().unwrap().clone();
+        (String::from_utf8_lossy(&answer).into_owned(), got, ev)
+    }
+
+    /// Plain HTTP in a tunnel to a name, on any port, is served as the plain-HTTP proxy serves
+    /// it: for that name only, one request, sent with `Connection: close`.
+    #[tokio::test]
+    async fn http_in_a_tunnel_is_for_its_host_only() {
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n"[..],
+            b"GET http://evil.test/ HTTP/1.1\r\nHost: api.test\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: api.test\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"CONNECT evil.test:443 HTTP/1.1\r\nHost: api.test\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: api.test\r\n\r\n",
+        ] {
+            let (_, got, ev) = through_tunnel(b"", bad).await;
+            assert!(got.is_empty(), "{:?}: {:?}", String::from_utf8_lossy(bad), String::from_utf8_lossy(&got));
+            assert_eq!(ev.len(), 1, "{ev:?}");
+            assert_eq!(ev[0].decision, "deny", "{ev:?}");
+        }
+        let (answer, got, ev) = through_tunnel(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"GET /a?t=1 HTTP/1.1\r\nHost: API.test.\r\n\r\nGET /b HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+        )
+        .await;
+        assert!(answer.ends_with("ok"), "{answer}");
+        let got = String::from_utf8(got).unwrap();
+        assert!(
+            got.starts_with("GET /a?t=1 HTTP/1.1\r\nHost: api.test:"),
+            "{got}"
+        );
+        assert!(
+            got.ends_with("Connection: close\r\n\r\n") && !got.contains("evil"),
+            "{got}"
+        );
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!((ev[0].protocol, ev[0].decision), ("connect", "allow"));
+        assert_eq!(
+            (ev[0].method.as_deref(), ev[0].path.as_deref()),
+            (None, None)
+        );
+    }
+
+    /// TLS in a tunnel to a name, on any port: the ClientHello must name that host.
+    #[tokio::test]
+    async fn tls_in_a_tunnel_on_any_port_names_its_host() {
+        let (_, got, ev) = through_tunnel(b"", &client_hello("evil.test")).await;
+        assert!(got.is_empty());
+        assert!(
+            ev[0]
+                .rule
+                .contains("TLS server name \"evil.test\" does not match"),
+            "{ev:?}"
+        );
+        let ech = client_hello_exts(&[(0, sni_list(&["api.test"])), (0xfe0d, vec![1; 32])]);
+        let (_, got, ev) = through_tunnel(b"", &ech).await;
+        assert!(got.is_empty());
+        assert!(ev[0].rule.contains("encrypted (ECH)"), "{ev:?}");
+        let (_, got, ev) = through_tunnel(b"", &client_hello("api.test")).await;
+        assert_eq!(got, client_hello("api.test"));
+        assert_eq!(ev[0].decision, "allow", "{ev:?}");
+    }
+
+    /// Another protocol is relayed as before, including one where the server speaks first: its
+    /// greeting reaches the client before the client has sent anything.
+    #[tokio::test]
+    async fn other_protocols_are_relayed_and_servers_may_speak_first() {
+        let (port, srv) = recorder(b"SSH-2.0-test\r\n").await;
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client
+            .write_all(format!("CONNECT api.test:{port} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut rep = [0u8; 39 + 14];
+        client.read_exact(&mut rep).await.unwrap();
+        assert_eq!(&rep[39..], b"SSH-2.0-test\r\n");
+        client
+            .write_all(b"SSH-2.0-client\r\n\x00\x01binary")
+            .await
+            .unwrap();
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        served.await.unwrap().unwrap();
+        assert_eq!(srv.await.unwrap(), b"SSH-2.0-client\r\n\x00\x01binary");
+        let ev = events.lock().unwrap();
+        assert_eq!(
+            (ev[0].decision, ev[0].bytes_up, ev[0].bytes_down),
+            ("allow", 24, 14)
+        );
+    }
+
+    /// A server that speaks and closes while the client is in its first line: the client reads it
+    /// all and its end (no tunnel left waiting on either side), and the tunnel is recorded.
+    #[tokio::test]
+    async fn a_server_done_first_ends_the_tunnel() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let srv = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(&vec![b'z'; 300 * 1024]).await.unwrap();
+            // Reads what the client sent (closing with unread bytes would reset the connection).
+            let mut g = [0u8; 1];
+            s.read_exact(&mut g).await.unwrap();
+        });
+        let (sh, events) = shared(&[&format!("api.test:{port}")]);
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(http(proxy_side, sh));
+        client
+            .write_all(format!("CONNECT api.test:{port} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        client.write_all(b"g").await.unwrap(); // part of a line, then only reading
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got))
+            .await
+            .expect("the server's end reached the client")
+            .unwrap();
+        assert_eq!(got.len(), 39 + 300 * 1024);
+        drop(client);
+        served.await.unwrap().unwrap();
+        srv.await.unwrap();
+        let ev = events.lock().unwrap();
+        assert_eq!(
+            (ev[0].decision, ev[0].bytes_up, ev[0].bytes_down),
+            ("allow", 1, 300 * 1024)
+        );
     }
 }

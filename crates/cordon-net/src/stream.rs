@@ -6,6 +6,8 @@
 //! the decrypted side of an intercepted TLS connection later (docs/design.md, "The proxy and TLS
 //! interception"), and the tests can drive it over a socketpair or an in-memory pipe.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -59,7 +61,17 @@ pub async fn relay<A: Stream, B: Stream>(a: &mut A, b: &mut B) -> (u64, u64) {
 /// One direction. The buffer starts small (an idle tunnel costs 16 KiB) and doubles, up to
 /// 1 MiB, while reads keep filling it: bulk transfers then move in large chunks (fewer
 /// syscalls per byte) without every one of thousands of tunnels holding megabytes.
-pub async fn copy_one<R, W>(mut r: R, mut w: W) -> u64
+pub async fn copy_one<R, W>(r: R, w: W) -> u64
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    copy_counted(r, w, &AtomicU64::new(0)).await
+}
+
+/// [`copy_one`], adding each chunk to `count` as it goes (readable while the copy runs, and
+/// after it was dropped midway).
+pub async fn copy_counted<R, W>(mut r: R, mut w: W, count: &AtomicU64) -> u64
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -75,6 +87,7 @@ where
             break;
         }
         total += n as u64;
+        count.fetch_add(n as u64, Ordering::Relaxed);
         if n == buf.len() && buf.len() < (1 << 20) {
             buf.resize(buf.len() * 2, 0);
         }

@@ -43,6 +43,7 @@ fn proxy(allow: &[&str]) -> (ProxyHandle, u16, Arc<Mutex<Vec<ConnEvent>>>) {
         allow: allow.iter().map(|a| a.parse().unwrap()).collect(),
         deny: vec![],
         allow_local: true,
+        allow_ech: false,
         resolve: vec![("echo.test".into(), "127.0.0.1".parse().unwrap())],
         deny_origin: vec![],
     };

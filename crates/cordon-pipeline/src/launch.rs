@@ -98,6 +98,7 @@ pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
         allow: cfg.allow_domains.iter().map(|d| d.value.clone()).collect(),
         deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
         allow_local: cfg.allow_local.value,
+        allow_ech: cfg.allow_ech.value,
         resolve: cfg.resolve.iter().map(|r| r.value.clone()).collect(),
         // A deny from a config file (managed.toml's never_allow_domains, say) names its file.
         deny_origin: cfg

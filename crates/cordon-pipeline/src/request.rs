@@ -173,6 +173,9 @@ impl Request {
         if f.allow_local {
             o.push("--allow-local".into());
         }
+        if f.allow_ech {
+            o.push("--allow-ech".into());
+        }
         if f.no_policy {
             o.push("--no-policy".into());
         }
