@@ -1143,15 +1143,20 @@ fn moved_credentials_stay_secret(c: &Case) {
 
 variants!(moved_credentials_stay_secret);
 
-/// A variable that moves a missing cache out of its tool's directory with `..`
-/// (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/planted`, `~/.yarn` present): cordon made
-/// `~/.ssh/planted` on the host, inside a secret directory, to mount the cache there (the
-/// checks compare components, and `.yarn/..` is not `.ssh`). Now the tool gets its private
-/// directory: nothing appears in `~/.ssh` (checked outside), and the secret stays unread.
+/// A missing cache whose path leaves its tool's directory: by a variable with `..`
+/// (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/planted`, `~/.yarn` present), or through a link in the
+/// tool's directory (`~/.bun/install -> ~/.ssh`): cordon made `~/.ssh/planted` or `~/.ssh/cache`
+/// on the host, inside a secret directory, to mount the cache there (the checks saw the path as
+/// spelled, below the tool's directory). Now the tool gets its private directory: nothing
+/// appears in `~/.ssh` (checked outside), and the secret stays unread.
 fn dotdot_cannot_leave_the_tool_dir(c: &Case) {
     c.write(".ssh/id_ed25519", &format!("{SECRET}\n"));
     c.write(".yarn/.keep", "");
     c.write(".pnpmh/.keep", "");
+    c.write(".bun/.keep", "");
+    // A link in a tool's directory that leads into the secret directory (bun's cache,
+    // `~/.bun/install/cache`, is missing).
+    std::os::unix::fs::symlink(c.home.join(".ssh"), c.home.join(".bun/install")).unwrap();
     c.chown_all();
     let h = |p: &str| c.home.join(p).display().to_string();
     let (yarn, pnpm, store) = (

@@ -285,22 +285,23 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
             }
             None => {
                 // Not there: create it in the tool's own directory if that exists, else point
-                // the tool at a private directory. Only names below the tool's directory: a
-                // `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`) would make the path leave it
-                // after the checks below, which compare components (the supervisor made
-                // `~/.ssh/x`, inside a secret directory, on the host).
+                // the tool at a private directory. Where it really is: the part that exists
+                // resolved (a link in the tool's directory followed), the missing names after
+                // it; and only if that is still below the tool's directory, by plain names. A
+                // `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`) or a link (`~/.bun/install ->
+                // ~/.ssh`) made the supervisor create `~/.ssh/x`, inside a secret directory, on
+                // the host: the checks below saw the path as spelled, below `~/.yarn`.
                 let anchored = anchor.as_ref().and_then(|a| {
-                    let rel = path.strip_prefix(a).ok()?;
-                    let names = rel
-                        .components()
-                        .all(|c| matches!(c, std::path::Component::Normal(_)));
-                    if !names || rel.as_os_str().is_empty() {
-                        return None;
-                    }
-                    let a = canon.canon(a)?;
-                    let mut l = canon.is_dir(&a).then_some(a)?;
-                    l.extend(rel.components());
-                    Some(l)
+                    path.strip_prefix(a).ok()?;
+                    let a = canon.canon(a).filter(|a| canon.is_dir(a))?;
+                    let l = canon.canonical(&path);
+                    let names = l.components().all(|c| {
+                        matches!(
+                            c,
+                            std::path::Component::RootDir | std::path::Component::Normal(_)
+                        )
+                    });
+                    (names && within(&l, &a) && l != a).then_some(l)
                 });
                 match anchored {
                     Some(l) => (l, true),

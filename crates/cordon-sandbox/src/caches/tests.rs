@@ -211,16 +211,21 @@ fn refused_places() {
     assert!(overlay(&c, "uv").is_none());
 }
 
-/// A missing cache is made in its tool's directory only by names below it: a variable with
-/// `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`, `~/.gradle/new/../../.ssh/y`) points the tool
-/// at its private directory instead; before, it planned `~/.yarn/../.ssh/x` (to be made on the
-/// host, in a secret directory), which the component-wise checks did not see inside `~/.ssh`.
+/// A missing cache is made in its tool's directory only where it really is below it: a variable
+/// with `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`, `~/.gradle/new/../../.ssh/y`), or a link in
+/// the tool's directory that leads out of it (`~/.bun/install -> ~/.ssh`), points the tool at
+/// its private directory instead; before, it planned `~/.yarn/../.ssh/x` or
+/// `~/.bun/install/cache` (made on the host, in `~/.ssh`), which the checks, comparing the path
+/// as spelled, did not see inside `~/.ssh`. A link within the tool's directory is followed.
 #[test]
 fn missing_caches_stay_in_their_tool_dir() {
     let t = setup();
-    for d in [".yarn", ".gradle", ".ssh", "pn"] {
+    for d in [".yarn", ".gradle", "go/real", ".ssh", "pn", ".bun"] {
         fs::create_dir_all(t.home.join(d)).unwrap();
     }
+    // Links in a tool's directory: one out of it (into a secret directory), one within it.
+    std::os::unix::fs::symlink(t.home.join(".ssh"), t.home.join(".bun/install")).unwrap();
+    std::os::unix::fs::symlink("real", t.home.join("go/pkg")).unwrap();
     let ssh = t.home.join(".ssh");
     let (c, env) = run(
         &t,
@@ -261,6 +266,11 @@ fn missing_caches_stay_in_their_tool_dir() {
         }
     }
     assert!(overlay(&c, "yarn-berry").is_none());
+    assert!(overlay(&c, "bun").is_none());
+    assert!(private(&c, "bun").is_some());
+    let (_, m) = overlay(&c, "go-mod").expect("go-mod");
+    assert!(m.create);
+    assert_eq!(m.path, t.home.join("go/real/mod"));
     assert!(private(&c, "yarn-berry").is_some());
     assert!(env_of(&env, "YARN_GLOBAL_FOLDER").is_some_and(|v| !v.contains(".ssh")));
     // Without `..`, a path spelled loosely is still made in its tool's directory, cleanly.
