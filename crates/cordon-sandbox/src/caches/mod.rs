@@ -224,6 +224,26 @@ fn entries(req: &CacheRequest, env: &Env, c: &mut Caches) -> Vec<Entry> {
     entries
 }
 
+/// Where a missing cache `path` would be created in its tool's directory `anchor`: the part that
+/// exists resolved (a link in the tool's directory followed), the missing names after it; and
+/// only if that is still below the tool's directory, by plain names. A `..`
+/// (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`) or a link (`~/.bun/install -> ~/.ssh`) made the
+/// supervisor create `~/.ssh/x`, inside a secret directory, on the host: the checks saw the path
+/// as spelled, below `~/.yarn`.
+fn anchored(canon: &mut Canon, path: &Path, anchor: Option<&Path>) -> Option<PathBuf> {
+    let a = anchor?;
+    path.strip_prefix(a).ok()?;
+    let a = canon.canon(a).filter(|a| canon.is_dir(a))?;
+    let l = canon.canonical(path);
+    let names = l.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )
+    });
+    (names && within(&l, &a) && l != a).then_some(l)
+}
+
 /// Resolves the caches for a sandbox: reads the file system (which caches exist), changes
 /// nothing. The variables for the command (location variables passed through, private
 /// directories) are returned separately, to be merged into the spec's environment. `req`'s
@@ -285,25 +305,8 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
             }
             None => {
                 // Not there: create it in the tool's own directory if that exists, else point
-                // the tool at a private directory. Where it really is: the part that exists
-                // resolved (a link in the tool's directory followed), the missing names after
-                // it; and only if that is still below the tool's directory, by plain names. A
-                // `..` (`YARN_GLOBAL_FOLDER=~/.yarn/../.ssh/x`) or a link (`~/.bun/install ->
-                // ~/.ssh`) made the supervisor create `~/.ssh/x`, inside a secret directory, on
-                // the host: the checks below saw the path as spelled, below `~/.yarn`.
-                let anchored = anchor.as_ref().and_then(|a| {
-                    path.strip_prefix(a).ok()?;
-                    let a = canon.canon(a).filter(|a| canon.is_dir(a))?;
-                    let l = canon.canonical(&path);
-                    let names = l.components().all(|c| {
-                        matches!(
-                            c,
-                            std::path::Component::RootDir | std::path::Component::Normal(_)
-                        )
-                    });
-                    (names && within(&l, &a) && l != a).then_some(l)
-                });
-                match anchored {
+                // the tool at a private directory.
+                match anchored(&mut canon, &path, anchor.as_deref()) {
                     Some(l) => (l, true),
                     None => {
                         match private(&dir) {
