@@ -135,18 +135,9 @@ pub fn move_mount(fd: &OwnedFd, target: &Path) -> io::Result<()> {
 /// refuses to split a shared file system context) and hold CAP_SYS_ADMIN in the user namespace
 /// that owns the mount namespace (init of the sandbox does).
 pub fn spare_mount_namespace() -> io::Result<OwnedFd> {
-    let fd = check(
-        // SAFETY: open of a static NUL-terminated path; the descriptor is owned below.
-        unsafe {
-            libc::open(
-                c"/proc/self/ns/mnt".as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        } as libc::c_long,
-        || "open /proc/self/ns/mnt".to_string(),
-    )?;
-    // SAFETY: open returned a new descriptor that nothing else owns.
-    let spare = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let spare = std::fs::File::open("/proc/self/ns/mnt")
+        .map(OwnedFd::from)
+        .map_err(|e| io::Error::new(e.kind(), format!("open /proc/self/ns/mnt: {e}")))?;
     check(
         // SAFETY: unshare takes flags only.
         unsafe { libc::unshare(libc::CLONE_NEWNS) } as libc::c_long,
