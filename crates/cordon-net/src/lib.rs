@@ -1029,32 +1029,23 @@ async fn tunnel_http<S: Stream>(
         }
     };
     let path = match http::target(&head.target) {
-        http::Target::Origin(p) => p,
+        http::Target::Origin(p) => Some(p),
         // A server takes the host of an absolute-form target over the Host header
         // (RFC 9112 §3.2.2): it must name `h` as well.
-        http::Target::AbsoluteHttp { hostport, path } => match parse_target(hostport, port) {
-            Ok((hh, _)) if hh == *h => path,
-            _ => {
-                deny(
-                    &r,
-                    format!(
-                        "request target {:?} is not on the tunnel's host {h}",
-                        head.target
-                    ),
-                );
-                return Ok(());
-            }
-        },
-        http::Target::Other => {
-            deny(
-                &r,
-                format!(
-                    "request target {:?} is not on the tunnel's host {h}",
-                    head.target
-                ),
-            );
-            return Ok(());
+        http::Target::AbsoluteHttp { hostport, path } => {
+            matches!(parse_target(hostport, port), Ok((hh, _)) if hh == *h).then_some(path)
         }
+        http::Target::Other => None,
+    };
+    let Some(path) = path else {
+        deny(
+            &r,
+            format!(
+                "request target {:?} is not on the tunnel's host {h}",
+                head.target
+            ),
+        );
+        return Ok(());
     };
     let (path_only, query) = decide::split_query(path);
     if head.method.eq_ignore_ascii_case("CONNECT") {
