@@ -24,30 +24,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use harness::{code, text, Case, Who};
-
-/// Every known cache at its default place in a home directory.
-const CACHE_DIRS: &[&str] = &[
-    ".npm",
-    ".local/share/pnpm/store",
-    ".cache/pnpm",
-    ".cache/yarn",
-    ".yarn/berry",
-    ".bun/install/cache",
-    ".cache/pip",
-    ".cache/uv",
-    ".cache/pypoetry",
-    ".cargo/registry",
-    ".cargo/git",
-    "go/pkg/mod",
-    ".cache/go-build",
-    ".gradle/caches",
-    ".gradle/wrapper/dists",
-    ".m2/repository",
-    ".cache/ccache",
-    ".cache/sccache",
-    ".cache/pre-commit",
-];
+use harness::{code, text, Case, Who, CACHE_DIRS};
 
 const SECRET: &str = "SECRET-REGISTRY-TOKEN-MARKER";
 
@@ -754,18 +731,24 @@ fn clean_while_running(c: &Case) {
     }
     assert!(started.exists(), "[{}] the run did not start", c.label());
     let o = c.cordon(&["cache", "clean"]);
-    let t = text(&o);
     let run = child.wait_with_output().unwrap();
+    clean_was_refused(c, &o, &run, "kept", "the running sandbox");
+}
+
+/// `clean` (run while a sandbox ran) was refused and said why, the sandbox's output shows
+/// `kept` (its cache survived), and a `cache clean` now, with no run left, works.
+fn clean_was_refused(c: &Case, clean: &Output, run: &Output, kept: &str, who: &str) {
+    let t = text(clean);
     assert!(
-        code(&o) != 0 && t.contains("is running"),
-        "[{}] cache clean during a run: {t}",
+        code(clean) != 0 && t.contains("is running"),
+        "[{}] cache clean while {who} runs: {t}",
         c.label()
     );
     assert!(
-        text(&run).contains("kept"),
-        "[{}] the running sandbox lost its cache: {}",
+        text(run).contains(kept),
+        "[{}] {who} lost its cache: {}",
         c.label(),
-        text(&run)
+        text(run)
     );
     let o = c.cordon(&["cache", "clean"]);
     assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
@@ -1078,20 +1061,7 @@ fn clean_while_a_second_run_runs(c: &Case) {
     let o = c.cordon(&["cache", "clean"]);
     fs::write(c.ws.join("out/b-go"), "").unwrap();
     let b = b.wait_with_output().unwrap();
-    let t = text(&o);
-    assert!(
-        code(&o) != 0 && t.contains("is running"),
-        "[{}] cache clean while the second run runs: {t}",
-        c.label()
-    );
-    assert!(
-        text(&b).contains("kept\nB-END"),
-        "[{}] the second run lost its cache: {}",
-        c.label(),
-        text(&b)
-    );
-    let o = c.cordon(&["cache", "clean"]);
-    assert_eq!(code(&o), 0, "[{}] {}", c.label(), text(&o));
+    clean_was_refused(c, &o, &b, "kept\nB-END", "the second run");
 }
 
 variants!(clean_while_a_second_run_runs);

@@ -13,29 +13,7 @@ mod harness;
 
 use std::process::Command;
 
-use harness::{code, text, Case};
-
-const CACHE_DIRS: &[&str] = &[
-    ".npm",
-    ".local/share/pnpm/store",
-    ".cache/pnpm",
-    ".cache/yarn",
-    ".yarn/berry",
-    ".bun/install/cache",
-    ".cache/pip",
-    ".cache/uv",
-    ".cache/pypoetry",
-    ".cargo/registry",
-    ".cargo/git",
-    "go/pkg/mod",
-    ".cache/go-build",
-    ".gradle/caches",
-    ".gradle/wrapper/dists",
-    ".m2/repository",
-    ".cache/ccache",
-    ".cache/sccache",
-    ".cache/pre-commit",
-];
+use harness::{code, text, Case, CACHE_DIRS};
 
 /// The kernel log's "in use" lines of overlayfs since `since` (seconds since boot), and the
 /// time of its last line; None when the log cannot be read.

@@ -82,30 +82,25 @@ def via_socks():
     s.sendall(b'\x05\x01\x00\x03\x0afront.test' + struct.pack('>H', P))
     print('socks reply:', s.recv(10)[1], flush=True)
     return s
+def send(name, tunnel, *parts):
+    # The parts 0.3 s apart; then everything the tunnel answers, until it closes.
+    try:
+        s = tunnel(); s.settimeout(4)
+        for i, p in enumerate(parts):
+            if i: time.sleep(0.3)
+            s.sendall(p)
+        got = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            got += b
+        print(name, '->', got[:80], flush=True)
+    except Exception as e:
+        print(name, 'ended:', type(e).__name__, flush=True)
 def http(name, tunnel, payload):
-    try:
-        s = tunnel(); s.settimeout(4)
-        s.sendall(payload)
-        got = b''
-        while True:
-            b = s.recv(4096)
-            if not b: break
-            got += b
-        print(name, '->', got[:80], flush=True)
-    except Exception as e:
-        print(name, 'ended:', type(e).__name__, flush=True)
+    send(name, tunnel, payload)
 def split(name, tunnel, first, rest):
-    try:
-        s = tunnel(); s.settimeout(4)
-        s.sendall(first); time.sleep(0.3); s.sendall(rest)
-        got = b''
-        while True:
-            b = s.recv(4096)
-            if not b: break
-            got += b
-        print(name, '->', got[:80], flush=True)
-    except Exception as e:
-        print(name, 'ended:', type(e).__name__, flush=True)
+    send(name, tunnel, first, rest)
 def tls(name, tunnel, sni):
     try:
         s = tunnel(); s.settimeout(4)

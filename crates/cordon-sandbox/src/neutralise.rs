@@ -1019,6 +1019,19 @@ mod tests {
         );
     }
 
+    /// What the recovery tests scan: `roots`, writable, with `state` as the state directory.
+    fn scan_input<'a>(roots: &'a [PathBuf], state: &'a Path) -> guard::ScanInput<'a> {
+        guard::ScanInput {
+            roots,
+            writable: true,
+            state_dir: Some(state),
+            skip: &[],
+            limit: 1000,
+            env: &[],
+            remove_protected: &[],
+        }
+    }
+
     /// A run's file is invisible to `recover` until it is locked and complete (`begin` writes it
     /// under a dot name): recovery never removes a starting run's file. A dead run's
     /// unreadable file is still cleaned up.
@@ -1035,15 +1048,7 @@ mod tests {
         std::fs::write(&dead, b"short").unwrap();
         let store = index::Store::open(&state).unwrap();
         let roots = vec![ws];
-        let inp = guard::ScanInput {
-            roots: &roots,
-            writable: true,
-            state_dir: Some(&state),
-            skip: &[],
-            limit: 1000,
-            env: &[],
-            remove_protected: &[],
-        };
+        let inp = scan_input(&roots, &state);
         assert!(recover(&store, &inp).unwrap().is_empty());
         assert!(starting.exists(), "a starting run's file was removed");
         assert!(!dead.exists(), "a dead run's unreadable file was kept");
@@ -1059,15 +1064,7 @@ mod tests {
         let ws = t.path().join("ws");
         std::fs::create_dir_all(&ws).unwrap();
         let roots = vec![ws];
-        let inp = guard::ScanInput {
-            roots: &roots,
-            writable: true,
-            state_dir: Some(&state),
-            skip: &[],
-            limit: 1000,
-            env: &[],
-            remove_protected: &[],
-        };
+        let inp = scan_input(&roots, &state);
         let guard = || crate::scan::scan(&inp).unwrap().guard.unwrap();
         let slot = |n: usize| state.join(format!("runs/{SLOT_PREFIX}{n}"));
         let head = |n: usize| std::fs::read(slot(n)).unwrap()[..8].to_vec();

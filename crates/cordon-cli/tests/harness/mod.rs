@@ -12,6 +12,29 @@ use std::sync::OnceLock;
 
 pub const TEST_USER: &str = "cordontest";
 
+/// Every known cache at its default place in a home directory.
+pub const CACHE_DIRS: &[&str] = &[
+    ".npm",
+    ".local/share/pnpm/store",
+    ".cache/pnpm",
+    ".cache/yarn",
+    ".yarn/berry",
+    ".bun/install/cache",
+    ".cache/pip",
+    ".cache/uv",
+    ".cache/pypoetry",
+    ".cargo/registry",
+    ".cargo/git",
+    "go/pkg/mod",
+    ".cache/go-build",
+    ".gradle/caches",
+    ".gradle/wrapper/dists",
+    ".m2/repository",
+    ".cache/ccache",
+    ".cache/sccache",
+    ".cache/pre-commit",
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Who {
     /// Whoever runs the tests (root in CI).
