@@ -191,7 +191,6 @@ impl Drop for Segment {
 
 /// A System V shared memory segment of another program of the user (as an X11 client's, or a
 /// database's): the command can neither read nor change it. Likewise a POSIX message queue.
-#[allow(dead_code)] // tested in the next step
 fn sysv_ipc(c: &Case) {
     // SAFETY: shmget with IPC_PRIVATE creates a new segment or fails.
     let id = unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600) };
@@ -253,7 +252,6 @@ fn field(stat: &str, n: usize) -> String {
 
 /// The resource limits, priority and scheduling of a process outside (the user's shell, or
 /// cordon itself, whose check after the run then fails for want of descriptors): unchanged.
-#[allow(dead_code)] // tested in the next step
 fn processes_outside(c: &Case) {
     let mut cmd = Command::new("sleep");
     cmd.arg("60").stdout(Stdio::null());
@@ -299,4 +297,10 @@ for what, f in [
     }
 }
 
-variants!(other_terminals, own_terminal, block_devices);
+variants!(
+    other_terminals,
+    own_terminal,
+    block_devices,
+    sysv_ipc,
+    processes_outside
+);

@@ -267,6 +267,7 @@ fn prepare(
         } else {
             None
         },
+        fallback,
     })
     .map_err(setup)?;
     let fence = if spec.isolation == Isolation::None {
