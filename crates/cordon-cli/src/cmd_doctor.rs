@@ -137,7 +137,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
             ok: probe.seccomp,
             detail: format!(
                 "deny list of {} syscalls (+{} in the fallback: System V IPC, message queues), \
-                 foreign syscall ABIs refused",
+                 no set-ID modes, foreign syscall ABIs refused",
                 cordon_sandbox::seccomp::denied_syscalls().len(),
                 cordon_sandbox::seccomp::fallback_denied_syscalls().len()
             ),
