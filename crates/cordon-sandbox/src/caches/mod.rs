@@ -5,8 +5,9 @@
 //! writable would let a sandboxed command plant code in `~/.cargo/registry/src` or
 //! `~/.npm/_cacache` that the next unsandboxed build runs. Instead, each known cache is mounted
 //! as an **overlay**: the host's cache is the read-only lower layer, and every write lands in an
-//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<dir>-<hash>/upper`), so
-//! the next run in the same workspace is warm and the host's cache is never written.
+//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/home-<hash>/upper`),
+//! so the next run in the same workspace is warm and the host's cache is never written. One
+//! overlay, of the home directory, serves every cache on the home's mount ([`group_root`]).
 //!
 //! When there is nothing to overlay (no user namespaces: the fallback; or no host cache and no
 //! tool directory to create it in), the tool's own variable points it at a private, per-workspace
@@ -57,15 +58,14 @@ pub struct Extra {
 
 /// One overlay: the host's `lower` stays read-only; writes go to `upper`. Its caches are
 /// mounted from it (bind mounts of its subdirectories), never the overlay as a whole: one
-/// overlay serves every cache below one tool directory (`~/.cache`: pip, uv, go-build, ...),
-/// because each overlay mount costs a few hundred microseconds of journaled metadata work.
+/// overlay, of the home directory, serves every cache on its mount ([`group_root`]), because
+/// each overlay mount costs ~0.1 ms of kernel work and journaled metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overlay {
     /// The layers' directory name: the root's path, sanitized, and a hash of it.
     pub name: String,
-    /// The host directory overlaid (canonical): the highest directory below the home directory,
-    /// on the same mount, that holds the caches and none of the workspace, the writable roots
-    /// or cordon's state directory.
+    /// The host directory overlaid (canonical): the home directory, or the highest directory
+    /// below it on the caches' mount, or a cache outside it ([`group_root`]).
     pub lower: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
