@@ -136,8 +136,10 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
             name: "seccomp",
             ok: probe.seccomp,
             detail: format!(
-                "deny list of {} syscalls, foreign syscall ABIs refused",
-                cordon_sandbox::seccomp::denied_syscalls().len()
+                "deny list of {} syscalls (+{} in the fallback: System V IPC, message queues), \
+                 foreign syscall ABIs refused",
+                cordon_sandbox::seccomp::denied_syscalls().len(),
+                cordon_sandbox::seccomp::fallback_denied_syscalls().len()
             ),
         },
         Layer {
@@ -200,7 +202,7 @@ fn print_text(report: &Report, will_use: &str) -> Result<(), Error> {
         match will_use {
             "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
             "landlock-only" => {
-                "fallback: Landlock + seccomp only (no private /tmp, no network; secret directories' \
+                "fallback: Landlock + seccomp only (no private /tmp, no network, no System V IPC; secret directories' \
                  file names and sizes stay visible, not their contents: README \"The fallback\")"
             }
             _ => "nothing: cordon run refuses to run (exit 125)",

@@ -5,7 +5,8 @@
 //! everything below it. To make a secret unreadable below a readable directory, cordon "carves":
 //! instead of granting read on `/`, it grants read on each child of `/` except the one leading to
 //! the secret, and so on down to the secret's parent. Listing directories (ReadDir) stays granted
-//! on `/` as a whole: names are visible, contents are not.
+//! on `/` as a whole: names are visible, contents are not. In the fallback `/dev` is carved out
+//! the same way and only the devices a command needs are granted (see `exec::build_fence`).
 //!
 //! The ruleset is built in the supervisor before fork (so its cost is paid once, outside the
 //! child), rules for the sandbox's own fresh /tmp, /dev and /proc are added by the sandbox's init
@@ -158,6 +159,32 @@ impl Fence {
     pub fn grant_machine_read(&mut self, secrets: &[PathBuf]) -> io::Result<()> {
         self.grant(Path::new("/"), AccessFs::ReadDir.into())?;
         self.grant_carved(Path::new("/"), read_rights(), secrets)
+    }
+
+    /// Read, write and ioctl on the terminal `fd` is open on (one of the command's standard
+    /// descriptors), by its path in /dev, if it is a terminal. The rule is on that device
+    /// node only: the user's other terminals (`/dev/pts/*`) stay closed, since reading one
+    /// takes the keystrokes typed there (passwords included) and writing one fakes its output.
+    /// The node opened must be the device `fd` is on (checked by st_rdev), not what a path
+    /// might have become.
+    pub fn grant_terminal(&mut self, fd: std::os::fd::RawFd) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let Some(dev) = crate::sys::fs::char_device(fd) else {
+            return Ok(());
+        };
+        let Some(path) = crate::sys::fs::terminal_path(fd) else {
+            return Ok(());
+        };
+        let Ok(node) = open_path(None, &path) else {
+            return Ok(());
+        };
+        if crate::sys::fs::char_device(node.as_raw_fd()) != Some(dev) {
+            return Ok(());
+        }
+        self.grant_fd(
+            node,
+            AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev,
+        )
     }
 
     /// Every right on a writable root, except below `holes` (fallback mode: secrets and

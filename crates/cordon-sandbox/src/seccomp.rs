@@ -112,6 +112,52 @@ pub fn denied_syscalls() -> Vec<(i64, &'static str)> {
     v
 }
 
+/// Refused in the fallback only, where the sandbox has no IPC namespace of its own: System V
+/// IPC objects and POSIX message queues are named by a key, a number or a name in the host's
+/// namespace, so these reach the segments, queues and semaphores of every other program of the
+/// user (an X11 client's shared images, a database's buffers). With namespaces the sandbox's
+/// IPC namespace is empty and its own.
+pub fn fallback_denied_syscalls() -> Vec<(i64, &'static str)> {
+    use libc::*;
+    let ipc = "System V IPC: the host's objects, without an IPC namespace";
+    vec![
+        (SYS_shmget, ipc),
+        (SYS_shmat, ipc),
+        (SYS_shmctl, ipc),
+        (SYS_msgget, ipc),
+        (SYS_msgsnd, ipc),
+        (SYS_msgrcv, ipc),
+        (SYS_msgctl, ipc),
+        (SYS_semget, ipc),
+        (SYS_semop, ipc),
+        (SYS_semtimedop, ipc),
+        (SYS_semctl, ipc),
+        (
+            SYS_mq_open,
+            "POSIX message queues: the host's, without an IPC namespace",
+        ),
+        (SYS_mq_unlink, "POSIX message queues"),
+    ]
+}
+
+/// Refused in the fallback unless they name the caller itself (argument values that must be
+/// 0, or PRIO_PROCESS / IOPRIO_WHO_PROCESS): without a PID namespace these act on any process
+/// of the user by its pid, process group or uid, and Landlock does not fence them. cordon's own
+/// supervisor is such a process: a lowered descriptor limit (or a CPU limit, which kills it)
+/// would stop the check after the run.
+/// (syscall, [(argument index, required value)]).
+const FALLBACK_SELF_ONLY: &[(i64, &[(u32, u32)])] = &[
+    (libc::SYS_prlimit64, &[(0, 0)]),
+    (libc::SYS_setpriority, &[(0, PRIO_PROCESS), (1, 0)]),
+    (libc::SYS_ioprio_set, &[(0, IOPRIO_WHO_PROCESS), (1, 0)]),
+    (libc::SYS_sched_setscheduler, &[(0, 0)]),
+    (libc::SYS_sched_setparam, &[(0, 0)]),
+    (libc::SYS_sched_setattr, &[(0, 0)]),
+];
+/// (`libc::PRIO_PROCESS` is a u32 or a c_int depending on the libc.)
+const PRIO_PROCESS: u32 = 0;
+const IOPRIO_WHO_PROCESS: u32 = 1;
+
 /// TIOCSTI pushes bytes into the terminal's input queue (the shell outside would run them);
 /// TIOCLINUX can do the same on a virtual console.
 const TIOCSTI: u32 = 0x5412;
@@ -122,6 +168,9 @@ pub struct Options {
     /// Allowed socket families: `None` = all but AF_VSOCK (namespaces mode: the network namespace
     /// isolates the rest); `Some(list)` = only those (fallback mode: no network namespace).
     pub socket_families: Option<&'static [i32]>,
+    /// No namespaces (the fallback): also refuse [`fallback_denied_syscalls`] and act on no
+    /// other process ([`FALLBACK_SELF_ONLY`]).
+    pub fallback: bool,
 }
 
 /// A compiled filter, ready to install.
@@ -180,6 +229,11 @@ impl Filter {
         for (nr, _) in denied_syscalls() {
             a.jump_to(BPF_JEQ_K, nr as u32, Label::Deny);
         }
+        if opts.fallback {
+            for (nr, _) in fallback_denied_syscalls() {
+                a.jump_to(BPF_JEQ_K, nr as u32, Label::Deny);
+            }
+        }
         // 4. clone3 passes its flags in a struct seccomp cannot read: answer ENOSYS so that libc
         //    falls back to clone(), whose flags are checked below.
         a.jump_to(BPF_JEQ_K, libc::SYS_clone3 as u32, Label::Enosys);
@@ -212,6 +266,9 @@ impl Filter {
             }
             a.stmt(BPF_RET_K, RET_ALLOW);
         }
+        if opts.fallback {
+            Self::self_only_blocks(&mut a);
+        }
         Self::socket_block(&mut a, opts);
         a.stmt(BPF_RET_K, RET_ALLOW);
         let deny_at = a.prog.len();
@@ -229,6 +286,23 @@ impl Filter {
                 .map_err(|_| io::Error::other("seccomp filter too long for a BPF jump"))?;
         }
         Ok(Filter { prog: a.prog })
+    }
+
+    /// Each block: if nr matches, every listed argument must equal its value (low 32 bits: each
+    /// is an int for the kernel), else EPERM; then allow.
+    fn self_only_blocks(a: &mut Asm) {
+        for &(nr, required) in FALLBACK_SELF_ONLY {
+            // jeq nr ? next : skip (3 instructions per argument + ret allow)
+            a.jump(BPF_JEQ_K, nr as u32, 0, (required.len() * 3 + 1) as u8);
+            for &(arg, value) in required {
+                a.stmt(BPF_LD_W_ABS, off_arg_lo(arg));
+                // equal: skip the jump to deny
+                a.jump(BPF_JEQ_K, value, 1, 0);
+                // "A >= 0" is always true: an unconditional jump to the deny label.
+                a.jump_to(BPF_JGE_K, 0, Label::Deny);
+            }
+            a.stmt(BPF_RET_K, RET_ALLOW);
+        }
     }
 
     fn socket_block(a: &mut Asm, opts: Options) {
@@ -283,14 +357,16 @@ mod tests {
     fn compiles_in_both_modes() {
         let f = Filter::compile(Options {
             socket_families: None,
+            fallback: false,
         })
         .unwrap();
         assert!(f.len() > 40);
         let g = Filter::compile(Options {
             socket_families: Some(&[libc::AF_UNIX]),
+            fallback: true,
         })
         .unwrap();
-        assert!(g.len() > f.len() - 2);
+        assert!(g.len() > f.len() + fallback_denied_syscalls().len());
         // every jump lands inside the program
         for prog in [&f.prog, &g.prog] {
             for (i, ins) in prog.iter().enumerate() {

@@ -247,7 +247,13 @@ struct Prepared {
     stdio: [Option<RawFd>; 3],
 }
 
-fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
+/// `stdio`: the descriptors the command gets at 0, 1, 2 (`None`: cordon's own), whose terminal,
+/// if any, the fallback's fence grants.
+fn prepare(
+    spec: &SandboxSpec,
+    fallback: bool,
+    stdio: [Option<RawFd>; 3],
+) -> Result<Prepared, Error> {
     let setup = |e: io::Error| Error::Setup(e.to_string());
     let filter = Filter::compile(seccomp::Options {
         socket_families: if fallback && spec.network != Network::Full {
@@ -261,12 +267,13 @@ fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
         } else {
             None
         },
+        fallback,
     })
     .map_err(setup)?;
     let fence = if spec.isolation == Isolation::None {
         None
     } else {
-        Some(build_fence(spec, fallback).map_err(setup)?)
+        Some(build_fence(spec, fallback, stdio).map_err(setup)?)
     };
     let argv = spec
         .argv
@@ -298,18 +305,24 @@ fn prepare(spec: &SandboxSpec, fallback: bool) -> Result<Prepared, Error> {
         argv,
         envp,
         path_dirs,
-        stdio: [None; 3],
+        stdio,
     })
 }
 
-fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
+fn build_fence(spec: &SandboxSpec, fallback: bool, stdio: [Option<RawFd>; 3]) -> io::Result<Fence> {
     let mut f = Fence::new()?;
-    let outside: Vec<PathBuf> = spec
+    let mut outside: Vec<PathBuf> = spec
         .secrets
         .iter()
         .filter(|s| fallback || !spec.writable.iter().any(|w| s.starts_with(w)))
         .cloned()
         .collect();
+    if fallback {
+        // The host's /dev: not readable as a whole (block devices hold every file's bytes, the
+        // user's other terminals their keystrokes, /dev/shm other programs' memory); the
+        // devices below are granted one by one, as the minimal /dev of the namespaces mode.
+        outside.push(PathBuf::from("/dev"));
+    }
     f.grant_machine_read(&outside)?;
     for w in &spec.writable {
         if fallback {
@@ -357,9 +370,13 @@ fn build_fence(spec: &SandboxSpec, fallback: bool) -> io::Result<Fence> {
             "/dev/random",
             "/dev/urandom",
             "/dev/tty",
-            "/dev/pts",
         ] {
             f.grant_read_write_files(Path::new(d))?;
+        }
+        // The terminal the command runs on, by its own node (`/dev/pts/N`), for programs that
+        // reopen it by name (ttyname, /dev/stdin); not the other terminals of /dev/pts.
+        for (i, fd) in stdio.iter().enumerate() {
+            f.grant_terminal(fd.unwrap_or(i as RawFd))?;
         }
         f.grant_proc(Path::new("/proc"))?;
     }

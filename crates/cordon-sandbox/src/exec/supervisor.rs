@@ -35,8 +35,7 @@ pub(super) fn run_namespaces(
     let mut caches = crate::caches::Session::start(&mut spec_caches.caches, &spec.workspace);
     let spec = &spec_caches;
     crate::timing("caches");
-    let mut prepared = prepare(spec, false)?;
-    prepared.stdio = stdio;
+    let prepared = prepare(spec, false, stdio)?;
     crate::timing("placeholders");
     let _placeholders = crate::placeholders::Placeholders::create(&spec.protected, &spec.writable)
         .map_err(setup)?;
@@ -166,8 +165,7 @@ pub(super) fn run_plain(
         spec.env
             .push(("TMPDIR".into(), t.path.display().to_string()));
     }
-    let mut prepared = prepare(&spec, fallback)?;
-    prepared.stdio = stdio;
+    let prepared = prepare(&spec, fallback, stdio)?;
     let (err_r, err_w) = sys::pipe().map_err(setup)?;
     let (sfd, old_mask) = sys::process::block_signals(FORWARDED).map_err(setup)?;
     // Orphans of the command (daemons) are re-parented to us, so that we can kill them at the end.

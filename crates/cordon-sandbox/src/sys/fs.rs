@@ -74,6 +74,34 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<(u32, u64)> {
     Ok((st.st_mode, st.st_size as u64))
 }
 
+/// The character device `fd` is open on (its st_rdev), None for anything else. Works on an
+/// O_PATH descriptor. A descriptor that is not open is "nothing" (EBADF), never a fault.
+pub fn char_device(fd: std::os::fd::RawFd) -> Option<u64> {
+    // SAFETY: stat is plain data; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat; fstat of a closed number fails with EBADF.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    (st.st_mode & libc::S_IFMT == libc::S_IFCHR).then_some(st.st_rdev)
+}
+
+/// The path of the terminal `fd` is open on (ttyname_r: `/dev/pts/3`, `/dev/ttyS0`), None when
+/// `fd` is not a terminal (or not open).
+pub fn terminal_path(fd: std::os::fd::RawFd) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: `buf` is writable for its whole length, which is the size passed; a number that
+    // is not an open descriptor makes ttyname_r fail (EBADF).
+    let r = unsafe { libc::ttyname_r(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0)?;
+    buf.truncate(end);
+    Some(std::path::PathBuf::from(std::ffi::OsString::from_vec(buf)))
+}
+
 /// flock(2) on `fd` with `op` (LOCK_SH, LOCK_EX, LOCK_UN, | LOCK_NB), through EINTR.
 pub fn flock(fd: BorrowedFd<'_>, op: libc::c_int) -> io::Result<()> {
     loop {
