@@ -4,7 +4,8 @@
 #     cache exists (19 caches in 9 tool directories: 9 overlays), and a typical one (npm, pip,
 #     cargo's registry: 3 overlays); each against the same with `[caches] enabled = false`,
 #     end to end (hyperfine) and per phase (CORDON_TIMING medians); and the floor: the same
-#     overlayfs mounts alone, without cordon (bench/ovl_floor.py);
+#     overlayfs mount alone, without cordon (bench/ovl_floor.py; and one mount per tool
+#     directory, as cordon made them before 2026-12-02);
 #  2. a warm `npm ci` of a ~70-package lockfile (express 4) inside `cordon run` against the same
 #     outside, both served from the same warm host cache (inside: through the overlay), and the
 #     floor: the same outside under a bare overlayfs mount of ~/.npm (unshare -Urm, no cordon).
@@ -77,10 +78,15 @@ phases 40 "$home3/repo" env "HOME=$home3" >"$work/ph-caches3.txt"
 phases 40 "$home3/repo" env "HOME=$home3" "XDG_CONFIG_HOME=$home/off" >"$work/ph-off3.txt"
 # The floor: the same overlay mounts, made the way cordon makes them, without cordon.
 mkdir -p "$work/floor" "$work/floor3" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor" "$work/floor3"
+# cordon makes one overlay, of the home directory, for every cache on its mount; before
+# 2026-12-02 it made one per tool directory (9 and 3 here): both floors are printed.
+mkdir -p "$work/floor1" "$work/floor31" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor1" "$work/floor31"
+floor_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor1" 40 "$home")
+floor3_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor31" 40 "$home3")
 lowers=()
 for d in .npm .cache .cargo go .gradle .m2 .yarn .bun .local/share; do lowers+=("$home/$d"); done
-floor_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor" 40 "${lowers[@]}")
-floor3_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor3" 40 "$home3/.npm" "$home3/.cache" "$home3/.cargo")
+tools_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor" 40 "${lowers[@]}")
+tools3_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor3" 40 "$home3/.npm" "$home3/.cache" "$home3/.cargo")
 
 # 2. a warm npm ci, outside and inside.
 app="$home/repo/app"
@@ -109,7 +115,7 @@ ovl='d=$(mktemp -d '"$work"'/ovl.XXXXXX) && mkdir $d/u $d/w && unshare -Urm sh -
   -n inside "$work/cordon run ${allow[*]} ${ca[*]} -- sh -c '$ci'" >&2
 
 python3 - "$work/start.json" "$work/npm.json" "$pkgs" "$work/ph-caches.txt" "$work/ph-off.txt" "$floor_ms" \
-  "$work/ph-caches3.txt" "$work/ph-off3.txt" "$floor3_ms" <<'PY'
+  "$work/ph-caches3.txt" "$work/ph-off3.txt" "$floor3_ms" "$tools_ms" "$tools3_ms" <<'PY'
 import collections, json, statistics, sys
 def med(p):
     return {x["command"]: x["median"] * 1000 for x in json.load(open(p))["results"]}
@@ -125,9 +131,9 @@ def phases(p):
         prev = (int(t), name.strip())
     return {k: statistics.median(v) / 1000 for k, v in d.items()}
 s, n = med(sys.argv[1]), med(sys.argv[2])
-for label, key, ph_on, ph_off, floor in (
-        ("every known cache (19 caches, 9 overlays)", "", sys.argv[4], sys.argv[5], sys.argv[6]),
-        ("npm, pip, cargo (3 overlays)", "3", sys.argv[7], sys.argv[8], sys.argv[9])):
+for label, key, ph_on, ph_off, floor, tools in (
+        ("every known cache (19 caches in 9 tool directories)", "", sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[10]),
+        ("npm, pip, cargo (3 tool directories)", "3", sys.argv[7], sys.argv[8], sys.argv[9], sys.argv[11])):
     pc, po = phases(ph_on), phases(ph_off)
     on, off = s["caches" + key], s["no-caches" + key]
     print(f"cordon run -- true, {label}: caches {on:.2f} ms, no caches {off:.2f} ms: "
@@ -139,7 +145,8 @@ for label, key, ph_on, ph_off, floor in (
             print(f"  phase {k}: {a:.2f} vs {b:.2f} ms ({a - b:+.2f})")
         share += a - b
     print(f"  CORDON_TIMING, sum of the phases' differences (medians of 40): {share:+.2f} ms")
-    print(f"  floor: the same overlay mounts alone, without cordon: {float(floor):.2f} ms")
+    print(f"  floor: the same overlay mount alone (one, of the home directory), without cordon: "
+          f"{float(floor):.2f} ms (one per tool directory, as before 2026-12-02: {float(tools):.2f} ms)")
 print(f"warm npm ci ({sys.argv[3]} packages): outside {n['outside']:.0f} ms, inside {n['inside']:.0f} ms: "
       f"{n['inside'] / n['outside']:.2f}x (target <= 1.2x); bare overlay of ~/.npm, no cordon: "
       f"{n['bare-overlay']:.0f} ms ({n['bare-overlay'] / n['outside']:.2f}x)")

@@ -252,19 +252,20 @@ fn poisoning(c: &Case) {
     let layers = c
         .home
         .join(format!(".local/state/cordon/workspaces/{id}/caches"));
-    // ~/.npm's overlay: its layers are in caches/npm-<hash>.
+    // The home directory's overlay (which serves ~/.npm): its layers are in caches/home-<hash>,
+    // ~/.npm's files in its upper/.npm.
     let layer = fs::read_dir(&layers)
         .into_iter()
         .flatten()
         .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("npm-"))
+        .find(|e| e.file_name().to_string_lossy().starts_with("home-"))
         .map(|e| e.path())
-        .unwrap_or_else(|| layers.join("npm-none"));
+        .unwrap_or_else(|| layers.join("home-none"));
     let o = run_in(
         c,
         &ws2,
         &format!(
-            "cat {l}/upper/f; echo x > {l}/upper/f; ls {l}; echo END",
+            "cat {l}/upper/.npm/f; echo x > {l}/upper/.npm/f; ls {l}; echo END",
             l = layer.display()
         ),
     );
@@ -276,7 +277,7 @@ fn poisoning(c: &Case) {
     );
     if !c.fallback {
         assert_eq!(
-            fs::read_to_string(layer.join("upper/f")).unwrap(),
+            fs::read_to_string(layer.join("upper/.npm/f")).unwrap(),
             "original\npoison\n",
             "[{}] the layer was changed from another sandbox",
             c.label()
@@ -418,10 +419,14 @@ fn dry_run_shows_each_overlay() {
                 .any(|m| m["name"] == "npm")
         })
         .expect("npm overlay");
-    assert_eq!(npm["lower"], c.home.join(".npm").display().to_string());
+    // One overlay of the home directory serves every cache on its mount.
+    assert_eq!(
+        npm["lower"],
+        fs::canonicalize(&c.home).unwrap().display().to_string()
+    );
     let upper = npm["upper"].as_str().unwrap();
     assert!(
-        upper.contains("/caches/npm-") && upper.ends_with("/upper"),
+        upper.contains("/caches/home-") && upper.ends_with("/upper"),
         "{upper}"
     );
     // The fallback shows the variables instead.

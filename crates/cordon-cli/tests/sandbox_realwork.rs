@@ -304,6 +304,47 @@ fn ctrl_c(c: &Case) {
     assert!(out.contains("EXIT 130"), "[{}] Ctrl-C:\n{out}", c.label());
 }
 
+/// Tools list the home's XDG directories (`ls ~/.config`, a settings search, fontconfig): shown
+/// through socket-proof views (read-only overlays of themselves on an empty layer), they must list
+/// what they hold. The empty layer was removed once mounted, and overlayfs' readdir of a view's
+/// top directory, which merges both layers, then listed nothing.
+fn xdg_dirs_list(c: &Case) {
+    for d in [
+        ".config/app",
+        ".cache/tool",
+        ".local/share/data",
+        ".local/state/log",
+    ] {
+        c.write(&format!("{d}/f"), "x\n");
+    }
+    c.chown_all();
+    let o = c.cordon(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "for d in .config .cache .local/share .local/state; do echo \"$d: $(ls -A ~/$d | tr '\\n' ' ')\"; done",
+    ]);
+    ok(c, &o, "listing the XDG directories");
+    let t = text(&o);
+    for (d, e) in [
+        (".config", "app"),
+        (".cache", "tool"),
+        (".local/share", "data"),
+        (".local/state", "log"),
+    ] {
+        let line = t
+            .lines()
+            .find(|l| l.starts_with(&format!("{d}:")))
+            .unwrap_or("");
+        assert!(
+            line.contains(e),
+            "[{}] ~/{d} lists {line:?}:\n{t}",
+            c.label()
+        );
+    }
+}
+
 macro_rules! realwork {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -321,7 +362,8 @@ realwork!(
     npm_ci_offline,
     cargo_build_test,
     interactive_bash,
-    ctrl_c
+    ctrl_c,
+    xdg_dirs_list
 );
 
 /// The fallback still does real work below the workspace's top level.

@@ -169,7 +169,7 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
     mount_setattr(None, Path::new("/"), ro, true)?;
 
     // Private temporary directories.
-    for t in ["/tmp", "/var/tmp"] {
+    let private_tmp = |t: &str| -> io::Result<()> {
         let target = Path::new(t);
         if target.is_dir() {
             sys::mount(
@@ -180,8 +180,19 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
                 "mode=1777",
             )?;
         }
-    }
+        Ok(())
+    };
+    private_tmp("/tmp")?;
+    private_tmp("/var/tmp")?;
     let views = socket_views(spec);
+    if !views.is_empty() {
+        // The views' empty layer is a directory of the /tmp just mounted, which must live as long
+        // as they do: a removed directory reads as empty (readdir of a deleted directory fails
+        // with ENOENT), and overlayfs' readdir of a view's top directory, which merges both
+        // layers, then lists nothing (`ls ~/.config` was empty). A second tmpfs on /tmp hides
+        // it instead; the overlays keep their own reference to the first one. ~10 µs, no sync.
+        private_tmp("/tmp")?;
+    }
     for d in &spec.hidden_dirs {
         if d.is_dir() {
             sys::mount(
@@ -295,7 +306,7 @@ fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
     if spec.socket_views.is_empty() {
         return done;
     }
-    // On the private /tmp, removed once the overlays hold it.
+    // On the private /tmp, hidden by another one once the overlays hold it (`build_root`).
     let empty = Path::new("/tmp/.cordon-empty-layer");
     if let Err(e) = std::fs::create_dir(empty) {
         errln!(
@@ -330,7 +341,9 @@ fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
             ),
         }
     }
-    let _ = std::fs::remove_dir(empty);
+    if done.is_empty() {
+        let _ = std::fs::remove_dir(empty);
+    }
     done
 }
 

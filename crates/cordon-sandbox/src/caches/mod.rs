@@ -5,8 +5,9 @@
 //! writable would let a sandboxed command plant code in `~/.cargo/registry/src` or
 //! `~/.npm/_cacache` that the next unsandboxed build runs. Instead, each known cache is mounted
 //! as an **overlay**: the host's cache is the read-only lower layer, and every write lands in an
-//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/<dir>-<hash>/upper`), so
-//! the next run in the same workspace is warm and the host's cache is never written.
+//! upper layer that belongs to the workspace (`<state>/workspaces/<id>/caches/home-<hash>/upper`),
+//! so the next run in the same workspace is warm and the host's cache is never written. One
+//! overlay, of the home directory, serves every cache on the home's mount ([`group_root`]).
 //!
 //! When there is nothing to overlay (no user namespaces: the fallback; or no host cache and no
 //! tool directory to create it in), the tool's own variable points it at a private, per-workspace
@@ -57,15 +58,14 @@ pub struct Extra {
 
 /// One overlay: the host's `lower` stays read-only; writes go to `upper`. Its caches are
 /// mounted from it (bind mounts of its subdirectories), never the overlay as a whole: one
-/// overlay serves every cache below one tool directory (`~/.cache`: pip, uv, go-build, ...),
-/// because each overlay mount costs a few hundred microseconds of journaled metadata work.
+/// overlay, of the home directory, serves every cache on its mount ([`group_root`]), because
+/// each overlay mount costs ~0.1 ms of kernel work and journaled metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overlay {
     /// The layers' directory name: the root's path, sanitized, and a hash of it.
     pub name: String,
-    /// The host directory overlaid (canonical): the highest directory below the home directory,
-    /// on the same mount, that holds the caches and none of the workspace, the writable roots
-    /// or cordon's state directory.
+    /// The host directory overlaid (canonical): the home directory, or the highest directory
+    /// below it on the caches' mount, or a cache outside it ([`group_root`]).
     pub lower: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
@@ -131,6 +131,10 @@ pub struct Caches {
     /// live mounts).
     #[serde(skip)]
     pub throwaway: bool,
+    /// The home directory (canonical), where the layers of earlier versions are looked for
+    /// ([`store::adopt_old_layers`]).
+    #[serde(skip)]
+    home: PathBuf,
 }
 
 impl Caches {
@@ -276,6 +280,9 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     };
     let entries = entries(req, &env, &mut c);
     let around = Around::new(cx, state_dir.as_deref(), private_places(cx, &mut canon));
+    // The overlays' roots are compared with the caches' canonical paths.
+    let home = canon.canon(cx.home).unwrap_or_else(|| clean(cx.home));
+    c.home = home.clone();
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;
@@ -335,7 +342,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
         seen.push(lower.clone());
         add_fallback(&mut c);
-        let root = group_root(&lower, &around, &mut canon);
+        let root = group_root(&lower, &home, &mut canon);
         let cache = Cache {
             name,
             path: lower,
@@ -348,7 +355,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         {
             Some(o) => o.caches.push(cache),
             None => {
-                let gname = group_name(&root, cx.home);
+                let gname = group_name(&root, &home);
                 c.overlays.push(Overlay {
                     upper: dir.join(&gname).join("upper"),
                     work: dir.join(&gname).join("work"),
@@ -532,7 +539,7 @@ impl Canon {
     }
 }
 
-/// What the caches are checked against (`refuse`, `group_root`), made clean once per resolution
+/// What the caches are checked against ([`refuse`]), made clean once per resolution
 /// (see [`within`]).
 struct Around {
     home: PathBuf,
@@ -572,13 +579,24 @@ fn within(p: &Path, base: &Path) -> bool {
     p.starts_with(b) && (p.len() == b.len() || p[b.len()] == b'/' || b == b"/")
 }
 
-/// The directory to overlay for the cache at `lower`: its highest ancestor strictly below the
-/// home directory that is on the same mount (overlayfs does not look into submounts of a lower
-/// layer) and holds none of the workspace, the writable roots and cordon's state directory (an
-/// upper layer inside its own lower layer is refused by overlayfs). A cache outside the home
-/// directory is its own root.
-fn group_root(lower: &Path, x: &Around, canon: &mut Canon) -> PathBuf {
-    if !within(lower, &x.home) || lower.as_os_str() == x.home.as_os_str() {
+/// The directory to overlay for the cache at `lower` (canonical): its highest ancestor at or
+/// below the home directory `home` (canonical) that is on the cache's mount (overlayfs does not
+/// look into submounts of a lower layer). That is the home directory itself when the caches share
+/// its mount, as they usually do: one overlay serves them all, however many tools have caches.
+/// Each overlay mount costs ~0.1 ms of kernel work, more on a busy machine, and its work
+/// directory's inodes go into the journal commit at the run's end (the audit log is synced): one
+/// per tool directory cost ~0.3 ms with three tools, ~1 ms with nine (docs/benchmarks.md).
+///
+/// Only the caches are mounted from the overlay (bind mounts of its subdirectories, `mount.rs`):
+/// the rest of the home directory is never seen through it. Its upper and work directories are
+/// inside its lower layer (cordon's state directory is below the home directory): overlayfs
+/// mounts that, and refuses only a lookup through the overlay that reaches them (ELOOP, its
+/// "overlapping layers" trap), which no cache can make: [`refuse`] keeps every cache out of the
+/// state directory. The workspace, also below, is written by the sandbox directly, never through
+/// the overlay, which does not look at it.
+/// A cache outside the home directory (or with `/` as the home directory) is its own root.
+fn group_root(lower: &Path, home: &Path, canon: &mut Canon) -> PathBuf {
+    if home.as_os_str() == "/" || !within(lower, home) || lower.as_os_str() == home.as_os_str() {
         return lower.to_path_buf();
     }
     let Some(mnt) = canon.mount_id(lower) else {
@@ -586,24 +604,21 @@ fn group_root(lower: &Path, x: &Around, canon: &mut Canon) -> PathBuf {
     };
     let mut best = lower;
     while let Some(a) = best.parent() {
-        if !within(a, &x.home) || a.as_os_str() == x.home.as_os_str() {
-            break;
-        }
-        let holds = |p: &Path| within(p, a);
-        if holds(&x.workspace)
-            || x.writable.iter().any(|w| holds(w))
-            || x.state.as_deref().is_some_and(holds)
-            || canon.mount_id(a) != Some(mnt)
-        {
+        if !within(a, home) || canon.mount_id(a) != Some(mnt) {
             break;
         }
         best = a;
+        if a.as_os_str() == home.as_os_str() {
+            break;
+        }
     }
     best.to_path_buf()
 }
 
-/// `.cache` below the home directory -> `cache-1a2b3c4d` (the hash of the full path keeps two
-/// roots with the same last components apart).
+/// The layers' directory name of the overlay of `root`: `home-1a2b3c4d` for the home directory,
+/// `cache-1a2b3c4d` for `~/.cache`, ... (the hash of the full path keeps two roots with the same
+/// last components apart). Below the home directory, the names are those of the overlays of
+/// tool directories of earlier versions ([`store::adopt_old_layers`]).
 fn group_name(root: &Path, home: &Path) -> String {
     let rel = root.strip_prefix(home).unwrap_or(root);
     let mut n: String = rel
@@ -618,10 +633,12 @@ fn group_name(root: &Path, home: &Path) -> String {
     for b in root.as_os_str().as_encoded_bytes() {
         h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
     }
-    if n.is_empty() {
-        format!("root-{h:08x}")
-    } else {
+    if !n.is_empty() {
         format!("{n}-{h:08x}")
+    } else if root.as_os_str() == home.as_os_str() {
+        format!("home-{h:08x}")
+    } else {
+        format!("root-{h:08x}")
     }
 }
 
@@ -837,8 +854,13 @@ impl Session {
                 None
             }
         };
-        c.overlays.retain(
-            |o| match cfd.as_ref().map(|f| store::create_overlay_dirs(f, o)) {
+        // The layers of an earlier cordon are kept only by the run that holds the locks.
+        let adopt_in = lock.is_some().then(|| c.home.clone());
+        c.overlays.retain(|o| {
+            match cfd
+                .as_ref()
+                .map(|f| store::create_overlay_dirs(f, o, adopt_in.as_deref()))
+            {
                 None => false,
                 Some(Ok(())) => true,
                 Some(Err(e)) => {
@@ -849,8 +871,8 @@ impl Session {
                     );
                     false
                 }
-            },
-        );
+            }
+        });
         if let Err(e) = c.create_private() {
             errln!("cordon: caches: {e}; the tools pointed at private caches will find none");
             c.private.clear();

@@ -124,17 +124,31 @@ pub const STAGE: &str = ".mnt";
 /// The upper and work directories, and the host's empty cache directories that
 /// are to be created (their tool's directory exists). `caches`: the caches directory, where two
 /// `fstatat` say whether the layers' directories are there already (every run after the first).
-pub fn create_overlay_dirs(caches: &OwnedFd, o: &Overlay) -> io::Result<()> {
+pub fn create_overlay_dirs(
+    caches: &OwnedFd,
+    o: &Overlay,
+    adopt_in: Option<&Path>,
+) -> io::Result<()> {
     let there = |sub: &str| {
         cstring(OsStr::new(&format!("{}/{sub}", o.name)))
             .and_then(|p| lstat_at(caches.as_raw_fd(), &p))
             .is_ok_and(|st| is_dir(&st))
     };
-    if !o.caches.iter().any(|c| c.create) && there("upper") && there("work") {
+    let new_upper = !there("upper");
+    if !o.caches.iter().any(|c| c.create) && !new_upper && there("work") {
         return Ok(());
     }
     mkdirs(&o.upper)?;
     mkdirs(&o.work)?;
+    if let (true, Some(home)) = (new_upper, adopt_in) {
+        if let Err(e) = adopt_old_layers(caches, o, home) {
+            errln!(
+                "cordon: cache {}: the layers of an earlier cordon could not be kept ({e}); \
+                 this workspace's caches start from the host's",
+                o.name
+            );
+        }
+    }
     for c in o.caches.iter().filter(|c| c.create) {
         if fs::symlink_metadata(&c.path).is_err() {
             // Only the missing components below the tool's directory, with the tools' usual mode.
@@ -145,6 +159,91 @@ pub fn create_overlay_dirs(caches: &OwnedFd, o: &Overlay) -> io::Result<()> {
                 .map_err(|e| {
                     io::Error::new(e.kind(), format!("create {}: {e}", c.path.display()))
                 })?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps what a workspace's sandboxes wrote with an earlier cordon, which made one overlay per
+/// tool directory (`caches/npm-<hash>` for `~/.npm`, `cache-<hash>` for `~/.cache`, ...) where
+/// one overlay now serves every cache on the home directory's mount (`group_root`). Called when
+/// `o`'s upper layer has just been made (its first run), with the workspace's locks held: each
+/// older overlay of a directory between `o`'s root and one of its caches (named as then, by
+/// `group_name`) has its upper layer moved into `o`'s, at the same place below the root (an
+/// old upper layer holds the same whiteouts and marks, relative to the same lower directory),
+/// and the rest of it (its work directory) goes to the trash. By descriptors and plain names
+/// only (cordon's own directories; the upper layers are moved whole, never entered).
+pub(super) fn adopt_old_layers(caches: &OwnedFd, o: &Overlay, home: &Path) -> io::Result<()> {
+    let mut tried: Vec<String> = Vec::new();
+    for c in &o.caches {
+        for a in c.path.ancestors() {
+            if a.as_os_str() == o.lower.as_os_str() || !super::within(a, &o.lower) {
+                break;
+            }
+            let old = super::group_name(a, home);
+            if old == o.name || tried.contains(&old) {
+                continue;
+            }
+            tried.push(old.clone());
+            let oname = cstring(OsStr::new(&old))?;
+            let ofd = match openat(
+                caches.as_raw_fd(),
+                &oname,
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            ) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            match lstat_at(ofd.as_raw_fd(), c"upper") {
+                Ok(st) if is_dir(&st) => {}
+                _ => continue,
+            }
+            let Ok(rel) = a.strip_prefix(&o.lower) else {
+                continue;
+            };
+            let names: Vec<CString> = rel
+                .components()
+                .map(|n| cstring(n.as_os_str()))
+                .collect::<io::Result<_>>()?;
+            let Some((last, parents)) = names.split_last() else {
+                continue;
+            };
+            let upper = cstring(OsStr::new(&format!("{}/upper", o.name)))?;
+            let mut dir = openat(
+                caches.as_raw_fd(),
+                &upper,
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            )?;
+            for n in parents {
+                // SAFETY: mkdirat relative to a directory descriptor we hold, a plain name.
+                if unsafe { libc::mkdirat(dir.as_raw_fd(), n.as_ptr(), 0o755) } != 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::AlreadyExists {
+                        return Err(e);
+                    }
+                }
+                dir = openat(dir.as_raw_fd(), n, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            }
+            // SAFETY: renameat2 between directory descriptors we hold, NUL-terminated names;
+            // RENAME_NOREPLACE: a place already taken (by another old layer) keeps what it has.
+            let r = unsafe {
+                libc::renameat2(
+                    ofd.as_raw_fd(),
+                    c"upper".as_ptr(),
+                    dir.as_raw_fd(),
+                    last.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if r != 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    continue;
+                }
+                return Err(e);
+            }
+            move_to_trash(caches, caches.as_raw_fd(), &oname, &old)?;
         }
     }
     Ok(())
@@ -564,6 +663,19 @@ pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false), // never mounted
         Err(e) => return Err(e),
     };
+    let Err(e) = move_to_trash(caches, wfd.as_raw_fd(), c"work", &o.name) else {
+        return Ok(true);
+    };
+    drop(held);
+    // Not moved (a file system without RENAME_NOREPLACE, say): removed then, which is what
+    // overlayfs would do but cannot with the mark.
+    remove_at(&wfd, c"work").map_err(|r| io::Error::new(r.kind(), format!("{e}; {r}")))?;
+    Ok(false)
+}
+
+/// Moves the entry `name` of the directory `from` into `<caches>/.trash`, under a name of its
+/// own (`<label>.<pid>.<ns>`), by a rename between descriptors (never replacing anything there).
+fn move_to_trash(caches: &OwnedFd, from: RawFd, name: &CStr, label: &str) -> io::Result<()> {
     // SAFETY: mkdirat relative to a directory descriptor we hold.
     if unsafe { libc::mkdirat(caches.as_raw_fd(), c".trash".as_ptr(), 0o700) } != 0 {
         let e = io::Error::last_os_error();
@@ -580,8 +692,7 @@ pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let to = cstring(OsStr::new(&format!(
-        "{}.{}.{}",
-        o.name,
+        "{label}.{}.{}",
         std::process::id(),
         now.as_nanos()
     )))?;
@@ -589,22 +700,17 @@ pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
     // RENAME_NOREPLACE never replaces what is in the trash.
     let r = unsafe {
         libc::renameat2(
-            wfd.as_raw_fd(),
-            c"work".as_ptr(),
+            from,
+            name.as_ptr(),
             tfd.as_raw_fd(),
             to.as_ptr(),
             libc::RENAME_NOREPLACE,
         )
     };
-    if r == 0 {
-        return Ok(true);
+    if r != 0 {
+        return Err(io::Error::last_os_error());
     }
-    let e = io::Error::last_os_error();
-    drop(held);
-    // Not moved (a file system without RENAME_NOREPLACE, say): removed then, which is what
-    // overlayfs would do but cannot with the mark.
-    remove_at(&wfd, c"work").map_err(|r| io::Error::new(r.kind(), format!("{e}; {r}")))?;
-    Ok(false)
+    Ok(())
 }
 
 /// Where the cleaner moves each entry of the trash before it removes it: removing a directory

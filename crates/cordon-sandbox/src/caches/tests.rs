@@ -84,31 +84,31 @@ fn existing_caches_are_overlaid_missing_ones_redirected() {
     let (c, env) = run(&t, &req(&t), &[], true);
     let (o, npm) = overlay(&c, "npm").expect("npm overlaid");
     assert_eq!(npm.path, t.home.join(".npm"));
-    assert_eq!(o.lower, t.home.join(".npm"));
+    // One overlay, of the home directory, serves every cache on its mount.
+    assert_eq!(o.lower, t.home);
     assert!(o.upper.starts_with(t.state.join("workspaces/x/caches")));
-    assert!(o.name.starts_with("npm-") && o.upper.ends_with(format!("{}/upper", o.name)));
+    assert!(o.name.starts_with("home-") && o.upper.ends_with(format!("{}/upper", o.name)));
     assert!(!npm.create);
-    // ~/.cargo exists: the missing ~/.cargo/git is created there and overlaid too, from the one
-    // overlay of ~/.cargo that also serves the registry.
+    // ~/.cargo exists: the missing ~/.cargo/git is created there and overlaid too, from the same
+    // overlay as the registry and npm.
     let (og, git) = overlay(&c, "cargo-git").expect("cargo-git overlaid");
     let (or, _) = overlay(&c, "cargo-registry").expect("cargo-registry overlaid");
     assert!(git.create);
-    assert_eq!(og.lower, t.home.join(".cargo"));
     assert_eq!(og, or);
+    assert_eq!(og, o);
+    assert_eq!(c.overlays.len(), 1);
     // pip: the overlay of ~/.cache.
     fs::create_dir_all(t.home.join(".local/share/pnpm/store")).unwrap();
     let (c, _) = run(&t, &req(&t), &[], true);
-    // ~/.local holds the state directory (an upper layer inside its lower is refused): the
-    // pnpm store's overlay is ~/.local/share.
-    assert_eq!(
-        overlay(&c, "pnpm-store").unwrap().0.lower,
-        t.home.join(".local/share")
-    );
+    // ~/.local holds the state directory, with the layers: still the one overlay of the home
+    // directory (overlayfs refuses only a lookup through it that reaches its own layers).
+    assert_eq!(overlay(&c, "pnpm-store").unwrap().0.lower, t.home);
     let (op, pip) = overlay(&c, "pip").unwrap();
     assert_eq!(
         (op.lower.clone(), pip.path.clone()),
-        (t.home.join(".cache"), t.home.join(".cache/pip"))
+        (t.home.clone(), t.home.join(".cache/pip"))
     );
+    assert_eq!(c.overlays.len(), 1);
     // No host cache, no tool directory: the tool's variable points at the private directory.
     let uv = private(&c, "uv").expect("uv private");
     assert_eq!(uv.dir, t.state.join("workspaces/x/caches/private/uv"));
@@ -142,11 +142,8 @@ fn variables_move_caches_and_reach_the_command() {
     );
     assert_eq!(overlay(&c, "npm").unwrap().1.path, moved);
     assert_eq!(overlay(&c, "pip").unwrap().1.path, xdg.join("pip"));
-    // Below the home directory, on its mount: the overlay is the highest directory under it.
-    assert_eq!(
-        overlay(&c, "npm").unwrap().0.lower,
-        t.home.join("elsewhere")
-    );
+    // Below the home directory, on its mount: the overlay of the home directory.
+    assert_eq!(overlay(&c, "npm").unwrap().0.lower, t.home);
     assert_eq!(
         env_of(&env, "npm_config_cache"),
         Some(moved.to_str().unwrap())
@@ -499,6 +496,57 @@ fn store_removes_without_following_links() {
     // A held lock (a running sandbox) makes clean refuse.
     let _held = store::try_lock(&dir).unwrap().unwrap();
     assert!(!store::clean(&dir).unwrap());
+}
+
+/// An earlier cordon made one overlay per tool directory (`caches/npm-<hash>` for `~/.npm`,
+/// `cache-<hash>` for `~/.cache`, `local-share-<hash>` for `~/.local/share`): the first run with
+/// the one overlay of the home directory moves their upper layers into its own, at the same
+/// places, and their work directories to the trash; a run without the locks moves nothing.
+#[test]
+fn layers_of_tool_directories_are_kept() {
+    let t = setup();
+    for d in [".npm", ".cache/pip", ".local/share/pnpm/store"] {
+        fs::create_dir_all(t.home.join(d)).unwrap();
+    }
+    let dir = t.state.join("workspaces/x/caches");
+    let old = |rel: &str| dir.join(group_name(&t.home.join(rel), &t.home));
+    fs::create_dir_all(old(".npm").join("upper/_cacache")).unwrap();
+    fs::write(old(".npm").join("upper/_cacache/f"), "npm").unwrap();
+    fs::create_dir_all(old(".cache").join("upper/pip")).unwrap();
+    fs::write(old(".cache").join("upper/pip/f"), "pip").unwrap();
+    fs::create_dir_all(old(".local/share").join("upper/pnpm/store")).unwrap();
+    fs::write(old(".local/share").join("upper/pnpm/store/f"), "pnpm").unwrap();
+    // A work directory as overlayfs leaves it: mode 000.
+    let w = old(".npm").join("work/work");
+    fs::create_dir_all(&w).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&w, fs::Permissions::from_mode(0o000)).unwrap();
+    store::create_caches_dir(&dir, &t.ws).unwrap();
+    let (c, _) = run(&t, &req(&t), &[], true);
+    let o = &c.overlays[0];
+    let cfd = store::open_dir(&dir).unwrap();
+    // Without the locks (a throwaway run): nothing moves.
+    store::create_overlay_dirs(&cfd, o, None).unwrap();
+    assert!(old(".npm").join("upper/_cacache/f").exists());
+    fs::remove_dir(o.upper.as_path()).unwrap();
+    store::create_overlay_dirs(&cfd, o, Some(&t.home)).unwrap();
+    for (f, want) in [
+        (".npm/_cacache/f", "npm"),
+        (".cache/pip/f", "pip"),
+        (".local/share/pnpm/store/f", "pnpm"),
+    ] {
+        assert_eq!(fs::read_to_string(o.upper.join(f)).unwrap(), want, "{f}");
+    }
+    for rel in [".npm", ".cache", ".local/share"] {
+        assert!(!old(rel).exists(), "{rel}: {:?}", old(rel));
+    }
+    assert_eq!(store::trash_len(&cfd), 3);
+    store::empty_trash(&cfd, None);
+    assert_eq!(store::trash_len(&cfd), 0);
+    // Once made, the upper layer is never refilled: a later old directory stays where it is.
+    fs::create_dir_all(old(".npm").join("upper")).unwrap();
+    store::create_overlay_dirs(&cfd, o, Some(&t.home)).unwrap();
+    assert!(old(".npm").join("upper").exists());
 }
 
 /// The memoized resolver answers as realpath(3) does, links, `..` and loops included.
