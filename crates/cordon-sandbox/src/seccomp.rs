@@ -164,7 +164,7 @@ const IOPRIO_WHO_PROCESS: u32 = 1;
 /// workspace for every local user. So no mode the command sets may carry them (in both modes):
 /// the syscalls that set a mode are checked below, openat2 (its mode is in a struct seccomp
 /// cannot read) answers ENOSYS, and the libcs fall back to openat.
-const SET_ID_BITS: u32 = (libc::S_ISUID | libc::S_ISGID) as u32;
+const SET_ID_BITS: u32 = 0o6000; // S_ISUID | S_ISGID (mode_t differs between libcs)
 
 /// `(syscall, mode argument)`: the mode is always applied (chmod and its kin, creat, mknod).
 fn mode_setters() -> Vec<(i64, u32)> {
