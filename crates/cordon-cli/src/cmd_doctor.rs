@@ -203,7 +203,8 @@ fn print_text(report: &Report, will_use: &str) -> Result<(), Error> {
             "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
             "landlock-only" => {
                 "fallback: Landlock + seccomp only (no private /tmp, no network, no System V IPC; secret directories' \
-                 file names and sizes stay visible, not their contents: README \"The fallback\")"
+                 file names and sizes stay visible, not their contents; the modes of your files outside \
+                 the workspace can be changed: README \"The fallback\")"
             }
             _ => "nothing: cordon run refuses to run (exit 125)",
         }
