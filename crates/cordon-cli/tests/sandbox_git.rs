@@ -686,6 +686,39 @@ fn other_agents_configs(c: &Case) {
     );
 }
 
+/// VS Code workspace files (`NAME.code-workspace`): VS Code offers to open one it finds in the
+/// folder, and its tasks run on folder open. A name pattern, not a name: new ones at the top (in
+/// the fallback nothing new can be made there) and nested are moved aside; an existing one cannot
+/// be changed.
+fn code_workspace_files(c: &Case) {
+    repo(c, "");
+    std::fs::create_dir_all(c.ws.join("sub")).unwrap();
+    let tasks = "{\"tasks\":{\"version\":\"2.0.0\",\"tasks\":[]}}\n";
+    std::fs::write(c.ws.join("old.code-workspace"), tasks).unwrap();
+    c.chown_all();
+    // The check after the run moves aside a config whose ctime may be from the run (the same
+    // clock tick as its start): let the chown's ctime age first.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let o = c.sh(
+        "echo '{\"tasks\":{\"tasks\":[{\"command\":\"touch x\",\"runOptions\":{\"runOn\":\"folderOpen\"}}]}}' > evil.code-workspace; \
+         echo '{}' > sub/app.code-workspace; echo '{\"x\":1}' > old.code-workspace; echo done",
+    );
+    let out = text(&o);
+    for p in ["evil.code-workspace", "sub/app.code-workspace"] {
+        assert!(
+            !c.ws.join(p).exists(),
+            "[{}] {p} is still there after the run:\n{out}",
+            c.label()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("old.code-workspace")).unwrap_or_else(|e| format!("{e}")),
+        tasks,
+        "[{}] an existing workspace file was changed:\n{out}",
+        c.label()
+    );
+}
+
 variants!(
     swap_git_dir,
     commondir_redirect,
@@ -698,6 +731,7 @@ variants!(
     agent_configs,
     copilot_configs_and_env,
     other_agents_configs,
+    code_workspace_files,
     secrets_across_runs,
     secret_scan_limit,
     placeholder_symlink_swap,

@@ -178,6 +178,25 @@ pub const AGENT_CONFIGS: &[(&str, &str)] = &[
     (".exrc", "Vim exrc"),
 ];
 
+/// Configs recognised by how their name ends (suffix, what runs), at any depth like
+/// [`AGENT_CONFIGS`].
+pub const AGENT_CONFIG_SUFFIXES: &[(&str, &str)] = &[(
+    ".code-workspace",
+    "VS Code: a workspace file (its tasks run on folder open, its settings name executables); VS Code offers to open one it finds in the folder",
+)];
+
+/// Whether an entry named `name` is an agent or editor config by its name alone (exact, or by
+/// suffix), and what runs from it.
+pub fn agent_config_name(name: &str) -> Option<&'static str> {
+    if let Some((_, why)) = AGENT_CONFIGS.iter().find(|(n, _)| *n == name) {
+        return Some(why);
+    }
+    AGENT_CONFIG_SUFFIXES
+        .iter()
+        .find(|(suffix, _)| name.len() > suffix.len() && name.ends_with(suffix))
+        .map(|(_, why)| *why)
+}
+
 /// Configs that count only inside a directory of a given name (directory, name, what runs).
 pub const AGENT_CONFIGS_IN: &[(&str, &str, &str)] = &[
     (".config", "mise", "mise: config in .config/"),

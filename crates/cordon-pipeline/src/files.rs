@@ -310,10 +310,7 @@ impl FileRules {
                 if name == ".git" {
                     return Some((cur, GIT.into()));
                 }
-                if let Some((_, why)) = cordon_sandbox::guard::AGENT_CONFIGS
-                    .iter()
-                    .find(|(a, _)| *a == name)
-                {
+                if let Some(why) = cordon_sandbox::guard::agent_config_name(name) {
                     return Some((cur, format!("an agent or editor config ({why})")));
                 }
                 if let Some((_, _, why)) = cordon_sandbox::guard::AGENT_CONFIGS_IN

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use crate::handles::{self, Ts};
 use crate::index::{Index, Tree, REGEN};
 use crate::protected::is_secret_file_name;
-pub use crate::protected::{AGENT_CONFIGS, AGENT_CONFIGS_IN, LOADED_ENV_FILE};
+pub use crate::protected::{agent_config_name, AGENT_CONFIGS, AGENT_CONFIGS_IN, LOADED_ENV_FILE};
 
 /// The most entries the writable roots may hold by default (see `Request::scan_limit`).
 pub const DEFAULT_SCAN_LIMIT: u64 = 2_000_000;
@@ -22,7 +22,7 @@ pub const DEFAULT_SCAN_LIMIT: u64 = 2_000_000;
 /// inside a directory of a given name: [`AGENT_CONFIGS_IN`].)
 pub fn agent_config(tree: &Tree, dir: u32, name: &[u8]) -> Option<&'static str> {
     let s = std::str::from_utf8(name).ok()?;
-    if let Some((_, why)) = AGENT_CONFIGS.iter().find(|(n, _)| *n == s) {
+    if let Some(why) = crate::protected::agent_config_name(s) {
         return Some(why);
     }
     let parent = &*tree.dirs[dir as usize].name;

@@ -55,7 +55,7 @@ pub fn is_mark(name: &[u8]) -> bool {
         }
         return s == ".git"
             || GIT_NAMES.contains(&s)
-            || crate::protected::AGENT_CONFIGS.iter().any(|(n, _)| *n == s)
+            || crate::protected::agent_config_name(s).is_some()
             || crate::protected::HOOK_MANAGER_CONFIGS
                 .iter()
                 .any(|(n, _)| *n == s)
@@ -83,7 +83,7 @@ pub const GIT_NAMES: &[&str] = &[
     "git-rebase-todo",
 ];
 
-const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x04";
+const FORMAT: &[u8; 16] = b"cordon-index\0\0\0\x05";
 
 /// Flags of a directory.
 pub const SKIPPED: u8 = 1;

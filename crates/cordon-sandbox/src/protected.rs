@@ -7,8 +7,8 @@ use serde::Serialize;
 
 // The built-in lists are defined once, in cordon-defaults.
 pub use cordon_defaults::{
-    is_secret_file_name, Kind, AGENT_CONFIGS, AGENT_CONFIGS_IN, HOME_SECRETS, HOOK_MANAGER_CONFIGS,
-    LOADED_ENV_FILE, PROTECTED,
+    agent_config_name, is_secret_file_name, Kind, AGENT_CONFIGS, AGENT_CONFIGS_IN, HOME_SECRETS,
+    HOOK_MANAGER_CONFIGS, LOADED_ENV_FILE, PROTECTED,
 };
 
 /// A path that stays read-only even inside a writable root.
