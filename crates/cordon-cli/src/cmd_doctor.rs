@@ -137,7 +137,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
             ok: probe.seccomp,
             detail: format!(
                 "deny list of {} syscalls (+{} in the fallback: System V IPC, message queues), \
-                 foreign syscall ABIs refused",
+                 no set-ID modes, foreign syscall ABIs refused",
                 cordon_sandbox::seccomp::denied_syscalls().len(),
                 cordon_sandbox::seccomp::fallback_denied_syscalls().len()
             ),
@@ -203,7 +203,8 @@ fn print_text(report: &Report, will_use: &str) -> Result<(), Error> {
             "namespaces" => "full sandbox (namespaces + Landlock + seccomp)",
             "landlock-only" => {
                 "fallback: Landlock + seccomp only (no private /tmp, no network, no System V IPC; secret directories' \
-                 file names and sizes stay visible, not their contents: README \"The fallback\")"
+                 file names and sizes stay visible, not their contents; the modes of your files outside \
+                 the workspace can be changed: README \"The fallback\")"
             }
             _ => "nothing: cordon run refuses to run (exit 125)",
         }

@@ -777,6 +777,71 @@ fn persistence(c: &Case) {
     }
 }
 
+/// A set-user-ID (or set-group-ID) program left in the workspace runs with its owner's rights
+/// for whoever executes it later, outside the sandbox (whose mounts are nosuid only inside): run
+/// as root, a sandbox could leave a root shell for every local user. Every way to set the bits
+/// is tried: chmod (numeric, symbolic, on a copy and on a new file), `install -m`, a file created
+/// with the mode (open, openat2, mknod), tar extraction (as root it keeps modes).
+fn no_setuid_left_behind(c: &Case) {
+    let tar = c.outside.join("suid.tar");
+    let src = c.base.join("tarsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy("/bin/true", src.join("t")).unwrap();
+    std::fs::set_permissions(
+        src.join("t"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o6755),
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .arg("cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&src)
+        .arg("t")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    c.chown_all();
+    let o = c.sh(&format!(
+        "cd out; cp /bin/true a; chmod 4755 a; cp /bin/true b; chmod u+s,g+s b; \
+         cp /bin/true c; chmod 2755 c; install -m 4755 /bin/true d; \
+         tar xpf {tar} 2>&1; \
+         python3 -c '
+import ctypes, os, struct
+l = ctypes.CDLL(None, use_errno=True)
+for name, f in [
+    (\"open\", lambda: os.close(os.open(\"e\", os.O_CREAT | os.O_WRONLY, 0o4755))),
+    (\"chmod\", lambda: (open(\"f\", \"w\").close(), os.chmod(\"f\", 0o6755))),
+    (\"fchmod\", lambda: os.fchmod(os.open(\"g\", os.O_CREAT | os.O_WRONLY, 0o755), 0o4755)),
+    (\"mknod\", lambda: os.mknod(\"h\", 0o104755)),
+    (\"openat2\", lambda: print(\"openat2\", l.syscall(437, -100, b\"i\", struct.pack(\"QQQ\", os.O_CREAT | os.O_WRONLY, 0o4755, 0), 24))),
+    (\"fchmodat2\", lambda: (open(\"j\", \"w\").close(), print(\"fchmodat2\", l.syscall(452, -100, b\"j\", 0o4755, 0)))),
+]:
+    try:
+        f()
+    except OSError as e:
+        print(name, e)
+'; ls -l",
+        tar = tar.display()
+    ));
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(c.ws.join("out")).unwrap().flatten() {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&e.metadata().unwrap().permissions());
+        if mode & 0o6000 != 0 {
+            found.push(format!("{} {:o}", e.file_name().to_string_lossy(), mode));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "[{}] set-user/group-ID files left in the workspace: {found:?}\n{}",
+        c.label(),
+        text(&o)
+    );
+    // Ordinary modes still work.
+    let o = c.sh("cp /bin/true out/x && chmod 755 out/x && ./out/x && echo ran");
+    assert!(text(&o).contains("ran"), "[{}] {}", c.label(), text(&o));
+}
+
 fn no_git_repo_cannot_be_planted(c: &Case) {
     let o = c.sh("mkdir -p .git/hooks && echo evil > .git/hooks/post-checkout; git init -q 2>&1");
     assert!(
@@ -1109,6 +1174,7 @@ variants!(
     int80,
     persistence,
     no_git_repo_cannot_be_planted,
+    no_setuid_left_behind,
     daemon_left_behind,
     cwd_widening,
     fd_leak,

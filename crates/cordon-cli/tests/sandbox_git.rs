@@ -232,6 +232,39 @@ fn hooks_path_in_workspace(c: &Case) {
     assert_no_code_ran(c, &["", "other"], "HOOKSPATH", &text(&o));
 }
 
+/// A hook that is a symlink to a script of the work tree (`ln -s ../../scripts/pre-commit
+/// .git/hooks/`, as many projects set theirs up): git runs the target, so the target must stay
+/// as it was. Relative and absolute links, top-level and nested repositories; the target
+/// appended to, replaced by a new file, renamed over.
+fn symlinked_hooks(c: &Case) {
+    repo(c, "");
+    repo(c, "sub");
+    for (dir, hook, target) in [
+        ("", "pre-commit", "scripts/pre-commit"),
+        ("sub", "post-commit", "tools/post-commit"),
+    ] {
+        let t = c.ws.join(dir).join(target);
+        std::fs::create_dir_all(t.parent().unwrap()).unwrap();
+        std::fs::write(&t, "#!/bin/sh\ntrue\n").unwrap();
+        std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let link = c.ws.join(dir).join(".git/hooks").join(hook);
+        if dir.is_empty() {
+            std::os::unix::fs::symlink(format!("../../{target}"), &link).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&t, &link).unwrap();
+        }
+    }
+    c.chown_all();
+    let line = touch(c, "LINKEDHOOK");
+    let o = c.sh(&format!(
+        "echo '{line}' >> scripts/pre-commit; echo '{line}' >> sub/tools/post-commit; \
+         rm -f scripts/pre-commit && printf '#!/bin/sh\\n{line}\\n' > scripts/pre-commit; chmod +x scripts/pre-commit; \
+         printf '#!/bin/sh\\n{line}\\n' > sub/tools/x && chmod +x sub/tools/x && mv sub/tools/x sub/tools/post-commit; \
+         printf '#!/bin/sh\\n{line}\\n' > sub/x && chmod +x sub/x && mv sub/x sub/tools/post-commit; echo done"
+    ));
+    assert_no_code_ran(c, &["", "sub"], "LINKEDHOOK", &text(&o));
+}
+
 /// Item 11: agent and editor configs, new or existing, at the top and nested.
 fn agent_configs(c: &Case) {
     repo(c, "");
@@ -661,6 +694,7 @@ variants!(
     nested_repositories,
     bare_and_gitfile,
     hooks_path_in_workspace,
+    symlinked_hooks,
     agent_configs,
     copilot_configs_and_env,
     other_agents_configs,

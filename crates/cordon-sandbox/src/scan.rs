@@ -534,6 +534,39 @@ impl Derived {
         }
     }
 
+    /// Hooks that are symlinks (`ln -s ../../scripts/pre-commit .git/hooks/`, as many projects
+    /// set theirs up): git runs their target, a file of the work tree that the hooks directory's
+    /// own protection does not cover. Each target is kept read-only (watched if it is missing
+    /// or a symlink itself), like a program a config names.
+    fn linked_hooks(&mut self, roots: &Roots, dirs: &[PathBuf]) {
+        for d in dirs {
+            let fd = if roots.contains(d) {
+                roots.open_dir(d, libc::O_RDONLY)
+            } else {
+                handles::open_no_symlinks(d, libc::O_RDONLY | libc::O_DIRECTORY)
+            };
+            let Ok(fd) = fd else { continue };
+            let mut budget = 4096;
+            let Ok(entries) = handles::read_dir(fd.as_fd(), &mut budget) else {
+                continue;
+            };
+            for e in entries.iter().take(256) {
+                if e.name.ends_with(b".sample")
+                    || (e.dtype != libc::DT_LNK && e.dtype != libc::DT_UNKNOWN)
+                {
+                    continue;
+                }
+                let Ok(target) = handles::read_link_at(fd.as_fd(), &e.name) else {
+                    continue; // not a symlink
+                };
+                use std::os::unix::ffi::OsStringExt;
+                let target = PathBuf::from(std::ffi::OsString::from_vec(target));
+                let p = lexical(&target, d);
+                self.protect_or_watch(roots, &p, "the file a symlinked git hook runs");
+            }
+        }
+    }
+
     /// One git directory (found by its shape, HEAD valid): pin it, keep what git reads as code
     /// read-only, and protect what its config names.
     fn git_dir(
@@ -611,16 +644,16 @@ impl Derived {
             let p = expand_home(w, roots).unwrap_or_else(|| lexical(Path::new(w), &base));
             self.protect_or_watch(roots, &p, "a program a git config runs");
         }
+        let mut hook_dirs = vec![common
+            .clone()
+            .unwrap_or_else(|| g.to_path_buf())
+            .join("hooks")];
+        for hp in named.hooks_paths.iter().chain(&globals.hooks_paths) {
+            hook_dirs.push(expand_home(hp, roots).unwrap_or_else(|| lexical(Path::new(hp), &base)));
+        }
+        self.linked_hooks(roots, &hook_dirs);
         // Hook managers whose hook is installed: their config in the work tree.
         if let Some(wt) = &wt {
-            let mut hook_dirs = vec![common
-                .clone()
-                .unwrap_or_else(|| g.to_path_buf())
-                .join("hooks")];
-            for hp in named.hooks_paths.iter().chain(&globals.hooks_paths) {
-                hook_dirs
-                    .push(expand_home(hp, roots).unwrap_or_else(|| lexical(Path::new(hp), wt)));
-            }
             hook_dirs.push(wt.join(".husky"));
             let text = hook_texts(roots, &hook_dirs);
             for (name, manager) in HOOK_MANAGER_CONFIGS {

@@ -158,6 +158,46 @@ const FALLBACK_SELF_ONLY: &[(i64, &[(u32, u32)])] = &[
 const PRIO_PROCESS: u32 = 0;
 const IOPRIO_WHO_PROCESS: u32 = 1;
 
+/// The set-user-ID and set-group-ID bits. A program the sandbox leaves with them runs with its
+/// owner's rights for whoever executes it later outside (the sandbox's nosuid mounts hold only
+/// inside; the fallback has none): run as root, a command could leave a root shell in the
+/// workspace for every local user. So no mode the command sets may carry them (in both modes):
+/// the syscalls that set a mode are checked below, openat2 (its mode is in a struct seccomp
+/// cannot read) answers ENOSYS, and the libcs fall back to openat.
+const SET_ID_BITS: u32 = 0o6000; // S_ISUID | S_ISGID (mode_t differs between libcs)
+
+/// `(syscall, mode argument)`: the mode is always applied (chmod and its kin, creat, mknod).
+fn mode_setters() -> Vec<(i64, u32)> {
+    let mut v = vec![
+        (libc::SYS_fchmod, 1),
+        (libc::SYS_fchmodat, 2),
+        (SYS_FCHMODAT2, 2),
+        (libc::SYS_mknodat, 2),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        (libc::SYS_chmod, 1),
+        (libc::SYS_creat, 1),
+        (libc::SYS_mknod, 1),
+    ]);
+    v
+}
+
+/// fchmodat2 (Linux 6.6): the same number on every architecture; not in every libc crate.
+const SYS_FCHMODAT2: i64 = 452;
+
+/// `(syscall, flags argument, mode argument)`: the mode applies only when the file is created
+/// (O_CREAT, O_TMPFILE).
+fn creating_opens() -> Vec<(i64, u32, u32)> {
+    let mut v = vec![(libc::SYS_openat, 2, 3)];
+    #[cfg(target_arch = "x86_64")]
+    v.push((libc::SYS_open, 1, 2));
+    v
+}
+
+/// O_CREAT and O_TMPFILE without its O_DIRECTORY part (which plain directory opens carry).
+const CREATING: u32 = (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
+
 /// TIOCSTI pushes bytes into the terminal's input queue (the shell outside would run them);
 /// TIOCLINUX can do the same on a virtual console.
 const TIOCSTI: u32 = 0x5412;
@@ -237,6 +277,8 @@ impl Filter {
         // 4. clone3 passes its flags in a struct seccomp cannot read: answer ENOSYS so that libc
         //    falls back to clone(), whose flags are checked below.
         a.jump_to(BPF_JEQ_K, libc::SYS_clone3 as u32, Label::Enosys);
+        //    openat2 likewise: its mode is in a struct (see SET_ID_BITS).
+        a.jump_to(BPF_JEQ_K, libc::SYS_openat2 as u32, Label::Enosys);
         // 5. Syscalls allowed depending on an argument. Each block: if nr matches, load the
         //    argument, check it, and return; otherwise skip the block.
         type Check = (u16, u32);
@@ -266,6 +308,7 @@ impl Filter {
             }
             a.stmt(BPF_RET_K, RET_ALLOW);
         }
+        Self::mode_blocks(&mut a);
         if opts.fallback {
             Self::self_only_blocks(&mut a);
         }
@@ -286,6 +329,27 @@ impl Filter {
                 .map_err(|_| io::Error::other("seccomp filter too long for a BPF jump"))?;
         }
         Ok(Filter { prog: a.prog })
+    }
+
+    /// No mode with the set-user-ID or set-group-ID bit (see [`SET_ID_BITS`]).
+    fn mode_blocks(a: &mut Asm) {
+        for (nr, mode) in mode_setters() {
+            // jeq nr ? next : skip(load + jset + ret allow)
+            a.jump(BPF_JEQ_K, nr as u32, 0, 3);
+            a.stmt(BPF_LD_W_ABS, off_arg_lo(mode));
+            a.jump_to(BPF_JSET_K, SET_ID_BITS, Label::Deny);
+            a.stmt(BPF_RET_K, RET_ALLOW);
+        }
+        for (nr, flags, mode) in creating_opens() {
+            // jeq nr ? next : skip(5)
+            a.jump(BPF_JEQ_K, nr as u32, 0, 5);
+            a.stmt(BPF_LD_W_ABS, off_arg_lo(mode));
+            // no set-ID bit in the mode: allow (skip the flags check)
+            a.jump(BPF_JSET_K, SET_ID_BITS, 0, 2);
+            a.stmt(BPF_LD_W_ABS, off_arg_lo(flags));
+            a.jump_to(BPF_JSET_K, CREATING, Label::Deny);
+            a.stmt(BPF_RET_K, RET_ALLOW);
+        }
     }
 
     /// Each block: if nr matches, every listed argument must equal its value (low 32 bits: each
@@ -367,6 +431,8 @@ mod tests {
         })
         .unwrap();
         assert!(g.len() > f.len() + fallback_denied_syscalls().len());
+        // The first jumps to the deny label cross the whole program: room is left under 255.
+        assert!(g.len() < 230, "{} instructions", g.len());
         // every jump lands inside the program
         for prog in [&f.prog, &g.prog] {
             for (i, ins) in prog.iter().enumerate() {
