@@ -916,16 +916,54 @@ fn usage(cfd: &OwnedFd) -> Vec<Usage> {
         };
         let name = String::from_utf8_lossy(n.to_bytes()).into_owned();
         let bytes = part(c"upper") + part(c"work");
-        match entries.iter_mut().find(|e: &&mut Usage| e.name == name) {
-            Some(e) => e.overlay_bytes += bytes,
-            None => entries.push(Usage {
-                name,
-                overlay_bytes: bytes,
-                private_bytes: 0,
-            }),
+        if name.starts_with("home-") {
+            // The overlay of the home directory: one entry per directory of the home it holds
+            // (`~/.npm`, `~/.cache`, ...); its own name only while it holds none (the few
+            // blocks of its directories and work directory are left out then).
+            let parts = home_parts(&efd);
+            if !parts.is_empty() {
+                for (child, b) in parts {
+                    add_overlay(&mut entries, format!("~/{child}"), b);
+                }
+                continue;
+            }
         }
+        add_overlay(&mut entries, name, bytes);
     }
     entries
+}
+
+fn add_overlay(entries: &mut Vec<Usage>, name: String, bytes: u64) {
+    match entries.iter_mut().find(|e| e.name == name) {
+        Some(e) => e.overlay_bytes += bytes,
+        None => entries.push(Usage {
+            name,
+            overlay_bytes: bytes,
+            private_bytes: 0,
+        }),
+    }
+}
+
+/// The directories in the upper layer of the home directory's overlay (`efd`), with their bytes.
+fn home_parts(efd: &OwnedFd) -> Vec<(String, u64)> {
+    let Ok(up) = openat(
+        efd.as_raw_fd(),
+        c"upper",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    ) else {
+        return Vec::new();
+    };
+    let Ok(mut names) = list(&up) else {
+        return Vec::new();
+    };
+    names.sort();
+    names
+        .iter()
+        .filter_map(|c| {
+            let f = openat(up.as_raw_fd(), c, libc::O_RDONLY | libc::O_DIRECTORY).ok()?;
+            Some((String::from_utf8_lossy(c.to_bytes()).into_owned(), du(&f)))
+        })
+        .collect()
 }
 
 /// Removes everything in a workspace's caches directory but its lock, holding the lock (so no

@@ -540,6 +540,18 @@ fn layers_of_tool_directories_are_kept() {
     for rel in [".npm", ".cache", ".local/share"] {
         assert!(!old(rel).exists(), "{rel}: {:?}", old(rel));
     }
+    // `cordon cache list`: one entry per directory of the home the overlay holds.
+    let used = store::scan(&t.state).unwrap();
+    for want in ["~/.npm", "~/.cache", "~/.local"] {
+        assert!(
+            used[0]
+                .entries
+                .iter()
+                .any(|e| e.name == want && e.overlay_bytes > 0),
+            "{want}: {:?}",
+            used[0].entries
+        );
+    }
     assert_eq!(store::trash_len(&cfd), 3);
     store::empty_trash(&cfd, None);
     assert_eq!(store::trash_len(&cfd), 0);
