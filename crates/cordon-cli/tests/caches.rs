@@ -1172,6 +1172,46 @@ fn dotdot_cannot_leave_the_tool_dir(c: &Case) {
 
 variants!(dotdot_cannot_leave_the_tool_dir);
 
+/// A directory between the home and a cache that is not the user's: `~/.cache` made by
+/// `sudo pip` (root's, or another account's), `~/.cache/pip` the user's. Writing in the cache
+/// copies its directories up into the upper layer with their owners, which the sandbox's user
+/// namespace must map (else EOVERFLOW): cordon overlays from the foreign directory down, never
+/// above it. The write works, and the host's cache is unchanged (checked outside).
+fn foreign_directory_above_a_cache(c: &Case) {
+    if c.fallback {
+        return; // no overlays (the tools use their private directories)
+    }
+    c.write(".cache/pip/http/f", "host\n");
+    c.chown_all();
+    // 4000000000: an account mapped in no namespace (for the invoking root, too, it is not root).
+    std::os::unix::fs::chown(
+        c.home.join(".cache"),
+        Some(4_000_000_000),
+        Some(4_000_000_000),
+    )
+    .unwrap();
+    let o = sh_with(
+        c,
+        &[],
+        "echo sandbox >> ~/.cache/pip/http/f && mkdir -p ~/.cache/pip/new && echo ok > ~/.cache/pip/new/g && cat ~/.cache/pip/http/f ~/.cache/pip/new/g; echo END",
+    );
+    let t = text(&o);
+    assert!(
+        t.contains("host\nsandbox\nok\nEND"),
+        "[{}] the cache below a foreign directory is not writable:\n{t}",
+        c.label()
+    );
+    assert_eq!(
+        fs::read_to_string(c.home.join(".cache/pip/http/f")).unwrap(),
+        "host\n",
+        "[{}] the host's cache was written",
+        c.label()
+    );
+    assert!(!c.home.join(".cache/pip/new").exists(), "[{}]", c.label());
+}
+
+variants!(foreign_directory_above_a_cache);
+
 /// cordon's state directory reached through a link (`XDG_STATE_HOME=~/st`, `~/st -> ~/real`;
 /// or `/home -> /var/home`): the caches work as usual (the supervisor opens their directories
 /// with no link on the way: it found one and left every cache read-only), warm from run to run,

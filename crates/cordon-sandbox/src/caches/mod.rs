@@ -65,7 +65,8 @@ pub struct Overlay {
     /// The layers' directory name: the root's path, sanitized, and a hash of it.
     pub name: String,
     /// The host directory overlaid (canonical): the home directory, or the highest directory
-    /// below it on the caches' mount, or a cache outside it ([`group_root`]).
+    /// below it on the caches' mount; outside it, the highest below a top-level directory
+    /// ([`group_root`]).
     pub lower: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
@@ -283,6 +284,8 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
     // The overlays' roots are compared with the caches' canonical paths.
     let home = canon.canon(cx.home).unwrap_or_else(|| clean(cx.home));
     c.home = home.clone();
+    // The ids the sandbox's user namespace maps (to themselves): see `group_root`.
+    let ids = (crate::host::euid(), crate::sys::process::egid());
     for (name, path, anchor, redirect, group) in entries {
         let private = |dir: &Path| -> Option<Private> {
             let (var, maven) = redirect.clone()?;
@@ -342,7 +345,7 @@ pub fn resolve(req: &CacheRequest, cx: &Context) -> (Caches, Vec<(String, String
         }
         seen.push(lower.clone());
         add_fallback(&mut c);
-        let root = group_root(&lower, &home, &mut canon);
+        let root = group_root(&lower, &home, ids, &mut canon);
         let cache = Cache {
             name,
             path: lower,
@@ -416,6 +419,8 @@ struct Meta {
     link: bool,
     dir: bool,
     mnt: Option<u64>,
+    /// Owner and group.
+    ids: (u32, u32),
 }
 
 fn statx_meta(p: &Path) -> Option<Meta> {
@@ -428,7 +433,7 @@ fn statx_meta(p: &Path) -> Option<Meta> {
             libc::AT_FDCWD,
             c.as_ptr(),
             libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_TYPE | libc::STATX_MNT_ID,
+            libc::STATX_TYPE | libc::STATX_MNT_ID | libc::STATX_UID | libc::STATX_GID,
             &mut st,
         )
     };
@@ -440,6 +445,7 @@ fn statx_meta(p: &Path) -> Option<Meta> {
         link: fmt == libc::S_IFLNK,
         dir: fmt == libc::S_IFDIR,
         mnt: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
+        ids: (st.stx_uid, st.stx_gid),
     })
 }
 
@@ -456,6 +462,11 @@ impl Canon {
     /// `p` (canonical) is a directory.
     fn is_dir(&mut self, p: &Path) -> bool {
         self.meta(p).is_some_and(|m| m.dir)
+    }
+
+    /// The owner and group of `p` (canonical).
+    fn ids(&mut self, p: &Path) -> Option<(u32, u32)> {
+        self.meta(p).map(|m| m.ids)
     }
 
     /// The mount id of `p` (canonical), or of its nearest existing ancestor.
@@ -594,21 +605,37 @@ fn within(p: &Path, base: &Path) -> bool {
 /// "overlapping layers" trap), which no cache can make: [`refuse`] keeps every cache out of the
 /// state directory. The workspace, also below, is written by the sandbox directly, never through
 /// the overlay, which does not look at it.
-/// A cache outside the home directory (or with `/` as the home directory) is its own root.
-fn group_root(lower: &Path, home: &Path, canon: &mut Canon) -> PathBuf {
-    if home.as_os_str() == "/" || !within(lower, home) || lower.as_os_str() == home.as_os_str() {
+/// A cache outside the home directory (or with `/` as the home directory) gets the same rule
+/// below its top-level directory instead (`/usr/local/cargo/registry` and `…/git` of a container
+/// image's `CARGO_HOME=/usr/local/cargo`: `/usr` when run as root), never `/` itself.
+///
+/// Every directory between the root and the cache must belong to the sandbox's user and group
+/// (`ids`: the only ones its user namespace maps): writing below one copies it up into the upper
+/// layer with its owner, and overlayfs cannot give a new inode an owner the namespace does not
+/// map (EOVERFLOW: `/usr/local` owned by root, a `~/.cache` made by `sudo pip`). The walk stops
+/// at the first that is not (an overlay's root is never copied up).
+fn group_root(lower: &Path, home: &Path, ids: (u32, u32), canon: &mut Canon) -> PathBuf {
+    if lower.as_os_str() == home.as_os_str() {
         return lower.to_path_buf();
     }
+    let bound = (home.as_os_str() != "/" && within(lower, home)).then_some(home);
     let Some(mnt) = canon.mount_id(lower) else {
         return lower.to_path_buf();
     };
     let mut best = lower;
     while let Some(a) = best.parent() {
-        if !within(a, home) || canon.mount_id(a) != Some(mnt) {
+        let inside = match bound {
+            Some(b) => within(a, b),
+            None => a.as_os_str() != "/",
+        };
+        // `best` (now between the root and the cache) must be the user's; a cache cordon will
+        // create (missing) will be.
+        let owned = canon.ids(best).is_none_or(|i| i == ids);
+        if !inside || canon.mount_id(a) != Some(mnt) || !owned {
             break;
         }
         best = a;
-        if a.as_os_str() == home.as_os_str() {
+        if bound.is_some_and(|b| a.as_os_str() == b.as_os_str()) {
             break;
         }
     }

@@ -151,6 +151,51 @@ fn variables_move_caches_and_reach_the_command() {
     assert_eq!(env_of(&env, "XDG_CACHE_HOME"), Some(xdg.to_str().unwrap()));
 }
 
+/// Caches outside the home directory (a container image's `CARGO_HOME=/usr/local/cargo`) share
+/// one overlay too: the highest directory of their mount below their top-level directory, never
+/// `/`; only the caches are mounted from it.
+#[test]
+fn caches_outside_home_share_an_overlay() {
+    let t = setup();
+    let outside = t.home.parent().unwrap().join("opt/cargo");
+    fs::create_dir_all(outside.join("registry")).unwrap();
+    fs::create_dir_all(outside.join("git")).unwrap();
+    let (c, _) = run(
+        &t,
+        &req(&t),
+        &[("CARGO_HOME", outside.to_str().unwrap())],
+        true,
+    );
+    let (or, reg) = overlay(&c, "cargo-registry").expect("cargo-registry overlaid");
+    let (og, _) = overlay(&c, "cargo-git").expect("cargo-git overlaid");
+    assert_eq!(or, og);
+    assert_eq!(reg.path, outside.join("registry"));
+    assert!(outside.starts_with(&or.lower), "{:?}", or.lower);
+    assert!(
+        or.lower.components().count() >= 2,
+        "never /: {:?}",
+        or.lower
+    );
+}
+
+/// A directory between the home and a cache that is not the user's (`sudo pip` made `~/.cache`
+/// root's) cannot be copied up into the upper layer (its owner is not mapped in the sandbox's user
+/// namespace: EOVERFLOW on the first write): it can be an overlay's root (never copied up), but
+/// nothing above it.
+#[test]
+fn foreign_directories_stay_out_of_the_overlay() {
+    let t = setup();
+    fs::create_dir_all(t.home.join(".cache/pip")).unwrap();
+    fs::create_dir_all(t.home.join(".npm")).unwrap();
+    let foreign = 4_000_000_000u32;
+    if std::os::unix::fs::chown(t.home.join(".cache"), Some(foreign), Some(foreign)).is_err() {
+        return; // chown needs root (CI runs as root; caches.rs checks the same end to end)
+    }
+    let (c, _) = run(&t, &req(&t), &[], true);
+    assert_eq!(overlay(&c, "pip").unwrap().0.lower, t.home.join(".cache"));
+    assert_eq!(overlay(&c, "npm").unwrap().0.lower, t.home);
+}
+
 #[test]
 fn go_env_file_is_read() {
     let t = setup();
