@@ -30,8 +30,9 @@
 //! [`MAX_FILE`] bytes. It is trusted whole or not at all: unreadable, not JSON of the expected
 //! shape, or any entry malformed, and it is ignored and rewritten. Written as a new file
 //! (`O_EXCL`, mode 0600) renamed over it, so that concurrent gateways never see a partial
-//! file (the last writer wins; it merges what is on disk first). At most [`MAX_ENTRIES`]
-//! entries: the oldest stored go first.
+//! file (the last writer wins; it merges what is on disk first); the temporary files a gateway
+//! killed mid-write left are removed by the next write. At most [`MAX_ENTRIES`] entries: the
+//! oldest stored go first.
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
@@ -314,7 +315,33 @@ impl Session {
     }
 }
 
+/// A temporary file older than this was left by a gateway killed while it wrote (a write
+/// takes milliseconds). The tests cannot age a file's ctime: any earlier one is stale there.
+const STALE_TMP_MS: i64 = if cfg!(test) { 0 } else { 60_000 };
+
+/// Removes the temporary files gateways killed mid-write left (`.hashes.json.*.tmp`, older than
+/// [`STALE_TMP_MS`]), by name in the directory's descriptor, never following a link.
+fn sweep_stale(dir: &OwnedFd) {
+    let mut budget = 10_000;
+    let Ok(entries) = handles::read_dir(dir.as_fd(), &mut budget) else {
+        return;
+    };
+    let old = handles::Ts::now().minus_ms(STALE_TMP_MS);
+    for e in entries {
+        if !(e.name.starts_with(b".hashes.json.") && e.name.ends_with(b".tmp")) {
+            continue;
+        }
+        match handles::statx_at(dir.as_fd(), &e.name, false) {
+            Ok(st) if st.is_file() && st.ctime < old => {
+                let _ = handles::unlink_at(dir.as_fd(), &e.name);
+            }
+            _ => {}
+        }
+    }
+}
+
 fn write(dir: &OwnedFd, body: &Body) -> std::io::Result<()> {
+    sweep_stale(dir);
     let data = serde_json::to_vec_pretty(body).map_err(std::io::Error::other)?;
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -560,6 +587,28 @@ mod tests {
         std::os::unix::fs::symlink(d.path().join("state"), &alias).unwrap();
         let via = HashCache::new(alias.join("mcp")).with_min_age_ms(AGE);
         assert_eq!(hits(&via, &d.path().join("script.sh")).0, 1);
+    }
+
+    /// A gateway killed while it wrote left `.hashes.json.<pid>.<ns>.tmp`: the next save removes
+    /// it (older than a write takes), and nothing else.
+    #[test]
+    fn leftovers_of_a_killed_writer_go() {
+        let Some(d) = scratch() else { return };
+        let c = HashCache::new(d.path().join("state/mcp")).with_min_age_ms(AGE);
+        let f = d.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        std::fs::create_dir_all(d.path().join("state/mcp")).unwrap();
+        let left = d.path().join("state/mcp/.hashes.json.4000000.17.tmp");
+        let other = d.path().join("state/mcp/notes.tmp");
+        std::fs::write(&left, "{").unwrap();
+        std::fs::write(&other, "mine").unwrap();
+        settle();
+        let mut s = c.session();
+        s.sha256(&f);
+        s.finish();
+        assert!(!left.exists(), "the leftover stayed");
+        assert!(other.exists());
+        assert!(c.path().exists());
     }
 
     #[test]
