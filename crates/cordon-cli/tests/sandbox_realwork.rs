@@ -392,6 +392,98 @@ fn fallback_make_in_subdir() {
     );
 }
 
+/// The fallback's private temporary directory (`$TMPDIR/cordon-run-tmp-*`) of a run killed with
+/// SIGKILL is left behind (nothing of cordon runs to remove it): the next fallback run removes it,
+/// and never the one of a run still alive. Checked outside, in the TMPDIR given to cordon.
+fn killed_fallback_leaves_no_tmp(c: &Case) {
+    let base = c.home.join("tmpbase");
+    std::fs::create_dir_all(&base).unwrap();
+    c.chown_all();
+    let ours = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&base)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("cordon-run-tmp-")
+            })
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        v
+    };
+    // Waits for a directory holding the command's file, other than `not`.
+    let wait_for = |not: Option<&std::path::PathBuf>| -> std::path::PathBuf {
+        for _ in 0..200 {
+            if let Some(d) = ours()
+                .into_iter()
+                .find(|d| Some(d) != not && d.join("f").exists())
+            {
+                return d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("[{}] no private temporary directory appeared", c.label());
+    };
+    let start = |secs: u32| {
+        c.command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!("echo x > \"$TMPDIR/f\"; sleep {secs}"),
+        ])
+        .env("TMPDIR", &base)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+    };
+    // A run killed with SIGKILL: its directory stays.
+    let mut killed = start(30);
+    let left = wait_for(None);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert_eq!(ours(), vec![left.clone()], "[{}]", c.label());
+    // The next run removes it as it starts.
+    let mut live = start(3);
+    let kept = wait_for(Some(&left));
+    assert!(
+        !left.exists(),
+        "[{}] the killed run's directory stayed",
+        c.label()
+    );
+    // A run beside a live one leaves the live one's directory alone.
+    let o = c
+        .command(&["run", "--", "true"])
+        .env("TMPDIR", &base)
+        .output()
+        .unwrap();
+    ok(c, &o, "a run beside a live one");
+    assert!(
+        kept.join("f").exists(),
+        "[{}] the live run's directory went",
+        c.label()
+    );
+    assert!(
+        live.wait().unwrap().success(),
+        "[{}] the live run failed",
+        c.label()
+    );
+    assert!(ours().is_empty(), "[{}] {:?}", c.label(), ours());
+}
+
+#[test]
+fn killed_fallback_leaves_no_tmp_invoker() {
+    harness::each(killed_fallback_leaves_no_tmp, Who::Invoker, true)
+}
+
+#[test]
+fn killed_fallback_leaves_no_tmp_unprivileged() {
+    harness::each(killed_fallback_leaves_no_tmp, Who::Unprivileged, true)
+}
+
 /// Runs in two workspaces at once share the user's placeholder lock: a run that starts while
 /// the last run of the other workspace cleans up must still find every protected path (a stale
 /// placeholder counted as "existing" by the spec used to vanish under it: open_tree ENOENT).

@@ -3,8 +3,8 @@
 //! timeout, and turns what the processes reported into an [`Outcome`].
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::message::{Exit, Failure, Usage};
@@ -347,15 +347,65 @@ fn kill_descendants() {
     }
 }
 
-/// The fallback's stand-in for a private /tmp: a fresh directory, removed at the end.
+/// The fallback's stand-in for a private /tmp: a fresh directory, removed at the end. Held
+/// under an exclusive `flock` for the run: a cordon killed with SIGKILL cannot remove it, and
+/// the next fallback run (of any user's cordon sharing the temporary directory, in any PID
+/// namespace) removes every such directory of its user that no live run holds ([`sweep`]).
 struct PrivateTmp {
     path: PathBuf,
+    _held: std::fs::File,
 }
+
+/// The names of the private temporary directories (`cordon-tmp-` before: not swept, as a run
+/// of an earlier version holds no lock on its own).
+const PRIVATE_TMP: &str = "cordon-run-tmp-";
 
 impl PrivateTmp {
     fn new() -> io::Result<PrivateTmp> {
-        let path = sys::process::mkdtemp(&std::env::temp_dir().join("cordon-tmp-"))?;
-        Ok(PrivateTmp { path })
+        let dir = std::env::temp_dir();
+        sweep(&dir);
+        let path = sys::process::mkdtemp(&dir.join(PRIVATE_TMP))?;
+        let held = std::fs::File::open(&path)?;
+        sys::fs::flock(held.as_fd(), libc::LOCK_EX)?;
+        Ok(PrivateTmp { path, _held: held })
+    }
+}
+
+/// Removes the private temporary directories that killed runs left in `dir`: those of this
+/// user that no run holds any more (a `flock` taken at once). By descriptors: `dir` opened
+/// once, each entry opened without following a link and checked to be this user's own (in a
+/// sticky directory such as /tmp, only its owner can rename it: the name then stays the
+/// directory checked), removed through handles (`caches::store::remove_at`). At most 4096
+/// entries of `dir` are looked at; a larger one is left alone for this run.
+fn sweep(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(d) = crate::handles::open_no_symlinks(dir, libc::O_RDONLY | libc::O_DIRECTORY) else {
+        return;
+    };
+    let mut budget = 4096;
+    let Ok(entries) = crate::handles::read_dir(d.as_fd(), &mut budget) else {
+        return;
+    };
+    let me = crate::host::euid();
+    for e in entries {
+        if !e.name.starts_with(PRIVATE_TMP.as_bytes()) {
+            continue;
+        }
+        let Ok(fd) = crate::handles::open_entry(
+            d.as_fd(),
+            &e.name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        ) else {
+            continue;
+        };
+        let f = std::fs::File::from(fd);
+        let ours = f.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !ours || sys::fs::flock(f.as_fd(), libc::LOCK_EX | libc::LOCK_NB).is_err() {
+            continue; // another user's, or a live run's
+        }
+        if let Ok(name) = std::ffi::CString::new(e.name) {
+            let _ = crate::caches::store::remove_at(&d, &name);
+        }
     }
 }
 
