@@ -216,13 +216,7 @@ pub(super) fn adopt_old_layers(caches: &OwnedFd, o: &Overlay, home: &Path) -> io
                 libc::O_RDONLY | libc::O_DIRECTORY,
             )?;
             for n in parents {
-                // SAFETY: mkdirat relative to a directory descriptor we hold, a plain name.
-                if unsafe { libc::mkdirat(dir.as_raw_fd(), n.as_ptr(), 0o755) } != 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::AlreadyExists {
-                        return Err(e);
-                    }
-                }
+                mkdir_or_there(dir.as_raw_fd(), n, 0o755)?;
                 dir = openat(dir.as_raw_fd(), n, libc::O_RDONLY | libc::O_DIRECTORY)?;
             }
             // SAFETY: renameat2 between directory descriptors we hold, NUL-terminated names;
@@ -673,16 +667,22 @@ pub fn retire_work(caches: &OwnedFd, o: &Overlay) -> io::Result<bool> {
     Ok(false)
 }
 
-/// Moves the entry `name` of the directory `from` into `<caches>/.trash`, under a name of its
-/// own (`<label>.<pid>.<ns>`), by a rename between descriptors (never replacing anything there).
-fn move_to_trash(caches: &OwnedFd, from: RawFd, name: &CStr, label: &str) -> io::Result<()> {
-    // SAFETY: mkdirat relative to a directory descriptor we hold.
-    if unsafe { libc::mkdirat(caches.as_raw_fd(), c".trash".as_ptr(), 0o700) } != 0 {
+/// `mkdirat(dir, name)`; a directory entry already there (cordon's own) is fine.
+fn mkdir_or_there(dir: RawFd, name: &CStr, mode: libc::mode_t) -> io::Result<()> {
+    // SAFETY: mkdirat relative to a directory descriptor we hold, a NUL-terminated name.
+    if unsafe { libc::mkdirat(dir, name.as_ptr(), mode) } != 0 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::AlreadyExists {
             return Err(e);
         }
     }
+    Ok(())
+}
+
+/// Moves the entry `name` of the directory `from` into `<caches>/.trash`, under a name of its
+/// own (`<label>.<pid>.<ns>`), by a rename between descriptors (never replacing anything there).
+fn move_to_trash(caches: &OwnedFd, from: RawFd, name: &CStr, label: &str) -> io::Result<()> {
+    mkdir_or_there(caches.as_raw_fd(), c".trash", 0o700)?;
     let tfd = openat(
         caches.as_raw_fd(),
         c".trash",
@@ -896,15 +896,7 @@ fn usage(cfd: &OwnedFd) -> Vec<Usage> {
             for g in groups {
                 if let Ok(gfd) = openat(efd.as_raw_fd(), &g, libc::O_RDONLY | libc::O_DIRECTORY) {
                     let name = String::from_utf8_lossy(g.to_bytes()).into_owned();
-                    let bytes = du(&gfd);
-                    match entries.iter_mut().find(|e: &&mut Usage| e.name == name) {
-                        Some(e) => e.private_bytes += bytes,
-                        None => entries.push(Usage {
-                            name,
-                            overlay_bytes: 0,
-                            private_bytes: bytes,
-                        }),
-                    }
+                    add(&mut entries, name, 0, du(&gfd));
                 }
             }
             continue;
@@ -915,7 +907,6 @@ fn usage(cfd: &OwnedFd) -> Vec<Usage> {
                 .unwrap_or(0)
         };
         let name = String::from_utf8_lossy(n.to_bytes()).into_owned();
-        let bytes = part(c"upper") + part(c"work");
         if name.starts_with("home-") {
             // The overlay of the home directory: one entry per directory of the home it holds
             // (`~/.npm`, `~/.cache`, ...); its own name only while it holds none (the few
@@ -923,23 +914,28 @@ fn usage(cfd: &OwnedFd) -> Vec<Usage> {
             let parts = home_parts(&efd);
             if !parts.is_empty() {
                 for (child, b) in parts {
-                    add_overlay(&mut entries, format!("~/{child}"), b);
+                    add(&mut entries, format!("~/{child}"), b, 0);
                 }
                 continue;
             }
         }
-        add_overlay(&mut entries, name, bytes);
+        let bytes = part(c"upper") + part(c"work");
+        add(&mut entries, name, bytes, 0);
     }
     entries
 }
 
-fn add_overlay(entries: &mut Vec<Usage>, name: String, bytes: u64) {
+/// Adds bytes to the entry `name` (made when it is new).
+fn add(entries: &mut Vec<Usage>, name: String, overlay: u64, private: u64) {
     match entries.iter_mut().find(|e| e.name == name) {
-        Some(e) => e.overlay_bytes += bytes,
+        Some(e) => {
+            e.overlay_bytes += overlay;
+            e.private_bytes += private;
+        }
         None => entries.push(Usage {
             name,
-            overlay_bytes: bytes,
-            private_bytes: 0,
+            overlay_bytes: overlay,
+            private_bytes: private,
         }),
     }
 }
