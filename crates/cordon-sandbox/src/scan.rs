@@ -540,14 +540,7 @@ impl Derived {
     /// or a symlink itself), like a program a config names.
     fn linked_hooks(&mut self, roots: &Roots, dirs: &[PathBuf]) {
         for d in dirs {
-            let fd = if roots.contains(d) {
-                roots.open_dir(d, libc::O_RDONLY)
-            } else {
-                handles::open_no_symlinks(d, libc::O_RDONLY | libc::O_DIRECTORY)
-            };
-            let Ok(fd) = fd else { continue };
-            let mut budget = 4096;
-            let Ok(entries) = handles::read_dir(fd.as_fd(), &mut budget) else {
+            let Some((fd, entries)) = hook_dir(roots, d) else {
                 continue;
             };
             for e in entries.iter().take(256) {
@@ -679,18 +672,25 @@ impl Derived {
     }
 }
 
+/// A hooks directory opened (through the roots' handles when it is one of them, else with no
+/// symlink on the way) and its entries (at most 4096).
+fn hook_dir(roots: &Roots, d: &Path) -> Option<(OwnedFd, Vec<handles::Entry>)> {
+    let fd = if roots.contains(d) {
+        roots.open_dir(d, libc::O_RDONLY)
+    } else {
+        handles::open_no_symlinks(d, libc::O_RDONLY | libc::O_DIRECTORY)
+    }
+    .ok()?;
+    let mut budget = 4096;
+    let entries = handles::read_dir(fd.as_fd(), &mut budget).ok()?;
+    Some((fd, entries))
+}
+
 /// The text of the hooks in `dirs` (files up to 64 KiB each, at most 64 of them).
 fn hook_texts(roots: &Roots, dirs: &[PathBuf]) -> String {
     let mut s = String::new();
     for d in dirs {
-        let fd = if roots.contains(d) {
-            roots.open_dir(d, libc::O_RDONLY)
-        } else {
-            handles::open_no_symlinks(d, libc::O_RDONLY | libc::O_DIRECTORY)
-        };
-        let Ok(fd) = fd else { continue };
-        let mut budget = 4096;
-        let Ok(entries) = handles::read_dir(fd.as_fd(), &mut budget) else {
+        let Some((fd, entries)) = hook_dir(roots, d) else {
             continue;
         };
         for e in entries.iter().take(64) {
