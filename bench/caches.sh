@@ -76,11 +76,11 @@ phases 40 "$home/repo" env >"$work/ph-caches.txt"
 phases 40 "$home/repo" env "XDG_CONFIG_HOME=$home/off" >"$work/ph-off.txt"
 phases 40 "$home3/repo" env "HOME=$home3" >"$work/ph-caches3.txt"
 phases 40 "$home3/repo" env "HOME=$home3" "XDG_CONFIG_HOME=$home/off" >"$work/ph-off3.txt"
-# The floor: the same overlay mounts, made the way cordon makes them, without cordon.
-mkdir -p "$work/floor" "$work/floor3" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor" "$work/floor3"
-# cordon makes one overlay, of the home directory, for every cache on its mount; before
-# 2026-12-02 it made one per tool directory (9 and 3 here): both floors are printed.
-mkdir -p "$work/floor1" "$work/floor31" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "$work/floor1" "$work/floor31"
+# The floor: the same overlay mounts, made the way cordon makes them, without cordon. cordon
+# makes one overlay, of the home directory, for every cache on its mount; before 2026-12-02 it
+# made one per tool directory (9 and 3 here): both floors are printed.
+floors=("$work/floor1" "$work/floor31" "$work/floor" "$work/floor3")
+mkdir -p "${floors[@]}" && [ "$(id -u)" = 0 ] && chown cordonbench:cordonbench "${floors[@]}"
 floor_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor1" 40 "$home")
 floor3_ms=$("${as[@]}" "${envs[@]}" python3 "$work/ovl_floor.py" "$work/floor31" 40 "$home3")
 lowers=()
