@@ -316,11 +316,10 @@ fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
         return done;
     }
     for v in &spec.socket_views {
-        // Never over a secret or protected path: Landlock's rules for them are on the real
-        // inodes, which paths through the overlay do not meet (spec::build never asks for it).
-        if spec.secrets.iter().any(|s| s.starts_with(v))
-            || spec.protected.iter().any(|p| p.path.starts_with(v))
-        {
+        // Never over a protected path (spec::build never asks for it: views hold no writable
+        // root). A secret inside a view is covered on top of it below, and Landlock's carve
+        // around it is made again on the view's inodes (`Fence::grant_view`).
+        if spec.protected.iter().any(|p| p.path.starts_with(v)) {
             continue;
         }
         let Some(lower) = v.to_str() else { continue };
