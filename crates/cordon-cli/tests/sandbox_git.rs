@@ -265,6 +265,65 @@ fn symlinked_hooks(c: &Case) {
     assert_no_code_ran(c, &["", "sub"], "LINKEDHOOK", &text(&o));
 }
 
+/// What a config names is kept read-only by a mount on the file itself, which keeps the file,
+/// not its path: rename(2) refuses a mount point, not the directories above it (the mount moves
+/// with them). A directory on the way to a symlinked hook's target or to a `core.hooksPath`
+/// directory renamed and made again, replaced by a symlink, or swapped for a directory that an
+/// earlier run left (its files' ctime from before this run).
+fn protected_paths_by_a_parent(c: &Case) {
+    repo(c, "");
+    repo(c, "other");
+    for (dir, target) in [
+        ("", "scripts/hooks/pre-commit"),
+        ("", "lib/hooks/post-commit"),
+        ("", "bin/hooks/pre-commit-msg"),
+    ] {
+        let t = c.ws.join(dir).join(target);
+        std::fs::create_dir_all(t.parent().unwrap()).unwrap();
+        std::fs::write(&t, "#!/bin/sh\ntrue\n").unwrap();
+        std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    for (hook, target) in [
+        ("pre-commit", "scripts/hooks/pre-commit"),
+        ("post-commit", "lib/hooks/post-commit"),
+        ("commit-msg", "bin/hooks/pre-commit-msg"),
+    ] {
+        std::os::unix::fs::symlink(
+            format!("../../{target}"),
+            c.ws.join(".git/hooks").join(hook),
+        )
+        .unwrap();
+    }
+    assert!(
+        git_out(c, "other", &["config", "core.hooksPath", "tools/git/hooks"])
+            .status
+            .success()
+    );
+    std::fs::create_dir_all(c.ws.join("other/tools/git/hooks")).unwrap();
+    std::fs::write(c.ws.join("other/tools/git/hooks/README"), "hooks\n").unwrap();
+    c.chown_all();
+    let hook = hook_body(c, "BYPARENT");
+    // A first run leaves a directory of the right shape where nothing is watched.
+    let o = c.sh(&format!(
+        "mkdir -p stash/hooks && {hook} > stash/hooks/post-commit && chmod +x stash/hooks/post-commit; echo done"
+    ));
+    let first = text(&o);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = c.sh(&format!(
+        "mv scripts scripts.old && mkdir -p scripts/hooks && {hook} > scripts/hooks/pre-commit && chmod +x scripts/hooks/pre-commit; \
+         mv lib lib.old && mv stash lib; \
+         mkdir -p elsewhere/hooks && {hook} > elsewhere/hooks/pre-commit-msg && chmod +x elsewhere/hooks/pre-commit-msg && mv bin bin.old && ln -s elsewhere bin; \
+         mv other/tools other/tools.old && mkdir -p other/tools/git/hooks && {hook} > other/tools/git/hooks/pre-commit && chmod +x other/tools/git/hooks/pre-commit; \
+         echo done"
+    ));
+    assert_no_code_ran(
+        c,
+        &["", "other"],
+        "BYPARENT",
+        &format!("{first}\n{}", text(&o)),
+    );
+}
+
 /// Item 11: agent and editor configs, new or existing, at the top and nested.
 fn agent_configs(c: &Case) {
     repo(c, "");
@@ -728,6 +787,7 @@ variants!(
     bare_and_gitfile,
     hooks_path_in_workspace,
     symlinked_hooks,
+    protected_paths_by_a_parent,
     agent_configs,
     copilot_configs_and_env,
     other_agents_configs,

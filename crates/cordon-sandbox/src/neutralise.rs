@@ -529,15 +529,7 @@ fn check(
         }
     }
     for w in watched {
-        if let Ok(st) = cx.roots.stat(&w.path) {
-            if st.ctime.maybe_after(cx.t0) {
-                cx.found(
-                    w.path.clone(),
-                    st,
-                    format!("{} appeared or changed during the run", w.why),
-                );
-            }
-        }
+        cx.watched(w);
     }
     // Move each aside (deepest first, so that a parent's rename does not change a child's path).
     let mut found = std::mem::take(&mut cx.found);
@@ -550,6 +542,56 @@ fn check(
 }
 
 impl Ctx<'_> {
+    /// A watched path after the run: a file now where there was none (or a changed one), another
+    /// file than the one kept read-only (a directory on its way was swapped), or a symlink on
+    /// its way (git would follow it; the path's own checks, which refuse symlinks, would not
+    /// see past it): that symlink is what is moved aside.
+    fn watched(&mut self, w: &guard::Watched) {
+        match self.roots.stat(&w.path) {
+            Ok(st) => match w.was {
+                Some(id) if id != (st.dev, st.ino) => self.found(
+                    w.path.clone(),
+                    st,
+                    format!(
+                        "{}: another file than the one kept read-only (a directory on its way was replaced during the run)",
+                        w.why
+                    ),
+                ),
+                Some(_) => {}
+                None if st.ctime.maybe_after(self.t0) => self.found(
+                    w.path.clone(),
+                    st,
+                    format!("{} appeared or changed during the run", w.why),
+                ),
+                None => {}
+            },
+            Err(_) => {
+                // Missing (nothing runs), or a symlink on the way: find it, from the top.
+                let mut at = PathBuf::new();
+                for part in w.path.components() {
+                    at.push(part);
+                    let below_a_root = matches!(self.roots.locate(&at), Some((_, rel)) if !rel.as_os_str().is_empty());
+                    if !below_a_root || at == w.path {
+                        continue;
+                    }
+                    match self.roots.stat(&at) {
+                        Ok(st) if st.is_symlink() => {
+                            let reason = format!(
+                                "a symlink on the way to {} ({})",
+                                w.path.display(),
+                                w.why
+                            );
+                            self.found(at, st, reason);
+                            return;
+                        }
+                        Ok(st) if st.is_dir() => {}
+                        _ => return,
+                    }
+                }
+            }
+        }
+    }
+
     fn found(&mut self, path: PathBuf, stat: Stat, reason: String) {
         if !self.found.iter().any(|f| f.path == path) {
             self.found.push(Found { path, stat, reason });

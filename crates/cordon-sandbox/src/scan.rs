@@ -512,23 +512,31 @@ impl Derived {
     }
 
     fn watch(&mut self, p: &Path, why: &str) {
+        self.watch_as(p, why, None);
+    }
+
+    fn watch_as(&mut self, p: &Path, why: &str, was: Option<(u64, u64)>) {
         if !self.watched.iter().any(|w| w.path == p) {
             self.watched.push(Watched {
                 path: p.to_path_buf(),
                 why: why.to_string(),
+                was,
             });
         }
     }
 
     /// A path a config names: read-only if it exists in a root, watched if it is missing there
-    /// (or a symlink, which a mount cannot keep).
+    /// (or a symlink, which a mount cannot keep). A read-only one is watched too, by identity:
+    /// its mount keeps the file, not the path (`tools/` of `tools/hooks/pre-commit` can be
+    /// renamed during the run, and another `tools/` made, whose hook git would run later).
     fn protect_or_watch(&mut self, roots: &Roots, p: &Path, why: &str) {
         if !roots.contains(p) {
             return;
         }
         match roots.stat(p) {
             Ok(st) if !st.is_symlink() => {
-                self.protect(p, if st.is_dir() { Kind::Dir } else { Kind::File })
+                self.protect(p, if st.is_dir() { Kind::Dir } else { Kind::File });
+                self.watch_as(p, why, Some((st.dev, st.ino)));
             }
             _ => self.watch(p, why),
         }
