@@ -615,6 +615,35 @@ fn killed_run_is_checked_later(c: &Case) {
     assert_no_code_ran(c, &["late"], "KILLED", &out);
 }
 
+/// The same for what a run swapped under a path a config names (see
+/// [`protected_paths_by_a_parent`]): the next run checks the killed run's watched paths too.
+/// (In the fallback, Landlock refuses the rename already.)
+fn killed_run_swap_is_checked_later(c: &Case) {
+    repo(c, "");
+    let t = c.ws.join("scripts/hooks/pre-commit");
+    std::fs::create_dir_all(t.parent().unwrap()).unwrap();
+    std::fs::write(&t, "#!/bin/sh\ntrue\n").unwrap();
+    std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(
+        "../../scripts/hooks/pre-commit",
+        c.ws.join(".git/hooks/pre-commit"),
+    )
+    .unwrap();
+    c.chown_all();
+    let hook = hook_body(c, "KILLEDSWAP");
+    kill_mid_run(
+        c,
+        &format!(
+            "(mv scripts scripts.old && mkdir -p scripts/hooks && {hook} > scripts/hooks/pre-commit && chmod +x scripts/hooks/pre-commit); echo planted > out/planted; sleep 30"
+        ),
+        "out/planted",
+        "the plant did not happen",
+    );
+    let o = c.sh("true");
+    let out = text(&o);
+    assert_no_code_ran(c, &[""], "KILLEDSWAP", &out);
+}
+
 /// A run killed before its check that planted nothing: the placeholders it made for missing
 /// protected paths (`.mcp.json`, `.envrc`, `.claude/`, ...: empty, cordon's own) are still
 /// there when the next run checks it. They are not taken for agent configs the run created
@@ -796,6 +825,7 @@ variants!(
     secret_scan_limit,
     placeholder_symlink_swap,
     killed_run_is_checked_later,
+    killed_run_swap_is_checked_later,
     killed_run_leaves_no_noise,
 );
 
