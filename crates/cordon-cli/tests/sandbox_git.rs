@@ -301,6 +301,11 @@ fn protected_paths_by_a_parent(c: &Case) {
     );
     std::fs::create_dir_all(c.ws.join("other/tools/git/hooks")).unwrap();
     std::fs::write(c.ws.join("other/tools/git/hooks/README"), "hooks\n").unwrap();
+    // An agent config that is a symlink: its target is kept read-only, and must stay the one.
+    std::fs::create_dir_all(c.ws.join("cfg/claude")).unwrap();
+    std::fs::write(c.ws.join("cfg/claude/settings.json"), "{}\n").unwrap();
+    std::fs::create_dir_all(c.ws.join("app")).unwrap();
+    std::os::unix::fs::symlink("../cfg/claude", c.ws.join("app/.claude")).unwrap();
     c.chown_all();
     let hook = hook_body(c, "BYPARENT");
     // A first run leaves a directory of the right shape where nothing is watched.
@@ -314,14 +319,19 @@ fn protected_paths_by_a_parent(c: &Case) {
          mv lib lib.old && mv stash lib; \
          mkdir -p elsewhere/hooks && {hook} > elsewhere/hooks/pre-commit-msg && chmod +x elsewhere/hooks/pre-commit-msg && mv bin bin.old && ln -s elsewhere bin; \
          mv other/tools other/tools.old && mkdir -p other/tools/git/hooks && {hook} > other/tools/git/hooks/pre-commit && chmod +x other/tools/git/hooks/pre-commit; \
+         mv cfg cfg.old && mkdir -p cfg/claude && echo '{{\"hooks\":{{}}}}' > cfg/claude/settings.json; \
          echo done"
     ));
-    assert_no_code_ran(
-        c,
-        &["", "other"],
-        "BYPARENT",
-        &format!("{first}\n{}", text(&o)),
+    let out = format!("{first}\n{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("app/.claude/settings.json"))
+            .ok()
+            .as_deref(),
+        if c.fallback { Some("{}\n") } else { None },
+        "[{}] the agent config's symlink leads to a planted settings.json:\n{out}",
+        c.label()
     );
+    assert_no_code_ran(c, &["", "other"], "BYPARENT", &out);
 }
 
 /// Item 11: agent and editor configs, new or existing, at the top and nested.

@@ -287,11 +287,15 @@ fn derive(idx: &Index, roots: &Roots, inp: &ScanInput<'_>) -> Derived {
                         libc::DT_REG => d.protect(&p, Kind::File),
                         libc::DT_LNK => {
                             d.watch(&p, "a symlink at an agent config's name");
+                            // Its target, kept read-only, and watched by identity: the
+                            // mount keeps the target, not its path (a parent renamed and
+                            // made again would give the link a new target).
                             if let Ok(t) = std::fs::canonicalize(&p) {
-                                if roots.contains(&t) {
-                                    let k = if t.is_dir() { Kind::Dir } else { Kind::File };
-                                    d.protect(&t, k);
-                                }
+                                d.protect_or_watch(
+                                    roots,
+                                    &t,
+                                    "what an agent config's symlink leads to",
+                                );
                             }
                         }
                         _ => {}
