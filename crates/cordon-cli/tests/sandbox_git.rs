@@ -265,6 +265,75 @@ fn symlinked_hooks(c: &Case) {
     assert_no_code_ran(c, &["", "sub"], "LINKEDHOOK", &text(&o));
 }
 
+/// What a config names is kept read-only by a mount on the file itself, which keeps the file,
+/// not its path: rename(2) refuses a mount point, not the directories above it (the mount moves
+/// with them). A directory on the way to a symlinked hook's target or to a `core.hooksPath`
+/// directory renamed and made again, replaced by a symlink, or swapped for a directory that an
+/// earlier run left (its files' ctime from before this run).
+fn protected_paths_by_a_parent(c: &Case) {
+    repo(c, "");
+    repo(c, "other");
+    for (dir, target) in [
+        ("", "scripts/hooks/pre-commit"),
+        ("", "lib/hooks/post-commit"),
+        ("", "bin/hooks/pre-commit-msg"),
+    ] {
+        let t = c.ws.join(dir).join(target);
+        std::fs::create_dir_all(t.parent().unwrap()).unwrap();
+        std::fs::write(&t, "#!/bin/sh\ntrue\n").unwrap();
+        std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    for (hook, target) in [
+        ("pre-commit", "scripts/hooks/pre-commit"),
+        ("post-commit", "lib/hooks/post-commit"),
+        ("commit-msg", "bin/hooks/pre-commit-msg"),
+    ] {
+        std::os::unix::fs::symlink(
+            format!("../../{target}"),
+            c.ws.join(".git/hooks").join(hook),
+        )
+        .unwrap();
+    }
+    assert!(
+        git_out(c, "other", &["config", "core.hooksPath", "tools/git/hooks"])
+            .status
+            .success()
+    );
+    std::fs::create_dir_all(c.ws.join("other/tools/git/hooks")).unwrap();
+    std::fs::write(c.ws.join("other/tools/git/hooks/README"), "hooks\n").unwrap();
+    // An agent config that is a symlink: its target is kept read-only, and must stay the one.
+    std::fs::create_dir_all(c.ws.join("cfg/claude")).unwrap();
+    std::fs::write(c.ws.join("cfg/claude/settings.json"), "{}\n").unwrap();
+    std::fs::create_dir_all(c.ws.join("app")).unwrap();
+    std::os::unix::fs::symlink("../cfg/claude", c.ws.join("app/.claude")).unwrap();
+    c.chown_all();
+    let hook = hook_body(c, "BYPARENT");
+    // A first run leaves a directory of the right shape where nothing is watched.
+    let o = c.sh(&format!(
+        "mkdir -p stash/hooks && {hook} > stash/hooks/post-commit && chmod +x stash/hooks/post-commit; echo done"
+    ));
+    let first = text(&o);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = c.sh(&format!(
+        "mv scripts scripts.old && mkdir -p scripts/hooks && {hook} > scripts/hooks/pre-commit && chmod +x scripts/hooks/pre-commit; \
+         mv lib lib.old && mv stash lib; \
+         mkdir -p elsewhere/hooks && {hook} > elsewhere/hooks/pre-commit-msg && chmod +x elsewhere/hooks/pre-commit-msg && mv bin bin.old && ln -s elsewhere bin; \
+         mv other/tools other/tools.old && mkdir -p other/tools/git/hooks && {hook} > other/tools/git/hooks/pre-commit && chmod +x other/tools/git/hooks/pre-commit; \
+         mv cfg cfg.old && mkdir -p cfg/claude && echo '{{\"hooks\":{{}}}}' > cfg/claude/settings.json; \
+         echo done"
+    ));
+    let out = format!("{first}\n{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(c.ws.join("app/.claude/settings.json"))
+            .ok()
+            .as_deref(),
+        if c.fallback { Some("{}\n") } else { None },
+        "[{}] the agent config's symlink leads to a planted settings.json:\n{out}",
+        c.label()
+    );
+    assert_no_code_ran(c, &["", "other"], "BYPARENT", &out);
+}
+
 /// Item 11: agent and editor configs, new or existing, at the top and nested.
 fn agent_configs(c: &Case) {
     repo(c, "");
@@ -556,6 +625,35 @@ fn killed_run_is_checked_later(c: &Case) {
     assert_no_code_ran(c, &["late"], "KILLED", &out);
 }
 
+/// The same for what a run swapped under a path a config names (see
+/// [`protected_paths_by_a_parent`]): the next run checks the killed run's watched paths too.
+/// (In the fallback, Landlock refuses the rename already.)
+fn killed_run_swap_is_checked_later(c: &Case) {
+    repo(c, "");
+    let t = c.ws.join("scripts/hooks/pre-commit");
+    std::fs::create_dir_all(t.parent().unwrap()).unwrap();
+    std::fs::write(&t, "#!/bin/sh\ntrue\n").unwrap();
+    std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(
+        "../../scripts/hooks/pre-commit",
+        c.ws.join(".git/hooks/pre-commit"),
+    )
+    .unwrap();
+    c.chown_all();
+    let hook = hook_body(c, "KILLEDSWAP");
+    kill_mid_run(
+        c,
+        &format!(
+            "(mv scripts scripts.old && mkdir -p scripts/hooks && {hook} > scripts/hooks/pre-commit && chmod +x scripts/hooks/pre-commit); echo planted > out/planted; sleep 30"
+        ),
+        "out/planted",
+        "the plant did not happen",
+    );
+    let o = c.sh("true");
+    let out = text(&o);
+    assert_no_code_ran(c, &[""], "KILLEDSWAP", &out);
+}
+
 /// A run killed before its check that planted nothing: the placeholders it made for missing
 /// protected paths (`.mcp.json`, `.envrc`, `.claude/`, ...: empty, cordon's own) are still
 /// there when the next run checks it. They are not taken for agent configs the run created
@@ -728,6 +826,7 @@ variants!(
     bare_and_gitfile,
     hooks_path_in_workspace,
     symlinked_hooks,
+    protected_paths_by_a_parent,
     agent_configs,
     copilot_configs_and_env,
     other_agents_configs,
@@ -736,6 +835,7 @@ variants!(
     secret_scan_limit,
     placeholder_symlink_swap,
     killed_run_is_checked_later,
+    killed_run_swap_is_checked_later,
     killed_run_leaves_no_noise,
 );
 

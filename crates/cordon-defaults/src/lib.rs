@@ -54,6 +54,37 @@ pub const HOME_SECRETS: &[&str] = &[
     ".config/pip/pip.conf",
     ".pip/pip.conf",
     ".local/share/uv/credentials",
+    // Tokens that tools keep in plain files of their own directories, each where the tool's
+    // documentation puts it (these directories are readable, and several are socket-proof
+    // views: ~/.config, ~/.cache): git's credential store at its XDG place
+    // (git-credential-store(1) FILES), the GitHub CLI's token when no keyring is found
+    // (gh auth login: "fallback to writing the token to a plain text file"), GitLab's glab and
+    // hub, Gemini CLI's OAuth credentials (like Codex's auth.json and Claude Code's
+    // .credentials.json above), Hugging Face's token (huggingface_hub's HF_TOKEN_PATH, and
+    // `stored_tokens` of `hf auth login`), Podman's and skopeo's registry logins
+    // (containers-auth.json(5)), Vault's token helper file, `terraform login` (and the CLI
+    // config's `credentials` blocks), libpq's and MySQL's password files, rclone's remotes,
+    // s3cmd's and boto's keys, Composer's auth.json.
+    ".config/git/credentials",
+    ".config/gh/hosts.yml",
+    ".config/glab-cli/config.yml",
+    ".config/hub",
+    ".gemini/oauth_creds.json",
+    ".cache/huggingface/token",
+    ".cache/huggingface/stored_tokens",
+    ".huggingface/token",
+    ".config/containers/auth.json",
+    ".vault-token",
+    ".terraform.d/credentials.tfrc.json",
+    ".terraformrc",
+    ".pgpass",
+    ".my.cnf",
+    ".mylogin.cnf",
+    ".config/rclone/rclone.conf",
+    ".s3cfg",
+    ".boto",
+    ".composer/auth.json",
+    ".config/composer/auth.json",
 ];
 
 /// Protected paths relative to each writable root (read, never write).

@@ -193,12 +193,14 @@ impl Fence {
         self.grant_carved(root, all_rights(), holes)
     }
 
-    /// Read and execute on a socket-proof view (sockets.rs), from inside the sandbox. Its files
-    /// are overlay inodes: the rule the machine-wide grant put on the real directory is on the
-    /// mount point below the overlay, which Landlock's walk up skips. A view never holds a
-    /// secret, so this grants what the machine-wide rules granted there.
-    pub fn grant_read(&mut self, path: &Path) -> io::Result<()> {
-        self.grant(path, read_rights() | AccessFs::ReadDir)
+    /// Read and execute on a socket-proof view (sockets.rs), from inside the sandbox, except the
+    /// `secrets` inside it. Its files are overlay inodes: the rule the machine-wide grant put on
+    /// the real directory is on the mount point below the overlay, which Landlock's walk up
+    /// skips, and so are the real secrets' carve-outs. The carve is made again here, on the
+    /// view's own inodes (the secrets' covers are mounted on the view by then, by path), so
+    /// this grants what the machine-wide rules granted there: nothing on a secret.
+    pub fn grant_view(&mut self, path: &Path, secrets: &[PathBuf]) -> io::Result<()> {
+        self.grant_carved(path, read_rights() | AccessFs::ReadDir, secrets)
     }
 
     pub fn grant_all(&mut self, path: &Path) -> io::Result<()> {

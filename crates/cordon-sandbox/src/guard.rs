@@ -49,12 +49,18 @@ pub struct ScanInput<'a> {
     pub remove_protected: &'a [String],
 }
 
-/// A path to look at after the run: named by a config or a hook manager but missing now, or a
-/// symlink at a protected name. Neutralised if it appears (or changes) during the run.
+/// A path to look at after the run: named by a config or a hook manager (missing now, or kept
+/// read-only), or a symlink at a protected name. Neutralised if it appears (or changes) during
+/// the run, or if a symlink is now on its way.
 #[derive(Debug, Clone)]
 pub struct Watched {
     pub path: PathBuf,
     pub why: String,
+    /// The (device, inode) it had when it was protected by a mount: the mount keeps that file
+    /// read-only, not the path to it. A directory on the way can be renamed during the run
+    /// (rename(2) refuses a mount point itself, not its parents; the mount moves with it) and
+    /// another one put in its place: the path must still lead to this file after the run.
+    pub was: Option<(u64, u64)>,
 }
 
 /// Everything the check after a run needs (see `neutralise.rs`).

@@ -162,8 +162,11 @@ fn make_read_only(path: &Path) -> io::Result<()> {
     move_mount(&fd, path)
 }
 
-/// Builds the view; returns the socket-proof views mounted (Landlock rules for them can only be
-/// added inside, see `fence::Fence::grant_read`).
+/// Builds the view; returns the directories asked for as socket-proof views, mounted or not:
+/// the machine-wide Landlock rules leave them out (`exec::build_fence`), and init grants each
+/// by its path, whatever that leads to now, the view's overlay or the directory itself if its
+/// view could not be mounted (`fence::Fence::grant_view`; rules on a view's inodes can only be
+/// added inside).
 pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>> {
     let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     mount_setattr(None, Path::new("/"), ro, true)?;
@@ -291,7 +294,7 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
             make_read_only(p)?;
         }
     }
-    Ok(views)
+    Ok(spec.socket_views.clone())
 }
 
 /// Mounts the socket-proof views (see sockets.rs): each directory becomes a read-only overlayfs
@@ -316,11 +319,10 @@ fn socket_views(spec: &SandboxSpec) -> Vec<PathBuf> {
         return done;
     }
     for v in &spec.socket_views {
-        // Never over a secret or protected path: Landlock's rules for them are on the real
-        // inodes, which paths through the overlay do not meet (spec::build never asks for it).
-        if spec.secrets.iter().any(|s| s.starts_with(v))
-            || spec.protected.iter().any(|p| p.path.starts_with(v))
-        {
+        // Never over a protected path (spec::build never asks for it: views hold no writable
+        // root). A secret inside a view is covered on top of it below, and Landlock's carve
+        // around it is made again on the view's inodes (`Fence::grant_view`).
+        if spec.protected.iter().any(|p| p.path.starts_with(v)) {
             continue;
         }
         let Some(lower) = v.to_str() else { continue };

@@ -108,7 +108,69 @@ pub fn stamp(t: Ts) -> String {
     )
 }
 
-const RUN_MAGIC: &[u8; 8] = b"cordrun1";
+/// A run file's first bytes while its run is unchecked: `cordrun2` (t0, the snapshot's length
+/// and bytes, then the watched paths); `cordrun1` files (t0 and the snapshot alone), left by a
+/// cordon of before, are still checked.
+const RUN_MAGIC: &[u8; 8] = b"cordrun2";
+const RUN_MAGIC_V1: &[u8; 8] = b"cordrun1";
+
+fn is_run_magic(head: &[u8]) -> bool {
+    head == RUN_MAGIC || head == RUN_MAGIC_V1
+}
+
+/// The watched paths in a run file (see [`RUN_MAGIC`]): for each, the path, its reason, and the
+/// (device, inode) it was kept as, if any. The check of a killed run needs them as much as the
+/// snapshot: what the run swapped under a path a config names shows in neither the index nor
+/// a ctime.
+fn encode_watched(watched: &[guard::Watched]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&(watched.len() as u32).to_le_bytes());
+    for w in watched {
+        let p = w.path.as_os_str().as_bytes();
+        b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        b.extend_from_slice(p);
+        b.extend_from_slice(&(w.why.len() as u32).to_le_bytes());
+        b.extend_from_slice(w.why.as_bytes());
+        let (dev, ino) = w.was.unwrap_or((0, 0));
+        b.push(u8::from(w.was.is_some()));
+        b.extend_from_slice(&dev.to_le_bytes());
+        b.extend_from_slice(&ino.to_le_bytes());
+    }
+    b
+}
+
+fn decode_watched(mut b: &[u8]) -> Option<Vec<guard::Watched>> {
+    fn take<'b>(b: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        if b.len() < n {
+            return None;
+        }
+        let (h, t) = b.split_at(n);
+        *b = t;
+        Some(h)
+    }
+    fn u32_(b: &mut &[u8]) -> Option<usize> {
+        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?) as usize)
+    }
+    fn u64_(b: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+    }
+    let n = u32_(&mut b)?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let len = u32_(&mut b)?;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(take(&mut b, len)?));
+        let len = u32_(&mut b)?;
+        let why = String::from_utf8_lossy(take(&mut b, len)?).into_owned();
+        let kept = take(&mut b, 1)?[0] == 1;
+        let id = (u64_(&mut b)?, u64_(&mut b)?);
+        out.push(guard::Watched {
+            path,
+            why,
+            was: kept.then_some(id),
+        });
+    }
+    Some(out)
+}
 
 /// The check around one run: [`Watch::begin`] before the sandbox starts, [`Watch::end`] after
 /// it is gone (or on drop, if the run failed on the way).
@@ -172,7 +234,10 @@ pub fn begin(g: &Guard) -> io::Result<()> {
     let mut b = RUN_MAGIC.to_vec();
     b.extend_from_slice(&g.t0.sec.to_le_bytes());
     b.extend_from_slice(&g.t0.nsec.to_le_bytes());
-    b.extend_from_slice(&index::encode(&g.index));
+    let snapshot = index::encode(&g.index);
+    b.extend_from_slice(&(snapshot.len() as u64).to_le_bytes());
+    b.extend_from_slice(&snapshot);
+    b.extend_from_slice(&encode_watched(&g.watched));
     for n in 0..MAX_SLOTS {
         let path = runs.join(format!("{SLOT_PREFIX}{n}"));
         let f = std::fs::OpenOptions::new()
@@ -188,7 +253,7 @@ pub fn begin(g: &Guard) -> io::Result<()> {
         }
         let mut head = [0u8; 8];
         let n_read = f.read_at(&mut head, 0)?;
-        if n_read == 8 && &head == RUN_MAGIC {
+        if n_read == 8 && is_run_magic(&head) {
             continue; // a dead run's, not checked yet: the next `recover` does it
         }
         f.write_all_at(&b, 0)?;
@@ -358,7 +423,7 @@ pub(crate) fn recover(
         if f.read_to_end(&mut b).is_ok() && b.starts_with(RUN_IDLE) {
             continue; // a slot whose run was checked
         }
-        if b.len() < 20 || &b[..8] != RUN_MAGIC {
+        if b.len() < 20 || !is_run_magic(&b[..8]) {
             let _ = std::fs::remove_file(&path);
             continue;
         }
@@ -366,7 +431,18 @@ pub(crate) fn recover(
             sec: i64::from_le_bytes(b[8..16].try_into().unwrap_or([0; 8])),
             nsec: u32::from_le_bytes(b[16..20].try_into().unwrap_or([0; 4])),
         };
-        let Some(snap) = index::decode(&b[20..]) else {
+        let parsed = if &b[..8] == RUN_MAGIC_V1 {
+            index::decode(&b[20..]).map(|s| (s, Vec::new()))
+        } else {
+            b.get(20..28)
+                .and_then(|n| usize::try_from(u64::from_le_bytes(n.try_into().ok()?)).ok())
+                .and_then(|n| {
+                    let end = 28usize.checked_add(n)?;
+                    let snap = index::decode(b.get(28..end)?)?;
+                    Some((snap, decode_watched(b.get(end..)?)?))
+                })
+        };
+        let Some((snap, watched)) = parsed else {
             // Torn (cordon died while writing it, before its sandbox started).
             let _ = std::fs::remove_file(&path);
             continue;
@@ -378,7 +454,7 @@ pub(crate) fn recover(
             &roots,
             inp.skip,
             inp.limit,
-            &[],
+            &watched,
             &[],
             None,
             &stamp(t0),
@@ -529,15 +605,7 @@ fn check(
         }
     }
     for w in watched {
-        if let Ok(st) = cx.roots.stat(&w.path) {
-            if st.ctime.maybe_after(cx.t0) {
-                cx.found(
-                    w.path.clone(),
-                    st,
-                    format!("{} appeared or changed during the run", w.why),
-                );
-            }
-        }
+        cx.watched(w);
     }
     // Move each aside (deepest first, so that a parent's rename does not change a child's path).
     let mut found = std::mem::take(&mut cx.found);
@@ -550,6 +618,56 @@ fn check(
 }
 
 impl Ctx<'_> {
+    /// A watched path after the run: a file now where there was none (or a changed one), another
+    /// file than the one kept read-only (a directory on its way was swapped), or a symlink on
+    /// its way (git would follow it; the path's own checks, which refuse symlinks, would not
+    /// see past it): that symlink is what is moved aside.
+    fn watched(&mut self, w: &guard::Watched) {
+        match self.roots.stat(&w.path) {
+            Ok(st) => match w.was {
+                Some(id) if id != (st.dev, st.ino) => self.found(
+                    w.path.clone(),
+                    st,
+                    format!(
+                        "{}: another file than the one kept read-only (a directory on its way was replaced during the run)",
+                        w.why
+                    ),
+                ),
+                Some(_) => {}
+                None if st.ctime.maybe_after(self.t0) => self.found(
+                    w.path.clone(),
+                    st,
+                    format!("{} appeared or changed during the run", w.why),
+                ),
+                None => {}
+            },
+            Err(_) => {
+                // Missing (nothing runs), or a symlink on the way: find it, from the top.
+                let mut at = PathBuf::new();
+                for part in w.path.components() {
+                    at.push(part);
+                    let below_a_root = matches!(self.roots.locate(&at), Some((_, rel)) if !rel.as_os_str().is_empty());
+                    if !below_a_root || at == w.path {
+                        continue;
+                    }
+                    match self.roots.stat(&at) {
+                        Ok(st) if st.is_symlink() => {
+                            let reason = format!(
+                                "a symlink on the way to {} ({})",
+                                w.path.display(),
+                                w.why
+                            );
+                            self.found(at, st, reason);
+                            return;
+                        }
+                        Ok(st) if st.is_dir() => {}
+                        _ => return,
+                    }
+                }
+            }
+        }
+    }
+
     fn found(&mut self, path: PathBuf, stat: Stat, reason: String) {
         if !self.found.iter().any(|f| f.path == path) {
             self.found.push(Found { path, stat, reason });
@@ -961,7 +1079,7 @@ pub fn pending_runs(state_dir: &Path) -> usize {
                 let mut head = [0u8; 8];
                 flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok()
                     && std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).is_ok_and(|n| n == 8)
-                    && &head == RUN_MAGIC
+                    && is_run_magic(&head)
             })
         })
         .count()

@@ -287,11 +287,15 @@ fn derive(idx: &Index, roots: &Roots, inp: &ScanInput<'_>) -> Derived {
                         libc::DT_REG => d.protect(&p, Kind::File),
                         libc::DT_LNK => {
                             d.watch(&p, "a symlink at an agent config's name");
+                            // Its target, kept read-only, and watched by identity: the
+                            // mount keeps the target, not its path (a parent renamed and
+                            // made again would give the link a new target).
                             if let Ok(t) = std::fs::canonicalize(&p) {
-                                if roots.contains(&t) {
-                                    let k = if t.is_dir() { Kind::Dir } else { Kind::File };
-                                    d.protect(&t, k);
-                                }
+                                d.protect_or_watch(
+                                    roots,
+                                    &t,
+                                    "what an agent config's symlink leads to",
+                                );
                             }
                         }
                         _ => {}
@@ -512,23 +516,31 @@ impl Derived {
     }
 
     fn watch(&mut self, p: &Path, why: &str) {
+        self.watch_as(p, why, None);
+    }
+
+    fn watch_as(&mut self, p: &Path, why: &str, was: Option<(u64, u64)>) {
         if !self.watched.iter().any(|w| w.path == p) {
             self.watched.push(Watched {
                 path: p.to_path_buf(),
                 why: why.to_string(),
+                was,
             });
         }
     }
 
     /// A path a config names: read-only if it exists in a root, watched if it is missing there
-    /// (or a symlink, which a mount cannot keep).
+    /// (or a symlink, which a mount cannot keep). A read-only one is watched too, by identity:
+    /// its mount keeps the file, not the path (`tools/` of `tools/hooks/pre-commit` can be
+    /// renamed during the run, and another `tools/` made, whose hook git would run later).
     fn protect_or_watch(&mut self, roots: &Roots, p: &Path, why: &str) {
         if !roots.contains(p) {
             return;
         }
         match roots.stat(p) {
             Ok(st) if !st.is_symlink() => {
-                self.protect(p, if st.is_dir() { Kind::Dir } else { Kind::File })
+                self.protect(p, if st.is_dir() { Kind::Dir } else { Kind::File });
+                self.watch_as(p, why, Some((st.dev, st.ino)));
             }
             _ => self.watch(p, why),
         }

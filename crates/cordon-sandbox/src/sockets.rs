@@ -158,11 +158,13 @@ impl Scope<'_> {
         PRIVATE.iter().any(|t| p.starts_with(t)) && !self.writable.iter().any(|w| p.starts_with(w))
     }
 
-    /// A socket-proof view of `d` is safe when, besides [`Self::may_cover_dir`]: no secret lies
-    /// inside it (Landlock's rules carve around secrets by the inodes of the real directories,
-    /// which a path through the overlay does not meet), no other mount lies below it (overlayfs
-    /// does not cross mount points: what is mounted there would vanish), and overlayfs' option
-    /// syntax can name it.
+    /// A socket-proof view of `d` is safe when, besides [`Self::may_cover_dir`]: it is not a
+    /// secret nor inside one, no other mount lies below it (overlayfs does not cross mount
+    /// points: what is mounted there would vanish), and overlayfs' option syntax can name it.
+    /// A secret inside it is no reason to go without: it is covered on top of the view, and
+    /// Landlock's carve around it is made on the view's inodes (`Fence::grant_view`). (It once
+    /// was, and a user with `~/.config/gcloud` had no view of `~/.config`: a socket created
+    /// there during the run was reachable.)
     fn view_ok(
         &self,
         d: &Path,
@@ -177,7 +179,7 @@ impl Scope<'_> {
             && !s.chars().any(char::is_control)
             && !self.is_private(d)
             && !hidden.iter().any(|h| d.starts_with(h) || h.starts_with(d))
-            && !self.secret_at(d, true, asked)
+            && !self.secret_at(d, false, asked)
             && !mounts.iter().any(|m| m != d && m.starts_with(d))
             && fs::symlink_metadata(d).is_ok_and(|m| m.is_dir())
     }

@@ -371,11 +371,26 @@ pub fn moved_secrets(e: &Env) -> Vec<PathBuf> {
         }
     }
     if let Some(x) = e.path("XDG_CONFIG_HOME") {
-        out.push(x.join("pip/pip.conf"));
-        out.push(x.join("pypoetry/auth.toml"));
+        for rel in [
+            "pip/pip.conf",
+            "pypoetry/auth.toml",
+            "git/credentials",
+            "gh/hosts.yml",
+            "glab-cli/config.yml",
+            "hub",
+            "containers/auth.json",
+            "rclone/rclone.conf",
+            "composer/auth.json",
+        ] {
+            out.push(x.join(rel));
+        }
     }
     if let Some(x) = e.path("XDG_DATA_HOME") {
         out.push(x.join("uv/credentials"));
+    }
+    if let Some(x) = e.path("XDG_CACHE_HOME") {
+        out.push(x.join("huggingface/token"));
+        out.push(x.join("huggingface/stored_tokens"));
     }
     if let Some(k) = (e.var)("KUBECONFIG") {
         out.extend(std::env::split_paths(&k).filter(|p| p.is_absolute()));
@@ -398,6 +413,17 @@ const MOVED_BY: &[(&str, &str)] = &[
     ("AZURE_CONFIG_DIR", ""),
     ("GNUPGHOME", ""),
     ("NETRC", ""),
+    ("GH_CONFIG_DIR", "hosts.yml"),
+    ("GLAB_CONFIG_DIR", "config.yml"),
+    ("HF_HOME", "token"),
+    ("HF_HOME", "stored_tokens"),
+    ("HF_TOKEN_PATH", ""),
+    ("REGISTRY_AUTH_FILE", ""),
+    ("TF_CLI_CONFIG_FILE", ""),
+    ("PGPASSFILE", ""),
+    ("MYSQL_TEST_LOGIN_FILE", ""),
+    ("RCLONE_CONFIG", ""),
+    ("COMPOSER_HOME", "auth.json"),
 ];
 
 /// Is `name` a known entry, or a family of them (`cargo`, `go`, `gradle`, `pnpm`, `yarn`)?

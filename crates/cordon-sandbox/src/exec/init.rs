@@ -74,7 +74,11 @@ pub(super) fn main(
             .and_then(|_| f.grant_all(Path::new("/dev/shm")))
             .and_then(|_| f.grant_read_write_files(Path::new("/dev")))
             .and_then(|_| f.grant_proc(Path::new("/proc")))
-            .and_then(|_| views.iter().try_for_each(|v| f.grant_read(v)))
+            .and_then(|_| {
+                views
+                    .iter()
+                    .try_for_each(|v| f.grant_view(v, &spec.secrets))
+            })
             .and_then(|_| crate::caches::mount::grant(f, &spec.caches));
         if let Err(e) = r {
             die(err, Failure::Setup(e.to_string()));

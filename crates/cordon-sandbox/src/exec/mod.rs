@@ -322,6 +322,12 @@ fn build_fence(spec: &SandboxSpec, fallback: bool, stdio: [Option<RawFd>; 3]) ->
         // user's other terminals their keystrokes, /dev/shm other programs' memory); the
         // devices below are granted one by one, as the minimal /dev of the namespaces mode.
         outside.push(PathBuf::from("/dev"));
+    } else {
+        // The socket-proof views: inside, every path there leads to the view's overlay inodes,
+        // whose rules init adds (carved around the secrets there: `Fence::grant_view`); rules
+        // on the real directory's entries would never be consulted (Landlock's walk up skips
+        // the mount point), and carving them around a secret costs a rule per entry.
+        outside.extend(spec.socket_views.iter().cloned());
     }
     f.grant_machine_read(&outside)?;
     for w in &spec.writable {

@@ -1,0 +1,200 @@
+//! Secrets that tools keep in their own directories of the home (~/.config, ~/.cache, tool
+//! dot-directories), and the socket-proof views of those directories when they hold one. Each
+//! test checks the effect outside the sandbox (the secret's bytes absent from everything the
+//! command could write or print, the listener outside never reached) and runs four ways.
+
+mod harness;
+
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use harness::{text, Case};
+
+/// Tokens in plain files, each where its tool's documentation puts it (cordon_defaults'
+/// HOME_SECRETS), with a marker of its own.
+const TOOL_TOKENS: &[(&str, &str)] = &[
+    (".config/git/credentials", "SECRET-GIT-XDG-CREDENTIALS"),
+    (".config/gh/hosts.yml", "SECRET-GH-HOSTS"),
+    (".config/glab-cli/config.yml", "SECRET-GLAB"),
+    (".config/hub", "SECRET-HUB"),
+    (".gemini/oauth_creds.json", "SECRET-GEMINI-OAUTH"),
+    (".cache/huggingface/token", "SECRET-HF-TOKEN"),
+    (".cache/huggingface/stored_tokens", "SECRET-HF-STORED"),
+    (".huggingface/token", "SECRET-HF-OLD"),
+    (".config/containers/auth.json", "SECRET-CONTAINERS-AUTH"),
+    (".vault-token", "SECRET-VAULT"),
+    (".terraform.d/credentials.tfrc.json", "SECRET-TERRAFORM"),
+    (".terraformrc", "SECRET-TERRAFORMRC"),
+    (".pgpass", "SECRET-PGPASS"),
+    (".my.cnf", "SECRET-MYCNF"),
+    (".mylogin.cnf", "SECRET-MYLOGIN"),
+    (".config/rclone/rclone.conf", "SECRET-RCLONE"),
+    (".s3cfg", "SECRET-S3CFG"),
+    (".boto", "SECRET-BOTO"),
+    (".composer/auth.json", "SECRET-COMPOSER"),
+    (".config/composer/auth.json", "SECRET-COMPOSER-XDG"),
+];
+
+fn tool_tokens_stay_hidden(c: &Case) {
+    for (rel, marker) in TOOL_TOKENS {
+        c.write(rel, &format!("token: {marker}\n"));
+    }
+    // Beside them, files of the same directories that are no secret stay readable.
+    c.write(".config/gh/config.yml", "git_protocol: https\n");
+    c.write(".cache/huggingface/hub/readme", "model card\n");
+    c.chown_all();
+    let files: Vec<String> = TOOL_TOKENS
+        .iter()
+        .map(|(rel, _)| format!("~/{rel}"))
+        .collect();
+    let files = files.join(" ");
+    let o = c.sh(&format!(
+        "cat {files} > out/stolen.txt 2>/dev/null; cat {files}; \
+         tar cf out/t.tar ~/.config ~/.cache ~/.gemini 2>/dev/null; \
+         cat ~/.config/gh/config.yml ~/.cache/huggingface/hub/readme"
+    ));
+    let out = text(&o);
+    let stolen = std::fs::read_to_string(c.ws.join("out/stolen.txt")).unwrap_or_default();
+    let tar = String::from_utf8_lossy(&std::fs::read(c.ws.join("out/t.tar")).unwrap_or_default())
+        .to_string();
+    for (rel, marker) in TOOL_TOKENS {
+        assert!(!out.contains(marker), "[{}] ~/{rel} read: {out}", c.label());
+        assert!(
+            !stolen.contains(marker),
+            "[{}] ~/{rel} copied into the workspace",
+            c.label()
+        );
+        assert!(!tar.contains(marker), "[{}] ~/{rel} archived", c.label());
+    }
+    assert!(
+        out.contains("git_protocol: https") && out.contains("model card"),
+        "[{}] the files beside the secrets must stay readable: {out}",
+        c.label()
+    );
+}
+
+/// Connects (stream) to each path given, printing what happened.
+const CONNECT_EACH: &str = r#"import socket, sys
+for p in sys.argv[1:]:
+  try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(p); s.send(b'x')
+    print('CONNECTED', p)
+  except Exception as e: print('refused', p, e)
+"#;
+
+fn listen_at(c: &Case, rel: &str) -> UnixListener {
+    let p = c.home.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&p);
+    let l = UnixListener::bind(&p).unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+/// ~/.config, ~/.cache, ~/.local/share and ~/.local/state each hold a secret (gcloud's
+/// directory, a Hugging Face token, uv's credentials, cordon's own state directory): their
+/// socket-proof views must stay, so that a daemon that starts during the run and binds a socket
+/// there is out of reach, while the secrets stay covered and the rest reads as before. (Views
+/// were once dropped for a directory holding a secret: with ~/.config/gcloud present, a socket
+/// created in ~/.config during the run could be connected to.)
+fn views_holding_secrets_stay_socket_proof(c: &Case) {
+    c.write(".config/gcloud/credentials.db", "SECRET-GCLOUD-MARKER\n");
+    c.write(".cache/huggingface/token", "SECRET-HF-MARKER\n");
+    c.write(
+        ".local/share/uv/credentials/credentials.toml",
+        "SECRET-UV-MARKER\n",
+    );
+    c.write(".cache/readme", "cached\n");
+    c.write(".config/app/settings", "plain settings\n");
+    c.write(".local/state/app/history", "plain history\n");
+    c.chown_all();
+    let started = c.ws.join("out/started");
+    let go = c.outside.join("go");
+    let later = [
+        ".config/newapp/s.sock",
+        ".config/app/s.sock",
+        ".cache/later.sock",
+        ".local/share/newapp/sock",
+        ".local/state/newapp/sock",
+    ];
+    let paths: Vec<String> = later
+        .iter()
+        .map(|r| c.home.join(r).display().to_string())
+        .collect();
+    let wait = format!(
+        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+         cat ~/.config/gcloud/credentials.db ~/.cache/huggingface/token \
+             ~/.local/share/uv/credentials/credentials.toml ~/.config/app/settings \
+             ~/.local/state/app/history; \
+         exec python3 \"$@\"",
+        started.display(),
+        go.display()
+    );
+    let mut args = vec![
+        "run",
+        "--timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        &wait,
+        "sh",
+        "-c",
+        CONNECT_EACH,
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    let child = c
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.exists(),
+        "[{}] the sandbox did not start",
+        c.label()
+    );
+    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, listen_at(c, r))).collect();
+    c.chown_all();
+    std::fs::write(&go, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let out = text(&o);
+    assert!(
+        out.contains("refused"),
+        "[{}] the command did not try: {out}",
+        c.label()
+    );
+    for (rel, l) in &ls {
+        assert!(
+            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "[{}] the unix socket ~/{rel}, bound outside during the run, was reached: {out}",
+            c.label()
+        );
+    }
+    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
+    for m in [
+        "SECRET-GCLOUD-MARKER",
+        "SECRET-HF-MARKER",
+        "SECRET-UV-MARKER",
+    ] {
+        assert!(!out.contains(m), "[{}] {m} read: {out}", c.label());
+    }
+    assert!(
+        out.contains("plain settings") && out.contains("plain history"),
+        "[{}] the views must still read as before: {out}",
+        c.label()
+    );
+}
+
+variants!(
+    tool_tokens_stay_hidden,
+    views_holding_secrets_stay_socket_proof
+);
