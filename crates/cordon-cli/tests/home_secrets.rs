@@ -194,7 +194,89 @@ fn views_holding_secrets_stay_socket_proof(c: &Case) {
     );
 }
 
+/// git's credential cache (`credential.helper = cache`) keeps the passwords git used in a daemon
+/// it starts on demand, which hands them to whoever connects to its socket. Its directory
+/// exists before the run with no socket in it (the daemon exits after its timeout); a `git push`
+/// outside during the run starts it again there. The sandbox must not get the password.
+fn credential_cache_started_during_the_run(c: &Case) {
+    let dir = c.home.join(".git-credential-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    c.chown_all();
+    let sock = dir.join("socket");
+    let started = c.ws.join("out/started");
+    let go = c.outside.join("go");
+    let script = format!(
+        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+         printf 'protocol=https\nhost=example.com\n\n' | git credential-cache --socket {} get; echo tried",
+        started.display(),
+        go.display(),
+        sock.display()
+    );
+    let child = c
+        .command(&["run", "--timeout", "60s", "--", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.exists(),
+        "[{}] the sandbox did not start",
+        c.label()
+    );
+    // Outside, as the case's user: git stores a password in its cache (starting the daemon).
+    let mut store = std::process::Command::new("git");
+    store
+        .args(["credential-cache", "--timeout", "30", "--socket"])
+        .arg(&sock)
+        .arg("store")
+        .env_clear()
+        .env("HOME", &c.home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdin(Stdio::piped());
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::process::CommandExt::uid(&mut store, c.uid);
+        std::os::unix::process::CommandExt::gid(&mut store, c.gid);
+    }
+    let mut p = store.spawn().unwrap();
+    std::io::Write::write_all(
+        p.stdin.as_mut().unwrap(),
+        b"protocol=https\nhost=example.com\nusername=u\npassword=SECRET-CACHED-PASSWORD\n\n",
+    )
+    .unwrap();
+    drop(p.stdin.take());
+    assert!(p.wait().unwrap().success());
+    std::fs::write(&go, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    // The daemon lives on after the test (its timeout): stop it.
+    let _ = std::process::Command::new("git")
+        .args(["credential-cache", "--socket"])
+        .arg(&sock)
+        .arg("exit")
+        .env("HOME", &c.home)
+        .output();
+    assert!(
+        out.contains("tried"),
+        "[{}] the command did not try: {out}",
+        c.label()
+    );
+    assert!(
+        !out.contains("SECRET-CACHED-PASSWORD"),
+        "[{}] git's credential cache outside handed its password to the sandbox: {out}",
+        c.label()
+    );
+}
+
 variants!(
     tool_tokens_stay_hidden,
-    views_holding_secrets_stay_socket_proof
+    views_holding_secrets_stay_socket_proof,
+    credential_cache_started_during_the_run
 );

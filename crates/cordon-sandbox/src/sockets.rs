@@ -257,14 +257,22 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
     Ok(f)
 }
 
-/// `/run/user`, `/var/run/user` and `$XDG_RUNTIME_DIR`, where they may be replaced whole.
+/// `/run/user`, `/var/run/user`, `$XDG_RUNTIME_DIR` and `~/.git-credential-cache`, where they may
+/// be replaced whole.
 fn runtime_dirs(sc: &Scope) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let runtime = sc.var("XDG_RUNTIME_DIR").map(PathBuf::from);
+    // Directories that only ever hold the socket of a daemon started on demand, whose socket is
+    // therefore often missing at the start and made during the run: git's credential cache
+    // (git-credential-cache(1): `~/.git-credential-cache/socket` when that directory exists,
+    // which git before 2.13 made; the daemon hands out the passwords it holds to whoever
+    // connects). Its XDG place, `~/.cache/git/credential/`, is in the `~/.cache` view.
+    let on_demand = (sc.home != Path::new("/")).then(|| sc.home.join(".git-credential-cache"));
     for d in [
         Some(PathBuf::from("/run/user")),
         Some(PathBuf::from("/var/run/user")),
         runtime,
+        on_demand,
     ]
     .into_iter()
     .flatten()
