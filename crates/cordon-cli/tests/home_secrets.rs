@@ -275,8 +275,92 @@ fn credential_cache_started_during_the_run(c: &Case) {
     );
 }
 
+/// Daemons whose socket lies in a directory of their own below the home, started while a run
+/// goes on (Docker Desktop opened, `colima start`): their directory exists at the start, with
+/// no socket yet. A Docker socket is the host's root: nothing bound there may be reached.
+fn daemon_started_during_the_run(c: &Case) {
+    c.write(".docker/config.json", "{\"auths\":{}}\n");
+    c.write(".docker/desktop/.keep", "");
+    c.write(".colima/default/colima.yaml", "cpu: 2\n");
+    c.write(".rd/bin/.keep", "");
+    c.chown_all();
+    let started = c.ws.join("out/started");
+    let go = c.outside.join("go");
+    let later = [
+        ".docker/desktop/docker.sock",
+        ".docker/run/docker.sock",
+        ".colima/default/docker.sock",
+        ".rd/docker.sock",
+    ];
+    let paths: Vec<String> = later
+        .iter()
+        .map(|r| c.home.join(r).display().to_string())
+        .collect();
+    let wait = format!(
+        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+         cat ~/.colima/default/colima.yaml; exec python3 \"$@\"",
+        started.display(),
+        go.display()
+    );
+    let mut args = vec![
+        "run",
+        "--timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        &wait,
+        "sh",
+        "-c",
+        CONNECT_EACH,
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    let child = c
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.exists(),
+        "[{}] the sandbox did not start",
+        c.label()
+    );
+    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, listen_at(c, r))).collect();
+    c.chown_all();
+    std::fs::write(&go, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let out = text(&o);
+    assert!(
+        out.contains("refused"),
+        "[{}] the command did not try: {out}",
+        c.label()
+    );
+    for (rel, l) in &ls {
+        assert!(
+            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "[{}] the daemon socket ~/{rel}, bound outside during the run, was reached: {out}",
+            c.label()
+        );
+    }
+    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
+    assert!(
+        out.contains("cpu: 2"),
+        "[{}] the daemons' directories must still read as before: {out}",
+        c.label()
+    );
+}
+
 variants!(
     tool_tokens_stay_hidden,
     views_holding_secrets_stay_socket_proof,
-    credential_cache_started_during_the_run
+    credential_cache_started_during_the_run,
+    daemon_started_during_the_run
 );

@@ -225,6 +225,16 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
                 .iter()
                 .filter_map(|s| anchor(sc, s, mounts, &f.dirs, &mut asked)),
         );
+        // The daemons' own directories, socket or not yet (see DAEMON_SOCKETS).
+        if sc.home != Path::new("/") {
+            for rel in DAEMON_SOCKETS {
+                if let Some(d) = anchor(sc, &sc.home.join(rel), mounts, &f.dirs, &mut asked) {
+                    if !wanted.contains(&d) {
+                        wanted.push(d);
+                    }
+                }
+            }
+        }
         // Outermost first; a view inside another is covered by it.
         wanted.sort_by_key(|d| d.components().count());
         for d in wanted {
@@ -636,15 +646,27 @@ fn walk(sc: &Scope, hidden: &[PathBuf], out: &mut Vec<PathBuf>, notes: &mut Vec<
             home.display()
         ));
     }
-    for rel in [
-        ".docker/run/docker.sock",
-        ".docker/desktop/docker.sock",
-        ".colima/default/docker.sock",
-        ".rd/docker.sock",
-    ] {
+    for rel in DAEMON_SOCKETS {
         out.push(home.join(rel));
     }
 }
+
+/// Where daemons that give root-equivalent or credential access put their sockets below the
+/// home, each as its tool documents it: Docker Desktop (`~/.docker/desktop/docker.sock` on
+/// Linux, `~/.docker/run/docker.sock`), Colima, Rancher Desktop, Lima's default instance, the
+/// 1Password SSH agent. Looked for at each start; and the directory that would hold each gets
+/// its socket-proof view even when the socket is missing then ([`discover`]): such a daemon is
+/// often started while a run goes on (Docker Desktop opened, `colima start`), and a socket
+/// created in a directory without a view would be reachable (a Docker socket is the host's
+/// root).
+const DAEMON_SOCKETS: &[&str] = &[
+    ".docker/run/docker.sock",
+    ".docker/desktop/docker.sock",
+    ".colima/default/docker.sock",
+    ".rd/docker.sock",
+    ".lima/default/sock/docker.sock",
+    ".1password/agent.sock",
+];
 
 fn find_sockets(
     dir: &Path,
