@@ -283,6 +283,16 @@ fn daemon_started_during_the_run(c: &Case) {
     c.write(".docker/desktop/.keep", "");
     c.write(".colima/default/colima.yaml", "cpu: 2\n");
     c.write(".rd/bin/.keep", "");
+    // A socket a variable names, and one a docker context names: neither there at the start.
+    c.write(".mydocker/run/.keep", "");
+    c.write(".ctxdocker/run/.keep", "");
+    c.write(
+        ".docker/contexts/meta/0123abcd/meta.json",
+        &format!(
+            "{{\"Name\":\"ctx\",\"Endpoints\":{{\"docker\":{{\"Host\":\"unix://{}\"}}}}}}",
+            c.home.join(".ctxdocker/run/d.sock").display()
+        ),
+    );
     c.chown_all();
     let started = c.ws.join("out/started");
     let go = c.outside.join("go");
@@ -291,6 +301,8 @@ fn daemon_started_during_the_run(c: &Case) {
         ".docker/run/docker.sock",
         ".colima/default/docker.sock",
         ".rd/docker.sock",
+        ".mydocker/run/docker.sock",
+        ".ctxdocker/run/d.sock",
     ];
     let paths: Vec<String> = later
         .iter()
@@ -317,6 +329,13 @@ fn daemon_started_during_the_run(c: &Case) {
     args.extend(paths.iter().map(String::as_str));
     let child = c
         .command(&args)
+        .env(
+            "DOCKER_HOST",
+            format!(
+                "unix://{}",
+                c.home.join(".mydocker/run/docker.sock").display()
+            ),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

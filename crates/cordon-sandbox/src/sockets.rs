@@ -225,13 +225,16 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
                 .iter()
                 .filter_map(|s| anchor(sc, s, mounts, &f.dirs, &mut asked)),
         );
-        // The daemons' own directories, socket or not yet (see DAEMON_SOCKETS).
+        // The daemons' own directories, and those of the sockets a variable or a docker
+        // context names, socket or not yet (see DAEMON_SOCKETS).
+        let mut expected = named_sockets(sc);
         if sc.home != Path::new("/") {
-            for rel in DAEMON_SOCKETS {
-                if let Some(d) = anchor(sc, &sc.home.join(rel), mounts, &f.dirs, &mut asked) {
-                    if !wanted.contains(&d) {
-                        wanted.push(d);
-                    }
+            expected.extend(DAEMON_SOCKETS.iter().map(|rel| sc.home.join(rel)));
+        }
+        for s in expected {
+            if let Some(d) = anchor(sc, &s, mounts, &f.dirs, &mut asked) {
+                if !wanted.contains(&d) {
+                    wanted.push(d);
                 }
             }
         }
@@ -584,6 +587,55 @@ fn unescape_octal(s: &[u8]) -> Vec<u8> {
 
 /// Socket paths named by an environment value: `/path`, `unix:///path`, `unix:/path`,
 /// `unix:path=/path,guid=…` (D-Bus, `;`-separated alternatives), `/path,pid,n` (tmux).
+/// The sockets that are named, whether they exist now or not: by a variable that names one
+/// (`*_SOCK`, `*_SOCKET`, or a `unix:` address: `DOCKER_HOST=unix://…`,
+/// `CONTAINER_HOST`, `DBUS_SESSION_BUS_ADDRESS`), or by a docker context (`docker context
+/// create --docker host=unix://…`: `contexts/meta/*/meta.json` of `$DOCKER_CONFIG`, else
+/// `~/.docker`). Their directories get views (see [`discover`]): the daemon may start during
+/// the run.
+fn named_sockets(sc: &Scope) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (k, v) in sc.env {
+        if k.ends_with("_SOCK") || k.ends_with("_SOCKET") || v.contains("unix:") {
+            env_paths(v, &mut out);
+        }
+    }
+    let config = sc
+        .var("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+        .unwrap_or_else(|| sc.home.join(".docker"));
+    if let Ok(rd) = fs::read_dir(config.join("contexts/meta")) {
+        for e in rd.flatten().take(64) {
+            // Without blocking on a FIFO; regular files only.
+            use std::os::unix::fs::OpenOptionsExt;
+            let Ok(f) = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(e.path().join("meta.json"))
+            else {
+                continue;
+            };
+            if !f.metadata().is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let mut text = Vec::new();
+            if f.take(64 * 1024).read_to_end(&mut text).is_err() {
+                continue;
+            }
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                continue;
+            };
+            if let Some(host) = v["Endpoints"]["docker"]["Host"].as_str() {
+                if host.starts_with("unix:") {
+                    env_paths(host, &mut out);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn env_paths(v: &str, out: &mut Vec<PathBuf>) {
     if v.len() > 4096 {
         return;
