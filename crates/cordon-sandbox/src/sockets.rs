@@ -231,7 +231,7 @@ pub fn discover(sc: &Scope) -> Result<Found, Error> {
         if sc.home != Path::new("/") {
             expected.extend(DAEMON_SOCKETS.iter().map(|rel| sc.home.join(rel)));
         }
-        for s in expected {
+        for s in expected.iter().filter_map(|s| canonical_prefix(s)) {
             if let Some(d) = anchor(sc, &s, mounts, &f.dirs, &mut asked) {
                 if !wanted.contains(&d) {
                     wanted.push(d);
@@ -587,6 +587,29 @@ fn unescape_octal(s: &[u8]) -> Vec<u8> {
 
 /// Socket paths named by an environment value: `/path`, `unix:///path`, `unix:/path`,
 /// `unix:path=/path,guid=…` (D-Bus, `;`-separated alternatives), `/path,pid,n` (tmux).
+/// `p` with its longest existing prefix made canonical (links resolved) and the rest kept, as
+/// plain names only (None if the rest holds `.` or `..`, or nothing of it exists): a socket
+/// that is not there yet, at the place its directory really is.
+fn canonical_prefix(p: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut base = p;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = fs::canonicalize(base) {
+            let mut out = c;
+            for n in rest.iter().rev() {
+                out.push(n);
+            }
+            return Some(out);
+        }
+        match base.components().next_back() {
+            Some(Component::Normal(n)) => rest.push(n.to_os_string()),
+            _ => return None,
+        }
+        base = base.parent()?;
+    }
+}
+
 /// The sockets that are named, whether they exist now or not: by a variable that names one
 /// (`*_SOCK`, `*_SOCKET`, or a `unix:` address: `DOCKER_HOST=unix://…`,
 /// `CONTAINER_HOST`, `DBUS_SESSION_BUS_ADDRESS`), or by a docker context (`docker context
@@ -749,6 +772,28 @@ fn find_sockets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_prefix_resolves_what_exists_and_keeps_plain_names() {
+        let t = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(t.path()).unwrap();
+        fs::create_dir_all(root.join("real/run")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        assert_eq!(
+            canonical_prefix(&root.join("link/run/d.sock")),
+            Some(root.join("real/run/d.sock"))
+        );
+        assert_eq!(
+            canonical_prefix(&root.join("link/new/dir/d.sock")),
+            Some(root.join("real/new/dir/d.sock"))
+        );
+        // `..` or `.` in the part that does not exist: not a place to anchor anything.
+        assert_eq!(canonical_prefix(&root.join("link/new/../d.sock")), None);
+        assert_eq!(
+            canonical_prefix(&root.join("link/new/./d.sock")),
+            Some(root.join("real/new/d.sock"))
+        );
+    }
 
     fn paths(v: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
