@@ -39,7 +39,7 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     for p in problems(&ws) {
-        outln!("problem: {p}")?;
+        outln!("problem: {}", neutralise::shown(Path::new(&p)))?;
     }
     let pending = neutralise::pending_runs(&state);
     if pending > 0 {
@@ -54,12 +54,14 @@ pub fn run(a: Args) -> Result<ExitCode, Error> {
     }
     for r in still {
         let to = r.moved_to.as_deref().unwrap_or(Path::new(""));
-        outln!("{}", r.path.display())?;
-        outln!("    why: {}", r.reason)?;
-        outln!("    now: {}", to.display())?;
+        // The names are a run's: shown with their control characters escaped.
+        let shown = neutralise::shown;
+        outln!("{}", shown(&r.path))?;
+        outln!("    why: {}", shown(Path::new(&r.reason)))?;
+        outln!("    now: {}", shown(to))?;
         outln!(
             "    after reviewing it: cordon repair --restore {}",
-            r.path.display()
+            neutralise::shell_quote(&r.path)
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -654,6 +654,37 @@ fn killed_run_swap_is_checked_later(c: &Case) {
     assert_no_code_ran(c, &[""], "KILLEDSWAP", &out);
 }
 
+/// The names a run chooses reach cordon's messages (the check after the run, `cordon repair`
+/// later, in the user's terminal): an escape sequence in them (OSC 52 sets the clipboard, others
+/// set the title or make some terminals answer into their input) must be shown escaped.
+fn escapes_in_names_stay_escaped(c: &Case) {
+    repo(c, "");
+    std::fs::create_dir_all(c.ws.join("sub")).unwrap();
+    c.chown_all();
+    let o = c.sh(
+        "d=\"sub/x$(printf '\\033]52;c;ZWNobyBQV05FRA==\\007')y\"; mkdir -p \"$d/.claude\" && echo '{\"a\":1}' > \"$d/.claude/settings.json\"; ls sub",
+    );
+    let out = text(&o);
+    assert!(
+        out.contains("neutralised") || c.fallback,
+        "[{}] the planted config was not found:\n{out}",
+        c.label()
+    );
+    assert!(
+        !o.stderr.contains(&0x1b) && !o.stderr.contains(&0x07),
+        "[{}] cordon printed a run's escape sequence raw: {:?}",
+        c.label(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = c.cordon(&["repair"]);
+    assert!(
+        !r.stdout.contains(&0x1b) && !r.stdout.contains(&0x07),
+        "[{}] cordon repair printed a run's escape sequence raw: {:?}",
+        c.label(),
+        String::from_utf8_lossy(&r.stdout)
+    );
+}
+
 /// A run killed before its check that planted nothing: the placeholders it made for missing
 /// protected paths (`.mcp.json`, `.envrc`, `.claude/`, ...: empty, cordon's own) are still
 /// there when the next run checks it. They are not taken for agent configs the run created
@@ -837,6 +868,7 @@ variants!(
     killed_run_is_checked_later,
     killed_run_swap_is_checked_later,
     killed_run_leaves_no_noise,
+    escapes_in_names_stay_escaped,
 );
 
 // ---------------------------------------------------------------------------------------------

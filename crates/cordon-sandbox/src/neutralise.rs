@@ -59,30 +59,76 @@ impl Finding {
         match (&self.moved_to, &self.error) {
             (Some(_), _) => format!(
                 "neutralised {}: {}; it is now {}; after reviewing it, restore it with: {}",
-                self.path.display(),
-                self.reason,
-                self.moved_to.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                shown(&self.path),
+                shown(Path::new(&self.reason)),
+                self.moved_to.as_deref().map(shown).unwrap_or_default(),
                 self.restore().unwrap_or_default()
             ),
             (None, Some(e)) => format!(
-                "DANGER: {}: {}; it could not be moved aside ({e}): remove or fix it before using git, an editor or an agent there",
-                self.path.display(),
-                self.reason
+                "DANGER: {}: {}; it could not be moved aside ({}): remove or fix it before using git, an editor or an agent there",
+                shown(&self.path),
+                shown(Path::new(&self.reason)),
+                shown(Path::new(e))
             ),
-            (None, None) => format!("{}: {}", self.path.display(), self.reason),
+            (None, None) => format!(
+                "{}: {}",
+                shown(&self.path),
+                shown(Path::new(&self.reason))
+            ),
         }
     }
 }
 
-fn shell_quote(p: &Path) -> String {
+/// `p` quoted for a POSIX shell (`$'...'` with `\xHH` when it holds control characters).
+pub fn shell_quote(p: &Path) -> String {
     let s = p.to_string_lossy();
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b))
     {
         s.into_owned()
+    } else if s.chars().any(char::is_control) {
+        // bash's and zsh's $'...': control characters as \xHH, never raw (see `shown`).
+        let mut q = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\'' | '\\' => {
+                    q.push('\\');
+                    q.push(c);
+                }
+                c if c.is_control() => {
+                    let mut b = [0u8; 4];
+                    for byte in c.encode_utf8(&mut b).bytes() {
+                        q.push_str(&format!("\\x{byte:02x}"));
+                    }
+                }
+                c => q.push(c),
+            }
+        }
+        q.push('\'');
+        q
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// A path as cordon prints it: the names in it are the sandbox's (a run chose them), and a
+/// control character printed raw would reach the terminal of whoever reads cordon's output
+/// (`cordon repair` later, in yours: an escape sequence that sets the clipboard or the title,
+/// or that a terminal answers into its input). Each one is shown escaped (`\u{1b}`).
+pub fn shown(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if !s.chars().any(char::is_control) {
+        return s.into_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `2025-01-31T12:00:00Z` as `20250131T120000Z` (UTC, no dependency).
