@@ -801,15 +801,20 @@ pub fn empty_trash(caches: &OwnedFd, limit: Option<u64>) {
     }
 }
 
-/// Lowers this process to idle I/O priority and the lowest CPU priority: for emptying the
-/// trash, which waits on the disk (every freed block may wait for a discard) and must never
-/// slow down the runs that follow.
+/// Lowers this process to idle I/O priority and the idle CPU class: for emptying the trash,
+/// which waits on the disk (every freed block may wait for a discard) and must never slow down
+/// the runs that follow. `SCHED_IDLE` runs only on a CPU nothing else wants (nice 19 still
+/// takes its share), and leaves a real-time class cordon was started in (`chrt`), which a nice
+/// value does not touch; nice 19 too, where the class cannot be changed.
 pub fn idle_priority() {
-    // SAFETY: ioprio_set and setpriority take integers only.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: ioprio_set and setpriority take integers only; sched_setscheduler reads the
+    // sched_param it is given, which lives for the call.
     unsafe {
         // IOPRIO_WHO_PROCESS (1), this process (0), IOPRIO_CLASS_IDLE (3) << 13.
         libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
         libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 

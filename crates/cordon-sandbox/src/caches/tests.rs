@@ -712,3 +712,18 @@ fn within_is_starts_with() {
         }
     }
 }
+
+/// The trash's cleaner leaves every CPU class a run may have, real-time included (`chrt`): a
+/// nice value alone does not lower a real-time thread, which then competed with the next run.
+#[test]
+fn idle_priority_is_the_idle_class() {
+    // On a thread of its own: the class is per thread.
+    let class = std::thread::spawn(|| {
+        store::idle_priority();
+        // SAFETY: sched_getscheduler takes a pid (0: this thread).
+        unsafe { libc::sched_getscheduler(0) }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(class, libc::SCHED_IDLE);
+}
