@@ -83,15 +83,6 @@ for p in sys.argv[1:]:
   except Exception as e: print('refused', p, e)
 "#;
 
-fn listen_at(c: &Case, rel: &str) -> UnixListener {
-    let p = c.home.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(&p);
-    let l = UnixListener::bind(&p).unwrap();
-    l.set_nonblocking(true).unwrap();
-    l
-}
-
 /// ~/.config, ~/.cache, ~/.local/share and ~/.local/state each hold a secret (gcloud's
 /// directory, a Hugging Face token, uv's credentials, cordon's own state directory): their
 /// socket-proof views must stay, so that a daemon that starts during the run and binds a socket
@@ -109,8 +100,6 @@ fn views_holding_secrets_stay_socket_proof(c: &Case) {
     c.write(".config/app/settings", "plain settings\n");
     c.write(".local/state/app/history", "plain history\n");
     c.chown_all();
-    let started = c.ws.join("out/started");
-    let go = c.outside.join("go");
     let later = [
         ".config/newapp/s.sock",
         ".config/app/s.sock",
@@ -122,49 +111,19 @@ fn views_holding_secrets_stay_socket_proof(c: &Case) {
         .iter()
         .map(|r| c.home.join(r).display().to_string())
         .collect();
-    let wait = format!(
-        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
-         cat ~/.config/gcloud/credentials.db ~/.cache/huggingface/token \
+    let mut args = vec!["sh", "-c", CONNECT_EACH];
+    args.extend(paths.iter().map(String::as_str));
+    let run = c.paused(
+        "cat ~/.config/gcloud/credentials.db ~/.cache/huggingface/token \
              ~/.local/share/uv/credentials/credentials.toml ~/.config/app/settings \
              ~/.local/state/app/history; \
          exec python3 \"$@\"",
-        started.display(),
-        go.display()
+        &args,
+        &[],
     );
-    let mut args = vec![
-        "run",
-        "--timeout",
-        "60s",
-        "--",
-        "sh",
-        "-c",
-        &wait,
-        "sh",
-        "-c",
-        CONNECT_EACH,
-    ];
-    args.extend(paths.iter().map(String::as_str));
-    let child = c
-        .command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        started.exists(),
-        "[{}] the sandbox did not start",
-        c.label()
-    );
-    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, listen_at(c, r))).collect();
+    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, c.listen_at(r))).collect();
     c.chown_all();
-    std::fs::write(&go, "").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run.go();
     std::thread::sleep(Duration::from_millis(100));
     let out = text(&o);
     assert!(
@@ -204,32 +163,11 @@ fn credential_cache_started_during_the_run(c: &Case) {
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     c.chown_all();
     let sock = dir.join("socket");
-    let started = c.ws.join("out/started");
-    let go = c.outside.join("go");
     let script = format!(
-        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
-         printf 'protocol=https\nhost=example.com\n\n' | git credential-cache --socket {} get; echo tried",
-        started.display(),
-        go.display(),
+        "printf 'protocol=https\nhost=example.com\n\n' | git credential-cache --socket {} get; echo tried",
         sock.display()
     );
-    let child = c
-        .command(&["run", "--timeout", "60s", "--", "sh", "-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        started.exists(),
-        "[{}] the sandbox did not start",
-        c.label()
-    );
+    let run = c.paused(&script, &[], &[]);
     // Outside, as the case's user: git stores a password in its cache (starting the daemon).
     let mut store = std::process::Command::new("git");
     store
@@ -253,8 +191,7 @@ fn credential_cache_started_during_the_run(c: &Case) {
     .unwrap();
     drop(p.stdin.take());
     assert!(p.wait().unwrap().success());
-    std::fs::write(&go, "").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run.go();
     let out = text(&o);
     // The daemon lives on after the test (its timeout): stop it.
     let _ = std::process::Command::new("git")
@@ -294,8 +231,6 @@ fn daemon_started_during_the_run(c: &Case) {
         ),
     );
     c.chown_all();
-    let started = c.ws.join("out/started");
-    let go = c.outside.join("go");
     let later = [
         ".docker/desktop/docker.sock",
         ".docker/run/docker.sock",
@@ -308,53 +243,20 @@ fn daemon_started_during_the_run(c: &Case) {
         .iter()
         .map(|r| c.home.join(r).display().to_string())
         .collect();
-    let wait = format!(
-        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
-         cat ~/.colima/default/colima.yaml; exec python3 \"$@\"",
-        started.display(),
-        go.display()
-    );
-    let mut args = vec![
-        "run",
-        "--timeout",
-        "60s",
-        "--",
-        "sh",
-        "-c",
-        &wait,
-        "sh",
-        "-c",
-        CONNECT_EACH,
-    ];
+    let mut args = vec!["sh", "-c", CONNECT_EACH];
     args.extend(paths.iter().map(String::as_str));
-    let child = c
-        .command(&args)
-        .env(
-            "DOCKER_HOST",
-            format!(
-                "unix://{}",
-                c.home.join(".mydocker/run/docker.sock").display()
-            ),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        started.exists(),
-        "[{}] the sandbox did not start",
-        c.label()
+    let docker_host = format!(
+        "unix://{}",
+        c.home.join(".mydocker/run/docker.sock").display()
     );
-    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, listen_at(c, r))).collect();
+    let run = c.paused(
+        "cat ~/.colima/default/colima.yaml; exec python3 \"$@\"",
+        &args,
+        &[("DOCKER_HOST", &docker_host)],
+    );
+    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, c.listen_at(r))).collect();
     c.chown_all();
-    std::fs::write(&go, "").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run.go();
     std::thread::sleep(Duration::from_millis(100));
     let out = text(&o);
     assert!(

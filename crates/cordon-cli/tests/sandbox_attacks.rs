@@ -404,16 +404,6 @@ fn unix_socket(c: &Case) {
     assert!(!text(&o).contains("CONNECTED"));
 }
 
-/// A listening unix socket at `rel` under the fake home, as a daemon of the user leaves it.
-fn listen_at(c: &Case, rel: &str) -> UnixListener {
-    let p = c.home.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(&p);
-    let l = UnixListener::bind(&p).unwrap();
-    l.set_nonblocking(true).unwrap();
-    l
-}
-
 /// Connects (stream) or sends (datagram) to each path given, printing what happened.
 const CONNECT_EACH: &str = r#"import socket, sys
 for p in sys.argv[1:]:
@@ -451,7 +441,7 @@ fn unix_sockets_anywhere(c: &Case) {
     ];
     let ls: Vec<(String, UnixListener)> = rels
         .iter()
-        .map(|r| (r.to_string(), listen_at(c, r)))
+        .map(|r| (r.to_string(), c.listen_at(r)))
         .collect();
     let dgram_path = c.home.join(".cache/d.dgram");
     let dgram = std::os::unix::net::UnixDatagram::bind(&dgram_path).unwrap();
@@ -503,17 +493,15 @@ fn unix_sockets_created_later(c: &Case) {
     let mut ls = vec![
         (
             ".local/share/x/sock".to_string(),
-            listen_at(c, ".local/share/x/sock"),
+            c.listen_at(".local/share/x/sock"),
         ),
         (
             ".tool/run/a.sock".to_string(),
-            listen_at(c, ".tool/run/a.sock"),
+            c.listen_at(".tool/run/a.sock"),
         ),
     ];
     std::fs::create_dir_all(c.home.join(".cache")).unwrap();
     c.chown_all();
-    let started = c.ws.join("out/started");
-    let go = c.outside.join("go");
     let later = [
         ".local/share/x/sock",
         ".cache/later.sock",
@@ -525,49 +513,16 @@ fn unix_sockets_created_later(c: &Case) {
         .iter()
         .map(|r| c.home.join(r).display().to_string())
         .collect();
-    let wait = format!(
-        "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exec python3 \"$@\"",
-        started.display(),
-        go.display()
-    );
-    let mut args = vec![
-        "run",
-        "--timeout",
-        "60s",
-        "--",
-        "sh",
-        "-c",
-        &wait,
-        "sh",
-        "-c",
-        CONNECT_EACH,
-    ];
+    let mut args = vec!["sh", "-c", CONNECT_EACH];
     args.extend(paths.iter().map(String::as_str));
-    let child = c
-        .command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        started.exists(),
-        "[{}] the sandbox did not start",
-        c.label()
-    );
+    let run = c.paused("exec python3 \"$@\"", &args, &[]);
     // The restart: the old listener goes, its file is deleted, a new one is bound there.
     ls.remove(0);
     for r in later {
-        ls.push((r.to_string(), listen_at(c, r)));
+        ls.push((r.to_string(), c.listen_at(r)));
     }
     c.chown_all();
-    std::fs::write(&go, "").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run.go();
     std::thread::sleep(Duration::from_millis(100));
     let out = text(&o);
     assert!(

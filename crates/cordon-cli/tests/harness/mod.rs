@@ -279,6 +279,71 @@ impl Case {
     }
 }
 
+/// A `cordon run` whose command, once the sandbox has started, waits until the test lets it go
+/// on ([`Case::paused`], [`Paused::go`]): meanwhile the test changes things outside (a daemon
+/// starts and binds its socket, git's credential cache is filled).
+pub struct Paused {
+    child: std::process::Child,
+    go: PathBuf,
+}
+
+impl Case {
+    /// Starts `cordon run --timeout 60s -- sh -c '<wait for the go>; SCRIPT' ARGS...` (ARGS are
+    /// the script's `$0`, `$1`, ...), with `env` added, and returns once the sandbox has started.
+    pub fn paused(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Paused {
+        let started = self.ws.join("out/started");
+        let go = self.outside.join("go");
+        let wait = format!(
+            "touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+             {script}",
+            started.display(),
+            go.display()
+        );
+        let mut all = vec!["run", "--timeout", "60s", "--", "sh", "-c", &wait];
+        all.extend_from_slice(args);
+        let mut cmd = self.command(&all);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run cordon");
+        for _ in 0..600 {
+            if started.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            started.exists(),
+            "[{}] the sandbox did not start",
+            self.label()
+        );
+        Paused { child, go }
+    }
+
+    /// A listening unix socket at `rel` under the fake home, as a daemon of the user leaves it
+    /// (whatever was there first removed), not blocking: `accept` says whether anyone came.
+    pub fn listen_at(&self, rel: &str) -> std::os::unix::net::UnixListener {
+        let p = self.home.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let _ = fs::remove_file(&p);
+        let l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        l.set_nonblocking(true).unwrap();
+        l
+    }
+}
+
+impl Paused {
+    /// Lets the command go on, and waits for the run's end.
+    pub fn go(self) -> Output {
+        fs::write(&self.go, "").unwrap();
+        self.child.wait_with_output().expect("wait for cordon")
+    }
+}
+
 impl Drop for Case {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.base);
