@@ -585,8 +585,6 @@ fn unescape_octal(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Socket paths named by an environment value: `/path`, `unix:///path`, `unix:/path`,
-/// `unix:path=/path,guid=…` (D-Bus, `;`-separated alternatives), `/path,pid,n` (tmux).
 /// `p` with its longest existing prefix made canonical (links resolved) and the rest kept, as
 /// plain names only (None if the rest holds `.` or `..`, or nothing of it exists): a socket
 /// that is not there yet, at the place its directory really is.
@@ -659,6 +657,8 @@ fn named_sockets(sc: &Scope) -> Vec<PathBuf> {
     out
 }
 
+/// Socket paths named by an environment value: `/path`, `unix:///path`, `unix:/path`,
+/// `unix:path=/path,guid=…` (D-Bus, `;`-separated alternatives), `/path,pid,n` (tmux).
 fn env_paths(v: &str, out: &mut Vec<PathBuf>) {
     if v.len() > 4096 {
         return;
