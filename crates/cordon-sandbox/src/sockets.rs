@@ -585,27 +585,17 @@ fn unescape_octal(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `p` with its longest existing prefix made canonical (links resolved) and the rest kept, as
-/// plain names only (None if the rest holds `.` or `..`, or nothing of it exists): a socket
-/// that is not there yet, at the place its directory really is.
+/// `p` (absolute) with its longest existing prefix made canonical (links resolved) and the rest
+/// kept, if that rest is plain names (a `..` in it: None; a `.` is no component): a socket that
+/// is not there yet, at the place its directory really is. The resolution is the tool caches'
+/// (`caches::canonical`), which keeps a rest it cannot walk up through (`..`) as it was.
 fn canonical_prefix(p: &Path) -> Option<PathBuf> {
     use std::path::Component;
-    let mut base = p;
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = fs::canonicalize(base) {
-            let mut out = c;
-            for n in rest.iter().rev() {
-                out.push(n);
-            }
-            return Some(out);
-        }
-        match base.components().next_back() {
-            Some(Component::Normal(n)) => rest.push(n.to_os_string()),
-            _ => return None,
-        }
-        base = base.parent()?;
-    }
+    let c = crate::caches::canonical(p);
+    let plain = c
+        .components()
+        .all(|x| matches!(x, Component::RootDir | Component::Normal(_)));
+    (c.is_absolute() && plain).then_some(c)
 }
 
 /// The sockets that are named, whether they exist now or not: by a variable that names one
