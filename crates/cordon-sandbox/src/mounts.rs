@@ -97,7 +97,7 @@ pub fn take_clones(spec: &SandboxSpec) -> io::Result<Clones> {
     }
     // Overlays need their upper directory on a writable mount: built now, attached below.
     crate::timing("init: clones taken");
-    let caches = crate::caches::mount::prepare(&spec.caches)?;
+    let caches = crate::caches::mount::prepare(&spec.caches, crate::caches::mount::late(spec))?;
     crate::timing("init: overlays made");
     Ok(Clones {
         writable,
@@ -162,12 +162,17 @@ fn make_read_only(path: &Path) -> io::Result<()> {
     move_mount(&fd, path)
 }
 
-/// Builds the view; returns the directories asked for as socket-proof views, mounted or not:
+/// Builds the view; returns the directories asked for as socket-proof views, mounted or not
+/// (below), and the tool caches' overlays left for after the command's fork
+/// (`caches::mount::late`). The views:
 /// the machine-wide Landlock rules leave them out (`exec::build_fence`), and init grants each
 /// by its path, whatever that leads to now, the view's overlay or the directory itself if its
 /// view could not be mounted (`fence::Fence::grant_view`; rules on a view's inodes can only be
 /// added inside).
-pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>> {
+pub fn build_root(
+    spec: &SandboxSpec,
+    mut c: Clones,
+) -> io::Result<(Vec<PathBuf>, crate::caches::mount::Late)> {
     let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     mount_setattr(None, Path::new("/"), ro, true)?;
 
@@ -294,7 +299,10 @@ pub fn build_root(spec: &SandboxSpec, mut c: Clones) -> io::Result<Vec<PathBuf>>
             make_read_only(p)?;
         }
     }
-    Ok(spec.socket_views.clone())
+    Ok((
+        spec.socket_views.clone(),
+        crate::caches::mount::take_late(&mut c.caches),
+    ))
 }
 
 /// Mounts the socket-proof views (see sockets.rs): each directory becomes a read-only overlayfs

@@ -129,6 +129,23 @@ pub fn move_mount(fd: &OwnedFd, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the running kernel's release is at least `major.minor` (uname(2)).
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: uname fills the zeroed struct we own.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    let rel: Vec<u8> = u.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let mut it = rel
+        .split(|c| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| std::str::from_utf8(s).ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(0));
+    let v = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    v >= (major, minor)
+}
+
 /// Moves the calling process into a new mount namespace, a copy of its current one, and
 /// returns a descriptor of the namespace it left (the "spare"): while the descriptor is open, the
 /// spare lives on with its mounts as they were. The caller must be single-threaded (unshare
@@ -231,6 +248,19 @@ pub fn write_all(fd: RawFd, buf: &[u8]) {
             return;
         }
         off += r as usize;
+    }
+}
+
+/// One byte from `fd` (blocking; retried when interrupted); None at EOF or on an error.
+pub fn read_byte(fd: &OwnedFd) -> Option<u8> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reads one byte into a local.
+        let r = unsafe { libc::read(fd.as_raw_fd(), (&mut b as *mut u8).cast(), 1) };
+        if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return (r == 1).then_some(b);
     }
 }
 

@@ -113,6 +113,64 @@ pub struct Prepared {
     private: Vec<(PathBuf, OwnedFd)>,
     /// The state directory's other entries (name, is a directory), listed before it is covered.
     state_entries: Vec<(std::ffi::OsString, bool)>,
+    /// Overlays configured here and created by [`finish_late`] (see [`late`]).
+    pending: Vec<Pending>,
+}
+
+/// An overlay whose file system context is configured (its layers looked up) while the tree is
+/// still as the host's, and created once the command's process is forked ([`finish_late`]).
+pub struct Pending {
+    overlay: Overlay,
+    fs: OwnedFd,
+}
+
+/// The overlays left for [`finish_late`], taken from [`Prepared`] by [`take_late`].
+#[derive(Default)]
+pub struct Late(Vec<Pending>);
+
+impl Late {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What [`finish_late`] will do, handed out of the view's build.
+pub fn take_late(p: &mut Prepared) -> Late {
+    Late(std::mem::take(&mut p.pending))
+}
+
+/// Whether this run's overlays are made after the command's process is forked, while it gets
+/// ready (its limits, descriptors, capabilities, seccomp filter): their superblock (overlayfs
+/// makes and tests its work directory: most of their cost) then costs the run's start little.
+/// The command waits for them before it restricts itself with Landlock (their rules are added
+/// to its ruleset by init, `finish_late`) and executes.
+///
+/// Only when nothing the view mounts after the caches lies in or above a cache (a secret, a
+/// protected or pinned path, a socket's cover, cordon's state directory): attached last, the
+/// caches would cover it. Such a run, and a kernel that cannot clone from a detached mount
+/// (before 6.15: the overlays are staged in a tmpfs of the caches directory, which is hidden by
+/// then), builds them before the view, in order.
+pub fn late(spec: &crate::spec::SandboxSpec) -> bool {
+    let c = &spec.caches;
+    if c.overlays.is_empty() || c.dir.is_none() || !sys::kernel_at_least(6, 15) {
+        return false;
+    }
+    let after = spec
+        .secrets
+        .iter()
+        .chain(spec.protected.iter().map(|p| &p.path))
+        .chain(spec.pinned_elsewhere.iter())
+        .chain(spec.pinned.iter().map(|p| &p.path))
+        .chain(spec.hidden_sockets.iter())
+        .chain(c.state_dir.iter());
+    let caches: Vec<&Path> = c
+        .overlays
+        .iter()
+        .flat_map(|o| o.caches.iter().map(|x| x.path.as_path()))
+        .collect();
+    !after
+        .into_iter()
+        .any(|p| caches.iter().any(|c| p.starts_with(c) || c.starts_with(p)))
 }
 
 /// Escapes `\`, `:` and `,` in an overlayfs layer path (`:` separates lower layers).
@@ -172,8 +230,11 @@ fn fsconfig(fs: &OwnedFd, cmd: u32, key: Option<&str>, value: Option<&CString>) 
     Ok(())
 }
 
-/// A detached overlay mount of `o` (nosuid, nodev).
-fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
+/// An overlay's file system context, configured: its layers are looked up now. `layers`: the
+/// upper and work directories are found below this detached clone of the caches directory
+/// (through its descriptor's /proc link) rather than by their paths, which lead to a read-only
+/// mount once the view is built ([`late`]).
+fn configure(o: &Overlay, layers: Option<(&OwnedFd, &Path)>) -> io::Result<OwnedFd> {
     // SAFETY: fsopen with a NUL-terminated name.
     let fd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
     if fd < 0 {
@@ -189,24 +250,25 @@ fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
             Some(&CString::new(v).expect("static value")),
         )
     };
+    let layer = |p: &Path| -> io::Result<CString> {
+        match layers {
+            None => escape(p),
+            Some((fd, dir)) => {
+                let rel = p
+                    .strip_prefix(dir)
+                    .map_err(|_| io::Error::other(format!("{} is not in {}", p.display(), dir.display())))?;
+                escape(&Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())).join(rel))
+            }
+        }
+    };
     fsconfig(
         &fs,
         FSCONFIG_SET_STRING,
         Some("lowerdir"),
         Some(&escape(&o.lower)?),
     )?;
-    fsconfig(
-        &fs,
-        FSCONFIG_SET_STRING,
-        Some("upperdir"),
-        Some(&escape(&o.upper)?),
-    )?;
-    fsconfig(
-        &fs,
-        FSCONFIG_SET_STRING,
-        Some("workdir"),
-        Some(&escape(&o.work)?),
-    )?;
+    fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(&layer(&o.upper)?))?;
+    fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(&layer(&o.work)?))?;
     fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None)?;
     s("redirect_dir", "nofollow")?;
     s("metacopy", "off")?;
@@ -214,7 +276,12 @@ fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
     // Before 5.10 the option is unknown (EINVAL): the overlay is then synced at its unmount,
     // as it was before.
     let _ = fsconfig(&fs, FSCONFIG_SET_FLAG, Some("volatile"), None);
-    fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
+    Ok(fs)
+}
+
+/// The overlay of a configured context, as a detached mount (nosuid, nodev).
+fn create(fs: &OwnedFd) -> io::Result<OwnedFd> {
+    fsconfig(fs, FSCONFIG_CMD_CREATE, None, None)?;
     // SAFETY: fsmount of a created context.
     let m = unsafe {
         libc::syscall(
@@ -231,10 +298,16 @@ fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
 }
 
+/// A detached overlay mount of `o` (nosuid, nodev).
+fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
+    create(&configure(o, None)?)
+}
+
 /// init, before the tree is made read-only: clones of the private directories, the throwaway
 /// layer when another sandbox holds the workspace's upper layers, the overlays. An overlay that
 /// cannot be built is said on stderr and left out (the host's cache then stays read-only).
-pub fn prepare(c: &Caches) -> io::Result<Prepared> {
+/// `late` ([`late`]): the overlays are only configured here, and created by [`finish_late`].
+pub fn prepare(c: &Caches, late: bool) -> io::Result<Prepared> {
     let mut p = Prepared::default();
     if let Some(root) = c.private_root() {
         let fd = open_tree_clone(&root, false)?;
@@ -290,6 +363,27 @@ pub fn prepare(c: &Caches) -> io::Result<Prepared> {
             std::fs::create_dir_all(&o.work)?;
         }
         std::fs::create_dir_all(dir.join(super::store::STAGE))?;
+    }
+    if late {
+        // A writable detached clone of the caches directory (the recursive read-only remount
+        // of the tree does not reach it), held until the teardown; the overlays' upper and work
+        // directories are looked up below it.
+        let layers = open_tree_clone(dir, false)?;
+        for o in &c.overlays {
+            match configure(o, Some((&layers, dir))) {
+                Ok(fs) => p.pending.push(Pending {
+                    overlay: o.clone(),
+                    fs,
+                }),
+                Err(e) => errln!(
+                    "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
+                    o.lower.display()
+                ),
+            }
+        }
+        p.roots.push(layers);
+        crate::timing("init: overlays configured");
+        return Ok(p);
     }
     // Each overlay is a detached mount; its caches are taken from it as detached clones (Linux
     // 6.15 clones from detached mounts) and it is held until the teardown. Before 6.15, every
@@ -374,7 +468,17 @@ fn clone_at(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
 /// `Ok(Some(root))`, with nothing taken, when this kernel cannot clone from a detached mount:
 /// the overlay is then staged (mounting it again would find its work directory marked).
 fn take_detached(o: &Overlay, p: &mut Prepared) -> io::Result<Option<OwnedFd>> {
-    let root = overlay(o)?;
+    take_from(o, overlay(o)?, &mut p.overlays, &mut p.roots)
+}
+
+/// The caches of `o` taken from its detached overlay `root` into `overlays`, and `root` kept
+/// in `roots`; `Ok(Some(root))` when this kernel cannot clone from a detached mount.
+fn take_from(
+    o: &Overlay,
+    root: OwnedFd,
+    overlays: &mut Vec<(PathBuf, OwnedFd)>,
+    roots: &mut Vec<OwnedFd>,
+) -> io::Result<Option<OwnedFd>> {
     let mut taken = Vec::new();
     for c in &o.caches {
         let rel = c.path.strip_prefix(&o.lower).unwrap_or(Path::new(""));
@@ -386,8 +490,8 @@ fn take_detached(o: &Overlay, p: &mut Prepared) -> io::Result<Option<OwnedFd>> {
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", c.name))),
         }
     }
-    p.overlays.extend(taken);
-    p.roots.push(root);
+    overlays.extend(taken);
+    roots.push(root);
     Ok(None)
 }
 
@@ -434,6 +538,51 @@ pub fn attach_overlays(p: &mut Prepared) {
                 "cordon: cache: cannot mount the overlay on {} ({e}); it stays read-only in this run",
                 path.display()
             ),
+        }
+    }
+}
+
+/// init, once the command's process is forked and before it may go on: creates the overlays
+/// [`prepare`] configured, attaches their caches at their paths (on top of the finished view:
+/// [`late`] made sure nothing mounted after the caches lies there) and adds their Landlock
+/// rules to the command's ruleset (`fence`: the same ruleset as the command's copy, which it
+/// has not applied yet). An overlay that cannot be made is said on stderr and left out, as in
+/// [`prepare`]: its caches stay read-only.
+pub fn finish_late(late: Late, fence: Option<&mut crate::fence::Fence>) {
+    if late.is_empty() {
+        return;
+    }
+    let mut clones = Vec::new();
+    let mut roots = Vec::new();
+    for pd in late.0 {
+        let o = &pd.overlay;
+        let r = create(&pd.fs).and_then(|root| match take_from(o, root, &mut clones, &mut roots) {
+            Ok(None) => Ok(()),
+            // `late` checked the kernel: not reached.
+            Ok(Some(_)) => Err(io::Error::other("this kernel cannot clone from a detached mount")),
+            Err(e) => Err(e),
+        });
+        if let Err(e) = r {
+            errln!(
+                "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
+                o.lower.display()
+            );
+        }
+    }
+    crate::timing("init: overlays made");
+    let mut p = Prepared {
+        overlays: clones,
+        roots,
+        ..Prepared::default()
+    };
+    attach_overlays(&mut p);
+    crate::timing("init: overlays attached");
+    if let Some(f) = fence {
+        for fd in GRANTS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            if let Err(e) = f.grant_all_fd(fd) {
+                // Without its rule the cache stays read-only for the command: closed, not open.
+                errln!("cordon: caches: {e}; they stay read-only in this run");
+            }
         }
     }
 }

@@ -11,8 +11,10 @@ use crate::spec::{Isolation, SandboxSpec};
 use crate::sys;
 use crate::sys::process::SigMask;
 
-/// In this order: limits (need no privilege), file descriptors, capabilities, Landlock (sets
-/// no_new_privs), seccomp (last, so that nothing above is filtered), signal state, execve.
+/// In this order: limits (need no privilege), file descriptors, capabilities, no_new_privs,
+/// seccomp, Landlock (last but execve: with namespaces, init may still be adding the tool
+/// caches' rules to its ruleset, and the command waits for them; seccomp, the longer step,
+/// is done meanwhile; it lets Landlock's own calls through), signal state, execve.
 /// `report` is the report pipe, close-on-exec: its EOF tells the supervisor execve succeeded.
 pub(super) fn main(spec: &SandboxSpec, mut p: Prepared, report: RawFd, old_mask: &SigMask) -> ! {
     let l = &spec.limits;
@@ -34,6 +36,25 @@ pub(super) fn main(spec: &SandboxSpec, mut p: Prepared, report: RawFd, old_mask:
     if let Err(e) = sys::drop_capabilities() {
         die(report, Failure::Setup(e.to_string()));
     }
+    // seccomp needs no_new_privs (no capability is left); Landlock sets it again.
+    if sys::process::set_no_new_privs().is_err() {
+        die(report, Failure::Setup("cannot set no_new_privs".into()));
+    }
+    if spec.isolation != Isolation::None {
+        if let Err(e) = p.filter.install() {
+            die(report, Failure::Setup(format!("seccomp: {e}")));
+        }
+    }
+    if let Some(go) = p.go.take() {
+        // init makes the tool caches' overlays meanwhile and adds their rules to this ruleset
+        // (`caches::mount::finish_late`); EOF without the byte: init is gone.
+        if sys::read_byte(&go).is_none() {
+            die(
+                report,
+                Failure::Setup("the sandbox's init ended before the command started".into()),
+            );
+        }
+    }
     if let Some(fence) = p.fence.take() {
         match fence.restrict_self() {
             Ok(landlock::RulesetStatus::NotEnforced) => die(
@@ -44,13 +65,6 @@ pub(super) fn main(spec: &SandboxSpec, mut p: Prepared, report: RawFd, old_mask:
             ),
             Ok(_) => {}
             Err(e) => die(report, Failure::Setup(e.to_string())),
-        }
-    } else if sys::process::set_no_new_privs().is_err() {
-        die(report, Failure::Setup("cannot set no_new_privs".into()));
-    }
-    if spec.isolation != Isolation::None {
-        if let Err(e) = p.filter.install() {
-            die(report, Failure::Setup(format!("seccomp: {e}")));
         }
     }
     // Rust ignores SIGPIPE in its own processes; the command gets the default back.

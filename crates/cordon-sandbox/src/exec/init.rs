@@ -53,7 +53,7 @@ pub(super) fn main(
         sys::process::exit_now(EXIT_SETUP);
     }
     map_ids(err, ids);
-    let views = build_view(spec, err);
+    let (views, late) = build_view(spec, err);
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         die(
             err,
@@ -90,6 +90,19 @@ pub(super) fn main(
         Ok(s) => s,
         Err(e) => die(err, Failure::Setup(format!("signalfd: {e}"))),
     };
+    // The tool caches' overlays made while the command's process gets ready (see
+    // `caches::mount::late`): it waits on this pipe before it applies Landlock.
+    let go = if late.is_empty() {
+        None
+    } else {
+        match sys::pipe() {
+            Ok((r, w)) => {
+                p.go = Some(r);
+                Some(w)
+            }
+            Err(e) => die(err, Failure::Setup(format!("pipe: {e}"))),
+        }
+    };
     crate::timing("init: fork command");
     #[allow(unsafe_code)]
     // SAFETY: init is single-threaded (the clone that made it copied one thread).
@@ -98,11 +111,17 @@ pub(super) fn main(
             drop(sfd);
             drop(ends.alive);
             drop(ends.done);
+            drop(go);
             super::command::main(spec, p, err, old_mask)
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => die(err, Failure::Setup(format!("fork: {e}"))),
     };
+    if let Some(go) = go {
+        crate::caches::mount::finish_late(late, p.fence.as_mut());
+        // The command goes on (a failure to write means it is gone: its exit is reaped below).
+        sys::write_all(go.as_raw_fd(), b"g");
+    }
     drop(p);
     drop(ends.alive);
     // init keeps its signalfd, the done and tail pipes, and for the tool caches the mounts
@@ -138,8 +157,9 @@ fn map_ids(err: RawFd, (uid, gid): (u32, u32)) {
     crate::timing("init: maps done");
 }
 
-/// The mounts (mounts.rs); returns the socket-proof views mounted.
-fn build_view(spec: &SandboxSpec, err: RawFd) -> Vec<PathBuf> {
+/// The mounts (mounts.rs); returns the socket-proof views mounted, and the caches' overlays
+/// left for after the fork.
+fn build_view(spec: &SandboxSpec, err: RawFd) -> (Vec<PathBuf>, crate::caches::mount::Late) {
     let clones = match crate::mounts::take_clones(spec) {
         Ok(c) => c,
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => die(
@@ -153,7 +173,7 @@ fn build_view(spec: &SandboxSpec, err: RawFd) -> Vec<PathBuf> {
             Failure::Setup(format!("cannot set up the file system view: {e}")),
         ),
     };
-    let views = match crate::mounts::build_root(spec, clones) {
+    let built = match crate::mounts::build_root(spec, clones) {
         Ok(v) => v,
         Err(e) => die(
             err,
@@ -161,7 +181,7 @@ fn build_view(spec: &SandboxSpec, err: RawFd) -> Vec<PathBuf> {
         ),
     };
     crate::timing("init: mounts done");
-    views
+    built
 }
 
 /// Loopback up in the new network namespace; the proxy's listening socket made there and sent

@@ -245,6 +245,10 @@ struct Prepared {
     path_dirs: Vec<PathBuf>,
     /// Descriptors for the command's 0, 1, 2 (see [`Stdio`]), inherited at these numbers.
     stdio: [Option<RawFd>; 3],
+    /// Namespaces mode, when init makes the tool caches' overlays after the fork
+    /// (`caches::mount::late`): the read end of init's "go" pipe. The command waits for a byte
+    /// on it before it applies Landlock.
+    go: Option<OwnedFd>,
 }
 
 /// `stdio`: the descriptors the command gets at 0, 1, 2 (`None`: cordon's own), whose terminal,
@@ -306,6 +310,7 @@ fn prepare(
         envp,
         path_dirs,
         stdio,
+        go: None,
     })
 }
 
