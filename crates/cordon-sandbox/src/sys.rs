@@ -137,11 +137,21 @@ pub fn kernel_at_least(major: u32, minor: u32) -> bool {
     if unsafe { libc::uname(&mut u) } != 0 {
         return false;
     }
-    let rel: Vec<u8> = u.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let rel: Vec<u8> = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     let mut it = rel
         .split(|c| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
-        .map(|s| std::str::from_utf8(s).ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(0));
+        .map(|s| {
+            std::str::from_utf8(s)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
     let v = (it.next().unwrap_or(0), it.next().unwrap_or(0));
     v >= (major, minor)
 }

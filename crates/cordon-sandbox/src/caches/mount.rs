@@ -151,10 +151,6 @@ pub fn take_late(p: &mut Prepared) -> Late {
 /// (before 6.15: the overlays are staged in a tmpfs of the caches directory, which is hidden by
 /// then), builds them before the view, in order.
 pub fn late(spec: &crate::spec::SandboxSpec) -> bool {
-    let c = &spec.caches;
-    if c.overlays.is_empty() || c.dir.is_none() || !sys::kernel_at_least(6, 15) {
-        return false;
-    }
     let after = spec
         .secrets
         .iter()
@@ -162,15 +158,23 @@ pub fn late(spec: &crate::spec::SandboxSpec) -> bool {
         .chain(spec.pinned_elsewhere.iter())
         .chain(spec.pinned.iter().map(|p| &p.path))
         .chain(spec.hidden_sockets.iter())
-        .chain(c.state_dir.iter());
+        .map(PathBuf::as_path);
+    late_for(&spec.caches, after) && sys::kernel_at_least(6, 15)
+}
+
+/// [`late`], but for the kernel: whether no path of `after` (mounted after the caches in the
+/// view), nor cordon's state directory, lies in or above a cache of `c`.
+pub(super) fn late_for<'a>(c: &'a Caches, after: impl Iterator<Item = &'a Path>) -> bool {
+    if c.overlays.is_empty() || c.dir.is_none() {
+        return false;
+    }
     let caches: Vec<&Path> = c
         .overlays
         .iter()
         .flat_map(|o| o.caches.iter().map(|x| x.path.as_path()))
         .collect();
-    !after
-        .into_iter()
-        .any(|p| caches.iter().any(|c| p.starts_with(c) || c.starts_with(p)))
+    let mut after = after.chain(c.state_dir.as_deref());
+    !after.any(|p| caches.iter().any(|c| p.starts_with(c) || c.starts_with(p)))
 }
 
 /// Escapes `\`, `:` and `,` in an overlayfs layer path (`:` separates lower layers).
@@ -254,9 +258,9 @@ fn configure(o: &Overlay, layers: Option<(&OwnedFd, &Path)>) -> io::Result<Owned
         match layers {
             None => escape(p),
             Some((fd, dir)) => {
-                let rel = p
-                    .strip_prefix(dir)
-                    .map_err(|_| io::Error::other(format!("{} is not in {}", p.display(), dir.display())))?;
+                let rel = p.strip_prefix(dir).map_err(|_| {
+                    io::Error::other(format!("{} is not in {}", p.display(), dir.display()))
+                })?;
                 escape(&Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())).join(rel))
             }
         }
@@ -267,8 +271,18 @@ fn configure(o: &Overlay, layers: Option<(&OwnedFd, &Path)>) -> io::Result<Owned
         Some("lowerdir"),
         Some(&escape(&o.lower)?),
     )?;
-    fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(&layer(&o.upper)?))?;
-    fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(&layer(&o.work)?))?;
+    fsconfig(
+        &fs,
+        FSCONFIG_SET_STRING,
+        Some("upperdir"),
+        Some(&layer(&o.upper)?),
+    )?;
+    fsconfig(
+        &fs,
+        FSCONFIG_SET_STRING,
+        Some("workdir"),
+        Some(&layer(&o.work)?),
+    )?;
     fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None)?;
     s("redirect_dir", "nofollow")?;
     s("metacopy", "off")?;
@@ -368,7 +382,13 @@ pub fn prepare(c: &Caches, late: bool) -> io::Result<Prepared> {
         // A writable detached clone of the caches directory (the recursive read-only remount
         // of the tree does not reach it), held until the teardown; the overlays' upper and work
         // directories are looked up below it.
-        let layers = open_tree_clone(dir, false)?;
+        let layers = match open_tree_clone(dir, false) {
+            Ok(fd) => fd,
+            Err(e) => {
+                errln!("cordon: caches: {e}; tool caches stay read-only in this run");
+                return Ok(p);
+            }
+        };
         for o in &c.overlays {
             match configure(o, Some((&layers, dir))) {
                 Ok(fs) => p.pending.push(Pending {
@@ -559,7 +579,9 @@ pub fn finish_late(late: Late, fence: Option<&mut crate::fence::Fence>) {
         let r = create(&pd.fs).and_then(|root| match take_from(o, root, &mut clones, &mut roots) {
             Ok(None) => Ok(()),
             // `late` checked the kernel: not reached.
-            Ok(Some(_)) => Err(io::Error::other("this kernel cannot clone from a detached mount")),
+            Ok(Some(_)) => Err(io::Error::other(
+                "this kernel cannot clone from a detached mount",
+            )),
             Err(e) => Err(e),
         });
         if let Err(e) = r {

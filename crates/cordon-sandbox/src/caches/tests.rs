@@ -727,3 +727,34 @@ fn idle_priority_is_the_idle_class() {
     .unwrap();
     assert_eq!(class, libc::SCHED_IDLE);
 }
+
+#[test]
+fn overlays_are_made_late_unless_a_later_mount_lies_in_or_above_a_cache() {
+    let t = setup();
+    fs::create_dir_all(t.home.join(".npm")).unwrap();
+    fs::create_dir_all(t.home.join(".cargo/registry")).unwrap();
+    let (c, _) = run(&t, &req(&t), &[], true);
+    let late = |paths: &[&str]| {
+        let p: Vec<PathBuf> = paths.iter().map(|p| t.home.join(p)).collect();
+        mount::late_for(&c, p.iter().map(PathBuf::as_path))
+    };
+    // Beside the caches (a name that only begins like one is not in it).
+    assert!(late(&[
+        ".npmrc",
+        ".cargo/credentials.toml",
+        ".config/gh/hosts.yml"
+    ]));
+    assert!(late(&[]));
+    // A secret in a cache, a protected path above one: attached last, the cache would cover
+    // the one and escape the other.
+    assert!(!late(&[".npm/_authToken"]));
+    assert!(!late(&[".cargo"]));
+    assert!(!late(&[".cargo/registry"]));
+    // cordon's state directory in a cache (`for_spec` refuses such a cache; checked anyway).
+    let mut c2 = c.clone();
+    c2.state_dir = Some(t.home.join(".npm/state"));
+    assert!(!mount::late_for(&c2, std::iter::empty()));
+    // No overlay: nothing to make.
+    let (none, _) = run(&t, &req(&t), &[], false);
+    assert!(!mount::late_for(&none, std::iter::empty()));
+}
