@@ -15,6 +15,10 @@
 //!    (covered), protected paths (read-only clones of themselves), agent sockets;
 //! 5. a fresh /dev and /proc (with /proc/sys and /proc/sysrq-trigger read-only).
 //!
+//! The tool caches' overlays are made and attached either between the writable roots and the
+//! secrets, or, most often, after all of this, once init has forked the command's process
+//! (caches/mount.rs, `late`).
+//!
 //! Mounts below a cover cannot be reached from inside: unmounting is refused by seccomp and the
 //! command holds no capability.
 

@@ -1,11 +1,20 @@
 //! The caches inside the sandbox, set up by its init process (user + mount namespaces).
 //!
-//! Each overlay is built with the new mount API (`fsopen("overlay")`, `fsconfig`, `fsmount`)
-//! while the tree is still writable, because overlayfs refuses an upper directory on a
-//! read-only mount; it takes a private clone of the upper's mount, so the recursive read-only
-//! remount that follows does not reach it. The detached overlay is attached over the host's
-//! cache after the writable roots and before the secrets are covered, so a secret inside a cache
-//! directory is covered on top of the overlay.
+//! Each overlay is built with the new mount API (`fsopen("overlay")`, `fsconfig`, `fsmount`).
+//! Its layers are looked up while the tree is still as the host's, because overlayfs refuses
+//! an upper directory on a read-only mount; it takes a private clone of the upper's mount, so
+//! the recursive read-only remount that follows does not reach it.
+//!
+//! When it can ([`late`]), init only configures the overlays before the view is built (the
+//! upper and work directories found below a detached, writable clone of the caches directory),
+//! and creates them once it has forked the command's process ([`finish_late`]): their
+//! superblock, the costly part (overlayfs makes and tests its work directory), is then made
+//! while the command's process gets ready (its limits, capabilities, seccomp filter), which
+//! waits for them before it applies Landlock. Their caches are then attached last, on the
+//! finished view: [`late`] holds only when nothing mounted after the caches (a secret, a
+//! protected path, ...) lies in or above one. Otherwise, and on kernels before 6.15, the
+//! overlays are made before the view and attached after the writable roots, before the
+//! secrets, so that a secret inside a cache directory is covered on top of the overlay.
 //!
 //! Options, as this kernel allows them in a user namespace: `userxattr` (overlayfs keeps its
 //! whiteouts' and opaque directories' marks in `user.overlay.*` xattrs of the upper layer; the

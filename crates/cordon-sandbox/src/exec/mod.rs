@@ -5,7 +5,7 @@
 //! ```text
 //! cordon (supervisor.rs, outside)        forwards signals, enforces --timeout, serves the proxy
 //!   └─ init (init.rs, PID 1 of the new namespaces)  builds the mounts, then reaps and forwards signals
-//!        └─ the command (command.rs)      rlimits, capabilities dropped, Landlock, seccomp, execve
+//!        └─ the command (command.rs)      rlimits, capabilities dropped, seccomp, Landlock, execve
 //! ```
 //!
 //! init exists because PID 1 ignores every signal it has no handler for (Ctrl-C would not stop
