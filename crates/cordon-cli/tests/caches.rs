@@ -123,6 +123,13 @@ fn host_caches(c: &Case) -> BTreeMap<String, String> {
 }
 
 fn seed(c: &Case) {
+    seed_with(c, true);
+}
+
+/// `toolx`: a cache added by the config with a secret inside it. Mounted after the caches, the
+/// secret's cover makes the run build its overlays before the view (`caches::mount::late` is
+/// false); without it, they are made after the command's fork, and attached last.
+fn seed_with(c: &Case, toolx: bool) {
     for d in CACHE_DIRS {
         c.write(&format!("{d}/f"), "original\n");
         c.write(&format!("{d}/rm_me"), "delete me\n");
@@ -147,6 +154,10 @@ fn seed(c: &Case) {
         ".local/share/uv/credentials/credentials.toml",
         &format!("[[credential]]\npassword = \"{SECRET}\"\n"),
     );
+    if !toolx {
+        c.chown_all();
+        return;
+    }
     // A cache added by the config, with a secret inside it: the secret must be covered on top
     // of the overlay.
     c.write(".toolx/data", "original\n");
@@ -192,7 +203,29 @@ fn run_in(c: &Case, ws: &Path, script: &str) -> Output {
 }
 
 fn poisoning(c: &Case) {
-    seed(c);
+    attack(c, true);
+}
+
+/// The same attack on overlays made after the command's fork and attached last (the usual
+/// case: no secret or protected path in a cache).
+fn poisoning_late(c: &Case) {
+    attack(c, false);
+}
+
+fn attack(c: &Case, toolx: bool) {
+    seed_with(c, toolx);
+    if !c.fallback {
+        // Which way this run's overlays are made, as init's timing points say.
+        let o = sh_with(c, &[("CORDON_TIMING", "1")], "true");
+        let t = text(&o);
+        assert_eq!(
+            t.contains("init: overlays configured"),
+            !toolx,
+            "[{}] overlays made late: expected {}:\n{t}",
+            c.label(),
+            !toolx
+        );
+    }
     let before = host_caches(c);
     let o = run_in(c, &c.ws, &attack_script());
     let out = text(&o);
@@ -318,7 +351,7 @@ fn poisoning(c: &Case) {
     assert_unchanged(c, &before, "after cache clean");
 }
 
-variants!(poisoning);
+variants!(poisoning, poisoning_late);
 
 /// Runs of one workspace back to back: each finds every earlier run's writes (no run fell back
 /// to a throwaway layer, and no mount was refused: the overlays are volatile, so each mount
