@@ -155,7 +155,8 @@ pub fn take_late(p: &mut Prepared) -> Late {
 /// to its ruleset by init, `finish_late`) and executes.
 ///
 /// Only when nothing the view mounts after the caches lies in or above a cache (a secret, a
-/// protected or pinned path, a socket's cover, cordon's state directory): attached last, the
+/// protected or pinned path, a git directory pinned on itself, a socket's cover, cordon's state
+/// directory): attached last, the
 /// caches would cover it. Such a run, and a kernel that cannot clone from a detached mount
 /// (before 6.15: the overlays are staged in a tmpfs of the caches directory, which is hidden by
 /// then), builds them before the view, in order.
@@ -164,6 +165,7 @@ pub fn late(spec: &crate::spec::SandboxSpec) -> bool {
         .secrets
         .iter()
         .chain(spec.protected.iter().map(|p| &p.path))
+        .chain(spec.pinned_dirs.iter())
         .chain(spec.pinned_elsewhere.iter())
         .chain(spec.pinned.iter().map(|p| &p.path))
         .chain(spec.hidden_sockets.iter())
