@@ -212,19 +212,22 @@ fn poisoning_late(c: &Case) {
     attack(c, false);
 }
 
+/// Which way a run's overlays are made (namespaces), as init's timing points say.
+fn assert_made_late(c: &Case, late: bool) {
+    let o = sh_with(c, &[("CORDON_TIMING", "1")], "true");
+    let t = text(&o);
+    assert_eq!(
+        t.contains("init: overlays configured"),
+        late,
+        "[{}] overlays made late: expected {late}:\n{t}",
+        c.label()
+    );
+}
+
 fn attack(c: &Case, toolx: bool) {
     seed_with(c, toolx);
     if !c.fallback {
-        // Which way this run's overlays are made, as init's timing points say.
-        let o = sh_with(c, &[("CORDON_TIMING", "1")], "true");
-        let t = text(&o);
-        assert_eq!(
-            t.contains("init: overlays configured"),
-            !toolx,
-            "[{}] overlays made late: expected {}:\n{t}",
-            c.label(),
-            !toolx
-        );
+        assert_made_late(c, !toolx);
     }
     let before = host_caches(c);
     let o = run_in(c, &c.ws, &attack_script());
