@@ -323,6 +323,14 @@ fn create(fs: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
 }
 
+/// Says on stderr that the overlay of `o` could not be made: its caches stay read-only.
+fn left_out(o: &Overlay, e: &io::Error) {
+    errln!(
+        "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
+        o.lower.display()
+    );
+}
+
 /// A detached overlay mount of `o` (nosuid, nodev).
 fn overlay(o: &Overlay) -> io::Result<OwnedFd> {
     create(&configure(o, None)?)
@@ -406,10 +414,7 @@ pub fn prepare(c: &Caches, late: bool) -> io::Result<Prepared> {
                     overlay: o.clone(),
                     fs,
                 }),
-                Err(e) => errln!(
-                    "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
-                    o.lower.display()
-                ),
+                Err(e) => left_out(o, &e),
             }
         }
         p.roots.push(layers);
@@ -452,10 +457,7 @@ pub fn prepare(c: &Caches, late: bool) -> io::Result<Prepared> {
             }
         };
         if let Err(e) = r {
-            errln!(
-                "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
-                o.lower.display()
-            );
+            left_out(o, &e);
         }
     }
     crate::timing("init: overlays staged");
@@ -596,10 +598,7 @@ pub fn finish_late(late: Late, fence: Option<&mut crate::fence::Fence>) {
             Err(e) => Err(e),
         });
         if let Err(e) = r {
-            errln!(
-                "cordon: caches in {}: cannot overlay it ({e}); they stay read-only in this run",
-                o.lower.display()
-            );
+            left_out(o, &e);
         }
     }
     crate::timing("init: overlays made");
