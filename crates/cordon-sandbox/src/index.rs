@@ -634,29 +634,34 @@ pub fn encode(idx: &Index) -> Vec<u8> {
     b
 }
 
-struct R<'a> {
+/// Reads little-endian fields off a byte slice, in order; None once it runs short. The
+/// index's format, and the run files' watched paths (neutralise.rs).
+pub(crate) struct R<'a> {
     b: &'a [u8],
     i: usize,
 }
 
-impl R<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let s = self.b.get(self.i..self.i + n)?;
+impl<'a> R<'a> {
+    pub(crate) fn new(b: &'a [u8]) -> R<'a> {
+        R { b, i: 0 }
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.i..self.i.checked_add(n)?)?;
         self.i += n;
         Some(s)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|s| s[0])
     }
     fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         self.take(4)
             .and_then(|s| s.try_into().ok())
             .map(u32::from_le_bytes)
     }
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         self.take(8)
             .and_then(|s| s.try_into().ok())
             .map(u64::from_le_bytes)
@@ -671,10 +676,8 @@ pub fn decode(b: &[u8]) -> Option<Index> {
     if fnv(body) != u64::from_le_bytes(sum.try_into().ok()?) {
         return None;
     }
-    let mut r = R {
-        b: body,
-        i: FORMAT.len(),
-    };
+    let mut r = R::new(body);
+    r.take(FORMAT.len())?;
     let mut idx = Index::default();
     for _ in 0..r.u32()? {
         let n = r.u32()? as usize;

@@ -185,30 +185,17 @@ fn encode_watched(watched: &[guard::Watched]) -> Vec<u8> {
     b
 }
 
-fn decode_watched(mut b: &[u8]) -> Option<Vec<guard::Watched>> {
-    fn take<'b>(b: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
-        if b.len() < n {
-            return None;
-        }
-        let (h, t) = b.split_at(n);
-        *b = t;
-        Some(h)
-    }
-    fn u32_(b: &mut &[u8]) -> Option<usize> {
-        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?) as usize)
-    }
-    fn u64_(b: &mut &[u8]) -> Option<u64> {
-        Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
-    }
-    let n = u32_(&mut b)?;
+fn decode_watched(b: &[u8]) -> Option<Vec<guard::Watched>> {
+    let mut r = index::R::new(b);
+    let n = r.u32()?;
     let mut out = Vec::new();
     for _ in 0..n {
-        let len = u32_(&mut b)?;
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(take(&mut b, len)?));
-        let len = u32_(&mut b)?;
-        let why = String::from_utf8_lossy(take(&mut b, len)?).into_owned();
-        let kept = take(&mut b, 1)?[0] == 1;
-        let id = (u64_(&mut b)?, u64_(&mut b)?);
+        let len = r.u32()? as usize;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(r.take(len)?));
+        let len = r.u32()? as usize;
+        let why = String::from_utf8_lossy(r.take(len)?).into_owned();
+        let kept = r.u8()? == 1;
+        let id = (r.u64()?, r.u64()?);
         out.push(guard::Watched {
             path,
             why,
