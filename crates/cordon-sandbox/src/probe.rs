@@ -24,11 +24,7 @@ fn read_trim(path: &str) -> Option<String> {
 
 fn kernel_version() -> (String, (u32, u32)) {
     let rel = read_trim("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut it = rel
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap_or(0));
-    let v = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    let v = crate::sys::release_version(&rel);
     (rel, v)
 }
 

@@ -143,17 +143,16 @@ pub fn kernel_at_least(major: u32, minor: u32) -> bool {
         .take_while(|&&c| c != 0)
         .map(|&c| c as u8)
         .collect();
+    release_version(&String::from_utf8_lossy(&rel)) >= (major, minor)
+}
+
+/// (major, minor) of a kernel release string (`6.18.0-1-amd64`); 0 for what is missing.
+pub fn release_version(rel: &str) -> (u32, u32) {
     let mut it = rel
-        .split(|c| !c.is_ascii_digit())
+        .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            std::str::from_utf8(s)
-                .ok()
-                .and_then(|s| s.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-    let v = (it.next().unwrap_or(0), it.next().unwrap_or(0));
-    v >= (major, minor)
+        .map(|s| s.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 /// Moves the calling process into a new mount namespace, a copy of its current one, and
@@ -401,4 +400,18 @@ pub fn may_write(path: &Path) -> bool {
     // SAFETY: `c` is a valid NUL-terminated string that lives across the call; access(2)
     // only reads it.
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+#[cfg(test)]
+mod release_tests {
+    #[test]
+    fn release_versions() {
+        assert_eq!(super::release_version("6.18.0-1-amd64"), (6, 18));
+        assert_eq!(
+            super::release_version("5.15.167.4-microsoft-standard-WSL2"),
+            (5, 15)
+        );
+        assert_eq!(super::release_version(""), (0, 0));
+        assert!(super::kernel_at_least(3, 0));
+    }
 }
