@@ -763,14 +763,7 @@ fn clean_while_running(c: &Case) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run cordon");
-    let started = c.ws.join("out/started");
-    for _ in 0..300 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(started.exists(), "[{}] the run did not start", c.label());
+    c.wait_for(&c.ws.join("out/started"), "the run");
     let o = c.cordon(&["cache", "clean"]);
     let run = child.wait_with_output().unwrap();
     clean_was_refused(c, &o, &run, "kept", "the running sandbox");
@@ -877,18 +870,7 @@ fn two_sandboxes_at_once(c: &Case) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run cordon");
-    let started = c.ws.join("out/a-started");
-    for _ in 0..300 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(
-        started.exists(),
-        "[{}] the first run did not start",
-        c.label()
-    );
+    c.wait_for(&c.ws.join("out/a-started"), "the first run");
     let o = c.sh(&format!(
         "{cache}; cat \"$HOME/.npm/f\" 2>/dev/null; echo b >> \"$d/log\" && cat \"$d/log\"; \
          touch out/b-done; echo B-END"
@@ -962,7 +944,7 @@ fn killed_run_then_next(c: &Case) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run cordon");
-    wait_for(c, &c.ws.join("out/k-started"), "the run");
+    c.wait_for(&c.ws.join("out/k-started"), "the run");
     first.kill().unwrap();
     first.wait().unwrap();
     // Its sandbox is gone (a moment for the kernel to deliver the parent-death signals).
@@ -1063,17 +1045,6 @@ fn layers_unreachable(c: &Case) {
 
 variants!(layers_unreachable);
 
-/// Waits up to 30 s for `p` to exist.
-fn wait_for(c: &Case, p: &Path, what: &str) {
-    for _ in 0..300 {
-        if p.exists() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("[{}] {what} did not start", c.label());
-}
-
 /// `cordon cache clean` after the first of two concurrent sandboxes has ended, while the second
 /// still runs: with namespaces the second holds no lock (its overlays are on a throwaway layer),
 /// but it uses the workspace's private directories; clean must see it running (the live runs'
@@ -1090,12 +1061,12 @@ fn clean_while_a_second_run_runs(c: &Case) {
     let a = spawn(&format!(
         "w() {{ {wait}; }}; touch out/a-started; w a-go; echo A-END"
     ));
-    wait_for(c, &c.ws.join("out/a-started"), "the first run");
+    c.wait_for(&c.ws.join("out/a-started"), "the first run");
     let b = spawn(&format!(
         "w() {{ {wait}; }}; mkdir -p \"$PIP_CACHE_DIR\" && echo kept > \"$PIP_CACHE_DIR/f\" && \
          touch out/b-started; w b-go; cat \"$PIP_CACHE_DIR/f\"; echo B-END"
     ));
-    wait_for(c, &c.ws.join("out/b-started"), "the second run");
+    c.wait_for(&c.ws.join("out/b-started"), "the second run");
     fs::write(c.ws.join("out/a-go"), "").unwrap();
     let a = a.wait_with_output().unwrap();
     assert!(text(&a).contains("A-END"), "[{}] {}", c.label(), text(&a));

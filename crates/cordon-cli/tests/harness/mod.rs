@@ -310,18 +310,20 @@ impl Case {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run cordon");
+        self.wait_for(&started, "the sandbox");
+        Paused { child, go }
+    }
+
+    /// Waits (30 s at most) for `p`, a file a run makes once it has started; `what` names the
+    /// run in the failure.
+    pub fn wait_for(&self, p: &Path, what: &str) {
         for _ in 0..600 {
-            if started.exists() {
-                break;
+            if p.exists() {
+                return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        assert!(
-            started.exists(),
-            "[{}] the sandbox did not start",
-            self.label()
-        );
-        Paused { child, go }
+        panic!("[{}] {what} did not start", self.label());
     }
 
     /// A listening unix socket at `rel` under the fake home, as a daemon of the user leaves it
