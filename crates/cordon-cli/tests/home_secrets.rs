@@ -178,12 +178,7 @@ fn credential_cache_started_during_the_run(c: &Case) {
         .env("HOME", &c.home)
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .stdin(Stdio::piped());
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        std::os::unix::process::CommandExt::uid(&mut store, c.uid);
-        std::os::unix::process::CommandExt::gid(&mut store, c.gid);
-    }
-    let mut p = store.spawn().unwrap();
+    let mut p = c.as_user(&mut store).spawn().unwrap();
     std::io::Write::write_all(
         p.stdin.as_mut().unwrap(),
         b"protocol=https\nhost=example.com\nusername=u\npassword=SECRET-CACHED-PASSWORD\n\n",

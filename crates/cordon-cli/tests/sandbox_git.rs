@@ -8,7 +8,6 @@
 
 mod harness;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -37,11 +36,7 @@ fn git_out(c: &Case, dir: &str, args: &[&str]) -> std::process::Output {
         .env("GIT_AUTHOR_EMAIL", "a@example.com")
         .env("GIT_COMMITTER_NAME", "A")
         .env("GIT_COMMITTER_EMAIL", "a@example.com");
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        cmd.uid(c.uid).gid(c.gid);
-    }
-    cmd.output().expect("git")
+    c.as_user(&mut cmd).output().expect("git")
 }
 
 /// A repository with one commit in `dir` (relative to the workspace), made outside.
@@ -900,11 +895,7 @@ fn with_submodule(c: &Case) {
             .current_dir(dir)
             .env("HOME", &c.home)
             .env("GIT_CONFIG_NOSYSTEM", "1");
-        // SAFETY: geteuid(2) has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.uid(c.uid).gid(c.gid);
-        }
-        let o = cmd.output().unwrap();
+        let o = c.as_user(&mut cmd).output().unwrap();
         assert!(o.status.success(), "git {args:?}: {}", text(&o));
     };
     run(&src, &["init", "-q"]);

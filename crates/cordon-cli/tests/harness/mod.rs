@@ -314,6 +314,15 @@ impl Case {
         Paused { child, go }
     }
 
+    /// `cmd`, a program run outside the sandbox beside the test (git, a daemon), as this case's
+    /// user: its uid and gid when the tests run as root.
+    pub fn as_user<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        if is_root() {
+            cmd.uid(self.uid).gid(self.gid);
+        }
+        cmd
+    }
+
     /// Waits (30 s at most) for `p`, a file a run makes once it has started; `what` names the
     /// run in the failure.
     pub fn wait_for(&self, p: &Path, what: &str) {
