@@ -5,11 +5,9 @@
 
 mod harness;
 
-use std::os::unix::net::UnixListener;
 use std::process::Stdio;
-use std::time::Duration;
 
-use harness::{text, Case};
+use harness::{assert_nothing_received, text, Case};
 
 /// Tokens in plain files, each where its tool's documentation puts it (cordon_defaults'
 /// HOME_SECRETS), with a marker of its own.
@@ -74,15 +72,6 @@ fn tool_tokens_stay_hidden(c: &Case) {
     );
 }
 
-/// Connects (stream) to each path given, printing what happened.
-const CONNECT_EACH: &str = r#"import socket, sys
-for p in sys.argv[1:]:
-  try:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(p); s.send(b'x')
-    print('CONNECTED', p)
-  except Exception as e: print('refused', p, e)
-"#;
-
 /// ~/.config, ~/.cache, ~/.local/share and ~/.local/state each hold a secret (gcloud's
 /// directory, a Hugging Face token, uv's credentials, cordon's own state directory): their
 /// socket-proof views must stay, so that a daemon that starts during the run and binds a socket
@@ -107,38 +96,15 @@ fn views_holding_secrets_stay_socket_proof(c: &Case) {
         ".local/share/newapp/sock",
         ".local/state/newapp/sock",
     ];
-    let paths: Vec<String> = later
-        .iter()
-        .map(|r| c.home.join(r).display().to_string())
-        .collect();
-    let mut args = vec!["sh", "-c", CONNECT_EACH];
-    args.extend(paths.iter().map(String::as_str));
-    let run = c.paused(
+    let run = c.connect_later(
         "cat ~/.config/gcloud/credentials.db ~/.cache/huggingface/token \
              ~/.local/share/uv/credentials/credentials.toml ~/.config/app/settings \
-             ~/.local/state/app/history; \
-         exec python3 \"$@\"",
-        &args,
+             ~/.local/state/app/history;",
+        &later,
         &[],
     );
-    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, c.listen_at(r))).collect();
-    c.chown_all();
-    let o = run.go();
-    std::thread::sleep(Duration::from_millis(100));
-    let out = text(&o);
-    assert!(
-        out.contains("refused"),
-        "[{}] the command did not try: {out}",
-        c.label()
-    );
-    for (rel, l) in &ls {
-        assert!(
-            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
-            "[{}] the unix socket ~/{rel}, bound outside during the run, was reached: {out}",
-            c.label()
-        );
-    }
-    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
+    let (out, ls) = run.bind_and_go(c, &later);
+    assert_nothing_received(c, &ls, &out);
     for m in [
         "SECRET-GCLOUD-MARKER",
         "SECRET-HF-MARKER",
@@ -234,39 +200,17 @@ fn daemon_started_during_the_run(c: &Case) {
         ".mydocker/run/docker.sock",
         ".ctxdocker/run/d.sock",
     ];
-    let paths: Vec<String> = later
-        .iter()
-        .map(|r| c.home.join(r).display().to_string())
-        .collect();
-    let mut args = vec!["sh", "-c", CONNECT_EACH];
-    args.extend(paths.iter().map(String::as_str));
     let docker_host = format!(
         "unix://{}",
         c.home.join(".mydocker/run/docker.sock").display()
     );
-    let run = c.paused(
-        "cat ~/.colima/default/colima.yaml; exec python3 \"$@\"",
-        &args,
+    let run = c.connect_later(
+        "cat ~/.colima/default/colima.yaml;",
+        &later,
         &[("DOCKER_HOST", &docker_host)],
     );
-    let ls: Vec<(&str, UnixListener)> = later.iter().map(|r| (*r, c.listen_at(r))).collect();
-    c.chown_all();
-    let o = run.go();
-    std::thread::sleep(Duration::from_millis(100));
-    let out = text(&o);
-    assert!(
-        out.contains("refused"),
-        "[{}] the command did not try: {out}",
-        c.label()
-    );
-    for (rel, l) in &ls {
-        assert!(
-            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
-            "[{}] the daemon socket ~/{rel}, bound outside during the run, was reached: {out}",
-            c.label()
-        );
-    }
-    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
+    let (out, ls) = run.bind_and_go(c, &later);
+    assert_nothing_received(c, &ls, &out);
     assert!(
         out.contains("cpu: 2"),
         "[{}] the daemons' directories must still read as before: {out}",

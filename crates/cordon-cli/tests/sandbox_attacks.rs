@@ -10,7 +10,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{code, text, Case};
+use harness::{assert_nothing_received, code, text, Case, CONNECT_EACH};
 
 fn assert_unchanged(c: &Case, rel: &str, want: &str) {
     assert_eq!(
@@ -405,28 +405,6 @@ fn unix_socket(c: &Case) {
 }
 
 /// Connects (stream) or sends (datagram) to each path given, printing what happened.
-const CONNECT_EACH: &str = r#"import socket, sys
-for p in sys.argv[1:]:
-  for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-    try:
-      s = socket.socket(socket.AF_UNIX, kind)
-      if kind == socket.SOCK_STREAM: s.connect(p); s.send(b'x')
-      else: s.sendto(b'x', p)
-      print('CONNECTED', p)
-    except Exception as e: print('refused', p, e)
-"#;
-
-fn assert_nothing_received(c: &Case, ls: &[(String, UnixListener)], out: &str) {
-    for (rel, l) in ls {
-        assert!(
-            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
-            "[{}] the unix socket ~/{rel} outside was reached: {out}",
-            c.label()
-        );
-    }
-    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
-}
-
 fn unix_sockets_anywhere(c: &Case) {
     // Where the user's daemons put sockets: XDG directories (not walked by any scan), deep paths,
     // a tool's own dot-directory, the home's top level, a directory outside the home; and one
@@ -509,27 +487,11 @@ fn unix_sockets_created_later(c: &Case) {
         ".tool/run/b.sock",
         ".tool/new/c.sock",
     ];
-    let paths: Vec<String> = later
-        .iter()
-        .map(|r| c.home.join(r).display().to_string())
-        .collect();
-    let mut args = vec!["sh", "-c", CONNECT_EACH];
-    args.extend(paths.iter().map(String::as_str));
-    let run = c.paused("exec python3 \"$@\"", &args, &[]);
+    let run = c.connect_later("", &later, &[]);
     // The restart: the old listener goes, its file is deleted, a new one is bound there.
     ls.remove(0);
-    for r in later {
-        ls.push((r.to_string(), c.listen_at(r)));
-    }
-    c.chown_all();
-    let o = run.go();
-    std::thread::sleep(Duration::from_millis(100));
-    let out = text(&o);
-    assert!(
-        out.contains("refused"),
-        "[{}] the command did not try: {out}",
-        c.label()
-    );
+    let (out, more) = run.bind_and_go(c, &later);
+    ls.extend(more);
     assert_nothing_received(c, &ls, &out);
 }
 

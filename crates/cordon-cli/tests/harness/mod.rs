@@ -314,6 +314,19 @@ impl Case {
         Paused { child, go }
     }
 
+    /// A paused run (see [`Case::paused`]) of `PRELUDE exec python3 -c CONNECT_EACH` on the
+    /// sockets at `later` (below the home), which daemons outside will bind during the run:
+    /// [`Paused::bind_and_go`].
+    pub fn connect_later(&self, prelude: &str, later: &[&str], env: &[(&str, &str)]) -> Paused {
+        let paths: Vec<String> = later
+            .iter()
+            .map(|r| self.home.join(r).display().to_string())
+            .collect();
+        let mut args = vec!["sh", "-c", CONNECT_EACH];
+        args.extend(paths.iter().map(String::as_str));
+        self.paused(&format!("{prelude} exec python3 \"$@\""), &args, env)
+    }
+
     /// `cmd`, a program run outside the sandbox beside the test (git, a daemon), as this case's
     /// user: its uid and gid when the tests run as root.
     pub fn as_user<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
@@ -353,6 +366,60 @@ impl Paused {
         fs::write(&self.go, "").unwrap();
         self.child.wait_with_output().expect("wait for cordon")
     }
+
+    /// For [`Case::connect_later`]: binds a listener at each of `later`, as daemons starting
+    /// outside during the run, lets the run go on, and returns its output (once it is sure the
+    /// command tried) with the listeners, for [`assert_nothing_received`].
+    pub fn bind_and_go(
+        self,
+        c: &Case,
+        later: &[&str],
+    ) -> (String, Vec<(String, std::os::unix::net::UnixListener)>) {
+        let ls = later
+            .iter()
+            .map(|r| (r.to_string(), c.listen_at(r)))
+            .collect();
+        c.chown_all();
+        let o = self.go();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let out = text(&o);
+        assert!(
+            out.contains("refused"),
+            "[{}] the command did not try: {out}",
+            c.label()
+        );
+        (out, ls)
+    }
+}
+
+/// Connects to each unix socket named in its arguments, as a stream and as a datagram socket,
+/// and says `CONNECTED path` or `refused path why` for each.
+pub const CONNECT_EACH: &str = r#"import socket, sys
+for p in sys.argv[1:]:
+  for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+    try:
+      s = socket.socket(socket.AF_UNIX, kind)
+      if kind == socket.SOCK_STREAM: s.connect(p); s.send(b'x')
+      else: s.sendto(b'x', p)
+      print('CONNECTED', p)
+    except Exception as e: print('refused', p, e)
+"#;
+
+/// No listener of `ls` (a path under the home, its listener) got a connection, and the command
+/// connected nowhere.
+pub fn assert_nothing_received(
+    c: &Case,
+    ls: &[(String, std::os::unix::net::UnixListener)],
+    out: &str,
+) {
+    for (rel, l) in ls {
+        assert!(
+            matches!(l.accept(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "[{}] the unix socket ~/{rel} outside was reached: {out}",
+            c.label()
+        );
+    }
+    assert!(!out.contains("CONNECTED"), "[{}] {out}", c.label());
 }
 
 impl Drop for Case {
