@@ -135,6 +135,8 @@ pub struct Case {
     pub outside: PathBuf,
     pub uid: u32,
     pub gid: u32,
+    /// When `chown_all` last touched the fixture (see `SETTLE`).
+    fixture_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Case {
@@ -165,6 +167,7 @@ impl Case {
             outside,
             uid,
             gid,
+            fixture_at: std::sync::Mutex::new(None),
         };
         // Secrets and dotfiles in the fake home.
         c.write(".ssh/id_rsa", "SECRET-SSH-KEY-MARKER\n");
@@ -197,7 +200,12 @@ impl Case {
         fs::read_to_string(self.home.join(rel)).ok()
     }
 
+    /// Gives the case's files to its user (as root). The next run waits until they are older
+    /// than the ctime slack of the check after a run (see `SETTLE`).
     pub fn chown_all(&self) {
+        if let Ok(mut t) = self.fixture_at.lock() {
+            *t = Some(std::time::Instant::now());
+        }
         if !is_root() {
             return;
         }
@@ -211,6 +219,9 @@ impl Case {
         }
         walk(&self.base, self.uid, self.gid);
         let _ = chown(&self.base, Some(self.uid), Some(self.gid));
+        if let Ok(mut t) = self.fixture_at.lock() {
+            *t = Some(std::time::Instant::now());
+        }
     }
 
     /// A `cordon` command as this case's user, in the workspace, with the fake home.
@@ -224,6 +235,11 @@ impl Case {
     }
 
     fn build(&self, args: &[&str], with_policy: bool) -> Command {
+        if let Some(at) = self.fixture_at.lock().ok().and_then(|t| *t) {
+            if let Some(rest) = SETTLE.checked_sub(at.elapsed()) {
+                std::thread::sleep(rest);
+            }
+        }
         let mut cmd = Command::new(cordon_bin());
         // Mutation check for the tests themselves: CORDON_TEST_UNSANDBOXED=1 runs every command
         // unsandboxed, and the attack tests must then fail.
@@ -427,6 +443,12 @@ impl Drop for Case {
         let _ = fs::remove_dir_all(&self.base);
     }
 }
+
+/// How old the fixture must be when a run starts: a file written or chowned less than one coarse
+/// clock tick (1–10 ms, by the kernel's HZ) before a run's snapshot counts as changed by the
+/// run, and an agent config or a git hook would be moved aside (the check fails closed; see the
+/// README, "Moving aside"). Every fixture that writes before a run ends with `chown_all`.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub fn text(o: &Output) -> String {
     format!(
