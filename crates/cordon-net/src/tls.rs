@@ -222,7 +222,7 @@ impl RunCa {
         if let Some(leaf) = leaves.get(&name) {
             return Ok(leaf.clone());
         }
-        let (cert, key) = self.issue(&name)?;
+        let (cert, key) = self.issue(SanType::DnsName(name.as_str().try_into()?), &name)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let leaf = Arc::new(CertifiedKey::from_der(
             vec![cert, self.cert_der.clone()],
@@ -233,9 +233,9 @@ impl RunCa {
         Ok(leaf)
     }
 
-    /// Signs a leaf for `name` with a fresh key, without checking that the CA lists it (the
-    /// callers do: `leaf`, and the tests that prove the name constraints hold).
-    fn issue(&self, name: &str) -> Result<(CertificateDer<'static>, KeyPair), Error> {
+    /// Signs a leaf for `san` (and `cn`) with a fresh key, without checking that the CA lists
+    /// it: `leaf` checks, and the tests use this to prove that the name constraints hold.
+    fn issue(&self, san: SanType, cn: &str) -> Result<(CertificateDer<'static>, KeyPair), Error> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         params.not_before = self.not_before;
@@ -243,10 +243,10 @@ impl RunCa {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.subject_alt_names = vec![SanType::DnsName(name.try_into()?)];
+        params.subject_alt_names = vec![san];
         params.use_authority_key_identifier_extension = true;
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, name);
+        dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((cert.der().clone(), key))

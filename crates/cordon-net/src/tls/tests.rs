@@ -55,9 +55,14 @@ fn server_with(leaf: Arc<CertifiedKey>) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-/// A leaf for `name` signed by `ca` without the list check (what `leaf` refuses to do).
+/// A leaf for `name` (a host name or an IP address) signed by `ca` without the list check
+/// (what `leaf` refuses to do).
 fn forged_leaf(ca: &RunCa, name: &str) -> Arc<CertifiedKey> {
-    let (cert, key) = ca.issue(name).expect("issue");
+    let san = match name.parse() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(name.try_into().expect("dns")),
+    };
+    let (cert, key) = ca.issue(san, name).expect("issue");
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     Arc::new(
         CertifiedKey::from_der(vec![cert, ca.cert_der.clone()], key, &provider()).expect("key"),
@@ -337,6 +342,48 @@ async fn name_constraints_are_enforced_by_rustls_and_openssl() {
     let sub_pem = write_pem(&dir, "sub", &forged_leaf(&ca, "a.api.example.com").cert[0]);
     let out = verify(&sub_pem, "a.api.example.com");
     assert!(out.status.success(), "{}", text(&out));
+    // Addresses are excluded: a forged leaf for an IP is refused by both.
+    for ip in ["127.0.0.1", "::1"] {
+        let forged = forged_leaf(&ca, ip);
+        let pem = write_pem(&dir, "ip", &forged.cert[0]);
+        let out = run(Command::new("openssl")
+            .args([
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-verify_ip",
+                ip,
+                "-CAfile",
+            ])
+            .arg(&ca_pem)
+            .arg(&pem));
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("excluded subtree violation"),
+            "{}",
+            text(&out)
+        );
+        let (c, _) = handshake(client(&ca.cert_pem(), &[]), server_with(forged), ip).await;
+        assert!(
+            format!("{c:?}").contains("NameConstraintViolation"),
+            "{c:?}"
+        );
+    }
+    // The leaf's own extensions.
+    let out = run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&real_pem));
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    for want in [
+        "DNS:api.example.com",
+        "TLS Web Server Authentication",
+        "Digital Signature",
+        "CA:FALSE",
+        "ASN1 OID: prime256v1",
+    ] {
+        assert!(t.contains(want), "{want:?} not in\n{t}");
+    }
+    assert!(!t.contains("Certificate Sign"), "{t}");
     assert!(ca.leaf("evil.example.org").is_err());
     let _ = std::fs::remove_dir_all(dir);
 }
