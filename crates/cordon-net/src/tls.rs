@@ -245,9 +245,15 @@ impl RunCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.subject_alt_names = vec![san];
         params.use_authority_key_identifier_extension = true;
+        // The SAN is what verifiers check; the CN is for people reading the certificate, and
+        // X.509 caps it at 64 characters: a longer name leaves the subject empty (rcgen then
+        // marks the SAN critical, as RFC 5280 requires).
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, cn);
+        if cn.len() <= 64 {
+            dn.push(DnType::CommonName, cn);
+        }
         params.distinguished_name = dn;
+        // The serial number is rcgen's default: a hash of the leaf's fresh public key.
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((cert.der().clone(), key))
     }

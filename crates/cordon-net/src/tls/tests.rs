@@ -389,6 +389,46 @@ async fn name_constraints_are_enforced_by_rustls_and_openssl() {
 }
 
 #[tokio::test]
+async fn a_name_too_long_for_a_common_name_gets_a_leaf_with_an_empty_subject() {
+    let long = format!("{}.{}.example.com", "a".repeat(63), "b".repeat(40));
+    let ca = RunCa::new(std::slice::from_ref(&long)).expect("CA");
+    let leaf = ca.leaf(&long).expect("leaf");
+    let (c, s) = handshake(
+        client(&ca.cert_pem(), &[]),
+        ca.server_config(&long).expect("config"),
+        &long,
+    )
+    .await;
+    c.expect("client");
+    s.expect("server");
+    let dir = tmpdir("long");
+    let ca_pem = dir.join("ca.pem");
+    std::fs::write(&ca_pem, ca.cert_pem()).expect("write");
+    let pem = write_pem(&dir, "leaf", &leaf.cert[0]);
+    let out = run(Command::new("openssl")
+        .args([
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-verify_hostname",
+            &long,
+            "-CAfile",
+        ])
+        .arg(&ca_pem)
+        .arg(&pem));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&pem));
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        t.contains("X509v3 Subject Alternative Name: critical"),
+        "{t}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn two_runs_are_two_cas() {
     let (one, two) = (ca(), ca());
     assert_ne!(one.cert_pem(), two.cert_pem());
