@@ -24,6 +24,7 @@ pub mod error;
 pub mod host;
 pub mod http;
 pub mod stream;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::io;
