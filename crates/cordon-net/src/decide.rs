@@ -18,12 +18,12 @@ pub enum ConnectAction {
     /// Relay the bytes both ways without reading them (after the ClientHello's server name is
     /// checked, for TLS to port 443 of a name).
     Tunnel,
-    // The place for `Intercept`: terminate the client's TLS with a certificate for the host
-    // from cordon's own CA (which the sandbox trusts), open TLS to the server with the real
-    // roots, and serve the requests inside one at a time, each parsed by `http` and decided by
-    // `NetPolicy::decide_request`. Only for hosts whose policy needs it (HTTP-level rules,
-    // injected credentials, a registry check) and only with the CA installed in the sandbox;
-    // never for SOCKS5 or a port other than the policy names. Not built yet.
+    /// Terminate the client's TLS with a leaf for the host from the run's CA (which the
+    /// sandbox trusts), open TLS to the server with the real roots, and serve the request
+    /// inside (`intercept.rs`): decided by [`NetPolicy::decide_request`], with the host's
+    /// credential added. Only for a credential's host:port that the run's CA lists; never for
+    /// SOCKS5 (which tunnels it, without the credential).
+    Intercept,
 }
 
 /// An HTTP request as the policy sees it: for plain HTTP today, for each request inside an
@@ -81,10 +81,30 @@ impl NetPolicy {
     }
 
     /// The decision for a tunnel to host:port (HTTP CONNECT or SOCKS5 CONNECT), and what to do
-    /// with it when allowed. Today: the destination's decision, and always a plain tunnel.
+    /// with it when allowed: the destination's decision; `Intercept` for a credential's
+    /// host:port when the run's CA lists the host, `Tunnel` otherwise. A credential whose host
+    /// the CA does not list (or with no CA) is not injected: its tunnels stay plain and
+    /// end-to-end, and the sandbox simply lacks the credential (never a man in the middle
+    /// the sandbox cannot verify).
     pub fn decide_connect(&self, h: &Host, port: u16) -> Result<(String, ConnectAction), String> {
-        self.decide_host(h, port)
-            .map(|rule| (rule, ConnectAction::Tunnel))
+        let rule = self.decide_host(h, port)?;
+        Ok((rule, self.connect_action(h, port)))
+    }
+
+    /// What an allowed tunnel to `h`:`port` is (see [`NetPolicy::decide_connect`]).
+    fn connect_action(&self, h: &Host, port: u16) -> ConnectAction {
+        let Host::Name(name) = h else {
+            return ConnectAction::Tunnel;
+        };
+        let listed = self
+            .intercept_ca
+            .as_ref()
+            .is_some_and(|ca| ca.hosts().iter().any(|x| x == name));
+        if listed && self.credentials.iter().any(|c| c.is_for(h, port)) {
+            ConnectAction::Intercept
+        } else {
+            ConnectAction::Tunnel
+        }
     }
 
     /// The decision for one HTTP request. Today: the destination's decision (method, path,
@@ -192,6 +212,59 @@ mod tests {
             p.decide_connect(&ip, 443),
             Err("not in the allowed domains (allow with --allow-domain 10.0.0.1:443)".into())
         );
+    }
+
+    #[test]
+    fn credential_hosts_the_ca_lists_are_intercepted_and_no_other() {
+        use crate::credential::{Credential, Secret};
+        let cred = |host: &str, port| {
+            Credential::new(
+                host,
+                port,
+                "Authorization",
+                Secret::new("t"),
+                vec![],
+                vec![],
+            )
+            .unwrap()
+        };
+        let mut p = policy(&["*.test", "api.test:8443"], &["bad.test"]);
+        p.credentials = vec![
+            cred("api.test", 443),
+            cred("noca.test", 443),
+            cred("bad.test", 443),
+        ];
+        let h = |s: &str| canonical_host(s).unwrap();
+        // No CA: nothing is intercepted, the credential hosts are tunnelled.
+        assert_eq!(
+            p.decide_connect(&h("api.test"), 443).unwrap().1,
+            ConnectAction::Tunnel
+        );
+        let ca = crate::tls::RunCa::new(&["api.test".into(), "bad.test".into()]).unwrap();
+        p.intercept_ca = Some(std::sync::Arc::new(ca));
+        assert_eq!(
+            p.decide_connect(&h("api.test"), 443).unwrap().1,
+            ConnectAction::Intercept
+        );
+        assert_eq!(
+            p.decide_connect(&h("API.test."), 443).unwrap().1,
+            ConnectAction::Intercept
+        );
+        // Another port, another host, a host the CA does not list: tunnels.
+        assert_eq!(
+            p.decide_connect(&h("api.test"), 8443).unwrap().1,
+            ConnectAction::Tunnel
+        );
+        assert_eq!(
+            p.decide_connect(&h("x.api.test"), 443).unwrap().1,
+            ConnectAction::Tunnel
+        );
+        assert_eq!(
+            p.decide_connect(&h("noca.test"), 443).unwrap().1,
+            ConnectAction::Tunnel
+        );
+        // A denied host stays denied.
+        assert!(p.decide_connect(&h("bad.test"), 443).is_err());
     }
 
     #[test]

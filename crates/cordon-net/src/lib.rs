@@ -19,10 +19,12 @@ macro_rules! errln {
     }};
 }
 
+pub mod credential;
 pub mod decide;
 pub mod error;
 pub mod host;
 pub mod http;
+mod intercept;
 pub mod stream;
 pub mod tls;
 
@@ -37,6 +39,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub use credential::{Credential, CredentialError, Secret};
 pub use decide::{ConnectAction, RequestView};
 pub use error::Error;
 pub use host::{canonical_host, is_local, parse_resolve, DomainPattern, Host};
@@ -66,6 +69,16 @@ pub struct NetPolicy {
     /// Where each `deny` entry came from, shown in refusals (same order; missing or empty:
     /// `--deny-domain`). E.g. `/etc/cordon/managed.toml:4`.
     pub deny_origin: Vec<String>,
+    /// Headers added to the requests of intercepted hosts (the sandbox never holds them). A
+    /// credential's host is intercepted only if `intercept_ca` lists it; otherwise its tunnels
+    /// stay plain and carry no credential.
+    pub credentials: Vec<Credential>,
+    /// The run's CA, made before the sandbox starts (the sandbox must trust its certificate).
+    /// None: nothing is intercepted.
+    pub intercept_ca: Option<Arc<tls::RunCa>>,
+    /// The roots that verify the servers of intercepted hosts. None: `tls::system_roots()`,
+    /// loaded once by [`start`] when something is intercepted.
+    pub upstream_roots: Option<Arc<rustls::RootCertStore>>,
 }
 
 /// One connection, allowed or refused.
@@ -77,13 +90,17 @@ pub struct ConnEvent {
     pub host: String,
     pub port: u16,
     pub addr: Option<String>,
-    /// Plain HTTP: the request's method (absent for tunnels and for requests refused before
-    /// their target was read).
+    /// Plain HTTP and intercepted HTTPS: the request's method (absent for tunnels and for
+    /// requests refused before their target was read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
-    /// Plain HTTP: the request's path as sent, without the query (which often carries tokens).
+    /// Plain HTTP and intercepted HTTPS: the request's path as sent, without the query (which
+    /// often carries tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Intercepted requests: the name of the credential header cordon added (never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected: Option<String>,
     pub decision: &'static str,
     /// The matching pattern, or why it was refused.
     pub rule: String,
@@ -96,6 +113,8 @@ type OnEvent = Box<dyn Fn(ConnEvent) + Send + Sync>;
 
 struct Shared {
     policy: NetPolicy,
+    /// The client side of intercepted connections (when `policy.intercept_ca` is set).
+    upstream_tls: Option<Arc<rustls::ClientConfig>>,
     on_event: OnEvent,
     said: Mutex<HashSet<String>>,
 }
@@ -156,8 +175,10 @@ pub fn start(
         .enable_all()
         .build()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let upstream_tls = upstream_tls(&policy).map_err(io::Error::other)?;
     let shared = Arc::new(Shared {
         policy,
+        upstream_tls,
         on_event,
         said: Mutex::new(HashSet::new()),
     });
@@ -209,6 +230,19 @@ pub fn start(
     })
 }
 
+/// The TLS client configuration for intercepted hosts' servers: with `upstream_roots`, or the
+/// system's roots (read once, here). None when nothing is intercepted.
+fn upstream_tls(policy: &NetPolicy) -> Result<Option<Arc<rustls::ClientConfig>>, tls::Error> {
+    if policy.intercept_ca.is_none() || policy.credentials.is_empty() {
+        return Ok(None);
+    }
+    let roots = match &policy.upstream_roots {
+        Some(r) => (**r).clone(),
+        None => tls::system_roots()?,
+    };
+    tls::upstream_config(roots).map(Some)
+}
+
 fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -224,6 +258,8 @@ struct Req {
     /// Plain HTTP: method and path (without the query) of the request.
     method: Option<String>,
     path: Option<String>,
+    /// Intercepted requests: the credential header added.
+    injected: Option<String>,
     started: Instant,
     time_ms: u128,
 }
@@ -236,6 +272,7 @@ impl Req {
             port,
             method: None,
             path: None,
+            injected: None,
             started: Instant::now(),
             time_ms: now_ms(),
         }
@@ -260,6 +297,7 @@ impl Shared {
             addr: addr.map(|a| a.to_string()),
             method: r.method.clone(),
             path: r.path.clone(),
+            injected: r.injected.clone(),
             decision,
             rule,
             bytes_up: up,
@@ -433,9 +471,14 @@ async fn refuse<S: AsyncWrite + Unpin>(sh: &Shared, r: &Req, s: &mut S, why: Str
 }
 
 async fn reply_403<S: AsyncWrite + Unpin>(s: &mut S, why: &str) {
+    reply_status(s, "403 Forbidden", why).await;
+}
+
+/// Answers `status` with `why` as the body, and closes.
+async fn reply_status<S: AsyncWrite + Unpin>(s: &mut S, status: &str, why: &str) {
     let body = format!("cordon: {why}\n");
     let resp = format!(
-        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = s.write_all(resp.as_bytes()).await;
@@ -707,6 +750,9 @@ async fn connect_tunnel<S: Stream>(
         .await?;
     match action {
         Some(ConnectAction::Tunnel) => tunnel(s, up, &sh, &r, &h, addr, rule, rest).await,
+        Some(ConnectAction::Intercept) => {
+            intercept::intercept(s, up, &sh, &r, &h, addr, rule, rest).await
+        }
         // Unreachable: `open` refuses what the policy refused.
         None => Ok(()),
     }
@@ -861,6 +907,28 @@ where
     }
 }
 
+/// The first TLS record of a tunnel to the name `h` (`early`, for which [`next_step`] said
+/// [`Step::Tls`]) must be a ClientHello naming `h` as its one server name, with no encrypted
+/// ClientHello unless `allow_ech`. Err: the refusal. (Plain tunnels and intercepted ones alike.)
+fn check_hello(early: &[u8], h: &Host, name: &str, allow_ech: bool) -> Result<(), String> {
+    let hello = early
+        .get(3..5)
+        .map(|l| 5 + u16::from_be_bytes([l[0], l[1]]) as usize)
+        .and_then(|len| early.get(5..len));
+    let Some(hello) = hello else {
+        return Err(format!(
+            "the first TLS record is not a whole ClientHello (the tunnel is to {name})"
+        ));
+    };
+    match client_hello_name(hello, allow_ech) {
+        Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => Ok(()),
+        Ok(sni) => Err(format!(
+            "TLS server name {sni:?} does not match the CONNECT host {name}"
+        )),
+        Err(why) => Err(format!("{why} (the tunnel is to {name})")),
+    }
+}
+
 /// How the client's side of a tunnel to a name ended (see [`tunnel`]).
 enum Up {
     /// Relayed until the client was done: the bytes sent on.
@@ -919,20 +987,8 @@ async fn tunnel<S: Stream>(
             };
             match step {
                 Step::Tls => {
-                    let len = 5 + u16::from_be_bytes([early[3], early[4]]) as usize;
-                    match client_hello_name(&early[5..len], sh.policy.allow_ech) {
-                        Ok(sni) if canonical_host(&sni).ok().as_ref() == Some(h) => {}
-                        Ok(sni) => {
-                            return Up::Refused(
-                                format!(
-                                    "TLS server name {sni:?} does not match the CONNECT host {name}"
-                                ),
-                                0,
-                            )
-                        }
-                        Err(why) => {
-                            return Up::Refused(format!("{why} (the tunnel is to {name})"), 0)
-                        }
+                    if let Err(why) = check_hello(&early, h, name, sh.policy.allow_ech) {
+                        return Up::Refused(why, 0);
                     }
                     if uw.write_all(&early).await.is_err() {
                         return Up::Done(0);
@@ -1262,11 +1318,15 @@ async fn socks5<S: Stream>(mut s: S, sh: Arc<Shared>) -> io::Result<()> {
         ..r0
     };
     // SOCKS5 is only ever a plain tunnel: a new `ConnectAction` must be decided here too
-    // (refused or tunnelled), which this irrefutable pattern makes the compiler ask for.
+    // (refused or tunnelled), which this exhaustive match makes the compiler ask for. A host
+    // HTTP CONNECT would intercept is tunnelled here, end to end: no credential is added (the
+    // sandbox's client verifies the real server; cordon never sees the requests).
     let decision = sh
         .policy
         .decide_connect(&h, port)
-        .map(|(rule, ConnectAction::Tunnel)| rule);
+        .map(|(rule, action)| match action {
+            ConnectAction::Tunnel | ConnectAction::Intercept => rule,
+        });
     let (up, addr, rule) = match sh.open(&r, &h, decision).await {
         Ok(x) => x,
         Err(_) => {
@@ -1300,6 +1360,7 @@ mod tests {
         };
         let sh = Arc::new(Shared {
             policy,
+            upstream_tls: None,
             on_event: Box::new(move |e| ev.lock().unwrap().push(e)),
             said: Mutex::new(HashSet::new()),
         });

@@ -6,9 +6,12 @@
 //! the decrypted side of an intercepted TLS connection later (docs/design.md, "The proxy and TLS
 //! interception"), and the tests can drive it over a socketpair or an in-memory pipe.
 
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 /// A bidirectional byte stream that can be used from two tasks at once: one reading, one
@@ -47,6 +50,104 @@ impl Stream for tokio::io::DuplexStream {
     type Writer<'a> = tokio::io::WriteHalf<&'a mut tokio::io::DuplexStream>;
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
         tokio::io::split(self)
+    }
+}
+
+/// The client's side of an intercepted tunnel, decrypted (the TLS stream has no borrowing split
+/// of its own; `tokio::io::split` of a `&mut` to it serves, as for the pipe).
+impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Stream for tokio_rustls::server::TlsStream<IO> {
+    type Reader<'a>
+        = tokio::io::ReadHalf<&'a mut Self>
+    where
+        Self: 'a;
+    type Writer<'a>
+        = tokio::io::WriteHalf<&'a mut Self>
+    where
+        Self: 'a;
+    fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
+        tokio::io::split(self)
+    }
+}
+
+/// The proxy's own TLS connection to an intercepted host's server.
+impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Stream for tokio_rustls::client::TlsStream<IO> {
+    type Reader<'a>
+        = tokio::io::ReadHalf<&'a mut Self>
+    where
+        Self: 'a;
+    type Writer<'a>
+        = tokio::io::WriteHalf<&'a mut Self>
+    where
+        Self: 'a;
+    fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
+        tokio::io::split(self)
+    }
+}
+
+/// A stream whose first bytes were already read (`prefix`: the ClientHello the proxy checked
+/// before the TLS handshake): reads give them back first, then what the stream reads; writes go
+/// to the stream.
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Prefixed {
+            prefix,
+            pos: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let left = this.prefix.len() - this.pos;
+        if left > 0 {
+            let n = left.min(buf.remaining());
+            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -122,6 +223,26 @@ mod tests {
         assert_eq!(to_server, b"hello, server");
         assert_eq!(to_client.len(), big.len());
         assert_eq!(relay.await.unwrap(), (13, big.len() as u64));
+    }
+
+    /// The prefix is read first, in pieces when the reader's buffer is small, then the stream.
+    #[tokio::test]
+    async fn a_prefixed_stream_gives_its_prefix_back_first() {
+        let (mut far, near) = tokio::io::duplex(64);
+        let mut p = Prefixed::new(b"hello, ".to_vec(), near);
+        far.write_all(b"world").await.unwrap();
+        far.shutdown().await.unwrap();
+        let mut small = [0u8; 3];
+        assert_eq!(p.read(&mut small).await.unwrap(), 3);
+        assert_eq!(&small, b"hel");
+        let mut rest = Vec::new();
+        p.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"lo, world");
+        p.write_all(b"back").await.unwrap();
+        drop(p);
+        let mut got = Vec::new();
+        far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"back");
     }
 
     /// A half-close one way leaves the other way open: the server answers after the client

@@ -100,7 +100,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A host to intercept, as the CA lists it: a canonical ASCII host name.
-fn intercept_name(raw: &str) -> Result<String, Error> {
+pub(crate) fn intercept_name(raw: &str) -> Result<String, Error> {
     if raw.contains('*') {
         return Err(Error::Wildcard { host: raw.into() });
     }

@@ -109,6 +109,10 @@ pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
                 None => String::new(),
             })
             .collect(),
+        // Credentials and interception are not configurable yet: nothing is intercepted.
+        credentials: Vec::new(),
+        intercept_ca: None,
+        upstream_roots: None,
     }
 }
 
