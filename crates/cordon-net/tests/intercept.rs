@@ -396,11 +396,40 @@ fn other_hosts_are_not_intercepted() {
         code, 60,
         "curl must fail verification (SSL certificate problem)"
     );
-    let ev = events(&s, 1);
-    assert!(ev.iter().all(|e| e.protocol == "connect"), "{ev:?}");
+    // SOCKS5 to the credential's host is a plain tunnel: end-to-end TLS, no credential.
+    let out = Command::new("curl")
+        .args(["-sS", "--noproxy", "", "--max-time", "60", "--proxy"])
+        .arg(format!("socks5h://127.0.0.1:{}", s.proxy))
+        .arg("--cacert")
+        .arg(&s.test_ca)
+        .args(["-H", "Authorization: mine", &api_url(&s, "/repos")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), BODY, "{out:?}");
+    let seen = wait_for(&s.record, 3);
+    let socks: Vec<_> = seen
+        .iter()
+        .filter(|x| x.head.starts_with("GET /repos "))
+        .collect();
+    assert_eq!(socks.len(), 1, "{seen:?}");
+    assert_eq!(socks[0].headers("authorization"), vec!["mine".to_string()]);
     // And the intercepted host does not verify with the server's real CA: it is intercepted.
     let (code, _, _) = curl(&s, &s.test_ca, &api_url(&s, "/"), &[]);
     assert_eq!(code, 60);
+    let ev = events(&s, 4);
+    // (Sorted: a record is made as its tunnel ends.)
+    let mut protocols: Vec<_> = ev.iter().map(|e| e.protocol).collect();
+    protocols.sort_unstable();
+    assert_eq!(
+        protocols,
+        ["connect", "connect", "https-intercepted", "socks5"],
+        "{ev:?}"
+    );
+    let refused = ev.iter().find(|e| e.protocol == "https-intercepted");
+    assert!(
+        refused.is_some_and(|e| e.rule.contains("UnknownCA")),
+        "{ev:?}"
+    );
 }
 
 /// (4) A Host header inside the TLS for another host is refused, and the upstream gets nothing.
