@@ -4,7 +4,9 @@
 //! allow it (the 403 body, the stderr line and the audit record all carry these texts).
 //!
 //! The tunnel and request decisions are where policy beyond the domain list plugs in
-//! (docs/design.md, "The proxy and TLS interception"): today both reduce to the destination's.
+//! (docs/design.md, "The proxy and TLS interception"): today both allow or refuse as the
+//! destination's decision does; the tunnel decision also says whether to intercept (a
+//! credential's host, listed by the run's CA).
 
 use std::net::IpAddr;
 
