@@ -654,8 +654,8 @@ async fn plain_http<S: Stream>(
 
 /// After the request head went to the server `up`: the body from the client `s` (`ahead`: what
 /// was read past the head), as `framing` delimits it, and the response back until the server
-/// closes. Returns the body's outcome (`None`: the response ended first) and the response's
-/// bytes.
+/// closes. Returns the body's outcome (`None`: the response ended before the body was sent
+/// whole) and the response's bytes.
 async fn exchange<C: Stream, U: Stream>(
     s: &mut C,
     up: &mut U,
@@ -665,11 +665,15 @@ async fn exchange<C: Stream, U: Stream>(
     let (cr, mut cw) = s.halves();
     let (mut ur, mut uw) = up.halves();
     let mut client = http::Buffered::new(ahead, cr);
+    // The body's size once sent whole: a client that keeps its connection open is still in
+    // the loop below when the response ends, and its body counts all the same.
+    let body_sent = std::sync::OnceLock::new();
     // Client to server: the body as framed, then nothing: whatever the client sends after it (a
     // second request, checked by nobody) is read and dropped until it closes.
     let request = async {
         let sent = http::forward_body(framing, &mut client, &mut uw).await;
-        if sent.is_ok() {
+        if let Ok(n) = sent {
+            let _ = body_sent.set(n);
             let mut sink = [0u8; 16 * 1024];
             let (ahead, mut cr) = client.into_parts();
             drop(ahead);
@@ -682,7 +686,7 @@ async fn exchange<C: Stream, U: Stream>(
     tokio::pin!(request, response);
     tokio::select! {
         // The server is done (it closes after the response): so is the exchange.
-        down = &mut response => (None, down),
+        down = &mut response => (body_sent.get().map(|n| Ok(*n)), down),
         sent = &mut request => match sent {
             Ok(n) => (Some(Ok(n)), response.await),
             // A malformed body: the connection to the server is abandoned mid-request.

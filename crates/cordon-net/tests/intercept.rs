@@ -159,7 +159,16 @@ fn serve_one(s: TcpStream, config: Arc<rustls::ServerConfig>) -> Seen {
             Ok(0) | Err(_) => break,
             Ok(n) => head.extend_from_slice(&b[..n]),
         }
-        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        // A Content-Length body is read whole before the answer.
+        let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+        let len: usize = text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if head.len() >= end + 4 + len {
             let reply = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
                 BODY.len()
@@ -583,5 +592,52 @@ fn the_token_never_shows() {
     assert!(
         !shown.contains("s3cr3t") && shown.contains("<redacted>"),
         "{shown}"
+    );
+}
+
+/// A request body goes through the intercepted tunnel whole, after the head with the credential.
+#[test]
+fn a_body_is_forwarded() {
+    let s = setup(&["POST"], &[], None);
+    let (code, body, status) = curl(
+        &s,
+        &s.run_ca,
+        &api_url(&s, "/upload"),
+        &["--data-binary", "a=1&b=2\r\nmore"],
+    );
+    assert_eq!((code, status.as_str(), body.as_str()), (0, "200", BODY));
+    let seen = wait_for(&s.record, 1);
+    assert!(
+        seen[0].head.starts_with("POST /upload HTTP/1.1\r\n"),
+        "{seen:?}"
+    );
+    assert!(
+        seen[0].head.ends_with("\r\n\r\na=1&b=2\r\nmore"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[0].headers("authorization"), vec![TOKEN.to_string()]);
+    let ev = events(&s, 1);
+    assert_eq!(ev[0].decision, "allow", "{ev:?}");
+    assert_eq!(ev[0].bytes_up as usize, seen[0].head.len(), "{ev:?}");
+}
+
+/// An Upgrade (WebSocket, h2c) inside an intercepted tunnel is refused: HTTP/1.1 requests only.
+#[test]
+fn an_upgrade_inside_is_refused() {
+    let s = setup(&[], &[], None);
+    let (code, body, status) = curl(
+        &s,
+        &s.run_ca,
+        &api_url(&s, "/ws"),
+        &["-H", "Upgrade: websocket", "-H", "Connection: Upgrade"],
+    );
+    assert_eq!((code, status.as_str()), (0, "403"), "{body}");
+    assert!(body.contains("Upgrade"), "{body}");
+    let seen = wait_for(&s.record, 1);
+    assert!(seen.iter().all(|x| x.raw_in == 0), "{seen:?}");
+    let ev = events(&s, 1);
+    assert_eq!(
+        (ev[0].decision, ev[0].path.as_deref()),
+        ("deny", Some("/ws"))
     );
 }
