@@ -19,7 +19,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use crate::stream::{Prefixed, Stream};
 use crate::{
     check_hello, check_host_header, decide, exchange, gate, http, origin_form, parse_target,
-    refuse, reply_status, request_head, Host, Req, RequestView, Shared, Step, CONNECT_TIMEOUT,
+    refuse, reply_status, request_head_for, Host, Req, RequestView, Shared, Step, CONNECT_TIMEOUT,
     HEAD_TIMEOUT,
 };
 
@@ -123,7 +123,7 @@ async fn request<C: Stream>(
 ) -> io::Result<()> {
     let port = r.port;
     // Same bounds and strictness as every request head; a malformed one is answered 400.
-    let Some((head, rest)) = request_head(c, sh).await? else {
+    let Some((head, rest)) = request_head_for(c, sh, &r).await? else {
         return Ok(());
     };
     r.method = Some(head.method.clone());

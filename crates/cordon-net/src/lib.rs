@@ -449,6 +449,11 @@ async fn read_head_from<S: AsyncRead + Unpin>(
 
 /// Answers 400 to a malformed request (nothing of it went anywhere), records and says it once.
 async fn bad_request<S: AsyncWrite + Unpin>(sh: &Shared, s: &mut S, why: &str) {
+    bad_request_for(sh, &Req::new("http", String::new(), 0), s, why).await;
+}
+
+/// [`bad_request`], recorded as `r` (an intercepted request: its host and port).
+async fn bad_request_for<S: AsyncWrite + Unpin>(sh: &Shared, r: &Req, s: &mut S, why: &str) {
     let body = format!("cordon: bad request: {why}\n");
     let resp = format!(
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -456,8 +461,7 @@ async fn bad_request<S: AsyncWrite + Unpin>(sh: &Shared, s: &mut S, why: &str) {
     );
     let _ = s.write_all(resp.as_bytes()).await;
     let _ = s.shutdown().await;
-    let r = Req::new("http", String::new(), 0);
-    sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
+    sh.event(r, None, "deny", format!("bad request: {why}"), 0, 0);
     sh.say_refused(
         &format!("cordon: network: refused a malformed request: {why}"),
         format!("400:{why}"),
@@ -503,10 +507,19 @@ async fn request_head<S: Stream>(
     s: &mut S,
     sh: &Shared,
 ) -> io::Result<Option<(http::Head, Vec<u8>)>> {
+    request_head_for(s, sh, &Req::new("http", String::new(), 0)).await
+}
+
+/// [`request_head`], a refusal recorded as `r` (an intercepted request: its host and port).
+async fn request_head_for<S: Stream>(
+    s: &mut S,
+    sh: &Shared,
+    r: &Req,
+) -> io::Result<Option<(http::Head, Vec<u8>)>> {
     let (head, rest) = match read_head(s).await {
         Ok(h) => h,
         Err(HeadError::Bad(why)) => {
-            bad_request(sh, s, &why.0).await;
+            bad_request_for(sh, r, s, &why.0).await;
             return Ok(None);
         }
         Err(HeadError::TooLarge) => {
@@ -516,8 +529,7 @@ async fn request_head<S: Stream>(
                 )
                 .await;
             let why = format!("the request head is over {} KiB", MAX_HEAD / 1024);
-            let r = Req::new("http", String::new(), 0);
-            sh.event(&r, None, "deny", format!("bad request: {why}"), 0, 0);
+            sh.event(r, None, "deny", format!("bad request: {why}"), 0, 0);
             sh.say_refused(
                 &format!("cordon: network: refused a malformed request: {why}"),
                 format!("400:{why}"),
@@ -536,7 +548,7 @@ async fn request_head<S: Stream>(
     let head = match http::parse_head(&head) {
         Ok(h) => h,
         Err(why) => {
-            bad_request(sh, s, &why.0).await;
+            bad_request_for(sh, r, s, &why.0).await;
             return Ok(None);
         }
     };

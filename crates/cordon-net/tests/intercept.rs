@@ -467,26 +467,7 @@ fn an_inner_host_header_must_name_the_connect_host() {
 #[test]
 fn a_client_hello_for_another_host_is_refused() {
     let s = setup(&[], &[], None);
-    let mut sock = TcpStream::connect(("127.0.0.1", s.proxy)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(sock, "CONNECT {API}:{} HTTP/1.1\r\n\r\n", s.up).unwrap();
-    let mut rep = [0u8; 39];
-    sock.read_exact(&mut rep).unwrap();
-    assert!(rep.starts_with(b"HTTP/1.1 200 "), "{rep:?}");
-    let mut roots = RootCertStore::empty();
-    let pem = std::fs::read_to_string(&s.run_ca).unwrap();
-    use rustls::pki_types::pem::PemObject;
-    roots
-        .add(CertificateDer::from_pem_slice(pem.as_bytes()).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = ServerName::try_from("other.example.test").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let (mut sock, mut conn) = raw_tls(&s, "other.example.test");
     let mut done = Ok((0, 0));
     while conn.is_handshaking() {
         done = conn.complete_io(&mut sock);
@@ -505,6 +486,58 @@ fn a_client_hello_for_another_host_is_refused() {
             .contains("TLS server name \"other.example.test\" does not match"),
         "{ev:?}"
     );
+}
+
+/// A CONNECT to `API` through the proxy, and a TLS client (trusting the run's CA) naming
+/// `sni`, its handshake not started.
+fn raw_tls(s: &Setup, sni: &str) -> (TcpStream, rustls::ClientConnection) {
+    let mut sock = TcpStream::connect(("127.0.0.1", s.proxy)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(sock, "CONNECT {API}:{} HTTP/1.1\r\n\r\n", s.up).unwrap();
+    let mut rep = [0u8; 39];
+    sock.read_exact(&mut rep).unwrap();
+    assert!(rep.starts_with(b"HTTP/1.1 200 "), "{rep:?}");
+    let mut roots = RootCertStore::empty();
+    let pem = std::fs::read_to_string(&s.run_ca).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    roots
+        .add(CertificateDer::from_pem_slice(pem.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(sni.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    (sock, conn)
+}
+
+/// A malformed head inside the TLS is answered 400 there, and recorded for the host.
+#[test]
+fn a_malformed_head_inside_is_refused() {
+    let s = setup(&[], &[], None);
+    let (mut sock, mut conn) = raw_tls(&s, API);
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: api.example.test\nX: y\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    let seen = wait_for(&s.record, 1);
+    assert!(seen.iter().all(|x| x.raw_in == 0), "{seen:?}");
+    let ev = events(&s, 1);
+    assert_eq!(
+        (ev[0].protocol, ev[0].host.as_str(), ev[0].decision),
+        ("https-intercepted", API, "deny"),
+        "{ev:?}"
+    );
+    assert!(ev[0].rule.starts_with("bad request: "), "{ev:?}");
 }
 
 /// (5) An upstream whose certificate the proxy does not trust gets no request: curl gets 502.
