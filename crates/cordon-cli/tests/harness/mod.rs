@@ -212,7 +212,15 @@ impl Case {
         fn walk(p: &Path, uid: u32, gid: u32) {
             let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
             if p.is_dir() && !p.is_symlink() {
-                for e in fs::read_dir(p).unwrap().flatten() {
+                let entries = match fs::read_dir(p) {
+                    Ok(rd) => rd,
+                    // Gone meanwhile: cordon's trash cleaner (caches' old work directories,
+                    // removed at idle priority after a run) may still be at work in the state
+                    // directory below the fake home.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                    Err(e) => panic!("chown_all: read {}: {e}", p.display()),
+                };
+                for e in entries.flatten() {
                     walk(&e.path(), uid, gid);
                 }
             }
