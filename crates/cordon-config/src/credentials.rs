@@ -94,6 +94,22 @@ impl Applier<'_, '_> {
                 "name the variable of cordon's environment that holds the secret, e.g. env = \"GITHUB_TOKEN\"",
             ));
         }
+        // Inside, the variable becomes a placeholder: not one the sandbox needs or cordon sets.
+        let upper = t.env.to_ascii_uppercase();
+        let reserved = ["PATH", "HOME", "TMPDIR"].contains(&upper.as_str())
+            || upper.ends_with("_PROXY")
+            || cordon_sandbox::spec::BUNDLE_VARS.contains(&upper.as_str())
+            || cordon_sandbox::spec::EXTRA_CA_VARS.contains(&upper.as_str());
+        if reserved {
+            return Err(self.doc.err_at(
+                c,
+                format!(
+                    "credential `env` {:?} is a variable the sandbox needs or cordon sets",
+                    t.env
+                ),
+                "keep the secret in a variable of its own, e.g. env = \"GITHUB_TOKEN\"",
+            ));
+        }
         let format = t.format.clone().unwrap_or_else(|| "{}".into());
         if format.matches("{}").count() != 1 {
             return Err(self.doc.err_at(
@@ -203,6 +219,9 @@ paths = ["/repos/acme/"]
             ("host = \"10.0.0.1\"\nenv = \"T\"", "credential host"),
             ("host = \"*.example.test\"\nenv = \"T\"", "credential host"),
             ("host = \"a.test\"\nenv = \"1T\"", "not a variable name"),
+            ("host = \"a.test\"\nenv = \"PATH\"", "cordon sets"),
+            ("host = \"a.test\"\nenv = \"https_proxy\"", "cordon sets"),
+            ("host = \"a.test\"\nenv = \"SSL_CERT_FILE\"", "cordon sets"),
             (
                 "host = \"a.test\"\nenv = \"T\"\nformat = \"x\"",
                 "exactly one {}",
