@@ -113,6 +113,10 @@ pub enum Event {
         method: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         path: Option<Text>,
+        /// Intercepted requests: the name of the credential header cordon added (never its
+        /// value).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        injected: Option<String>,
         decision: String,
         rule: Text,
         bytes_up: u64,

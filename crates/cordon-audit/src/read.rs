@@ -193,8 +193,13 @@ pub fn summary(r: &Record, colour: bool) -> String {
                 m if m.is_empty() => String::new(),
                 m => format!(" {m} {}", r.text("path")),
             };
+            // An intercepted request that got a credential: the header's name, never its value.
+            let injected = match r.text("injected") {
+                h if h.is_empty() => String::new(),
+                h => format!(" injected={h}"),
+            };
             format!(
-                "{} {} {}:{}{request} up={}B down={}B ({})",
+                "{} {} {}:{}{request}{injected} up={}B down={}B ({})",
                 paint(&d, decision_colour(&d), colour),
                 r.text("protocol"),
                 r.text("host"),

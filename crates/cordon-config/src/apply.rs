@@ -23,7 +23,7 @@ pub(crate) struct Applier<'a, 'b> {
 }
 
 impl Applier<'_, '_> {
-    fn origin<T>(&self, v: &S<T>) -> Origin {
+    pub(crate) fn origin<T>(&self, v: &S<T>) -> Origin {
         let (line, _) = self.doc.line_col(v.span().start);
         Origin {
             layer: self.layer,
@@ -50,7 +50,7 @@ impl Applier<'_, '_> {
     }
 
     /// Keys only the system, user and managed layers may set, never a project (even trusted).
-    fn personal<T>(&mut self, v: &S<T>, key: &str) -> Result<bool, ConfigError> {
+    pub(crate) fn personal<T>(&mut self, v: &S<T>, key: &str) -> Result<bool, ConfigError> {
         match self.how {
             How::Full => Ok(true),
             How::Managed => self.loosen(v, key),
@@ -97,6 +97,7 @@ impl Applier<'_, '_> {
         self.filesystem(&f)?;
         self.env(&f)?;
         self.network(&f)?;
+        self.credentials(&f)?;
         self.limits(&f)?;
         self.policy(&f, snap)?;
         self.audit(&f)?;

@@ -20,6 +20,8 @@ use cordon_policy::{Loosening, Source};
 use cordon_sandbox::spec::{Limits, Mode};
 
 mod apply;
+mod credentials;
+pub use credentials::CredentialConf;
 pub mod grants;
 mod profiles;
 mod schema;
@@ -432,6 +434,11 @@ pub struct Config {
     /// Tunnels may carry an encrypted ClientHello (ECH): its server name cannot be checked.
     pub allow_ech: Val<bool>,
     pub resolve: Vec<Val<(String, IpAddr)>>,
+    /// `[[network.credentials]]` (user, system and managed files only; never a project's).
+    pub credentials: Vec<Val<CredentialConf>>,
+    /// `network.upstream_ca_file`: certificates added to the roots that verify intercepted
+    /// hosts' servers (user, system and managed files only).
+    pub upstream_ca_file: Option<Val<PathBuf>>,
     pub nproc: Val<u64>,
     pub memory: Val<u64>,
     pub nofile: Val<u64>,
@@ -582,6 +589,8 @@ impl Config {
             allow_local: Val::new(false, b()),
             allow_ech: Val::new(false, b()),
             resolve: Vec::new(),
+            credentials: Vec::new(),
+            upstream_ca_file: None,
             nproc: Val::new(l.nproc, b()),
             memory: Val::new(l.data_bytes, b()),
             nofile: Val::new(l.nofile, b()),

@@ -125,6 +125,26 @@ pub(crate) struct NetToml {
     pub allow_ech: Option<S<bool>>,
     #[serde(default)]
     pub resolve: Vec<S<String>>,
+    /// `[[network.credentials]]`: headers the proxy adds on egress (personal: never a project's).
+    #[serde(default)]
+    pub credentials: Vec<S<CredentialToml>>,
+    /// Extra roots for the proxy's own TLS to intercepted hosts (personal).
+    pub upstream_ca_file: Option<S<String>>,
+}
+
+/// One `[[network.credentials]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CredentialToml {
+    pub host: String,
+    pub env: String,
+    pub header: Option<String>,
+    pub format: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -203,6 +223,14 @@ const KEYS: &[&str] = &[
     "allow_local",
     "allow_ech",
     "resolve",
+    "credentials",
+    "upstream_ca_file",
+    "host",
+    "header",
+    "format",
+    "port",
+    "methods",
+    "paths",
     "nproc",
     "memory",
     "nofile",

@@ -104,6 +104,15 @@ fn entries(c: &Config) -> Vec<(&'static str, Entry)> {
             "network.resolve",
             many(&c.resolve, |(n, a)| s(&format!("{n}:{a}"))),
         ),
+        // The config holds no secret: `env` names the variable that does.
+        ("network.credentials", many(&c.credentials, |x| json!(x))),
+        (
+            "network.upstream_ca_file",
+            match &c.upstream_ca_file {
+                Some(p) => one(path(&p.value), &p.origin),
+                None => Entry::Unset,
+            },
+        ),
         ("limits.nproc", one(json!(c.nproc.value), &c.nproc.origin)),
         (
             "limits.memory",

@@ -38,6 +38,15 @@ pub(crate) fn run(
             Err(e) => fail_code(e),
         };
     }
+    // Credentials injected on egress: every secret is read now, before anything runs; one
+    // missing refuses the run (crate::credentials).
+    let mut policy = net_policy(cfg);
+    if let (Network::Proxy { .. }, Some(ca), Some(_)) = (&spec.network, &plan.run_ca, &spec.trust) {
+        let var = |k: &str| std::env::var(k).ok();
+        if let Err(e) = crate::credentials::intercept(cfg, ca, &mut policy, &var) {
+            return fail_code(e);
+        }
+    }
     if let Err(e) = rec.require(&record::exec(spec)) {
         return fail_code(e);
     }
@@ -75,7 +84,6 @@ pub(crate) fn run(
         }
     });
     let handle = std::cell::RefCell::new(None);
-    let policy = net_policy(cfg);
     let hook = Box::new(
         |l: std::net::TcpListener| match cordon_net::start(l, policy, on_event) {
             Ok(h) => *handle.borrow_mut() = Some(h),
@@ -92,10 +100,22 @@ pub(crate) fn run(
     record::finish(rec, &ran, started)
 }
 
-/// What the proxy lets through, from the effective config.
+/// What the proxy lets through, from the effective config. A credential's host:port is
+/// allowed by the credential itself (a deny still wins); its secret and the run's CA are added
+/// at launch (`credentials::intercept`).
 pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
+    let credential_hosts = cfg.credentials.iter().filter_map(|c| {
+        format!("{}:{}", c.value.host, c.value.port)
+            .parse::<cordon_net::DomainPattern>()
+            .ok()
+    });
     cordon_net::NetPolicy {
-        allow: cfg.allow_domains.iter().map(|d| d.value.clone()).collect(),
+        allow: cfg
+            .allow_domains
+            .iter()
+            .map(|d| d.value.clone())
+            .chain(credential_hosts)
+            .collect(),
         deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
         allow_local: cfg.allow_local.value,
         allow_ech: cfg.allow_ech.value,
@@ -109,7 +129,7 @@ pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
                 None => String::new(),
             })
             .collect(),
-        // Credentials and interception are not configurable yet: nothing is intercepted.
+        // Added at launch, with the secrets (`credentials::intercept`).
         credentials: Vec::new(),
         intercept_ca: None,
         upstream_roots: None,

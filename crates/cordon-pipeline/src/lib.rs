@@ -39,6 +39,7 @@ pub mod out;
 pub mod approval;
 pub mod approve;
 pub mod check;
+pub mod credentials;
 pub mod decide;
 mod error;
 pub mod files;

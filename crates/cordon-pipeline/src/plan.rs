@@ -33,6 +33,9 @@ pub struct Plan {
     pub spec: SandboxSpec,
     /// The audit log directory; None with `--no-audit` (or a dry run that has none).
     pub audit_dir: Option<PathBuf>,
+    /// The run's CA when credentials are configured (`credentials::run_ca`): made once, so
+    /// that every spec built for the run trusts the CA the proxy uses.
+    pub run_ca: Option<std::sync::Arc<cordon_net::tls::RunCa>>,
     pub(crate) started: Instant,
 }
 
@@ -121,7 +124,15 @@ impl Plan {
                 .create(paths.state_dir());
         }
         let started = Instant::now();
-        let req = sandbox_request(&request, &config, &paths, audit_dir.as_ref(), &[])?;
+        let run_ca = crate::credentials::run_ca(&config)?;
+        let req = sandbox_request(
+            &request,
+            &config,
+            &paths,
+            audit_dir.as_ref(),
+            &[],
+            run_ca.as_deref(),
+        )?;
         // The built-in rules are compiled in (no parsing); only config and --policy files are.
         let policy = config.load_policy()?;
         let probe = Probe::quick();
@@ -137,6 +148,7 @@ impl Plan {
             probe,
             spec,
             audit_dir,
+            run_ca,
             started,
         })
     }
@@ -153,6 +165,7 @@ impl Plan {
             &self.paths,
             self.audit_dir.as_ref(),
             pinned,
+            self.run_ca.as_deref(),
         )
     }
 }
@@ -163,6 +176,7 @@ fn sandbox_request(
     paths: &Paths,
     audit_dir: Option<&PathBuf>,
     pinned: &[Pinned],
+    run_ca: Option<&cordon_net::tls::RunCa>,
 ) -> Result<spec::Request> {
     let argv = request.command.argv();
     if argv.is_empty() {
@@ -186,9 +200,15 @@ fn sandbox_request(
     } else {
         Network::None
     };
-    let proxy_env = match network {
-        Network::Proxy { port } => cordon_net::proxy_env(port),
-        _ => Vec::new(),
+    // With the proxy: its variables, and with credentials the CA files and variables and the
+    // credentials' placeholders.
+    let (proxy_env, trust) = match network {
+        Network::Proxy { port } => {
+            let mut env = cordon_net::proxy_env(port);
+            let trust = crate::credentials::sandbox_side(cfg, run_ca, &mut env)?;
+            (env, trust)
+        }
+        _ => (Vec::new(), None),
     };
     Ok(spec::Request {
         mode: cfg.mode.value,
@@ -231,6 +251,7 @@ fn sandbox_request(
         // Grants, approver settings, trust: never writable from inside.
         own_dirs: vec![paths.config_dir.clone()],
         proxy_env,
+        trust,
         caches,
     })
 }

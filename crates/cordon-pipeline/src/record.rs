@@ -314,6 +314,7 @@ pub fn connection(ev: &cordon_net::ConnEvent) -> Event {
         addr: ev.addr.clone(),
         method: ev.method.clone(),
         path: ev.path.as_ref().map(Text::from),
+        injected: ev.injected.clone(),
         decision: ev.decision.into(),
         rule: Text::from(&ev.rule),
         bytes_up: ev.bytes_up,

@@ -263,6 +263,9 @@ pub fn build_root(
             .map_err(|e| io::Error::new(e.kind(), format!("protect {}: {e}", p.display())))?;
     }
     pin_files(&spec.pinned)?;
+    if let Some(t) = &spec.trust {
+        trust_files(t).map_err(|e| io::Error::new(e.kind(), format!("the run's CA files: {e}")))?;
+    }
     for s in &spec.hidden_sockets {
         if views.iter().any(|v| s.starts_with(v)) {
             continue;
@@ -399,6 +402,34 @@ fn pin_files(pins: &[crate::spec::Pinned]) -> io::Result<()> {
     }
     // The mounts hold the copies; their names go.
     std::fs::remove_dir_all(stage)
+}
+
+/// The run's CA files in a directory of the sandbox's private /tmp (fresh: nothing else has
+/// written there), then that directory mounted read-only over itself: the command can read
+/// them, not change, remove or rename them (a mount point cannot be renamed). They go with the
+/// sandbox's mount namespace.
+fn trust_files(t: &crate::spec::Trust) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = Path::new(crate::spec::TRUST_DIR);
+    std::fs::DirBuilder::new().mode(0o755).create(dir)?;
+    for (path, bytes) in [(&t.bundle, &t.bundle_pem), (&t.ca, &t.ca_pem)] {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        f.write_all(bytes)?;
+    }
+    let fd = open_tree_clone(dir, false)?;
+    mount_setattr(
+        Some(&fd),
+        dir,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        false,
+    )?;
+    attach(&fd, dir, true)
 }
 
 /// A minimal /dev: null, zero, full, random, urandom, tty (bind mounts of the host's nodes: a

@@ -102,6 +102,81 @@ pub struct Pinned {
     pub bytes: Vec<u8>,
 }
 
+/// Where the run's CA files are inside the sandbox: a directory of its private /tmp, written by
+/// its init and mounted read-only over itself (namespaces only; gone with the sandbox).
+pub const TRUST_DIR: &str = "/tmp/.cordon-ca";
+
+/// The variables that point TLS clients at a CA bundle (`Trust::bundle`): OpenSSL, Python's
+/// requests, curl, git, pip, cargo, the AWS SDKs, Deno.
+pub const BUNDLE_VARS: &[&str] = &[
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "PIP_CERT",
+    "CARGO_HTTP_CAINFO",
+    "AWS_CA_BUNDLE",
+    "DENO_CERT",
+];
+
+/// The variables that add one CA to a client's own roots (`Trust::ca`): Node.
+pub const EXTRA_CA_VARS: &[&str] = &["NODE_EXTRA_CA_CERTS"];
+
+/// A credential the proxy adds on egress, as the spec shows it: where, which header, which
+/// variable of cordon's environment holds it (the value is never here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Injected {
+    pub host: String,
+    pub port: u16,
+    pub header: String,
+    pub env: String,
+}
+
+/// The certificates the sandbox trusts when the proxy intercepts (credentials injected on
+/// egress): the system's bundle plus the run's CA, and the run's CA alone. Public data: no key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trust {
+    /// The bundle's path inside the sandbox (system roots + the run's CA).
+    pub bundle: PathBuf,
+    /// The run's CA alone, inside the sandbox.
+    pub ca: PathBuf,
+    /// The credentials the proxy adds (shown by `--dry-run`; never a value).
+    pub credentials: Vec<Injected>,
+    #[serde(skip)]
+    pub bundle_pem: Vec<u8>,
+    #[serde(skip)]
+    pub ca_pem: Vec<u8>,
+}
+
+impl Trust {
+    /// The files for `system_pem` (the system's bundle) and the run's CA `ca_pem`.
+    pub fn new(system_pem: &[u8], ca_pem: &[u8]) -> Trust {
+        let mut bundle_pem = system_pem.to_vec();
+        if !bundle_pem.is_empty() && !bundle_pem.ends_with(b"\n") {
+            bundle_pem.push(b'\n');
+        }
+        bundle_pem.extend_from_slice(ca_pem);
+        Trust {
+            bundle: Path::new(TRUST_DIR).join("ca-bundle.pem"),
+            ca: Path::new(TRUST_DIR).join("run-ca.pem"),
+            credentials: Vec::new(),
+            bundle_pem,
+            ca_pem: ca_pem.to_vec(),
+        }
+    }
+
+    /// The variables pointing at the files ([`BUNDLE_VARS`], [`EXTRA_CA_VARS`]).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let b = self.bundle.display().to_string();
+        let c = self.ca.display().to_string();
+        BUNDLE_VARS
+            .iter()
+            .map(|v| (v.to_string(), b.clone()))
+            .chain(EXTRA_CA_VARS.iter().map(|v| (v.to_string(), c.clone())))
+            .collect()
+    }
+}
+
 /// Everything the sandbox will be, as data.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxSpec {
@@ -147,6 +222,9 @@ pub struct SandboxSpec {
     /// caller must not run with them (see `runs.rs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pin_conflicts: Vec<(PathBuf, u32)>,
+    /// The run's CA files (credentials injected on egress), written by init (namespaces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Trust>,
     /// Git directories bind-mounted on themselves (read-write) for the run: a mount point
     /// cannot be renamed or removed, so a repository cannot be swapped for another.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -195,9 +273,12 @@ pub struct Request {
     /// when a writable root holds them (created first if missing, so that they can be mounted
     /// over and cannot be created inside).
     pub own_dirs: Vec<PathBuf>,
-    /// With the proxy: the variables that point programs at it (every `*_proxy` variable of
-    /// the environment is dropped first). Empty otherwise.
+    /// With the proxy: the variables that point programs at it, and (credentials injected on
+    /// egress) the CA variables and the credentials' placeholders. Every `*_proxy` variable of
+    /// the environment, and every variable set here, is dropped first. Empty otherwise.
     pub proxy_env: Vec<(String, String)>,
+    /// The run's CA files for the sandbox to trust (with `proxy_env` pointing at them).
+    pub trust: Option<Trust>,
 }
 
 /// Changes to the built-in secret and protected path lists (from the config files).
@@ -350,6 +431,7 @@ pub fn build(
         notes,
         caches,
         pinned: req.pinned.clone(),
+        trust: req.trust.clone(),
         pinned_elsewhere,
         pin_conflicts,
         pinned_dirs: scan.pinned,
@@ -460,7 +542,11 @@ fn command_env(
 ) -> (Vec<(String, String)>, Vec<DroppedEnv>) {
     let (mut env, env_dropped) = filter_env(parent_env, &req.env);
     if !req.proxy_env.is_empty() {
-        env.retain(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"));
+        // A credential's variable is replaced by its placeholder: never the parent's value.
+        env.retain(|(k, _)| {
+            !k.to_ascii_lowercase().ends_with("_proxy")
+                && !req.proxy_env.iter().any(|(p, _)| p == k)
+        });
         env.extend(req.proxy_env.iter().cloned());
     }
     (env, env_dropped)

@@ -103,6 +103,7 @@ fn request(ws: &Path, argv: &[&str], fallback: bool) -> Request {
         pinned: vec![],
         own_dirs: vec![],
         proxy_env: vec![],
+        trust: None,
     }
 }
 
