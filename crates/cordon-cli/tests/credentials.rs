@@ -144,6 +144,11 @@ fn run(c: &Case, port: u16, token: Option<&str>, extra: &[&str], script: &str) -
     cmd.output().expect("run cordon")
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 fn heads_of(heads: &Path) -> String {
     std::fs::read_to_string(heads).unwrap_or_default()
 }
@@ -323,10 +328,54 @@ fn missing_variable_refuses_the_run(c: &Case) {
     assert!(!spec.contains(TOKEN), "[{l}]");
 }
 
+/// `--writable /tmp` mounts the host's /tmp over the private one, where the run's CA files go:
+/// the run is refused before anything is written there (they would land in the host's /tmp and
+/// outlive the run), and before the command runs.
+fn writable_tmp_is_refused(c: &Case) {
+    let (mut srv, port, heads) = setup(c);
+    let o = run(
+        c,
+        port,
+        Some(TOKEN),
+        &["--writable=/tmp"],
+        "touch ran; curl -sS https://api.example.test:PORT/x",
+    );
+    srv.kill().ok();
+    srv.wait().ok();
+    let l = c.label();
+    assert!(
+        !std::path::Path::new("/tmp/.cordon-ca").exists(),
+        "[{l}] the CA files were written in the host's /tmp: {}",
+        text(&o)
+    );
+    assert!(!c.ws.join("ran").exists(), "[{l}] {}", text(&o));
+    assert_eq!(heads_of(&heads), "", "[{l}]");
+    assert_eq!(code(&o), 125, "[{l}] {}", text(&o));
+    // As the unprivileged user, the index of /tmp as a writable root stops first: root's
+    // directories there cannot be read (a refusal of its own, before anything runs).
+    if c.who == Who::Unprivileged && is_root() {
+        assert!(
+            text(&o).contains("cannot read the workspace"),
+            "[{l}] {}",
+            text(&o)
+        );
+        return;
+    }
+    if refused_in_fallback(c, &o, &heads) {
+        return;
+    }
+    assert!(
+        text(&o).contains("do not make /tmp itself writable"),
+        "[{l}] {}",
+        text(&o)
+    );
+}
+
 variants!(
     token_is_injected_and_never_inside,
     project_credential_is_ignored,
     missing_variable_refuses_the_run,
+    writable_tmp_is_refused,
 );
 
 /// Without credentials nothing changes: no CA variables, no CA files.

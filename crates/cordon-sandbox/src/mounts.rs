@@ -264,7 +264,8 @@ pub fn build_root(
     }
     pin_files(&spec.pinned)?;
     if let Some(t) = &spec.trust {
-        trust_files(t).map_err(|e| io::Error::new(e.kind(), format!("the run's CA files: {e}")))?;
+        trust_files(t, &spec.writable)
+            .map_err(|e| io::Error::new(e.kind(), format!("the run's CA files: {e}")))?;
     }
     for s in &spec.hidden_sockets {
         if views.iter().any(|v| s.starts_with(v)) {
@@ -408,10 +409,22 @@ fn pin_files(pins: &[crate::spec::Pinned]) -> io::Result<()> {
 /// written there), then that directory mounted read-only over itself: the command can read
 /// them, not change, remove or rename them (a mount point cannot be renamed). They go with the
 /// sandbox's mount namespace.
-fn trust_files(t: &crate::spec::Trust) -> io::Result<()> {
+///
+/// A writable root at or above that directory (`--writable /tmp`) is the host's /tmp mounted
+/// over the private one: the files would land there, outside the sandbox, and outlive the run.
+/// Refused, before anything is written.
+fn trust_files(t: &crate::spec::Trust, writable: &[PathBuf]) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let dir = Path::new(crate::spec::TRUST_DIR);
+    if let Some(w) = writable.iter().find(|w| dir.starts_with(w)) {
+        return Err(io::Error::other(format!(
+            "they go in the sandbox's private /tmp ({}), which the writable root {} replaces with the host's; \
+             with [[network.credentials]] configured, do not make /tmp itself writable (a workspace below it is fine)",
+            dir.display(),
+            w.display()
+        )));
+    }
     std::fs::DirBuilder::new().mode(0o755).create(dir)?;
     for (path, bytes) in [(&t.bundle, &t.bundle_pem), (&t.ca, &t.ca_pem)] {
         let mut f = std::fs::OpenOptions::new()
