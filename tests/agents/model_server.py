@@ -11,10 +11,12 @@ The scenario (a JSON file) is a list of steps, consumed in order by the agent's 
 A step is {"text": "..."} or {"tool": {"anthropic": {"name", "input"}, "openai": {"name",
 "arguments"}, "gemini": {"name", "args"}}}. When the steps run out, the answer is "done.".
 
-Every request is appended, as received (path + JSON body), to the log file, one JSON per line,
-so a test can check what the agent sent back (e.g. the hook's reason in a tool result).
+Every request is appended, as received (path, JSON body and headers), to the log file, one JSON
+per line, so a test can check what the agent sent back (e.g. the hook's reason in a tool result)
+and with which credential (every header, as [name, value] pairs under "headers").
 
-Usage: model_server.py SCENARIO.json LOG.jsonl PORTFILE   (writes the port it listens on)
+Usage: model_server.py SCENARIO.json LOG.jsonl PORTFILE [CERT KEY]   (writes the port it listens
+on; with CERT and KEY, PEM files, it speaks HTTPS with that certificate)
 """
 import json
 import sys
@@ -64,7 +66,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def record(self, body):
         with LOCK, open(LOG, "a") as f:
-            f.write(json.dumps({"path": self.path, "body": body}) + "\n")
+            f.write(json.dumps({"path": self.path, "body": body,
+                                "headers": [[k.lower(), v] for k, v in self.headers.items()]}) + "\n")
 
     def send_json(self, obj, code=200):
         data = json.dumps(obj).encode()
@@ -198,6 +201,11 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if len(sys.argv) > 5:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(PORTFILE + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     import os

@@ -6,8 +6,11 @@
 //! to ~/.bashrc. Checked outside: what the tools returned to the model (recorded by the server)
 //! holds no byte of the key, ~/.bashrc is unchanged, the workspace file was written, the audit
 //! log records the run. As the invoking and the unprivileged user, with namespaces (the profile
-//! needs the proxy; without namespaces it is refused: tests/profiles.rs).
+//! needs the proxy; without namespaces it is refused: tests/profiles.rs). A second test serves
+//! the model over HTTPS as api.example.test with the agent's API key as a credential injected on
+//! egress: the agent never holds its key.
 
+mod certs;
 mod harness;
 mod model;
 
@@ -40,6 +43,20 @@ impl Server {
         out.dedup();
         out
     }
+}
+
+/// Runs `cmd` (stdout and stderr piped), killed after 3 minutes; its output, as text.
+fn run_for_3_minutes(mut cmd: std::process::Command) -> String {
+    let mut child = cmd.spawn().unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness::text(&child.wait_with_output().unwrap())
 }
 
 fn claude_code_inside_cordon(who: Who) {
@@ -80,16 +97,7 @@ fn claude_code_inside_cordon(who: Who) {
         .env("DISABLE_AUTOUPDATER", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let t = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t.elapsed() > Duration::from_secs(180) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = harness::text(&child.wait_with_output().unwrap());
+    let out = run_for_3_minutes(cmd);
     let label = format!("{who:?}");
     // The agent worked: its shell ran (inside), and the model got to its last step.
     assert_eq!(
@@ -136,4 +144,118 @@ fn claude_code_inside_cordon_invoker() {
 #[test]
 fn claude_code_inside_cordon_unprivileged() {
     claude_code_inside_cordon(Who::Unprivileged)
+}
+
+/// The agent's own API key, in cordon's environment only. Split in the agent's shell command
+/// below, so that the command (which goes back to the model) never carries it whole.
+const AGENT_KEY: &str = "sk-ant-api03-cordonTEST-9f3b2a7c4e1d";
+
+/// The agent never holds its own API key (README "Credentials injected on egress"): the user
+/// config names the credential for the model API's host (x-api-key from ANTHROPIC_API_KEY), the
+/// model server speaks HTTPS as api.example.test with a test CA (`upstream_ca_file`), and Claude
+/// Code reaches it through cordon's proxy, trusting the run's CA (NODE_EXTRA_CA_CERTS). Checked
+/// outside: every request the server got carried the real key, exactly once; inside, the
+/// variable was the placeholder and no process's environment held the key; nothing the model
+/// was sent holds it; the session finished.
+fn claude_code_never_holds_its_key(who: Who) {
+    let Some(_) = agent_bin("claude") else { return };
+    let c = Case::new(who, false);
+    std::fs::create_dir_all(c.ws.join(".git")).unwrap();
+    let tls = c.base.join("tls");
+    certs::make_certs(&tls);
+    let steps = json!([
+        {"tool": {"anthropic": {"name": "Bash", "input": {"command": "T='sk-ant-api03''-cordonTEST-9f3b2a7c4e1d'; echo \"key=$ANTHROPIC_API_KEY\"; echo \"env=$(env | grep -c \"$T\")\"; echo \"proc=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c \"$T\")\"", "description": "x"}}}},
+        {"text": "all done"}
+    ]);
+    let server = Server::start_tls(
+        &c.base,
+        &steps,
+        &tls.join("leaf.crt"),
+        &tls.join("leaf.key"),
+    );
+    let port = server.port.to_string();
+    c.write(
+        ".config/cordon/config.toml",
+        &format!(
+            "[network]\nupstream_ca_file = \"{}\"\n\n[[network.credentials]]\n\
+             host = \"api.example.test\"\nport = {port}\nheader = \"x-api-key\"\n\
+             env = \"ANTHROPIC_API_KEY\"\n",
+            tls.join("ca.crt").display()
+        ),
+    );
+    c.chown_all();
+    let mut cmd = c.command_with_policy(&[
+        "run",
+        "--profile",
+        "claude-code",
+        "--resolve",
+        "api.example.test:127.0.0.1",
+        "--allow-local",
+        "--",
+        "claude",
+        "-p",
+        "go",
+        "--allowedTools",
+        "Bash",
+    ]);
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "ANTHROPIC_BASE_URL",
+            format!("https://api.example.test:{port}"),
+        )
+        .env("ANTHROPIC_API_KEY", AGENT_KEY)
+        .env("DISABLE_AUTOUPDATER", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_for_3_minutes(cmd);
+    let label = format!("{who:?}");
+    let audit = std::fs::read_to_string(c.audit_dir().join("audit.jsonl")).unwrap_or_default();
+    let requests = server.requests();
+    assert!(
+        !requests.is_empty(),
+        "{label}: no request reached the model server\n{out}\n{audit}"
+    );
+    // Every request carried the real key, exactly once (the placeholder was replaced).
+    for (i, keys) in server.header_values("x-api-key").iter().enumerate() {
+        assert!(
+            keys.len() == 1 && keys[0] == AGENT_KEY,
+            "{label}: request {i} carried x-api-key {keys:?}"
+        );
+    }
+    // Inside, the variable was the placeholder; no process's environment held the key.
+    let results = server.tool_results();
+    assert!(
+        results
+            .iter()
+            .any(|r| r.contains("key=cordon-credential:ANTHROPIC_API_KEY")
+                && r.contains("env=0")
+                && r.contains("proc=0")),
+        "{label}: {results:#?}\n{out}"
+    );
+    // Nothing the model was sent (paths and bodies: the headers are the proxy's) holds it.
+    for r in &requests {
+        let sent = format!("{} {}", r["path"], r["body"]);
+        assert!(
+            !sent.contains(AGENT_KEY),
+            "{label}: the key reached the model"
+        );
+    }
+    assert!(
+        !out.contains(AGENT_KEY),
+        "{label}: the agent printed the key"
+    );
+    assert!(
+        out.contains("all done"),
+        "{label}: the session did not finish\n{out}"
+    );
+}
+
+#[test]
+fn claude_code_never_holds_its_key_invoker() {
+    claude_code_never_holds_its_key(Who::Invoker)
+}
+
+#[test]
+fn claude_code_never_holds_its_key_unprivileged() {
+    claude_code_never_holds_its_key(Who::Unprivileged)
 }

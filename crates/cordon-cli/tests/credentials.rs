@@ -7,71 +7,20 @@
 //! fallback has no proxy network at all (it refuses `--allow-domain`), so there it checks that
 //! the run is refused and that nothing reaches the server.
 
+mod certs;
 mod harness;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
+use certs::make_certs;
 use harness::{code, text, Case, Who};
 
 /// The secret, in cordon's environment only. Split in the scripts below, so that no command
 /// line inside the sandbox carries it whole.
 const TOKEN: &str = "s3cr3t-T0KEN-4f9a2c1e";
 const VAR: &str = "CORDON_TEST_TOKEN";
-
-/// A test CA and a leaf for api.example.test and other.example.test, signed by it.
-fn make_certs(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let d = |f: &str| dir.join(f).display().to_string();
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:api.example.test,DNS:other.example.test\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    for args in [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &["-days", "1", "-subj", "/CN=cordon test CA"],
-        ]
-        .concat(),
-        [&["req"][..], &ec, &["-subj", "/CN=api.example.test"]].concat(),
-    ] {
-        let is_ca = args.contains(&"-x509");
-        let (key, out) = if is_ca {
-            (d("ca.key"), d("ca.crt"))
-        } else {
-            (d("leaf.key"), d("leaf.csr"))
-        };
-        let o = Command::new("openssl")
-            .args(&args)
-            .args(["-keyout", &key, "-out", &out])
-            .output()
-            .expect("openssl is needed (installed by .ci/run)");
-        assert!(o.status.success(), "{}", text(&o));
-    }
-    let o = Command::new("openssl")
-        .args(["x509", "-req", "-days", "1", "-in", &d("leaf.csr")])
-        .args([
-            "-CA",
-            &d("ca.crt"),
-            "-CAkey",
-            &d("ca.key"),
-            "-CAcreateserial",
-        ])
-        .args(["-extfile", &d("ext.cnf"), "-out", &d("leaf.crt")])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-}
 
 /// The TLS server: answers every GET with "ok <path>" and appends the request line and headers
 /// to `heads` (outside the sandbox). Returns the child and its port.

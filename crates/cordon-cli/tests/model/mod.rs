@@ -38,6 +38,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, steps: &Value) -> Server {
+        Server::start_with(dir, steps, &[])
+    }
+
+    /// The same server over HTTPS, with `cert` and `key` (PEM files: see
+    /// tests/certs, whose leaf is for api.example.test).
+    pub fn start_tls(dir: &Path, steps: &Value, cert: &Path, key: &Path) -> Server {
+        Server::start_with(dir, steps, &[cert, key])
+    }
+
+    fn start_with(dir: &Path, steps: &Value, tls: &[&Path]) -> Server {
         let scen = dir.join("scenario.json");
         let log = dir.join("requests.jsonl");
         let portfile = dir.join("port");
@@ -49,6 +59,7 @@ impl Server {
             .arg(&scen)
             .arg(&log)
             .arg(&portfile)
+            .args(tls)
             .stdin(Stdio::null())
             .spawn()
             .expect("python3 (the scripted model server)");
@@ -74,6 +85,22 @@ impl Server {
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Every value of the header `name` (lower case) of each request, in order.
+    pub fn header_values(&self, name: &str) -> Vec<Vec<String>> {
+        self.requests()
+            .iter()
+            .map(|r| {
+                r["headers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|kv| kv[0] == name)
+                    .map(|kv| kv[1].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
             .collect()
     }
 
