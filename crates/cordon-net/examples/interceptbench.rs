@@ -28,7 +28,9 @@ use rcgen::{
 use rustls::client::Resumption;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
+use rustls::{
+    ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, StreamOwned,
+};
 
 /// Intercepted (the credential's host, listed by the run's CA).
 const API: &str = "api.bench.test";
@@ -181,6 +183,88 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     (us(v[v.len() / 2]), us(v[v.len() * 9 / 10]))
 }
 
+/// Moves every pending TLS record from `from` to `to`; returns the time each side spent.
+fn pump(from: &mut Connection, to: &mut Connection) -> (Duration, Duration) {
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    while from.wants_write() {
+        from.write_tls(&mut buf).unwrap();
+    }
+    let spent_from = t.elapsed();
+    let t = Instant::now();
+    let mut r = &buf[..];
+    while !r.is_empty() {
+        to.read_tls(&mut r).unwrap();
+        to.process_new_packets().unwrap();
+    }
+    (spent_from, t.elapsed())
+}
+
+/// One handshake in memory (no socket): the CPU each side spends, in µs, and whether it
+/// resumed a session. The server's session tickets are delivered too (the next one may resume).
+fn handshake(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (f64, f64, bool) {
+    let t = Instant::now();
+    let mut c = Connection::Client(
+        ClientConnection::new(client.clone(), ServerName::try_from(API).unwrap()).unwrap(),
+    );
+    let (mut tc, mut ts) = (t.elapsed(), Duration::ZERO);
+    let t = Instant::now();
+    let mut s = Connection::Server(rustls::ServerConnection::new(server.clone()).unwrap());
+    ts += t.elapsed();
+    loop {
+        let (x, y) = pump(&mut c, &mut s);
+        tc += x;
+        ts += y;
+        let (x, y) = pump(&mut s, &mut c);
+        ts += x;
+        tc += y;
+        if !c.is_handshaking() && !s.is_handshaking() && !c.wants_write() && !s.wants_write() {
+            break;
+        }
+    }
+    let resumed = c.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    (us(tc), us(ts), resumed)
+}
+
+/// The CPU of the two handshakes an intercepted request adds to a tunnel's one, in memory:
+/// the client's full handshake with the proxy (the run's leaf: P-256), and the proxy's own with
+/// the upstream (`tls::upstream_config`, which resumes its session, as it does in the proxy).
+fn handshake_cpu(
+    reps: usize,
+    client: &Arc<ClientConfig>,
+    ca: &RunCa,
+    upstream: (CertificateDer<'static>, Arc<ServerConfig>),
+) {
+    let leg = |c: &Arc<ClientConfig>, s: &Arc<ServerConfig>| {
+        handshake(c, s); // the first one: a full handshake that leaves a ticket (if kept)
+        let (mut cs, mut ss, mut resumed) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..reps {
+            let (c, s, r) = handshake(c, s);
+            cs.push(Duration::from_secs_f64(c / 1e6));
+            ss.push(Duration::from_secs_f64(s / 1e6));
+            resumed += usize::from(r);
+        }
+        (stats(cs).0, stats(ss).0, resumed)
+    };
+    let (c1, s1, r1) = leg(client, &ca.server_config(API).unwrap());
+    let mut roots = RootCertStore::empty();
+    roots.add(upstream.0).unwrap();
+    let proxy_client = tls::upstream_config(roots).unwrap();
+    let (c2, s2, r2) = leg(&proxy_client, &upstream.1);
+    println!("handshake CPU in memory ({reps} each, median µs; client side / server side):");
+    println!(
+        "  client <-> proxy, full (X25519; leaf P-256: the proxy signs, the client verifies 2 signatures) {c1:>5.0} / {s1:>5.0}  (resumed: {r1})"
+    );
+    println!(
+        "  proxy <-> upstream, tls::upstream_config (its session resumed)                            {c2:>5.0} / {s2:>5.0}  (resumed: {r2})"
+    );
+    println!(
+        "  the proxy's share of an intercepted request: {:.0} µs of handshake CPU (server side of the first, client side of the second)",
+        s1 + c2
+    );
+}
+
 /// The one-time costs, each measured on fresh objects `reps` times: median and max, in µs.
 fn one_time(reps: usize) {
     let mut new = Vec::new();
@@ -232,11 +316,11 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
     let (upstream_ca, server) = upstream_certs();
-    let (up, injected, resumed) = upstream(server);
-    let run_ca = RunCa::new(&[API.to_string()]).unwrap();
+    let (up, injected, resumed) = upstream(server.clone());
+    let run_ca = Arc::new(RunCa::new(&[API.to_string()]).unwrap());
     let client = client_config(upstream_ca.clone(), &run_ca.cert_pem());
     let mut upstream_roots = RootCertStore::empty();
-    upstream_roots.add(upstream_ca).unwrap();
+    upstream_roots.add(upstream_ca.clone()).unwrap();
     let cred =
         Credential::new(API, up, "Authorization", Secret::new(TOKEN), vec![], vec![]).unwrap();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -252,7 +336,7 @@ fn main() {
             (PLAIN.into(), "127.0.0.1".parse().unwrap()),
         ],
         credentials: vec![cred],
-        intercept_ca: Some(Arc::new(run_ca)),
+        intercept_ca: Some(run_ca.clone()),
         upstream_roots: Some(Arc::new(upstream_roots)),
         ..NetPolicy::default()
     };
@@ -319,6 +403,7 @@ fn main() {
         "  (the credential reached the upstream in all {got} intercepted requests; the proxy's own TLS to the upstream \
          resumed its session in {resumed} of them: rustls's default client session cache)"
     );
+    handshake_cpu(200, &client, &run_ca, (upstream_ca, server));
     one_time(20);
     handle.shutdown();
 }
