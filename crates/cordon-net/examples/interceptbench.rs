@@ -91,7 +91,8 @@ fn upstream(config: Arc<ServerConfig>) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsiz
                 let mut tls = rustls::Stream::new(&mut conn, &mut s);
                 let mut head = Vec::new();
                 let mut b = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                // The head, then a Content-Length body whole, before the answer.
+                while !complete(&head) {
                     match tls.read(&mut b) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => head.extend_from_slice(&b[..n]),
@@ -116,6 +117,19 @@ fn upstream(config: Arc<ServerConfig>) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsiz
     (port, injected, resumed)
 }
 
+/// Whether `req` holds a whole request: its head and its `Content-Length` body.
+fn complete(req: &[u8]) -> bool {
+    let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+    let len: usize = head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+    req.len() >= end + 4 + len
+}
+
 /// The one client configuration of all three cases: both CAs trusted, no session resumption
 /// (every connection pays a full handshake, as a fresh curl does).
 fn client_config(upstream_ca: CertificateDer<'static>, run_ca_pem: &str) -> Arc<ClientConfig> {
@@ -136,12 +150,23 @@ fn client_config(upstream_ca: CertificateDer<'static>, run_ca_pem: &str) -> Arc<
 
 /// One HTTPS request over `tcp` (direct, or a tunnel already open) for `host`: handshake,
 /// request, response read to the server's close. Returns the response.
-fn https_get(config: &Arc<ClientConfig>, tcp: TcpStream, host: &'static str, port: u16) -> Vec<u8> {
+fn https_get(
+    config: &Arc<ClientConfig>,
+    tcp: TcpStream,
+    host: &'static str,
+    port: u16,
+    body: &str,
+) -> Vec<u8> {
     let conn = ClientConnection::new(config.clone(), ServerName::try_from(host).unwrap()).unwrap();
     tcp.set_nodelay(true).unwrap();
     let mut tls = StreamOwned::new(conn, tcp);
     // One write: one TLS record, as curl sends it.
-    let req = format!("GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
+    let req = if body.is_empty() {
+        format!("GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n")
+    } else {
+        let n = body.len();
+        format!("POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {n}\r\n\r\n{body}")
+    };
     tls.write_all(req.as_bytes()).unwrap();
     let mut out = Vec::new();
     let mut b = [0u8; 4096];
@@ -181,6 +206,14 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     (us(v[v.len() / 2]), us(v[v.len() * 9 / 10]))
+}
+
+/// Prints one case's median, p90 (µs) and how many took over 20 ms; returns the median.
+fn row(what: &str, v: Vec<Duration>) -> f64 {
+    let slow = v.iter().filter(|d| **d > Duration::from_millis(20)).count();
+    let (median, p90) = stats(v);
+    println!("  {what:<48} {median:>9.0}  {p90:>9.0}  {slow:>8}");
+    median
 }
 
 /// Moves every pending TLS record from `from` to `to`; returns the time each side spent.
@@ -344,24 +377,33 @@ fn main() {
 
     let direct = || {
         let s = TcpStream::connect(("127.0.0.1", up)).unwrap();
-        https_get(&client, s, API, up)
+        https_get(&client, s, API, up, "")
     };
-    let tunnel = || https_get(&client, connect_tunnel(proxy, PLAIN, up), PLAIN, up);
-    let intercepted = || https_get(&client, connect_tunnel(proxy, API, up), API, up);
+    let tunnel = || https_get(&client, connect_tunnel(proxy, PLAIN, up), PLAIN, up, "");
+    let intercepted = || https_get(&client, connect_tunnel(proxy, API, up), API, up, "");
+    // A POST whose head and body the client sends in one write (one TLS record).
+    let body = "x".repeat(64);
+    let tunnel_post = || https_get(&client, connect_tunnel(proxy, PLAIN, up), PLAIN, up, &body);
+    let intercepted_post = || https_get(&client, connect_tunnel(proxy, API, up), API, up, &body);
     // Warm-up (the first intercepted tunnel makes the host's leaf and server configuration).
     for _ in 0..20 {
         direct();
         tunnel();
         intercepted();
+        tunnel_post();
+        intercepted_post();
     }
     let before = injected.load(Ordering::Relaxed);
     let resumed_before = resumed.load(Ordering::Relaxed);
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bp, mut cp) = (Vec::new(), Vec::new());
     for _ in 0..reqs {
         for (v, f) in [
             (&mut a, &direct as &dyn Fn() -> Vec<u8>),
             (&mut b, &tunnel),
             (&mut c, &intercepted),
+            (&mut bp, &tunnel_post),
+            (&mut cp, &intercepted_post),
         ] {
             let t = Instant::now();
             f();
@@ -370,33 +412,26 @@ fn main() {
     }
     let got = injected.load(Ordering::Relaxed) - before;
     assert_eq!(
-        got, reqs,
+        got,
+        2 * reqs,
         "every intercepted request carries the credential"
     );
-    let (a, b, c) = (stats(a), stats(b), stats(c));
     println!(
-        "{reqs} sequential HTTPS GETs each, a new connection per request, interleaved a/b/c; the client is the same in all three \
+        "{reqs} sequential HTTPS requests each, a new connection per request, interleaved; the client is the same in all \
          (rustls, ring, TLS 1.3, ALPN http/1.1, session resumption off: a full handshake every time)"
     );
-    println!("                                       median µs     p90 µs");
+    println!("                                                   median µs     p90 µs   > 20 ms");
+    let a = row("(a) GET direct", a);
+    let b = row("(b) GET, CONNECT tunnel (TLS end to end)", b);
+    let c = row("(c) GET intercepted, credential added", c);
+    row("    POST 64-byte body (one client write), tunnel", bp);
+    row("    POST 64-byte body, intercepted", cp);
     println!(
-        "  (a) direct                           {:>9.0}  {:>9.0}",
-        a.0, a.1
-    );
-    println!(
-        "  (b) CONNECT tunnel (TLS end to end)  {:>9.0}  {:>9.0}",
-        b.0, b.1
-    );
-    println!(
-        "  (c) intercepted, credential added    {:>9.0}  {:>9.0}",
-        c.0, c.1
-    );
-    println!(
-        "  ratios of medians: b/a {:.2}x, c/a {:.2}x, c/b {:.2}x; interception adds {:.0} µs per request over a tunnel",
-        b.0 / a.0,
-        c.0 / a.0,
-        c.0 / b.0,
-        c.0 - b.0
+        "  ratios of the GET medians: b/a {:.2}x, c/a {:.2}x, c/b {:.2}x; interception adds {:.0} µs per request over a tunnel",
+        b / a,
+        c / a,
+        c / b,
+        c - b
     );
     let resumed = resumed.load(Ordering::Relaxed) - resumed_before;
     println!(
