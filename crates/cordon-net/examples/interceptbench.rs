@@ -9,8 +9,10 @@
 //!   (c) through the proxy intercepted (the client trusts the run's CA; a credential injected).
 //! The client does the same work in all three: one rustls client configuration (ring, TLS 1.3,
 //! ALPN http/1.1, both CAs trusted, session resumption off), a fresh connection each time.
-//! Then the one-time costs: `RunCa::new` for 1 host, the first `leaf()` and `server_config()`,
-//! and `tls::system_roots()`.
+//! Also a POST with a 64-byte body, tunnelled and intercepted, and per case the requests over
+//! 20 ms (a Nagle / delayed-ACK stall shows there). Then the two handshakes' CPU in memory, and
+//! the one-time costs: `RunCa::new` for 1 host, the first `leaf()` and `server_config()`, and
+//! `tls::system_roots()`. Figures: docs/benchmarks.md, "TLS interception".
 //!
 //! usage: interceptbench [REQUESTS]   (default 1000)
 
