@@ -370,7 +370,14 @@ impl Shared {
             let rule = decision?;
             let addr = self.resolve(h, r.port).await?;
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => Ok((s, addr, rule)),
+                Ok(Ok(s)) => {
+                    // No Nagle towards the server either: the proxy writes a request's head
+                    // and its body separately (plain HTTP, intercepted HTTPS), and a small
+                    // second write held back until the first is acknowledged waits for the
+                    // server's delayed ACK (~40 ms) when the server waits for the whole body.
+                    let _ = s.set_nodelay(true);
+                    Ok((s, addr, rule))
+                }
                 Ok(Err(e)) => Err(format!("connect to {addr}: {e}")),
                 Err(_) => Err(format!("connect to {addr}: timed out")),
             }
