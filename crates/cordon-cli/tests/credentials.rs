@@ -193,6 +193,13 @@ fn token_is_injected_and_never_inside(c: &Case) {
         "[{l}] {log}"
     );
     assert!(!log.contains(TOKEN), "[{l}]");
+    // The rule that allowed it is the credential (with its config line), not a flag nobody gave.
+    assert!(
+        log.contains("(allowed by [[network.credentials]] at ")
+            && log.contains("config.toml:4)")
+            && !log.contains(&format!("--allow-domain api.example.test:{port}")),
+        "[{l}] {log}"
+    );
 }
 
 fn audit_text(c: &Case) -> String {

@@ -137,6 +137,7 @@ fn main() {
             ("web.test".into(), "127.0.0.1".parse().unwrap()),
         ],
         deny_origin: vec![],
+        allow_origin: vec![],
         ..cordon_net::NetPolicy::default()
     };
     let handle = cordon_net::start(l, policy, Box::new(|_| {})).unwrap();

@@ -50,8 +50,16 @@ impl NetPolicy {
         if let Some(why) = self.denied(h, port) {
             return Err(why);
         }
-        match self.allow.iter().find(|a| a.allows(h, port)) {
-            Some(a) => Ok(format!("--allow-domain {a}")),
+        match self
+            .allow
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.allows(h, port))
+        {
+            Some((i, a)) => Ok(match self.allow_origin.get(i).filter(|o| !o.is_empty()) {
+                Some(o) => format!("{a} (allowed by {o})"),
+                None => format!("--allow-domain {a}"),
+            }),
             None => {
                 let hint = match h {
                     Host::Name(n) if port == 80 || port == 443 => format!("--allow-domain {n}"),

@@ -69,6 +69,10 @@ pub struct NetPolicy {
     /// Where each `deny` entry came from, shown in refusals (same order; missing or empty:
     /// `--deny-domain`). E.g. `/etc/cordon/managed.toml:4`.
     pub deny_origin: Vec<String>,
+    /// Where each `allow` entry came from, shown as the rule that allowed a connection (same
+    /// order; missing or empty: `--allow-domain`). E.g. `[[network.credentials]] at
+    /// ~/.config/cordon/config.toml:4` for a credential's host.
+    pub allow_origin: Vec<String>,
     /// Headers added to the requests of intercepted hosts (the sandbox never holds them). A
     /// credential's host is intercepted only if `intercept_ca` lists it; otherwise its tunnels
     /// stay plain and carry no credential.

@@ -46,6 +46,7 @@ fn proxy(allow: &[&str]) -> (ProxyHandle, u16, Arc<Mutex<Vec<ConnEvent>>>) {
         allow_ech: false,
         resolve: vec![("echo.test".into(), "127.0.0.1".parse().unwrap())],
         deny_origin: vec![],
+        allow_origin: vec![],
         ..NetPolicy::default()
     };
     let h = start(l, policy, Box::new(move |ev| e2.lock().unwrap().push(ev))).unwrap();

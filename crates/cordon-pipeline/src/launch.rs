@@ -104,18 +104,24 @@ pub(crate) fn run(
 /// allowed by the credential itself (a deny still wins); its secret and the run's CA are added
 /// at launch (`credentials::intercept`).
 pub fn net_policy(cfg: &Config) -> cordon_net::NetPolicy {
+    // The allow list, each entry with where it came from: the flags and config files (shown as
+    // `--allow-domain`), then each credential's host:port (shown as that credential, so that a
+    // record does not name a flag nobody gave).
     let credential_hosts = cfg.credentials.iter().filter_map(|c| {
-        format!("{}:{}", c.value.host, c.value.port)
+        let pattern = format!("{}:{}", c.value.host, c.value.port)
             .parse::<cordon_net::DomainPattern>()
-            .ok()
+            .ok()?;
+        Some((pattern, format!("[[network.credentials]] at {}", c.origin)))
     });
+    let (allow, allow_origin): (Vec<_>, Vec<_>) = cfg
+        .allow_domains
+        .iter()
+        .map(|d| (d.value.clone(), String::new()))
+        .chain(credential_hosts)
+        .unzip();
     cordon_net::NetPolicy {
-        allow: cfg
-            .allow_domains
-            .iter()
-            .map(|d| d.value.clone())
-            .chain(credential_hosts)
-            .collect(),
+        allow,
+        allow_origin,
         deny: cfg.deny_domains.iter().map(|d| d.value.clone()).collect(),
         allow_local: cfg.allow_local.value,
         allow_ech: cfg.allow_ech.value,
