@@ -15,16 +15,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
 use certs::make_certs;
-use harness::{code, text, Case, Who};
+use harness::{code, is_root, text, Case, Who};
 
 /// The secret, in cordon's environment only. Split in the scripts below, so that no command
 /// line inside the sandbox carries it whole.
 const TOKEN: &str = "s3cr3t-T0KEN-4f9a2c1e";
 const VAR: &str = "CORDON_TEST_TOKEN";
 
+/// The TLS server's process, killed when dropped (a failed assertion included).
+struct Upstream(Child);
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
 /// The TLS server: answers every GET with "ok <path>" and appends the request line and headers
-/// to `heads` (outside the sandbox). Returns the child and its port.
-fn serve(dir: &Path, heads: &Path) -> (Child, u16) {
+/// to `heads` (outside the sandbox). Returns it and its port.
+fn serve(dir: &Path, heads: &Path) -> (Upstream, u16) {
     let server = format!(
         "import http.server, ssl\n\
          class H(http.server.BaseHTTPRequestHandler):\n  def do_GET(self):\n    \
@@ -46,12 +56,12 @@ fn serve(dir: &Path, heads: &Path) -> (Child, u16) {
     std::io::BufReader::new(srv.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (srv, line.trim().parse().unwrap())
+    (Upstream(srv), line.trim().parse().unwrap())
 }
 
 /// A case with the server running and the user config naming the credential for
 /// api.example.test:PORT. Returns (server, port, the heads file).
-fn setup(c: &Case) -> (Child, u16, PathBuf) {
+fn setup(c: &Case) -> (Upstream, u16, PathBuf) {
     let dir = c.base.join("tls");
     make_certs(&dir);
     let heads = dir.join("heads.log");
@@ -93,11 +103,6 @@ fn run(c: &Case, port: u16, token: Option<&str>, extra: &[&str], script: &str) -
     cmd.output().expect("run cordon")
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn heads_of(heads: &Path) -> String {
     std::fs::read_to_string(heads).unwrap_or_default()
 }
@@ -122,7 +127,7 @@ fn refused_in_fallback(c: &Case, o: &Output, heads: &Path) -> bool {
 /// the variable is the placeholder and no process's environment holds the value; the CA files
 /// are read-only; the audit log says which header was added.
 fn token_is_injected_and_never_inside(c: &Case) {
-    let (mut srv, port, heads) = setup(c);
+    let (srv, port, heads) = setup(c);
     let script = "curl -sS https://api.example.test:PORT/x -H 'Authorization: fake'; echo\n\
         python3 -c \"import urllib.request as u; print(u.urlopen(u.Request('https://api.example.test:PORT/py', headers={'Authorization': 'fake2'})).read().decode())\"\n\
         echo \"VAR=$CORDON_TEST_TOKEN\"; echo \"NODE=$NODE_EXTRA_CA_CERTS SSL=$SSL_CERT_FILE\"\n\
@@ -140,14 +145,11 @@ fn token_is_injected_and_never_inside(c: &Case) {
         script,
     );
     if refused_in_fallback(c, &o, &heads) {
-        srv.kill().ok();
-        srv.wait().ok();
         return;
     }
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let got = heads_of(&heads);
-    srv.kill().ok();
-    srv.wait().ok();
+    drop(srv);
     let l = c.label();
     assert_eq!(code(&o), 0, "[{l}] {}", text(&o));
     assert!(
@@ -213,7 +215,7 @@ fn audit_text(c: &Case) -> String {
 /// A project's config adding a credential (for another host, from the same variable) is
 /// ignored: that host's server sees no token.
 fn project_credential_is_ignored(c: &Case) {
-    let (mut srv, port, heads) = setup(c);
+    let (srv, port, heads) = setup(c);
     c.write(
         "proj/.cordon/config.toml",
         &format!("[[network.credentials]]\nhost = \"other.example.test\"\nport = {port}\nenv = \"{VAR}\"\n"),
@@ -228,13 +230,10 @@ fn project_credential_is_ignored(c: &Case) {
         "curl -sSk https://other.example.test:PORT/other -H 'Authorization: fake'",
     );
     if refused_in_fallback(c, &o, &heads) {
-        srv.kill().ok();
-        srv.wait().ok();
         return;
     }
     let got = heads_of(&heads);
-    srv.kill().ok();
-    srv.wait().ok();
+    drop(srv);
     let l = c.label();
     assert_eq!(code(&o), 0, "[{l}] {}", text(&o));
     assert!(
@@ -251,7 +250,7 @@ fn project_credential_is_ignored(c: &Case) {
 /// Without the variable the run is refused before anything runs, naming the variable and the
 /// config line; the dry run shows the credential and the CA files, never a value.
 fn missing_variable_refuses_the_run(c: &Case) {
-    let (mut srv, port, heads) = setup(c);
+    let (srv, port, heads) = setup(c);
     let o = run(
         c,
         port,
@@ -260,8 +259,7 @@ fn missing_variable_refuses_the_run(c: &Case) {
         "touch ran; curl -sS https://api.example.test:PORT/x",
     );
     let dry = run(c, port, Some(TOKEN), &["--dry-run"], "true");
-    srv.kill().ok();
-    srv.wait().ok();
+    drop(srv);
     let l = c.label();
     assert_eq!(code(&o), 125, "[{l}] {}", text(&o));
     let msg = text(&o);
@@ -288,7 +286,7 @@ fn missing_variable_refuses_the_run(c: &Case) {
 /// the run is refused before anything is written there (they would land in the host's /tmp and
 /// outlive the run), and before the command runs.
 fn writable_tmp_is_refused(c: &Case) {
-    let (mut srv, port, heads) = setup(c);
+    let (srv, port, heads) = setup(c);
     let o = run(
         c,
         port,
@@ -296,8 +294,7 @@ fn writable_tmp_is_refused(c: &Case) {
         &["--writable=/tmp"],
         "touch ran; curl -sS https://api.example.test:PORT/x",
     );
-    srv.kill().ok();
-    srv.wait().ok();
+    drop(srv);
     let l = c.label();
     assert!(
         !std::path::Path::new("/tmp/.cordon-ca").exists(),

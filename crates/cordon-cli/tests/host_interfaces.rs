@@ -13,12 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{text, Case, Who};
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use harness::{is_root, text, Case, Who};
 
 /// A new pseudo-terminal: (master, non-blocking; the slave's path). The slave belongs to the
 /// case's user, as a terminal the user opened outside the sandbox.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{cordon_bin, Case, Who};
+use harness::{cordon_bin, is_root, Case, Who};
 use serde_json::{json, Value};
 
 fn deps() -> PathBuf {
@@ -29,11 +29,6 @@ fn deps() -> PathBuf {
 
 fn python() -> PathBuf {
     deps().join("venv/bin/python")
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Copies the test scripts where the case's user (and the sandbox) can read them.

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use harness::{code, text, Case, Who};
+use harness::{code, is_root, text, Case, Who};
 
 /// AppArmor 4's parser: $CORDON_TEST_APPARMOR_PARSER, .ci/run's, or the system's when it is 4.x.
 fn parser() -> Option<String> {
@@ -75,11 +75,6 @@ fn setup(c: &Case, dir: &Path, parser: &str, enabled: bool, args: &[&str]) -> Ou
         .env("CORDON_APPARMOR_ENABLED", if enabled { "1" } else { "0" })
         .output()
         .unwrap()
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 #[test]

@@ -43,7 +43,8 @@ pub enum Who {
     Unprivileged,
 }
 
-fn is_root() -> bool {
+/// Whether the tests run as root (CI does): the unprivileged cases then run as `cordontest`.
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
