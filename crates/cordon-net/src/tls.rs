@@ -304,12 +304,16 @@ pub fn upstream_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, Error>
 /// The system's roots: the first of `SYSTEM_BUNDLES` that exists (a corporate root installed
 /// there is trusted as the system trusts it).
 pub fn system_roots() -> Result<RootCertStore, Error> {
-    let path = SYSTEM_BUNDLES
+    roots_from_pem_file(system_bundle_path()?)
+}
+
+/// The system's CA bundle: the first of `SYSTEM_BUNDLES` that exists.
+pub fn system_bundle_path() -> Result<&'static Path, Error> {
+    SYSTEM_BUNDLES
         .iter()
         .map(Path::new)
         .find(|p| p.exists())
-        .ok_or(Error::NoSystemBundle)?;
-    roots_from_pem_file(path)
+        .ok_or(Error::NoSystemBundle)
 }
 
 /// The certificates of a PEM file (a CA bundle, or one extra CA such as a TLS-inspecting

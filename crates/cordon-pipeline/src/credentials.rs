@@ -40,24 +40,18 @@ pub fn run_ca(cfg: &Config) -> Result<Option<Arc<RunCa>>> {
         .map_err(|e| Error::failed(format!("credentials: cannot make the run's CA: {e}")))
 }
 
-/// The system's CA bundle, as PEM (the first of `tls::SYSTEM_BUNDLES` that exists).
+/// The system's CA bundle, as PEM (`tls::system_bundle_path`: the one the proxy's roots come
+/// from too).
 fn system_bundle() -> Result<Vec<u8>> {
-    for p in cordon_net::tls::SYSTEM_BUNDLES {
-        match std::fs::read(p) {
-            Ok(b) => return Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => {
-                return Err(Error::Read {
-                    path: p.into(),
-                    err,
-                })
-            }
-        }
-    }
-    Err(Error::failed(format!(
-        "credentials: no system CA bundle found (looked for {}); the sandbox's bundle is the system's plus the run's CA",
-        cordon_net::tls::SYSTEM_BUNDLES.join(", ")
-    )))
+    let path = cordon_net::tls::system_bundle_path().map_err(|e| {
+        Error::failed(format!(
+            "credentials: {e}; the sandbox's bundle is the system's plus the run's CA"
+        ))
+    })?;
+    std::fs::read(path).map_err(|err| Error::Read {
+        path: path.into(),
+        err,
+    })
 }
 
 /// With the proxy and a run CA: the CA files for the sandbox, and `env` extended with the CA
